@@ -1,0 +1,1276 @@
+//! CSV into Arrow, in two streaming passes over the file.
+//!
+//! Pass 1 splits the byte stream into chunks at record boundaries, validates UTF-8, checks
+//! field counts and classifies every field (missing, integer, float, boolean, datetime, other).
+//! Pass 2 re-reads the same chunks and parses each column straight into its final Arrow type.
+//! Reading twice costs less than holding the text: peak memory is the decoded table plus a few
+//! chunks, and types are decided from every value, not a sample.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arrow_array::builder::{
+    BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder,
+};
+use arrow_array::{ArrayRef, new_null_array};
+use rayon::prelude::*;
+
+use crate::datetime::{self, DateFormat, FormatMask};
+use crate::error::{DataError, Result};
+use crate::table::{ColumnInfo, MixedTypes, Table, TypeHint, ValueType};
+
+pub const DEFAULT_NA_VALUES: &[&str] = &["", "NA", "N/A", "null", "NULL", "NaN", "?"];
+
+const CHUNK_BYTES: usize = 4 << 20;
+const SNIFF_BYTES: usize = 256 << 10;
+const CANDIDATE_DELIMITERS: &[u8] = b",\t;|";
+
+#[derive(Clone, Debug)]
+pub struct CsvOptions {
+    /// None: sniffed from the first lines.
+    pub delimiter: Option<u8>,
+    /// None: sniffed (a header is assumed unless the first row holds numbers).
+    pub has_header: Option<bool>,
+    pub na_values: Vec<String>,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        CsvOptions {
+            delimiter: None,
+            has_header: None,
+            na_values: DEFAULT_NA_VALUES.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+/// Receives progress of long reads; the binary draws a bar, libraries and tests ignore it.
+pub trait Progress: Sync {
+    fn start(&self, _label: &str, _total: u64) {}
+    fn advance(&self, _delta: u64) {}
+    fn finish(&self) {}
+}
+
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+pub(crate) fn io_err(path: &Path, source: std::io::Error) -> DataError {
+    DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Reads `path` (`.csv`, `.tsv`, `.txt`, optionally `.gz`) into a table.
+pub fn read_csv(
+    path: &Path,
+    options: &CsvOptions,
+    hints: &BTreeMap<String, TypeHint>,
+    progress: &dyn Progress,
+) -> Result<Table> {
+    let na = NaSet::new(&options.na_values);
+    let sample = read_sample(path)?;
+    let sample = strip_bom(&sample);
+    if sample.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(DataError::EmptyFile {
+            path: path.to_path_buf(),
+        });
+    }
+    let delimiter = match options.delimiter {
+        Some(d) => d,
+        None => sniff_delimiter(sample),
+    };
+    let first_rows = parse_sample_rows(sample, delimiter, 2);
+    let has_header = match options.has_header {
+        Some(h) => h,
+        None => sniff_header(&first_rows, &na),
+    };
+    let n_fields = first_rows.first().map_or(0, Vec::len);
+
+    let total = std::fs::metadata(path).map_err(|e| io_err(path, e))?.len();
+    let ctx = FileCtx {
+        path: path.to_path_buf(),
+        delimiter,
+        n_fields,
+        has_header,
+    };
+
+    // Pass 1: structure, encoding and types.
+    progress.start("scanning", total);
+    let (scan, header_fields) = scan_pass(&ctx, &na, progress)?;
+    progress.finish();
+
+    let n_rows = scan.n_rows;
+    if n_rows == 0 {
+        return Err(if has_header {
+            DataError::HeaderOnly {
+                path: path.to_path_buf(),
+            }
+        } else {
+            DataError::EmptyFile {
+                path: path.to_path_buf(),
+            }
+        });
+    }
+
+    let (names, mut notes) = column_names(header_fields, n_fields);
+    for name in hints.keys() {
+        if !names.iter().any(|n| n == name) {
+            return Err(DataError::unknown_column(
+                name,
+                names.iter().map(String::as_str),
+            ));
+        }
+    }
+    let plans: Vec<ColumnPlan> = names
+        .iter()
+        .zip(&scan.columns)
+        .map(|(name, stats)| ColumnPlan::decide(name, stats, hints.get(name).copied()))
+        .collect();
+
+    // Pass 2: typed values.
+    progress.start("parsing", total);
+    let arrays = parse_pass(&ctx, &na, &plans, &scan, progress)?;
+    progress.finish();
+
+    let mut infos = Vec::new();
+    let mut kept = Vec::new();
+    for (plan, array) in plans.into_iter().zip(arrays) {
+        let (Some(value_type), Some(array)) = (plan.value_type, array) else {
+            notes.push(format!("column '{}' ignored as requested", plan.name));
+            continue;
+        };
+        if plan.coerced.load(Ordering::Relaxed) > 0 {
+            notes.push(format!(
+                "column '{}': {} values could not be read as {} and are treated as missing",
+                plan.name,
+                plan.coerced.load(Ordering::Relaxed),
+                value_type.name()
+            ));
+        }
+        infos.push(ColumnInfo {
+            name: plan.name,
+            value_type,
+            hint: plan.hint,
+            mixed: plan.mixed,
+            coerced_to_missing: plan.coerced.load(Ordering::Relaxed),
+        });
+        kept.push(array);
+    }
+    let mut table = Table::new(infos, kept, n_rows)?;
+    table.source = Some(path.to_path_buf());
+    table.notes = notes;
+    Ok(table)
+}
+
+struct FileCtx {
+    path: PathBuf,
+    delimiter: u8,
+    n_fields: usize,
+    has_header: bool,
+}
+
+impl FileCtx {
+    fn reader(&self) -> Result<ChunkReader> {
+        ChunkReader::open(&self.path, self.delimiter)
+    }
+
+    fn csv_core(&self) -> csv_core::Reader {
+        csv_core::ReaderBuilder::new()
+            .delimiter(self.delimiter)
+            .build()
+    }
+}
+
+fn is_gzip(path: &Path) -> Result<bool> {
+    let mut magic = [0u8; 2];
+    let mut f = File::open(path).map_err(|e| io_err(path, e))?;
+    let n = f.read(&mut magic).map_err(|e| io_err(path, e))?;
+    Ok(n == 2 && magic == [0x1f, 0x8b])
+}
+
+/// Counts compressed bytes consumed so progress tracks the file on disk.
+struct CountingReader<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+fn open_decoded(path: &Path, count: Arc<AtomicU64>) -> Result<Box<dyn Read + Send>> {
+    let gz = is_gzip(path)?;
+    let file = File::open(path).map_err(|e| io_err(path, e))?;
+    let counted = CountingReader { inner: file, count };
+    Ok(if gz {
+        Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
+            1 << 20,
+            counted,
+        )))
+    } else {
+        Box::new(counted)
+    })
+}
+
+fn read_sample(path: &Path) -> Result<Vec<u8>> {
+    let mut reader = open_decoded(path, Arc::new(AtomicU64::new(0)))?;
+    let mut buf = vec![0u8; SNIFF_BYTES];
+    let mut filled = 0;
+    while filled < buf.len() {
+        let n = reader
+            .read(&mut buf[filled..])
+            .map_err(|e| io_err(path, e))?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    buf.truncate(filled);
+    Ok(buf)
+}
+
+fn strip_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes)
+}
+
+/// Parses up to `max_rows` records of a sample (the last, possibly cut, line is dropped).
+fn parse_sample_rows(sample: &[u8], delimiter: u8, max_rows: usize) -> Vec<Vec<String>> {
+    let mut rdr = csv_core::ReaderBuilder::new().delimiter(delimiter).build();
+    let mut rows = Vec::new();
+    let mut input = sample;
+    let mut out = vec![0u8; sample.len() + 1];
+    let mut ends = vec![0usize; 1 << 16];
+    let complete_sample = sample.len() < SNIFF_BYTES;
+    loop {
+        let (res, nin, _nout, nend) = rdr.read_record(input, &mut out, &mut ends);
+        input = &input[nin..];
+        match res {
+            csv_core::ReadRecordResult::Record => {
+                if input.is_empty() && !complete_sample {
+                    break;
+                }
+                let mut start = 0;
+                let fields = ends[..nend]
+                    .iter()
+                    .map(|&e| {
+                        let f = String::from_utf8_lossy(&out[start..e]).into_owned();
+                        start = e;
+                        f
+                    })
+                    .collect();
+                rows.push(fields);
+                if rows.len() >= max_rows {
+                    break;
+                }
+            }
+            csv_core::ReadRecordResult::InputEmpty => {
+                if !complete_sample {
+                    break;
+                }
+            }
+            csv_core::ReadRecordResult::End => break,
+            csv_core::ReadRecordResult::OutputFull | csv_core::ReadRecordResult::OutputEndsFull => {
+                break;
+            }
+        }
+    }
+    rows
+}
+
+/// Picks the candidate delimiter that splits the sample's lines into the most consistent
+/// number (>1) of fields; ties go to the larger count, then to the order of candidates.
+fn sniff_delimiter(sample: &[u8]) -> u8 {
+    let mut best = (b',', 0.0f64, 0usize);
+    for &d in CANDIDATE_DELIMITERS {
+        let rows = parse_sample_rows(sample, d, 200);
+        if rows.is_empty() {
+            continue;
+        }
+        let mut counts: HashMap<usize, usize> = HashMap::new();
+        for r in &rows {
+            *counts.entry(r.len()).or_default() += 1;
+        }
+        let (&modal, &freq) = counts
+            .iter()
+            .max_by_key(|(len, freq)| (**freq, **len))
+            .unwrap_or((&1, &0));
+        if modal < 2 {
+            continue;
+        }
+        let consistency = freq as f64 / rows.len() as f64;
+        let better =
+            consistency > best.1 + 1e-9 || ((consistency - best.1).abs() <= 1e-9 && modal > best.2);
+        if better {
+            best = (d, consistency, modal);
+        }
+    }
+    best.0
+}
+
+/// A header is assumed unless some first-row field is a number: column names are rarely numbers.
+fn sniff_header(rows: &[Vec<String>], na: &NaSet) -> bool {
+    let Some(first) = rows.first() else {
+        return true;
+    };
+    !first
+        .iter()
+        .any(|f| !na.contains(f.as_bytes()) && classify_number(f.as_bytes()).is_some())
+}
+
+fn column_names(header: Option<Vec<String>>, n_fields: usize) -> (Vec<String>, Vec<String>) {
+    let mut notes = Vec::new();
+    let raw: Vec<String> = match header {
+        Some(h) => h,
+        None => {
+            notes.push("no header row detected; columns are named column_1, column_2, …".into());
+            (1..=n_fields).map(|i| format!("column_{i}")).collect()
+        }
+    };
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut names = Vec::with_capacity(raw.len());
+    for (i, name) in raw.into_iter().enumerate() {
+        let trimmed = name.trim();
+        let mut name = if trimmed.is_empty() {
+            notes.push(format!(
+                "column {} has no name in the header; named column_{}",
+                i + 1,
+                i + 1
+            ));
+            format!("column_{}", i + 1)
+        } else {
+            trimmed.to_string()
+        };
+        if let Some(count) = seen.get_mut(&name) {
+            *count += 1;
+            let renamed = format!("{name}.{count}");
+            notes.push(format!(
+                "column name '{name}' appears more than once; renamed the repeat to '{renamed}'"
+            ));
+            name = renamed;
+        }
+        seen.entry(name.clone()).or_insert(0);
+        names.push(name);
+    }
+    (names, notes)
+}
+
+/// Missing-value tokens, compared after trimming surrounding spaces.
+struct NaSet {
+    tokens: Vec<Vec<u8>>,
+    max_len: usize,
+}
+
+impl NaSet {
+    fn new(tokens: &[String]) -> NaSet {
+        let tokens: Vec<Vec<u8>> = tokens
+            .iter()
+            .map(|t| t.trim().as_bytes().to_vec())
+            .collect();
+        let max_len = tokens.iter().map(Vec::len).max().unwrap_or(0);
+        NaSet { tokens, max_len }
+    }
+
+    #[inline]
+    fn contains(&self, field: &[u8]) -> bool {
+        let f = trim_ascii(field);
+        f.len() <= self.max_len && self.tokens.iter().any(|t| t.as_slice() == f)
+    }
+}
+
+#[inline]
+fn trim_ascii(b: &[u8]) -> &[u8] {
+    b.trim_ascii()
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum NumberKind {
+    Int,
+    Float,
+}
+
+/// Integer when it fits i64 exactly, float when Rust's parser accepts it.
+#[inline]
+fn classify_number(field: &[u8]) -> Option<NumberKind> {
+    let f = trim_ascii(field);
+    if f.is_empty() {
+        return None;
+    }
+    let digits = match f[0] {
+        b'+' | b'-' => &f[1..],
+        _ => f,
+    };
+    if !digits.is_empty() && digits.len() <= 18 && digits.iter().all(u8::is_ascii_digit) {
+        return Some(NumberKind::Int);
+    }
+    // Cheap rejection before the float parser: a number starts with a digit, sign, dot or i/n.
+    let c = f[0];
+    if !(c.is_ascii_digit() || matches!(c, b'+' | b'-' | b'.' | b'i' | b'I' | b'n' | b'N')) {
+        return None;
+    }
+    let s = std::str::from_utf8(f).ok()?;
+    s.parse::<f64>().ok().map(|_| NumberKind::Float)
+}
+
+#[inline]
+fn parse_f64(field: &[u8]) -> Option<f64> {
+    let f = trim_ascii(field);
+    let digits = match f.first() {
+        Some(b'+' | b'-') => &f[1..],
+        _ => f,
+    };
+    if !digits.is_empty() && digits.len() <= 15 && digits.iter().all(u8::is_ascii_digit) {
+        let mut v: i64 = 0;
+        for &d in digits {
+            v = v * 10 + i64::from(d - b'0');
+        }
+        return Some(if f[0] == b'-' { -v as f64 } else { v as f64 });
+    }
+    std::str::from_utf8(f).ok()?.parse::<f64>().ok()
+}
+
+#[inline]
+fn parse_i64(field: &[u8]) -> Option<i64> {
+    let f = trim_ascii(field);
+    let (neg, digits) = match f.first() {
+        Some(b'-') => (true, &f[1..]),
+        Some(b'+') => (false, &f[1..]),
+        _ => (false, f),
+    };
+    if digits.is_empty() || digits.len() > 18 {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + i64::from(d - b'0');
+    }
+    Some(if neg { -v } else { v })
+}
+
+#[inline]
+fn parse_bool(field: &[u8]) -> Option<bool> {
+    let f = trim_ascii(field);
+    if f.len() > 5 {
+        return None;
+    }
+    if f.eq_ignore_ascii_case(b"true") {
+        Some(true)
+    } else if f.eq_ignore_ascii_case(b"false") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// Looser boolean reading for a column the user declared boolean.
+fn parse_bool_loose(field: &[u8]) -> Option<bool> {
+    let f = trim_ascii(field);
+    parse_bool(f).or_else(|| {
+        let lower = f.to_ascii_lowercase();
+        match lower.as_slice() {
+            b"1" | b"yes" | b"y" | b"t" => Some(true),
+            b"0" | b"no" | b"n" | b"f" => Some(false),
+            _ => None,
+        }
+    })
+}
+
+/// What pass 1 learned about one column.
+#[derive(Clone, Debug, Default)]
+struct ColumnStats {
+    missing: u64,
+    ints: u64,
+    floats: u64,
+    bools: u64,
+    dates: u64,
+    others: u64,
+    date_mask: Option<FormatMask>,
+    /// First value that is not a number, with its row (chunk-local until merged).
+    first_other: Option<(u64, String)>,
+}
+
+impl ColumnStats {
+    #[inline]
+    fn observe(&mut self, field: &[u8], row: u64, na: &NaSet) {
+        if na.contains(field) {
+            self.missing += 1;
+            return;
+        }
+        match classify_number(field) {
+            Some(NumberKind::Int) => {
+                self.ints += 1;
+                return;
+            }
+            Some(NumberKind::Float) => {
+                self.floats += 1;
+                return;
+            }
+            None => {}
+        }
+        if parse_bool(field).is_some() {
+            self.bools += 1;
+        } else {
+            let mask = datetime::detect(field);
+            if mask.is_empty() {
+                self.others += 1;
+            } else {
+                self.dates += 1;
+                self.date_mask = Some(self.date_mask.map_or(mask, |m| m.and(mask)));
+            }
+        }
+        if self.first_other.is_none() {
+            self.first_other = Some((row, String::from_utf8_lossy(field).into_owned()));
+        }
+    }
+
+    fn merge(&mut self, other: &ColumnStats, row_offset: u64) {
+        self.missing += other.missing;
+        self.ints += other.ints;
+        self.floats += other.floats;
+        self.bools += other.bools;
+        self.dates += other.dates;
+        self.others += other.others;
+        self.date_mask = match (self.date_mask, other.date_mask) {
+            (Some(a), Some(b)) => Some(a.and(b)),
+            (a, b) => a.or(b),
+        };
+        if self.first_other.is_none() {
+            self.first_other = other
+                .first_other
+                .as_ref()
+                .map(|(r, v)| (r + row_offset, v.clone()));
+        }
+    }
+
+    fn non_missing(&self) -> u64 {
+        self.ints + self.floats + self.bools + self.dates + self.others
+    }
+}
+
+/// How pass 2 reads one column.
+struct ColumnPlan {
+    name: String,
+    hint: Option<TypeHint>,
+    value_type: Option<ValueType>,
+    date_format: Option<DateFormat>,
+    mixed: Option<MixedTypes>,
+    coerced: AtomicU64,
+}
+
+impl ColumnPlan {
+    fn decide(name: &str, s: &ColumnStats, hint: Option<TypeHint>) -> ColumnPlan {
+        let non_missing = s.non_missing();
+        let numeric = s.ints + s.floats;
+        let date_format = s.date_mask.and_then(FormatMask::first);
+        let inferred = if non_missing == 0 || numeric == non_missing {
+            if s.floats == 0 && non_missing > 0 {
+                ValueType::Integer
+            } else {
+                ValueType::Float
+            }
+        } else if s.bools == non_missing {
+            ValueType::Boolean
+        } else if s.dates == non_missing && date_format.is_some() {
+            ValueType::Datetime
+        } else {
+            ValueType::String
+        };
+        let value_type = match hint {
+            Some(h) => h.value_type(),
+            None => Some(inferred),
+        };
+        let mixed = match (inferred, &s.first_other) {
+            (ValueType::String, Some((row, example)))
+                if numeric > 0 && numeric * 2 >= non_missing =>
+            {
+                Some(MixedTypes {
+                    numeric_values: numeric,
+                    other_values: non_missing - numeric,
+                    example: example.clone(),
+                    example_row: row + 1,
+                })
+            }
+            _ => None,
+        };
+        ColumnPlan {
+            name: name.to_string(),
+            hint,
+            value_type,
+            // A hinted datetime column that inference did not recognise is read with whatever
+            // format its date-like values agree on.
+            date_format,
+            mixed,
+            coerced: AtomicU64::new(0),
+        }
+    }
+}
+
+/// Yields the decoded byte stream in chunks that end on record boundaries.
+struct ChunkReader {
+    inner: Box<dyn Read + Send>,
+    path: PathBuf,
+    consumed: Arc<AtomicU64>,
+    reported: u64,
+    buf: Vec<u8>,
+    /// Bytes of `buf` already scanned for quotes/newlines, and the quote parity there.
+    scanned: usize,
+    in_quotes: bool,
+    eof: bool,
+    first: bool,
+    /// Parity splitting assumes RFC 4180 quoting; `exact` instead asks csv-core where records
+    /// end, which is always right but sequential.
+    exact: bool,
+    delimiter: u8,
+    offset: u64,
+}
+
+struct Chunk {
+    data: Vec<u8>,
+    /// Offset of `data` in the decoded stream (after any BOM).
+    offset: u64,
+}
+
+impl ChunkReader {
+    fn open(path: &Path, delimiter: u8) -> Result<ChunkReader> {
+        let consumed = Arc::new(AtomicU64::new(0));
+        Ok(ChunkReader {
+            inner: open_decoded(path, consumed.clone())?,
+            path: path.to_path_buf(),
+            consumed,
+            reported: 0,
+            buf: Vec::new(),
+            scanned: 0,
+            in_quotes: false,
+            eof: false,
+            first: true,
+            exact: false,
+            delimiter,
+            offset: 0,
+        })
+    }
+
+    fn take_progress(&mut self) -> u64 {
+        let now = self.consumed.load(Ordering::Relaxed);
+        let delta = now - self.reported;
+        self.reported = now;
+        delta
+    }
+
+    fn fill(&mut self, target: usize) -> Result<()> {
+        while self.buf.len() < target && !self.eof {
+            let start = self.buf.len();
+            self.buf.resize(target, 0);
+            let n = self
+                .inner
+                .read(&mut self.buf[start..])
+                .map_err(|e| io_err(&self.path, e))?;
+            self.buf.truncate(start + n);
+            if n == 0 {
+                self.eof = true;
+            }
+        }
+        if self.first && self.buf.len() >= 3 {
+            self.first = false;
+            if self.buf.starts_with(b"\xef\xbb\xbf") {
+                self.buf.drain(..3);
+            }
+        }
+        Ok(())
+    }
+
+    /// Position just past the last record end in `buf`, if any.
+    fn last_boundary(&mut self) -> Option<usize> {
+        if self.exact {
+            return self.last_boundary_exact();
+        }
+        let mut last = None;
+        let mut in_quotes = self.in_quotes;
+        for pos in memchr::memchr2_iter(b'"', b'\n', &self.buf[self.scanned..]) {
+            let pos = pos + self.scanned;
+            if self.buf[pos] == b'"' {
+                in_quotes = !in_quotes;
+            } else if !in_quotes {
+                last = Some(pos + 1);
+            }
+        }
+        self.scanned = self.buf.len();
+        self.in_quotes = in_quotes;
+        last
+    }
+
+    fn last_boundary_exact(&self) -> Option<usize> {
+        let mut rdr = csv_core::ReaderBuilder::new()
+            .delimiter(self.delimiter)
+            .build();
+        let mut out = vec![0u8; 64 << 10];
+        let mut ends = vec![0usize; 4096];
+        let mut pos = 0;
+        let mut last = None;
+        loop {
+            let (res, nin, _, _) = rdr.read_record(&self.buf[pos..], &mut out, &mut ends);
+            pos += nin;
+            match res {
+                csv_core::ReadRecordResult::Record => last = Some(pos),
+                csv_core::ReadRecordResult::InputEmpty | csv_core::ReadRecordResult::End => {
+                    return last;
+                }
+                // Only record ends matter here, not field contents.
+                csv_core::ReadRecordResult::OutputFull
+                | csv_core::ReadRecordResult::OutputEndsFull => {}
+            }
+        }
+    }
+
+    fn next_chunk(&mut self) -> Result<Option<Chunk>> {
+        let mut target = CHUNK_BYTES.max(self.buf.len() + CHUNK_BYTES / 2);
+        loop {
+            self.fill(target)?;
+            if self.eof {
+                if self.buf.is_empty() {
+                    return Ok(None);
+                }
+                let data = std::mem::take(&mut self.buf);
+                return Ok(Some(self.emit(data)));
+            }
+            if let Some(end) = self.last_boundary() {
+                let rest = self.buf.split_off(end);
+                let data = std::mem::replace(&mut self.buf, rest);
+                // The remainder starts at a record boundary, outside quotes.
+                self.scanned = 0;
+                self.in_quotes = false;
+                return Ok(Some(self.emit(data)));
+            }
+            target = self.buf.len() * 2;
+        }
+    }
+
+    fn emit(&mut self, data: Vec<u8>) -> Chunk {
+        let chunk = Chunk {
+            offset: self.offset,
+            data,
+        };
+        self.offset += chunk.data.len() as u64;
+        chunk
+    }
+
+    /// Reads up to `n` chunks, the unit of parallel work.
+    fn next_batch(&mut self, n: usize) -> Result<Vec<Chunk>> {
+        let mut batch = Vec::with_capacity(n);
+        while batch.len() < n {
+            match self.next_chunk()? {
+                Some(c) => batch.push(c),
+                None => break,
+            }
+        }
+        Ok(batch)
+    }
+}
+
+/// Iterates the records of a chunk, handing each one's fields to `f`.
+/// Returns the number of newlines seen, or where a record has the wrong field count.
+fn for_each_record(
+    rdr: &mut csv_core::Reader,
+    data: &[u8],
+    n_fields: usize,
+    mut f: impl FnMut(&[u8], &[usize]),
+) -> std::result::Result<u64, RaggedAt> {
+    let mut out = vec![0u8; 1 << 16];
+    let mut ends = vec![0usize; n_fields.max(1) + 1];
+    let mut input = data;
+    let (mut out_len, mut ends_len) = (0usize, 0usize);
+    let mut record_line = rdr.line();
+    let mut flushed = false;
+    loop {
+        let (res, nin, nout, nend) =
+            rdr.read_record(input, &mut out[out_len..], &mut ends[ends_len..]);
+        input = &input[nin..];
+        out_len += nout;
+        ends_len += nend;
+        match res {
+            csv_core::ReadRecordResult::InputEmpty => {
+                // An empty read flushes a final record that has no trailing newline.
+                if flushed {
+                    return Ok(rdr.line());
+                }
+                flushed = input.is_empty();
+            }
+            csv_core::ReadRecordResult::OutputFull => {
+                let len = out.len();
+                out.resize(len * 2, 0);
+            }
+            csv_core::ReadRecordResult::OutputEndsFull => {
+                let len = ends.len();
+                ends.resize(len * 2, 0);
+            }
+            csv_core::ReadRecordResult::Record => {
+                if ends_len != n_fields {
+                    return Err(RaggedAt {
+                        line: record_line,
+                        found: ends_len,
+                    });
+                }
+                f(&out[..out_len], &ends[..ends_len]);
+                out_len = 0;
+                ends_len = 0;
+                record_line = rdr.line();
+            }
+            csv_core::ReadRecordResult::End => return Ok(rdr.line()),
+        }
+    }
+}
+
+/// A record whose field count differs from the header's; `line` is chunk-local (0-based).
+struct RaggedAt {
+    line: u64,
+    found: usize,
+}
+
+struct ChunkScan {
+    records: u64,
+    lines: u64,
+    columns: Vec<ColumnStats>,
+    header: Option<Vec<String>>,
+    ragged: Option<RaggedAt>,
+    utf8_error: Option<u64>,
+    /// Parity splitting guessed a boundary inside a quoted field.
+    bad_boundary: bool,
+}
+
+struct Scan {
+    n_rows: usize,
+    columns: Vec<ColumnStats>,
+    decoded_bytes: u64,
+    /// Chunk boundaries had to come from csv-core (quotes that parity splitting misread).
+    exact: bool,
+}
+
+fn scan_chunk(ctx: &FileCtx, na: &NaSet, chunk: &Chunk, with_header: bool) -> ChunkScan {
+    let mut scan = ChunkScan {
+        records: 0,
+        lines: 0,
+        columns: vec![ColumnStats::default(); ctx.n_fields],
+        header: None,
+        ragged: None,
+        utf8_error: None,
+        bad_boundary: false,
+    };
+    if let Err(e) = std::str::from_utf8(&chunk.data) {
+        scan.utf8_error = Some(chunk.offset + e.valid_up_to() as u64);
+        return scan;
+    }
+    let mut rdr = ctx.csv_core();
+    let mut row: u64 = 0;
+    let mut header_pending = with_header;
+    let result = for_each_record(&mut rdr, &chunk.data, ctx.n_fields, |out, ends| {
+        if header_pending {
+            header_pending = false;
+            let mut start = 0;
+            scan.header = Some(
+                ends.iter()
+                    .map(|&e| {
+                        let s = String::from_utf8_lossy(&out[start..e]).into_owned();
+                        start = e;
+                        s
+                    })
+                    .collect(),
+            );
+            return;
+        }
+        let mut start = 0;
+        for (stats, &end) in scan.columns.iter_mut().zip(ends) {
+            stats.observe(&out[start..end], row, na);
+            start = end;
+        }
+        row += 1;
+    });
+    match result {
+        Ok(lines) => scan.lines = lines,
+        Err(r) => scan.ragged = Some(r),
+    }
+    scan.records = row;
+    // A chunk cut inside a quoted field ends in the middle of a record: csv-core then sees the
+    // closing quote of the next chunk as an opening one and the counts go wrong, so any ragged
+    // row under parity splitting is re-checked with exact splitting before it is reported.
+    scan.bad_boundary = scan.ragged.is_some();
+    scan
+}
+
+fn scan_pass(
+    ctx: &FileCtx,
+    na: &NaSet,
+    progress: &dyn Progress,
+) -> Result<(Scan, Option<Vec<String>>)> {
+    match scan_pass_with(ctx, na, progress, false)? {
+        Ok(done) => Ok(done),
+        Err(()) => match scan_pass_with(ctx, na, &NoProgress, true)? {
+            Ok(done) => Ok(done),
+            Err(()) => Err(DataError::Format {
+                path: ctx.path.clone(),
+                message: "cannot find record boundaries".into(),
+                hint: "check the file's quoting".into(),
+            }),
+        },
+    }
+}
+
+/// `Ok(Err(()))` means parity splitting went wrong and the pass must be redone exactly.
+#[allow(clippy::type_complexity)]
+fn scan_pass_with(
+    ctx: &FileCtx,
+    na: &NaSet,
+    progress: &dyn Progress,
+    exact: bool,
+) -> Result<std::result::Result<(Scan, Option<Vec<String>>), ()>> {
+    let mut reader = ctx.reader()?;
+    reader.exact = exact;
+    let batch_size = rayon::current_num_threads() * 2;
+    let mut columns = vec![ColumnStats::default(); ctx.n_fields];
+    let mut header = None;
+    let mut rows: u64 = 0;
+    let mut lines: u64 = 0;
+    let mut first = true;
+    loop {
+        let batch = reader.next_batch(batch_size)?;
+        progress.advance(reader.take_progress());
+        if batch.is_empty() {
+            break;
+        }
+        let scans: Vec<ChunkScan> = batch
+            .par_iter()
+            .enumerate()
+            .map(|(i, c)| scan_chunk(ctx, na, c, first && i == 0 && ctx.has_header))
+            .collect();
+        first = false;
+        for s in scans {
+            if let Some(offset) = s.utf8_error {
+                return Err(DataError::InvalidUtf8 {
+                    path: ctx.path.clone(),
+                    offset,
+                });
+            }
+            if let Some(r) = s.ragged {
+                if !exact && s.bad_boundary {
+                    return Ok(Err(()));
+                }
+                return Err(DataError::RaggedRow {
+                    path: ctx.path.clone(),
+                    line: lines + r.line + 1,
+                    expected: ctx.n_fields,
+                    found: r.found,
+                    delimiter: describe_delimiter(ctx.delimiter),
+                });
+            }
+            if s.header.is_some() {
+                header = s.header;
+            }
+            for (total, part) in columns.iter_mut().zip(&s.columns) {
+                total.merge(part, rows);
+            }
+            rows += s.records;
+            lines += s.lines;
+        }
+    }
+    let n_rows = usize::try_from(rows).map_err(|_| DataError::Format {
+        path: ctx.path.clone(),
+        message: "too many rows".into(),
+        hint: "split the file".into(),
+    })?;
+    Ok(Ok((
+        Scan {
+            n_rows,
+            columns,
+            decoded_bytes: reader.offset,
+            exact,
+        },
+        header,
+    )))
+}
+
+fn describe_delimiter(d: u8) -> String {
+    match d {
+        b'\t' => "tab".into(),
+        b',' => "comma".into(),
+        b';' => "semicolon".into(),
+        b'|' => "pipe".into(),
+        other => format!("'{}'", other as char),
+    }
+}
+
+/// Per-chunk builders for one column.
+enum ColumnBuilder {
+    Int(Int64Builder),
+    Float(Float64Builder),
+    Bool(BooleanBuilder),
+    Date(TimestampMillisecondBuilder, Option<DateFormat>),
+    Str(StringBuilder),
+    Skip,
+}
+
+impl ColumnBuilder {
+    fn new(plan: &ColumnPlan, capacity: usize) -> ColumnBuilder {
+        match plan.value_type {
+            Some(ValueType::Integer) => ColumnBuilder::Int(Int64Builder::with_capacity(capacity)),
+            Some(ValueType::Float) => ColumnBuilder::Float(Float64Builder::with_capacity(capacity)),
+            Some(ValueType::Boolean) => {
+                ColumnBuilder::Bool(BooleanBuilder::with_capacity(capacity))
+            }
+            Some(ValueType::Datetime) => ColumnBuilder::Date(
+                TimestampMillisecondBuilder::with_capacity(capacity),
+                plan.date_format,
+            ),
+            Some(ValueType::String) => {
+                ColumnBuilder::Str(StringBuilder::with_capacity(capacity, capacity * 8))
+            }
+            None => ColumnBuilder::Skip,
+        }
+    }
+
+    /// Appends one field; returns false when it had to be read as missing.
+    #[inline]
+    fn push(&mut self, field: &[u8], na: &NaSet) -> bool {
+        if !matches!(self, ColumnBuilder::Skip) && na.contains(field) {
+            self.push_null();
+            return true;
+        }
+        match self {
+            ColumnBuilder::Int(b) => match parse_i64(field) {
+                Some(v) => b.append_value(v),
+                None => {
+                    b.append_null();
+                    return false;
+                }
+            },
+            ColumnBuilder::Float(b) => match parse_f64(field) {
+                Some(v) => b.append_value(v),
+                None => {
+                    b.append_null();
+                    return false;
+                }
+            },
+            ColumnBuilder::Bool(b) => match parse_bool_loose(field) {
+                Some(v) => b.append_value(v),
+                None => {
+                    b.append_null();
+                    return false;
+                }
+            },
+            ColumnBuilder::Date(b, fmt) => {
+                let parsed = match fmt {
+                    Some(f) => datetime::parse(field, *f),
+                    None => datetime::detect(field)
+                        .first()
+                        .and_then(|f| datetime::parse(field, f)),
+                };
+                match parsed {
+                    Some(v) => b.append_value(v),
+                    None => {
+                        b.append_null();
+                        return false;
+                    }
+                }
+            }
+            ColumnBuilder::Str(b) => {
+                // Chunks were validated as UTF-8 in pass 1 and csv-core only removes ASCII quotes.
+                match std::str::from_utf8(field) {
+                    Ok(s) => b.append_value(s),
+                    Err(_) => {
+                        b.append_null();
+                        return false;
+                    }
+                }
+            }
+            ColumnBuilder::Skip => {}
+        }
+        true
+    }
+
+    fn push_null(&mut self) {
+        match self {
+            ColumnBuilder::Int(b) => b.append_null(),
+            ColumnBuilder::Float(b) => b.append_null(),
+            ColumnBuilder::Bool(b) => b.append_null(),
+            ColumnBuilder::Date(b, _) => b.append_null(),
+            ColumnBuilder::Str(b) => b.append_null(),
+            ColumnBuilder::Skip => {}
+        }
+    }
+
+    fn finish(self) -> Option<ArrayRef> {
+        Some(match self {
+            ColumnBuilder::Int(mut b) => Arc::new(b.finish()),
+            ColumnBuilder::Float(mut b) => Arc::new(b.finish()),
+            ColumnBuilder::Bool(mut b) => Arc::new(b.finish()),
+            ColumnBuilder::Date(mut b, _) => Arc::new(b.finish()),
+            ColumnBuilder::Str(mut b) => Arc::new(b.finish()),
+            ColumnBuilder::Skip => return None,
+        })
+    }
+}
+
+fn parse_chunk(
+    ctx: &FileCtx,
+    na: &NaSet,
+    plans: &[ColumnPlan],
+    chunk: &Chunk,
+    skip_header: bool,
+    rows_per_byte: f64,
+) -> Result<Vec<Option<ArrayRef>>> {
+    let capacity = ((chunk.data.len() as f64 * rows_per_byte) as usize + 16).max(16);
+    let mut builders: Vec<ColumnBuilder> = plans
+        .iter()
+        .map(|p| ColumnBuilder::new(p, capacity))
+        .collect();
+    let mut coerced = vec![0u64; plans.len()];
+    let mut rdr = ctx.csv_core();
+    let mut header_pending = skip_header;
+    let result = for_each_record(&mut rdr, &chunk.data, ctx.n_fields, |out, ends| {
+        if header_pending {
+            header_pending = false;
+            return;
+        }
+        let mut start = 0;
+        for ((b, &end), c) in builders.iter_mut().zip(ends).zip(coerced.iter_mut()) {
+            if !b.push(&out[start..end], na) {
+                *c += 1;
+            }
+            start = end;
+        }
+    });
+    if result.is_err() {
+        return Err(DataError::Format {
+            path: ctx.path.clone(),
+            message: "the file changed while it was being read".into(),
+            hint: "read a file that is not being written to".into(),
+        });
+    }
+    for (plan, c) in plans.iter().zip(coerced) {
+        plan.coerced.fetch_add(c, Ordering::Relaxed);
+    }
+    Ok(builders.into_iter().map(ColumnBuilder::finish).collect())
+}
+
+fn parse_pass(
+    ctx: &FileCtx,
+    na: &NaSet,
+    plans: &[ColumnPlan],
+    scan: &Scan,
+    progress: &dyn Progress,
+) -> Result<Vec<Option<ArrayRef>>> {
+    let n_rows = scan.n_rows;
+    let rows_per_byte = n_rows as f64 / scan.decoded_bytes.max(1) as f64;
+    let mut reader = ctx.reader()?;
+    reader.exact = scan.exact;
+    let batch_size = rayon::current_num_threads() * 2;
+    let mut parts: Vec<Vec<Option<ArrayRef>>> = vec![Vec::new(); plans.len()];
+    let mut first = true;
+    loop {
+        let batch = reader.next_batch(batch_size)?;
+        progress.advance(reader.take_progress());
+        if batch.is_empty() {
+            break;
+        }
+        let results: Vec<Result<Vec<Option<ArrayRef>>>> = batch
+            .par_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                parse_chunk(
+                    ctx,
+                    na,
+                    plans,
+                    c,
+                    first && i == 0 && ctx.has_header,
+                    rows_per_byte,
+                )
+            })
+            .collect();
+        first = false;
+        for r in results {
+            for (col, array) in r?.into_iter().enumerate() {
+                parts[col].push(array);
+            }
+        }
+    }
+    // Concatenate column by column, dropping each column's chunks as soon as it is joined.
+    let mut arrays = Vec::with_capacity(plans.len());
+    for (plan, chunks) in plans.iter().zip(parts.iter_mut()) {
+        let chunks = std::mem::take(chunks);
+        let Some(value_type) = plan.value_type else {
+            arrays.push(None);
+            continue;
+        };
+        let pieces: Vec<ArrayRef> = chunks.into_iter().flatten().collect();
+        let array = match pieces.len() {
+            0 => new_null_array(&value_type.arrow_type(), n_rows),
+            1 => pieces
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| new_null_array(&value_type.arrow_type(), n_rows)),
+            _ => {
+                let refs: Vec<&dyn arrow_array::Array> =
+                    pieces.iter().map(|a| a.as_ref()).collect();
+                arrow_select::concat::concat(&refs).map_err(|e| DataError::Arrow {
+                    context: format!("joining column '{}'", plan.name),
+                    source: e,
+                })?
+            }
+        };
+        arrays.push(Some(array));
+    }
+    Ok(arrays)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_numbers() {
+        assert_eq!(classify_number(b"12"), Some(NumberKind::Int));
+        assert_eq!(classify_number(b" -7 "), Some(NumberKind::Int));
+        assert_eq!(classify_number(b"1.5e3"), Some(NumberKind::Float));
+        assert_eq!(classify_number(b".5"), Some(NumberKind::Float));
+        assert_eq!(classify_number(b"abc"), None);
+        assert_eq!(classify_number(b"2024-01-01"), None);
+        assert_eq!(
+            classify_number(b"1234567890123456789012"),
+            Some(NumberKind::Float)
+        );
+    }
+
+    #[test]
+    fn parses_numbers_exactly() {
+        assert_eq!(parse_f64(b"0.1"), Some(0.1));
+        assert_eq!(parse_f64(b"-42"), Some(-42.0));
+        assert_eq!(parse_i64(b"-9000000000"), Some(-9_000_000_000));
+        assert_eq!(parse_i64(b"1.0"), None);
+    }
+
+    #[test]
+    fn sniffs_delimiters() {
+        assert_eq!(sniff_delimiter(b"a;b;c\n1;2;3\n4;5;6\n"), b';');
+        assert_eq!(sniff_delimiter(b"a\tb\n1\t2\n"), b'\t');
+        assert_eq!(sniff_delimiter(b"a,b\n\"x;y\",2\n"), b',');
+        assert_eq!(sniff_delimiter(b"a|b|c\n1|2|3\n"), b'|');
+        assert_eq!(sniff_delimiter(b"only\n1\n2\n"), b',');
+    }
+
+    #[test]
+    fn sniffs_header() {
+        let na = NaSet::new(&["".to_string()]);
+        let rows = vec![vec!["a".to_string(), "b".to_string()]];
+        assert!(sniff_header(&rows, &na));
+        let rows = vec![vec!["1".to_string(), "x".to_string()]];
+        assert!(!sniff_header(&rows, &na));
+    }
+}

@@ -1,0 +1,21 @@
+//! whet-data: reading tabular files into Arrow, inferring column roles, profiling,
+//! the fitted Prep transform, and deterministic splits.
+
+pub mod csv;
+pub mod datetime;
+pub mod error;
+pub mod rng;
+pub mod split;
+pub mod table;
+
+pub use error::{DataError, Result};
+pub use table::{ColumnInfo, Table, TypeHint, ValueType};
+pub mod load;
+pub mod roles;
+pub mod summary;
+
+pub use load::{LoadOptions, load};
+pub use roles::{Role, Task};
+pub mod fsutil;
+pub mod profile;
+pub mod report;

@@ -1,0 +1,201 @@
+//! One entry point for every supported file format.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::Path;
+
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::{DataType, TimeUnit};
+
+use crate::csv::{CsvOptions, Progress, io_err, read_csv};
+use crate::error::{DataError, Result};
+use crate::table::{ColumnInfo, Table, TypeHint, ValueType};
+
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    pub csv: CsvOptions,
+    pub types: BTreeMap<String, TypeHint>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileFormat {
+    Csv,
+    Parquet,
+}
+
+pub fn detect_format(path: &Path) -> FileFormat {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    if name.ends_with(".parquet") || name.ends_with(".pq") {
+        FileFormat::Parquet
+    } else {
+        FileFormat::Csv
+    }
+}
+
+/// Reads a CSV (optionally gzipped) or Parquet file into a table.
+pub fn load(path: &Path, options: &LoadOptions, progress: &dyn Progress) -> Result<Table> {
+    let meta = std::fs::metadata(path).map_err(|e| io_err(path, e))?;
+    if meta.is_dir() {
+        return Err(DataError::Format {
+            path: path.to_path_buf(),
+            message: "is a directory".into(),
+            hint: "give the path of a CSV or Parquet file".into(),
+        });
+    }
+    if meta.len() == 0 {
+        return Err(DataError::EmptyFile {
+            path: path.to_path_buf(),
+        });
+    }
+    match detect_format(path) {
+        FileFormat::Csv => read_csv(path, &options.csv, &options.types, progress),
+        FileFormat::Parquet => read_parquet(path, &options.types, progress),
+    }
+}
+
+fn read_parquet(
+    path: &Path,
+    hints: &BTreeMap<String, TypeHint>,
+    progress: &dyn Progress,
+) -> Result<Table> {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let parquet_err = |source| DataError::Parquet {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::open(path).map_err(|e| io_err(path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_err)?;
+    let total_rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
+    let schema = builder.schema().clone();
+    let reader = builder
+        .with_batch_size(64 * 1024)
+        .build()
+        .map_err(parquet_err)?;
+    progress.start("reading", total_rows);
+    let mut batches: Vec<RecordBatch> = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| DataError::Arrow {
+            context: format!("reading '{}'", path.display()),
+            source: e,
+        })?;
+        progress.advance(batch.num_rows() as u64);
+        batches.push(batch);
+    }
+    progress.finish();
+    let n_rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    if n_rows == 0 {
+        return Err(DataError::HeaderOnly {
+            path: path.to_path_buf(),
+        });
+    }
+    for name in hints.keys() {
+        if schema.index_of(name).is_err() {
+            return Err(DataError::unknown_column(
+                name,
+                schema.fields().iter().map(|f| f.name().as_str()),
+            ));
+        }
+    }
+    let mut infos = Vec::new();
+    let mut arrays = Vec::new();
+    let mut notes = Vec::new();
+    for (i, field) in schema.fields().iter().enumerate() {
+        let name = field.name().clone();
+        let hint = hints.get(&name).copied();
+        if hint == Some(TypeHint::Ignore) {
+            notes.push(format!("column '{name}' ignored as requested"));
+            continue;
+        }
+        let pieces: Vec<&dyn Array> = batches.iter().map(|b| b.column(i).as_ref()).collect();
+        let joined = arrow_select::concat::concat(&pieces).map_err(|e| DataError::Arrow {
+            context: format!("joining column '{name}'"),
+            source: e,
+        })?;
+        let natural = natural_type(field.data_type()).ok_or_else(|| DataError::Format {
+            path: path.to_path_buf(),
+            message: format!(
+                "column '{name}' has type {} which whet cannot use",
+                field.data_type()
+            ),
+            hint: format!("drop the column or pass --types {name}=ignore"),
+        })?;
+        let value_type = hint.and_then(TypeHint::value_type).unwrap_or(natural);
+        let (array, coerced) = cast_counting(&joined, value_type, &name)?;
+        if coerced > 0 {
+            notes.push(format!(
+                "column '{name}': {coerced} values could not be read as {} and are treated as missing",
+                value_type.name()
+            ));
+        }
+        infos.push(ColumnInfo {
+            name,
+            value_type,
+            hint,
+            mixed: None,
+            coerced_to_missing: coerced,
+        });
+        arrays.push(array);
+    }
+    let mut table = Table::new(infos, arrays, n_rows)?;
+    table.source = Some(path.to_path_buf());
+    table.notes = notes;
+    Ok(table)
+}
+
+/// The whet value type a Parquet/Arrow column maps to.
+fn natural_type(dt: &DataType) -> Option<ValueType> {
+    Some(match dt {
+        DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32 => ValueType::Integer,
+        DataType::UInt64
+        | DataType::Float16
+        | DataType::Float32
+        | DataType::Float64
+        | DataType::Decimal32(_, _)
+        | DataType::Decimal64(_, _)
+        | DataType::Decimal128(_, _)
+        | DataType::Decimal256(_, _) => ValueType::Float,
+        DataType::Boolean => ValueType::Boolean,
+        DataType::Date32 | DataType::Date64 | DataType::Timestamp(_, _) => ValueType::Datetime,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => ValueType::String,
+        DataType::Dictionary(_, v) => return natural_type(v),
+        _ => return None,
+    })
+}
+
+/// Casts to the canonical Arrow type of `to`, counting values that became missing.
+fn cast_counting(array: &ArrayRef, to: ValueType, name: &str) -> Result<(ArrayRef, u64)> {
+    let target = match to {
+        ValueType::Datetime => DataType::Timestamp(TimeUnit::Millisecond, None),
+        other => other.arrow_type(),
+    };
+    if array.data_type() == &target {
+        return Ok((array.clone(), 0));
+    }
+    // Timestamps with a zone are instants; dropping the zone keeps the UTC value.
+    let source: ArrayRef = match array.data_type() {
+        DataType::Timestamp(unit, Some(_)) => {
+            arrow_cast::cast(array, &DataType::Timestamp(*unit, None)).map_err(|e| {
+                DataError::Arrow {
+                    context: format!("converting column '{name}'"),
+                    source: e,
+                }
+            })?
+        }
+        _ => array.clone(),
+    };
+    let cast = arrow_cast::cast(&source, &target).map_err(|e| DataError::Arrow {
+        context: format!("converting column '{name}' to {}", to.name()),
+        source: e,
+    })?;
+    let coerced = cast.null_count().saturating_sub(array.null_count()) as u64;
+    Ok((cast, coerced))
+}

@@ -1,0 +1,470 @@
+//! One pass of statistics per column, shared by role inference, profiling and Prep fitting.
+//!
+//! Numeric columns are summarised from a radix-sorted copy of their values: distinct count,
+//! exact quantiles and the most frequent values all fall out of one sorted array.
+
+use std::collections::HashMap;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type, TimestampMillisecondType};
+use arrow_array::{Array, ArrayRef};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::table::{Table, ValueType};
+
+pub const TOP_VALUES: usize = 10;
+pub const HISTOGRAM_BINS: usize = 20;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NumericStats {
+    pub min: f64,
+    pub max: f64,
+    pub mean: f64,
+    pub std: f64,
+    pub p25: f64,
+    pub median: f64,
+    pub p75: f64,
+    /// Every value is a whole number.
+    pub integral: bool,
+    pub zeros: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TextStats {
+    pub mean_length: f64,
+    pub max_length: u64,
+    /// Mean count of whitespace-separated tokens: separates free text from labels.
+    pub mean_tokens: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ValueCount {
+    pub value: String,
+    pub count: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Histogram {
+    /// `bins + 1` edges; counts[i] holds values in [edges[i], edges[i+1]) (last bin closed).
+    pub edges: Vec<f64>,
+    pub counts: Vec<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ColumnSummary {
+    pub name: String,
+    pub value_type: ValueType,
+    pub count: u64,
+    pub missing: u64,
+    pub distinct: u64,
+    /// Most frequent values, most frequent first (ties by value).
+    pub top_values: Vec<ValueCount>,
+    pub numeric: Option<NumericStats>,
+    pub text: Option<TextStats>,
+    pub histogram: Option<Histogram>,
+}
+
+impl ColumnSummary {
+    pub fn non_missing(&self) -> u64 {
+        self.count - self.missing
+    }
+
+    pub fn missing_fraction(&self) -> f64 {
+        if self.count == 0 {
+            0.0
+        } else {
+            self.missing as f64 / self.count as f64
+        }
+    }
+
+    /// Share of non-missing rows taken by the most frequent value.
+    pub fn top_share(&self) -> f64 {
+        let n = self.non_missing();
+        match self.top_values.first() {
+            Some(v) if n > 0 => v.count as f64 / n as f64,
+            _ => 0.0,
+        }
+    }
+}
+
+pub fn summarize_table(table: &Table) -> Vec<ColumnSummary> {
+    (0..table.n_cols())
+        .into_par_iter()
+        .map(|i| {
+            summarize(
+                &table.columns[i].name,
+                table.columns[i].value_type,
+                table.array(i),
+            )
+        })
+        .collect()
+}
+
+pub fn summarize(name: &str, value_type: ValueType, array: &ArrayRef) -> ColumnSummary {
+    let mut s = ColumnSummary {
+        name: name.to_string(),
+        value_type,
+        count: array.len() as u64,
+        missing: array.null_count() as u64,
+        distinct: 0,
+        top_values: Vec::new(),
+        numeric: None,
+        text: None,
+        histogram: None,
+    };
+    match value_type {
+        ValueType::Integer => {
+            let values: Vec<f64> = array
+                .as_primitive::<Int64Type>()
+                .iter()
+                .flatten()
+                .map(|v| v as f64)
+                .collect();
+            summarize_numbers(&mut s, values, |v| format!("{}", v as i64));
+        }
+        ValueType::Float => {
+            let a = array.as_primitive::<Float64Type>();
+            // NaN read from a file ("nan" when not a missing token) counts as missing too.
+            let values: Vec<f64> = a.iter().flatten().filter(|v| !v.is_nan()).collect();
+            s.missing = s.count - values.len() as u64;
+            summarize_numbers(&mut s, values, format_float);
+        }
+        ValueType::Datetime => {
+            let values: Vec<f64> = array
+                .as_primitive::<TimestampMillisecondType>()
+                .iter()
+                .flatten()
+                .map(|v| v as f64)
+                .collect();
+            summarize_numbers(&mut s, values, |v| crate::datetime::format_iso(v as i64));
+        }
+        ValueType::Boolean => {
+            let a = array.as_boolean();
+            let trues = a.true_count() as u64;
+            let falses = s.count - s.missing - trues;
+            let mut top: Vec<ValueCount> = [("true", trues), ("false", falses)]
+                .into_iter()
+                .filter(|(_, c)| *c > 0)
+                .map(|(v, c)| ValueCount {
+                    value: v.into(),
+                    count: c,
+                })
+                .collect();
+            top.sort_by(|a, b| b.count.cmp(&a.count).then(a.value.cmp(&b.value)));
+            s.distinct = top.len() as u64;
+            s.top_values = top;
+        }
+        ValueType::String => summarize_strings(&mut s, array),
+    }
+    s
+}
+
+pub fn format_float(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.1}")
+    } else {
+        let s = format!("{v}");
+        if s.len() > 12 { format!("{v:.6e}") } else { s }
+    }
+}
+
+fn summarize_numbers(s: &mut ColumnSummary, mut values: Vec<f64>, label: impl Fn(f64) -> String) {
+    if values.is_empty() {
+        return;
+    }
+    let n = values.len();
+    let mut sum = 0.0;
+    let mut integral = true;
+    let mut zeros = 0u64;
+    for &v in &values {
+        sum += v;
+        integral &= v.fract() == 0.0;
+        zeros += u64::from(v == 0.0);
+    }
+    let mean = sum / n as f64;
+    // Two-pass variance: the one-pass formula loses everything on large offsets (timestamps).
+    let var = values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n.max(2) - 1) as f64;
+    radix_sort_f64(&mut values);
+    let quantile = |q: f64| {
+        // Linear interpolation between order statistics, as numpy and pandas do by default.
+        let pos = q * (n - 1) as f64;
+        let lo = pos.floor() as usize;
+        let hi = pos.ceil() as usize;
+        values[lo] + (values[hi] - values[lo]) * (pos - lo as f64)
+    };
+    let (min, max) = (values[0], values[n - 1]);
+    s.numeric = Some(NumericStats {
+        min,
+        max,
+        mean,
+        std: if n > 1 { var.sqrt() } else { 0.0 },
+        p25: quantile(0.25),
+        median: quantile(0.5),
+        p75: quantile(0.75),
+        integral,
+        zeros,
+    });
+
+    // Runs of equal values give the distinct count and the frequent values.
+    let mut distinct = 0u64;
+    let mut top: Vec<(u64, f64)> = Vec::new();
+    let mut i = 0;
+    while i < n {
+        let mut j = i + 1;
+        while j < n && values[j] == values[i] {
+            j += 1;
+        }
+        distinct += 1;
+        push_top(&mut top, (j - i) as u64, values[i]);
+        i = j;
+    }
+    s.distinct = distinct;
+    s.top_values = top
+        .into_iter()
+        .map(|(count, v)| ValueCount {
+            value: label(v),
+            count,
+        })
+        .collect();
+    s.histogram = Some(histogram(&values, min, max));
+}
+
+/// Keeps the TOP_VALUES largest counts, earlier (smaller) values winning ties.
+fn push_top(top: &mut Vec<(u64, f64)>, count: u64, value: f64) {
+    if top.len() == TOP_VALUES && top.last().is_some_and(|l| l.0 >= count) {
+        return;
+    }
+    let pos = top.partition_point(|t| t.0 >= count);
+    top.insert(pos, (count, value));
+    top.truncate(TOP_VALUES);
+}
+
+fn histogram(sorted: &[f64], min: f64, max: f64) -> Histogram {
+    let bins = if max > min { HISTOGRAM_BINS } else { 1 };
+    let width = (max - min) / bins as f64;
+    let edges: Vec<f64> = (0..=bins).map(|i| min + width * i as f64).collect();
+    let mut counts = vec![0u64; bins];
+    for &v in sorted {
+        let b = if width > 0.0 {
+            (((v - min) / width) as usize).min(bins - 1)
+        } else {
+            0
+        };
+        counts[b] += 1;
+    }
+    Histogram { edges, counts }
+}
+
+fn summarize_strings(s: &mut ColumnSummary, array: &ArrayRef) {
+    let a = array.as_string::<i32>();
+    let mut counts: HashMap<&str, u64> = HashMap::new();
+    let (mut total_len, mut max_len, mut total_tokens) = (0u64, 0u64, 0u64);
+    for v in a.iter().flatten() {
+        *counts.entry(v).or_default() += 1;
+    }
+    for (v, c) in &counts {
+        let len = v.chars().count() as u64;
+        total_len += len * c;
+        max_len = max_len.max(len);
+        total_tokens += v.split_whitespace().count() as u64 * c;
+    }
+    let n = (s.count - s.missing).max(1) as f64;
+    s.distinct = counts.len() as u64;
+    let mut top: Vec<(&str, u64)> = counts.into_iter().collect();
+    let k = TOP_VALUES.min(top.len());
+    if k > 0 {
+        top.select_nth_unstable_by(k - 1, |a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        top.truncate(k);
+        top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    }
+    s.top_values = top
+        .into_iter()
+        .map(|(v, c)| ValueCount {
+            value: v.to_string(),
+            count: c,
+        })
+        .collect();
+    s.text = Some(TextStats {
+        mean_length: total_len as f64 / n,
+        max_length: max_len,
+        mean_tokens: total_tokens as f64 / n,
+    });
+}
+
+/// Order-preserving map from f64 to u64 (IEEE total order: negatives flipped).
+#[inline]
+pub fn f64_key(v: f64) -> u64 {
+    let bits = v.to_bits();
+    if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | (1 << 63)
+    }
+}
+
+#[inline]
+fn key_f64(k: u64) -> f64 {
+    f64::from_bits(if k >> 63 == 1 { k & !(1 << 63) } else { !k })
+}
+
+/// LSD radix sort on 16-bit digits, skipping digits that are the same for every key
+/// (common for small integers and narrow ranges). Several times faster than a comparison sort.
+pub fn radix_sort_u64(keys: &mut Vec<u64>) {
+    if keys.len() < 256 {
+        keys.sort_unstable();
+        return;
+    }
+    let mut scratch = vec![0u64; keys.len()];
+    let (mut or_all, mut and_all) = (0u64, u64::MAX);
+    for &k in keys.iter() {
+        or_all |= k;
+        and_all &= k;
+    }
+    let varying = or_all ^ and_all;
+    for shift in (0..64).step_by(16) {
+        if (varying >> shift) & 0xffff == 0 {
+            continue;
+        }
+        let mut counts = vec![0usize; 1 << 16];
+        for &k in keys.iter() {
+            counts[((k >> shift) & 0xffff) as usize] += 1;
+        }
+        let mut sum = 0;
+        for c in counts.iter_mut() {
+            let here = *c;
+            *c = sum;
+            sum += here;
+        }
+        for &k in keys.iter() {
+            let d = ((k >> shift) & 0xffff) as usize;
+            scratch[counts[d]] = k;
+            counts[d] += 1;
+        }
+        std::mem::swap(keys, &mut scratch);
+    }
+}
+
+pub fn radix_sort_f64(values: &mut [f64]) {
+    let mut keys: Vec<u64> = values.iter().map(|&v| f64_key(v)).collect();
+    radix_sort_u64(&mut keys);
+    for (v, k) in values.iter_mut().zip(keys) {
+        *v = key_f64(k);
+    }
+}
+
+/// The array's values as f64 (Int64, Float64, Timestamp, Boolean), None where missing.
+pub fn numeric_values(array: &dyn Array) -> Option<Vec<Option<f64>>> {
+    use arrow_schema::DataType;
+    Some(match array.data_type() {
+        DataType::Int64 => array
+            .as_primitive::<Int64Type>()
+            .iter()
+            .map(|v| v.map(|v| v as f64))
+            .collect(),
+        DataType::Float64 => array
+            .as_primitive::<Float64Type>()
+            .iter()
+            .map(|v| v.filter(|v| !v.is_nan()))
+            .collect(),
+        DataType::Timestamp(_, _) => array
+            .as_primitive::<TimestampMillisecondType>()
+            .iter()
+            .map(|v| v.map(|v| v as f64))
+            .collect(),
+        DataType::Boolean => array
+            .as_boolean()
+            .iter()
+            .map(|v| v.map(|b| if b { 1.0 } else { 0.0 }))
+            .collect(),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Float64Array, Int64Array, StringArray};
+    use std::sync::Arc;
+
+    #[test]
+    fn radix_sort_matches_std_sort() {
+        let mut rng = crate::rng::Rng::new(7);
+        let mut values: Vec<f64> = (0..5000)
+            .map(|i| match i % 4 {
+                0 => rng.next_f64() * 1e6 - 5e5,
+                1 => -(rng.next_f64()),
+                2 => (rng.below(10) as f64) - 5.0,
+                _ => 0.0,
+            })
+            .collect();
+        let mut expected = values.clone();
+        expected.sort_by(f64::total_cmp);
+        radix_sort_f64(&mut values);
+        assert_eq!(values, expected);
+    }
+
+    #[test]
+    fn numeric_summary_known_values() {
+        let a: ArrayRef = Arc::new(Int64Array::from(vec![
+            Some(1),
+            Some(2),
+            None,
+            Some(3),
+            Some(4),
+            Some(4),
+        ]));
+        let s = summarize("x", ValueType::Integer, &a);
+        assert_eq!(s.count, 6);
+        assert_eq!(s.missing, 1);
+        assert_eq!(s.distinct, 4);
+        let n = s.numeric.as_ref().unwrap();
+        assert_eq!(n.min, 1.0);
+        assert_eq!(n.max, 4.0);
+        assert!((n.mean - 2.8).abs() < 1e-12);
+        // pandas: Series([1,2,3,4,4]).std() == 1.3038404810405297
+        assert!((n.std - 1.3038404810405297).abs() < 1e-12);
+        assert_eq!(n.median, 3.0);
+        assert_eq!(n.p25, 2.0);
+        assert_eq!(n.p75, 4.0);
+        assert_eq!(
+            s.top_values[0],
+            ValueCount {
+                value: "4".into(),
+                count: 2
+            }
+        );
+        let h = s.histogram.unwrap();
+        assert_eq!(h.counts.iter().sum::<u64>(), 5);
+    }
+
+    #[test]
+    fn float_nan_counts_as_missing() {
+        let a: ArrayRef = Arc::new(Float64Array::from(vec![Some(1.5), Some(f64::NAN), None]));
+        let s = summarize("x", ValueType::Float, &a);
+        assert_eq!(s.missing, 2);
+        assert_eq!(s.distinct, 1);
+    }
+
+    #[test]
+    fn string_summary_counts_and_tokens() {
+        let a: ArrayRef = Arc::new(StringArray::from(vec![
+            Some("a b"),
+            Some("a b"),
+            Some("c"),
+            None,
+        ]));
+        let s = summarize("x", ValueType::String, &a);
+        assert_eq!(s.distinct, 2);
+        assert_eq!(
+            s.top_values[0],
+            ValueCount {
+                value: "a b".into(),
+                count: 2
+            }
+        );
+        let t = s.text.unwrap();
+        assert!((t.mean_tokens - 5.0 / 3.0).abs() < 1e-12);
+        assert_eq!(t.max_length, 3);
+    }
+}

@@ -1,0 +1,198 @@
+//! The `whet` command line: argument parsing, progress and output formats over the library crates.
+
+mod output;
+mod progress;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use whet_data::csv::CsvOptions;
+use whet_data::profile::{ProfileOptions, TargetMissing};
+use whet_data::{LoadOptions, Table, Task};
+
+#[derive(Parser)]
+#[command(name = "whet", version, about = "An ML engineer's workbench for tabular data", long_about = None)]
+struct Cli {
+    /// Worker threads (default: all cores).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    /// No progress bars or informational messages.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Find data problems: per-column types, roles, statistics, and warnings with suggestions.
+    Profile(ProfileArgs),
+}
+
+/// How to read input files; shared by every command that loads data.
+#[derive(Args, Clone, Debug)]
+pub struct ReadArgs {
+    /// Override inferred column kinds: COL=KIND,... with KIND one of numeric, categorical,
+    /// boolean, datetime, text, id, ignore.
+    #[arg(long, value_name = "COL=KIND,...")]
+    types: Option<String>,
+    /// Tokens read as missing, comma-separated (default: empty,NA,N/A,null,NULL,NaN,?).
+    #[arg(long, value_name = "TOKENS")]
+    na: Option<String>,
+    /// Field delimiter (default: sniffed from , tab ; |). Use "\t" or "tab" for tabs.
+    #[arg(long, value_name = "CHAR")]
+    delimiter: Option<String>,
+    /// The first row is data, not column names.
+    #[arg(long, conflicts_with = "header")]
+    no_header: bool,
+    /// The first row holds column names (default: sniffed).
+    #[arg(long)]
+    header: bool,
+}
+
+#[derive(Args)]
+struct ProfileArgs {
+    /// CSV (optionally .gz) or Parquet file.
+    file: PathBuf,
+    /// Target column: adds the task, class balance and leakage checks.
+    #[arg(long)]
+    target: Option<String>,
+    /// Force the task instead of inferring it: binary, multiclass or regression.
+    #[arg(long, requires = "target")]
+    task: Option<String>,
+    /// Rows whose target is missing: drop them (default) or stop with an error.
+    #[arg(long, value_name = "drop|error", default_value = "drop")]
+    target_missing: String,
+    /// A test file to compare against: shared rows, missing columns, type mismatches.
+    #[arg(long)]
+    test: Option<PathBuf>,
+    /// Print the profile as JSON (schema: docs/profile-json.md).
+    #[arg(long)]
+    json: bool,
+    /// Also write a self-contained HTML report to this file.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    #[command(flatten)]
+    read: ReadArgs,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(n) = cli.threads {
+        if n == 0 {
+            eprintln!("error: --threads must be at least 1");
+            return ExitCode::from(2);
+        }
+        // Only fails if a pool already exists, which cannot happen this early.
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global();
+    }
+    let result = match &cli.command {
+        Command::Profile(args) => cmd_profile(&cli, args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            let mut source = e.source();
+            while let Some(s) = source {
+                // Library errors already include their cause; avoid printing it twice.
+                let text = s.to_string();
+                if !format!("{e}").contains(&text) {
+                    eprintln!("  caused by: {text}");
+                }
+                source = s.source();
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+impl ReadArgs {
+    fn load_options(&self) -> Result<LoadOptions> {
+        let mut csv = CsvOptions::default();
+        if let Some(na) = &self.na {
+            csv.na_values = na.split(',').map(str::to_string).collect();
+        }
+        if let Some(d) = &self.delimiter {
+            csv.delimiter = Some(parse_delimiter(d)?);
+        }
+        if self.no_header {
+            csv.has_header = Some(false);
+        } else if self.header {
+            csv.has_header = Some(true);
+        }
+        let types = match &self.types {
+            Some(spec) => whet_data::table::parse_type_hints(spec)?,
+            None => Default::default(),
+        };
+        Ok(LoadOptions { csv, types })
+    }
+}
+
+fn parse_delimiter(d: &str) -> Result<u8> {
+    Ok(match d {
+        "\\t" | "tab" | "\t" => b'\t',
+        s if s.len() == 1 && s.is_ascii() => s.as_bytes()[0],
+        _ => bail!("--delimiter must be one ASCII character (or \"tab\"), not '{d}'"),
+    })
+}
+
+pub fn load_table(path: &Path, read: &ReadArgs, quiet: bool) -> Result<Table> {
+    let options = read.load_options()?;
+    let bar = progress::Bar::new(quiet, path);
+    let table = whet_data::load(path, &options, &bar)?;
+    Ok(table)
+}
+
+fn cmd_profile(cli: &Cli, args: &ProfileArgs) -> Result<()> {
+    let started = Instant::now();
+    let table = load_table(&args.file, &args.read, cli.quiet)?;
+    let load_seconds = started.elapsed().as_secs_f64();
+    let test = match &args.test {
+        Some(p) => Some(load_table(p, &args.read, cli.quiet)?),
+        None => None,
+    };
+    let task = match &args.task {
+        Some(t) => Some(Task::parse(t).with_context(|| {
+            format!("unknown task '{t}'; use binary, multiclass or regression")
+        })?),
+        None => None,
+    };
+    let target_missing = match args.target_missing.as_str() {
+        "drop" => TargetMissing::Drop,
+        "error" => TargetMissing::Error,
+        other => bail!("--target-missing must be 'drop' or 'error', not '{other}'"),
+    };
+    let options = ProfileOptions {
+        target: args.target.clone(),
+        task,
+        target_missing,
+    };
+    let profile = whet_data::profile::profile(&table, &options, test.as_ref())?;
+    let total_seconds = started.elapsed().as_secs_f64();
+    if let Some(path) = &args.html {
+        let html = whet_data::report::profile_html(&profile);
+        whet_data::fsutil::write_atomic(path, html.as_bytes())?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&profile)?);
+    } else {
+        output::print_profile(&profile);
+        if !cli.quiet {
+            eprintln!(
+                "loaded in {load_seconds:.2}s, profiled in {:.2}s{}",
+                total_seconds - load_seconds,
+                args.html
+                    .as_ref()
+                    .map(|p| format!("; report written to {}", p.display()))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    Ok(())
+}
