@@ -17,5 +17,6 @@ pub mod summary;
 pub use load::{LoadOptions, load};
 pub use roles::{Role, Task};
 pub mod fsutil;
+pub mod prep;
 pub mod profile;
 pub mod report;
