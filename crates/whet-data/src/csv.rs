@@ -6,7 +6,7 @@
 //! Reading twice costs less than holding the text: peak memory is the decoded table plus a few
 //! chunks, and types are decided from every value, not a sample.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -27,6 +27,8 @@ pub const DEFAULT_NA_VALUES: &[&str] = &["", "NA", "N/A", "null", "NULL", "NaN",
 
 const CHUNK_BYTES: usize = 4 << 20;
 const SNIFF_BYTES: usize = 256 << 10;
+/// The sample grows up to this size until it holds the first lines of a very wide file.
+const MAX_SNIFF_BYTES: usize = 64 << 20;
 const CANDIDATE_DELIMITERS: &[u8] = b",\t;|";
 
 #[derive(Clone, Debug)]
@@ -70,10 +72,11 @@ pub fn read_csv(
     path: &Path,
     options: &CsvOptions,
     hints: &BTreeMap<String, TypeHint>,
+    strict_types: bool,
     progress: &dyn Progress,
 ) -> Result<Table> {
     let na = NaSet::new(&options.na_values);
-    let sample = read_sample(path)?;
+    let (sample, complete) = read_sample(path)?;
     let sample = strip_bom(&sample);
     if sample.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(DataError::EmptyFile {
@@ -82,9 +85,19 @@ pub fn read_csv(
     }
     let delimiter = match options.delimiter {
         Some(d) => d,
-        None => sniff_delimiter(sample),
+        None => sniff_delimiter(sample, complete),
     };
-    let first_rows = parse_sample_rows(sample, delimiter, 2);
+    let first_rows = parse_sample_rows(sample, delimiter, 2, complete);
+    if first_rows.is_empty() {
+        return Err(DataError::Format {
+            path: path.to_path_buf(),
+            message: format!(
+                "the first record is longer than {} MB",
+                MAX_SNIFF_BYTES >> 20
+            ),
+            hint: "check the file's quoting: a quote that is never closed makes the rest of the file one field".into(),
+        });
+    }
     let has_header = match options.has_header {
         Some(h) => h,
         None => sniff_header(&first_rows, &na),
@@ -118,7 +131,7 @@ pub fn read_csv(
     }
 
     let (names, mut notes) = column_names(header_fields, n_fields);
-    for name in hints.keys() {
+    for name in hints.keys().filter(|_| strict_types) {
         if !names.iter().any(|n| n == name) {
             return Err(DataError::unknown_column(
                 name,
@@ -221,45 +234,64 @@ fn open_decoded(path: &Path, count: Arc<AtomicU64>) -> Result<Box<dyn Read + Sen
     })
 }
 
-fn read_sample(path: &Path) -> Result<Vec<u8>> {
-    let mut reader = open_decoded(path, Arc::new(AtomicU64::new(0)))?;
-    let mut buf = vec![0u8; SNIFF_BYTES];
-    let mut filled = 0;
-    while filled < buf.len() {
-        let n = reader
-            .read(&mut buf[filled..])
-            .map_err(|e| io_err(path, e))?;
-        if n == 0 {
-            break;
+/// The start of the decoded file for sniffing, and whether it is the whole file. The sample
+/// grows until it holds at least two line ends, so a wide file's header is never cut.
+fn read_sample(path: &Path) -> Result<(Vec<u8>, bool)> {
+    let mut limit = SNIFF_BYTES;
+    loop {
+        let mut reader = open_decoded(path, Arc::new(AtomicU64::new(0)))?;
+        let mut buf = vec![0u8; limit];
+        let mut filled = 0;
+        while filled < buf.len() {
+            let n = reader
+                .read(&mut buf[filled..])
+                .map_err(|e| io_err(path, e))?;
+            if n == 0 {
+                break;
+            }
+            filled += n;
         }
-        filled += n;
+        buf.truncate(filled);
+        let complete = filled < limit;
+        if complete || limit >= MAX_SNIFF_BYTES || memchr::memchr_iter(b'\n', &buf).nth(1).is_some()
+        {
+            return Ok((buf, complete));
+        }
+        limit *= 4;
     }
-    buf.truncate(filled);
-    Ok(buf)
 }
 
 fn strip_bom(bytes: &[u8]) -> &[u8] {
     bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes)
 }
 
-/// Parses up to `max_rows` records of a sample (the last, possibly cut, line is dropped).
-fn parse_sample_rows(sample: &[u8], delimiter: u8, max_rows: usize) -> Vec<Vec<String>> {
+/// Parses up to `max_rows` records of a sample; unless the sample is the `complete` file, a
+/// record that reaches its end may be cut and is dropped.
+fn parse_sample_rows(
+    sample: &[u8],
+    delimiter: u8,
+    max_rows: usize,
+    complete: bool,
+) -> Vec<Vec<String>> {
     let mut rdr = csv_core::ReaderBuilder::new().delimiter(delimiter).build();
     let mut rows = Vec::new();
     let mut input = sample;
     let mut out = vec![0u8; sample.len() + 1];
-    let mut ends = vec![0usize; 1 << 16];
-    let complete_sample = sample.len() < SNIFF_BYTES;
+    let mut ends = vec![0usize; 1 << 10];
+    let (mut out_len, mut ends_len) = (0usize, 0usize);
     loop {
-        let (res, nin, _nout, nend) = rdr.read_record(input, &mut out, &mut ends);
+        let (res, nin, nout, nend) =
+            rdr.read_record(input, &mut out[out_len..], &mut ends[ends_len..]);
         input = &input[nin..];
+        out_len += nout;
+        ends_len += nend;
         match res {
             csv_core::ReadRecordResult::Record => {
-                if input.is_empty() && !complete_sample {
+                if input.is_empty() && !complete {
                     break;
                 }
                 let mut start = 0;
-                let fields = ends[..nend]
+                let fields = ends[..ends_len]
                     .iter()
                     .map(|&e| {
                         let f = String::from_utf8_lossy(&out[start..e]).into_owned();
@@ -268,19 +300,26 @@ fn parse_sample_rows(sample: &[u8], delimiter: u8, max_rows: usize) -> Vec<Vec<S
                     })
                     .collect();
                 rows.push(fields);
+                out_len = 0;
+                ends_len = 0;
                 if rows.len() >= max_rows {
                     break;
                 }
             }
+            // With the whole file in hand, the next (empty) read flushes a last record that has
+            // no line end; otherwise that record may be cut.
             csv_core::ReadRecordResult::InputEmpty => {
-                if !complete_sample {
+                if !complete {
                     break;
                 }
             }
             csv_core::ReadRecordResult::End => break,
-            csv_core::ReadRecordResult::OutputFull | csv_core::ReadRecordResult::OutputEndsFull => {
-                break;
+            csv_core::ReadRecordResult::OutputEndsFull => {
+                let len = ends.len();
+                ends.resize(len * 2, 0);
             }
+            // `out` is as long as the sample and output never exceeds input.
+            csv_core::ReadRecordResult::OutputFull => break,
         }
     }
     rows
@@ -288,10 +327,10 @@ fn parse_sample_rows(sample: &[u8], delimiter: u8, max_rows: usize) -> Vec<Vec<S
 
 /// Picks the candidate delimiter that splits the sample's lines into the most consistent
 /// number (>1) of fields; ties go to the larger count, then to the order of candidates.
-fn sniff_delimiter(sample: &[u8]) -> u8 {
+fn sniff_delimiter(sample: &[u8], complete: bool) -> u8 {
     let mut best = (b',', 0.0f64, 0usize);
     for &d in CANDIDATE_DELIMITERS {
-        let rows = parse_sample_rows(sample, d, 200);
+        let rows = parse_sample_rows(sample, d, 200, complete);
         if rows.is_empty() {
             continue;
         }
@@ -335,30 +374,47 @@ fn column_names(header: Option<Vec<String>>, n_fields: usize) -> (Vec<String>, V
             (1..=n_fields).map(|i| format!("column_{i}")).collect()
         }
     };
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    let mut names = Vec::with_capacity(raw.len());
-    for (i, name) in raw.into_iter().enumerate() {
-        let trimmed = name.trim();
-        let mut name = if trimmed.is_empty() {
-            notes.push(format!(
-                "column {} has no name in the header; named column_{}",
-                i + 1,
-                i + 1
-            ));
-            format!("column_{}", i + 1)
-        } else {
-            trimmed.to_string()
-        };
-        if let Some(count) = seen.get_mut(&name) {
-            *count += 1;
-            let renamed = format!("{name}.{count}");
-            notes.push(format!(
-                "column name '{name}' appears more than once; renamed the repeat to '{renamed}'"
-            ));
-            name = renamed;
+    let candidates: Vec<String> = raw
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let trimmed = name.trim();
+            if trimmed.is_empty() {
+                notes.push(format!(
+                    "column {} has no name in the header; named column_{}",
+                    i + 1,
+                    i + 1
+                ));
+                format!("column_{}", i + 1)
+            } else {
+                trimmed.to_string()
+            }
+        })
+        .collect();
+    // A repeat is renamed `name.k` with the smallest k that collides with no name in the header
+    // (before or after it) and no earlier rename, so every column stays addressable by name.
+    let mut taken: HashSet<String> = candidates.iter().cloned().collect();
+    let mut emitted: HashSet<String> = HashSet::with_capacity(candidates.len());
+    let mut next_suffix: HashMap<String, usize> = HashMap::new();
+    let mut names = Vec::with_capacity(candidates.len());
+    for name in candidates {
+        if emitted.insert(name.clone()) {
+            names.push(name);
+            continue;
         }
-        seen.entry(name.clone()).or_insert(0);
-        names.push(name);
+        let k = next_suffix.entry(name.clone()).or_insert(1);
+        let renamed = loop {
+            let candidate = format!("{name}.{k}");
+            *k += 1;
+            if taken.insert(candidate.clone()) {
+                break candidate;
+            }
+        };
+        notes.push(format!(
+            "column name '{name}' appears more than once; renamed the repeat to '{renamed}'"
+        ));
+        emitted.insert(renamed.clone());
+        names.push(renamed);
     }
     (names, notes)
 }
@@ -371,10 +427,14 @@ struct NaSet {
 
 impl NaSet {
     fn new(tokens: &[String]) -> NaSet {
-        let tokens: Vec<Vec<u8>> = tokens
+        let mut tokens: Vec<Vec<u8>> = tokens
             .iter()
             .map(|t| t.trim().as_bytes().to_vec())
             .collect();
+        // An empty field is missing whatever else the user lists.
+        if !tokens.iter().any(Vec::is_empty) {
+            tokens.push(Vec::new());
+        }
         let max_len = tokens.iter().map(Vec::len).max().unwrap_or(0);
         NaSet { tokens, max_len }
     }
@@ -637,7 +697,7 @@ struct ChunkReader {
 
 struct Chunk {
     data: Vec<u8>,
-    /// Offset of `data` in the decoded stream (after any BOM).
+    /// Offset of `data` in the decoded stream (counting any BOM, which `data` omits).
     offset: u64,
 }
 
@@ -684,6 +744,8 @@ impl ChunkReader {
             self.first = false;
             if self.buf.starts_with(b"\xef\xbb\xbf") {
                 self.buf.drain(..3);
+                // Offsets in messages count the BOM, as a hex editor does.
+                self.offset = 3;
             }
         }
         Ok(())
@@ -778,18 +840,23 @@ impl ChunkReader {
 }
 
 /// Iterates the records of a chunk, handing each one's fields to `f`.
-/// Returns the number of newlines seen, or where a record has the wrong field count.
+/// Returns the number of newlines in the chunk, or the first record that is malformed.
 fn for_each_record(
     rdr: &mut csv_core::Reader,
+    delimiter: u8,
     data: &[u8],
     n_fields: usize,
     mut f: impl FnMut(&[u8], &[usize]),
-) -> std::result::Result<u64, RaggedAt> {
+) -> std::result::Result<u64, BadRecord> {
     let mut out = vec![0u8; 1 << 16];
     let mut ends = vec![0usize; n_fields.max(1) + 1];
     let mut input = data;
     let (mut out_len, mut ends_len) = (0usize, 0usize);
-    let mut record_line = rdr.line();
+    // csv-core counts lines from 1 and returns a record as soon as it reads the terminator,
+    // before the `\n` of a `\r\n` and before any blank lines, which it skips on the next call.
+    let start_line = rdr.line();
+    let mut record_line = record_start_line(rdr, input);
+    let mut record_start = 0usize;
     let mut flushed = false;
     loop {
         let (res, nin, nout, nend) =
@@ -801,7 +868,7 @@ fn for_each_record(
             csv_core::ReadRecordResult::InputEmpty => {
                 // An empty read flushes a final record that has no trailing newline.
                 if flushed {
-                    return Ok(rdr.line());
+                    return Ok(rdr.line() - start_line);
                 }
                 flushed = input.is_empty();
             }
@@ -814,26 +881,77 @@ fn for_each_record(
                 ends.resize(len * 2, 0);
             }
             csv_core::ReadRecordResult::Record => {
+                let line = record_line - start_line + 1;
+                // csv-core ends a quoted field that is never closed at the end of the input,
+                // silently swallowing everything after the quote.
+                if flushed && ends_in_open_quote(&data[record_start..], delimiter) {
+                    return Err(BadRecord::OpenQuote { line });
+                }
                 if ends_len != n_fields {
-                    return Err(RaggedAt {
-                        line: record_line,
+                    return Err(BadRecord::Ragged {
+                        line,
                         found: ends_len,
                     });
                 }
                 f(&out[..out_len], &ends[..ends_len]);
                 out_len = 0;
                 ends_len = 0;
-                record_line = rdr.line();
+                record_line = record_start_line(rdr, input);
+                record_start = data.len() - input.len();
             }
-            csv_core::ReadRecordResult::End => return Ok(rdr.line()),
+            csv_core::ReadRecordResult::End => return Ok(rdr.line() - start_line),
         }
     }
 }
 
-/// A record whose field count differs from the header's; `line` is chunk-local (0-based).
-struct RaggedAt {
-    line: u64,
-    found: usize,
+/// The line (in `rdr`'s count) on which the next record starts: csv-core skips line ends
+/// before a record (the rest of a `\r\n`, blank lines), so those newlines come first.
+fn record_start_line(rdr: &csv_core::Reader, rest: &[u8]) -> u64 {
+    let skipped = rest
+        .iter()
+        .take_while(|&&b| b == b'\n' || b == b'\r')
+        .filter(|&&b| b == b'\n')
+        .count();
+    rdr.line() + skipped as u64
+}
+
+/// Whether `record` (one record's raw bytes, without a line end) stops inside a quoted field.
+fn ends_in_open_quote(record: &[u8], delimiter: u8) -> bool {
+    let mut rdr = csv_core::ReaderBuilder::new().delimiter(delimiter).build();
+    let mut out = vec![0u8; record.len() + 1];
+    let mut ends = vec![0usize; 64];
+    let (mut input, mut out_len) = (record, 0usize);
+    // Fed a line end after the record, a closed record is complete at once; an open quoted
+    // field takes the line end as text and asks for more.
+    let mut tail: &[u8] = b"\n";
+    loop {
+        let (res, nin, nout, _) = rdr.read_record(input, &mut out[out_len..], &mut ends);
+        input = &input[nin..];
+        out_len += nout;
+        match res {
+            csv_core::ReadRecordResult::Record | csv_core::ReadRecordResult::End => return false,
+            csv_core::ReadRecordResult::OutputEndsFull => {}
+            csv_core::ReadRecordResult::OutputFull => {
+                let len = out.len();
+                out.resize(len * 2, 0);
+            }
+            csv_core::ReadRecordResult::InputEmpty => {
+                if tail.is_empty() {
+                    return true;
+                }
+                input = tail;
+                tail = &[];
+            }
+        }
+    }
+}
+
+/// A malformed record; `line` is chunk-local (1-based).
+enum BadRecord {
+    /// The field count differs from the header's.
+    Ragged { line: u64, found: usize },
+    /// A quoted field starts in this record and is never closed.
+    OpenQuote { line: u64 },
 }
 
 struct ChunkScan {
@@ -841,7 +959,7 @@ struct ChunkScan {
     lines: u64,
     columns: Vec<ColumnStats>,
     header: Option<Vec<String>>,
-    ragged: Option<RaggedAt>,
+    bad: Option<BadRecord>,
     utf8_error: Option<u64>,
     /// Parity splitting guessed a boundary inside a quoted field.
     bad_boundary: bool,
@@ -861,7 +979,7 @@ fn scan_chunk(ctx: &FileCtx, na: &NaSet, chunk: &Chunk, with_header: bool) -> Ch
         lines: 0,
         columns: vec![ColumnStats::default(); ctx.n_fields],
         header: None,
-        ragged: None,
+        bad: None,
         utf8_error: None,
         bad_boundary: false,
     };
@@ -872,37 +990,43 @@ fn scan_chunk(ctx: &FileCtx, na: &NaSet, chunk: &Chunk, with_header: bool) -> Ch
     let mut rdr = ctx.csv_core();
     let mut row: u64 = 0;
     let mut header_pending = with_header;
-    let result = for_each_record(&mut rdr, &chunk.data, ctx.n_fields, |out, ends| {
-        if header_pending {
-            header_pending = false;
+    let result = for_each_record(
+        &mut rdr,
+        ctx.delimiter,
+        &chunk.data,
+        ctx.n_fields,
+        |out, ends| {
+            if header_pending {
+                header_pending = false;
+                let mut start = 0;
+                scan.header = Some(
+                    ends.iter()
+                        .map(|&e| {
+                            let s = String::from_utf8_lossy(&out[start..e]).into_owned();
+                            start = e;
+                            s
+                        })
+                        .collect(),
+                );
+                return;
+            }
             let mut start = 0;
-            scan.header = Some(
-                ends.iter()
-                    .map(|&e| {
-                        let s = String::from_utf8_lossy(&out[start..e]).into_owned();
-                        start = e;
-                        s
-                    })
-                    .collect(),
-            );
-            return;
-        }
-        let mut start = 0;
-        for (stats, &end) in scan.columns.iter_mut().zip(ends) {
-            stats.observe(&out[start..end], row, na);
-            start = end;
-        }
-        row += 1;
-    });
+            for (stats, &end) in scan.columns.iter_mut().zip(ends) {
+                stats.observe(&out[start..end], row, na);
+                start = end;
+            }
+            row += 1;
+        },
+    );
     match result {
         Ok(lines) => scan.lines = lines,
-        Err(r) => scan.ragged = Some(r),
+        Err(r) => scan.bad = Some(r),
     }
     scan.records = row;
     // A chunk cut inside a quoted field ends in the middle of a record: csv-core then sees the
-    // closing quote of the next chunk as an opening one and the counts go wrong, so any ragged
-    // row under parity splitting is re-checked with exact splitting before it is reported.
-    scan.bad_boundary = scan.ragged.is_some();
+    // closing quote of the next chunk as an opening one and the counts go wrong, so any bad
+    // record under parity splitting is re-checked with exact splitting before it is reported.
+    scan.bad_boundary = scan.bad.is_some();
     scan
 }
 
@@ -959,16 +1083,28 @@ fn scan_pass_with(
                     offset,
                 });
             }
-            if let Some(r) = s.ragged {
+            if let Some(bad) = s.bad {
                 if !exact && s.bad_boundary {
                     return Ok(Err(()));
                 }
-                return Err(DataError::RaggedRow {
-                    path: ctx.path.clone(),
-                    line: lines + r.line + 1,
-                    expected: ctx.n_fields,
-                    found: r.found,
-                    delimiter: describe_delimiter(ctx.delimiter),
+                return Err(match bad {
+                    BadRecord::Ragged { line, found } => DataError::RaggedRow {
+                        path: ctx.path.clone(),
+                        line: lines + line,
+                        expected: ctx.n_fields,
+                        found,
+                        delimiter: describe_delimiter(ctx.delimiter),
+                    },
+                    BadRecord::OpenQuote { line } => DataError::Format {
+                        path: ctx.path.clone(),
+                        message: format!(
+                            "line {}: a quoted field starts in this record and is never closed",
+                            lines + line
+                        ),
+                        hint:
+                            "close the quote; a quote inside a quoted field is written twice (\"\")"
+                                .into(),
+                    },
                 });
             }
             if s.header.is_some() {
@@ -1134,19 +1270,25 @@ fn parse_chunk(
     let mut coerced = vec![0u64; plans.len()];
     let mut rdr = ctx.csv_core();
     let mut header_pending = skip_header;
-    let result = for_each_record(&mut rdr, &chunk.data, ctx.n_fields, |out, ends| {
-        if header_pending {
-            header_pending = false;
-            return;
-        }
-        let mut start = 0;
-        for ((b, &end), c) in builders.iter_mut().zip(ends).zip(coerced.iter_mut()) {
-            if !b.push(&out[start..end], na) {
-                *c += 1;
+    let result = for_each_record(
+        &mut rdr,
+        ctx.delimiter,
+        &chunk.data,
+        ctx.n_fields,
+        |out, ends| {
+            if header_pending {
+                header_pending = false;
+                return;
             }
-            start = end;
-        }
-    });
+            let mut start = 0;
+            for ((b, &end), c) in builders.iter_mut().zip(ends).zip(coerced.iter_mut()) {
+                if !b.push(&out[start..end], na) {
+                    *c += 1;
+                }
+                start = end;
+            }
+        },
+    );
     if result.is_err() {
         return Err(DataError::Format {
             path: ctx.path.clone(),
@@ -1258,11 +1400,11 @@ mod tests {
 
     #[test]
     fn sniffs_delimiters() {
-        assert_eq!(sniff_delimiter(b"a;b;c\n1;2;3\n4;5;6\n"), b';');
-        assert_eq!(sniff_delimiter(b"a\tb\n1\t2\n"), b'\t');
-        assert_eq!(sniff_delimiter(b"a,b\n\"x;y\",2\n"), b',');
-        assert_eq!(sniff_delimiter(b"a|b|c\n1|2|3\n"), b'|');
-        assert_eq!(sniff_delimiter(b"only\n1\n2\n"), b',');
+        assert_eq!(sniff_delimiter(b"a;b;c\n1;2;3\n4;5;6\n", true), b';');
+        assert_eq!(sniff_delimiter(b"a\tb\n1\t2\n", true), b'\t');
+        assert_eq!(sniff_delimiter(b"a,b\n\"x;y\",2\n", true), b',');
+        assert_eq!(sniff_delimiter(b"a|b|c\n1|2|3\n", true), b'|');
+        assert_eq!(sniff_delimiter(b"only\n1\n2\n", true), b',');
     }
 
     #[test]

@@ -12,6 +12,14 @@ pub enum DataError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "cannot write '{path}': {source}\nhint: check that the folder exists and is writable, and that the disk has space"
+    )]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("'{path}' is empty\nhint: the file needs a header row and at least one data row")]
     EmptyFile { path: PathBuf },
     #[error(

@@ -3,8 +3,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use crate::csv::io_err;
-use crate::error::Result;
+use crate::error::{DataError, Result};
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it, then renames it over `path`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -25,7 +24,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     })();
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
-        return Err(io_err(path, e));
+        return Err(DataError::Write {
+            path: path.to_path_buf(),
+            source: e,
+        });
     }
     Ok(())
 }

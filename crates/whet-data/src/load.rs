@@ -15,6 +15,9 @@ use crate::table::{ColumnInfo, Table, TypeHint, ValueType};
 pub struct LoadOptions {
     pub csv: CsvOptions,
     pub types: BTreeMap<String, TypeHint>,
+    /// Type overrides may name columns this file lacks (a test file read with the training
+    /// file's overrides); otherwise such a name is an error.
+    pub types_optional: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,14 +54,23 @@ pub fn load(path: &Path, options: &LoadOptions, progress: &dyn Progress) -> Resu
         });
     }
     match detect_format(path) {
-        FileFormat::Csv => read_csv(path, &options.csv, &options.types, progress),
-        FileFormat::Parquet => read_parquet(path, &options.types, progress),
+        FileFormat::Csv => read_csv(
+            path,
+            &options.csv,
+            &options.types,
+            !options.types_optional,
+            progress,
+        ),
+        FileFormat::Parquet => {
+            read_parquet(path, &options.types, !options.types_optional, progress)
+        }
     }
 }
 
 fn read_parquet(
     path: &Path,
     hints: &BTreeMap<String, TypeHint>,
+    strict_types: bool,
     progress: &dyn Progress,
 ) -> Result<Table> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -91,7 +103,7 @@ fn read_parquet(
             path: path.to_path_buf(),
         });
     }
-    for name in hints.keys() {
+    for name in hints.keys().filter(|_| strict_types) {
         if schema.index_of(name).is_err() {
             return Err(DataError::unknown_column(
                 name,
