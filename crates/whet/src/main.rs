@@ -1,17 +1,19 @@
 //! The `whet` command line: argument parsing, progress and output formats over the library crates.
 
+mod fit;
 mod output;
 mod progress;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use whet_data::csv::CsvOptions;
 use whet_data::profile::{ProfileOptions, TargetMissing};
-use whet_data::{LoadOptions, Table, Task};
+use whet_data::{LoadOptions, Table, Task, TypeHint};
 
 #[derive(Parser)]
 #[command(name = "whet", version, about = "An ML engineer's workbench for tabular data", long_about = None)]
@@ -30,6 +32,8 @@ struct Cli {
 enum Command {
     /// Find data problems: per-column types, roles, statistics, and warnings with suggestions.
     Profile(ProfileArgs),
+    /// Fit one model with explicit parameters and report its metrics.
+    Fit(fit::FitArgs),
 }
 
 /// How to read input files; shared by every command that loads data.
@@ -37,14 +41,15 @@ enum Command {
 pub struct ReadArgs {
     /// Override inferred column kinds: COL=KIND,... with KIND one of numeric, categorical,
     /// boolean, datetime, text, id, ignore.
-    #[arg(long, value_name = "COL=KIND,...")]
-    types: Option<String>,
-    /// Tokens read as missing, comma-separated (default: empty,NA,N/A,null,NULL,NaN,?).
-    #[arg(long, value_name = "TOKENS")]
+    #[arg(long, value_name = "COL=KIND,...", value_parser = parse_types)]
+    types: Option<BTreeMap<String, TypeHint>>,
+    /// Tokens read as missing, comma-separated (default: NA,N/A,null,NULL,NaN,?); an empty
+    /// field is always missing.
+    #[arg(long, value_name = "TOKENS", allow_hyphen_values = true)]
     na: Option<String>,
     /// Field delimiter (default: sniffed from , tab ; |). Use "\t" or "tab" for tabs.
-    #[arg(long, value_name = "CHAR")]
-    delimiter: Option<String>,
+    #[arg(long, value_name = "CHAR", value_parser = parse_delimiter)]
+    delimiter: Option<u8>,
     /// The first row is data, not column names.
     #[arg(long, conflicts_with = "header")]
     no_header: bool,
@@ -61,11 +66,11 @@ struct ProfileArgs {
     #[arg(long)]
     target: Option<String>,
     /// Force the task instead of inferring it: binary, multiclass or regression.
-    #[arg(long, requires = "target")]
-    task: Option<String>,
+    #[arg(long, requires = "target", value_parser = parse_task)]
+    task: Option<Task>,
     /// Rows whose target is missing: drop them (default) or stop with an error.
-    #[arg(long, value_name = "drop|error", default_value = "drop")]
-    target_missing: String,
+    #[arg(long, value_name = "drop|error", default_value = "drop", value_parser = parse_target_missing)]
+    target_missing: TargetMissing,
     /// A test file to compare against: shared rows, missing columns, type mismatches.
     #[arg(long)]
     test: Option<PathBuf>,
@@ -93,6 +98,7 @@ fn main() -> ExitCode {
     }
     let result = match &cli.command {
         Command::Profile(args) => cmd_profile(&cli, args),
+        Command::Fit(args) => fit::cmd_fit(args, cli.quiet),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -118,32 +124,51 @@ impl ReadArgs {
         if let Some(na) = &self.na {
             csv.na_values = na.split(',').map(str::to_string).collect();
         }
-        if let Some(d) = &self.delimiter {
-            csv.delimiter = Some(parse_delimiter(d)?);
-        }
+        csv.delimiter = self.delimiter;
         if self.no_header {
             csv.has_header = Some(false);
         } else if self.header {
             csv.has_header = Some(true);
         }
-        let types = match &self.types {
-            Some(spec) => whet_data::table::parse_type_hints(spec)?,
-            None => Default::default(),
-        };
-        Ok(LoadOptions { csv, types })
+        Ok(LoadOptions {
+            csv,
+            types: self.types.clone().unwrap_or_default(),
+            types_optional: false,
+        })
     }
 }
 
-fn parse_delimiter(d: &str) -> Result<u8> {
-    Ok(match d {
-        "\\t" | "tab" | "\t" => b'\t',
-        s if s.len() == 1 && s.is_ascii() => s.as_bytes()[0],
-        _ => bail!("--delimiter must be one ASCII character (or \"tab\"), not '{d}'"),
-    })
+fn parse_delimiter(d: &str) -> Result<u8, String> {
+    match d {
+        "\\t" | "tab" | "\t" => Ok(b'\t'),
+        s if s.len() == 1 && s.is_ascii() => Ok(s.as_bytes()[0]),
+        _ => Err(format!(
+            "must be one ASCII character (or \"tab\"), not '{d}'"
+        )),
+    }
 }
 
-pub fn load_table(path: &Path, read: &ReadArgs, quiet: bool) -> Result<Table> {
-    let options = read.load_options()?;
+fn parse_types(spec: &str) -> Result<BTreeMap<String, TypeHint>, String> {
+    whet_data::table::parse_type_hints(spec).map_err(|e| e.to_string())
+}
+
+pub fn parse_task(s: &str) -> Result<Task, String> {
+    Task::parse(s)
+        .ok_or_else(|| format!("unknown task '{s}'; use binary, multiclass or regression"))
+}
+
+fn parse_target_missing(s: &str) -> Result<TargetMissing, String> {
+    match s {
+        "drop" => Ok(TargetMissing::Drop),
+        "error" => Ok(TargetMissing::Error),
+        other => Err(format!("must be 'drop' or 'error', not '{other}'")),
+    }
+}
+
+/// Loads a data file. Secondary files (test, validation) may lack columns named in --types.
+pub fn load_table(path: &Path, read: &ReadArgs, quiet: bool, secondary: bool) -> Result<Table> {
+    let mut options = read.load_options()?;
+    options.types_optional = secondary;
     let bar = progress::Bar::new(quiet, path);
     let table = whet_data::load(path, &options, &bar)?;
     Ok(table)
@@ -151,27 +176,16 @@ pub fn load_table(path: &Path, read: &ReadArgs, quiet: bool) -> Result<Table> {
 
 fn cmd_profile(cli: &Cli, args: &ProfileArgs) -> Result<()> {
     let started = Instant::now();
-    let table = load_table(&args.file, &args.read, cli.quiet)?;
+    let table = load_table(&args.file, &args.read, cli.quiet, false)?;
     let load_seconds = started.elapsed().as_secs_f64();
     let test = match &args.test {
-        Some(p) => Some(load_table(p, &args.read, cli.quiet)?),
+        Some(p) => Some(load_table(p, &args.read, cli.quiet, true)?),
         None => None,
-    };
-    let task = match &args.task {
-        Some(t) => Some(Task::parse(t).with_context(|| {
-            format!("unknown task '{t}'; use binary, multiclass or regression")
-        })?),
-        None => None,
-    };
-    let target_missing = match args.target_missing.as_str() {
-        "drop" => TargetMissing::Drop,
-        "error" => TargetMissing::Error,
-        other => bail!("--target-missing must be 'drop' or 'error', not '{other}'"),
     };
     let options = ProfileOptions {
         target: args.target.clone(),
-        task,
-        target_missing,
+        task: args.task,
+        target_missing: args.target_missing,
     };
     let profile = whet_data::profile::profile(&table, &options, test.as_ref())?;
     let total_seconds = started.elapsed().as_secs_f64();

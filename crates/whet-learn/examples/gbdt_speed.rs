@@ -1,0 +1,86 @@
+//! Times binning, fitting, batch prediction and single-row prediction of the GBDT on a CSV file:
+//! `cargo run --release -p whet-learn --example gbdt_speed -- FILE TARGET [ROUNDS]`.
+//! bench/gbdt_vs_lightgbm.sh runs it beside LightGBM.
+
+use std::path::Path;
+use std::time::Instant;
+
+use whet_data::prep::{FeatureData, Prep, PrepOptions};
+use whet_data::profile::{TargetMissing, prepare_target};
+use whet_learn::binning::BinnedData;
+use whet_learn::data::TrainSet;
+use whet_learn::gbdt::fit_gbdt;
+use whet_learn::params::GbdtParams;
+use whet_learn::tree::{DenseRow, code_to_f32};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let (file, target) = (&args[1], &args[2]);
+    let rounds: usize = args.get(3).map_or(Ok(100), |r| r.parse())?;
+    let table = whet_data::load(
+        Path::new(file),
+        &Default::default(),
+        &whet_data::csv::NoProgress,
+    )?;
+    let t = prepare_target(&table, target, None, TargetMissing::Drop)?;
+    let prep = Prep::fit(&t.table, Some((target, t.task)), &PrepOptions::default())?;
+    let x = prep.transform(&t.table)?.features;
+    let y = prep.transform_target(&t.table)?;
+    let n_classes = prep.target.as_ref().map_or(1, |s| s.classes.len().max(1));
+    let params = GbdtParams {
+        num_iterations: rounds,
+        ..GbdtParams::default()
+    };
+    let started = Instant::now();
+    let binned = BinnedData::fit(&x, params.max_bin)?;
+    let bin_s = started.elapsed().as_secs_f64();
+    let data = TrainSet {
+        x: &x,
+        y: &y,
+        weight: None,
+        rows: None,
+        task: t.task,
+        n_classes,
+    };
+    let m = fit_gbdt(&data, &binned, None, &params)?;
+    let fit_s = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let p = m.predict(&x);
+    let pred_s = started.elapsed().as_secs_f64();
+    let auc = whet_learn::metrics::roc_auc(&y, &p.values, None);
+
+    // Single-row latency: rows gathered into dense buffers first, as a serving path holds them.
+    let n_probe = x.n_rows.min(20_000);
+    let nf = x.n_features();
+    let mut dense = vec![0f32; n_probe * nf];
+    for (f, c) in x.columns.iter().enumerate() {
+        for r in 0..n_probe {
+            dense[r * nf + f] = match &c.data {
+                FeatureData::Numeric(v) => v[r],
+                FeatureData::Categorical { codes, .. } => code_to_f32(codes[r]),
+            };
+        }
+    }
+    let max_codes: Vec<u32> = m
+        .mappers
+        .iter()
+        .map(|b| b.n_value_bins.saturating_sub(1))
+        .collect();
+    let mut out = vec![0.0; m.n_outputs];
+    let mut checksum = 0.0;
+    let started = Instant::now();
+    for r in 0..n_probe {
+        let row = DenseRow {
+            values: &dense[r * nf..(r + 1) * nf],
+            max_code: &max_codes,
+        };
+        m.predict_raw_row(&row, &mut out);
+        checksum += out[0];
+    }
+    let row_us = started.elapsed().as_secs_f64() * 1e6 / n_probe as f64;
+    println!(
+        "{{\"bin_seconds\": {bin_s:.4}, \"fit_seconds\": {fit_s:.4}, \"predict_seconds\": {pred_s:.4}, \"single_row_us\": {row_us:.3}, \"train_auc\": {auc:.6}, \"trees\": {}, \"checksum\": {checksum:.3}}}",
+        m.trees.len()
+    );
+    Ok(())
+}

@@ -1,0 +1,46 @@
+/// Failures of fitting, predicting and model files. Messages are shown to users as they are.
+#[derive(Debug, thiserror::Error)]
+pub enum LearnError {
+    #[error("invalid parameter {name} = {value}: {reason}\nhint: {hint}")]
+    Param {
+        name: String,
+        value: String,
+        reason: String,
+        hint: String,
+    },
+    #[error("{message}\nhint: {hint}")]
+    Data { message: String, hint: String },
+    #[error("model file '{path}': {message}\nhint: {hint}")]
+    ModelFile {
+        path: String,
+        message: String,
+        hint: String,
+    },
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+pub type Result<T, E = LearnError> = std::result::Result<T, E>;
+
+impl LearnError {
+    pub fn param(
+        name: &str,
+        value: impl ToString,
+        reason: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        LearnError::Param {
+            name: name.to_string(),
+            value: value.to_string(),
+            reason: reason.into(),
+            hint: hint.into(),
+        }
+    }
+
+    pub fn data(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        LearnError::Data {
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+}

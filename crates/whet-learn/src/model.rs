@@ -1,0 +1,171 @@
+//! The model file: Prep + predictor + metadata in one versioned, checksummed byte string.
+//!
+//! Layout: 8 bytes magic `WHETMDL\0`, u32 LE format version, u64 LE payload length, u64 LE
+//! FNV-1a checksum of the payload, then the payload (MessagePack of `Model`). The header lets a
+//! damaged, truncated or too-new file be rejected with a precise message before decoding.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use whet_data::Task;
+use whet_data::prep::{Features, Prep};
+
+use crate::data::Predictions;
+use crate::error::{LearnError, Result};
+use crate::gbdt::GbdtModel;
+use crate::knn::KnnModel;
+use crate::linear::LinearModel;
+
+pub const MAGIC: &[u8; 8] = b"WHETMDL\0";
+pub const FORMAT_VERSION: u32 = 1;
+const HEADER_LEN: usize = 8 + 4 + 8 + 8;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "learner", rename_all = "snake_case")]
+pub enum Predictor {
+    Gbdt(Box<GbdtModel>),
+    Linear(LinearModel),
+    Knn(KnnModel),
+}
+
+impl Predictor {
+    pub fn learner_name(&self) -> &'static str {
+        match self {
+            Predictor::Gbdt(m) => match m.boosting {
+                crate::params::Boosting::Gbdt => "gbdt",
+                crate::params::Boosting::Rf => "rf",
+                crate::params::Boosting::Et => "et",
+            },
+            Predictor::Linear(_) => "linear",
+            Predictor::Knn(_) => "knn",
+        }
+    }
+
+    pub fn predict(&self, x: &Features) -> Predictions {
+        match self {
+            Predictor::Gbdt(m) => m.predict(x),
+            Predictor::Linear(m) => m.predict(x),
+            Predictor::Knn(m) => m.predict(x),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Metadata {
+    pub whet_version: String,
+    pub task: Task,
+    pub target: String,
+    /// Class labels in output order (empty for regression).
+    pub classes: Vec<String>,
+    pub params: BTreeMap<String, String>,
+    pub train_rows: u64,
+    pub seed: u64,
+    pub fit_seconds: f64,
+    /// Metrics measured when the model was fitted, by data set ("train", "valid", "test").
+    pub metrics: BTreeMap<String, BTreeMap<String, f64>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Model {
+    pub prep: Prep,
+    pub predictor: Predictor,
+    pub metadata: Metadata,
+}
+
+/// FNV-1a over the payload: enough to catch damage, and stable forever.
+fn checksum(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+impl Model {
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let payload = rmp_serde::to_vec_named(self).map_err(|e| LearnError::ModelFile {
+            path: String::new(),
+            message: format!("cannot encode the model: {e}"),
+            hint: "this is a bug in whet; please report it".into(),
+        })?;
+        let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        out.extend_from_slice(&checksum(&payload).to_le_bytes());
+        out.extend_from_slice(&payload);
+        Ok(out)
+    }
+
+    /// Decodes a model file's bytes; `path` only labels errors.
+    pub fn from_bytes(bytes: &[u8], path: &str) -> Result<Model> {
+        let err = |message: String, hint: &str| LearnError::ModelFile {
+            path: path.to_string(),
+            message,
+            hint: hint.to_string(),
+        };
+        if bytes.len() < 8 || &bytes[..8] != MAGIC {
+            return Err(err(
+                "not a whet model file".into(),
+                "pass a file written by `whet fit --out` or `whet train`",
+            ));
+        }
+        if bytes.len() < HEADER_LEN {
+            return Err(err(
+                "truncated header".into(),
+                "the file is incomplete; copy or write it again",
+            ));
+        }
+        let word = |at: usize, len: usize| -> u64 {
+            let mut b = [0u8; 8];
+            b[..len].copy_from_slice(&bytes[at..at + len]);
+            u64::from_le_bytes(b)
+        };
+        let version = word(8, 4) as u32;
+        if version > FORMAT_VERSION {
+            return Err(err(
+                format!(
+                    "written in model format {version}, newer than this whet reads ({FORMAT_VERSION})"
+                ),
+                "upgrade whet to read this model",
+            ));
+        }
+        if version == 0 {
+            return Err(err(
+                "format version 0 is invalid".into(),
+                "the file is damaged; write it again",
+            ));
+        }
+        let len = word(12, 8) as usize;
+        let expected_sum = word(20, 8);
+        let payload = &bytes[HEADER_LEN..];
+        if payload.len() < len {
+            return Err(err(
+                format!(
+                    "truncated: the model needs {len} bytes after the header, the file has {}",
+                    payload.len()
+                ),
+                "the file is incomplete; copy or write it again",
+            ));
+        }
+        if payload.len() > len {
+            return Err(err(
+                format!("{} unexpected bytes after the model", payload.len() - len),
+                "the file is damaged; write it again",
+            ));
+        }
+        if checksum(payload) != expected_sum {
+            return Err(err(
+                "damaged: checksum mismatch".into(),
+                "the file changed after it was written; write it again",
+            ));
+        }
+        rmp_serde::from_slice(payload).map_err(|e| {
+            err(
+                format!("cannot decode: {e}"),
+                "the file is damaged; write it again",
+            )
+        })
+    }
+}

@@ -1,0 +1,366 @@
+//! `whet fit`: one model with explicit parameters, the way an engineer builds one by hand.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use serde::Serialize;
+use whet_data::Task;
+use whet_data::prep::{Features, Prep, PrepOptions, TextMode};
+use whet_data::profile::{TargetMissing, prepare_target};
+use whet_learn::binning::BinnedData;
+use whet_learn::data::TrainSet;
+use whet_learn::gbdt::fit_gbdt;
+use whet_learn::knn::{KnnParams, fit_knn};
+use whet_learn::linear::{LinearParams, fit_linear};
+use whet_learn::metrics::evaluate_all;
+use whet_learn::model::{Metadata, Model, Predictor};
+use whet_learn::params::{Boosting, GbdtParams};
+
+use crate::{ReadArgs, load_table};
+
+#[derive(Args)]
+pub struct FitArgs {
+    /// Training data: CSV (optionally .gz) or Parquet.
+    pub data: PathBuf,
+    /// Column to predict.
+    #[arg(long)]
+    pub target: String,
+    /// gbdt (boosted trees), rf (random forest), et (extra trees), linear, knn.
+    #[arg(long, default_value = "gbdt")]
+    pub learner: String,
+    /// Learner parameter KEY=VALUE (LightGBM names and aliases for tree learners); repeatable.
+    #[arg(long = "param", short = 'p', value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// Validation data: reported, and used for early stopping (early_stopping_round).
+    #[arg(long)]
+    pub valid: Option<PathBuf>,
+    /// Test data: reported only.
+    #[arg(long)]
+    pub test: Option<PathBuf>,
+    /// Force the task: binary, multiclass or regression.
+    #[arg(long, value_parser = crate::parse_task)]
+    pub task: Option<Task>,
+    /// Random seed for every random choice in fitting.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Write the model (prep + predictor + metadata) to this file.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Free-text columns: hash their tokens into this many features, or 0 to drop them.
+    #[arg(long, default_value_t = 32)]
+    pub text_buckets: u32,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+#[derive(Serialize)]
+struct FitReport {
+    learner: String,
+    task: Task,
+    target: String,
+    train_rows: usize,
+    features: usize,
+    params: BTreeMap<String, String>,
+    fit_seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iterations: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    best_iteration: Option<usize>,
+    train_metrics: BTreeMap<String, f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    valid_metrics: Option<BTreeMap<String, f64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    test_metrics: Option<BTreeMap<String, f64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    test_predict_seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<String>,
+    notes: Vec<String>,
+}
+
+struct Prepared {
+    features: Features,
+    y: Vec<f64>,
+}
+
+fn prepare(
+    prep: &Prep,
+    path: &Path,
+    args: &FitArgs,
+    task: Task,
+    quiet: bool,
+    notes: &mut Vec<String>,
+) -> Result<Prepared> {
+    let table = load_table(path, &args.read, quiet, true)?;
+    let target = prepare_target(&table, &args.target, Some(task), TargetMissing::Drop)
+        .with_context(|| format!("in '{}'", path.display()))?;
+    if target.dropped > 0 {
+        notes.push(format!(
+            "{}: dropped {} rows without a target",
+            path.display(),
+            target.dropped
+        ));
+    }
+    let out = prep
+        .transform(&target.table)
+        .with_context(|| format!("in '{}'", path.display()))?;
+    notes.extend(
+        out.notes
+            .into_iter()
+            .map(|n| format!("{}: {n}", path.display())),
+    );
+    let y = prep
+        .transform_target(&target.table)
+        .with_context(|| format!("in '{}'", path.display()))?;
+    Ok(Prepared {
+        features: out.features,
+        y,
+    })
+}
+
+fn split_param(p: &str) -> Result<(&str, &str)> {
+    p.split_once('=')
+        .map(|(k, v)| (k.trim(), v.trim()))
+        .with_context(|| format!("--param '{p}' is not KEY=VALUE (e.g. --param num_leaves=63)"))
+}
+
+pub fn cmd_fit(args: &FitArgs, quiet: bool) -> Result<()> {
+    let mut notes = Vec::new();
+    let table = load_table(&args.data, &args.read, quiet, false)?;
+    let target = prepare_target(&table, &args.target, args.task, TargetMissing::Drop)?;
+    if target.dropped > 0 {
+        notes.push(format!(
+            "dropped {} training rows without a target",
+            target.dropped
+        ));
+    }
+    let task = target.task;
+    let prep_options = PrepOptions {
+        text: if args.text_buckets == 0 {
+            TextMode::Drop
+        } else {
+            TextMode::Hash {
+                buckets: args.text_buckets,
+            }
+        },
+        impute_numeric: false,
+        ..PrepOptions::default()
+    };
+    let prep = Prep::fit(&target.table, Some((&args.target, task)), &prep_options)?;
+    let transformed = prep.transform(&target.table)?;
+    let x = transformed.features;
+    let y = prep.transform_target(&target.table)?;
+    let n_classes = prep.target.as_ref().map_or(1, |t| t.classes.len().max(1));
+    let valid = match &args.valid {
+        Some(p) => Some(prepare(&prep, p, args, task, quiet, &mut notes)?),
+        None => None,
+    };
+    let test = match &args.test {
+        Some(p) => Some(prepare(&prep, p, args, task, quiet, &mut notes)?),
+        None => None,
+    };
+
+    let train_set = TrainSet {
+        x: &x,
+        y: &y,
+        weight: None,
+        rows: None,
+        task,
+        n_classes,
+    };
+    let valid_set = valid.as_ref().map(|v| TrainSet {
+        x: &v.features,
+        y: &v.y,
+        weight: None,
+        rows: None,
+        task,
+        n_classes,
+    });
+    let mut shown_params = BTreeMap::new();
+    let started = Instant::now();
+    let (predictor, iterations, best_iteration) = match args.learner.as_str() {
+        "gbdt" | "rf" | "et" => {
+            let mode = match args.learner.as_str() {
+                "rf" => Boosting::Rf,
+                "et" => Boosting::Et,
+                _ => Boosting::Gbdt,
+            };
+            let mut params = GbdtParams::for_mode(mode);
+            params.seed = args.seed;
+            for p in &args.params {
+                let (k, v) = split_param(p)?;
+                if !params.set(k, v)? {
+                    bail!(
+                        "unknown parameter '{k}' for learner {}\nhint: use LightGBM names, e.g. num_iterations, learning_rate, num_leaves, max_depth, min_data_in_leaf, feature_fraction, bagging_fraction, bagging_freq, lambda_l1, lambda_l2, max_bin, early_stopping_round, monotone_constraints, objective",
+                        args.learner
+                    );
+                }
+                shown_params.insert(k.to_string(), v.to_string());
+            }
+            params.validate()?;
+            let binned = BinnedData::fit(&x, params.max_bin)?;
+            let valid_binned = valid
+                .as_ref()
+                .map(|v| BinnedData::with_mappers(&v.features, binned.mappers.clone()));
+            let valid_pair = valid_set.as_ref().zip(valid_binned.as_ref());
+            let m = fit_gbdt(&train_set, &binned, valid_pair, &params)?;
+            let its = m.n_iterations();
+            let best = m.best_iteration;
+            (Predictor::Gbdt(Box::new(m)), Some(its), best)
+        }
+        "linear" => {
+            let mut params = LinearParams::default();
+            for p in &args.params {
+                let (k, v) = split_param(p)?;
+                if !params.set(k, v)? {
+                    bail!(
+                        "unknown parameter '{k}' for learner linear\nhint: linear takes alpha, l1_ratio, max_iter, tol"
+                    );
+                }
+                shown_params.insert(k.to_string(), v.to_string());
+            }
+            params.validate()?;
+            (
+                Predictor::Linear(fit_linear(&train_set, &params)?),
+                None,
+                None,
+            )
+        }
+        "knn" => {
+            let mut params = KnnParams::default();
+            for p in &args.params {
+                let (k, v) = split_param(p)?;
+                if !params.set(k, v)? {
+                    bail!(
+                        "unknown parameter '{k}' for learner knn\nhint: knn takes k (n_neighbors) and weights (uniform or distance)"
+                    );
+                }
+                shown_params.insert(k.to_string(), v.to_string());
+            }
+            params.validate()?;
+            (Predictor::Knn(fit_knn(&train_set, &params)?), None, None)
+        }
+        other => bail!("unknown learner '{other}'\nhint: use gbdt, rf, et, linear or knn"),
+    };
+    let fit_seconds = started.elapsed().as_secs_f64();
+
+    let score = |features: &Features, y: &[f64]| -> BTreeMap<String, f64> {
+        let p = predictor.predict(features);
+        evaluate_all(task, y, &p, None)
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect()
+    };
+    let train_metrics = score(&x, &y);
+    let valid_metrics = valid.as_ref().map(|v| score(&v.features, &v.y));
+    let predict_started = Instant::now();
+    let test_metrics = test.as_ref().map(|t| score(&t.features, &t.y));
+    // Batch prediction time of the test set (metrics included; they are a small share).
+    let test_predict_seconds = test
+        .as_ref()
+        .map(|_| predict_started.elapsed().as_secs_f64());
+
+    let mut metrics = BTreeMap::new();
+    metrics.insert("train".to_string(), train_metrics.clone());
+    if let Some(m) = &valid_metrics {
+        metrics.insert("valid".to_string(), m.clone());
+    }
+    if let Some(m) = &test_metrics {
+        metrics.insert("test".to_string(), m.clone());
+    }
+    let learner = predictor.learner_name().to_string();
+    if let Some(out) = &args.out {
+        let model = Model {
+            metadata: Metadata {
+                whet_version: env!("CARGO_PKG_VERSION").to_string(),
+                task,
+                target: args.target.clone(),
+                classes: prep
+                    .target
+                    .as_ref()
+                    .map(|t| t.classes.clone())
+                    .unwrap_or_default(),
+                params: shown_params.clone(),
+                train_rows: x.n_rows as u64,
+                seed: args.seed,
+                fit_seconds,
+                metrics,
+            },
+            prep,
+            predictor,
+        };
+        let bytes = model.to_bytes()?;
+        whet_data::fsutil::write_atomic(out, &bytes)?;
+    }
+    let report = FitReport {
+        learner,
+        task,
+        target: args.target.clone(),
+        train_rows: x.n_rows,
+        features: x.n_features(),
+        params: shown_params,
+        fit_seconds,
+        iterations,
+        best_iteration,
+        train_metrics,
+        valid_metrics,
+        test_metrics,
+        test_predict_seconds,
+        model: args.out.as_ref().map(|p| p.display().to_string()),
+        notes,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(&report);
+    }
+    Ok(())
+}
+
+fn print_report(r: &FitReport) {
+    println!(
+        "{} on '{}' ({}): {} rows × {} features, fitted in {:.3}s{}",
+        r.learner,
+        r.target,
+        r.task.name(),
+        r.train_rows,
+        r.features,
+        r.fit_seconds,
+        r.iterations
+            .map(|i| format!(", {i} iterations"))
+            .unwrap_or_default()
+    );
+    if let Some(b) = r.best_iteration {
+        println!("early stopping: best iteration {b}");
+    }
+    let names: Vec<&String> = r.train_metrics.keys().collect();
+    print!("{:<8}", "");
+    for n in &names {
+        print!("  {n:>17}");
+    }
+    println!();
+    for (label, m) in [
+        ("train", Some(&r.train_metrics)),
+        ("valid", r.valid_metrics.as_ref()),
+        ("test", r.test_metrics.as_ref()),
+    ] {
+        let Some(m) = m else { continue };
+        print!("{label:<8}");
+        for n in &names {
+            print!("  {:>17.6}", m.get(*n).copied().unwrap_or(f64::NAN));
+        }
+        println!();
+    }
+    if let Some(p) = &r.model {
+        println!("model written to {p}");
+    }
+    for n in &r.notes {
+        println!("note: {n}");
+    }
+}

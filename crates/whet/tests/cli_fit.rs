@@ -1,0 +1,157 @@
+//! `whet fit` end to end: metrics, model files, determinism, and bad parameters.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn whet() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_whet"))
+}
+
+fn example() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/churn.csv")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("whet-cli-fit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[test]
+fn fit_reports_metrics_and_writes_model() {
+    let out = tmp("gbdt.whet");
+    let o = whet()
+        .args(["fit"])
+        .arg(example())
+        .args([
+            "--target",
+            "churned",
+            "--learner",
+            "gbdt",
+            "--json",
+            "--quiet",
+        ])
+        .args(["-p", "num_iterations=30", "-p", "num_leaves=15"])
+        .arg("--test")
+        .arg(example())
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["task"], "binary");
+    assert!(v["fit_seconds"].as_f64().unwrap() > 0.0);
+    let auc = v["test_metrics"]["roc_auc"].as_f64().unwrap();
+    assert!(auc > 0.9 && auc <= 1.0, "{auc}");
+    assert_eq!(v["iterations"], 30);
+    let bytes = std::fs::read(&out).unwrap();
+    assert_eq!(&bytes[..8], b"WHETMDL\0");
+}
+
+#[test]
+fn same_seed_same_model_whatever_the_threads() {
+    let mut files = Vec::new();
+    for (i, threads) in ["1", "2", "2"].iter().enumerate() {
+        let out = tmp(&format!("det-{i}.whet"));
+        let o = whet()
+            .args(["--threads", threads, "fit"])
+            .arg(example())
+            .args(["--target", "churned", "--quiet", "--seed", "7"])
+            .args([
+                "-p",
+                "num_iterations=20",
+                "-p",
+                "bagging_fraction=0.8",
+                "-p",
+                "feature_fraction=0.7",
+            ])
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let model = std::fs::read(&out).unwrap();
+        files.push(model);
+    }
+    // The metadata holds the fit time, so compare the models after decoding.
+    let decode = |b: &[u8]| whet_learn::model::Model::from_bytes(b, "m").unwrap();
+    let (a, b, c) = (decode(&files[0]), decode(&files[1]), decode(&files[2]));
+    assert_eq!(a.predictor, b.predictor);
+    assert_eq!(b.predictor, c.predictor);
+}
+
+#[test]
+fn every_learner_fits_the_example() {
+    for learner in ["gbdt", "rf", "et", "linear", "knn"] {
+        let o = whet()
+            .args(["fit"])
+            .arg(example())
+            .args([
+                "--target",
+                "churned",
+                "--learner",
+                learner,
+                "--json",
+                "--quiet",
+                "-p",
+            ])
+            .arg(match learner {
+                "knn" => "k=10",
+                "linear" => "alpha=0.001",
+                _ => "num_iterations=20",
+            })
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{learner}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let auc = v["train_metrics"]["roc_auc"].as_f64().unwrap();
+        assert!(auc > 0.85, "{learner}: train AUC {auc}");
+    }
+}
+
+#[test]
+fn bad_parameters_are_clear_errors() {
+    for (param, needle) in [
+        ("num_leaves=1", "num_leaves"),
+        ("learning_rate=0", "learning_rate"),
+        ("lambda_l2=-1", "lambda_l2"),
+        ("lambda_l1=-0.1", "lambda_l1"),
+        ("num_leaves=lots", "num_leaves"),
+        ("frobnicate=3", "unknown parameter 'frobnicate'"),
+        ("no_equals_sign", "KEY=VALUE"),
+    ] {
+        let out = tmp("never.whet");
+        let o = whet()
+            .args(["fit"])
+            .arg(example())
+            .args(["--target", "churned", "--quiet", "-p", param, "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{param} should fail");
+        assert!(err.contains(needle), "{param}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(!out.exists(), "no model file may be written on error");
+    }
+    let o = whet()
+        .args(["fit"])
+        .arg(example())
+        .args(["--target", "churned", "--learner", "svm"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown learner 'svm'"));
+    let o = whet()
+        .args(["fit"])
+        .arg(example())
+        .args(["--target", "churn"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&o.stderr).contains("did you mean 'churned'"));
+}
