@@ -1,0 +1,127 @@
+"""whet's GBDT against LightGBM on the same data, split, parameters and threads, in one run.
+
+Usage (from the repo root, with the peers' python):
+    ~/.cache/whet-peers/bin/python bench/gbdt_vs_lightgbm.py [--rounds 100,500] [--datasets higgs,birthdays,...]
+
+For each dataset the features are prepared once by ../shared/peers/reference.py's loader (date
+columns -> parts, text -> lengths), split 80/20 exactly as reference.py splits (seed 0, stratified
+for classification), and written to bench/data/<name>_{train,test}.csv. Both tools then fit on
+the train file with num_leaves 31, learning_rate 0.1, max_bin 255, 2 threads, and are scored on
+the test file. Fit time includes binning for both (LightGBM's Dataset construction, whet's
+BinnedData); predict time is the batch prediction of the test file.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.path.join(os.path.dirname(ROOT), "shared")
+sys.path.insert(0, os.path.join(SHARED, "peers"))
+import reference  # noqa: E402
+
+DATA = os.path.join(ROOT, "bench", "data")
+WHET = os.path.join(ROOT, "target", "release", "whet")
+THREADS = 2
+
+
+def manifest():
+    m = pd.read_csv(os.path.join(SHARED, "datasets", "MANIFEST.tsv"), sep="\t", keep_default_na=False)
+    return {r["file"][:-4]: r for _, r in m.iterrows()}
+
+
+def prepare(name, rows):
+    """Writes train/test CSVs for `name`; returns (train, test, task, lgbm frames, y)."""
+    from sklearn.model_selection import train_test_split
+    train_csv = os.path.join(DATA, f"{name}_train.csv")
+    test_csv = os.path.join(DATA, f"{name}_test.csv")
+    if name == "higgs":
+        src = os.path.join(DATA, "higgs_like_1m.csv")
+        if not os.path.exists(src):
+            subprocess.run([sys.executable, os.path.join(SHARED, "datasets", "make_synthetic.py"), "--out", DATA, "--which", "higgs"], check=True)
+        df = pd.read_csv(src)
+        y = df.pop("label").to_numpy().astype(np.int64)
+        X, cat_cols, task = df, [], "binary"
+    else:
+        m = rows[name]
+        X, yraw, cat_cols = reference.load(os.path.join(SHARED, "datasets"), m)
+        y, _ = reference.encode_target(yraw, m)
+        task = m["task"]
+    strat = y if task != "regression" else None
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, random_state=0, stratify=strat)
+    if not (os.path.exists(train_csv) and os.path.exists(test_csv)):
+        for frame, target, path in ((Xtr, ytr, train_csv), (Xte, yte, test_csv)):
+            out = frame.copy()
+            out["target__"] = target
+            out.to_csv(path + ".tmp", index=False)
+            os.replace(path + ".tmp", path)
+    return train_csv, test_csv, task, Xtr, Xte, ytr, yte, cat_cols
+
+
+def run_lightgbm(task, Xtr, Xte, ytr, yte, cat_cols, rounds):
+    import lightgbm as lgb
+    A, B = reference.lgbm_frame(Xtr, Xte, cat_cols)
+    params = {"num_leaves": 31, "learning_rate": 0.1, "max_bin": 255, "num_threads": THREADS, "verbose": -1, "seed": 0}
+    if task == "binary":
+        params["objective"] = "binary"
+    elif task == "multiclass":
+        params.update(objective="multiclass", num_class=int(max(ytr.max(), yte.max()) + 1))
+    else:
+        params["objective"] = "regression"
+    t = time.perf_counter()
+    ds = lgb.Dataset(A, ytr, categorical_feature=cat_cols or "auto", free_raw_data=False)
+    model = lgb.train(params, ds, num_boost_round=rounds)
+    fit_s = time.perf_counter() - t
+    t = time.perf_counter()
+    pred = model.predict(B, num_threads=THREADS)
+    pred_s = time.perf_counter() - t
+    return fit_s, pred_s, score(task, yte, pred)
+
+
+def score(task, y, pred):
+    from sklearn.metrics import log_loss, mean_squared_error, roc_auc_score
+    if task == "binary":
+        return ("roc_auc", roc_auc_score(y, pred))
+    if task == "multiclass":
+        return ("log_loss", log_loss(y, np.clip(pred, 1e-15, 1)))
+    return ("rmse", float(np.sqrt(mean_squared_error(y, pred))))
+
+
+def run_whet(task, train_csv, test_csv, rounds):
+    cmd = [WHET, "--threads", str(THREADS), "fit", train_csv, "--target", "target__", "--test", test_csv,
+           "--json", "--quiet", "--task", task, "--text-buckets", "0",
+           "-p", f"num_iterations={rounds}", "-p", "num_leaves=31", "-p", "learning_rate=0.1", "-p", "max_bin=255"]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    r = json.loads(out.stdout)
+    metric = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}[task]
+    return r["fit_seconds"], r["test_predict_seconds"], (metric, r["test_metrics"][metric])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", default="100,500")
+    ap.add_argument("--datasets", default="higgs,birthdays,flights_late,fertility_morekids")
+    args = ap.parse_args()
+    os.makedirs(DATA, exist_ok=True)
+    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+    rows = manifest()
+    print(f"# whet GBDT vs LightGBM — {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} UTC, {THREADS} threads")
+    print("| data | rounds | metric | whet | LightGBM | diff | fit s whet | fit s LGBM | fit ratio | predict s whet | predict s LGBM | predict ratio |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for name in args.datasets.split(","):
+        train_csv, test_csv, task, Xtr, Xte, ytr, yte, cat_cols = prepare(name, rows)
+        for rounds in [int(r) for r in args.rounds.split(",")]:
+            wf, wp, (metric, wm) = run_whet(task, train_csv, test_csv, rounds)
+            lf, lp, (_, lm) = run_lightgbm(task, Xtr, Xte, ytr, yte, cat_cols, rounds)
+            diff = wm - lm
+            print(f"| {name} ({len(Xtr)}×{Xtr.shape[1]}) | {rounds} | {metric} | {wm:.5f} | {lm:.5f} | {diff:+.5f} | "
+                  f"{wf:.2f} | {lf:.2f} | {wf / lf:.2f} | {wp:.3f} | {lp:.3f} | {wp / lp:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
