@@ -457,42 +457,162 @@ enum NumberKind {
     Float,
 }
 
-/// Integer when it fits i64 exactly, float when Rust's parser accepts it.
+/// A decimal number split into its parts by one scan: sign, up to 19 significant digits as an
+/// integer, and a power of ten. Anything else (inf, nan, hex, stray characters) is not `Plain`.
+struct Decimal {
+    negative: bool,
+    mantissa: u64,
+    exponent: i32,
+    /// More than 19 significant digits: the mantissa was truncated.
+    truncated: bool,
+    /// No dot and no exponent.
+    integer: bool,
+    int_digits: usize,
+}
+
+#[inline]
+fn scan_decimal(f: &[u8]) -> Option<Decimal> {
+    let mut i = 0;
+    let negative = match f.first() {
+        Some(b'-') => {
+            i = 1;
+            true
+        }
+        Some(b'+') => {
+            i = 1;
+            false
+        }
+        _ => false,
+    };
+    let mut mantissa: u64 = 0;
+    let mut significant = 0usize;
+    let mut dropped_exp = 0i32;
+    let mut truncated = false;
+    let start = i;
+    while i < f.len() && f[i].is_ascii_digit() {
+        let d = u64::from(f[i] - b'0');
+        if significant < 19 {
+            if mantissa != 0 || d != 0 {
+                significant += 1;
+            }
+            mantissa = mantissa * 10 + d;
+        } else {
+            dropped_exp += 1;
+            truncated |= d != 0;
+        }
+        i += 1;
+    }
+    let int_digits = i - start;
+    let mut frac_digits = 0usize;
+    let mut exponent = dropped_exp;
+    let mut integer = true;
+    if i < f.len() && f[i] == b'.' {
+        integer = false;
+        i += 1;
+        while i < f.len() && f[i].is_ascii_digit() {
+            let d = u64::from(f[i] - b'0');
+            if significant < 19 {
+                if mantissa != 0 || d != 0 {
+                    significant += 1;
+                }
+                mantissa = mantissa * 10 + d;
+                exponent -= 1;
+            } else {
+                truncated |= d != 0;
+            }
+            frac_digits += 1;
+            i += 1;
+        }
+    }
+    if int_digits + frac_digits == 0 {
+        return None;
+    }
+    if i < f.len() && (f[i] == b'e' || f[i] == b'E') {
+        integer = false;
+        i += 1;
+        let exp_negative = match f.get(i) {
+            Some(b'-') => {
+                i += 1;
+                true
+            }
+            Some(b'+') => {
+                i += 1;
+                false
+            }
+            _ => false,
+        };
+        let exp_start = i;
+        let mut e: i32 = 0;
+        while i < f.len() && f[i].is_ascii_digit() {
+            e = e.saturating_mul(10).saturating_add(i32::from(f[i] - b'0'));
+            i += 1;
+        }
+        if i == exp_start {
+            return None;
+        }
+        exponent = exponent.saturating_add(if exp_negative { -e } else { e });
+    }
+    if i != f.len() {
+        return None;
+    }
+    Some(Decimal {
+        negative,
+        mantissa,
+        exponent,
+        truncated,
+        integer,
+        int_digits,
+    })
+}
+
+fn is_special_float(f: &[u8]) -> bool {
+    let body = match f.first() {
+        Some(b'+' | b'-') => &f[1..],
+        _ => f,
+    };
+    body.eq_ignore_ascii_case(b"inf")
+        || body.eq_ignore_ascii_case(b"infinity")
+        || body.eq_ignore_ascii_case(b"nan")
+}
+
+/// Integer when it fits i64 exactly, float for any other decimal number (or inf/nan).
 #[inline]
 fn classify_number(field: &[u8]) -> Option<NumberKind> {
     let f = trim_ascii(field);
     if f.is_empty() {
         return None;
     }
-    let digits = match f[0] {
-        b'+' | b'-' => &f[1..],
-        _ => f,
-    };
-    if !digits.is_empty() && digits.len() <= 18 && digits.iter().all(u8::is_ascii_digit) {
-        return Some(NumberKind::Int);
+    match scan_decimal(f) {
+        Some(d) if d.integer && d.int_digits <= 18 => Some(NumberKind::Int),
+        Some(_) => Some(NumberKind::Float),
+        None if is_special_float(f) => Some(NumberKind::Float),
+        None => None,
     }
-    // Cheap rejection before the float parser: a number starts with a digit, sign, dot or i/n.
-    let c = f[0];
-    if !(c.is_ascii_digit() || matches!(c, b'+' | b'-' | b'.' | b'i' | b'I' | b'n' | b'N')) {
-        return None;
-    }
-    let s = std::str::from_utf8(f).ok()?;
-    s.parse::<f64>().ok().map(|_| NumberKind::Float)
 }
 
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// Clinger's fast path: a mantissa below 2^53 and a power of ten up to 22 are both exact
+/// doubles, so one multiplication or division rounds correctly. Everything else goes to
+/// Rust's full parser.
 #[inline]
 fn parse_f64(field: &[u8]) -> Option<f64> {
     let f = trim_ascii(field);
-    let digits = match f.first() {
-        Some(b'+' | b'-') => &f[1..],
-        _ => f,
-    };
-    if !digits.is_empty() && digits.len() <= 15 && digits.iter().all(u8::is_ascii_digit) {
-        let mut v: i64 = 0;
-        for &d in digits {
-            v = v * 10 + i64::from(d - b'0');
-        }
-        return Some(if f[0] == b'-' { -v as f64 } else { v as f64 });
+    if let Some(d) = scan_decimal(f)
+        && !d.truncated
+        && d.mantissa < (1 << 53)
+        && (-22..=22).contains(&d.exponent)
+    {
+        let m = d.mantissa as f64;
+        let v = if d.exponent >= 0 {
+            m * POW10[d.exponent as usize]
+        } else {
+            m / POW10[(-d.exponent) as usize]
+        };
+        return Some(if d.negative { -v } else { v });
     }
     std::str::from_utf8(f).ok()?.parse::<f64>().ok()
 }
@@ -1396,6 +1516,69 @@ mod tests {
         assert_eq!(parse_f64(b"-42"), Some(-42.0));
         assert_eq!(parse_i64(b"-9000000000"), Some(-9_000_000_000));
         assert_eq!(parse_i64(b"1.0"), None);
+    }
+
+    #[test]
+    fn fast_float_parsing_agrees_with_std_bit_for_bit() {
+        let mut rng = crate::rng::Rng::new(3);
+        let mut cases: Vec<String> = [
+            "0",
+            "-0",
+            "0.0",
+            "-0.0",
+            "1",
+            "+1",
+            "007",
+            "1.",
+            ".5",
+            "-.5",
+            "1e5",
+            "1E-5",
+            "2.5e+3",
+            "123456789012345678",
+            "1234567890123456789012",
+            "0.000000000000000000000123",
+            "9007199254740993",
+            "1e22",
+            "1e23",
+            "4.35e-310",
+            "1.7976931348623157e308",
+            "inf",
+            "-Infinity",
+            "NaN",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for _ in 0..20_000 {
+            let v = (rng.next_f64() - 0.5) * 10f64.powi(rng.below(40) as i32 - 20);
+            let digits = rng.below(18) as usize;
+            cases.push(format!("{v:.digits$}"));
+            cases.push(format!("{v:e}"));
+            cases.push(format!("{v}"));
+        }
+        for c in cases {
+            let ours = parse_f64(c.as_bytes());
+            let std = c.parse::<f64>().ok();
+            match (ours, std) {
+                (Some(a), Some(b)) => assert!(
+                    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                    "{c}: {a} vs {b}"
+                ),
+                (a, b) => assert_eq!(a.is_some(), b.is_some(), "{c}"),
+            }
+            let kind = classify_number(c.as_bytes());
+            assert_eq!(kind.is_some(), std.is_some(), "{c}");
+        }
+        for not_numbers in [
+            "", "-", ".", "e5", "1e", "1.2.3", "12a", "0x10", "1,000", "--1",
+        ] {
+            assert_eq!(
+                classify_number(not_numbers.as_bytes()),
+                None,
+                "{not_numbers}"
+            );
+        }
     }
 
     #[test]

@@ -703,8 +703,21 @@ fn hash_bytes(bytes: &[u8]) -> u64 {
 /// integer in one file and float in another still matches.
 pub fn value_hashes(array: &ArrayRef) -> Vec<u64> {
     let num = |v: f64| {
+        if v.is_nan() {
+            return NULL_HASH;
+        }
         let v = if v == 0.0 { 0.0 } else { v };
         mix(v.to_bits())
+    };
+    let with_nulls = |hashes: Vec<u64>| -> Vec<u64> {
+        match array.nulls() {
+            Some(nulls) => hashes
+                .into_iter()
+                .zip(nulls.iter())
+                .map(|(h, valid)| if valid { h } else { NULL_HASH })
+                .collect(),
+            None => hashes,
+        }
     };
     match array.data_type() {
         DataType::Utf8 => array
@@ -712,6 +725,22 @@ pub fn value_hashes(array: &ArrayRef) -> Vec<u64> {
             .iter()
             .map(|v| v.map_or(NULL_HASH, |s| hash_bytes(s.as_bytes())))
             .collect(),
+        DataType::Float64 => with_nulls(
+            array
+                .as_primitive::<Float64Type>()
+                .values()
+                .iter()
+                .map(|&v| num(v))
+                .collect(),
+        ),
+        DataType::Int64 => with_nulls(
+            array
+                .as_primitive::<Int64Type>()
+                .values()
+                .iter()
+                .map(|&v| num(v as f64))
+                .collect(),
+        ),
         _ => match numeric_values(array.as_ref()) {
             Some(values) => values
                 .into_iter()

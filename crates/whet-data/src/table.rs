@@ -206,6 +206,18 @@ impl Table {
         Ok(table)
     }
 
+    /// The table without one column (a weight or group column that must not become a feature).
+    pub fn without_column(&self, index: usize) -> Result<Table> {
+        let mut columns = self.columns.clone();
+        columns.remove(index);
+        let mut arrays = self.batch.columns().to_vec();
+        arrays.remove(index);
+        let mut table = Table::new(columns, arrays, self.n_rows())?;
+        table.source = self.source.clone();
+        table.notes = self.notes.clone();
+        Ok(table)
+    }
+
     /// Rows whose value in `column` is missing.
     pub fn null_count(&self, column: usize) -> usize {
         self.array(column).null_count()

@@ -43,6 +43,9 @@ pub struct FitArgs {
     /// Force the task: binary, multiclass or regression.
     #[arg(long, value_parser = crate::parse_task)]
     pub task: Option<Task>,
+    /// Column of non-negative sample weights (not used as a feature).
+    #[arg(long, value_name = "COLUMN")]
+    pub weight: Option<String>,
     /// Random seed for every random choice in fitting.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -141,6 +144,29 @@ pub fn cmd_fit(args: &FitArgs, quiet: bool) -> Result<()> {
         ));
     }
     let task = target.task;
+    let (train_table, weights) = match &args.weight {
+        Some(name) => {
+            let index = target.table.require(name)?;
+            let values = whet_data::summary::numeric_values(target.table.array(index).as_ref())
+                .with_context(|| format!("weight column '{name}' must be numeric"))?;
+            let mut weights = Vec::with_capacity(values.len());
+            for (row, v) in values.into_iter().enumerate() {
+                match v {
+                    Some(w) if w >= 0.0 && w.is_finite() => weights.push(w),
+                    Some(w) => bail!(
+                        "weight column '{name}' row {}: weight {w} is negative or not finite\nhint: weights must be zero or positive",
+                        row + 1
+                    ),
+                    None => bail!(
+                        "weight column '{name}' row {}: weight is missing\nhint: fill it (e.g. with 1) or drop the row",
+                        row + 1
+                    ),
+                }
+            }
+            (target.table.without_column(index)?, Some(weights))
+        }
+        None => (target.table.clone(), None),
+    };
     let prep_options = PrepOptions {
         text: if args.text_buckets == 0 {
             TextMode::Drop
@@ -152,10 +178,10 @@ pub fn cmd_fit(args: &FitArgs, quiet: bool) -> Result<()> {
         impute_numeric: false,
         ..PrepOptions::default()
     };
-    let prep = Prep::fit(&target.table, Some((&args.target, task)), &prep_options)?;
-    let transformed = prep.transform(&target.table)?;
+    let prep = Prep::fit(&train_table, Some((&args.target, task)), &prep_options)?;
+    let transformed = prep.transform(&train_table)?;
     let x = transformed.features;
-    let y = prep.transform_target(&target.table)?;
+    let y = prep.transform_target(&train_table)?;
     let n_classes = prep.target.as_ref().map_or(1, |t| t.classes.len().max(1));
     let valid = match &args.valid {
         Some(p) => Some(prepare(&prep, p, args, task, quiet, &mut notes)?),
@@ -169,7 +195,7 @@ pub fn cmd_fit(args: &FitArgs, quiet: bool) -> Result<()> {
     let train_set = TrainSet {
         x: &x,
         y: &y,
-        weight: None,
+        weight: weights.as_deref(),
         rows: None,
         task,
         n_classes,

@@ -155,3 +155,40 @@ fn bad_parameters_are_clear_errors() {
         .unwrap();
     assert!(String::from_utf8_lossy(&o.stderr).contains("did you mean 'churned'"));
 }
+
+#[test]
+fn weight_column_is_used_and_checked() {
+    let o = whet()
+        .args(["fit"])
+        .arg(example())
+        .args([
+            "--target",
+            "churned",
+            "--weight",
+            "tenure_months",
+            "--json",
+            "--quiet",
+            "-p",
+            "num_iterations=10",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // The weight column is not a feature: 45 features without weights, one fewer with them.
+    assert_eq!(v["features"], 44);
+    let o = whet()
+        .args(["fit"])
+        .arg(example())
+        .args([
+            "--target",
+            "churned",
+            "--weight",
+            "monthly_charges",
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("negative"), "{err}");
+}
