@@ -13,9 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use arrow_array::builder::{
-    BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder,
-};
+use arrow_array::builder::StringBuilder;
 use arrow_array::{ArrayRef, new_null_array};
 use rayon::prelude::*;
 
@@ -1088,9 +1086,11 @@ struct ChunkScan {
 struct Scan {
     n_rows: usize,
     columns: Vec<ColumnStats>,
-    decoded_bytes: u64,
     /// Chunk boundaries had to come from csv-core (quotes that parity splitting misread).
     exact: bool,
+    /// Data rows in each chunk, in file order: pass 2 writes each chunk's values straight
+    /// into its rows of the final columns.
+    chunk_rows: Vec<usize>,
 }
 
 fn scan_chunk(ctx: &FileCtx, na: &NaSet, chunk: &Chunk, with_header: bool) -> ChunkScan {
@@ -1184,6 +1184,7 @@ fn scan_pass_with(
     let mut rows: u64 = 0;
     let mut lines: u64 = 0;
     let mut first = true;
+    let mut chunk_rows = Vec::new();
     loop {
         let batch = reader.next_batch(batch_size)?;
         progress.advance(reader.take_progress());
@@ -1235,6 +1236,7 @@ fn scan_pass_with(
             }
             rows += s.records;
             lines += s.lines;
+            chunk_rows.push(s.records as usize);
         }
     }
     let n_rows = usize::try_from(rows).map_err(|_| DataError::Format {
@@ -1246,8 +1248,8 @@ fn scan_pass_with(
         Scan {
             n_rows,
             columns,
-            decoded_bytes: reader.offset,
             exact,
+            chunk_rows,
         },
         header,
     )))
@@ -1263,65 +1265,55 @@ fn describe_delimiter(d: u8) -> String {
     }
 }
 
-/// Per-chunk builders for one column.
-enum ColumnBuilder {
-    Int(Int64Builder),
-    Float(Float64Builder),
-    Bool(BooleanBuilder),
-    Date(TimestampMillisecondBuilder, Option<DateFormat>),
-    Str(StringBuilder),
+/// Where pass 2 puts one column's values for one chunk: fixed-width columns are written in
+/// place into the final buffers (no per-chunk arrays, no concatenation); text is built per
+/// chunk and joined at the end.
+enum Slot<'a> {
+    Int(&'a mut [i64], &'a mut [bool]),
+    Float(&'a mut [f64], &'a mut [bool]),
+    Bool(&'a mut [bool], &'a mut [bool]),
+    Date(&'a mut [i64], &'a mut [bool], Option<DateFormat>),
+    Text(StringBuilder),
     Skip,
 }
 
-impl ColumnBuilder {
-    fn new(plan: &ColumnPlan, capacity: usize) -> ColumnBuilder {
-        match plan.value_type {
-            Some(ValueType::Integer) => ColumnBuilder::Int(Int64Builder::with_capacity(capacity)),
-            Some(ValueType::Float) => ColumnBuilder::Float(Float64Builder::with_capacity(capacity)),
-            Some(ValueType::Boolean) => {
-                ColumnBuilder::Bool(BooleanBuilder::with_capacity(capacity))
-            }
-            Some(ValueType::Datetime) => ColumnBuilder::Date(
-                TimestampMillisecondBuilder::with_capacity(capacity),
-                plan.date_format,
-            ),
-            Some(ValueType::String) => {
-                ColumnBuilder::Str(StringBuilder::with_capacity(capacity, capacity * 8))
-            }
-            None => ColumnBuilder::Skip,
-        }
-    }
-
-    /// Appends one field; returns false when it had to be read as missing.
+impl Slot<'_> {
+    /// Writes row `i`; returns false when the value had to be read as missing.
     #[inline]
-    fn push(&mut self, field: &[u8], na: &NaSet) -> bool {
-        if !matches!(self, ColumnBuilder::Skip) && na.contains(field) {
-            self.push_null();
+    fn put(&mut self, i: usize, field: &[u8], na: &NaSet) -> bool {
+        if matches!(self, Slot::Skip) {
+            return true;
+        }
+        if na.contains(field) {
+            if let Slot::Text(b) = self {
+                b.append_null();
+            }
+            // Fixed-width validity starts false: nothing to write.
             return true;
         }
         match self {
-            ColumnBuilder::Int(b) => match parse_i64(field) {
-                Some(v) => b.append_value(v),
-                None => {
-                    b.append_null();
-                    return false;
+            Slot::Int(v, ok) => match parse_i64(field) {
+                Some(x) => {
+                    v[i] = x;
+                    ok[i] = true;
                 }
+                None => return false,
             },
-            ColumnBuilder::Float(b) => match parse_f64(field) {
-                Some(v) => b.append_value(v),
-                None => {
-                    b.append_null();
-                    return false;
+            Slot::Float(v, ok) => match parse_f64(field) {
+                Some(x) => {
+                    v[i] = x;
+                    ok[i] = true;
                 }
+                None => return false,
             },
-            ColumnBuilder::Bool(b) => match parse_bool_loose(field) {
-                Some(v) => b.append_value(v),
-                None => {
-                    b.append_null();
-                    return false;
+            Slot::Bool(v, ok) => match parse_bool_loose(field) {
+                Some(x) => {
+                    v[i] = x;
+                    ok[i] = true;
                 }
+                None => return false,
             },
-            ColumnBuilder::Date(b, fmt) => {
+            Slot::Date(v, ok, fmt) => {
                 let parsed = match fmt {
                     Some(f) => datetime::parse(field, *f),
                     None => datetime::detect(field)
@@ -1329,67 +1321,156 @@ impl ColumnBuilder {
                         .and_then(|f| datetime::parse(field, f)),
                 };
                 match parsed {
-                    Some(v) => b.append_value(v),
-                    None => {
-                        b.append_null();
-                        return false;
+                    Some(x) => {
+                        v[i] = x;
+                        ok[i] = true;
                     }
+                    None => return false,
                 }
             }
-            ColumnBuilder::Str(b) => {
+            Slot::Text(b) => match std::str::from_utf8(field) {
                 // Chunks were validated as UTF-8 in pass 1 and csv-core only removes ASCII quotes.
-                match std::str::from_utf8(field) {
-                    Ok(s) => b.append_value(s),
-                    Err(_) => {
-                        b.append_null();
-                        return false;
-                    }
+                Ok(s) => b.append_value(s),
+                Err(_) => {
+                    b.append_null();
+                    return false;
                 }
-            }
-            ColumnBuilder::Skip => {}
+            },
+            Slot::Skip => {}
         }
         true
     }
+}
 
-    fn push_null(&mut self) {
-        match self {
-            ColumnBuilder::Int(b) => b.append_null(),
-            ColumnBuilder::Float(b) => b.append_null(),
-            ColumnBuilder::Bool(b) => b.append_null(),
-            ColumnBuilder::Date(b, _) => b.append_null(),
-            ColumnBuilder::Str(b) => b.append_null(),
-            ColumnBuilder::Skip => {}
+/// Final storage of one column while pass 2 runs.
+enum Sink {
+    Int(Vec<i64>, Vec<bool>),
+    Float(Vec<f64>, Vec<bool>),
+    Bool(Vec<bool>, Vec<bool>),
+    Date(Vec<i64>, Vec<bool>, Option<DateFormat>),
+    Text(Vec<ArrayRef>),
+    Skip,
+}
+
+impl Sink {
+    fn new(plan: &ColumnPlan, n: usize) -> Sink {
+        match plan.value_type {
+            Some(ValueType::Integer) => Sink::Int(vec![0; n], vec![false; n]),
+            Some(ValueType::Float) => Sink::Float(vec![0.0; n], vec![false; n]),
+            Some(ValueType::Boolean) => Sink::Bool(vec![false; n], vec![false; n]),
+            Some(ValueType::Datetime) => Sink::Date(vec![0; n], vec![false; n], plan.date_format),
+            Some(ValueType::String) => Sink::Text(Vec::new()),
+            None => Sink::Skip,
         }
     }
 
-    fn finish(self) -> Option<ArrayRef> {
-        Some(match self {
-            ColumnBuilder::Int(mut b) => Arc::new(b.finish()),
-            ColumnBuilder::Float(mut b) => Arc::new(b.finish()),
-            ColumnBuilder::Bool(mut b) => Arc::new(b.finish()),
-            ColumnBuilder::Date(mut b, _) => Arc::new(b.finish()),
-            ColumnBuilder::Str(mut b) => Arc::new(b.finish()),
-            ColumnBuilder::Skip => return None,
-        })
+    /// Splits rows `start..` of this column into one slot per chunk of `sizes` rows.
+    fn slots(
+        &mut self,
+        start: usize,
+        sizes: &[usize],
+        rows_per_byte_capacity: &[usize],
+    ) -> Vec<Slot<'_>> {
+        fn split<'a, T>(mut v: &'a mut [T], sizes: &[usize]) -> Vec<&'a mut [T]> {
+            let mut out = Vec::with_capacity(sizes.len());
+            for &n in sizes {
+                let (head, tail) = std::mem::take(&mut v).split_at_mut(n);
+                out.push(head);
+                v = tail;
+            }
+            out
+        }
+        let total: usize = sizes.iter().sum();
+        match self {
+            Sink::Int(v, ok) => split(&mut v[start..start + total], sizes)
+                .into_iter()
+                .zip(split(&mut ok[start..start + total], sizes))
+                .map(|(v, ok)| Slot::Int(v, ok))
+                .collect(),
+            Sink::Float(v, ok) => split(&mut v[start..start + total], sizes)
+                .into_iter()
+                .zip(split(&mut ok[start..start + total], sizes))
+                .map(|(v, ok)| Slot::Float(v, ok))
+                .collect(),
+            Sink::Bool(v, ok) => split(&mut v[start..start + total], sizes)
+                .into_iter()
+                .zip(split(&mut ok[start..start + total], sizes))
+                .map(|(v, ok)| Slot::Bool(v, ok))
+                .collect(),
+            Sink::Date(v, ok, fmt) => {
+                let fmt = *fmt;
+                split(&mut v[start..start + total], sizes)
+                    .into_iter()
+                    .zip(split(&mut ok[start..start + total], sizes))
+                    .map(|(v, ok)| Slot::Date(v, ok, fmt))
+                    .collect()
+            }
+            Sink::Text(_) => rows_per_byte_capacity
+                .iter()
+                .zip(sizes)
+                .map(|(&bytes, &n)| Slot::Text(StringBuilder::with_capacity(n, bytes)))
+                .collect(),
+            Sink::Skip => sizes.iter().map(|_| Slot::Skip).collect(),
+        }
+    }
+
+    fn finish(self, name: &str) -> Result<Option<ArrayRef>> {
+        fn nulls(ok: Vec<bool>) -> Option<arrow_buffer::NullBuffer> {
+            if ok.iter().all(|v| *v) {
+                None
+            } else {
+                Some(arrow_buffer::NullBuffer::from(ok))
+            }
+        }
+        Ok(Some(match self {
+            Sink::Int(v, ok) => Arc::new(arrow_array::Int64Array::new(v.into(), nulls(ok))),
+            Sink::Float(v, ok) => Arc::new(arrow_array::Float64Array::new(v.into(), nulls(ok))),
+            Sink::Bool(v, ok) => Arc::new(arrow_array::BooleanArray::new(
+                arrow_buffer::BooleanBuffer::from(v),
+                nulls(ok),
+            )),
+            Sink::Date(v, ok, _) => Arc::new(arrow_array::TimestampMillisecondArray::new(
+                v.into(),
+                nulls(ok),
+            )),
+            Sink::Text(pieces) => match pieces.len() {
+                0 => new_null_array(&ValueType::String.arrow_type(), 0),
+                1 => pieces
+                    .into_iter()
+                    .next()
+                    .unwrap_or_else(|| new_null_array(&ValueType::String.arrow_type(), 0)),
+                _ => {
+                    let refs: Vec<&dyn arrow_array::Array> =
+                        pieces.iter().map(|a| a.as_ref()).collect();
+                    arrow_select::concat::concat(&refs).map_err(|e| DataError::Arrow {
+                        context: format!("joining column '{name}'"),
+                        source: e,
+                    })?
+                }
+            },
+            Sink::Skip => return Ok(None),
+        }))
     }
 }
 
+/// Text arrays by column (None for fixed-width columns) and values read as missing by column.
+type ParsedChunk = (Vec<Option<ArrayRef>>, Vec<u64>);
+
+/// Parses one chunk into its slots; returns the finished text arrays (by column) and the
+/// count of values read as missing per column.
 fn parse_chunk(
     ctx: &FileCtx,
     na: &NaSet,
-    plans: &[ColumnPlan],
     chunk: &Chunk,
     skip_header: bool,
-    rows_per_byte: f64,
-) -> Result<Vec<Option<ArrayRef>>> {
-    let capacity = ((chunk.data.len() as f64 * rows_per_byte) as usize + 16).max(16);
-    let mut builders: Vec<ColumnBuilder> = plans
-        .iter()
-        .map(|p| ColumnBuilder::new(p, capacity))
-        .collect();
-    let mut coerced = vec![0u64; plans.len()];
+    expected_rows: usize,
+    mut slots: Vec<Slot<'_>>,
+) -> Result<ParsedChunk> {
+    let mut coerced = vec![0u64; slots.len()];
     let mut rdr = ctx.csv_core();
     let mut header_pending = skip_header;
+    let mut row = 0usize;
+    let mut overflow = false;
     let result = for_each_record(
         &mut rdr,
         ctx.delimiter,
@@ -1400,26 +1481,35 @@ fn parse_chunk(
                 header_pending = false;
                 return;
             }
+            if row >= expected_rows {
+                overflow = true;
+                return;
+            }
             let mut start = 0;
-            for ((b, &end), c) in builders.iter_mut().zip(ends).zip(coerced.iter_mut()) {
-                if !b.push(&out[start..end], na) {
+            for ((slot, &end), c) in slots.iter_mut().zip(ends).zip(coerced.iter_mut()) {
+                if !slot.put(row, &out[start..end], na) {
                     *c += 1;
                 }
                 start = end;
             }
+            row += 1;
         },
     );
-    if result.is_err() {
+    if result.is_err() || overflow || row != expected_rows {
         return Err(DataError::Format {
             path: ctx.path.clone(),
             message: "the file changed while it was being read".into(),
             hint: "read a file that is not being written to".into(),
         });
     }
-    for (plan, c) in plans.iter().zip(coerced) {
-        plan.coerced.fetch_add(c, Ordering::Relaxed);
-    }
-    Ok(builders.into_iter().map(ColumnBuilder::finish).collect())
+    let text = slots
+        .into_iter()
+        .map(|s| match s {
+            Slot::Text(mut b) => Some(Arc::new(b.finish()) as ArrayRef),
+            _ => None,
+        })
+        .collect();
+    Ok((text, coerced))
 }
 
 fn parse_pass(
@@ -1430,66 +1520,74 @@ fn parse_pass(
     progress: &dyn Progress,
 ) -> Result<Vec<Option<ArrayRef>>> {
     let n_rows = scan.n_rows;
-    let rows_per_byte = n_rows as f64 / scan.decoded_bytes.max(1) as f64;
     let mut reader = ctx.reader()?;
     reader.exact = scan.exact;
     let batch_size = rayon::current_num_threads() * 2;
-    let mut parts: Vec<Vec<Option<ArrayRef>>> = vec![Vec::new(); plans.len()];
-    let mut first = true;
+    let mut sinks: Vec<Sink> = plans.iter().map(|p| Sink::new(p, n_rows)).collect();
+    let mut chunk_index = 0usize;
+    let mut row_start = 0usize;
     loop {
         let batch = reader.next_batch(batch_size)?;
         progress.advance(reader.take_progress());
         if batch.is_empty() {
             break;
         }
-        let results: Vec<Result<Vec<Option<ArrayRef>>>> = batch
+        let Some(sizes) = scan.chunk_rows.get(chunk_index..chunk_index + batch.len()) else {
+            return Err(DataError::Format {
+                path: ctx.path.clone(),
+                message: "the file changed while it was being read".into(),
+                hint: "read a file that is not being written to".into(),
+            });
+        };
+        let text_bytes: Vec<usize> = batch.iter().map(|c| c.data.len()).collect();
+        // Slots by chunk: column c's slot for chunk k is per_chunk[k][c].
+        let mut per_chunk: Vec<Vec<Slot<'_>>> = (0..batch.len())
+            .map(|_| Vec::with_capacity(sinks.len()))
+            .collect();
+        for sink in sinks.iter_mut() {
+            for (k, slot) in sink
+                .slots(row_start, sizes, &text_bytes)
+                .into_iter()
+                .enumerate()
+            {
+                per_chunk[k].push(slot);
+            }
+        }
+        let first_chunk = chunk_index == 0;
+        let results: Vec<Result<ParsedChunk>> = batch
             .par_iter()
+            .zip(per_chunk)
+            .zip(sizes.par_iter())
             .enumerate()
-            .map(|(i, c)| {
+            .map(|(k, ((chunk, slots), &expected))| {
                 parse_chunk(
                     ctx,
                     na,
-                    plans,
-                    c,
-                    first && i == 0 && ctx.has_header,
-                    rows_per_byte,
+                    chunk,
+                    first_chunk && k == 0 && ctx.has_header,
+                    expected,
+                    slots,
                 )
             })
             .collect();
-        first = false;
         for r in results {
-            for (col, array) in r?.into_iter().enumerate() {
-                parts[col].push(array);
+            let (text, coerced) = r?;
+            for ((sink, t), (plan, c)) in sinks.iter_mut().zip(text).zip(plans.iter().zip(coerced))
+            {
+                plan.coerced.fetch_add(c, Ordering::Relaxed);
+                if let (Sink::Text(pieces), Some(t)) = (sink, t) {
+                    pieces.push(t);
+                }
             }
         }
+        row_start += sizes.iter().sum::<usize>();
+        chunk_index += batch.len();
     }
-    // Concatenate column by column, dropping each column's chunks as soon as it is joined.
-    let mut arrays = Vec::with_capacity(plans.len());
-    for (plan, chunks) in plans.iter().zip(parts.iter_mut()) {
-        let chunks = std::mem::take(chunks);
-        let Some(value_type) = plan.value_type else {
-            arrays.push(None);
-            continue;
-        };
-        let pieces: Vec<ArrayRef> = chunks.into_iter().flatten().collect();
-        let array = match pieces.len() {
-            0 => new_null_array(&value_type.arrow_type(), n_rows),
-            1 => pieces
-                .into_iter()
-                .next()
-                .unwrap_or_else(|| new_null_array(&value_type.arrow_type(), n_rows)),
-            _ => {
-                let refs: Vec<&dyn arrow_array::Array> =
-                    pieces.iter().map(|a| a.as_ref()).collect();
-                arrow_select::concat::concat(&refs).map_err(|e| DataError::Arrow {
-                    context: format!("joining column '{}'", plan.name),
-                    source: e,
-                })?
-            }
-        };
-        arrays.push(Some(array));
-    }
-    Ok(arrays)
+    sinks
+        .into_iter()
+        .zip(plans)
+        .map(|(sink, plan)| sink.finish(&plan.name))
+        .collect()
 }
 
 #[cfg(test)]
