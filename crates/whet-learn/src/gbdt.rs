@@ -19,7 +19,9 @@ use crate::tree::{DenseRow, Node, Tree, code_to_f32};
 const K_EPSILON: f64 = 1e-15;
 const TRACK_LOSS_ROWS: usize = 100_000;
 
-type Hist = Vec<[f64; 3]>;
+/// (gradient, hessian) per bin. Row counts are not summed: like LightGBM, a bin's count is
+/// estimated from its hessian share of the leaf, which is exact for unweighted L2.
+type Hist = Vec<[f64; 2]>;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GbdtModel {
@@ -129,7 +131,7 @@ impl Ctx<'_> {
     fn best_split_for_feature(
         &self,
         f: usize,
-        hist: &[[f64; 3]],
+        hist: &[[f64; 2]],
         leaf: &Leaf,
         rng: &mut Rng,
     ) -> Option<SplitInfo> {
@@ -145,7 +147,7 @@ impl Ctx<'_> {
     fn numeric_split(
         &self,
         f: usize,
-        h: &[[f64; 3]],
+        h: &[[f64; 2]],
         leaf: &Leaf,
         mapper: &BinMapper,
         rng: &mut Rng,
@@ -155,7 +157,13 @@ impl Ctx<'_> {
             return None;
         }
         let total = leaf.sum;
-        let miss = h[nv];
+        let cnt_factor = if total[1] > 0.0 {
+            total[2] / total[1]
+        } else {
+            0.0
+        };
+        let count = |e: &[f64; 2]| (e[1] * cnt_factor).round();
+        let miss = [h[nv][0], h[nv][1], count(&h[nv])];
         let l2 = self.p.lambda_l2;
         let parent_gain = self.leaf_gain(total[0], total[1], l2, leaf.min_out, leaf.max_out);
         let mono = self.monotone.get(f).copied().unwrap_or(0);
@@ -176,11 +184,11 @@ impl Ctx<'_> {
             for (t, b) in h.iter().take(nv - 1).enumerate() {
                 left[0] += b[0];
                 left[1] += b[1];
-                left[2] += b[2];
+                left[2] += count(b);
                 if random_bin.is_some_and(|rb| rb != t) {
                     continue;
                 }
-                if b[2] == 0.0 && random_bin.is_none() {
+                if b[1] == 0.0 && random_bin.is_none() {
                     // Same partition as the previous threshold.
                     continue;
                 }
@@ -225,13 +233,19 @@ impl Ctx<'_> {
     fn categorical_split(
         &self,
         f: usize,
-        h: &[[f64; 3]],
+        h: &[[f64; 2]],
         leaf: &Leaf,
         mapper: &BinMapper,
         rng: &mut Rng,
     ) -> Option<SplitInfo> {
         let nv = mapper.n_value_bins as usize;
         let total = leaf.sum;
+        let cnt_factor = if total[1] > 0.0 {
+            total[2] / total[1]
+        } else {
+            0.0
+        };
+        let count = |e: &[f64; 2]| (e[1] * cnt_factor).round();
         let l2 = self.p.lambda_l2 + self.p.cat_l2;
         let parent_gain = self.leaf_gain(total[0], total[1], l2, leaf.min_out, leaf.max_out);
         let mut best: Option<SplitInfo> = None;
@@ -241,7 +255,7 @@ impl Ctx<'_> {
             for &c in set {
                 left[0] += h[c][0];
                 left[1] += h[c][1];
-                left[2] += h[c][2];
+                left[2] += count(&h[c]);
                 bits[c >> 6] |= 1 << (c & 63);
             }
             let right = [total[0] - left[0], total[1] - left[1], total[2] - left[2]];
@@ -270,7 +284,7 @@ impl Ctx<'_> {
         };
         if nv <= self.p.max_cat_to_onehot {
             for (c, b) in h.iter().take(nv).enumerate() {
-                if b[2] > 0.0 {
+                if b[1] > 0.0 {
                     consider(&[c], &mut best);
                 }
             }
@@ -279,7 +293,7 @@ impl Ctx<'_> {
         // LightGBM's many-vs-many split: order categories by their smoothed gradient ratio and
         // cut that order, from either end, keeping at most max_cat_threshold on the left.
         let mut cats: Vec<(f64, usize)> = (0..nv)
-            .filter(|&c| h[c][2] >= self.p.min_data_per_group as f64)
+            .filter(|&c| count(&h[c]) >= self.p.min_data_per_group as f64)
             .map(|c| (h[c][0] / (h[c][1] + self.p.cat_smooth), c))
             .collect();
         if cats.len() < 2 {
@@ -327,10 +341,10 @@ impl HistPool {
         let reused = self.free.lock().ok().and_then(|mut f| f.pop());
         match reused {
             Some(mut h) => {
-                h.iter_mut().for_each(|e| *e = [0.0; 3]);
+                h.iter_mut().for_each(|e| *e = [0.0; 2]);
                 h
             }
-            None => vec![[0.0; 3]; self.len],
+            None => vec![[0.0; 2]; self.len],
         }
     }
 
@@ -344,7 +358,7 @@ impl HistPool {
 /// Rows are summed in at most this many contiguous parts, a number fixed independently of the
 /// thread count so the order of floating-point additions (and so the model) never depends on it.
 const HIST_PARTS: usize = 8;
-const MIN_PART_ROWS: usize = 8192;
+const MIN_PART_ROWS: usize = 4096;
 
 /// Rows ahead to prefetch: a leaf's rows are scattered over the matrix, and without a hint each
 /// row's bins and gradients are a cache miss the loop waits on.
@@ -389,14 +403,12 @@ fn fill_hist(
                 let e = &mut hist[off + b as usize];
                 e[0] += g;
                 e[1] += h;
-                e[2] += 1.0;
             }
         } else {
             for &f in features {
                 let e = &mut hist[offsets[f] + bins[f] as usize];
                 e[0] += g;
                 e[1] += h;
-                e[2] += 1.0;
             }
         }
     }
@@ -432,7 +444,6 @@ fn build_hist(
         for (t, p) in total.iter_mut().zip(&part) {
             t[0] += p[0];
             t[1] += p[1];
-            t[2] += p[2];
         }
         pool.put(part);
     }
@@ -448,6 +459,62 @@ fn go_left(binned: &BinnedData, s: &SplitInfo, row: usize) -> bool {
         Some(bits) => (bits[(b >> 6) as usize] >> (b & 63)) & 1 == 1,
         None => b <= s.threshold_bin,
     }
+}
+
+/// Rows per part when partitioning a large leaf in parallel.
+const PARTITION_PART_ROWS: usize = 32_768;
+
+/// Moves the rows going left to the front of `rows`, keeping order on both sides; returns how
+/// many went left. Large leaves are split into parts handled in parallel and stitched back in
+/// part order, so the result is the same as the sequential one.
+fn partition_rows(
+    binned: &BinnedData,
+    split: &SplitInfo,
+    rows: &mut [u32],
+    scratch: &mut Vec<u32>,
+) -> usize {
+    let column = &binned.columns[split.feature];
+    let sequential = |rows: &mut [u32], scratch: &mut Vec<u32>| -> usize {
+        scratch.clear();
+        let mut n_left = 0;
+        for i in 0..rows.len() {
+            if let Some(&ahead) = rows.get(i + PREFETCH_AHEAD) {
+                prefetch(column, ahead as usize);
+            }
+            let r = rows[i];
+            if go_left(binned, split, r as usize) {
+                rows[n_left] = r;
+                n_left += 1;
+            } else {
+                scratch.push(r);
+            }
+        }
+        rows[n_left..].copy_from_slice(scratch);
+        n_left
+    };
+    if rows.len() < 2 * PARTITION_PART_ROWS {
+        return sequential(rows, scratch);
+    }
+    let mut parts: Vec<(Vec<u32>, usize)> = rows
+        .par_chunks_mut(PARTITION_PART_ROWS)
+        .map(|part| {
+            let mut local = Vec::with_capacity(part.len());
+            let n_left = sequential(part, &mut local);
+            (part.to_vec(), n_left)
+        })
+        .collect();
+    let mut at = 0;
+    for (part, n_left) in parts.iter() {
+        rows[at..at + n_left].copy_from_slice(&part[..*n_left]);
+        at += n_left;
+    }
+    let n_left = at;
+    for (part, n_left) in parts.iter_mut() {
+        let right = &part[*n_left..];
+        rows[at..at + right.len()].copy_from_slice(right);
+        at += right.len();
+    }
+    n_left
 }
 
 /// Grows one tree on `indices` (the rows in the bag) with gradients `gh`.
@@ -563,18 +630,7 @@ fn grow_tree(
         };
         let (begin, end) = (leaves[li].begin, leaves[li].end);
         // Stable partition of the leaf's rows.
-        scratch.clear();
-        let mut n_left = 0;
-        for i in begin..end {
-            let r = indices[i];
-            if go_left(ctx.binned, &split, r as usize) {
-                indices[begin + n_left] = r;
-                n_left += 1;
-            } else {
-                scratch.push(r);
-            }
-        }
-        indices[begin + n_left..end].copy_from_slice(scratch);
+        let n_left = partition_rows(ctx.binned, &split, &mut indices[begin..end], scratch);
         let mid = begin + n_left;
 
         // Record the internal node.
@@ -644,7 +700,6 @@ fn grow_tree(
             for (a, b) in ph.iter_mut().zip(&small_hist) {
                 a[0] -= b[0];
                 a[1] -= b[1];
-                a[2] -= b[2];
             }
             ph
         });
@@ -676,7 +731,8 @@ fn grow_tree(
         leaves[li] = Leaf {
             begin,
             end: mid,
-            sum: split.left,
+            // Counts in the split were estimated; the partition knows them exactly.
+            sum: [split.left[0], split.left[1], n_left as f64],
             output: split.left_output,
             depth,
             min_out: l_bounds.0,
@@ -688,7 +744,7 @@ fn grow_tree(
         leaves.push(Leaf {
             begin: mid,
             end,
-            sum: split.right,
+            sum: [split.right[0], split.right[1], (end - mid) as f64],
             output: split.right_output,
             depth,
             min_out: r_bounds.0,
@@ -774,6 +830,31 @@ impl ObjectiveState {
     }
 
     /// Fills gh[k][row] for every row in `rows`.
+    #[inline]
+    fn grad_hess(&self, s: f64, t: f64, w: f64) -> [f32; 2] {
+        let (gr, he) = match self.objective {
+            Objective::Binary => {
+                let p = 1.0 / (1.0 + (-s).exp());
+                (p - t, (p * (1.0 - p)).max(1e-16))
+            }
+            Objective::L2 => (s - t, 1.0),
+            Objective::L1 => ((s - t).signum(), 1.0),
+            Objective::Huber => {
+                let d = s - t;
+                let g = if d.abs() <= self.huber_delta {
+                    d
+                } else {
+                    self.huber_delta * d.signum()
+                };
+                (g, 1.0)
+            }
+            Objective::Poisson => (s.exp() - t, (s + self.poisson_max_delta_step).exp()),
+            Objective::Multiclass => (0.0, 1.0),
+        };
+        [(gr * w) as f32, (he * w) as f32]
+    }
+
+    /// Fills gh[k][row] for every row in `rows`: computed in parallel, stored in row order.
     fn gradients(
         &self,
         y: &[f64],
@@ -786,56 +867,43 @@ impl ObjectiveState {
         match self.objective {
             Objective::Multiclass => {
                 let factor = k_out as f64 / (k_out as f64 - 1.0);
-                let mut probs = vec![0.0; k_out];
-                for &r in rows {
-                    let r = r as usize;
-                    let s = &score[r * k_out..(r + 1) * k_out];
-                    let max = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                    let mut sum = 0.0;
-                    for (p, &v) in probs.iter_mut().zip(s) {
-                        *p = (v - max).exp();
-                        sum += *p;
-                    }
-                    let w = weights[r];
-                    for (k, p) in probs.iter().enumerate() {
-                        let p = p / sum;
-                        let t = if y[r] as usize == k { 1.0 } else { 0.0 };
-                        gh[k][r] = [
-                            ((p - t) * w) as f32,
-                            (factor * p * (1.0 - p) * w).max(1e-16) as f32,
-                        ];
+                let values: Vec<[f32; 2]> = rows
+                    .par_iter()
+                    .flat_map_iter(|&r| {
+                        let r = r as usize;
+                        let s = &score[r * k_out..(r + 1) * k_out];
+                        let max = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                        let exps: Vec<f64> = s.iter().map(|v| (v - max).exp()).collect();
+                        let sum: f64 = exps.iter().sum();
+                        let w = weights[r];
+                        let label = y[r] as usize;
+                        exps.into_iter().enumerate().map(move |(k, e)| {
+                            let p = e / sum;
+                            let t = if label == k { 1.0 } else { 0.0 };
+                            [
+                                ((p - t) * w) as f32,
+                                (factor * p * (1.0 - p) * w).max(1e-16) as f32,
+                            ]
+                        })
+                    })
+                    .collect();
+                for (i, &r) in rows.iter().enumerate() {
+                    for (k, g) in gh.iter_mut().enumerate() {
+                        g[r as usize] = values[i * k_out + k];
                     }
                 }
             }
             _ => {
+                let values: Vec<[f32; 2]> = rows
+                    .par_iter()
+                    .map(|&r| {
+                        let r = r as usize;
+                        self.grad_hess(score[r], y[r], weights[r])
+                    })
+                    .collect();
                 let g = &mut gh[0];
-                for &r in rows {
-                    let r = r as usize;
-                    let (s, t, w) = (score[r], y[r], weights[r]);
-                    let (gr, he) = match self.objective {
-                        Objective::Binary => {
-                            let p = 1.0 / (1.0 + (-s).exp());
-                            (p - t, (p * (1.0 - p)).max(1e-16))
-                        }
-                        Objective::L2 => (s - t, 1.0),
-                        Objective::L1 => ((s - t).signum(), 1.0),
-                        Objective::Huber => {
-                            let d = s - t;
-                            (
-                                if d.abs() <= self.huber_delta {
-                                    d
-                                } else {
-                                    self.huber_delta * d.signum()
-                                },
-                                1.0,
-                            )
-                        }
-                        Objective::Poisson => {
-                            ((s.exp()) - t, (s + self.poisson_max_delta_step).exp())
-                        }
-                        Objective::Multiclass => (0.0, 1.0),
-                    };
-                    g[r] = [(gr * w) as f32, (he * w) as f32];
+                for (&r, v) in rows.iter().zip(values) {
+                    g[r as usize] = v;
                 }
             }
         }
@@ -1153,28 +1221,39 @@ pub fn fit_gbdt(
             for v in tree.leaf_value.iter_mut() {
                 *v *= shrinkage;
             }
-            // In-bag rows by leaf range, out-of-bag rows by traversal.
+            // In-bag rows by leaf range, out-of-bag rows by traversal; when every row of the
+            // features is a training row, all rows by traversal in parallel.
             let acc = if averaging {
                 &mut forest_sum
             } else {
                 &mut score
             };
-            for &(b, e, leaf) in &ranges {
-                let v = tree.leaf_value[leaf];
-                for &r in &indices[b..e] {
-                    acc[r as usize * n_outputs + k] += v;
+            if data.rows.is_none() {
+                let tree = &tree;
+                acc.par_chunks_mut(n_outputs)
+                    .enumerate()
+                    .for_each(|(r, s)| {
+                        s[k] +=
+                            tree.leaf_value[tree.leaf_index_binned(binned.row(r), &missing_bins)];
+                    });
+            } else {
+                for &(b, e, leaf) in &ranges {
+                    let v = tree.leaf_value[leaf];
+                    for &r in &indices[b..e] {
+                        acc[r as usize * n_outputs + k] += v;
+                    }
                 }
-            }
-            if indices.len() != n {
-                counted.iter_mut().for_each(|c| *c = false);
-                for &r in indices.iter() {
-                    counted[r as usize] = true;
-                }
-                for &r in &all_rows {
-                    let r = r as usize;
-                    if !counted[r] {
-                        let leaf = tree.leaf_index_binned(binned.row(r), &missing_bins);
-                        acc[r * n_outputs + k] += tree.leaf_value[leaf];
+                if indices.len() != n {
+                    counted.iter_mut().for_each(|c| *c = false);
+                    for &r in indices.iter() {
+                        counted[r as usize] = true;
+                    }
+                    for &r in &all_rows {
+                        let r = r as usize;
+                        if !counted[r] {
+                            let leaf = tree.leaf_index_binned(binned.row(r), &missing_bins);
+                            acc[r * n_outputs + k] += tree.leaf_value[leaf];
+                        }
                     }
                 }
             }
