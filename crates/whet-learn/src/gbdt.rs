@@ -450,15 +450,22 @@ fn build_hist(
     total
 }
 
-fn go_left(binned: &BinnedData, s: &SplitInfo, row: usize) -> bool {
-    let b = binned.columns[s.feature][row];
-    if b == binned.mappers[s.feature].missing_bin() {
-        return s.default_left;
+/// For every bin of the split feature, whether its rows go left: one table lookup per row
+/// instead of branching on missing, numeric and categorical cases.
+fn left_table(binned: &BinnedData, s: &SplitInfo) -> [bool; 256] {
+    let missing = binned.mappers[s.feature].missing_bin();
+    let mut table = [false; 256];
+    for (b, slot) in table.iter_mut().enumerate() {
+        *slot = if b == missing as usize {
+            s.default_left
+        } else {
+            match &s.cat_bins {
+                Some(bits) => (bits[b >> 6] >> (b & 63)) & 1 == 1,
+                None => b <= s.threshold_bin as usize,
+            }
+        };
     }
-    match &s.cat_bins {
-        Some(bits) => (bits[(b >> 6) as usize] >> (b & 63)) & 1 == 1,
-        None => b <= s.threshold_bin,
-    }
+    table
 }
 
 /// Rows per part when partitioning a large leaf in parallel.
@@ -474,6 +481,7 @@ fn partition_rows(
     scratch: &mut Vec<u32>,
 ) -> usize {
     let column = &binned.columns[split.feature];
+    let goes_left = left_table(binned, split);
     let sequential = |rows: &mut [u32], scratch: &mut Vec<u32>| -> usize {
         scratch.clear();
         let mut n_left = 0;
@@ -482,7 +490,7 @@ fn partition_rows(
                 prefetch(column, ahead as usize);
             }
             let r = rows[i];
-            if go_left(binned, split, r as usize) {
+            if goes_left[column[r as usize] as usize] {
                 rows[n_left] = r;
                 n_left += 1;
             } else {
@@ -1221,22 +1229,13 @@ pub fn fit_gbdt(
             for v in tree.leaf_value.iter_mut() {
                 *v *= shrinkage;
             }
-            // In-bag rows by leaf range, out-of-bag rows by traversal; when every row of the
-            // features is a training row, all rows by traversal in parallel.
+            // In-bag rows by leaf range (one add per row), out-of-bag rows by traversal.
             let acc = if averaging {
                 &mut forest_sum
             } else {
                 &mut score
             };
-            if data.rows.is_none() {
-                let tree = &tree;
-                acc.par_chunks_mut(n_outputs)
-                    .enumerate()
-                    .for_each(|(r, s)| {
-                        s[k] +=
-                            tree.leaf_value[tree.leaf_index_binned(binned.row(r), &missing_bins)];
-                    });
-            } else {
+            {
                 for &(b, e, leaf) in &ranges {
                     let v = tree.leaf_value[leaf];
                     for &r in &indices[b..e] {
