@@ -1453,6 +1453,15 @@ impl Sink {
     }
 }
 
+/// Pass 2 found records where pass 1 found others.
+fn file_changed(ctx: &FileCtx) -> DataError {
+    DataError::Format {
+        path: ctx.path.clone(),
+        message: "the file changed while it was being read".into(),
+        hint: "read a file that is not being written to".into(),
+    }
+}
+
 /// Text arrays by column (None for fixed-width columns) and values read as missing by column.
 type ParsedChunk = (Vec<Option<ArrayRef>>, Vec<u64>);
 
@@ -1496,11 +1505,7 @@ fn parse_chunk(
         },
     );
     if result.is_err() || overflow || row != expected_rows {
-        return Err(DataError::Format {
-            path: ctx.path.clone(),
-            message: "the file changed while it was being read".into(),
-            hint: "read a file that is not being written to".into(),
-        });
+        return Err(file_changed(ctx));
     }
     let text = slots
         .into_iter()
@@ -1533,11 +1538,7 @@ fn parse_pass(
             break;
         }
         let Some(sizes) = scan.chunk_rows.get(chunk_index..chunk_index + batch.len()) else {
-            return Err(DataError::Format {
-                path: ctx.path.clone(),
-                message: "the file changed while it was being read".into(),
-                hint: "read a file that is not being written to".into(),
-            });
+            return Err(file_changed(ctx));
         };
         let text_bytes: Vec<usize> = batch.iter().map(|c| c.data.len()).collect();
         // Slots by chunk: column c's slot for chunk k is per_chunk[k][c].

@@ -727,25 +727,13 @@ fn token_bucket(token: &str, buckets: u32) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::ColumnInfo;
     use arrow_array::{
         BooleanArray, Float64Array, Int64Array, StringArray, TimestampMillisecondArray,
     };
     use std::sync::Arc;
 
     fn table(cols: Vec<(&str, ValueType, ArrayRef)>) -> Table {
-        let n = cols[0].2.len();
-        let infos = cols
-            .iter()
-            .map(|(name, t, _)| ColumnInfo {
-                name: name.to_string(),
-                value_type: *t,
-                hint: None,
-                mixed: None,
-                coerced_to_missing: 0,
-            })
-            .collect();
-        Table::new(infos, cols.into_iter().map(|c| c.2).collect(), n).unwrap()
+        Table::from_columns(cols).unwrap()
     }
 
     fn train() -> Table {

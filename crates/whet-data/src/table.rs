@@ -161,6 +161,22 @@ impl Table {
         })
     }
 
+    /// A table from named, typed arrays (no type hints or load notes), e.g. built in code.
+    pub fn from_columns(columns: Vec<(&str, ValueType, ArrayRef)>) -> Result<Table> {
+        let n_rows = columns.first().map_or(0, |c| c.2.len());
+        let infos = columns
+            .iter()
+            .map(|(name, value_type, _)| ColumnInfo {
+                name: name.to_string(),
+                value_type: *value_type,
+                hint: None,
+                mixed: None,
+                coerced_to_missing: 0,
+            })
+            .collect();
+        Table::new(infos, columns.into_iter().map(|c| c.2).collect(), n_rows)
+    }
+
     pub fn n_rows(&self) -> usize {
         self.batch.num_rows()
     }

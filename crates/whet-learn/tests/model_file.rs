@@ -6,7 +6,7 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, Float64Array, StringArray};
 use whet_data::Task;
 use whet_data::prep::{Prep, PrepOptions};
-use whet_data::table::{ColumnInfo, Table, ValueType};
+use whet_data::table::{Table, ValueType};
 use whet_learn::binning::BinnedData;
 use whet_learn::data::TrainSet;
 use whet_learn::gbdt::fit_gbdt;
@@ -39,17 +39,7 @@ fn table() -> Table {
         ("c", ValueType::String, Arc::new(StringArray::from(c))),
         ("y", ValueType::String, Arc::new(StringArray::from(y))),
     ];
-    let infos = cols
-        .iter()
-        .map(|(name, t, _)| ColumnInfo {
-            name: name.to_string(),
-            value_type: *t,
-            hint: None,
-            mixed: None,
-            coerced_to_missing: 0,
-        })
-        .collect();
-    Table::new(infos, cols.into_iter().map(|c| c.2).collect(), n).unwrap()
+    Table::from_columns(cols).unwrap()
 }
 
 fn model() -> Model {
