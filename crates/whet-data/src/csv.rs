@@ -218,7 +218,7 @@ impl<R: Read> Read for CountingReader<R> {
     }
 }
 
-fn open_decoded(path: &Path, count: Arc<AtomicU64>) -> Result<Box<dyn Read + Send>> {
+pub(crate) fn open_decoded(path: &Path, count: Arc<AtomicU64>) -> Result<Box<dyn Read + Send>> {
     let gz = is_gzip(path)?;
     let file = File::open(path).map_err(|e| io_err(path, e))?;
     let counted = CountingReader { inner: file, count };
@@ -234,7 +234,7 @@ fn open_decoded(path: &Path, count: Arc<AtomicU64>) -> Result<Box<dyn Read + Sen
 
 /// The start of the decoded file for sniffing, and whether it is the whole file. The sample
 /// grows until it holds at least two line ends, so a wide file's header is never cut.
-fn read_sample(path: &Path) -> Result<(Vec<u8>, bool)> {
+pub(crate) fn read_sample(path: &Path) -> Result<(Vec<u8>, bool)> {
     let mut limit = SNIFF_BYTES;
     loop {
         let mut reader = open_decoded(path, Arc::new(AtomicU64::new(0)))?;
@@ -259,13 +259,13 @@ fn read_sample(path: &Path) -> Result<(Vec<u8>, bool)> {
     }
 }
 
-fn strip_bom(bytes: &[u8]) -> &[u8] {
+pub(crate) fn strip_bom(bytes: &[u8]) -> &[u8] {
     bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes)
 }
 
 /// Parses up to `max_rows` records of a sample; unless the sample is the `complete` file, a
 /// record that reaches its end may be cut and is dropped.
-fn parse_sample_rows(
+pub(crate) fn parse_sample_rows(
     sample: &[u8],
     delimiter: u8,
     max_rows: usize,
@@ -325,7 +325,7 @@ fn parse_sample_rows(
 
 /// Picks the candidate delimiter that splits the sample's lines into the most consistent
 /// number (>1) of fields; ties go to the larger count, then to the order of candidates.
-fn sniff_delimiter(sample: &[u8], complete: bool) -> u8 {
+pub(crate) fn sniff_delimiter(sample: &[u8], complete: bool) -> u8 {
     let mut best = (b',', 0.0f64, 0usize);
     for &d in CANDIDATE_DELIMITERS {
         let rows = parse_sample_rows(sample, d, 200, complete);
@@ -354,7 +354,7 @@ fn sniff_delimiter(sample: &[u8], complete: bool) -> u8 {
 }
 
 /// A header is assumed unless some first-row field is a number: column names are rarely numbers.
-fn sniff_header(rows: &[Vec<String>], na: &NaSet) -> bool {
+pub(crate) fn sniff_header(rows: &[Vec<String>], na: &NaSet) -> bool {
     let Some(first) = rows.first() else {
         return true;
     };
@@ -363,7 +363,10 @@ fn sniff_header(rows: &[Vec<String>], na: &NaSet) -> bool {
         .any(|f| !na.contains(f.as_bytes()) && classify_number(f.as_bytes()).is_some())
 }
 
-fn column_names(header: Option<Vec<String>>, n_fields: usize) -> (Vec<String>, Vec<String>) {
+pub(crate) fn column_names(
+    header: Option<Vec<String>>,
+    n_fields: usize,
+) -> (Vec<String>, Vec<String>) {
     let mut notes = Vec::new();
     let raw: Vec<String> = match header {
         Some(h) => h,
@@ -418,13 +421,13 @@ fn column_names(header: Option<Vec<String>>, n_fields: usize) -> (Vec<String>, V
 }
 
 /// Missing-value tokens, compared after trimming surrounding spaces.
-struct NaSet {
+pub(crate) struct NaSet {
     tokens: Vec<Vec<u8>>,
     max_len: usize,
 }
 
 impl NaSet {
-    fn new(tokens: &[String]) -> NaSet {
+    pub(crate) fn new(tokens: &[String]) -> NaSet {
         let mut tokens: Vec<Vec<u8>> = tokens
             .iter()
             .map(|t| t.trim().as_bytes().to_vec())
@@ -438,7 +441,7 @@ impl NaSet {
     }
 
     #[inline]
-    fn contains(&self, field: &[u8]) -> bool {
+    pub(crate) fn contains(&self, field: &[u8]) -> bool {
         let f = trim_ascii(field);
         f.len() <= self.max_len && self.tokens.iter().any(|t| t.as_slice() == f)
     }
@@ -1255,7 +1258,7 @@ fn scan_pass_with(
     )))
 }
 
-fn describe_delimiter(d: u8) -> String {
+pub(crate) fn describe_delimiter(d: u8) -> String {
     match d {
         b'\t' => "tab".into(),
         b',' => "comma".into(),

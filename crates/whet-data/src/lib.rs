@@ -5,7 +5,9 @@ pub mod csv;
 pub mod datetime;
 pub mod error;
 pub mod rng;
+pub mod sink;
 pub mod split;
+pub mod stream;
 pub mod table;
 
 pub use error::{DataError, Result};

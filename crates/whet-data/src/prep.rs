@@ -181,6 +181,33 @@ pub struct Features {
 }
 
 impl Features {
+    /// A copy holding only `rows`, in that order.
+    pub fn take_rows(&self, rows: &[u32]) -> Features {
+        let columns = self
+            .columns
+            .iter()
+            .map(|c| Feature {
+                name: c.name.clone(),
+                data: match &c.data {
+                    FeatureData::Numeric(v) => {
+                        FeatureData::Numeric(rows.iter().map(|&r| v[r as usize]).collect())
+                    }
+                    FeatureData::Categorical {
+                        codes,
+                        n_categories,
+                    } => FeatureData::Categorical {
+                        codes: rows.iter().map(|&r| codes[r as usize]).collect(),
+                        n_categories: *n_categories,
+                    },
+                },
+            })
+            .collect();
+        Features {
+            n_rows: rows.len(),
+            columns,
+        }
+    }
+
     pub fn n_features(&self) -> usize {
         self.columns.len()
     }
@@ -382,7 +409,17 @@ impl Prep {
                     .map(|l| match l {
                         Some(l) if true_values.contains(l) => 1.0,
                         Some(l) if false_values.contains(l) => 0.0,
-                        _ => f32::NAN,
+                        Some(l) => {
+                            let same = |v: &String| v.trim().eq_ignore_ascii_case(l.trim());
+                            if true_values.iter().any(same) {
+                                1.0
+                            } else if false_values.iter().any(same) {
+                                0.0
+                            } else {
+                                f32::NAN
+                            }
+                        }
+                        None => f32::NAN,
                     })
                     .collect();
                 vec![Feature {
@@ -400,7 +437,11 @@ impl Prep {
                 let codes = labels_of(array)
                     .iter()
                     .map(|l| match l {
-                        Some(l) => index.get(l.as_str()).copied().unwrap_or(other),
+                        Some(l) => index.get(l.as_str()).copied().unwrap_or_else(|| {
+                            canonical_number_label(l)
+                                .and_then(|c| index.get(c.as_str()).copied())
+                                .unwrap_or(other)
+                        }),
                         None => MISSING_CODE,
                     })
                     .collect();
@@ -636,6 +677,7 @@ fn numbers_for(name: &str, array: &ArrayRef, value_type: ValueType) -> Result<Ve
                     .trim()
                     .parse::<f64>()
                     .map(|x| x as f32)
+                    .or_else(|_| boolean_number(s).ok_or(()))
                     .map_err(|_| drift(name, row, "a number", s)),
             })
             .collect();
@@ -645,6 +687,29 @@ fn numbers_for(name: &str, array: &ArrayRef, value_type: ValueType) -> Result<Ve
         .into_iter()
         .map(|v| v.map_or(f32::NAN, |v| v as f32))
         .collect())
+}
+
+/// Text read without type inference (streamed prediction input) still carries the words a
+/// boolean column was inferred from.
+fn boolean_number(s: &str) -> Option<f32> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "t" | "yes" | "y" => Some(1.0),
+        "false" | "f" | "no" | "n" => Some(0.0),
+        _ => None,
+    }
+}
+
+/// A label as the training data's inference would have written it: numbers read as text
+/// ("3.50", "007") map to their canonical form ("3.5", "7") when that is a known category.
+fn canonical_number_label(label: &str) -> Option<String> {
+    let t = label.trim();
+    if let Ok(i) = t.parse::<i64>() {
+        return Some(i.to_string());
+    }
+    t.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+        .map(format_float)
 }
 
 fn datetimes_of(array: &ArrayRef) -> Vec<Option<i64>> {

@@ -16,6 +16,8 @@ pub enum LearnError {
         message: String,
         hint: String,
     },
+    #[error("fit stopped by its deadline after {done} of {planned} iterations")]
+    Interrupted { done: usize, planned: usize },
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }

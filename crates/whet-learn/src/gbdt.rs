@@ -1032,6 +1032,18 @@ pub fn fit_gbdt(
     valid: Option<(&TrainSet, &BinnedData)>,
     params: &GbdtParams,
 ) -> Result<GbdtModel> {
+    fit_gbdt_until(data, binned, valid, params, None)
+}
+
+/// [`fit_gbdt`] that gives up with [`LearnError::Interrupted`] once `deadline` has passed
+/// (checked between iterations), so a time budget can stop a long fit without waiting for it.
+pub fn fit_gbdt_until(
+    data: &TrainSet,
+    binned: &BinnedData,
+    valid: Option<(&TrainSet, &BinnedData)>,
+    params: &GbdtParams,
+    deadline: Option<std::time::Instant>,
+) -> Result<GbdtModel> {
     params.validate()?;
     let objective = params
         .objective
@@ -1147,6 +1159,12 @@ pub fn fit_gbdt(
         obj.gradients(data.y, &weights, &score, &all_rows, &mut gh);
     }
     for iter in 0..params.num_iterations {
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            return Err(LearnError::Interrupted {
+                done: iter,
+                planned: params.num_iterations,
+            });
+        }
         if bagging && iter % bag_every == 0 {
             let k = ((n as f64 * params.bagging_fraction).round() as usize).clamp(1, n);
             let mut sampled = all_rows.clone();
@@ -1438,6 +1456,37 @@ impl GbdtModel {
                 }
             });
         out
+    }
+
+    /// Predictions for `rows` of data binned with this model's own mappers (cross-validation
+    /// folds score their held-out rows this way, without gathering features).
+    pub fn predict_binned_rows(&self, binned: &BinnedData, rows: &[u32]) -> Predictions {
+        let k = self.n_outputs;
+        let missing_bins: Vec<u8> = self.mappers.iter().map(BinMapper::missing_bin).collect();
+        let scale = if self.boosting == Boosting::Gbdt {
+            1.0
+        } else {
+            1.0 / self.n_iterations().max(1) as f64
+        };
+        let mut values = vec![0.0; rows.len() * k];
+        values
+            .par_chunks_mut(PREDICT_BLOCK * k)
+            .zip(rows.par_chunks(PREDICT_BLOCK))
+            .for_each(|(out, rows)| {
+                for (o, &r) in out.chunks_exact_mut(k).zip(rows) {
+                    let bins = binned.row(r as usize);
+                    o.copy_from_slice(&self.init_score);
+                    for (i, t) in self.trees.iter().enumerate() {
+                        o[i % k] += t.leaf_value[t.leaf_index_binned(bins, &missing_bins)] * scale;
+                    }
+                }
+            });
+        self.transform(&mut values);
+        Predictions {
+            n_rows: rows.len(),
+            n_outputs: self.output_width(),
+            values: self.to_prediction_layout(values),
+        }
     }
 
     pub fn predict(&self, x: &Features) -> Predictions {

@@ -26,6 +26,51 @@ pub enum Predictor {
     Gbdt(Box<GbdtModel>),
     Linear(LinearModel),
     Knn(KnnModel),
+    Ensemble(EnsembleModel),
+}
+
+/// A weighted average of member predictions (probabilities for classification, values for
+/// regression): AutoML's ensembles and bags of cross-validation fold models.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EnsembleModel {
+    pub members: Vec<EnsembleMember>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EnsembleMember {
+    /// Non-negative; members are averaged with weights normalized to sum to one.
+    pub weight: f64,
+    /// What this member is, for reports (e.g. "gbdt trial 12, fold 3").
+    pub label: String,
+    pub predictor: Predictor,
+}
+
+impl EnsembleModel {
+    pub fn predict(&self, x: &Features) -> Predictions {
+        let total: f64 = self.members.iter().map(|m| m.weight).sum();
+        let mut out: Option<Predictions> = None;
+        for m in self.members.iter().filter(|m| m.weight > 0.0) {
+            let p = m.predictor.predict(x);
+            let w = m.weight / total;
+            match out.as_mut() {
+                None => {
+                    let mut first = p;
+                    first.values.iter_mut().for_each(|v| *v *= w);
+                    out = Some(first);
+                }
+                Some(acc) => {
+                    for (a, v) in acc.values.iter_mut().zip(&p.values) {
+                        *a += w * v;
+                    }
+                }
+            }
+        }
+        out.unwrap_or(Predictions {
+            n_rows: x.n_rows,
+            n_outputs: 1,
+            values: vec![f64::NAN; x.n_rows],
+        })
+    }
 }
 
 impl Predictor {
@@ -38,6 +83,7 @@ impl Predictor {
             },
             Predictor::Linear(_) => "linear",
             Predictor::Knn(_) => "knn",
+            Predictor::Ensemble(_) => "ensemble",
         }
     }
 
@@ -46,6 +92,7 @@ impl Predictor {
             Predictor::Gbdt(m) => m.predict(x),
             Predictor::Linear(m) => m.predict(x),
             Predictor::Knn(m) => m.predict(x),
+            Predictor::Ensemble(m) => m.predict(x),
         }
     }
 }

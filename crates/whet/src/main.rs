@@ -2,7 +2,9 @@
 
 mod fit;
 mod output;
+mod predict;
 mod progress;
+mod train;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -34,6 +36,10 @@ enum Command {
     Profile(ProfileArgs),
     /// Fit one model with explicit parameters and report its metrics.
     Fit(fit::FitArgs),
+    /// AutoML: search learners and hyperparameters with cross-validation, ensemble, save the model.
+    Train(train::TrainArgs),
+    /// Apply a model to new data (CSV streamed in chunks) and write predictions.
+    Predict(predict::PredictArgs),
 }
 
 /// How to read input files; shared by every command that loads data.
@@ -99,6 +105,8 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Profile(args) => cmd_profile(&cli, args),
         Command::Fit(args) => fit::cmd_fit(args, cli.quiet),
+        Command::Train(args) => train::cmd_train(args, cli.quiet),
+        Command::Predict(args) => predict::cmd_predict(args, cli.quiet),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -163,6 +171,10 @@ fn parse_target_missing(s: &str) -> Result<TargetMissing, String> {
         "error" => Ok(TargetMissing::Error),
         other => Err(format!("must be 'drop' or 'error', not '{other}'")),
     }
+}
+
+pub fn read_options(read: &ReadArgs) -> Result<LoadOptions> {
+    read.load_options()
 }
 
 /// Loads a data file. Secondary files (test, validation) may lack columns named in --types.

@@ -1,0 +1,132 @@
+//! Greedy ensemble selection with replacement over out-of-fold predictions (Caruana et al.,
+//! "Ensemble Selection from Libraries of Models", ICML 2004): start from the best model, then
+//! repeatedly add whichever model (possibly one already in) most improves the averaged
+//! prediction's score, and keep the best prefix of that sequence.
+
+use whet_learn::data::Predictions;
+use whet_learn::metrics::Metric;
+
+use crate::trial::{Problem, loss_of};
+
+/// Chosen members as (candidate index, count); weights are count / total.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Selection {
+    pub members: Vec<(usize, usize)>,
+    pub score: f64,
+}
+
+/// `candidates` are out-of-fold predictions over the same `rows`, best first.
+pub fn select(
+    problem: &Problem,
+    metric: Metric,
+    rows: &[u32],
+    candidates: &[&Predictions],
+    max_steps: usize,
+) -> Option<Selection> {
+    let first = candidates.first()?;
+    let width = first.values.len();
+    let mut sum = vec![0.0; width];
+    let mut counts = vec![0usize; candidates.len()];
+    let mut best: Option<(f64, Vec<usize>)> = None;
+    let mut scratch = Predictions {
+        n_rows: first.n_rows,
+        n_outputs: first.n_outputs,
+        values: vec![0.0; width],
+    };
+    for step in 1..=max_steps {
+        let mut step_best: Option<(usize, f64)> = None;
+        for (i, c) in candidates.iter().enumerate() {
+            if c.values.len() != width {
+                continue;
+            }
+            let inv = 1.0 / step as f64;
+            for ((s, &acc), &v) in scratch.values.iter_mut().zip(&sum).zip(&c.values) {
+                *s = (acc + v) * inv;
+            }
+            let loss = loss_of(metric, problem.score(metric, rows, &scratch));
+            // Strict `<` keeps the earlier (better single) candidate on ties.
+            if step_best.is_none_or(|(_, b)| loss < b) {
+                step_best = Some((i, loss));
+            }
+        }
+        let (chosen, loss) = step_best?;
+        for (s, &v) in sum.iter_mut().zip(&candidates[chosen].values) {
+            *s += v;
+        }
+        counts[chosen] += 1;
+        if best.as_ref().is_none_or(|(b, _)| loss < *b - 1e-12) {
+            best = Some((loss, counts.clone()));
+        }
+    }
+    let (loss, counts) = best?;
+    let score = if metric.higher_is_better() {
+        -loss
+    } else {
+        loss
+    };
+    Some(Selection {
+        members: counts
+            .into_iter()
+            .enumerate()
+            .filter(|(_, c)| *c > 0)
+            .collect(),
+        score,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use whet_data::Task;
+    use whet_data::prep::Features;
+
+    fn regression_problem<'a>(x: &'a Features, y: &'a [f64]) -> Problem<'a> {
+        Problem {
+            x,
+            y,
+            weight: None,
+            task: Task::Regression,
+            n_classes: 1,
+            binned: None,
+        }
+    }
+
+    fn preds(values: Vec<f64>) -> Predictions {
+        Predictions {
+            n_rows: values.len(),
+            n_outputs: 1,
+            values,
+        }
+    }
+
+    #[test]
+    fn averaging_two_opposite_errors_beats_either() {
+        let x = Features {
+            n_rows: 4,
+            columns: vec![],
+        };
+        let y = [1.0, 2.0, 3.0, 4.0];
+        let p = regression_problem(&x, &y);
+        let high = preds(vec![2.0, 3.0, 4.0, 5.0]);
+        let low = preds(vec![0.0, 1.0, 2.0, 3.0]);
+        let bad = preds(vec![9.0, 9.0, 9.0, 9.0]);
+        let rows = [0, 1, 2, 3];
+        let s = select(&p, Metric::Rmse, &rows, &[&high, &low, &bad], 10).unwrap();
+        assert_eq!(s.members, vec![(0, 1), (1, 1)]);
+        assert!(s.score.abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_single_dominant_model_stays_alone() {
+        let x = Features {
+            n_rows: 3,
+            columns: vec![],
+        };
+        let y = [1.0, 2.0, 3.0];
+        let p = regression_problem(&x, &y);
+        let exact = preds(vec![1.0, 2.0, 3.0]);
+        let off = preds(vec![1.5, 2.5, 3.5]);
+        let s = select(&p, Metric::Rmse, &[0, 1, 2], &[&exact, &off], 5).unwrap();
+        assert_eq!(s.members, vec![(0, 1)]);
+    }
+}

@@ -1,0 +1,762 @@
+//! The search: portfolio first, then cost-aware tuning of whichever learner is expected to
+//! improve the best score soonest, every trial cross-validated with successive halving over
+//! folds; then ensemble selection and the final model.
+//!
+//! Determinism: proposals, pruning and the choice of learner depend only on the seed and on
+//! scores and deterministic cost estimates, never on the clock. A time budget only decides
+//! where the sequence stops (an interrupted trial is discarded whole).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use whet_data::Task;
+use whet_data::split::{Fold, SplitError, kfold, stratified_kfold};
+use whet_learn::data::Predictions;
+use whet_learn::metrics::Metric;
+use whet_learn::model::{EnsembleMember, EnsembleModel, Predictor};
+
+use crate::ensemble;
+use crate::space::{Config, LearnerKind, portfolio};
+use crate::trial::{FoldError, FoldResult, Problem, fit_fold, loss_of};
+use crate::tuner::Tuner;
+
+/// Above this many rows kNN costs more than it is likely to give; it is left out with a note.
+pub const KNN_MAX_ROWS: usize = 30_000;
+/// Candidates for ensemble selection (best trials by CV score).
+const ENSEMBLE_CANDIDATES: usize = 10;
+const ENSEMBLE_STEPS: usize = 30;
+
+#[derive(Clone, Debug)]
+pub enum Budget {
+    Trials(usize),
+    /// Stop starting trials at this instant, and interrupt the running one.
+    Until(Instant),
+    Both(usize, Instant),
+}
+
+impl Budget {
+    fn deadline(&self) -> Option<Instant> {
+        match self {
+            Budget::Until(d) | Budget::Both(_, d) => Some(*d),
+            Budget::Trials(_) => None,
+        }
+    }
+
+    fn max_trials(&self) -> usize {
+        match self {
+            Budget::Trials(n) | Budget::Both(n, _) => *n,
+            Budget::Until(_) => usize::MAX,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct SearchOptions {
+    pub metric: Metric,
+    pub budget: Budget,
+    pub learners: Vec<LearnerKind>,
+    pub seed: u64,
+    /// Seconds the caller needs after the search per second of out-of-fold prediction of
+    /// the final model (scoring a test set, say); reserved from a time budget.
+    pub finish_factor: f64,
+}
+
+/// The cross-validation plan.
+#[derive(Clone, Debug)]
+pub struct CvPlan {
+    pub folds: Vec<Fold>,
+    /// What kind of split, for reports ("stratified 5-fold", ...).
+    pub description: String,
+    pub notes: Vec<String>,
+}
+
+/// Stratified k-fold for classification (rare classes pooled so every stratum spans the
+/// folds), plain shuffled k-fold for regression.
+pub fn plan_folds(
+    task: Task,
+    y: &[f64],
+    n_classes: usize,
+    folds: usize,
+    seed: u64,
+) -> Result<CvPlan, SplitError> {
+    let n = y.len();
+    let mut notes = Vec::new();
+    let mut k = folds;
+    if n < k {
+        if n < 2 {
+            return Err(SplitError::TooManyFolds {
+                k,
+                needed: k,
+                n_rows: n,
+            });
+        }
+        notes.push(format!(
+            "only {n} rows: cross-validation uses {n} folds instead of {k}"
+        ));
+        k = n;
+    }
+    if task == Task::Regression {
+        return Ok(CvPlan {
+            folds: kfold(n, k, true, seed)?,
+            description: format!("shuffled {k}-fold"),
+            notes,
+        });
+    }
+    let mut counts = vec![0usize; n_classes.max(2)];
+    for &v in y {
+        if let Some(c) = counts.get_mut(v as usize) {
+            *c += 1;
+        }
+    }
+    let rare: Vec<usize> = (0..counts.len())
+        .filter(|&c| counts[c] > 0 && counts[c] < k)
+        .collect();
+    let pooled_label = counts.len() as u32;
+    let labels: Vec<u32> = y
+        .iter()
+        .map(|&v| {
+            let c = v as usize;
+            if rare.contains(&c) {
+                pooled_label
+            } else {
+                c as u32
+            }
+        })
+        .collect();
+    if !rare.is_empty() {
+        let rows: usize = rare.iter().map(|&c| counts[c]).sum();
+        notes.push(format!(
+            "{} class{} with fewer than {k} rows ({rows} rows in all): stratified together, so some folds miss {}",
+            rare.len(),
+            if rare.len() == 1 { "" } else { "es" },
+            if rare.len() == 1 { "it" } else { "them" }
+        ));
+    }
+    match stratified_kfold(&labels, k, seed) {
+        Ok(folds) => Ok(CvPlan {
+            folds,
+            description: format!("stratified {k}-fold"),
+            notes,
+        }),
+        Err(SplitError::ClassTooSmall { .. }) => {
+            notes.push("rare classes too few even pooled: using shuffled k-fold".into());
+            Ok(CvPlan {
+                folds: kfold(n, k, true, seed)?,
+                description: format!("shuffled {k}-fold"),
+                notes,
+            })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrialStatus {
+    Completed,
+    /// Stopped after some folds: clearly worse than the best trial on the same folds.
+    Pruned,
+    Failed,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TrialRecord {
+    pub id: usize,
+    pub learner: LearnerKind,
+    pub params: BTreeMap<String, String>,
+    pub status: TrialStatus,
+    /// Why it failed or was pruned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub fold_scores: Vec<f64>,
+    /// Mean of the fold scores (of the folds run, for a pruned trial).
+    pub cv_score: f64,
+    pub cv_std: f64,
+    /// Boosting rounds kept per fold (early stopping), or trees for forests.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub iterations: Vec<usize>,
+    pub fit_seconds: f64,
+    pub cost_units: f64,
+    /// Position in the portfolio, or None for a tuner proposal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub portfolio: Option<usize>,
+}
+
+/// Called as the search goes, for live displays and tracking.
+pub trait Observer {
+    fn trial_started(&mut self, _id: usize, _learner: LearnerKind) {}
+    fn trial_finished(&mut self, _trial: &TrialRecord, _best: Option<&TrialRecord>) {}
+}
+
+pub struct NoObserver;
+impl Observer for NoObserver {}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct EnsembleReport {
+    /// (trial id, weight) with weights summing to one.
+    pub members: Vec<(usize, f64)>,
+    pub cv_score: f64,
+}
+
+#[derive(Debug)]
+pub struct SearchResult {
+    pub trials: Vec<TrialRecord>,
+    pub best_trial: usize,
+    pub ensemble: Option<EnsembleReport>,
+    /// True when the final model is the ensemble (it beat the best single trial in CV).
+    pub uses_ensemble: bool,
+    pub cv_score: f64,
+    pub cv_std: f64,
+    /// Bag of fold models of the best trial, or of every ensemble member, weighted.
+    pub predictor: Predictor,
+    pub stopped_by: StopReason,
+    pub notes: Vec<String>,
+    pub search_seconds: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    TrialBudget,
+    TimeBudget,
+    /// No trial finished in the budget; a quick single-fold model was fitted instead.
+    TooSmallBudget,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    #[error("no trial could be fitted: {0}")]
+    NothingFitted(String),
+}
+
+/// What a kept trial carries beyond its record: predictions over the validated rows (in row
+/// order) and its fold models.
+struct Kept {
+    trial: usize,
+    oof: Predictions,
+    models: Vec<Predictor>,
+    predict_seconds: f64,
+}
+
+struct LearnerState {
+    tuner: Tuner,
+    pending: Vec<(usize, Config)>,
+    best_loss: f64,
+    first_loss: f64,
+    spent: f64,
+    since_improvement: f64,
+    best_trial_cost: f64,
+}
+
+/// Runs the search. `problem.binned` must be set when any tree learner is in `options`.
+pub fn search(
+    problem: &Problem,
+    plan: &CvPlan,
+    options: &SearchOptions,
+    observer: &mut dyn Observer,
+) -> Result<SearchResult, SearchError> {
+    let started = Instant::now();
+    let metric = options.metric;
+    let mut notes = plan.notes.clone();
+    let n_rows = problem.x.n_rows;
+    let mut learners: Vec<LearnerKind> = Vec::new();
+    for &l in &options.learners {
+        if l == LearnerKind::Knn && n_rows > KNN_MAX_ROWS {
+            notes.push(format!(
+                "knn left out: {n_rows} rows is above {KNN_MAX_ROWS}, where its predictions cost more than they are likely to give"
+            ));
+            continue;
+        }
+        if !learners.contains(&l) {
+            learners.push(l);
+        }
+    }
+    if learners.is_empty() {
+        return Err(SearchError::NothingFitted(
+            "no learner left to try".to_string(),
+        ));
+    }
+    let mut states: BTreeMap<LearnerKind, LearnerState> = learners
+        .iter()
+        .map(|&l| {
+            let pending = portfolio(l).into_iter().enumerate().rev().collect();
+            (
+                l,
+                LearnerState {
+                    tuner: Tuner::new(l, options.seed),
+                    pending,
+                    best_loss: f64::INFINITY,
+                    first_loss: f64::NAN,
+                    spent: 0.0,
+                    since_improvement: 0.0,
+                    best_trial_cost: 0.0,
+                },
+            )
+        })
+        .collect();
+    // Rows every fold validates, ascending: the out-of-fold prediction order.
+    let mut oof_rows: Vec<u32> = plan.folds.iter().flat_map(|f| f.valid.clone()).collect();
+    oof_rows.sort_unstable();
+    oof_rows.dedup();
+
+    let deadline = options.budget.deadline();
+    let max_trials = options.budget.max_trials();
+    let mut trials: Vec<TrialRecord> = Vec::new();
+    let mut kept: Vec<Kept> = Vec::new();
+    let mut stopped_by = StopReason::TrialBudget;
+    let mut portfolio_round = 0usize;
+
+    while trials.len() < max_trials {
+        let (learner, config, portfolio_index) =
+            match next_config(&learners, &mut states, &mut portfolio_round) {
+                Some(c) => c,
+                None => break,
+            };
+        // Leave time to assemble and use the final model.
+        let effective_deadline = deadline.map(|d| {
+            let reserve = finish_reserve(&kept, options.finish_factor);
+            d.checked_sub(reserve).unwrap_or(d)
+        });
+        if effective_deadline.is_some_and(|d| Instant::now() >= d) {
+            stopped_by = StopReason::TimeBudget;
+            break;
+        }
+        let id = trials.len();
+        observer.trial_started(id, learner);
+        let trial_seed = options.seed.wrapping_add(id as u64 * 0x9E37_79B9);
+        let best_ref = best_completed(&trials, metric).map(|t| (t.fold_scores.clone(), t.cv_std));
+        let t0 = Instant::now();
+        let outcome = run_folds(
+            problem,
+            plan,
+            &config,
+            metric,
+            trial_seed,
+            effective_deadline,
+            best_ref.as_ref(),
+        );
+        let fit_seconds = t0.elapsed().as_secs_f64();
+        let (record, keep) = match outcome {
+            FoldsOutcome::Interrupted => {
+                stopped_by = StopReason::TimeBudget;
+                break;
+            }
+            FoldsOutcome::Failed(msg) => (
+                TrialRecord {
+                    id,
+                    learner,
+                    params: config.display_params(),
+                    status: TrialStatus::Failed,
+                    message: Some(msg),
+                    fold_scores: Vec::new(),
+                    cv_score: f64::NAN,
+                    cv_std: f64::NAN,
+                    iterations: Vec::new(),
+                    fit_seconds,
+                    cost_units: 0.0,
+                    portfolio: portfolio_index,
+                },
+                None,
+            ),
+            FoldsOutcome::Done {
+                results,
+                pruned,
+                cost,
+            } => {
+                let scores: Vec<f64> = results.iter().map(|r| r.score).collect();
+                let (mean, std) = mean_std(&scores);
+                let record = TrialRecord {
+                    id,
+                    learner,
+                    params: config.display_params(),
+                    status: if pruned {
+                        TrialStatus::Pruned
+                    } else {
+                        TrialStatus::Completed
+                    },
+                    message: pruned.then(|| {
+                        format!(
+                            "stopped after {} of {} folds: behind the best trial on the same folds",
+                            results.len(),
+                            plan.folds.len()
+                        )
+                    }),
+                    fold_scores: scores,
+                    cv_score: mean,
+                    cv_std: std,
+                    iterations: results.iter().filter_map(|r| r.iterations).collect(),
+                    fit_seconds,
+                    cost_units: cost,
+                    portfolio: portfolio_index,
+                };
+                let keep = (!pruned).then(|| assemble_oof(problem, plan, &oof_rows, id, results));
+                (record, keep)
+            }
+        };
+        // Tuner and scheduler bookkeeping; pruned trials count as what they scored so far.
+        let loss = loss_of(metric, record.cv_score);
+        if let Some(state) = states.get_mut(&learner) {
+            state.tuner.tell(&config, loss);
+            state.spent += record.cost_units;
+            state.since_improvement += record.cost_units;
+            if state.first_loss.is_nan() && loss.is_finite() {
+                state.first_loss = loss;
+            }
+            if loss < state.best_loss {
+                state.best_loss = loss;
+                state.since_improvement = 0.0;
+                state.best_trial_cost = record.cost_units;
+            }
+        }
+        if let Some(k) = keep {
+            kept.push(k);
+            // Keep only what ensembles can use, so memory stays bounded.
+            kept.sort_by(|a, b| {
+                loss_of(metric, trials_score(&trials, &record, a.trial))
+                    .total_cmp(&loss_of(metric, trials_score(&trials, &record, b.trial)))
+                    .then(a.trial.cmp(&b.trial))
+            });
+            kept.truncate(ENSEMBLE_CANDIDATES);
+        }
+        trials.push(record);
+        observer.trial_finished(&trials[id], best_completed(&trials, metric));
+    }
+    if trials.len() >= max_trials {
+        stopped_by = StopReason::TrialBudget;
+    }
+
+    if kept.is_empty() {
+        // Nothing cross-validated in the budget: fit the cheapest sensible model on one fold
+        // so the user still gets a model, and say so.
+        let rescue = rescue_model(problem, plan, metric, options.seed)?;
+        notes.push(format!(
+            "the time budget ran out before any model finished cross-validation; this model is a quick gbdt fitted on {} of {} folds (validation {} = {:.5}); give a larger --time for a tuned model",
+            plan.folds.len() - 1,
+            plan.folds.len(),
+            metric.name(),
+            rescue.score
+        ));
+        let record = TrialRecord {
+            id: trials.len(),
+            learner: LearnerKind::Gbdt,
+            params: rescue_config().display_params(),
+            status: TrialStatus::Completed,
+            message: Some("fitted after the budget ran out, on one fold".into()),
+            fold_scores: vec![rescue.score],
+            cv_score: rescue.score,
+            cv_std: 0.0,
+            iterations: rescue.iterations.into_iter().collect(),
+            fit_seconds: 0.0,
+            cost_units: rescue.cost_units,
+            portfolio: None,
+        };
+        trials.push(record);
+        let best_trial = trials.len() - 1;
+        return Ok(SearchResult {
+            cv_score: rescue.score,
+            cv_std: 0.0,
+            trials,
+            best_trial,
+            ensemble: None,
+            uses_ensemble: false,
+            predictor: rescue.model,
+            stopped_by: StopReason::TooSmallBudget,
+            notes,
+            search_seconds: started.elapsed().as_secs_f64(),
+        });
+    }
+
+    // `kept` is sorted best first.
+    let best = &kept[0];
+    let best_trial = best.trial;
+    let candidates: Vec<&Predictions> = kept.iter().map(|k| &k.oof).collect();
+    let selection = ensemble::select(problem, metric, &oof_rows, &candidates, ENSEMBLE_STEPS);
+    let best_score = trials[best_trial].cv_score;
+    let mut ensemble_report = None;
+    let mut uses_ensemble = false;
+    let mut members: Vec<(usize, f64)> = vec![(0, 1.0)];
+    if let Some(sel) = selection {
+        let total: usize = sel.members.iter().map(|m| m.1).sum();
+        let weighted: Vec<(usize, f64)> = sel
+            .members
+            .iter()
+            .map(|&(i, c)| (i, c as f64 / total as f64))
+            .collect();
+        ensemble_report = Some(EnsembleReport {
+            members: weighted.iter().map(|&(i, w)| (kept[i].trial, w)).collect(),
+            cv_score: sel.score,
+        });
+        // The ensemble's score is out-of-fold; the best trial's is its mean fold score. Compare
+        // like with like: the best trial's own out-of-fold score.
+        let best_oof = problem.score(metric, &oof_rows, &best.oof);
+        if weighted.len() > 1 && loss_of(metric, sel.score) < loss_of(metric, best_oof) - 1e-9 {
+            uses_ensemble = true;
+            members = weighted;
+        }
+    }
+    if !uses_ensemble {
+        notes.push(if ensemble_report.as_ref().is_some_and(|e| e.members.len() > 1) {
+            "the ensemble did not beat the best single model out-of-fold; the final model is the best trial".into()
+        } else {
+            "ensemble selection kept only the best trial".into()
+        });
+    }
+    let mut bag = Vec::new();
+    for &(i, w) in &members {
+        let k = &kept[i];
+        let n = k.models.len() as f64;
+        for (f, m) in k.models.iter().enumerate() {
+            bag.push(EnsembleMember {
+                weight: w / n,
+                label: format!(
+                    "{} trial {}, fold {}",
+                    trials[k.trial].learner,
+                    k.trial,
+                    f + 1
+                ),
+                predictor: m.clone(),
+            });
+        }
+    }
+    let (cv_score, cv_std) = if uses_ensemble {
+        (
+            ensemble_report.as_ref().map_or(best_score, |e| e.cv_score),
+            trials[best_trial].cv_std,
+        )
+    } else {
+        (best_score, trials[best_trial].cv_std)
+    };
+    Ok(SearchResult {
+        trials,
+        best_trial,
+        ensemble: ensemble_report,
+        uses_ensemble,
+        cv_score,
+        cv_std,
+        predictor: Predictor::Ensemble(EnsembleModel { members: bag }),
+        stopped_by,
+        notes,
+        search_seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The CV score of trial `id`, whether already pushed or the one being recorded.
+fn trials_score(trials: &[TrialRecord], current: &TrialRecord, id: usize) -> f64 {
+    if id == current.id {
+        current.cv_score
+    } else {
+        trials[id].cv_score
+    }
+}
+
+/// The best completed trial; the earliest on ties.
+pub fn best_completed(trials: &[TrialRecord], metric: Metric) -> Option<&TrialRecord> {
+    trials
+        .iter()
+        .filter(|t| t.status == TrialStatus::Completed)
+        .min_by(|a, b| {
+            loss_of(metric, a.cv_score)
+                .total_cmp(&loss_of(metric, b.cv_score))
+                .then(a.id.cmp(&b.id))
+        })
+}
+
+fn mean_std(v: &[f64]) -> (f64, f64) {
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+    (mean, var.sqrt())
+}
+
+/// Seconds to keep free at the end of a time budget: the caller's use of the final model is
+/// estimated from the out-of-fold prediction time of the trials an ensemble would use.
+fn finish_reserve(kept: &[Kept], factor: f64) -> Duration {
+    let predict: f64 = kept.iter().take(5).map(|k| k.predict_seconds).sum();
+    Duration::from_secs_f64((predict * factor).min(3600.0) + 0.2)
+}
+
+enum FoldsOutcome {
+    Done {
+        results: Vec<FoldResult>,
+        pruned: bool,
+        cost: f64,
+    },
+    Interrupted,
+    Failed(String),
+}
+
+fn run_folds(
+    problem: &Problem,
+    plan: &CvPlan,
+    config: &Config,
+    metric: Metric,
+    seed: u64,
+    deadline: Option<Instant>,
+    best: Option<&(Vec<f64>, f64)>,
+) -> FoldsOutcome {
+    let mut results = Vec::with_capacity(plan.folds.len());
+    let mut cost = 0.0;
+    for (f, fold) in plan.folds.iter().enumerate() {
+        match fit_fold(
+            problem,
+            config,
+            fold,
+            metric,
+            seed.wrapping_add(f as u64),
+            deadline,
+        ) {
+            Ok(r) => {
+                cost += r.cost_units;
+                results.push(r);
+            }
+            Err(FoldError::Interrupted) => return FoldsOutcome::Interrupted,
+            Err(FoldError::Failed(m)) => return FoldsOutcome::Failed(m),
+        }
+        // Successive halving over folds: stop a trial that trails the best one on the same
+        // folds by more than the best one's own fold-to-fold spread.
+        if let Some((best_scores, best_std)) = best
+            && f + 1 < plan.folds.len()
+            && best_scores.len() > f
+        {
+            let ours: f64 = results.iter().map(|r| r.score).sum::<f64>() / (f + 1) as f64;
+            let theirs: f64 = best_scores[..=f].iter().sum::<f64>() / (f + 1) as f64;
+            let behind = loss_of(metric, ours) - loss_of(metric, theirs);
+            let margin =
+                best_std.max(1e-4 * theirs.abs().max(1e-3)) * 2.0 / ((f + 1) as f64).sqrt();
+            if behind > margin {
+                return FoldsOutcome::Done {
+                    results,
+                    pruned: true,
+                    cost,
+                };
+            }
+        }
+    }
+    FoldsOutcome::Done {
+        results,
+        pruned: false,
+        cost,
+    }
+}
+
+fn assemble_oof(
+    problem: &Problem,
+    plan: &CvPlan,
+    oof_rows: &[u32],
+    trial: usize,
+    results: Vec<FoldResult>,
+) -> Kept {
+    let k = results
+        .first()
+        .map_or(problem.n_outputs(), |r| r.predictions.n_outputs);
+    let mut position = vec![usize::MAX; problem.x.n_rows];
+    for (i, &r) in oof_rows.iter().enumerate() {
+        position[r as usize] = i;
+    }
+    let mut values = vec![0.0; oof_rows.len() * k];
+    let mut models = Vec::with_capacity(results.len());
+    let mut predict_seconds = 0.0;
+    for (fold, r) in plan.folds.iter().zip(results) {
+        for (j, &row) in fold.valid.iter().enumerate() {
+            let at = position[row as usize];
+            values[at * k..(at + 1) * k].copy_from_slice(r.predictions.row(j));
+        }
+        predict_seconds += r.predict_seconds;
+        models.push(r.model);
+    }
+    Kept {
+        trial,
+        oof: Predictions {
+            n_rows: oof_rows.len(),
+            n_outputs: k,
+            values,
+        },
+        models,
+        predict_seconds,
+    }
+}
+
+/// Picks the next configuration: portfolio entries round-robin over learners (cheapest
+/// first within each learner), then the learner with the lowest estimated cost of
+/// improvement (FLAML's ECI, on deterministic cost units) asks its tuner.
+fn next_config(
+    learners: &[LearnerKind],
+    states: &mut BTreeMap<LearnerKind, LearnerState>,
+    round: &mut usize,
+) -> Option<(LearnerKind, Config, Option<usize>)> {
+    // Round-robin: `round` counts portfolio picks so far.
+    for _ in 0..learners.len() {
+        let l = learners[*round % learners.len()];
+        *round += 1;
+        if let Some(state) = states.get_mut(&l)
+            && let Some((i, c)) = state.pending.pop()
+        {
+            return Some((l, c, Some(i)));
+        }
+    }
+    let global_best = states
+        .values()
+        .map(|s| s.best_loss)
+        .fold(f64::INFINITY, f64::min);
+    let mut choice: Option<(LearnerKind, f64)> = None;
+    for &l in learners {
+        let Some(s) = states.get(&l) else { continue };
+        if !s.best_loss.is_finite() {
+            continue;
+        }
+        let eci1 = s.since_improvement.max(2.0 * s.best_trial_cost).max(1e-6);
+        let eci = if s.best_loss > global_best {
+            let gained = s.first_loss - s.best_loss;
+            let speed = gained / s.spent.max(1e-9);
+            if speed > 0.0 {
+                eci1.max((s.best_loss - global_best) / speed)
+            } else {
+                eci1 * 4.0 + (s.best_loss - global_best) * 1e3
+            }
+        } else {
+            eci1
+        };
+        if choice.is_none_or(|(_, e)| eci < e) {
+            choice = Some((l, eci));
+        }
+    }
+    let (l, _) = choice?;
+    let config = states.get_mut(&l)?.tuner.ask()?;
+    Some((l, config, None))
+}
+
+fn rescue_config() -> Config {
+    Config::from_values(
+        LearnerKind::Gbdt,
+        &[
+            ("num_leaves", 15.0),
+            ("learning_rate", 0.3),
+            ("min_data_in_leaf", 20.0),
+            ("feature_fraction", 1.0),
+            ("bagging_fraction", 1.0),
+            ("lambda_l2", 1.0),
+        ],
+    )
+}
+
+fn rescue_model(
+    problem: &Problem,
+    plan: &CvPlan,
+    metric: Metric,
+    seed: u64,
+) -> Result<FoldResult, SearchError> {
+    let fold = plan
+        .folds
+        .first()
+        .ok_or_else(|| SearchError::NothingFitted("no folds".into()))?;
+    let config = rescue_config();
+    match fit_fold(problem, &config, fold, metric, seed, None) {
+        Ok(r) => Ok(r),
+        Err(FoldError::Failed(m)) => Err(SearchError::NothingFitted(m)),
+        Err(FoldError::Interrupted) => Err(SearchError::NothingFitted("interrupted".into())),
+    }
+}

@@ -1,0 +1,395 @@
+//! What can be searched: the learners, their hyperparameter spaces, and a portfolio of strong
+//! default configurations for each, ordered cheapest first.
+//!
+//! A configuration is a point in the unit cube, one coordinate per dimension; `decode` maps it
+//! to learner parameters (log scales for rates and sizes), so the tuner works in one geometry
+//! for every learner.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use whet_learn::knn::{KnnParams, KnnWeights};
+use whet_learn::linear::LinearParams;
+use whet_learn::params::{Boosting, GbdtParams};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LearnerKind {
+    Gbdt,
+    Rf,
+    Et,
+    Linear,
+    Knn,
+}
+
+impl LearnerKind {
+    pub const ALL: [LearnerKind; 5] = [
+        LearnerKind::Gbdt,
+        LearnerKind::Rf,
+        LearnerKind::Et,
+        LearnerKind::Linear,
+        LearnerKind::Knn,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LearnerKind::Gbdt => "gbdt",
+            LearnerKind::Rf => "rf",
+            LearnerKind::Et => "et",
+            LearnerKind::Linear => "linear",
+            LearnerKind::Knn => "knn",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<LearnerKind> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "gbdt" | "lgbm" | "lightgbm" | "gbm" => LearnerKind::Gbdt,
+            "rf" | "random_forest" | "forest" => LearnerKind::Rf,
+            "et" | "extra_trees" | "extratrees" => LearnerKind::Et,
+            "linear" | "lr" | "logistic" | "elasticnet" => LearnerKind::Linear,
+            "knn" => LearnerKind::Knn,
+            _ => return None,
+        })
+    }
+
+    pub fn space(self) -> &'static [Dim] {
+        match self {
+            LearnerKind::Gbdt => GBDT_SPACE,
+            LearnerKind::Rf | LearnerKind::Et => FOREST_SPACE,
+            LearnerKind::Linear => LINEAR_SPACE,
+            LearnerKind::Knn => KNN_SPACE,
+        }
+    }
+
+    pub fn is_tree(self) -> bool {
+        matches!(self, LearnerKind::Gbdt | LearnerKind::Rf | LearnerKind::Et)
+    }
+}
+
+impl fmt::Display for LearnerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One searched hyperparameter: a range, mapped from [0, 1] linearly or on a log scale.
+#[derive(Clone, Copy, Debug)]
+pub struct Dim {
+    pub name: &'static str,
+    pub low: f64,
+    pub high: f64,
+    pub log: bool,
+    pub integer: bool,
+}
+
+impl Dim {
+    pub fn decode(&self, u: f64) -> f64 {
+        let u = u.clamp(0.0, 1.0);
+        let v = if self.log {
+            (self.low.ln() + u * (self.high.ln() - self.low.ln())).exp()
+        } else {
+            self.low + u * (self.high - self.low)
+        };
+        if self.integer { v.round() } else { v }
+    }
+
+    pub fn encode(&self, v: f64) -> f64 {
+        let v = v.clamp(self.low, self.high);
+        let u = if self.log {
+            (v.ln() - self.low.ln()) / (self.high.ln() - self.low.ln())
+        } else {
+            (v - self.low) / (self.high - self.low)
+        };
+        u.clamp(0.0, 1.0)
+    }
+}
+
+const fn dim(name: &'static str, low: f64, high: f64, log: bool, integer: bool) -> Dim {
+    Dim {
+        name,
+        low,
+        high,
+        log,
+        integer,
+    }
+}
+
+/// Boosting: the number of rounds is not searched, early stopping on the held-out fold finds it.
+const GBDT_SPACE: &[Dim] = &[
+    dim("num_leaves", 4.0, 512.0, true, true),
+    dim("learning_rate", 0.01, 0.3, true, false),
+    dim("min_data_in_leaf", 2.0, 200.0, true, true),
+    dim("feature_fraction", 0.3, 1.0, false, false),
+    dim("bagging_fraction", 0.5, 1.0, false, false),
+    dim("lambda_l2", 1e-3, 100.0, true, false),
+];
+
+const FOREST_SPACE: &[Dim] = &[
+    dim("num_iterations", 50.0, 500.0, true, true),
+    dim("num_leaves", 16.0, 4096.0, true, true),
+    dim("min_data_in_leaf", 1.0, 50.0, true, true),
+    dim("feature_fraction_bynode", 0.1, 1.0, false, false),
+];
+
+const LINEAR_SPACE: &[Dim] = &[
+    dim("alpha", 1e-6, 10.0, true, false),
+    dim("l1_ratio", 0.0, 1.0, false, false),
+];
+
+/// `weights` below 0.5 is uniform, above is distance.
+const KNN_SPACE: &[Dim] = &[
+    dim("k", 1.0, 100.0, true, true),
+    dim("weights", 0.0, 1.0, false, false),
+];
+
+/// A point in a learner's space.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    pub learner: LearnerKind,
+    pub point: Vec<f64>,
+}
+
+/// Learner parameters ready to fit, plus their display form.
+#[derive(Clone, Debug)]
+pub enum LearnerParams {
+    Tree(Box<GbdtParams>),
+    Linear(LinearParams),
+    Knn(KnnParams),
+}
+
+/// Upper bound on boosting rounds; early stopping ends nearly every fit well before it.
+pub const MAX_BOOSTING_ROUNDS: usize = 3000;
+pub const EARLY_STOPPING_ROUNDS: usize = 50;
+
+impl Config {
+    pub fn from_values(learner: LearnerKind, values: &[(&str, f64)]) -> Config {
+        let space = learner.space();
+        let point = space
+            .iter()
+            .map(|d| {
+                values
+                    .iter()
+                    .find(|(n, _)| *n == d.name)
+                    .map_or(0.5, |&(_, v)| d.encode(v))
+            })
+            .collect();
+        Config { learner, point }
+    }
+
+    pub fn values(&self) -> Vec<(&'static str, f64)> {
+        self.learner
+            .space()
+            .iter()
+            .zip(&self.point)
+            .map(|(d, &u)| (d.name, d.decode(u)))
+            .collect()
+    }
+
+    /// Parameters for fitting on `n_rows` training rows with `seed`.
+    pub fn params(&self, n_rows: usize, seed: u64) -> LearnerParams {
+        let v: BTreeMap<&str, f64> = self.values().into_iter().collect();
+        let get = |k: &str| v.get(k).copied().unwrap_or(0.0);
+        match self.learner {
+            LearnerKind::Gbdt => {
+                let mut p = GbdtParams::for_mode(Boosting::Gbdt);
+                p.num_iterations = MAX_BOOSTING_ROUNDS;
+                p.early_stopping_round = EARLY_STOPPING_ROUNDS;
+                p.num_leaves = (get("num_leaves") as usize).clamp(2, (n_rows / 2).max(2));
+                p.learning_rate = get("learning_rate");
+                p.min_data_in_leaf =
+                    (get("min_data_in_leaf") as usize).clamp(1, (n_rows / 4).max(1));
+                p.feature_fraction = get("feature_fraction");
+                p.bagging_fraction = get("bagging_fraction");
+                p.bagging_freq = usize::from(p.bagging_fraction < 1.0);
+                p.lambda_l2 = get("lambda_l2");
+                p.seed = seed;
+                LearnerParams::Tree(Box::new(p))
+            }
+            LearnerKind::Rf | LearnerKind::Et => {
+                let mode = if self.learner == LearnerKind::Rf {
+                    Boosting::Rf
+                } else {
+                    Boosting::Et
+                };
+                let mut p = GbdtParams::for_mode(mode);
+                p.num_iterations = get("num_iterations") as usize;
+                p.num_leaves = (get("num_leaves") as usize).clamp(2, n_rows.max(2));
+                p.min_data_in_leaf =
+                    (get("min_data_in_leaf") as usize).clamp(1, (n_rows / 4).max(1));
+                p.feature_fraction_bynode = get("feature_fraction_bynode");
+                p.seed = seed;
+                LearnerParams::Tree(Box::new(p))
+            }
+            LearnerKind::Linear => LearnerParams::Linear(LinearParams {
+                alpha: get("alpha"),
+                l1_ratio: get("l1_ratio"),
+                // Tuning needs many fits; a loose tolerance costs little accuracy.
+                max_iter: 200,
+                tol: 1e-4,
+            }),
+            LearnerKind::Knn => LearnerParams::Knn(KnnParams {
+                k: (get("k") as usize).clamp(1, n_rows.max(1)),
+                weights: if get("weights") >= 0.5 {
+                    KnnWeights::Distance
+                } else {
+                    KnnWeights::Uniform
+                },
+            }),
+        }
+    }
+
+    /// The parameters a person would write down, e.g. for the leaderboard and tracked runs.
+    pub fn display_params(&self) -> BTreeMap<String, String> {
+        self.values()
+            .into_iter()
+            .map(|(k, v)| {
+                let d = self.learner.space().iter().find(|d| d.name == k);
+                let text = match (self.learner, k) {
+                    (LearnerKind::Knn, "weights") => {
+                        if v >= 0.5 { "distance" } else { "uniform" }.to_string()
+                    }
+                    _ if d.is_some_and(|d| d.integer) => format!("{}", v as i64),
+                    _ => format_sig(v),
+                };
+                (k.to_string(), text)
+            })
+            .collect()
+    }
+}
+
+/// Four significant digits, without trailing zeros.
+pub fn format_sig(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    let digits = (3 - v.abs().log10().floor() as i32).max(0) as usize;
+    let s = format!("{v:.digits$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+/// Strong defaults per learner, cheapest first; the search tries these before tuning.
+pub fn portfolio(learner: LearnerKind) -> Vec<Config> {
+    let c = |values: &[(&str, f64)]| Config::from_values(learner, values);
+    match learner {
+        LearnerKind::Gbdt => vec![
+            c(&[
+                ("num_leaves", 15.0),
+                ("learning_rate", 0.1),
+                ("min_data_in_leaf", 20.0),
+                ("feature_fraction", 1.0),
+                ("bagging_fraction", 1.0),
+                ("lambda_l2", 1e-3),
+            ]),
+            c(&[
+                ("num_leaves", 31.0),
+                ("learning_rate", 0.05),
+                ("min_data_in_leaf", 20.0),
+                ("feature_fraction", 0.8),
+                ("bagging_fraction", 0.8),
+                ("lambda_l2", 1.0),
+            ]),
+            c(&[
+                ("num_leaves", 6.0),
+                ("learning_rate", 0.05),
+                ("min_data_in_leaf", 10.0),
+                ("feature_fraction", 0.7),
+                ("bagging_fraction", 0.9),
+                ("lambda_l2", 1.0),
+            ]),
+            c(&[
+                ("num_leaves", 100.0),
+                ("learning_rate", 0.04),
+                ("min_data_in_leaf", 40.0),
+                ("feature_fraction", 0.5),
+                ("bagging_fraction", 0.8),
+                ("lambda_l2", 5.0),
+            ]),
+        ],
+        LearnerKind::Rf | LearnerKind::Et => vec![
+            c(&[
+                ("num_iterations", 100.0),
+                ("num_leaves", 1024.0),
+                ("min_data_in_leaf", 2.0),
+                ("feature_fraction_bynode", 0.5),
+            ]),
+            c(&[
+                ("num_iterations", 200.0),
+                ("num_leaves", 4096.0),
+                ("min_data_in_leaf", 1.0),
+                ("feature_fraction_bynode", 0.3),
+            ]),
+        ],
+        LearnerKind::Linear => vec![
+            c(&[("alpha", 1e-4), ("l1_ratio", 0.0)]),
+            c(&[("alpha", 1e-2), ("l1_ratio", 0.5)]),
+        ],
+        LearnerKind::Knn => vec![
+            c(&[("k", 10.0), ("weights", 1.0)]),
+            c(&[("k", 30.0), ("weights", 1.0)]),
+        ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encode_decode_round_trip() {
+        for learner in LearnerKind::ALL {
+            for d in learner.space() {
+                let mid = (d.low + d.high) / 2.0;
+                let mid = if d.integer { mid.round() } else { mid };
+                for v in [d.low, d.high, mid] {
+                    let back = d.decode(d.encode(v));
+                    let want = v;
+                    assert!(
+                        (back - want).abs() <= 1e-9 * want.abs().max(1.0),
+                        "{} {}: {v} -> {back}",
+                        learner,
+                        d.name
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn portfolio_configs_decode_to_valid_params() {
+        for learner in LearnerKind::ALL {
+            for c in portfolio(learner) {
+                match c.params(1000, 0) {
+                    LearnerParams::Tree(p) => p.validate().unwrap(),
+                    LearnerParams::Linear(p) => p.validate().unwrap(),
+                    LearnerParams::Knn(p) => p.validate().unwrap(),
+                }
+            }
+        }
+        let gbdt = &portfolio(LearnerKind::Gbdt)[0];
+        assert_eq!(gbdt.display_params()["num_leaves"], "15");
+        assert_eq!(gbdt.display_params()["learning_rate"], "0.1");
+    }
+
+    #[test]
+    fn small_data_caps_tree_sizes() {
+        let c = Config::from_values(LearnerKind::Gbdt, &[("num_leaves", 512.0)]);
+        let LearnerParams::Tree(p) = c.params(40, 0) else {
+            panic!("gbdt gives tree params")
+        };
+        assert_eq!(p.num_leaves, 20);
+        assert!(p.min_data_in_leaf <= 10);
+    }
+
+    #[test]
+    fn significant_digits() {
+        assert_eq!(format_sig(0.05), "0.05");
+        assert_eq!(format_sig(0.123456), "0.1235");
+        assert_eq!(format_sig(123.456), "123.5");
+        assert_eq!(format_sig(1e-5), "0.00001");
+    }
+}

@@ -1,0 +1,188 @@
+//! One trial: a configuration fitted and scored on every cross-validation fold, keeping the
+//! out-of-fold predictions and the fold models (for ensembles and bags).
+
+use std::time::Instant;
+
+use whet_data::Task;
+use whet_data::prep::Features;
+use whet_learn::binning::BinnedData;
+use whet_learn::data::{Predictions, TrainSet};
+use whet_learn::gbdt::fit_gbdt_until;
+use whet_learn::knn::fit_knn;
+use whet_learn::linear::fit_linear;
+use whet_learn::metrics::{Metric, evaluate};
+use whet_learn::model::Predictor;
+use whet_learn::{LearnError, params::Boosting};
+
+use whet_data::split::Fold;
+
+use crate::space::{Config, LearnerKind, LearnerParams};
+
+/// The training data every trial shares.
+pub struct Problem<'a> {
+    pub x: &'a Features,
+    /// Class index for classification, the value for regression.
+    pub y: &'a [f64],
+    pub weight: Option<&'a [f64]>,
+    pub task: Task,
+    /// 2 for binary, the class count for multiclass, 1 for regression.
+    pub n_classes: usize,
+    /// Built once for all tree trials and folds.
+    pub binned: Option<&'a BinnedData>,
+}
+
+impl Problem<'_> {
+    pub fn n_outputs(&self) -> usize {
+        match self.task {
+            Task::Multiclass => self.n_classes,
+            _ => 1,
+        }
+    }
+
+    fn set<'s>(&'s self, rows: &'s [u32]) -> TrainSet<'s> {
+        TrainSet {
+            x: self.x,
+            y: self.y,
+            weight: self.weight,
+            rows: Some(rows),
+            task: self.task,
+            n_classes: self.n_classes,
+        }
+    }
+
+    /// The metric on a subset of rows given their predictions.
+    pub fn score(&self, metric: Metric, rows: &[u32], p: &Predictions) -> f64 {
+        let y: Vec<f64> = rows.iter().map(|&r| self.y[r as usize]).collect();
+        let w: Option<Vec<f64>> = self
+            .weight
+            .map(|w| rows.iter().map(|&r| w[r as usize]).collect());
+        evaluate(metric, &y, p, w.as_deref())
+    }
+}
+
+/// Lower is better, whatever the metric: scores are negated.
+pub fn loss_of(metric: Metric, score: f64) -> f64 {
+    if score.is_nan() {
+        f64::INFINITY
+    } else if metric.higher_is_better() {
+        -score
+    } else {
+        score
+    }
+}
+
+#[derive(Debug)]
+pub struct FoldResult {
+    pub score: f64,
+    pub model: Predictor,
+    pub predictions: Predictions,
+    /// Boosting rounds kept (after early stopping), trees for forests.
+    pub iterations: Option<usize>,
+    pub cost_units: f64,
+    pub predict_seconds: f64,
+}
+
+#[derive(Debug)]
+pub enum FoldError {
+    /// The deadline passed during the fit.
+    Interrupted,
+    Failed(String),
+}
+
+/// A deterministic stand-in for a fit's cost, calibrated so one unit is roughly a second on
+/// one core: trials are scheduled by it, so the schedule does not depend on the machine's speed.
+fn cost_units(learner: LearnerKind, rows: usize, features: usize, iterations: usize) -> f64 {
+    let work = rows as f64 * features.max(1) as f64 * iterations.max(1) as f64;
+    match learner {
+        // Histogram building dominates: about 300 M row-feature-rounds per core-second.
+        LearnerKind::Gbdt | LearnerKind::Rf | LearnerKind::Et => work / 3e8,
+        // Coordinate descent passes.
+        LearnerKind::Linear => work / 1e8,
+        // `iterations` carries the query row count: distances to every training row.
+        LearnerKind::Knn => work / 2e8,
+    }
+}
+
+pub fn fit_fold(
+    problem: &Problem,
+    config: &Config,
+    fold: &Fold,
+    metric: Metric,
+    seed: u64,
+    deadline: Option<Instant>,
+) -> Result<FoldResult, FoldError> {
+    let train = problem.set(&fold.train);
+    let valid = problem.set(&fold.valid);
+    let params = config.params(fold.train.len(), seed);
+    let n_features = problem.x.n_features();
+    let failed = |e: LearnError| match e {
+        LearnError::Interrupted { .. } => FoldError::Interrupted,
+        other => FoldError::Failed(other.to_string()),
+    };
+    let (model, iterations, units) = match params {
+        LearnerParams::Tree(p) => {
+            let binned = problem
+                .binned
+                .ok_or_else(|| FoldError::Failed("tree learners need binned data".into()))?;
+            let boosting = p.boosting == Boosting::Gbdt;
+            let valid_pair = boosting.then_some((&valid, binned));
+            let m = fit_gbdt_until(&train, binned, valid_pair, &p, deadline).map_err(failed)?;
+            let trained = if boosting {
+                m.valid_loss.len().max(m.n_iterations())
+            } else {
+                m.n_iterations()
+            };
+            let feature_share = if boosting {
+                p.feature_fraction * p.bagging_fraction
+            } else {
+                p.feature_fraction_bynode.max(0.2)
+            };
+            let units = cost_units(
+                config.learner,
+                fold.train.len(),
+                n_features,
+                trained * m.n_outputs,
+            ) * feature_share;
+            let kept = m.n_iterations();
+            (Predictor::Gbdt(Box::new(m)), Some(kept), units)
+        }
+        LearnerParams::Linear(p) => {
+            let m = fit_linear(&train, &p).map_err(failed)?;
+            let units = cost_units(
+                LearnerKind::Linear,
+                fold.train.len(),
+                m.encoder().width(),
+                m.n_iter() * m.n_outputs(),
+            );
+            (Predictor::Linear(m), None, units)
+        }
+        LearnerParams::Knn(p) => {
+            let m = fit_knn(&train, &p).map_err(failed)?;
+            let units = cost_units(
+                LearnerKind::Knn,
+                fold.train.len(),
+                n_features,
+                fold.valid.len(),
+            );
+            (Predictor::Knn(m), None, units)
+        }
+    };
+    if deadline.is_some_and(|d| Instant::now() >= d) {
+        return Err(FoldError::Interrupted);
+    }
+    let started = Instant::now();
+    let predictions = match (&model, problem.binned) {
+        (Predictor::Gbdt(m), Some(binned)) => m.predict_binned_rows(binned, &fold.valid),
+        _ => model.predict(&problem.x.take_rows(&fold.valid)),
+    };
+    let predict_seconds = started.elapsed().as_secs_f64();
+    let score = problem.score(metric, &fold.valid, &predictions);
+    Ok(FoldResult {
+        score,
+        model,
+        predictions,
+        iterations,
+        cost_units: units,
+        predict_seconds,
+    })
+}

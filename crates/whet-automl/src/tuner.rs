@@ -1,0 +1,177 @@
+//! Per-learner local search in the spirit of FLAML's CFO / FLOW2: from the best point so far,
+//! step along a random direction, then the opposite one; move when a step improves, shrink
+//! the step after a run of failures, and restart elsewhere once the step is too small to
+//! matter. The start point is the learner's best portfolio configuration, so search begins
+//! from something strong and cheap.
+//!
+//! Every proposal depends only on the seed and the scores told back, never on time, so a
+//! fixed trial budget replays exactly.
+
+use whet_data::rng::Rng;
+
+use crate::space::{Config, LearnerKind};
+
+const INITIAL_STEP: f64 = 0.25;
+const MIN_STEP: f64 = 0.02;
+
+#[derive(Clone, Debug)]
+pub struct Tuner {
+    learner: LearnerKind,
+    rng: Rng,
+    best: Option<(Vec<f64>, f64)>,
+    step: f64,
+    /// Direction of the last forward step, to try its opposite when it fails.
+    pending_opposite: Option<Vec<f64>>,
+    failures: usize,
+    restarts: u64,
+}
+
+impl Tuner {
+    pub fn new(learner: LearnerKind, seed: u64) -> Tuner {
+        Tuner {
+            learner,
+            rng: Rng::new(seed).fork(learner as u64 + 0x7E7),
+            best: None,
+            step: INITIAL_STEP,
+            pending_opposite: None,
+            failures: 0,
+            restarts: 0,
+        }
+    }
+
+    fn dims(&self) -> usize {
+        self.learner.space().len()
+    }
+
+    /// Records a finished configuration; `loss` is lower-is-better (NaN for a failed trial).
+    pub fn tell(&mut self, config: &Config, loss: f64) {
+        let improved = match &self.best {
+            None => loss.is_finite(),
+            Some((_, b)) => loss.is_finite() && loss < *b,
+        };
+        if improved {
+            self.best = Some((config.point.clone(), loss));
+            self.failures = 0;
+            self.pending_opposite = None;
+        } else {
+            self.failures += 1;
+            // FLOW2 halves the step after about 2^(d-1) failed directions; capped so that small
+            // budgets still see the step adapt.
+            let patience = (1usize << (self.dims().saturating_sub(1)).min(4)).max(2);
+            if self.failures >= patience {
+                self.step *= 0.5;
+                self.failures = 0;
+            }
+        }
+    }
+
+    /// The next configuration to try (`None` before the first result is told).
+    pub fn ask(&mut self) -> Option<Config> {
+        let (center, _) = self.best.clone()?;
+        if self.step < MIN_STEP {
+            // Converged here: restart from a random point near the middle of the space.
+            self.restarts += 1;
+            let mut r = self.rng.fork(0x5EED + self.restarts);
+            let point: Vec<f64> = center
+                .iter()
+                .map(|&c| (0.5 * c + 0.5 * r.next_f64()).clamp(0.0, 1.0))
+                .collect();
+            self.step = INITIAL_STEP;
+            self.failures = 0;
+            self.pending_opposite = None;
+            return Some(Config {
+                learner: self.learner,
+                point,
+            });
+        }
+        let direction = match self.pending_opposite.take() {
+            Some(d) => d,
+            None => {
+                let d = self.random_direction();
+                self.pending_opposite = Some(d.iter().map(|v| -v).collect());
+                d
+            }
+        };
+        let point = center
+            .iter()
+            .zip(&direction)
+            .map(|(&c, &d)| (c + self.step * d).clamp(0.0, 1.0))
+            .collect();
+        Some(Config {
+            learner: self.learner,
+            point,
+        })
+    }
+
+    fn random_direction(&mut self) -> Vec<f64> {
+        let d = self.dims();
+        loop {
+            // Gaussian coordinates (Box–Muller) normalized: uniform on the sphere.
+            let v: Vec<f64> = (0..d)
+                .map(|_| {
+                    let u1 = self.rng.next_f64().max(1e-300);
+                    let u2 = self.rng.next_f64();
+                    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+                })
+                .collect();
+            let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+            if norm > 1e-9 {
+                return v.into_iter().map(|x| x / norm).collect();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::space::portfolio;
+
+    /// A smooth bowl with its minimum away from the start point.
+    fn bowl(c: &Config) -> f64 {
+        c.point
+            .iter()
+            .enumerate()
+            .map(|(i, &u)| (u - 0.2 - 0.1 * i as f64).powi(2))
+            .sum()
+    }
+
+    #[test]
+    fn descends_a_bowl() {
+        let mut t = Tuner::new(LearnerKind::Gbdt, 3);
+        let start = portfolio(LearnerKind::Gbdt)[0].clone();
+        let first = bowl(&start);
+        t.tell(&start, first);
+        let mut best = first;
+        for _ in 0..150 {
+            let c = t.ask().unwrap();
+            let l = bowl(&c);
+            best = best.min(l);
+            t.tell(&c, l);
+        }
+        assert!(best < first * 0.1, "{first} -> {best}");
+    }
+
+    #[test]
+    fn same_seed_same_proposals() {
+        let run = |seed| {
+            let mut t = Tuner::new(LearnerKind::Rf, seed);
+            let start = portfolio(LearnerKind::Rf)[0].clone();
+            t.tell(&start, bowl(&start));
+            (0..20)
+                .map(|_| {
+                    let c = t.ask().unwrap();
+                    t.tell(&c, bowl(&c));
+                    c.point
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(run(7), run(7));
+        assert_ne!(run(7), run(8));
+    }
+
+    #[test]
+    fn asks_nothing_before_a_result() {
+        assert!(Tuner::new(LearnerKind::Linear, 0).ask().is_none());
+    }
+}

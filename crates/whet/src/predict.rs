@@ -1,0 +1,209 @@
+//! `whet predict`: a model file applied to new data, CSV streamed in chunks so files larger
+//! than memory work; output written atomically.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use arrow_array::{ArrayRef, Float64Array, StringArray};
+use arrow_schema::{DataType, Field, Schema};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use whet_data::error::DataError;
+use whet_data::load::{FileFormat, detect_format};
+use whet_data::sink::{BatchSink, to_utf8};
+use whet_data::stream::CsvChunks;
+use whet_data::{Table, Task};
+use whet_learn::model::Model;
+
+use crate::{ReadArgs, load_table};
+
+const CHUNK_ROWS: usize = 100_000;
+
+#[derive(Args)]
+pub struct PredictArgs {
+    /// Model file written by `whet train` or `whet fit --out`.
+    pub model: PathBuf,
+    /// Data to score: CSV (optionally .gz, streamed) or Parquet.
+    pub data: PathBuf,
+    /// Output file: .csv or .parquet (default: CSV on standard output).
+    #[arg(long, short = 'o')]
+    pub out: Option<PathBuf>,
+    /// Add one proba_<class> column per class (classification).
+    #[arg(long)]
+    pub proba: bool,
+    /// Copy this input column to the output, first, to join predictions back.
+    #[arg(long, value_name = "COLUMN")]
+    pub id: Option<String>,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+pub fn cmd_predict(args: &PredictArgs, quiet: bool) -> Result<()> {
+    let bytes = std::fs::read(&args.model)
+        .with_context(|| format!("cannot read model file '{}'", args.model.display()))?;
+    let model = Model::from_bytes(&bytes, &args.model.display().to_string())?;
+    let task = model.metadata.task;
+    let classes = model.metadata.classes.clone();
+    if args.proba && task == Task::Regression {
+        bail!("--proba needs a classification model; this one predicts a number");
+    }
+
+    let mut fields = Vec::new();
+    if let Some(id) = &args.id {
+        fields.push(Field::new(id, DataType::Utf8, true));
+    }
+    fields.push(Field::new(
+        "prediction",
+        if task == Task::Regression {
+            DataType::Float64
+        } else {
+            DataType::Utf8
+        },
+        true,
+    ));
+    if args.proba {
+        for c in &classes {
+            fields.push(Field::new(format!("proba_{c}"), DataType::Float64, true));
+        }
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let mut sink = BatchSink::create(args.out.as_deref(), schema)?;
+    let mut notes: Vec<String> = Vec::new();
+    let mut rows = 0u64;
+
+    let mut score_chunk = |table: &Table, offset: u64, sink: &mut BatchSink| -> Result<()> {
+        let out = model
+            .prep
+            .transform(table)
+            .map_err(|e| shift_rows(e, offset))?;
+        if notes.is_empty() {
+            notes.extend(out.notes);
+        }
+        let p = model.predictor.predict(&out.features);
+        let mut columns: Vec<ArrayRef> = Vec::new();
+        if let Some(id) = &args.id {
+            let i = table
+                .index_of(id)
+                .with_context(|| format!("--id: no column '{id}' in '{}'", args.data.display()))?;
+            columns.push(to_utf8(table.array(i))?);
+        }
+        match task {
+            Task::Regression => columns.push(Arc::new(Float64Array::from(p.values.clone()))),
+            _ => {
+                let labels: Vec<&str> = p
+                    .classes()
+                    .into_iter()
+                    .map(|c| classes.get(c).map_or("", String::as_str))
+                    .collect();
+                columns.push(Arc::new(StringArray::from(labels)));
+            }
+        }
+        if args.proba {
+            let k = classes.len();
+            for c in 0..k {
+                let col: Vec<f64> = (0..p.n_rows)
+                    .map(|r| {
+                        if p.n_outputs == 1 {
+                            // Binary: p(last class); the first is its complement.
+                            let v = p.values[r];
+                            if c + 1 == k { v } else { 1.0 - v }
+                        } else {
+                            p.values[r * p.n_outputs + c]
+                        }
+                    })
+                    .collect();
+                columns.push(Arc::new(Float64Array::from(col)));
+            }
+        }
+        sink.write(columns)?;
+        Ok(())
+    };
+
+    match detect_format(&args.data) {
+        FileFormat::Csv => {
+            let options = crate::read_options(&args.read)?;
+            let mut chunks = CsvChunks::open(&args.data, &options.csv, CHUNK_ROWS)?;
+            let missing: Vec<&str> = model
+                .prep
+                .required_columns()
+                .into_iter()
+                .filter(|c| !chunks.names().iter().any(|n| n == c))
+                .collect();
+            if !missing.is_empty() {
+                bail!(
+                    "'{}' lacks column{} the model needs: {}\nhint: the model was trained with these columns; add them (empty values are fine)",
+                    args.data.display(),
+                    if missing.len() == 1 { "" } else { "s" },
+                    missing.join(", ")
+                );
+            }
+            let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+                let (_, total) = chunks.progress();
+                let b = ProgressBar::new(total);
+                if let Ok(s) = ProgressStyle::with_template(
+                    "  predicting [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta}) {msg}",
+                ) {
+                    b.set_style(s.progress_chars("=> "));
+                }
+                b
+            });
+            while let Some(table) = chunks.next_chunk()? {
+                score_chunk(&table, chunks.rows_before_chunk(), &mut sink)?;
+                rows += table.n_rows() as u64;
+                if let Some(b) = &bar {
+                    b.set_position(chunks.progress().0);
+                    b.set_message(format!("{rows} rows"));
+                }
+            }
+            if let Some(b) = &bar {
+                b.finish_and_clear();
+            }
+        }
+        FileFormat::Parquet => {
+            let table = load_table(&args.data, &args.read, quiet, true)?;
+            let n = table.n_rows();
+            let mut start = 0usize;
+            while start < n {
+                let end = (start + CHUNK_ROWS).min(n);
+                let idx: Vec<u32> = (start as u32..end as u32).collect();
+                let chunk = table.take_rows(&idx)?;
+                score_chunk(&chunk, start as u64, &mut sink)?;
+                start = end;
+            }
+            rows = n as u64;
+        }
+    }
+    sink.finish()?;
+    if !quiet {
+        if let Some(out) = &args.out {
+            eprintln!("{rows} predictions written to {}", out.display());
+        }
+        for n in &notes {
+            eprintln!("note: {n}");
+        }
+    }
+    Ok(())
+}
+
+/// Row numbers in errors from a chunk are made file-wide.
+fn shift_rows(e: DataError, offset: u64) -> anyhow::Error {
+    match e {
+        DataError::TypeDrift {
+            column,
+            row,
+            expected,
+            value,
+            hint,
+        } => DataError::TypeDrift {
+            column,
+            row: row + offset as usize,
+            expected,
+            value,
+            hint,
+        }
+        .into(),
+        other => other.into(),
+    }
+}

@@ -1,0 +1,945 @@
+//! `whet train`: AutoML over whet's learners — profile, prep, cross-validated search within a
+//! budget, ensemble, and one model file.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use whet_automl::memory::{available_bytes, estimate_training_bytes, human_bytes};
+use whet_automl::search::{Budget, CvPlan, Observer, SearchOptions, StopReason, TrialStatus};
+use whet_automl::{LearnerKind, Problem, TrialRecord, plan_folds, search};
+use whet_data::prep::{Prep, PrepOptions, TextMode};
+use whet_data::profile::{ProfileOptions, TargetMissing, WarningKind, prepare_target};
+use whet_data::split::{group_kfold, holdout, stratified_holdout, time_split};
+use whet_data::{Table, Task, TypeHint, ValueType};
+use whet_learn::binning::BinnedData;
+use whet_learn::metrics::{Metric, evaluate_all};
+use whet_learn::model::{Metadata, Model};
+
+use crate::{ReadArgs, load_table};
+
+/// Above this many cells (rows × features) the default is 3 folds instead of 5.
+const LARGE_DATA_CELLS: usize = 20_000_000;
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Training data: CSV (optionally .gz) or Parquet.
+    pub data: PathBuf,
+    /// Column to predict.
+    #[arg(long)]
+    pub target: String,
+    /// Force the task: binary, multiclass or regression (default: inferred from the target).
+    #[arg(long, value_parser = crate::parse_task)]
+    pub task: Option<Task>,
+    /// Metric to optimise (default: roc_auc for binary, log_loss for multiclass, rmse for
+    /// regression). Also: pr_auc, accuracy, balanced_accuracy, f1, f1_macro, mae, r2, mape.
+    #[arg(long)]
+    pub metric: Option<String>,
+    /// Time budget for the whole command, e.g. 60s, 5m, 1h (default 60s unless --trials).
+    #[arg(long, value_parser = parse_duration)]
+    pub time: Option<Duration>,
+    /// Stop after this many trials (reproducible: same seed, same trials, same model).
+    #[arg(long)]
+    pub trials: Option<usize>,
+    /// Cross-validation folds (default 5; 3 on data above 20 million cells).
+    #[arg(long)]
+    pub folds: Option<usize>,
+    /// Keep rows sharing a value of this column in one fold (group k-fold); not a feature.
+    #[arg(long, value_name = "COLUMN", conflicts_with = "time_order")]
+    pub group: Option<String>,
+    /// Time-ordered cross-validation: validate on rows later in this column than the training rows.
+    #[arg(long, value_name = "COLUMN")]
+    pub time_order: Option<String>,
+    /// Random seed for every choice the search makes.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Test data, scored once at the end with the final model.
+    #[arg(long, conflicts_with = "test_size")]
+    pub test: Option<PathBuf>,
+    /// Hold out this share of the data as a test set instead (stratified for classification).
+    #[arg(long)]
+    pub test_size: Option<f64>,
+    /// Learners to search, comma-separated: gbdt, rf, et, linear, knn (default: all).
+    #[arg(long, value_delimiter = ',')]
+    pub learners: Option<Vec<String>>,
+    /// Experiment name for the tracked runs (default: the data file's stem).
+    #[arg(long)]
+    pub experiment: Option<String>,
+    /// Where to write the model.
+    #[arg(long, default_value = "model.whet")]
+    pub out: PathBuf,
+    /// Keep a column that would be dropped as id-like or leaking; repeatable.
+    #[arg(long, value_name = "COLUMN")]
+    pub keep: Vec<String>,
+    /// Free-text columns: hash their tokens into this many features, or 0 to drop them.
+    #[arg(long, default_value_t = 32)]
+    pub text_buckets: u32,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let (num, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => (&t[..i], &t[i..]),
+        None => (t, "s"),
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration; use e.g. 60s, 5m or 1h"))?;
+    let secs = match unit {
+        "ms" => v / 1000.0,
+        "s" | "sec" | "secs" => v,
+        "m" | "min" | "mins" => v * 60.0,
+        "h" | "hr" | "hours" => v * 3600.0,
+        _ => return Err(format!("unknown unit '{unit}' in '{s}'; use s, m or h")),
+    };
+    if !(secs.is_finite() && secs > 0.0) {
+        return Err(format!("'{s}': the budget must be positive"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[derive(Serialize)]
+struct LeaderboardRow {
+    rank: usize,
+    trial: usize,
+    learner: LearnerKind,
+    params: BTreeMap<String, String>,
+    cv_score: f64,
+    cv_std: f64,
+    fit_seconds: f64,
+}
+
+#[derive(Serialize)]
+struct EnsembleMemberReport {
+    trial: usize,
+    learner: LearnerKind,
+    weight: f64,
+}
+
+#[derive(Serialize)]
+struct TrainReport {
+    model_path: String,
+    task: Task,
+    target: String,
+    metric: Metric,
+    cv: String,
+    cv_score: f64,
+    cv_std: f64,
+    /// "ensemble" or "best_trial".
+    final_model: String,
+    final_model_detail: String,
+    best_trial: usize,
+    best_trial_score: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ensemble: Option<EnsembleSummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    test_metrics: Option<BTreeMap<String, f64>>,
+    leaderboard: Vec<LeaderboardRow>,
+    best_per_learner: BTreeMap<String, f64>,
+    trials: usize,
+    trials_completed: usize,
+    trials_pruned: usize,
+    trials_failed: usize,
+    stopped_by: StopReason,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    budget_seconds: Option<f64>,
+    elapsed_seconds: f64,
+    search_seconds: f64,
+    train_rows: usize,
+    features: usize,
+    dropped_columns: Vec<String>,
+    warnings: Vec<String>,
+    notes: Vec<String>,
+    trial_log: String,
+    seed: u64,
+}
+
+#[derive(Serialize)]
+struct EnsembleSummary {
+    cv_score: f64,
+    members: Vec<EnsembleMemberReport>,
+}
+
+/// Live display: one line per finished trial above a spinner with the budget and the best so far.
+struct Live {
+    bar: Option<ProgressBar>,
+    metric: Metric,
+    best_by_learner: BTreeMap<LearnerKind, f64>,
+    done: usize,
+}
+
+impl Live {
+    fn new(enabled: bool, metric: Metric, budget: Option<Duration>, trials: Option<usize>) -> Live {
+        let bar = enabled.then(|| {
+            let bar = match budget {
+                Some(b) => {
+                    let bar = ProgressBar::new(b.as_millis() as u64);
+                    let style = ProgressStyle::with_template(
+                        "{spinner} [{bar:24}] {elapsed}/{prefix} {wide_msg}",
+                    )
+                    .map(|s| s.progress_chars("=> "))
+                    .unwrap_or_else(|_| ProgressStyle::default_bar());
+                    bar.set_style(style);
+                    bar.set_prefix(format!("{}s", b.as_secs()));
+                    bar
+                }
+                None => {
+                    let bar = ProgressBar::new(trials.unwrap_or(0) as u64);
+                    let style = ProgressStyle::with_template(
+                        "{spinner} [{bar:24}] {pos}/{len} trials {elapsed} {wide_msg}",
+                    )
+                    .map(|s| s.progress_chars("=> "))
+                    .unwrap_or_else(|_| ProgressStyle::default_bar());
+                    bar.set_style(style);
+                    bar
+                }
+            };
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        Live {
+            bar,
+            metric,
+            best_by_learner: BTreeMap::new(),
+            done: 0,
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+struct TrainObserver<'a> {
+    live: &'a mut Live,
+    started: Instant,
+    budget: Option<Duration>,
+}
+
+impl Observer for TrainObserver<'_> {
+    fn trial_started(&mut self, id: usize, learner: LearnerKind) {
+        if let Some(b) = &self.live.bar {
+            b.set_message(format!("trial {} ({learner}) · {}", id + 1, self.summary()));
+        }
+    }
+
+    fn trial_finished(&mut self, t: &TrialRecord, best: Option<&TrialRecord>) {
+        self.live.done += 1;
+        if t.status == TrialStatus::Completed {
+            let e = self
+                .live
+                .best_by_learner
+                .entry(t.learner)
+                .or_insert(t.cv_score);
+            if is_better(self.live.metric, t.cv_score, *e) {
+                *e = t.cv_score;
+            }
+        }
+        if let Some(b) = &self.live.bar {
+            let mark = if best.is_some_and(|x| x.id == t.id) {
+                "★"
+            } else {
+                " "
+            };
+            let line = match t.status {
+                TrialStatus::Completed => format!(
+                    "{mark} trial {:>3}  {:<6}  {} {:.5} ± {:.5}  {:>6.2}s  {}",
+                    t.id + 1,
+                    t.learner.name(),
+                    self.live.metric.name(),
+                    t.cv_score,
+                    t.cv_std,
+                    t.fit_seconds,
+                    short_params(&t.params)
+                ),
+                TrialStatus::Pruned => format!(
+                    "  trial {:>3}  {:<6}  pruned after {} folds ({:.5})  {:>6.2}s",
+                    t.id + 1,
+                    t.learner.name(),
+                    t.fold_scores.len(),
+                    t.cv_score,
+                    t.fit_seconds
+                ),
+                TrialStatus::Failed => format!(
+                    "  trial {:>3}  {:<6}  failed: {}",
+                    t.id + 1,
+                    t.learner.name(),
+                    t.message
+                        .as_deref()
+                        .unwrap_or("")
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                ),
+            };
+            b.println(line);
+            match self.budget {
+                Some(_) => b.set_position(self.started.elapsed().as_millis() as u64),
+                None => b.set_position(self.live.done as u64),
+            }
+            b.set_message(self.summary());
+        }
+    }
+}
+
+impl TrainObserver<'_> {
+    fn summary(&self) -> String {
+        let parts: Vec<String> = self
+            .live
+            .best_by_learner
+            .iter()
+            .map(|(l, s)| format!("{l} {s:.4}"))
+            .collect();
+        format!("{} trials · best {}", self.live.done, parts.join("  "))
+    }
+}
+
+fn is_better(metric: Metric, a: f64, b: f64) -> bool {
+    if metric.higher_is_better() {
+        a > b
+    } else {
+        a < b
+    }
+}
+
+fn short_params(p: &BTreeMap<String, String>) -> String {
+    p.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+struct Prepared {
+    table: Table,
+    task: Task,
+    dropped_rows: u64,
+}
+
+fn prepared_target(table: &Table, args: &TrainArgs, task: Option<Task>) -> Result<Prepared> {
+    let t = prepare_target(table, &args.target, task, TargetMissing::Drop)?;
+    Ok(Prepared {
+        table: t.table,
+        task: t.task,
+        dropped_rows: t.dropped,
+    })
+}
+
+/// Time-ordered cross-validation needs an order key per row.
+fn order_key(table: &Table, column: &str) -> Result<Vec<i64>> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::TimestampMillisecondType;
+    let i = table.require(column)?;
+    let array = table.array(i);
+    match table.columns[i].value_type {
+        ValueType::Datetime => Ok(array
+            .as_primitive::<TimestampMillisecondType>()
+            .iter()
+            .map(|v| v.unwrap_or(i64::MIN))
+            .collect()),
+        t if t.is_numeric() => {
+            let values = whet_data::summary::numeric_values(array.as_ref()).unwrap_or_default();
+            // Order-preserving map of f64 onto i64 (missing first).
+            Ok(values
+                .into_iter()
+                .map(|v| match v {
+                    Some(x) => {
+                        let bits = x.to_bits() as i64;
+                        if bits < 0 { bits ^ i64::MAX } else { bits }
+                    }
+                    None => i64::MIN,
+                })
+                .collect())
+        }
+        other => bail!(
+            "--time-order column '{column}' holds {} values\nhint: use a date/time or numeric column",
+            other.name()
+        ),
+    }
+}
+
+pub fn cmd_train(args: &TrainArgs, quiet: bool) -> Result<()> {
+    let started = Instant::now();
+    let budget_time = match (args.time, args.trials) {
+        (None, None) => Some(Duration::from_secs(60)),
+        (t, _) => t,
+    };
+    if args.trials == Some(0) {
+        bail!("--trials must be at least 1");
+    }
+    let metric_override = match &args.metric {
+        Some(m) => Some(Metric::parse(m).with_context(|| {
+            format!(
+                "unknown metric '{m}'\nhint: use one of {}",
+                Metric::ALL.map(|m| m.name()).join(", ")
+            )
+        })?),
+        None => None,
+    };
+    let learners: Vec<LearnerKind> = match &args.learners {
+        Some(list) => list
+            .iter()
+            .map(|l| {
+                LearnerKind::parse(l).with_context(|| {
+                    format!("unknown learner '{l}'\nhint: use gbdt, rf, et, linear or knn")
+                })
+            })
+            .collect::<Result<_>>()?,
+        None => LearnerKind::ALL.to_vec(),
+    };
+    if learners.is_empty() {
+        bail!("--learners is empty\nhint: list at least one of gbdt, rf, et, linear, knn");
+    }
+    if let Some(f) = args.folds
+        && f < 2
+    {
+        bail!("--folds must be at least 2 (5 is common)");
+    }
+    if let Some(s) = args.test_size
+        && !(s > 0.0 && s < 1.0)
+    {
+        bail!("--test-size must be between 0 and 1, e.g. 0.2");
+    }
+
+    // Refuse before loading what would not fit in memory.
+    let meta = std::fs::metadata(&args.data)
+        .with_context(|| format!("cannot read '{}'", args.data.display()))?;
+    let name = args.data.to_string_lossy().to_ascii_lowercase();
+    let compressed = name.ends_with(".gz") || name.ends_with(".parquet") || name.ends_with(".pq");
+    let need = estimate_training_bytes(meta.len(), compressed);
+    if let Some(avail) = available_bytes()
+        && need > avail
+    {
+        bail!(
+            "'{}' needs an estimated {} of memory to train on, but only {} is available\nhint: sample the rows (or drop columns) first, or train on a machine with more memory",
+            args.data.display(),
+            human_bytes(need),
+            human_bytes(avail)
+        );
+    }
+
+    let mut notes: Vec<String> = Vec::new();
+    let mut table = load_table(&args.data, &args.read, quiet, false)?;
+    for k in &args.keep {
+        let i = table
+            .index_of(k)
+            .with_context(|| format!("--keep: no column '{k}' in '{}'", args.data.display()))?;
+        // A hint fixes the role, so id-like inference no longer drops it.
+        let info = &mut table.columns[i];
+        if info.hint.is_none() {
+            info.hint = Some(if info.value_type.is_numeric() {
+                TypeHint::Numeric
+            } else {
+                TypeHint::Categorical
+            });
+        }
+    }
+    let prepared = prepared_target(&table, args, args.task)?;
+    let task = prepared.task;
+    if prepared.dropped_rows > 0 {
+        notes.push(format!(
+            "dropped {} rows without a target",
+            prepared.dropped_rows
+        ));
+    }
+    let mut table = prepared.table;
+    let metric = metric_override.unwrap_or(Metric::default_for(task));
+    if !Metric::for_task(task).contains(&metric) {
+        bail!(
+            "metric {} does not apply to a {} task\nhint: use one of {}",
+            metric.name(),
+            task.name(),
+            Metric::for_task(task)
+                .iter()
+                .map(|m| m.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+
+    // Profile first: its warnings are shown before training, and leaking columns are dropped.
+    let profile = whet_data::profile::profile(
+        &table,
+        &ProfileOptions {
+            target: Some(args.target.clone()),
+            task: Some(task),
+            target_missing: TargetMissing::Drop,
+        },
+        None,
+    )?;
+    let mut warnings: Vec<String> = Vec::new();
+    let mut dropped_columns: Vec<String> = Vec::new();
+    for w in &profile.warnings {
+        warnings.push(format!(
+            "{}{} → {}",
+            w.column
+                .as_ref()
+                .map(|c| format!("{c}: "))
+                .unwrap_or_default(),
+            w.message,
+            w.suggestion
+        ));
+        if w.kind == WarningKind::TargetLeakage
+            && let Some(c) = &w.column
+            && !args.keep.contains(c)
+            && let Some(i) = table.index_of(c)
+        {
+            table = table.without_column(i)?;
+            dropped_columns.push(c.clone());
+            notes.push(format!(
+                "dropped '{c}': it alone predicts the target almost perfectly (leakage); --keep {c} keeps it"
+            ));
+        }
+    }
+    if !quiet && !args.json {
+        for w in &warnings {
+            eprintln!("warning: {w}");
+        }
+    }
+
+    // Test set: a file, or a holdout of the data.
+    let mut test_table: Option<Table> = None;
+    if let Some(frac) = args.test_size {
+        let labels = class_labels(&table, &args.target, task)?;
+        let fold = match &labels {
+            Some(l) => stratified_holdout(l, frac, args.seed ^ 0x7E57)?,
+            None => holdout(table.n_rows(), frac, args.seed ^ 0x7E57)?,
+        };
+        test_table = Some(table.take_rows(&fold.valid)?);
+        table = table.take_rows(&fold.train)?;
+        notes.push(format!(
+            "held out {} rows ({:.0}%) as the test set",
+            fold.valid.len(),
+            frac * 100.0
+        ));
+    } else if let Some(p) = &args.test {
+        let t = load_table(p, &args.read, quiet, true)?;
+        let t = prepare_target(&t, &args.target, Some(task), TargetMissing::Drop)
+            .with_context(|| format!("in test file '{}'", p.display()))?;
+        if t.dropped > 0 {
+            notes.push(format!(
+                "test file: dropped {} rows without a target",
+                t.dropped
+            ));
+        }
+        test_table = Some(t.table);
+    }
+
+    // Cross-validation order/group keys come from the raw table; a group column is no feature.
+    let groups = match &args.group {
+        Some(g) => {
+            let i = table.require(g)?;
+            let keys = whet_data::profile::value_hashes(table.array(i));
+            table = table.without_column(i)?;
+            dropped_columns.push(g.clone());
+            Some(keys)
+        }
+        None => None,
+    };
+    let time_keys = match &args.time_order {
+        Some(c) => Some(order_key(&table, c)?),
+        None => None,
+    };
+
+    let prep_options = PrepOptions {
+        text: if args.text_buckets == 0 {
+            TextMode::Drop
+        } else {
+            TextMode::Hash {
+                buckets: args.text_buckets,
+            }
+        },
+        impute_numeric: false,
+        ..PrepOptions::default()
+    };
+    let prep = Prep::fit(&table, Some((&args.target, task)), &prep_options)?;
+    for d in &prep.dropped {
+        if !dropped_columns.contains(&d.column) {
+            dropped_columns.push(d.column.clone());
+            notes.push(format!("dropped '{}' ({})", d.column, d.role.name()));
+        }
+    }
+    let transformed = prep.transform(&table)?;
+    let x = transformed.features;
+    let y = prep.transform_target(&table)?;
+    let n_classes = match task {
+        Task::Regression => 1,
+        _ => prep.target.as_ref().map_or(2, |t| t.classes.len().max(2)),
+    };
+    let test = match &test_table {
+        Some(t) => {
+            let out = prep.transform(t).context("in the test data")?;
+            let ty = prep.transform_target(t).context("in the test data")?;
+            Some((out.features, ty))
+        }
+        None => None,
+    };
+
+    let folds_wanted = args.folds.unwrap_or_else(|| {
+        if x.n_rows * x.n_features() > LARGE_DATA_CELLS {
+            notes.push(format!(
+                "{} rows × {} features: 3-fold cross-validation (set --folds to change)",
+                x.n_rows,
+                x.n_features()
+            ));
+            3
+        } else {
+            5
+        }
+    });
+    let plan = if let Some(g) = &groups {
+        CvPlan {
+            folds: group_kfold(g, folds_wanted, args.seed)?,
+            description: format!(
+                "group {folds_wanted}-fold by '{}'",
+                args.group.as_deref().unwrap_or("")
+            ),
+            notes: Vec::new(),
+        }
+    } else if let Some(keys) = &time_keys {
+        // Rows with a missing order key sort first, so they are only ever trained on.
+        CvPlan {
+            folds: time_split(keys, folds_wanted, 0)?,
+            description: format!(
+                "time-ordered {folds_wanted}-fold by '{}'",
+                args.time_order.as_deref().unwrap_or("")
+            ),
+            notes: Vec::new(),
+        }
+    } else {
+        plan_folds(task, &y, n_classes, folds_wanted, args.seed)?
+    };
+
+    let binned = if learners.iter().any(|l| l.is_tree()) {
+        Some(BinnedData::fit(&x, 255)?)
+    } else {
+        None
+    };
+    let problem = Problem {
+        x: &x,
+        y: &y,
+        weight: None,
+        task,
+        n_classes,
+        binned: binned.as_ref(),
+    };
+    let k = plan.folds.len() as f64;
+    let finish_factor = match &test {
+        // A bag of k fold models on the test rows, through the raw-feature path (~2x binned).
+        Some((tx, _)) => 2.0 * k * tx.n_rows as f64 / x.n_rows.max(1) as f64,
+        None => 0.0,
+    };
+    // Writing the model and the log happens after the search too.
+    let write_reserve = Duration::from_millis(300);
+    let budget = match (budget_time, args.trials) {
+        (Some(t), Some(n)) => Budget::Both(n, started + t.saturating_sub(write_reserve)),
+        (Some(t), None) => Budget::Until(started + t.saturating_sub(write_reserve)),
+        (None, Some(n)) => Budget::Trials(n),
+        (None, None) => Budget::Trials(1),
+    };
+    let options = SearchOptions {
+        metric,
+        budget,
+        learners,
+        seed: args.seed,
+        finish_factor,
+    };
+    let show_live = !quiet && !args.json && std::io::stderr().is_terminal();
+    if !quiet && !args.json {
+        eprintln!(
+            "training on {} rows × {} features ({}, {}), {} cross-validation, {}",
+            x.n_rows,
+            x.n_features(),
+            task.name(),
+            metric.name(),
+            plan.description,
+            match (budget_time, args.trials) {
+                (Some(t), Some(n)) => format!("budget {}s or {n} trials", t.as_secs_f64()),
+                (Some(t), None) => format!("budget {}s", t.as_secs_f64()),
+                (None, Some(n)) => format!("{n} trials"),
+                (None, None) => String::new(),
+            }
+        );
+    }
+    let mut live = Live::new(show_live, metric, budget_time, args.trials);
+    let mut observer = TrainObserver {
+        live: &mut live,
+        started,
+        budget: budget_time,
+    };
+    let result = search(&problem, &plan, &options, &mut observer);
+    live.finish();
+    let result = result?;
+    notes.extend(result.notes.iter().cloned());
+
+    let test_metrics = test.as_ref().map(|(tx, ty)| {
+        let p = result.predictor.predict(tx);
+        evaluate_all(task, ty, &p, None)
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect::<BTreeMap<String, f64>>()
+    });
+
+    let best = &result.trials[result.best_trial];
+    let final_detail = if result.uses_ensemble {
+        let e = result.ensemble.as_ref();
+        format!(
+            "ensemble of {} trials, each a bag of its {} fold models",
+            e.map_or(0, |e| e.members.len()),
+            plan.folds.len()
+        )
+    } else if result.stopped_by == StopReason::TooSmallBudget {
+        "one gbdt fitted on a single fold after the budget ran out".to_string()
+    } else {
+        format!(
+            "trial {} ({}) as a bag of its {} fold models",
+            best.id + 1,
+            best.learner,
+            plan.folds.len()
+        )
+    };
+    let mut metrics = BTreeMap::new();
+    metrics.insert(
+        "cv".to_string(),
+        BTreeMap::from([(metric.name().to_string(), result.cv_score)]),
+    );
+    if let Some(m) = &test_metrics {
+        metrics.insert("test".to_string(), m.clone());
+    }
+    let classes = prep
+        .target
+        .as_ref()
+        .map(|t| t.classes.clone())
+        .unwrap_or_default();
+    let mut shown_params = BTreeMap::new();
+    shown_params.insert("final_model".to_string(), final_detail.clone());
+    shown_params.insert("metric".to_string(), metric.name().to_string());
+    shown_params.insert("cv".to_string(), plan.description.clone());
+    let model = Model {
+        metadata: Metadata {
+            whet_version: env!("CARGO_PKG_VERSION").to_string(),
+            task,
+            target: args.target.clone(),
+            classes,
+            params: shown_params,
+            train_rows: x.n_rows as u64,
+            seed: args.seed,
+            fit_seconds: result.search_seconds,
+            metrics,
+        },
+        prep,
+        predictor: result.predictor,
+    };
+    let bytes = model.to_bytes()?;
+    whet_data::fsutil::write_atomic(&args.out, &bytes)?;
+    let log_path = trial_log_path(&args.out);
+    let mut log = String::new();
+    for t in &result.trials {
+        log.push_str(&serde_json::to_string(t)?);
+        log.push('\n');
+    }
+    whet_data::fsutil::write_atomic(&log_path, log.as_bytes())?;
+
+    let mut completed: Vec<&TrialRecord> = result
+        .trials
+        .iter()
+        .filter(|t| t.status == TrialStatus::Completed)
+        .collect();
+    completed.sort_by(|a, b| {
+        if metric.higher_is_better() {
+            b.cv_score.total_cmp(&a.cv_score)
+        } else {
+            a.cv_score.total_cmp(&b.cv_score)
+        }
+        .then(a.id.cmp(&b.id))
+    });
+    let leaderboard: Vec<LeaderboardRow> = completed
+        .iter()
+        .enumerate()
+        .map(|(i, t)| LeaderboardRow {
+            rank: i + 1,
+            trial: t.id + 1,
+            learner: t.learner,
+            params: t.params.clone(),
+            cv_score: t.cv_score,
+            cv_std: t.cv_std,
+            fit_seconds: t.fit_seconds,
+        })
+        .collect();
+    let mut best_per_learner = BTreeMap::new();
+    for t in &completed {
+        best_per_learner
+            .entry(t.learner.name().to_string())
+            .or_insert(t.cv_score);
+    }
+    let report = TrainReport {
+        model_path: args.out.display().to_string(),
+        task,
+        target: args.target.clone(),
+        metric,
+        cv: plan.description.clone(),
+        cv_score: result.cv_score,
+        cv_std: result.cv_std,
+        final_model: if result.uses_ensemble {
+            "ensemble".into()
+        } else {
+            "best_trial".into()
+        },
+        final_model_detail: final_detail,
+        best_trial: best.id + 1,
+        best_trial_score: best.cv_score,
+        ensemble: result.ensemble.as_ref().map(|e| EnsembleSummary {
+            cv_score: e.cv_score,
+            members: e
+                .members
+                .iter()
+                .map(|&(t, w)| EnsembleMemberReport {
+                    trial: t + 1,
+                    learner: result.trials[t].learner,
+                    weight: w,
+                })
+                .collect(),
+        }),
+        test_metrics,
+        leaderboard,
+        best_per_learner,
+        trials: result.trials.len(),
+        trials_completed: completed.len(),
+        trials_pruned: result
+            .trials
+            .iter()
+            .filter(|t| t.status == TrialStatus::Pruned)
+            .count(),
+        trials_failed: result
+            .trials
+            .iter()
+            .filter(|t| t.status == TrialStatus::Failed)
+            .count(),
+        stopped_by: result.stopped_by,
+        budget_seconds: budget_time.map(|d| d.as_secs_f64()),
+        elapsed_seconds: started.elapsed().as_secs_f64(),
+        search_seconds: result.search_seconds,
+        train_rows: x.n_rows,
+        features: x.n_features(),
+        dropped_columns,
+        warnings,
+        notes,
+        trial_log: log_path.display().to_string(),
+        seed: args.seed,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(&report);
+    }
+    Ok(())
+}
+
+fn trial_log_path(model: &Path) -> PathBuf {
+    let mut name = model
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
+    name.push_str(".trials.jsonl");
+    model.with_file_name(name)
+}
+
+/// Class index per row for stratification (None for regression).
+fn class_labels(table: &Table, target: &str, task: Task) -> Result<Option<Vec<u32>>> {
+    if task == Task::Regression {
+        return Ok(None);
+    }
+    let i = table.require(target)?;
+    let hashes = whet_data::profile::value_hashes(table.array(i));
+    let mut ids: BTreeMap<u64, u32> = BTreeMap::new();
+    let mut next = 0u32;
+    let mut labels = Vec::with_capacity(hashes.len());
+    for h in hashes {
+        let id = *ids.entry(h).or_insert_with(|| {
+            next += 1;
+            next - 1
+        });
+        labels.push(id);
+    }
+    Ok(Some(labels))
+}
+
+fn print_report(r: &TrainReport) {
+    println!();
+    println!(
+        "leaderboard ({}, {}; {} trials: {} completed, {} pruned, {} failed)",
+        r.metric.name(),
+        r.cv,
+        r.trials,
+        r.trials_completed,
+        r.trials_pruned,
+        r.trials_failed
+    );
+    println!(
+        "{:>4}  {:>5}  {:<6}  {:>19}  {:>8}  params",
+        "rank", "trial", "learner", "cv score", "fit s"
+    );
+    for row in r.leaderboard.iter().take(15) {
+        println!(
+            "{:>4}  {:>5}  {:<6}  {:>9.5} ± {:<7.5}  {:>8.2}  {}",
+            row.rank,
+            row.trial,
+            row.learner.name(),
+            row.cv_score,
+            row.cv_std,
+            row.fit_seconds,
+            short_params(&row.params)
+        );
+    }
+    if r.leaderboard.len() > 15 {
+        println!(
+            "  … {} more (see {})",
+            r.leaderboard.len() - 15,
+            r.trial_log
+        );
+    }
+    println!();
+    if let Some(e) = &r.ensemble {
+        let members: Vec<String> = e
+            .members
+            .iter()
+            .map(|m| format!("{} #{} ×{:.2}", m.learner.name(), m.trial, m.weight))
+            .collect();
+        println!(
+            "ensemble: {} {:.5} out-of-fold — {}",
+            r.metric.name(),
+            e.cv_score,
+            members.join(", ")
+        );
+    }
+    println!(
+        "best single model: trial {} — {} {:.5}",
+        r.best_trial,
+        r.metric.name(),
+        r.best_trial_score
+    );
+    println!("final model: {}", r.final_model_detail);
+    if let Some(m) = &r.test_metrics {
+        let parts: Vec<String> = m.iter().map(|(k, v)| format!("{k} {v:.5}")).collect();
+        println!("test: {}", parts.join("  "));
+    }
+    for n in &r.notes {
+        println!("note: {n}");
+    }
+    println!(
+        "model written to {} (trial log {}) in {:.1}s",
+        r.model_path, r.trial_log, r.elapsed_seconds
+    );
+}
