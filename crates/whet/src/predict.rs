@@ -19,8 +19,6 @@ use whet_learn::model::Model;
 
 use crate::{ReadArgs, load_table};
 
-const CHUNK_ROWS: usize = 100_000;
-
 #[derive(Args)]
 pub struct PredictArgs {
     /// Model file written by `whet train` or `whet fit --out`.
@@ -36,6 +34,9 @@ pub struct PredictArgs {
     /// Copy this input column to the output, first, to join predictions back.
     #[arg(long, value_name = "COLUMN")]
     pub id: Option<String>,
+    /// Rows per chunk read, transformed and scored at a time.
+    #[arg(long, default_value_t = 100_000, hide = true)]
+    pub chunk_rows: usize,
     #[command(flatten)]
     pub read: ReadArgs,
 }
@@ -124,7 +125,7 @@ pub fn cmd_predict(args: &PredictArgs, quiet: bool) -> Result<()> {
     match detect_format(&args.data) {
         FileFormat::Csv => {
             let options = crate::read_options(&args.read)?;
-            let mut chunks = CsvChunks::open(&args.data, &options.csv, CHUNK_ROWS)?;
+            let mut chunks = CsvChunks::open(&args.data, &options.csv, args.chunk_rows.max(1))?;
             let missing: Vec<&str> = model
                 .prep
                 .required_columns()
@@ -166,7 +167,7 @@ pub fn cmd_predict(args: &PredictArgs, quiet: bool) -> Result<()> {
             let n = table.n_rows();
             let mut start = 0usize;
             while start < n {
-                let end = (start + CHUNK_ROWS).min(n);
+                let end = (start + args.chunk_rows.max(1)).min(n);
                 let idx: Vec<u32> = (start as u32..end as u32).collect();
                 let chunk = table.take_rows(&idx)?;
                 score_chunk(&chunk, start as u64, &mut sink)?;

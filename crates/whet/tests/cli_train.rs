@@ -1,0 +1,424 @@
+//! `whet train` and `whet predict` end to end: the JSON contract, reproducibility, budgets,
+//! degenerate data, and prediction output.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn whet() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_whet"))
+}
+
+fn example() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/churn.csv")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("whet-cli-train-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn write(name: &str, text: &str) -> PathBuf {
+    let p = tmp(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    assert!(
+        o.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn train(data: &Path, target: &str, out: &Path, extra: &[&str]) -> Output {
+    whet()
+        .arg("train")
+        .arg(data)
+        .args(["--target", target, "--json", "--quiet", "--out"])
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn train_reports_leaderboard_and_test_score_and_predict_uses_the_model() {
+    let model = tmp("churn.whet");
+    let o = train(
+        &example(),
+        "churned",
+        &model,
+        &[
+            "--trials",
+            "8",
+            "--test-size",
+            "0.2",
+            "--learners",
+            "gbdt,linear,et",
+        ],
+    );
+    let v = json(&o);
+    assert_eq!(v["model_path"], model.display().to_string());
+    assert_eq!(v["task"], "binary");
+    assert_eq!(v["metric"], "roc_auc");
+    let cv = v["cv_score"].as_f64().unwrap();
+    assert!(cv > 0.8 && cv < 1.0, "cv {cv}");
+    let test_auc = v["test_metrics"]["roc_auc"].as_f64().unwrap();
+    assert!(test_auc > 0.75, "test auc {test_auc}");
+    let board = v["leaderboard"].as_array().unwrap();
+    assert!(!board.is_empty());
+    assert_eq!(v["trials"], 8);
+    // Ranked best first.
+    let scores: Vec<f64> = board
+        .iter()
+        .map(|r| r["cv_score"].as_f64().unwrap())
+        .collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+    let learners: Vec<&str> = board
+        .iter()
+        .map(|r| r["learner"].as_str().unwrap())
+        .collect();
+    assert!(
+        learners
+            .iter()
+            .all(|l| ["gbdt", "linear", "et"].contains(l))
+    );
+    assert!(
+        v["dropped_columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == "customer_id"),
+        "id column dropped: {}",
+        v["dropped_columns"]
+    );
+    // The trial log holds one JSON line per trial.
+    let log = std::fs::read_to_string(v["trial_log"].as_str().unwrap()).unwrap();
+    assert_eq!(log.lines().count(), 8);
+
+    let preds = tmp("churn-preds.csv");
+    let p = whet()
+        .arg("predict")
+        .arg(&model)
+        .arg(example())
+        .args([
+            "--proba",
+            "--id",
+            "customer_id",
+            "-q",
+            "--chunk-rows",
+            "300",
+            "-o",
+        ])
+        .arg(&preds)
+        .output()
+        .unwrap();
+    assert!(p.status.success(), "{}", stderr(&p));
+    let text = std::fs::read_to_string(&preds).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "customer_id,prediction,proba_no,proba_yes"
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 2000);
+    assert!(rows[0].starts_with("C100000,"));
+    for r in &rows {
+        let f: Vec<&str> = r.split(',').collect();
+        let (a, b): (f64, f64) = (f[2].parse().unwrap(), f[3].parse().unwrap());
+        assert!((a + b - 1.0).abs() < 1e-9, "{r}");
+        assert_eq!(f[1], if b >= 0.5 { "yes" } else { "no" }, "{r}");
+    }
+}
+
+#[test]
+fn same_trials_and_seed_give_the_same_model_on_any_thread_count() {
+    let mut outputs = Vec::new();
+    for threads in ["1", "2"] {
+        let model = tmp(&format!("det-{threads}.whet"));
+        let o = whet()
+            .args(["--threads", threads, "train"])
+            .arg(example())
+            .args([
+                "--target", "churned", "--trials", "6", "--seed", "3", "--json", "-q",
+            ])
+            .arg("--out")
+            .arg(&model)
+            .output()
+            .unwrap();
+        let v = json(&o);
+        let p = whet()
+            .arg("predict")
+            .arg(&model)
+            .arg(example())
+            .args(["--proba", "-q"])
+            .output()
+            .unwrap();
+        assert!(p.status.success(), "{}", stderr(&p));
+        // Everything but the wall times.
+        let board: Vec<String> = v["leaderboard"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {} {} {}",
+                    r["trial"], r["learner"], r["params"], r["cv_score"]
+                )
+            })
+            .collect();
+        outputs.push((v["cv_score"].as_f64().unwrap(), board, p.stdout));
+    }
+    assert_eq!(outputs[0].0.to_bits(), outputs[1].0.to_bits());
+    assert_eq!(outputs[0].1, outputs[1].1);
+    assert!(outputs[0].2 == outputs[1].2, "predictions differ");
+}
+
+#[test]
+fn a_time_budget_is_honoured() {
+    let o = train(
+        &example(),
+        "churned",
+        &tmp("budget.whet"),
+        &["--time", "3s"],
+    );
+    let v = json(&o);
+    let elapsed = v["elapsed_seconds"].as_f64().unwrap();
+    // Budget + 5%, plus slack for a loaded test machine.
+    assert!(elapsed <= 3.15 + 1.0, "elapsed {elapsed}");
+    assert_eq!(v["stopped_by"], "time_budget");
+    assert!(v["trials_completed"].as_u64().unwrap() >= 1);
+}
+
+#[test]
+fn a_budget_too_small_for_one_trial_still_gives_a_model_and_says_so() {
+    let model = tmp("tiny-budget.whet");
+    let o = train(&example(), "churned", &model, &["--time", "1ms"]);
+    let v = json(&o);
+    assert_eq!(v["stopped_by"], "too_small_budget");
+    let notes = v["notes"].to_string();
+    assert!(notes.contains("budget ran out"), "{notes}");
+    assert!(model.exists());
+}
+
+#[test]
+fn regression_with_fewer_rows_than_folds_uses_fewer_folds() {
+    let data = write(
+        "few.csv",
+        "x,y\n1,2.0\n2,4.1\n3,5.9\n4,8.2\n5,9.9\n6,12.1\n",
+    );
+    let o = train(
+        &data,
+        "y",
+        &tmp("few.whet"),
+        &["--trials", "3", "--folds", "10", "--learners", "linear"],
+    );
+    let v = json(&o);
+    assert_eq!(v["task"], "regression");
+    assert_eq!(v["metric"], "rmse");
+    assert_eq!(v["cv"], "shuffled 6-fold");
+    assert!(v["notes"].to_string().contains("only 6 rows"));
+    assert!(v["cv_score"].as_f64().unwrap() < 1.0);
+}
+
+#[test]
+fn a_class_with_one_row_degrades_stratification_with_a_note() {
+    let mut text = String::from("a,b,label\n");
+    for i in 0..60 {
+        let label = if i == 59 {
+            "rare"
+        } else if i % 2 == 0 {
+            "x"
+        } else {
+            "y"
+        };
+        text.push_str(&format!("{},{},{label}\n", i % 7, (i * 13) % 11));
+    }
+    let data = write("rare.csv", &text);
+    let o = train(
+        &data,
+        "label",
+        &tmp("rare.whet"),
+        &["--trials", "3", "--learners", "gbdt,linear"],
+    );
+    let v = json(&o);
+    assert_eq!(v["task"], "multiclass");
+    let notes = v["notes"].to_string();
+    assert!(notes.contains("fewer than 5 rows"), "{notes}");
+}
+
+#[test]
+fn only_constant_features_is_a_clear_error() {
+    let data = write(
+        "const.csv",
+        "a,b,y\n1,k,0\n1,k,1\n1,k,0\n1,k,1\n1,k,1\n1,k,0\n",
+    );
+    let model = tmp("const.whet");
+    let o = train(&data, "y", &model, &["--trials", "2"]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(e.contains("no usable feature columns"), "{e}");
+    assert!(!model.exists());
+}
+
+#[test]
+fn data_too_big_for_memory_is_refused_before_loading() {
+    let model = tmp("mem.whet");
+    let o = whet()
+        .env("WHET_MEMORY_AVAILABLE", "1000")
+        .arg("train")
+        .arg(example())
+        .args(["--target", "churned", "--trials", "2", "-q", "--out"])
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(
+        e.contains("needs an estimated") && e.contains("available"),
+        "{e}"
+    );
+    assert!(!model.exists());
+}
+
+#[test]
+fn group_and_time_ordered_cross_validation() {
+    let o = train(
+        &example(),
+        "churned",
+        &tmp("group.whet"),
+        &["--trials", "2", "--learners", "linear", "--group", "region"],
+    );
+    let v = json(&o);
+    assert_eq!(v["cv"], "group 5-fold by 'region'");
+    assert!(v["dropped_columns"].to_string().contains("region"));
+    let o = train(
+        &example(),
+        "churned",
+        &tmp("time.whet"),
+        &[
+            "--trials",
+            "2",
+            "--learners",
+            "linear",
+            "--time-order",
+            "signup_date",
+        ],
+    );
+    let v = json(&o);
+    assert_eq!(v["cv"], "time-ordered 5-fold by 'signup_date'");
+    assert!(v["cv_score"].as_f64().unwrap() > 0.6);
+}
+
+#[test]
+fn predict_names_missing_and_drifted_columns_with_file_rows() {
+    let model = tmp("small.whet");
+    let data = write(
+        "train-small.csv",
+        &(0..200).fold(String::from("x,c,y\n"), |mut s, i| {
+            let x = i % 40;
+            s.push_str(&format!("{x},{},{}\n", ["a", "b"][i % 2], x * 2 + i % 3));
+            s
+        }),
+    );
+    // x predicts y so well that it looks like leakage; keep it.
+    json(&train(
+        &data,
+        "y",
+        &model,
+        &["--trials", "2", "--learners", "gbdt", "--keep", "x"],
+    ));
+
+    let missing = write("missing.csv", "x\n1\n2\n");
+    let o = whet()
+        .arg("predict")
+        .arg(&model)
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("c"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("lacks column"), "{}", stderr(&o));
+
+    // Row 250 of the file holds text in a numeric column; chunks of 100 rows must still name it.
+    let mut text = String::from("x,c\n");
+    for i in 0..300 {
+        let x = if i == 249 {
+            "oops".to_string()
+        } else {
+            i.to_string()
+        };
+        text.push_str(&format!("{x},a\n"));
+    }
+    let drift = write("drift.csv", &text);
+    let out = tmp("drift-preds.csv");
+    let o = whet()
+        .arg("predict")
+        .arg(&model)
+        .arg(&drift)
+        .args(["--chunk-rows", "100", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(e.contains("row 250") && e.contains("oops"), "{e}");
+    assert!(!out.exists(), "no partial output");
+
+    // Regression output as Parquet, read back through whet profile.
+    let pq = tmp("preds.parquet");
+    let o = whet()
+        .arg("predict")
+        .arg(&model)
+        .arg(&data)
+        .arg("-o")
+        .arg(&pq)
+        .args(["--id", "x", "-q"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = whet()
+        .arg("profile")
+        .arg(&pq)
+        .arg("--json")
+        .output()
+        .unwrap();
+    let v = json(&o);
+    assert_eq!(v["rows"], 200);
+    let names: Vec<&str> = v["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["x", "prediction"]);
+}
+
+#[test]
+fn bad_options_are_clear_errors() {
+    for (args, want) in [
+        (vec!["--metric", "bogus"], "unknown metric"),
+        (vec!["--metric", "rmse"], "does not apply"),
+        (vec!["--learners", "svm"], "unknown learner"),
+        (vec!["--time", "ten"], "not a duration"),
+        (vec!["--folds", "1"], "at least 2"),
+    ] {
+        let o = whet()
+            .arg("train")
+            .arg(example())
+            .args(["--target", "churned", "-q"])
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(!o.status.success(), "{args:?}");
+        let e = stderr(&o);
+        assert!(e.contains(want), "{args:?}: {e}");
+    }
+}
