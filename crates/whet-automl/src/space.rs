@@ -115,8 +115,10 @@ const fn dim(name: &'static str, low: f64, high: f64, log: bool, integer: bool) 
     }
 }
 
-/// Boosting: the number of rounds is not searched, early stopping on the held-out fold finds it.
+/// Boosting: `num_iterations` caps the rounds (the tuner raises it as it pays off, keeping
+/// first trials cheap on big data); early stopping on the held-out fold stops sooner.
 const GBDT_SPACE: &[Dim] = &[
+    dim("num_iterations", 20.0, 3000.0, true, true),
     dim("num_leaves", 4.0, 512.0, true, true),
     dim("learning_rate", 0.01, 0.3, true, false),
     dim("min_data_in_leaf", 2.0, 200.0, true, true),
@@ -193,7 +195,7 @@ impl Config {
         match self.learner {
             LearnerKind::Gbdt => {
                 let mut p = GbdtParams::for_mode(Boosting::Gbdt);
-                p.num_iterations = MAX_BOOSTING_ROUNDS;
+                p.num_iterations = (get("num_iterations") as usize).clamp(1, MAX_BOOSTING_ROUNDS);
                 p.early_stopping_round = EARLY_STOPPING_ROUNDS;
                 p.num_leaves = (get("num_leaves") as usize).clamp(2, (n_rows / 2).max(2));
                 p.learning_rate = get("learning_rate");
@@ -278,22 +280,25 @@ pub fn portfolio(learner: LearnerKind) -> Vec<Config> {
     match learner {
         LearnerKind::Gbdt => vec![
             c(&[
+                ("num_iterations", 100.0),
                 ("num_leaves", 15.0),
-                ("learning_rate", 0.1),
+                ("learning_rate", 0.15),
                 ("min_data_in_leaf", 20.0),
                 ("feature_fraction", 1.0),
                 ("bagging_fraction", 1.0),
                 ("lambda_l2", 1e-3),
             ]),
             c(&[
+                ("num_iterations", 300.0),
                 ("num_leaves", 31.0),
-                ("learning_rate", 0.05),
+                ("learning_rate", 0.1),
                 ("min_data_in_leaf", 20.0),
                 ("feature_fraction", 0.8),
                 ("bagging_fraction", 0.8),
                 ("lambda_l2", 1.0),
             ]),
             c(&[
+                ("num_iterations", 1000.0),
                 ("num_leaves", 6.0),
                 ("learning_rate", 0.05),
                 ("min_data_in_leaf", 10.0),
@@ -302,6 +307,7 @@ pub fn portfolio(learner: LearnerKind) -> Vec<Config> {
                 ("lambda_l2", 1.0),
             ]),
             c(&[
+                ("num_iterations", 1000.0),
                 ("num_leaves", 100.0),
                 ("learning_rate", 0.04),
                 ("min_data_in_leaf", 40.0),
@@ -372,7 +378,8 @@ mod tests {
         }
         let gbdt = &portfolio(LearnerKind::Gbdt)[0];
         assert_eq!(gbdt.display_params()["num_leaves"], "15");
-        assert_eq!(gbdt.display_params()["learning_rate"], "0.1");
+        assert_eq!(gbdt.display_params()["learning_rate"], "0.15");
+        assert_eq!(gbdt.display_params()["num_iterations"], "100");
     }
 
     #[test]

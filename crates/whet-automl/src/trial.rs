@@ -9,7 +9,7 @@ use whet_learn::binning::BinnedData;
 use whet_learn::data::{Predictions, TrainSet};
 use whet_learn::gbdt::fit_gbdt_until;
 use whet_learn::knn::fit_knn;
-use whet_learn::linear::fit_linear;
+use whet_learn::linear::fit_linear_until;
 use whet_learn::metrics::{Metric, evaluate};
 use whet_learn::model::Predictor;
 use whet_learn::{LearnError, params::Boosting};
@@ -111,9 +111,20 @@ pub fn fit_fold(
     seed: u64,
     deadline: Option<Instant>,
 ) -> Result<FoldResult, FoldError> {
+    let params = config.params(fold.train.len(), seed);
+    fit_fold_with(problem, config, params, fold, metric, deadline)
+}
+
+fn fit_fold_with(
+    problem: &Problem,
+    config: &Config,
+    params: LearnerParams,
+    fold: &Fold,
+    metric: Metric,
+    deadline: Option<Instant>,
+) -> Result<FoldResult, FoldError> {
     let train = problem.set(&fold.train);
     let valid = problem.set(&fold.valid);
-    let params = config.params(fold.train.len(), seed);
     let n_features = problem.x.n_features();
     let failed = |e: LearnError| match e {
         LearnError::Interrupted { .. } => FoldError::Interrupted,
@@ -127,6 +138,7 @@ pub fn fit_fold(
             let boosting = p.boosting == Boosting::Gbdt;
             let valid_pair = boosting.then_some((&valid, binned));
             let m = fit_gbdt_until(&train, binned, valid_pair, &p, deadline).map_err(failed)?;
+            let p = *p;
             let trained = if boosting {
                 m.valid_loss.len().max(m.n_iterations())
             } else {
@@ -147,7 +159,7 @@ pub fn fit_fold(
             (Predictor::Gbdt(Box::new(m)), Some(kept), units)
         }
         LearnerParams::Linear(p) => {
-            let m = fit_linear(&train, &p).map_err(failed)?;
+            let m = fit_linear_until(&train, &p, deadline).map_err(failed)?;
             let units = cost_units(
                 LearnerKind::Linear,
                 fold.train.len(),

@@ -786,6 +786,16 @@ fn softplus(eta: f64) -> f64 {
 /// Fits a linear model for `data.task`: elastic-net regression, binary logistic or
 /// multinomial logistic regression (see the module documentation).
 pub fn fit_linear(data: &TrainSet, params: &LinearParams) -> Result<LinearModel> {
+    fit_linear_until(data, params, None)
+}
+
+/// [`fit_linear`] that gives up with [`LearnError::Interrupted`] once `deadline` has passed
+/// (checked every coordinate-descent sweep).
+pub fn fit_linear_until(
+    data: &TrainSet,
+    params: &LinearParams,
+    deadline: Option<std::time::Instant>,
+) -> Result<LinearModel> {
     params.validate()?;
     check_train_set(data)?;
     let encoder = Encoder::fit(data)?;
@@ -885,7 +895,13 @@ pub fn fit_linear(data: &TrainSet, params: &LinearParams) -> Result<LinearModel>
         l1: params.alpha * params.l1_ratio,
         l2: params.alpha * (1.0 - params.l1_ratio),
     };
-    let solution = problem.solve(params.max_iter, params.tol);
+    let solution = problem.solve(params.max_iter, params.tol, deadline);
+    if solution.interrupted {
+        return Err(LearnError::Interrupted {
+            done: solution.n_iter,
+            planned: params.max_iter,
+        });
+    }
 
     // Back to all outputs and uncentered columns.
     let mut coef = vec![0.0; n_outputs * p];
@@ -962,6 +978,8 @@ struct Solution {
     intercept: Vec<f64>,
     n_iter: usize,
     converged: bool,
+    /// The deadline passed before convergence.
+    interrupted: bool,
 }
 
 impl Problem<'_> {
@@ -1265,7 +1283,7 @@ impl Problem<'_> {
         norm2.max(0.0).sqrt()
     }
 
-    fn solve(&self, max_iter: usize, tol: f64) -> Solution {
+    fn solve(&self, max_iter: usize, tol: f64, deadline: Option<std::time::Instant>) -> Solution {
         let (n, p, kk) = (self.n, self.p, self.kk);
         let multinomial = self.family == Family::Multinomial;
         let mut beta = vec![0.0; kk * p];
@@ -1312,7 +1330,8 @@ impl Problem<'_> {
         let mut block_work = BlockWork::new(if multinomial { kk } else { 0 });
         let mut sweeps = 0;
         let mut converged = false;
-        while sweeps < max_iter {
+        let mut interrupted = false;
+        while sweeps < max_iter && !interrupted {
             self.derivatives(&eta, &mut g, &mut h);
             if multinomial {
                 self.hessian_blocks(&h, &mut blocks, &mut row_weight);
@@ -1334,6 +1353,10 @@ impl Problem<'_> {
             let mut first_largest = 0.0;
             while sweeps < max_iter {
                 sweeps += 1;
+                if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                    interrupted = true;
+                    break;
+                }
                 let mut largest = 0.0f64;
                 if multinomial {
                     for j in (0..=p).rev() {
@@ -1483,6 +1506,7 @@ impl Problem<'_> {
             intercept,
             n_iter: sweeps,
             converged,
+            interrupted,
         }
     }
 }

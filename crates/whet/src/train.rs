@@ -23,7 +23,9 @@ use whet_learn::model::{Metadata, Model};
 
 use crate::{ReadArgs, load_table};
 
-/// Above this many cells (rows × features) the default is 3 folds instead of 5.
+/// From this many rows, or cells (rows × features), the default is 3 folds instead of 5: each
+/// fold is big enough to score on, and more trials fit in the budget.
+const LARGE_DATA_ROWS: usize = 100_000;
 const LARGE_DATA_CELLS: usize = 20_000_000;
 
 #[derive(Args)]
@@ -46,7 +48,7 @@ pub struct TrainArgs {
     /// Stop after this many trials (reproducible: same seed, same trials, same model).
     #[arg(long)]
     pub trials: Option<usize>,
-    /// Cross-validation folds (default 5; 3 on data above 20 million cells).
+    /// Cross-validation folds (default 5; 3 from 100,000 rows or 20 million cells).
     #[arg(long)]
     pub folds: Option<usize>,
     /// Keep rows sharing a value of this column in one fold (group k-fold); not a feature.
@@ -588,7 +590,7 @@ pub fn cmd_train(args: &TrainArgs, quiet: bool) -> Result<()> {
     };
 
     let folds_wanted = args.folds.unwrap_or_else(|| {
-        if x.n_rows * x.n_features() > LARGE_DATA_CELLS {
+        if x.n_rows >= LARGE_DATA_ROWS || x.n_rows * x.n_features() > LARGE_DATA_CELLS {
             notes.push(format!(
                 "{} rows × {} features: 3-fold cross-validation (set --folds to change)",
                 x.n_rows,
@@ -637,12 +639,13 @@ pub fn cmd_train(args: &TrainArgs, quiet: bool) -> Result<()> {
     };
     let k = plan.folds.len() as f64;
     let finish_factor = match &test {
-        // A bag of k fold models on the test rows, through the raw-feature path (~2x binned).
-        Some((tx, _)) => 2.0 * k * tx.n_rows as f64 / x.n_rows.max(1) as f64,
+        // A bag of k fold models on the test rows, through the raw-feature path (~2x binned),
+        // with room for metrics and a busy machine.
+        Some((tx, _)) => 3.0 * k * tx.n_rows as f64 / x.n_rows.max(1) as f64,
         None => 0.0,
     };
     // Writing the model and the log happens after the search too.
-    let write_reserve = Duration::from_millis(300);
+    let write_reserve = Duration::from_millis(300) + budget_time.unwrap_or_default() / 100;
     let budget = match (budget_time, args.trials) {
         (Some(t), Some(n)) => Budget::Both(n, started + t.saturating_sub(write_reserve)),
         (Some(t), None) => Budget::Until(started + t.saturating_sub(write_reserve)),
