@@ -18,6 +18,9 @@ use crate::tree::{DenseRow, Node, Tree, code_to_f32};
 
 const K_EPSILON: f64 = 1e-15;
 const TRACK_LOSS_ROWS: usize = 100_000;
+/// Rows per parallel chunk of loss sums and validation traversals; fixed, so sums are the
+/// same whatever the thread count.
+const LOSS_CHUNK_ROWS: usize = 8192;
 
 /// (gradient, hessian) per bin. Row counts are not summed: like LightGBM, a bin's count is
 /// estimated from its hessian share of the leaf, which is exact for unweighted L2.
@@ -918,13 +921,34 @@ impl ObjectiveState {
     }
 
     /// Mean loss (weighted) over rows, on the objective's own scale.
-    fn loss(
+    /// Weighted mean loss over `rows` (each mapped to a row index by `index`). Summed in
+    /// fixed-size chunks, in parallel, then in chunk order: the result does not depend on the
+    /// thread count.
+    fn loss<R: Sync>(
+        &self,
+        y: &[f64],
+        weights: &[f64],
+        score: &[f64],
+        rows: &[R],
+        index: impl Fn(&R) -> usize + Sync,
+    ) -> f64 {
+        let parts: Vec<(f64, f64)> = rows
+            .par_chunks(LOSS_CHUNK_ROWS)
+            .map(|chunk| self.loss_sum(y, weights, score, chunk.iter().map(&index)))
+            .collect();
+        let (total, sw) = parts
+            .into_iter()
+            .fold((0.0, 0.0), |(t, w), (a, b)| (t + a, w + b));
+        if sw > 0.0 { total / sw } else { f64::NAN }
+    }
+
+    fn loss_sum(
         &self,
         y: &[f64],
         weights: &[f64],
         score: &[f64],
         rows: impl Iterator<Item = usize>,
-    ) -> f64 {
+    ) -> (f64, f64) {
         let k_out = self.n_outputs;
         let (mut total, mut sw) = (0.0, 0.0);
         for r in rows {
@@ -956,7 +980,7 @@ impl ObjectiveState {
             total += w * l;
             sw += w;
         }
-        if sw > 0.0 { total / sw } else { f64::NAN }
+        (total, sw)
     }
 }
 
@@ -1275,9 +1299,17 @@ pub fn fit_gbdt_until(
                 }
             }
             if let (Some((_, vb)), Some(vs)) = (valid, valid_score.as_mut()) {
-                for &r in &valid_rows {
-                    let leaf = tree.leaf_index_binned(vb.row(r), &missing_bins);
-                    vs[r * n_outputs + k] += tree.leaf_value[leaf];
+                // Traversals in parallel, additions in row order: the same sums on any pool.
+                let values: Vec<f64> = valid_rows
+                    .par_chunks(LOSS_CHUNK_ROWS)
+                    .flat_map_iter(|chunk| {
+                        chunk.iter().map(|&r| {
+                            tree.leaf_value[tree.leaf_index_binned(vb.row(r), &missing_bins)]
+                        })
+                    })
+                    .collect();
+                for (&r, v) in valid_rows.iter().zip(values) {
+                    vs[r * n_outputs + k] += v;
                 }
             }
             trees.push(tree);
@@ -1299,22 +1331,12 @@ pub fn fit_gbdt_until(
                 Vec::new()
             };
             let train_scores: &[f64] = if averaging { &train_now } else { &score };
-            train_loss.push(obj.loss(
-                data.y,
-                &weights,
-                train_scores,
-                all_rows.iter().map(|&r| r as usize),
-            ));
+            train_loss.push(obj.loss(data.y, &weights, train_scores, &all_rows, |&r| r as usize));
         }
         if let (Some((v, _)), Some(vs)) = (valid, valid_score.as_ref()) {
             let valid_now = if averaging { averaged(vs) } else { Vec::new() };
             let valid_scores: &[f64] = if averaging { &valid_now } else { vs };
-            let l = obj.loss(
-                v.y,
-                &valid_weights,
-                valid_scores,
-                valid_rows.iter().copied(),
-            );
+            let l = obj.loss(v.y, &valid_weights, valid_scores, &valid_rows, |&r| r);
             valid_loss.push(l);
             if best.is_none_or(|(_, b)| l < b - 1e-12) {
                 best = Some((iter, l));
