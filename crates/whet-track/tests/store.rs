@@ -65,6 +65,15 @@ fn postgres(name: &str) -> Option<Ctx> {
     })
 }
 
+/// Written past libtest's capture so that the skip shows in a passing run's output.
+fn say_skipped(test: &str) {
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped: {test} (WHET_TEST_POSTGRES_URL not set)"
+    );
+}
+
 /// Defines `NAME::sqlite` and `NAME::postgres` running `body` on each back end.
 macro_rules! both {
     ($name:ident, $body:expr) => {
@@ -78,10 +87,7 @@ macro_rules! both {
             fn postgres() {
                 match super::postgres(stringify!($name)) {
                     Some(ctx) => ($body)(&ctx),
-                    None => eprintln!(
-                        "skipped: {}::postgres (WHET_TEST_POSTGRES_URL not set)",
-                        stringify!($name)
-                    ),
+                    None => super::say_skipped(concat!(stringify!($name), "::postgres")),
                 }
             }
         }
