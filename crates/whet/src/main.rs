@@ -3,6 +3,7 @@
 mod fit;
 mod output;
 mod progress;
+mod track_cmd;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,6 +25,9 @@ struct Cli {
     /// No progress bars or informational messages.
     #[arg(long, short, global = true)]
     quiet: bool,
+    /// Tracking store: a SQLite file or postgres:// URL (default: $WHET_STORE, else ./whet.db).
+    #[arg(long, global = true, value_name = "URL")]
+    store: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -34,6 +38,18 @@ enum Command {
     Profile(ProfileArgs),
     /// Fit one model with explicit parameters and report its metrics.
     Fit(fit::FitArgs),
+    /// List and search tracked runs (MLflow filter syntax).
+    Runs(track_cmd::RunsArgs),
+    /// Show, compare, delete or restore tracked runs.
+    #[command(subcommand)]
+    Run(track_cmd::RunCommand),
+    /// List registered models.
+    Models(track_cmd::ModelsArgs),
+    /// Register model versions, move aliases, show a model.
+    #[command(subcommand)]
+    Model(track_cmd::ModelCommand),
+    /// Remove runs marked deleted, and their artifacts, for good.
+    Gc(track_cmd::GcArgs),
 }
 
 /// How to read input files; shared by every command that loads data.
@@ -99,6 +115,11 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Profile(args) => cmd_profile(&cli, args),
         Command::Fit(args) => fit::cmd_fit(args, cli.quiet),
+        Command::Runs(args) => track_cmd::cmd_runs(cli.store.as_deref(), args, cli.quiet),
+        Command::Run(cmd) => track_cmd::cmd_run(cli.store.as_deref(), cmd, cli.quiet),
+        Command::Models(args) => track_cmd::cmd_models(cli.store.as_deref(), args),
+        Command::Model(cmd) => track_cmd::cmd_model(cli.store.as_deref(), cmd, cli.quiet),
+        Command::Gc(args) => track_cmd::cmd_gc(cli.store.as_deref(), args, cli.quiet),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
