@@ -4,6 +4,8 @@ mod fit;
 mod output;
 mod predict;
 mod progress;
+mod study;
+mod track_cmd;
 mod train;
 
 use std::collections::BTreeMap;
@@ -26,6 +28,9 @@ struct Cli {
     /// No progress bars or informational messages.
     #[arg(long, short, global = true)]
     quiet: bool,
+    /// Tracking store: a SQLite file or postgres:// URL (default: $WHET_STORE, else ./whet.db).
+    #[arg(long, global = true, value_name = "URL")]
+    store: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -40,6 +45,18 @@ enum Command {
     Train(train::TrainArgs),
     /// Apply a model to new data (CSV streamed in chunks) and write predictions.
     Predict(predict::PredictArgs),
+    /// List and search tracked runs (MLflow filter syntax).
+    Runs(track_cmd::RunsArgs),
+    /// Show, compare, delete or restore tracked runs.
+    #[command(subcommand)]
+    Run(track_cmd::RunCommand),
+    /// List registered models.
+    Models(track_cmd::ModelsArgs),
+    /// Register model versions, move aliases, show a model.
+    #[command(subcommand)]
+    Model(track_cmd::ModelCommand),
+    /// Remove runs marked deleted, and their artifacts, for good.
+    Gc(track_cmd::GcArgs),
 }
 
 /// How to read input files; shared by every command that loads data.
@@ -91,6 +108,13 @@ struct ProfileArgs {
 }
 
 fn main() -> ExitCode {
+    // Like other Unix tools, stop quietly when the reader of our output goes away
+    // (`whet runs | head`) instead of failing on the write.
+    #[cfg(unix)]
+    // SAFETY: sets a signal disposition at startup, before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     if let Some(n) = cli.threads {
         if n == 0 {
@@ -105,8 +129,13 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Profile(args) => cmd_profile(&cli, args),
         Command::Fit(args) => fit::cmd_fit(args, cli.quiet),
-        Command::Train(args) => train::cmd_train(args, cli.quiet),
+        Command::Train(args) => train::cmd_train(args, cli.store.as_deref(), cli.quiet),
         Command::Predict(args) => predict::cmd_predict(args, cli.quiet),
+        Command::Runs(args) => track_cmd::cmd_runs(cli.store.as_deref(), args, cli.quiet),
+        Command::Run(cmd) => track_cmd::cmd_run(cli.store.as_deref(), cmd, cli.quiet),
+        Command::Models(args) => track_cmd::cmd_models(cli.store.as_deref(), args),
+        Command::Model(cmd) => track_cmd::cmd_model(cli.store.as_deref(), cmd, cli.quiet),
+        Command::Gc(args) => track_cmd::cmd_gc(cli.store.as_deref(), args, cli.quiet),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

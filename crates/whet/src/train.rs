@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -21,7 +21,7 @@ use whet_learn::binning::BinnedData;
 use whet_learn::metrics::{Metric, evaluate_all};
 use whet_learn::model::{Metadata, Model};
 
-use crate::{ReadArgs, load_table};
+use crate::{ReadArgs, load_table, study};
 
 /// From this many rows, or cells (rows × features), the default is 3 folds instead of 5: each
 /// fold is big enough to score on, and more trials fit in the budget.
@@ -163,7 +163,7 @@ struct TrainReport {
     dropped_columns: Vec<String>,
     warnings: Vec<String>,
     notes: Vec<String>,
-    trial_log: String,
+    tracking: study::Recorded,
     seed: u64,
 }
 
@@ -225,20 +225,23 @@ impl Live {
     }
 }
 
-struct TrainObserver<'a> {
+struct TrainObserver<'a, 's> {
     live: &'a mut Live,
     started: Instant,
     budget: Option<Duration>,
+    tracker: &'a mut study::Tracker<'s>,
 }
 
-impl Observer for TrainObserver<'_> {
+impl Observer for TrainObserver<'_, '_> {
     fn trial_started(&mut self, id: usize, learner: LearnerKind) {
+        self.tracker.trial_started(id, learner);
         if let Some(b) = &self.live.bar {
             b.set_message(format!("trial {} ({learner}) · {}", id + 1, self.summary()));
         }
     }
 
     fn trial_finished(&mut self, t: &TrialRecord, best: Option<&TrialRecord>) {
+        self.tracker.trial_finished(t, self.live.metric);
         self.live.done += 1;
         if t.status == TrialStatus::Completed {
             let e = self
@@ -297,7 +300,7 @@ impl Observer for TrainObserver<'_> {
     }
 }
 
-impl TrainObserver<'_> {
+impl TrainObserver<'_, '_> {
     fn summary(&self) -> String {
         let parts: Vec<String> = self
             .live
@@ -372,7 +375,7 @@ fn order_key(table: &Table, column: &str) -> Result<Vec<i64>> {
     }
 }
 
-pub fn cmd_train(args: &TrainArgs, quiet: bool) -> Result<()> {
+pub fn cmd_train(args: &TrainArgs, store_flag: Option<&str>, quiet: bool) -> Result<()> {
     let started = Instant::now();
     let budget_time = match (args.time, args.trials) {
         (None, None) => Some(Duration::from_secs(60)),
@@ -432,6 +435,9 @@ pub fn cmd_train(args: &TrainArgs, quiet: bool) -> Result<()> {
         );
     }
 
+    // Open the store first: a locked or damaged store should stop us before any work.
+    let store = whet_track::Store::open_default(store_flag)?;
+
     let mut notes: Vec<String> = Vec::new();
     let mut table = load_table(&args.data, &args.read, quiet, false)?;
     for k in &args.keep {
@@ -448,6 +454,7 @@ pub fn cmd_train(args: &TrainArgs, quiet: bool) -> Result<()> {
             });
         }
     }
+    let data_fingerprint = study::fingerprint(&table);
     let prepared = prepared_target(&table, args, args.task)?;
     let task = prepared.task;
     if prepared.dropped_rows > 0 {
@@ -676,11 +683,63 @@ pub fn cmd_train(args: &TrainArgs, quiet: bool) -> Result<()> {
             }
         );
     }
+    let stem = args
+        .data
+        .file_stem()
+        .map(|s| s.to_string_lossy().trim_end_matches(".csv").to_string())
+        .unwrap_or_else(|| "data".into());
+    let experiment_name = args.experiment.clone().unwrap_or_else(|| stem.clone());
+    let mut study_params: Vec<(String, String)> = vec![
+        ("data".into(), args.data.display().to_string()),
+        ("target".into(), args.target.clone()),
+        ("task".into(), task.name().into()),
+        ("metric".into(), metric.name().into()),
+        ("cv".into(), plan.description.clone()),
+        ("seed".into(), args.seed.to_string()),
+        (
+            "learners".into(),
+            options
+                .learners
+                .iter()
+                .map(|l| l.name())
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        ("train_rows".into(), x.n_rows.to_string()),
+        ("features".into(), x.n_features().to_string()),
+    ];
+    if let Some(t) = budget_time {
+        study_params.push(("time_budget_seconds".into(), t.as_secs_f64().to_string()));
+    }
+    if let Some(n) = args.trials {
+        study_params.push(("trial_budget".into(), n.to_string()));
+    }
+    let tracker = study::Tracker::start(
+        &store,
+        &experiment_name,
+        &format!("train {stem}"),
+        &data_fingerprint,
+        &study_params,
+        &[("target".into(), args.target.clone())],
+    )?;
+    let mut guard = StudyGuard(Some(tracker));
+    if let Some(t) = guard.0.as_ref() {
+        t.log_dataset(
+            &stem,
+            &args.data.display().to_string(),
+            &data_fingerprint,
+            &profile,
+        )?;
+    }
     let mut live = Live::new(show_live, metric, budget_time, args.trials);
+    let Some(tracker) = guard.0.as_mut() else {
+        bail!("the study run was not started");
+    };
     let mut observer = TrainObserver {
         live: &mut live,
         started,
         budget: budget_time,
+        tracker,
     };
     let result = search(&problem, &plan, &options, &mut observer);
     live.finish();
@@ -747,13 +806,23 @@ pub fn cmd_train(args: &TrainArgs, quiet: bool) -> Result<()> {
     };
     let bytes = model.to_bytes()?;
     whet_data::fsutil::write_atomic(&args.out, &bytes)?;
-    let log_path = trial_log_path(&args.out);
     let mut log = String::new();
     for t in &result.trials {
         log.push_str(&serde_json::to_string(t)?);
         log.push('\n');
     }
-    whet_data::fsutil::write_atomic(&log_path, log.as_bytes())?;
+    let mut study_metrics = BTreeMap::new();
+    study_metrics.insert(format!("cv_{}", metric.name()), result.cv_score);
+    study_metrics.insert(format!("cv_{}_std", metric.name()), result.cv_std);
+    if let Some(m) = &test_metrics {
+        for (k, v) in m {
+            study_metrics.insert(format!("test_{k}"), *v);
+        }
+    }
+    let Some(tracker) = guard.0.take() else {
+        bail!("the study run was not started");
+    };
+    let recorded = tracker.finish(&study_metrics, &args.out, &log, &experiment_name)?;
 
     let mut completed: Vec<&TrialRecord> = result
         .trials
@@ -839,7 +908,7 @@ pub fn cmd_train(args: &TrainArgs, quiet: bool) -> Result<()> {
         dropped_columns,
         warnings,
         notes,
-        trial_log: log_path.display().to_string(),
+        tracking: recorded,
         seed: args.seed,
     };
     if args.json {
@@ -850,13 +919,15 @@ pub fn cmd_train(args: &TrainArgs, quiet: bool) -> Result<()> {
     Ok(())
 }
 
-fn trial_log_path(model: &Path) -> PathBuf {
-    let mut name = model
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "model".into());
-    name.push_str(".trials.jsonl");
-    model.with_file_name(name)
+/// Marks the study run FAILED if training stops with an error after it started.
+struct StudyGuard<'s>(Option<study::Tracker<'s>>);
+
+impl Drop for StudyGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(t) = self.0.take() {
+            t.fail("whet train stopped with an error");
+        }
+    }
 }
 
 /// Class index per row for stratification (None for regression).
@@ -908,9 +979,9 @@ fn print_report(r: &TrainReport) {
     }
     if r.leaderboard.len() > 15 {
         println!(
-            "  … {} more (see {})",
+            "  … {} more: whet runs -e {} --filter \"tags.whet.kind = 'trial'\"",
             r.leaderboard.len() - 15,
-            r.trial_log
+            r.tracking.experiment
         );
     }
     println!();
@@ -942,7 +1013,12 @@ fn print_report(r: &TrainReport) {
         println!("note: {n}");
     }
     println!(
-        "model written to {} (trial log {}) in {:.1}s",
-        r.model_path, r.trial_log, r.elapsed_seconds
+        "model written to {} in {:.1}s; registered as {} version {} (run {} in {})",
+        r.model_path,
+        r.elapsed_seconds,
+        r.tracking.registered_model,
+        r.tracking.model_version,
+        r.tracking.run_id,
+        r.tracking.store
     );
 }

@@ -4,8 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// Every run goes to one store in this test process's temporary folder, never ./whet.db.
 fn whet() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_whet"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_whet"));
+    c.env("WHET_STORE", tmp("whet.db"))
+        .env_remove("WHET_ARTIFACTS");
+    c
 }
 
 fn example() -> PathBuf {
@@ -62,6 +66,8 @@ fn train_reports_leaderboard_and_test_score_and_predict_uses_the_model() {
             "0.2",
             "--learners",
             "gbdt,linear,et",
+            "--experiment",
+            "contract",
         ],
     );
     let v = json(&o);
@@ -99,9 +105,36 @@ fn train_reports_leaderboard_and_test_score_and_predict_uses_the_model() {
         "id column dropped: {}",
         v["dropped_columns"]
     );
-    // The trial log holds one JSON line per trial.
-    let log = std::fs::read_to_string(v["trial_log"].as_str().unwrap()).unwrap();
-    assert_eq!(log.lines().count(), 8);
+    // The study is a tracked run with one child run per trial, and the model is registered.
+    let study = v["tracking"]["run_id"].as_str().unwrap().to_string();
+    assert_eq!(v["tracking"]["experiment"], "contract");
+    assert_eq!(v["tracking"]["registered_model"], "contract");
+    assert!(v["tracking"]["model_version"].as_i64().unwrap() >= 1);
+    let runs = whet()
+        .args(["runs", "-e", "contract", "--json", "-n", "100", "--filter"])
+        .arg("tags.whet.kind = 'trial'")
+        .output()
+        .unwrap();
+    let runs = json(&runs);
+    let trials: Vec<&serde_json::Value> = runs["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["info"]["parent_run_id"] == study.as_str())
+        .collect();
+    assert_eq!(trials.len(), 8);
+    for r in &trials {
+        assert!(
+            r["metrics"]["cv_roc_auc"]["value"].is_number() || r["tags"]["whet.status"] == "failed",
+            "{r}"
+        );
+    }
+    let shown = whet()
+        .args(["model", "show", "contract", "--json"])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&shown.stdout).into_owned();
+    assert!(shown.contains(&study), "{shown}");
 
     let preds = tmp("churn-preds.csv");
     let p = whet()

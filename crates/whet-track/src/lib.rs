@@ -1,0 +1,395 @@
+//! Experiment tracking and model registry for whet, on SQLite or PostgreSQL.
+//!
+//! One blocking [`Store`] for the synchronous rest of whet. It owns a small tokio runtime
+//! (one worker thread, which also renews the leases of the runs this handle started), and
+//! runs one async code path over sqlx's `Any` driver for both back ends.
+//!
+//! ```no_run
+//! use whet_track::{Metric, NewRun, RunStatus, Store, ArtifactSource, VersionRef};
+//! # fn main() -> whet_track::Result<()> {
+//! // "./whet.db" (SQLite, artifacts in ./whet-artifacts/) or "postgres://user:pw@host/db".
+//! let store = Store::open_default(None)?; // --store flag, else $WHET_STORE, else ./whet.db
+//! let exp = store.get_or_create_experiment("churn")?;
+//! let study = store.start_run(&NewRun {
+//!     experiment: exp,
+//!     name: "automl study".into(),
+//!     source_command: "whet train churn.csv --target churned".into(),
+//!     data_fingerprint: Some("sha256:…".into()),
+//!     ..Default::default()
+//! })?;
+//! let trial = store.start_run(&NewRun { experiment: exp, parent: Some(study.clone()), ..Default::default() })?;
+//! store.log_params(&trial, &[("learner".into(), "gbdt".into()), ("num_leaves".into(), "31".into())])?;
+//! store.log_metrics(&trial, &[Metric::new("cv_auc", 0.91, 0)])?;
+//! store.end_run(&trial, RunStatus::Finished)?;
+//! store.log_artifact(&study, "model.whet", ArtifactSource::File("model.whet".as_ref()))?;
+//! let version = store.register_model("churn", &study, "model.whet", &[("cv_auc".into(), 0.91)])?;
+//! store.set_alias("churn", "champion", version)?;
+//! store.end_run(&study, RunStatus::Finished)?;
+//! let champion = store.get_model_version("churn", &VersionRef::Alias("champion".into()))?;
+//! let bytes = store.read_artifact(&champion.run_id, &champion.source)?; // sha256-verified
+//! # let _ = bytes; Ok(()) }
+//! ```
+//!
+//! Guarantees:
+//! - Every `log_*` call is one transaction: a batch is stored whole or not at all.
+//! - Params are immutable: writing another value for a key is [`Error::ParamConflict`].
+//! - A run started here holds a lease renewed every `lease / 3`; if the process dies the
+//!   lease runs out and the next open or search marks the run KILLED. Dropping a `Store` with
+//!   runs still RUNNING ends them as KILLED (FAILED while panicking).
+//! - Artifacts live at `<artifact root>/<experiment_id>/<run_id>/artifacts/<path>`, are
+//!   written atomically, and [`Store::read_artifact`] verifies their sha256.
+//! - Several processes may write to one SQLite file at once (WAL, `BEGIN IMMEDIATE`, a busy
+//!   timeout); PostgreSQL handles concurrency itself.
+//! - Searches take MLflow's filter syntax ([`filter`]) and `order_by` strings, and page
+//!   with opaque tokens.
+
+mod artifacts;
+mod core;
+mod error;
+pub mod filter;
+mod model;
+mod schema;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use crate::core::DEFAULT_LEASE;
+pub use crate::error::{Error, Result};
+pub use crate::model::*;
+pub use crate::schema::LATEST as SCHEMA_VERSION;
+
+use crate::core::{Core, Target};
+
+/// How to open a store; `Default` is what [`Store::open`] uses.
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    /// Where artifacts go. None: `$WHET_ARTIFACTS`, else `whet-artifacts/` beside a SQLite
+    /// file, else `./whet-artifacts` for PostgreSQL.
+    pub artifact_root: Option<PathBuf>,
+    /// A run not renewed for this long is taken as killed.
+    pub lease: Duration,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            artifact_root: None,
+            lease: DEFAULT_LEASE,
+        }
+    }
+}
+
+/// The default store when neither a flag nor `WHET_STORE` names one.
+pub const DEFAULT_STORE: &str = "./whet.db";
+
+/// A handle on a store. Not `Clone`: open another handle for another thread or process.
+pub struct Store {
+    core: Arc<Core>,
+    rt: tokio::runtime::Runtime,
+    /// Runs started by this handle and not yet ended: their leases are renewed.
+    owned: Arc<Mutex<BTreeSet<RunId>>>,
+}
+
+impl Store {
+    /// Opens (creating and migrating if needed) a store: a SQLite file path, `sqlite:PATH`,
+    /// or a `postgres://` URL.
+    pub fn open(spec: &str) -> Result<Store> {
+        Store::open_with(spec, OpenOptions::default())
+    }
+
+    /// The store named by `flag` (e.g. `--store`), else `$WHET_STORE`, else `./whet.db`.
+    pub fn open_default(flag: Option<&str>) -> Result<Store> {
+        Store::open(&store_spec(flag))
+    }
+
+    pub fn open_with(spec: &str, options: OpenOptions) -> Result<Store> {
+        let target = core::parse_target(spec);
+        let root = match options.artifact_root {
+            Some(r) => r,
+            None => match std::env::var_os("WHET_ARTIFACTS") {
+                Some(r) if !r.is_empty() => PathBuf::from(r),
+                _ => match &target {
+                    Target::Sqlite(p) => p
+                        .parent()
+                        .filter(|d| !d.as_os_str().is_empty())
+                        .unwrap_or(Path::new("."))
+                        .join("whet-artifacts"),
+                    Target::Postgres(_) => PathBuf::from("whet-artifacts"),
+                },
+            },
+        };
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("whet-track")
+            .enable_all()
+            .build()
+            .map_err(Error::Runtime)?;
+        let lease = options.lease.max(Duration::from_millis(100));
+        let core = Arc::new(rt.block_on(Core::open(target, root, lease))?);
+        let owned: Arc<Mutex<BTreeSet<RunId>>> = Arc::default();
+        {
+            let core = Arc::clone(&core);
+            let owned = Arc::clone(&owned);
+            rt.spawn(async move {
+                let mut tick = tokio::time::interval(lease / 3);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    let runs: Vec<RunId> = match owned.lock() {
+                        Ok(g) => g.iter().cloned().collect(),
+                        Err(_) => return,
+                    };
+                    // A failed renewal is retried on the next tick; the lease has slack for two.
+                    let _ = core.renew_leases(&runs).await;
+                }
+            });
+        }
+        Ok(Store { core, rt, owned })
+    }
+
+    /// The file or URL (password hidden) this store was opened on.
+    pub fn location(&self) -> &str {
+        &self.core.location
+    }
+
+    pub fn artifact_root(&self) -> &Path {
+        &self.core.artifact_root
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.core.backend == schema::Backend::Postgres
+    }
+
+    pub fn schema_version(&self) -> Result<i64> {
+        self.rt.block_on(self.core.schema_version())
+    }
+
+    pub fn get_or_create_experiment(&self, name: &str) -> Result<ExperimentId> {
+        self.rt.block_on(self.core.get_or_create_experiment(name))
+    }
+
+    pub fn experiment_by_name(&self, name: &str) -> Result<Option<Experiment>> {
+        self.rt.block_on(self.core.experiment_by_name(name))
+    }
+
+    pub fn list_experiments(&self) -> Result<Vec<Experiment>> {
+        self.rt.block_on(self.core.list_experiments())
+    }
+
+    /// Starts a RUNNING run and keeps its lease alive until [`Store::end_run`].
+    pub fn start_run(&self, new: &NewRun) -> Result<RunId> {
+        let id = self.rt.block_on(self.core.start_run(new))?;
+        if let Ok(mut g) = self.owned.lock() {
+            g.insert(id.clone());
+        }
+        Ok(id)
+    }
+
+    /// Records params; an existing key with another value is an error and nothing is written.
+    pub fn log_params(&self, run: &str, params: &[(String, String)]) -> Result<()> {
+        self.rt.block_on(self.core.log_params(run, params))
+    }
+
+    /// Appends metric points in one transaction and keeps each key's latest value.
+    pub fn log_metrics(&self, run: &str, metrics: &[Metric]) -> Result<()> {
+        self.rt.block_on(self.core.log_metrics(run, metrics))
+    }
+
+    pub fn set_tags(&self, run: &str, tags: &[(String, String)]) -> Result<()> {
+        self.rt.block_on(self.core.set_tags(run, tags))
+    }
+
+    pub fn end_run(&self, run: &str, status: RunStatus) -> Result<()> {
+        self.rt.block_on(self.core.end_run(run, status))?;
+        if let Ok(mut g) = self.owned.lock() {
+            g.remove(run);
+        }
+        Ok(())
+    }
+
+    pub fn get_run(&self, run: &str) -> Result<Run> {
+        self.rt.block_on(self.core.get_run(run))
+    }
+
+    /// A full run id from a unique prefix of at least 4 hex digits.
+    pub fn resolve_run_id(&self, prefix: &str) -> Result<RunId> {
+        self.rt.block_on(self.core.resolve_run_id(prefix))
+    }
+
+    /// Every point of one metric, by step then timestamp.
+    pub fn metric_history(&self, run: &str, key: &str) -> Result<Vec<Metric>> {
+        self.rt.block_on(self.core.metric_history(run, key))
+    }
+
+    pub fn search_runs(&self, search: &SearchRuns) -> Result<Page<Run>> {
+        self.rt.block_on(self.core.search_runs(search))
+    }
+
+    /// Marks a run deleted; [`Store::gc`] removes it for good.
+    pub fn delete_run(&self, run: &str) -> Result<()> {
+        self.rt.block_on(self.core.set_lifecycle(run, true))
+    }
+
+    pub fn restore_run(&self, run: &str) -> Result<()> {
+        self.rt.block_on(self.core.set_lifecycle(run, false))
+    }
+
+    /// Marks RUNNING runs whose lease ran out as KILLED; returns how many. Open and search do
+    /// this too.
+    pub fn reap_expired(&self) -> Result<u64> {
+        self.rt.block_on(self.core.reap_expired())
+    }
+
+    /// Stores an artifact at `path` (relative, '/'-separated) under the run's folder.
+    pub fn log_artifact(
+        &self,
+        run: &str,
+        path: &str,
+        source: ArtifactSource<'_>,
+    ) -> Result<ArtifactInfo> {
+        self.rt.block_on(self.core.log_artifact(run, path, source))
+    }
+
+    /// Reads an artifact, failing with [`Error::ArtifactChecksum`] if it changed on disk.
+    pub fn read_artifact(&self, run: &str, path: &str) -> Result<Vec<u8>> {
+        let (file, info) = self.rt.block_on(self.core.artifact_file(run, path))?;
+        artifacts::read_verified(&file, &info)
+    }
+
+    /// The artifact's file after verifying its checksum, for readers that want a path.
+    pub fn artifact_path(&self, run: &str, path: &str) -> Result<PathBuf> {
+        let (file, info) = self.rt.block_on(self.core.artifact_file(run, path))?;
+        artifacts::read_verified(&file, &info)?;
+        Ok(file)
+    }
+
+    pub fn list_artifacts(&self, run: &str) -> Result<Vec<ArtifactInfo>> {
+        self.rt.block_on(self.core.list_artifacts(run))
+    }
+
+    /// Records a dataset (once per fingerprint) as an input of the run; `context` says how it
+    /// was used, e.g. "training".
+    pub fn log_dataset(&self, run: &str, dataset: &Dataset, context: &str) -> Result<()> {
+        self.rt
+            .block_on(self.core.log_dataset(run, dataset, context))
+    }
+
+    pub fn run_datasets(&self, run: &str) -> Result<Vec<(Dataset, String)>> {
+        self.rt.block_on(self.core.run_datasets(run))
+    }
+
+    /// Registers the run's artifact (a file or folder already logged) as the next version of
+    /// model `name`, creating the model if needed. Returns the version number.
+    pub fn register_model(
+        &self,
+        name: &str,
+        run: &str,
+        artifact_path: &str,
+        metrics: &[(String, f64)],
+    ) -> Result<i64> {
+        self.rt
+            .block_on(self.core.register_model(name, run, artifact_path, metrics))
+    }
+
+    /// Points `alias` at a version, recording the move in the alias history.
+    pub fn set_alias(&self, name: &str, alias: &str, version: i64) -> Result<()> {
+        self.rt
+            .block_on(self.core.set_alias(name, alias, Some(version)))
+    }
+
+    pub fn delete_alias(&self, name: &str, alias: &str) -> Result<()> {
+        self.rt.block_on(self.core.set_alias(name, alias, None))
+    }
+
+    pub fn get_model_version(&self, name: &str, which: &VersionRef) -> Result<ModelVersion> {
+        self.rt.block_on(self.core.get_model_version(name, which))
+    }
+
+    /// All versions of a model, newest first.
+    pub fn model_versions(&self, name: &str) -> Result<Vec<ModelVersion>> {
+        self.rt.block_on(self.core.model_versions(name, None))
+    }
+
+    pub fn alias_history(&self, name: &str) -> Result<Vec<AliasMove>> {
+        self.rt.block_on(self.core.alias_history(name))
+    }
+
+    pub fn list_models(&self) -> Result<Vec<RegisteredModel>> {
+        self.rt.block_on(self.core.list_models())
+    }
+
+    /// Permanently removes runs marked deleted, with their artifacts; runs that registered
+    /// model versions point at are kept and reported.
+    pub fn gc(&self) -> Result<GcReport> {
+        self.rt.block_on(self.core.gc())
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        let runs: Vec<RunId> = match self.owned.lock() {
+            Ok(mut g) => std::mem::take(&mut *g).into_iter().collect(),
+            Err(_) => return,
+        };
+        let status = if std::thread::panicking() {
+            RunStatus::Failed
+        } else {
+            RunStatus::Killed
+        };
+        for run in runs {
+            // Best effort: if this fails the lease still expires and the run is reaped later.
+            let _ = self.rt.block_on(self.core.end_run(&run, status));
+        }
+    }
+}
+
+/// The store string to use: the flag, else `$WHET_STORE`, else [`DEFAULT_STORE`].
+pub fn store_spec(flag: Option<&str>) -> String {
+    if let Some(f) = flag.filter(|f| !f.is_empty()) {
+        return f.to_string();
+    }
+    match std::env::var("WHET_STORE") {
+        Ok(s) if !s.is_empty() => s,
+        _ => DEFAULT_STORE.to_string(),
+    }
+}
+
+/// Helpers for tests of this crate and its users; not part of the stable API.
+#[doc(hidden)]
+pub mod testing {
+    use sqlx::Connection;
+
+    use crate::error::{Error, Result};
+
+    /// Creates an empty schema on the PostgreSQL server at `base_url` and returns a URL whose
+    /// connections use it, so each test gets a fresh database without `CREATE DATABASE`.
+    pub fn fresh_postgres_schema(base_url: &str) -> Result<String> {
+        let schema = format!(
+            "whet_test_{}",
+            &uuid::Uuid::new_v4().as_simple().to_string()[..16]
+        );
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(Error::Runtime)?;
+        let location = crate::core::redact(base_url);
+        rt.block_on(async {
+            let mut conn = sqlx::PgConnection::connect(base_url)
+                .await
+                .map_err(|e| Error::db(&location, "connect", e))?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+                .execute(&mut conn)
+                .await
+                .map_err(|e| Error::db(&location, "create schema", e))?;
+            conn.close()
+                .await
+                .map_err(|e| Error::db(&location, "close", e))
+        })?;
+        let sep = if base_url.contains('?') { '&' } else { '?' };
+        Ok(format!(
+            "{base_url}{sep}options=-c%20search_path%3D{schema}"
+        ))
+    }
+}
