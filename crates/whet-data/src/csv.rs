@@ -21,6 +21,8 @@ use crate::datetime::{self, DateFormat, FormatMask};
 use crate::error::{DataError, Result};
 use crate::table::{ColumnInfo, MixedTypes, Table, TypeHint, ValueType};
 
+mod fast;
+
 pub const DEFAULT_NA_VALUES: &[&str] = &["", "NA", "N/A", "null", "NULL", "NaN", "?"];
 
 const CHUNK_BYTES: usize = 4 << 20;
@@ -73,6 +75,18 @@ pub fn read_csv(
     strict_types: bool,
     progress: &dyn Progress,
 ) -> Result<Table> {
+    read_csv_with(path, options, hints, strict_types, progress, true)
+}
+
+/// `read_csv`; `allow_fast: false` forces the streaming reader (tests compare the two).
+fn read_csv_with(
+    path: &Path,
+    options: &CsvOptions,
+    hints: &BTreeMap<String, TypeHint>,
+    strict_types: bool,
+    progress: &dyn Progress,
+    allow_fast: bool,
+) -> Result<Table> {
     let na = NaSet::new(&options.na_values);
     let (sample, complete) = read_sample(path)?;
     let sample = strip_bom(&sample);
@@ -110,6 +124,11 @@ pub fn read_csv(
         has_header,
     };
 
+    // Plain files (no quote characters, not gzip) take the one-pass reader over a memory map.
+    if allow_fast && let Some(table) = fast::read(&ctx, &na, hints, strict_types, progress)? {
+        return Ok(table);
+    }
+
     // Pass 1: structure, encoding and types.
     progress.start("scanning", total);
     let (scan, header_fields) = scan_pass(&ctx, &na, progress)?;
@@ -128,7 +147,24 @@ pub fn read_csv(
         });
     }
 
-    let (names, mut notes) = column_names(header_fields, n_fields);
+    let (plans, notes) = plan_columns(header_fields, n_fields, hints, strict_types, &scan.columns)?;
+
+    // Pass 2: typed values.
+    progress.start("parsing", total);
+    let arrays = parse_pass(&ctx, &na, &plans, &scan, progress)?;
+    progress.finish();
+    assemble(path, plans, arrays, n_rows, notes)
+}
+
+/// Column names (made unique), checked type overrides and each column's reading plan.
+fn plan_columns(
+    header_fields: Option<Vec<String>>,
+    n_fields: usize,
+    hints: &BTreeMap<String, TypeHint>,
+    strict_types: bool,
+    stats: &[ColumnStats],
+) -> Result<(Vec<ColumnPlan>, Vec<String>)> {
+    let (names, notes) = column_names(header_fields, n_fields);
     for name in hints.keys().filter(|_| strict_types) {
         if !names.iter().any(|n| n == name) {
             return Err(DataError::unknown_column(
@@ -137,17 +173,22 @@ pub fn read_csv(
             ));
         }
     }
-    let plans: Vec<ColumnPlan> = names
+    let plans = names
         .iter()
-        .zip(&scan.columns)
+        .zip(stats)
         .map(|(name, stats)| ColumnPlan::decide(name, stats, hints.get(name).copied()))
         .collect();
+    Ok((plans, notes))
+}
 
-    // Pass 2: typed values.
-    progress.start("parsing", total);
-    let arrays = parse_pass(&ctx, &na, &plans, &scan, progress)?;
-    progress.finish();
-
+/// The table from each column's plan and array (None: ignored as requested).
+fn assemble(
+    path: &Path,
+    plans: Vec<ColumnPlan>,
+    arrays: Vec<Option<ArrayRef>>,
+    n_rows: usize,
+    mut notes: Vec<String>,
+) -> Result<Table> {
     let mut infos = Vec::new();
     let mut kept = Vec::new();
     for (plan, array) in plans.into_iter().zip(arrays) {
@@ -424,6 +465,9 @@ pub(crate) fn column_names(
 pub(crate) struct NaSet {
     tokens: Vec<Vec<u8>>,
     max_len: usize,
+    /// Bytes a field can start with and still be a token: first bytes of the tokens, and
+    /// whitespace (trimmed before comparing). Most numbers are ruled out by their first byte.
+    starts: [bool; 256],
 }
 
 impl NaSet {
@@ -437,11 +481,31 @@ impl NaSet {
             tokens.push(Vec::new());
         }
         let max_len = tokens.iter().map(Vec::len).max().unwrap_or(0);
-        NaSet { tokens, max_len }
+        let mut starts = [false; 256];
+        for t in &tokens {
+            if let Some(&b) = t.first() {
+                starts[usize::from(b)] = true;
+            }
+        }
+        for b in 0..=255u8 {
+            if b.is_ascii_whitespace() {
+                starts[usize::from(b)] = true;
+            }
+        }
+        NaSet {
+            tokens,
+            max_len,
+            starts,
+        }
     }
 
     #[inline]
     pub(crate) fn contains(&self, field: &[u8]) -> bool {
+        if let Some(&b) = field.first()
+            && !self.starts[usize::from(b)]
+        {
+            return false;
+        }
         let f = trim_ascii(field);
         f.len() <= self.max_len && self.tokens.iter().any(|t| t.as_slice() == f)
     }
@@ -602,11 +666,16 @@ const POW10: [f64; 23] = [
 #[inline]
 fn parse_f64(field: &[u8]) -> Option<f64> {
     let f = trim_ascii(field);
-    if let Some(d) = scan_decimal(f)
-        && !d.truncated
-        && d.mantissa < (1 << 53)
-        && (-22..=22).contains(&d.exponent)
-    {
+    match scan_decimal(f) {
+        Some(d) => decimal_f64(&d, f),
+        None => std::str::from_utf8(f).ok()?.parse::<f64>().ok(),
+    }
+}
+
+/// The value of `f` (trimmed), already scanned into `d`.
+#[inline]
+fn decimal_f64(d: &Decimal, f: &[u8]) -> Option<f64> {
+    if !d.truncated && d.mantissa < (1 << 53) && (-22..=22).contains(&d.exponent) {
         let m = d.mantissa as f64;
         let v = if d.exponent >= 0 {
             m * POW10[d.exponent as usize]
@@ -699,6 +768,12 @@ impl ColumnStats {
             }
             None => {}
         }
+        self.observe_other(field, row);
+    }
+
+    /// A value that is neither missing nor a number.
+    #[inline]
+    fn observe_other(&mut self, field: &[u8], row: u64) {
         if parse_bool(field).is_some() {
             self.bools += 1;
         } else {
@@ -1211,25 +1286,7 @@ fn scan_pass_with(
                 if !exact && s.bad_boundary {
                     return Ok(Err(()));
                 }
-                return Err(match bad {
-                    BadRecord::Ragged { line, found } => DataError::RaggedRow {
-                        path: ctx.path.clone(),
-                        line: lines + line,
-                        expected: ctx.n_fields,
-                        found,
-                        delimiter: describe_delimiter(ctx.delimiter),
-                    },
-                    BadRecord::OpenQuote { line } => DataError::Format {
-                        path: ctx.path.clone(),
-                        message: format!(
-                            "line {}: a quoted field starts in this record and is never closed",
-                            lines + line
-                        ),
-                        hint:
-                            "close the quote; a quote inside a quoted field is written twice (\"\")"
-                                .into(),
-                    },
-                });
+                return Err(record_error(ctx, bad, lines));
             }
             if s.header.is_some() {
                 header = s.header;
@@ -1256,6 +1313,27 @@ fn scan_pass_with(
         },
         header,
     )))
+}
+
+/// The error for a malformed record; `lines_before` counts the lines of earlier chunks.
+fn record_error(ctx: &FileCtx, bad: BadRecord, lines_before: u64) -> DataError {
+    match bad {
+        BadRecord::Ragged { line, found } => DataError::RaggedRow {
+            path: ctx.path.clone(),
+            line: lines_before + line,
+            expected: ctx.n_fields,
+            found,
+            delimiter: describe_delimiter(ctx.delimiter),
+        },
+        BadRecord::OpenQuote { line } => DataError::Format {
+            path: ctx.path.clone(),
+            message: format!(
+                "line {}: a quoted field starts in this record and is never closed",
+                lines_before + line
+            ),
+            hint: "close the quote; a quote inside a quoted field is written twice (\"\")".into(),
+        },
+    }
 }
 
 pub(crate) fn describe_delimiter(d: u8) -> String {
