@@ -13,6 +13,7 @@ use whet_data::rng::Rng;
 use crate::binning::{BinKind, BinMapper, BinnedData};
 use crate::data::{Predictions, TrainSet};
 use crate::error::{LearnError, Result};
+use crate::flat::FlatCache;
 use crate::params::{Boosting, ClassWeight, GbdtParams, Objective};
 use crate::tree::{DenseRow, Node, Tree, code_to_f32};
 
@@ -35,7 +36,8 @@ pub struct GbdtModel {
     /// Trees per iteration: n_classes for multiclass, else 1.
     pub n_outputs: usize,
     pub init_score: Vec<f64>,
-    /// Iteration-major: tree for iteration i, output k is trees[i * n_outputs + k].
+    /// Iteration-major: tree for iteration i, output k is trees[i * n_outputs + k]. Set by the
+    /// fit or the model file; prediction compiles them once, on first use, into `flat`.
     pub trees: Vec<Tree>,
     pub feature_names: Vec<String>,
     pub mappers: Vec<BinMapper>,
@@ -44,6 +46,8 @@ pub struct GbdtModel {
     /// Training-loss history (one value per iteration), for diagnostics and tests.
     pub train_loss: Vec<f64>,
     pub valid_loss: Vec<f64>,
+    #[serde(skip)]
+    flat: FlatCache,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -1371,6 +1375,7 @@ pub fn fit_gbdt_until(
         params: params.clone(),
         train_loss,
         valid_loss,
+        flat: FlatCache::default(),
     })
 }
 
@@ -1401,8 +1406,14 @@ impl GbdtModel {
         };
         let mut sums = [0.0f64; 64];
         if k <= 64 {
-            for (i, t) in self.trees.iter().enumerate() {
-                sums[i % k] += t.leaf_value[t.leaf_index(row)];
+            let flat = self.flat.get(&self.trees);
+            // Trees changed after the first prediction (they are public): walk them directly.
+            if flat.n_trees() == self.trees.len() {
+                flat.accumulate(row, &mut sums[..k]);
+            } else {
+                for (i, t) in self.trees.iter().enumerate() {
+                    sums[i % k] += t.leaf_value[t.leaf_index(row)];
+                }
             }
             for (o, s) in out.iter_mut().zip(&sums[..k]) {
                 *o += s * scale;
@@ -2044,6 +2055,138 @@ mod tests {
             let pred = m.predict(&x);
             let r2 = crate::metrics::r2(&yreg, &pred.values, None);
             assert!(r2 > 0.8, "{mode:?} r2 {r2}");
+        }
+    }
+    /// The tree-by-tree walk `predict_raw_row` used before the flat layout, kept as the reference.
+    fn reference_raw_row(m: &GbdtModel, row: &DenseRow) -> Vec<f64> {
+        let k = m.n_outputs;
+        let scale = if m.boosting == Boosting::Gbdt {
+            1.0
+        } else {
+            1.0 / m.n_iterations().max(1) as f64
+        };
+        let mut sums = vec![0.0; k];
+        for (i, t) in m.trees.iter().enumerate() {
+            sums[i % k] += t.leaf_value[t.leaf_index(row)];
+        }
+        let mut out = m.init_score.clone();
+        for (o, s) in out.iter_mut().zip(&sums) {
+            *o += s * scale;
+        }
+        out
+    }
+
+    #[test]
+    fn flat_layout_predicts_bit_identically() {
+        let (x, yreg, ybin) = synthetic(3000, 21);
+        let mut rng = Rng::new(4);
+        let codes: Vec<u32> = (0..x.n_rows)
+            .map(|i| {
+                if i % 23 == 0 {
+                    MISSING_CODE
+                } else {
+                    rng.below(9) as u32
+                }
+            })
+            .collect();
+        let ycat: Vec<f64> = yreg
+            .iter()
+            .zip(&codes)
+            .map(|(y, &c)| y + if [2, 3, 7].contains(&c) { 1.0 } else { 0.0 })
+            .collect();
+        let mut xcat = x.clone();
+        xcat.columns.push(Feature {
+            name: "c".into(),
+            data: FeatureData::Categorical {
+                codes,
+                n_categories: 9,
+            },
+        });
+        let ymulti: Vec<f64> = yreg.iter().map(|v| v.clamp(0.0, 2.0).floor()).collect();
+        let params = |rounds, mode| GbdtParams {
+            num_iterations: rounds,
+            min_data_per_group: 10,
+            ..GbdtParams::for_mode(mode)
+        };
+        let cases: Vec<(&Features, &[f64], Task, usize, GbdtParams)> = vec![
+            (&x, &ybin, Task::Binary, 2, params(13, Boosting::Gbdt)),
+            (&x, &yreg, Task::Regression, 1, params(30, Boosting::Gbdt)),
+            (&x, &ymulti, Task::Multiclass, 3, params(7, Boosting::Gbdt)),
+            (&x, &ybin, Task::Binary, 2, params(9, Boosting::Rf)),
+            (&x, &yreg, Task::Regression, 1, params(11, Boosting::Et)),
+            (
+                &xcat,
+                &ycat,
+                Task::Regression,
+                1,
+                params(17, Boosting::Gbdt),
+            ),
+        ];
+        for (x, y, task, k, p) in cases {
+            let binned = BinnedData::fit(x, 255).unwrap();
+            let m = fit_gbdt(&set(x, y, task, k), &binned, None, &p).unwrap();
+            let nf = x.n_features();
+            let max_codes = m.max_codes();
+            // Training rows, then each feature swept over its bin boundaries, their f32
+            // neighbours, and values no bin holds.
+            let mut rows: Vec<Vec<f32>> = (0..x.n_rows)
+                .step_by(7)
+                .map(|r| {
+                    x.columns
+                        .iter()
+                        .map(|c| match &c.data {
+                            FeatureData::Numeric(v) => v[r],
+                            FeatureData::Categorical { codes, .. } => code_to_f32(codes[r]),
+                        })
+                        .collect()
+                })
+                .collect();
+            for (f, mapper) in m.mappers.iter().enumerate() {
+                let mut probes = vec![
+                    f32::NAN,
+                    f32::INFINITY,
+                    f32::NEG_INFINITY,
+                    -1.0,
+                    0.0,
+                    -0.0,
+                    1e30,
+                    300.0,
+                ];
+                if let BinKind::Numeric { upper_bounds } = &mapper.kind {
+                    for &b in upper_bounds {
+                        let v = b as f32;
+                        probes.extend([
+                            v,
+                            f32::from_bits(v.to_bits().wrapping_add(1)),
+                            f32::from_bits(v.to_bits().wrapping_sub(1)),
+                        ]);
+                    }
+                } else {
+                    probes.extend((0..12).map(|c| c as f32));
+                }
+                for (i, v) in probes.into_iter().enumerate() {
+                    let mut row = rows[i % 50].clone();
+                    row[f] = v;
+                    rows.push(row);
+                }
+            }
+            let mut out = vec![0.0; m.n_outputs];
+            for values in &rows {
+                assert_eq!(values.len(), nf);
+                let row = DenseRow {
+                    values,
+                    max_code: &max_codes,
+                };
+                m.predict_raw_row(&row, &mut out);
+                let want = reference_raw_row(&m, &row);
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(
+                    bits(&out),
+                    bits(&want),
+                    "{:?} {task:?} row {values:?}",
+                    p.boosting
+                );
+            }
         }
     }
 }

@@ -5,6 +5,7 @@
 pub mod binning;
 pub mod data;
 pub mod error;
+mod flat;
 pub mod gbdt;
 pub mod knn;
 pub mod linear;
