@@ -127,6 +127,22 @@ fn prepare(
     })
 }
 
+/// Prep for models: text hashed into `text_buckets` features (0 drops text), missing numbers
+/// left as NaN because every learner handles them itself.
+pub fn model_prep_options(text_buckets: u32) -> PrepOptions {
+    PrepOptions {
+        text: if text_buckets == 0 {
+            TextMode::Drop
+        } else {
+            TextMode::Hash {
+                buckets: text_buckets,
+            }
+        },
+        impute_numeric: false,
+        ..PrepOptions::default()
+    }
+}
+
 fn split_param(p: &str) -> Result<(&str, &str)> {
     p.split_once('=')
         .map(|(k, v)| (k.trim(), v.trim()))
@@ -167,17 +183,7 @@ pub fn cmd_fit(args: &FitArgs, quiet: bool) -> Result<()> {
         }
         None => (target.table.clone(), None),
     };
-    let prep_options = PrepOptions {
-        text: if args.text_buckets == 0 {
-            TextMode::Drop
-        } else {
-            TextMode::Hash {
-                buckets: args.text_buckets,
-            }
-        },
-        impute_numeric: false,
-        ..PrepOptions::default()
-    };
+    let prep_options = model_prep_options(args.text_buckets);
     let prep = Prep::fit(&train_table, Some((&args.target, task)), &prep_options)?;
     let transformed = prep.transform(&train_table)?;
     let x = transformed.features;

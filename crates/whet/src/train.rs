@@ -13,7 +13,7 @@ use serde::Serialize;
 use whet_automl::memory::{available_bytes, estimate_training_bytes, human_bytes};
 use whet_automl::search::{Budget, CvPlan, Observer, SearchOptions, StopReason, TrialStatus};
 use whet_automl::{LearnerKind, Problem, TrialRecord, plan_folds, search};
-use whet_data::prep::{Prep, PrepOptions, TextMode};
+use whet_data::prep::Prep;
 use whet_data::profile::{ProfileOptions, TargetMissing, WarningKind, prepare_target};
 use whet_data::split::{group_kfold, holdout, stratified_holdout, time_split};
 use whet_data::{Table, Task, TypeHint, ValueType};
@@ -562,17 +562,7 @@ pub fn cmd_train(args: &TrainArgs, store_flag: Option<&str>, quiet: bool) -> Res
         None => None,
     };
 
-    let prep_options = PrepOptions {
-        text: if args.text_buckets == 0 {
-            TextMode::Drop
-        } else {
-            TextMode::Hash {
-                buckets: args.text_buckets,
-            }
-        },
-        impute_numeric: false,
-        ..PrepOptions::default()
-    };
+    let prep_options = crate::fit::model_prep_options(args.text_buckets);
     let prep = Prep::fit(&table, Some((&args.target, task)), &prep_options)?;
     for d in &prep.dropped {
         if !dropped_columns.contains(&d.column) {
