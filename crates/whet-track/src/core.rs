@@ -136,7 +136,7 @@ pub(crate) fn redact(url: &str) -> String {
 
 /// A damaged file makes every pooled connection fail, and the pool would retry until its
 /// timeout; one plain connection first turns that into an immediate error naming the file.
-async fn check_sqlite_file(path: &Path, location: &str) -> Result<()> {
+async fn check_sqlite_file(path: &Path, location: &str, busy_timeout: Duration) -> Result<()> {
     use sqlx::Connection;
     if let Ok(mut f) = std::fs::File::open(path) {
         use std::io::Read;
@@ -152,9 +152,18 @@ async fn check_sqlite_file(path: &Path, location: &str) -> Result<()> {
     let mut conn = sqlx::AnyConnection::connect(&sqlite_url(path))
         .await
         .map_err(|e| Error::db(location, "open", e))?;
-    let r = sqlx::query("SELECT COUNT(*) FROM sqlite_master")
+    let r = async {
+        sqlx::query(AssertSqlSafe(format!(
+            "PRAGMA busy_timeout = {}",
+            busy_timeout.as_millis()
+        )))
         .execute(&mut conn)
-        .await;
+        .await?;
+        sqlx::query("SELECT COUNT(*) FROM sqlite_master")
+            .execute(&mut conn)
+            .await
+    }
+    .await;
     let _ = conn.close().await;
     r.map_err(|e| Error::db(location, "read schema", e))?;
     Ok(())
@@ -175,7 +184,12 @@ fn sqlite_url(path: &Path) -> String {
 }
 
 impl Core {
-    pub async fn open(target: Target, artifact_root: PathBuf, lease: Duration) -> Result<Core> {
+    pub async fn open(
+        target: Target,
+        artifact_root: PathBuf,
+        lease: Duration,
+        busy_timeout: Duration,
+    ) -> Result<Core> {
         sqlx::any::install_default_drivers();
         let (url, location, backend) = match &target {
             Target::Sqlite(p) => {
@@ -204,13 +218,12 @@ impl Core {
             .max_connections(if backend == Backend::Sqlite { 2 } else { 4 })
             .acquire_timeout(Duration::from_secs(60));
         if backend == Backend::Sqlite {
-            options = options.after_connect(|conn, _meta| {
+            let busy = format!("PRAGMA busy_timeout = {}", busy_timeout.as_millis());
+            options = options.after_connect(move |conn, _meta| {
+                let busy = busy.clone();
                 Box::pin(async move {
-                    // Writers wait for each other rather than fail; 60 s covers a long
-                    // batch in another process.
-                    sqlx::query("PRAGMA busy_timeout = 60000")
-                        .execute(&mut *conn)
-                        .await?;
+                    // Writers wait for each other rather than fail.
+                    sqlx::query(AssertSqlSafe(busy)).execute(&mut *conn).await?;
                     // NORMAL is durable in WAL mode except for the last transactions on power
                     // loss, never corrupting; FULL would cost an fsync per commit.
                     sqlx::query("PRAGMA synchronous = NORMAL")
@@ -228,7 +241,7 @@ impl Core {
             });
         }
         match &target {
-            Target::Sqlite(p) => check_sqlite_file(p, &location).await?,
+            Target::Sqlite(p) => check_sqlite_file(p, &location, busy_timeout).await?,
             Target::Postgres(_) => {
                 // The pool retries failed connects until its timeout; one plain connect
                 // first reports a wrong URL or a stopped server at once.

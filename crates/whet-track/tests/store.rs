@@ -23,6 +23,7 @@ impl Ctx {
             OpenOptions {
                 artifact_root: Some(self.dir.join("artifacts")),
                 lease,
+                ..Default::default()
             },
         )
         .unwrap_or_else(|e| panic!("open {}: {e}", self.spec))
@@ -610,7 +611,7 @@ both!(four_writers_lose_nothing, |ctx: &super::Ctx| {
                     &spec,
                     OpenOptions {
                         artifact_root: Some(root),
-                        lease: DEFAULT_LEASE,
+                        ..Default::default()
                     },
                 )
                 .unwrap();
@@ -678,6 +679,7 @@ fn child_process_holding_a_run() {
         OpenOptions {
             artifact_root: Some(root.into()),
             lease: Duration::from_millis(600),
+            ..Default::default()
         },
     )
     .unwrap();
@@ -761,6 +763,34 @@ fn corrupted_sqlite_file_is_named() {
     assert!(msg.contains(db.to_str().unwrap()), "{msg}");
     assert!(msg.contains("hint"), "{msg}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn locked_sqlite_file_is_named() {
+    let ctx = sqlite("locked");
+    let s = ctx.open();
+    let exp = s.get_or_create_experiment("e").unwrap();
+    let run = s.start_run(&new_run(exp, "r")).unwrap();
+    let guard = testing::lock_sqlite(Path::new(&ctx.spec)).unwrap();
+    let quick = Store::open_with(
+        &ctx.spec,
+        OpenOptions {
+            artifact_root: Some(ctx.dir.join("artifacts")),
+            busy_timeout: Duration::from_millis(200),
+            ..Default::default()
+        },
+    );
+    let e = match quick {
+        Ok(_) => panic!("opened a locked store"),
+        Err(e) => e,
+    };
+    let msg = e.to_string();
+    assert!(matches!(e, Error::Locked { .. }), "{msg}");
+    assert!(msg.contains(&ctx.spec) && msg.contains("hint"), "{msg}");
+    drop(guard);
+    // Once the lock is gone the same handle works again.
+    s.log_metrics(&run, &[Metric::new("x", 1.0, 0)]).unwrap();
+    s.end_run(&run, RunStatus::Finished).unwrap();
 }
 
 #[test]
