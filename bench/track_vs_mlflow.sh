@@ -56,8 +56,11 @@ echo "load after: $(uptime)"
 
 "$PY" - "$work/mlflow.json" "$work/whet.json" <<'PYEOF'
 import json, sys
-m = json.load(open(sys.argv[1]))
-w = json.load(open(sys.argv[2]))
+# MLflow's client prints "View run ..." lines on stdout too: the result is the last JSON line.
+def last_json(path):
+    return json.loads([l for l in open(path) if l.startswith("{")][-1])
+m = last_json(sys.argv[1])
+w = last_json(sys.argv[2])
 mi, ms = m["ingest"], m["search"]
 print()
 print("| measure | whet | MLflow | ratio |")

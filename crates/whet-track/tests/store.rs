@@ -822,3 +822,47 @@ fn store_spec_precedence() {
     assert_eq!(store_spec(None), expected);
     let _ = Path::new(DEFAULT_STORE);
 }
+
+both!(
+    metric_order_with_filter_on_same_metric,
+    |ctx: &super::Ctx| {
+        use whet_track::*;
+        let s = ctx.open();
+        let exp = s.get_or_create_experiment("e").unwrap();
+        for (i, v) in [0.3, 0.9, f64::NAN, 0.7, 0.5].iter().enumerate() {
+            let r = s.start_run(&super::new_run(exp, &format!("r{i}"))).unwrap();
+            s.log_metrics(&r, &[Metric::new("auc", *v, 0)]).unwrap();
+        }
+        let names = |filter: &str, order: &str| {
+            super::names(
+                &s.search_runs(&SearchRuns {
+                    filter: filter.into(),
+                    order_by: vec![order.into()],
+                    ..Default::default()
+                })
+                .unwrap(),
+            )
+        };
+        assert_eq!(
+            names("metrics.auc > 0.4", "metrics.auc DESC"),
+            ["r1", "r3", "r4"]
+        );
+        assert_eq!(
+            names("metrics.auc > 0.4", "metrics.auc ASC"),
+            ["r4", "r3", "r1"]
+        );
+        assert_eq!(
+            names("metrics.auc >= 0.3 and metrics.auc < 0.8", "metrics.auc"),
+            ["r0", "r4", "r3"]
+        );
+        assert_eq!(
+            names("metrics.auc != 0.5", "metrics.auc DESC"),
+            ["r1", "r3", "r0"]
+        );
+        // Without a filter on it, runs whose metric is NaN or missing come last.
+        assert_eq!(
+            names("", "metrics.auc DESC"),
+            ["r1", "r3", "r4", "r0", "r2"]
+        );
+    }
+);
