@@ -30,6 +30,7 @@ pub(crate) struct Core {
     pub artifact_root: PathBuf,
     pub lease: Duration,
     pub owner: String,
+    last_reap: std::sync::atomic::AtomicI64,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -277,6 +278,7 @@ impl Core {
             artifact_root,
             lease,
             owner: format!("pid {} {}", std::process::id(), &new_run_id()[..8]),
+            last_reap: std::sync::atomic::AtomicI64::new(now_ms()),
         };
         if backend == Backend::Sqlite {
             core.enable_wal().await?;
@@ -406,6 +408,20 @@ impl Core {
         .map_err(self.err("mark expired runs killed"))?;
         tx.commit().await.map_err(self.err("commit"))?;
         Ok(r.rows_affected())
+    }
+
+    /// Reaping from read paths at most a few times per lease: a run cannot be found dead
+    /// sooner than its lease anyway, and the check is a round trip.
+    async fn maybe_reap(&self) -> Result<()> {
+        let now = now_ms();
+        let every = (self.lease.as_millis() as i64 / 4).max(50);
+        let last = self.last_reap.load(std::sync::atomic::Ordering::Relaxed);
+        if now - last >= every {
+            self.last_reap
+                .store(now, std::sync::atomic::Ordering::Relaxed);
+            self.reap_expired().await?;
+        }
+        Ok(())
     }
 
     pub async fn renew_leases(&self, runs: &[String]) -> Result<()> {
@@ -775,7 +791,7 @@ impl Core {
     }
 
     pub async fn get_run(&self, run: &str) -> Result<Run> {
-        self.reap_expired().await?;
+        self.maybe_reap().await?;
         let row = sqlx::query(AssertSqlSafe(format!(
             "SELECT {RUN_COLUMNS} FROM runs r WHERE r.run_uuid = $1"
         )))
@@ -852,36 +868,25 @@ impl Core {
             });
         }
         let keys: Vec<i64> = index.keys().copied().collect();
-        for chunk in keys.chunks(900) {
+        // One query for params, tags and latest metrics: each statement is a round trip to
+        // SQLite's worker thread, and on a busy machine those hops were most of a search.
+        for chunk in keys.chunks(300) {
             let mut sql = Sql::new(self.backend);
-            let list = chunk
-                .iter()
-                .map(|k| sql.arg(Arg::I(*k)))
-                .collect::<Vec<_>>()
-                .join(", ");
-            for table in ["params", "tags"] {
-                sql.text =
-                    format!("SELECT run_key, key, value FROM {table} WHERE run_key IN ({list})");
-                let rows = sql
-                    .query()
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(self.err("read run data"))?;
-                for r in rows {
-                    let k: i64 = r.try_get(0).map_err(self.err("read run data"))?;
-                    let key: String = r.try_get(1).map_err(self.err("read run data"))?;
-                    let value: String = r.try_get(2).map_err(self.err("read run data"))?;
-                    if let Some(&i) = index.get(&k) {
-                        if table == "params" {
-                            runs[i].params.insert(key, value);
-                        } else {
-                            runs[i].tags.insert(key, value);
-                        }
-                    }
-                }
+            let mut lists = Vec::with_capacity(3);
+            for _ in 0..3 {
+                lists.push(
+                    chunk
+                        .iter()
+                        .map(|k| sql.arg(Arg::I(*k)))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                );
             }
             sql.text = format!(
-                "SELECT run_key, key, value, is_nan, step, timestamp FROM latest_metrics WHERE run_key IN ({list})"
+                "SELECT 0, run_key, key, value, CAST(NULL AS DOUBLE PRECISION), 0, 0, 0 FROM params WHERE run_key IN ({}) \
+                 UNION ALL SELECT 1, run_key, key, value, CAST(NULL AS DOUBLE PRECISION), 0, 0, 0 FROM tags WHERE run_key IN ({}) \
+                 UNION ALL SELECT 2, run_key, key, CAST(NULL AS TEXT), value, is_nan, step, timestamp FROM latest_metrics WHERE run_key IN ({})",
+                lists[0], lists[1], lists[2]
             );
             let rows = sql
                 .query()
@@ -889,18 +894,30 @@ impl Core {
                 .await
                 .map_err(self.err("read run data"))?;
             for r in rows {
-                let k: i64 = r.try_get(0).map_err(self.err("read run data"))?;
-                let m = Metric {
-                    key: r.try_get(1).map_err(self.err("read run data"))?,
-                    value: loaded_value(
-                        r.try_get(2).map_err(self.err("read run data"))?,
-                        r.try_get(3).map_err(self.err("read run data"))?,
-                    ),
-                    step: r.try_get(4).map_err(self.err("read run data"))?,
-                    timestamp_ms: r.try_get(5).map_err(self.err("read run data"))?,
-                };
-                if let Some(&i) = index.get(&k) {
-                    runs[i].metrics.insert(m.key.clone(), m);
+                let e = self.err("read run data");
+                let kind: i64 = r.try_get(0).map_err(&e)?;
+                let k: i64 = r.try_get(1).map_err(&e)?;
+                let key: String = r.try_get(2).map_err(&e)?;
+                let Some(&i) = index.get(&k) else { continue };
+                match kind {
+                    0 => {
+                        runs[i].params.insert(key, r.try_get(3).map_err(&e)?);
+                    }
+                    1 => {
+                        runs[i].tags.insert(key, r.try_get(3).map_err(&e)?);
+                    }
+                    _ => {
+                        let m = Metric {
+                            value: loaded_value(
+                                r.try_get(4).map_err(&e)?,
+                                r.try_get(5).map_err(&e)?,
+                            ),
+                            step: r.try_get(6).map_err(&e)?,
+                            timestamp_ms: r.try_get(7).map_err(&e)?,
+                            key: key.clone(),
+                        };
+                        runs[i].metrics.insert(key, m);
+                    }
                 }
             }
         }
@@ -910,7 +927,7 @@ impl Core {
     // ---- search ------------------------------------------------------------------------
 
     pub async fn search_runs(&self, s: &SearchRuns) -> Result<Page<Run>> {
-        self.reap_expired().await?;
+        self.maybe_reap().await?;
         let conditions = filter::parse(&s.filter)?;
         let orders = s
             .order_by
