@@ -70,6 +70,9 @@ pub struct OpenOptions {
     pub artifact_root: Option<PathBuf>,
     /// A run not renewed for this long is taken as killed.
     pub lease: Duration,
+    /// How long a SQLite write waits for another process's write to finish before failing
+    /// with [`Error::Locked`].
+    pub busy_timeout: Duration,
 }
 
 impl Default for OpenOptions {
@@ -77,6 +80,7 @@ impl Default for OpenOptions {
         OpenOptions {
             artifact_root: None,
             lease: DEFAULT_LEASE,
+            busy_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -127,7 +131,7 @@ impl Store {
             .build()
             .map_err(Error::Runtime)?;
         let lease = options.lease.max(Duration::from_millis(100));
-        let core = Arc::new(rt.block_on(Core::open(target, root, lease))?);
+        let core = Arc::new(rt.block_on(Core::open(target, root, lease, options.busy_timeout))?);
         let owned: Arc<Mutex<BTreeSet<RunId>>> = Arc::default();
         {
             let core = Arc::clone(&core);
@@ -362,6 +366,35 @@ pub mod testing {
     use sqlx::Connection;
 
     use crate::error::{Error, Result};
+
+    /// Holds SQLite's exclusive lock on `path` until the guard is dropped, as a stuck writer
+    /// in another process would.
+    pub struct SqliteLock {
+        _rt: tokio::runtime::Runtime,
+        _conn: sqlx::SqliteConnection,
+    }
+
+    pub fn lock_sqlite(path: &std::path::Path) -> Result<SqliteLock> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(Error::Runtime)?;
+        let location = path.display().to_string();
+        let conn = rt.block_on(async {
+            let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{location}"))
+                .await
+                .map_err(|e| Error::db(&location, "connect", e))?;
+            sqlx::query("BEGIN EXCLUSIVE")
+                .execute(&mut conn)
+                .await
+                .map_err(|e| Error::db(&location, "lock", e))?;
+            Ok::<_, Error>(conn)
+        })?;
+        Ok(SqliteLock {
+            _rt: rt,
+            _conn: conn,
+        })
+    }
 
     /// Creates an empty schema on the PostgreSQL server at `base_url` and returns a URL whose
     /// connections use it, so each test gets a fresh database without `CREATE DATABASE`.

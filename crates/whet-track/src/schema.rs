@@ -45,7 +45,6 @@ CREATE TABLE runs (
 CREATE INDEX runs_experiment_start ON runs (experiment_id, start_time);
 CREATE INDEX runs_parent ON runs (parent_run_uuid);
 CREATE INDEX runs_status_lease ON runs (status, lease_until);
-CREATE INDEX runs_lifecycle ON runs (lifecycle_stage);
 CREATE TABLE params (
     run_key BIGINT NOT NULL REFERENCES runs(run_key),
     key TEXT NOT NULL,

@@ -23,6 +23,7 @@ impl Ctx {
             OpenOptions {
                 artifact_root: Some(self.dir.join("artifacts")),
                 lease,
+                ..Default::default()
             },
         )
         .unwrap_or_else(|e| panic!("open {}: {e}", self.spec))
@@ -610,7 +611,7 @@ both!(four_writers_lose_nothing, |ctx: &super::Ctx| {
                     &spec,
                     OpenOptions {
                         artifact_root: Some(root),
-                        lease: DEFAULT_LEASE,
+                        ..Default::default()
                     },
                 )
                 .unwrap();
@@ -678,6 +679,7 @@ fn child_process_holding_a_run() {
         OpenOptions {
             artifact_root: Some(root.into()),
             lease: Duration::from_millis(600),
+            ..Default::default()
         },
     )
     .unwrap();
@@ -764,6 +766,34 @@ fn corrupted_sqlite_file_is_named() {
 }
 
 #[test]
+fn locked_sqlite_file_is_named() {
+    let ctx = sqlite("locked");
+    let s = ctx.open();
+    let exp = s.get_or_create_experiment("e").unwrap();
+    let run = s.start_run(&new_run(exp, "r")).unwrap();
+    let guard = testing::lock_sqlite(Path::new(&ctx.spec)).unwrap();
+    let quick = Store::open_with(
+        &ctx.spec,
+        OpenOptions {
+            artifact_root: Some(ctx.dir.join("artifacts")),
+            busy_timeout: Duration::from_millis(200),
+            ..Default::default()
+        },
+    );
+    let e = match quick {
+        Ok(_) => panic!("opened a locked store"),
+        Err(e) => e,
+    };
+    let msg = e.to_string();
+    assert!(matches!(e, Error::Locked { .. }), "{msg}");
+    assert!(msg.contains(&ctx.spec) && msg.contains("hint"), "{msg}");
+    drop(guard);
+    // Once the lock is gone the same handle works again.
+    s.log_metrics(&run, &[Metric::new("x", 1.0, 0)]).unwrap();
+    s.end_run(&run, RunStatus::Finished).unwrap();
+}
+
+#[test]
 fn bad_locations_are_clear() {
     let dir = temp_dir("badloc");
     let e = Store::open(dir.to_str().unwrap()).err().unwrap();
@@ -792,3 +822,47 @@ fn store_spec_precedence() {
     assert_eq!(store_spec(None), expected);
     let _ = Path::new(DEFAULT_STORE);
 }
+
+both!(
+    metric_order_with_filter_on_same_metric,
+    |ctx: &super::Ctx| {
+        use whet_track::*;
+        let s = ctx.open();
+        let exp = s.get_or_create_experiment("e").unwrap();
+        for (i, v) in [0.3, 0.9, f64::NAN, 0.7, 0.5].iter().enumerate() {
+            let r = s.start_run(&super::new_run(exp, &format!("r{i}"))).unwrap();
+            s.log_metrics(&r, &[Metric::new("auc", *v, 0)]).unwrap();
+        }
+        let names = |filter: &str, order: &str| {
+            super::names(
+                &s.search_runs(&SearchRuns {
+                    filter: filter.into(),
+                    order_by: vec![order.into()],
+                    ..Default::default()
+                })
+                .unwrap(),
+            )
+        };
+        assert_eq!(
+            names("metrics.auc > 0.4", "metrics.auc DESC"),
+            ["r1", "r3", "r4"]
+        );
+        assert_eq!(
+            names("metrics.auc > 0.4", "metrics.auc ASC"),
+            ["r4", "r3", "r1"]
+        );
+        assert_eq!(
+            names("metrics.auc >= 0.3 and metrics.auc < 0.8", "metrics.auc"),
+            ["r0", "r4", "r3"]
+        );
+        assert_eq!(
+            names("metrics.auc != 0.5", "metrics.auc DESC"),
+            ["r1", "r3", "r0"]
+        );
+        // Without a filter on it, runs whose metric is NaN or missing come last.
+        assert_eq!(
+            names("", "metrics.auc DESC"),
+            ["r1", "r3", "r4", "r0", "r2"]
+        );
+    }
+);
