@@ -455,3 +455,75 @@ fn bad_options_are_clear_errors() {
         assert!(e.contains(want), "{args:?}: {e}");
     }
 }
+
+#[test]
+fn four_processes_training_into_one_store_lose_nothing() {
+    let store = tmp("shared-four.db");
+    let children: Vec<_> = (0..4)
+        .map(|i| {
+            Command::new(env!("CARGO_BIN_EXE_whet"))
+                .env("WHET_STORE", &store)
+                .arg("train")
+                .arg(example())
+                .args([
+                    "--target",
+                    "churned",
+                    "--trials",
+                    "3",
+                    "--learners",
+                    "linear",
+                ])
+                .args(["--json", "-q", "--experiment", "four", "--seed"])
+                .arg(i.to_string())
+                .arg("--out")
+                .arg(tmp(&format!("four-{i}.whet")))
+                .spawn_with_output()
+        })
+        .collect();
+    let mut studies = Vec::new();
+    for c in children {
+        let o = c.join().unwrap();
+        let v = json(&o);
+        studies.push(v["tracking"]["run_id"].as_str().unwrap().to_string());
+    }
+    let runs = Command::new(env!("CARGO_BIN_EXE_whet"))
+        .env("WHET_STORE", &store)
+        .args(["runs", "-e", "four", "--json", "-n", "100"])
+        .output()
+        .unwrap();
+    let runs = json(&runs);
+    let runs = runs["runs"].as_array().unwrap();
+    // 4 studies × (1 study run + 3 trial runs), all finished.
+    assert_eq!(runs.len(), 16);
+    assert!(runs.iter().all(|r| r["info"]["status"] == "FINISHED"));
+    for s in &studies {
+        let children = runs
+            .iter()
+            .filter(|r| r["info"]["parent_run_id"] == s.as_str())
+            .count();
+        assert_eq!(children, 3, "study {s}");
+    }
+    let models = Command::new(env!("CARGO_BIN_EXE_whet"))
+        .env("WHET_STORE", &store)
+        .args(["model", "show", "four", "--json"])
+        .output()
+        .unwrap();
+    let models = json(&models);
+    assert_eq!(models["versions"].as_array().unwrap().len(), 4);
+}
+
+/// Runs a command on its own thread so several can run at once.
+trait SpawnWithOutput {
+    fn spawn_with_output(&mut self) -> std::thread::JoinHandle<Output>;
+}
+
+impl SpawnWithOutput for Command {
+    fn spawn_with_output(&mut self) -> std::thread::JoinHandle<Output> {
+        let child = self
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::spawn(move || child.wait_with_output().unwrap())
+    }
+}
