@@ -198,7 +198,11 @@ impl Observer for NoObserver {}
 pub struct EnsembleReport {
     /// (trial id, weight) with weights summing to one.
     pub members: Vec<(usize, f64)>,
+    /// Out-of-fold score of the ensemble (all validated rows pooled).
     pub cv_score: f64,
+    /// The best single trial's out-of-fold score on the same pooled rows: the like-for-like
+    /// comparison (a trial's `cv_score` is the mean of its fold scores).
+    pub best_trial_oof_score: f64,
 }
 
 #[derive(Debug)]
@@ -488,13 +492,14 @@ pub fn search(
             .iter()
             .map(|&(i, c)| (i, c as f64 / total as f64))
             .collect();
-        ensemble_report = Some(EnsembleReport {
-            members: weighted.iter().map(|&(i, w)| (kept[i].trial, w)).collect(),
-            cv_score: sel.score,
-        });
         // The ensemble's score is out-of-fold; the best trial's is its mean fold score. Compare
         // like with like: the best trial's own out-of-fold score.
         let best_oof = problem.score(metric, &oof_rows, &best.oof);
+        ensemble_report = Some(EnsembleReport {
+            members: weighted.iter().map(|&(i, w)| (kept[i].trial, w)).collect(),
+            cv_score: sel.score,
+            best_trial_oof_score: best_oof,
+        });
         if weighted.len() > 1 && loss_of(metric, sel.score) < loss_of(metric, best_oof) - 1e-9 {
             uses_ensemble = true;
             members = weighted;

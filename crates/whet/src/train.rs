@@ -170,6 +170,7 @@ struct TrainReport {
 #[derive(Serialize)]
 struct EnsembleSummary {
     cv_score: f64,
+    best_trial_oof_score: f64,
     members: Vec<EnsembleMemberReport>,
 }
 
@@ -864,6 +865,7 @@ pub fn cmd_train(args: &TrainArgs, store_flag: Option<&str>, quiet: bool) -> Res
         best_trial_score: best.cv_score,
         ensemble: result.ensemble.as_ref().map(|e| EnsembleSummary {
             cv_score: e.cv_score,
+            best_trial_oof_score: e.best_trial_oof_score,
             members: e
                 .members
                 .iter()
@@ -982,14 +984,15 @@ fn print_report(r: &TrainReport) {
             .map(|m| format!("{} #{} ×{:.2}", m.learner.name(), m.trial, m.weight))
             .collect();
         println!(
-            "ensemble: {} {:.5} out-of-fold — {}",
+            "ensemble: {} {:.5} out-of-fold (best single trial {:.5} on the same rows) — {}",
             r.metric.name(),
             e.cv_score,
+            e.best_trial_oof_score,
             members.join(", ")
         );
     }
     println!(
-        "best single model: trial {} — {} {:.5}",
+        "best single model: trial {} — {} {:.5} (mean of its fold scores)",
         r.best_trial,
         r.metric.name(),
         r.best_trial_score
