@@ -88,32 +88,11 @@ fn read_csv_with(
     allow_fast: bool,
 ) -> Result<Table> {
     let na = NaSet::new(&options.na_values);
-    let (sample, complete) = read_sample(path)?;
-    let sample = strip_bom(&sample);
-    if sample.iter().all(|b| b.is_ascii_whitespace()) {
-        return Err(DataError::EmptyFile {
-            path: path.to_path_buf(),
-        });
-    }
-    let delimiter = match options.delimiter {
-        Some(d) => d,
-        None => sniff_delimiter(sample, complete),
-    };
-    let first_rows = parse_sample_rows(sample, delimiter, 2, complete);
-    if first_rows.is_empty() {
-        return Err(DataError::Format {
-            path: path.to_path_buf(),
-            message: format!(
-                "the first record is longer than {} MB",
-                MAX_SNIFF_BYTES >> 20
-            ),
-            hint: "check the file's quoting: a quote that is never closed makes the rest of the file one field".into(),
-        });
-    }
-    let has_header = match options.has_header {
-        Some(h) => h,
-        None => sniff_header(&first_rows, &na),
-    };
+    let Sniffed {
+        delimiter,
+        has_header,
+        first_rows,
+    } = sniff(path, options, &na)?;
     let n_fields = first_rows.first().map_or(0, Vec::len);
 
     let total = std::fs::metadata(path).map_err(|e| io_err(path, e))?.len();
@@ -273,9 +252,52 @@ pub(crate) fn open_decoded(path: &Path, count: Arc<AtomicU64>) -> Result<Box<dyn
     })
 }
 
+/// What the first lines of a file tell: its delimiter, whether it has a header, and its first
+/// (up to two) records.
+pub(crate) struct Sniffed {
+    pub(crate) delimiter: u8,
+    pub(crate) has_header: bool,
+    pub(crate) first_rows: Vec<Vec<String>>,
+}
+
+/// Sniffs delimiter and header (unless `options` fixes them); an empty file is an error.
+pub(crate) fn sniff(path: &Path, options: &CsvOptions, na: &NaSet) -> Result<Sniffed> {
+    let (sample, complete) = read_sample(path)?;
+    let sample = strip_bom(&sample);
+    if sample.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(DataError::EmptyFile {
+            path: path.to_path_buf(),
+        });
+    }
+    let delimiter = match options.delimiter {
+        Some(d) => d,
+        None => sniff_delimiter(sample, complete),
+    };
+    let first_rows = parse_sample_rows(sample, delimiter, 2, complete);
+    if first_rows.is_empty() {
+        return Err(DataError::Format {
+            path: path.to_path_buf(),
+            message: format!(
+                "the first record is longer than {} MB",
+                MAX_SNIFF_BYTES >> 20
+            ),
+            hint: "check the file's quoting: a quote that is never closed makes the rest of the file one field".into(),
+        });
+    }
+    let has_header = match options.has_header {
+        Some(h) => h,
+        None => sniff_header(&first_rows, na),
+    };
+    Ok(Sniffed {
+        delimiter,
+        has_header,
+        first_rows,
+    })
+}
+
 /// The start of the decoded file for sniffing, and whether it is the whole file. The sample
 /// grows until it holds at least two line ends, so a wide file's header is never cut.
-pub(crate) fn read_sample(path: &Path) -> Result<(Vec<u8>, bool)> {
+fn read_sample(path: &Path) -> Result<(Vec<u8>, bool)> {
     let mut limit = SNIFF_BYTES;
     loop {
         let mut reader = open_decoded(path, Arc::new(AtomicU64::new(0)))?;
@@ -300,13 +322,13 @@ pub(crate) fn read_sample(path: &Path) -> Result<(Vec<u8>, bool)> {
     }
 }
 
-pub(crate) fn strip_bom(bytes: &[u8]) -> &[u8] {
+fn strip_bom(bytes: &[u8]) -> &[u8] {
     bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes)
 }
 
 /// Parses up to `max_rows` records of a sample; unless the sample is the `complete` file, a
 /// record that reaches its end may be cut and is dropped.
-pub(crate) fn parse_sample_rows(
+fn parse_sample_rows(
     sample: &[u8],
     delimiter: u8,
     max_rows: usize,
@@ -366,7 +388,7 @@ pub(crate) fn parse_sample_rows(
 
 /// Picks the candidate delimiter that splits the sample's lines into the most consistent
 /// number (>1) of fields; ties go to the larger count, then to the order of candidates.
-pub(crate) fn sniff_delimiter(sample: &[u8], complete: bool) -> u8 {
+fn sniff_delimiter(sample: &[u8], complete: bool) -> u8 {
     let mut best = (b',', 0.0f64, 0usize);
     for &d in CANDIDATE_DELIMITERS {
         let rows = parse_sample_rows(sample, d, 200, complete);
@@ -395,7 +417,7 @@ pub(crate) fn sniff_delimiter(sample: &[u8], complete: bool) -> u8 {
 }
 
 /// A header is assumed unless some first-row field is a number: column names are rarely numbers.
-pub(crate) fn sniff_header(rows: &[Vec<String>], na: &NaSet) -> bool {
+fn sniff_header(rows: &[Vec<String>], na: &NaSet) -> bool {
     let Some(first) = rows.first() else {
         return true;
     };
@@ -1546,6 +1568,17 @@ fn file_changed(ctx: &FileCtx) -> DataError {
 /// Text arrays by column (None for fixed-width columns) and values read as missing by column.
 type ParsedChunk = (Vec<Option<ArrayRef>>, Vec<u64>);
 
+/// Adds one parsed chunk to the columns: its text pieces (numbers were written in place) and
+/// its count of values coerced to missing.
+fn absorb_chunk(sinks: &mut [Sink], plans: &[ColumnPlan], (text, coerced): ParsedChunk) {
+    for ((sink, t), (plan, c)) in sinks.iter_mut().zip(text).zip(plans.iter().zip(coerced)) {
+        plan.coerced.fetch_add(c, Ordering::Relaxed);
+        if let (Sink::Text(pieces), Some(t)) = (sink, t) {
+            pieces.push(t);
+        }
+    }
+}
+
 /// Parses one chunk into its slots; returns the finished text arrays (by column) and the
 /// count of values read as missing per column.
 fn parse_chunk(
@@ -1653,14 +1686,7 @@ fn parse_pass(
             })
             .collect();
         for r in results {
-            let (text, coerced) = r?;
-            for ((sink, t), (plan, c)) in sinks.iter_mut().zip(text).zip(plans.iter().zip(coerced))
-            {
-                plan.coerced.fetch_add(c, Ordering::Relaxed);
-                if let (Sink::Text(pieces), Some(t)) = (sink, t) {
-                    pieces.push(t);
-                }
-            }
+            absorb_chunk(&mut sinks, plans, r?);
         }
         row_start += sizes.iter().sum::<usize>();
         chunk_index += batch.len();

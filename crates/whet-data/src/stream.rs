@@ -13,8 +13,7 @@ use arrow_array::ArrayRef;
 use arrow_array::builder::StringBuilder;
 
 use crate::csv::{
-    CsvOptions, NaSet, column_names, describe_delimiter, open_decoded, parse_sample_rows,
-    read_sample, sniff_delimiter, sniff_header, strip_bom,
+    CsvOptions, NaSet, Sniffed, column_names, describe_delimiter, open_decoded, sniff,
 };
 use crate::error::{DataError, Result};
 use crate::table::{ColumnInfo, Table, ValueType};
@@ -51,20 +50,11 @@ pub struct CsvChunks {
 impl CsvChunks {
     pub fn open(path: &Path, options: &CsvOptions, chunk_rows: usize) -> Result<CsvChunks> {
         let na = NaSet::new(&options.na_values);
-        let (sample, complete) = read_sample(path)?;
-        let sample = strip_bom(&sample);
-        if sample.iter().all(|b| b.is_ascii_whitespace()) {
-            return Err(DataError::EmptyFile {
-                path: path.to_path_buf(),
-            });
-        }
-        let delimiter = options
-            .delimiter
-            .unwrap_or_else(|| sniff_delimiter(sample, complete));
-        let first_rows = parse_sample_rows(sample, delimiter, 2, complete);
-        let has_header = options
-            .has_header
-            .unwrap_or_else(|| sniff_header(&first_rows, &na));
+        let Sniffed {
+            delimiter,
+            has_header,
+            first_rows,
+        } = sniff(path, options, &na)?;
         let n_fields = first_rows.first().map_or(0, Vec::len);
         let header = has_header.then(|| first_rows.first().cloned().unwrap_or_default());
         let (names, _) = column_names(header, n_fields);

@@ -18,7 +18,6 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::ops::Range;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use arrow_array::ArrayRef;
 use memmap2::Mmap;
@@ -26,8 +25,8 @@ use rayon::prelude::*;
 
 use super::{
     BadRecord, CHUNK_BYTES, ColumnStats, FileCtx, NaSet, ParsedChunk, Progress, Sink, Slot,
-    assemble, decimal_f64, file_changed, io_err, is_gzip, is_special_float, plan_columns,
-    record_error, scan_decimal, trim_ascii,
+    absorb_chunk, assemble, decimal_f64, file_changed, io_err, is_gzip, is_special_float,
+    plan_columns, record_error, scan_decimal, trim_ascii,
 };
 use crate::error::{DataError, Result};
 use crate::table::{Table, TypeHint, ValueType};
@@ -627,14 +626,7 @@ fn reparse(
             })
             .collect();
         for r in results {
-            let (text, coerced) = r.map_err(|_| file_changed(ctx))?;
-            for ((sink, t), (plan, c)) in sinks.iter_mut().zip(text).zip(plans.iter().zip(coerced))
-            {
-                plan.coerced.fetch_add(c, Ordering::Relaxed);
-                if let (Sink::Text(pieces), Some(t)) = (sink, t) {
-                    pieces.push(t);
-                }
-            }
+            absorb_chunk(&mut sinks, plans, r.map_err(|_| file_changed(ctx))?);
         }
         row_start += sizes.iter().sum::<usize>();
         k0 = k1;
