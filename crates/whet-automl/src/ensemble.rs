@@ -4,7 +4,7 @@
 //! prediction's score, and keep the best prefix of that sequence.
 
 use whet_learn::data::Predictions;
-use whet_learn::metrics::Metric;
+use whet_learn::metrics::{Metric, evaluate};
 
 use crate::trial::{Problem, loss_of};
 
@@ -25,6 +25,8 @@ pub fn select(
 ) -> Option<Selection> {
     let first = candidates.first()?;
     let width = first.values.len();
+    // Gathered once: every step scores every candidate on the same rows.
+    let (y, w) = problem.targets(rows);
     let mut sum = vec![0.0; width];
     let mut counts = vec![0usize; candidates.len()];
     let mut best: Option<(f64, Vec<usize>)> = None;
@@ -43,7 +45,7 @@ pub fn select(
             for ((s, &acc), &v) in scratch.values.iter_mut().zip(&sum).zip(&c.values) {
                 *s = (acc + v) * inv;
             }
-            let loss = loss_of(metric, problem.score(metric, rows, &scratch));
+            let loss = loss_of(metric, evaluate(metric, &y, &scratch, w.as_deref()));
             // Strict `<` keeps the earlier (better single) candidate on ties.
             if step_best.is_none_or(|(_, b)| loss < b) {
                 step_best = Some((i, loss));

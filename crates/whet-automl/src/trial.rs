@@ -50,12 +50,18 @@ impl Problem<'_> {
         }
     }
 
-    /// The metric on a subset of rows given their predictions.
-    pub fn score(&self, metric: Metric, rows: &[u32], p: &Predictions) -> f64 {
-        let y: Vec<f64> = rows.iter().map(|&r| self.y[r as usize]).collect();
-        let w: Option<Vec<f64>> = self
+    /// Targets and weights of `rows`, in that order.
+    pub fn targets(&self, rows: &[u32]) -> (Vec<f64>, Option<Vec<f64>>) {
+        let y = rows.iter().map(|&r| self.y[r as usize]).collect();
+        let w = self
             .weight
             .map(|w| rows.iter().map(|&r| w[r as usize]).collect());
+        (y, w)
+    }
+
+    /// The metric on a subset of rows given their predictions.
+    pub fn score(&self, metric: Metric, rows: &[u32], p: &Predictions) -> f64 {
+        let (y, w) = self.targets(rows);
         evaluate(metric, &y, p, w.as_deref())
     }
 }
