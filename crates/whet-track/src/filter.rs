@@ -327,21 +327,28 @@ impl<'a> Lexer<'a> {
     }
 }
 
+impl<'a> Parser<'a> {
+    /// A parser over the tokens of `text`, a part of `input` (which error messages quote).
+    fn over(text: &str, input: &'a str) -> Result<Parser<'a>, FilterError> {
+        let lexer = Lexer {
+            chars: text.chars().collect(),
+            pos: 0,
+            input,
+        };
+        let end = lexer.chars.len();
+        let tokens = lexer.tokens()?;
+        Ok(Parser {
+            tokens,
+            i: 0,
+            input,
+            end,
+        })
+    }
+}
+
 /// Parses a filter; an empty or blank string means "no conditions".
 pub fn parse(input: &str) -> Result<Vec<Condition>, FilterError> {
-    let lexer = Lexer {
-        chars: input.chars().collect(),
-        pos: 0,
-        input,
-    };
-    let end = lexer.chars.len();
-    let tokens = lexer.tokens()?;
-    let mut p = Parser {
-        tokens,
-        i: 0,
-        input,
-        end,
-    };
+    let mut p = Parser::over(input, input)?;
     let mut out = Vec::new();
     if p.tokens.is_empty() {
         return Ok(out);
@@ -602,19 +609,7 @@ impl OrderBy {
         } else {
             (trimmed, false)
         };
-        let lexer = Lexer {
-            chars: body.chars().collect(),
-            pos: 0,
-            input,
-        };
-        let end = lexer.chars.len();
-        let tokens = lexer.tokens()?;
-        let mut p = Parser {
-            tokens,
-            i: 0,
-            input,
-            end,
-        };
+        let mut p = Parser::over(body, input)?;
         let (_, field) = p.field()?;
         if p.i != p.tokens.len() {
             return Err(p.err(p.here(), "expected ASC or DESC after the field"));
