@@ -1,6 +1,6 @@
 //! whet-automl: algorithm selection and tuning over whet-learn's learners — a portfolio of
 //! strong defaults, a cost-aware local search per learner, k-fold cross-validation with
-//! successive halving over folds, and greedy ensemble selection on out-of-fold predictions.
+//! successive halving over folds (a holdout split for big data), and greedy ensemble selection on out-of-fold predictions.
 //!
 //! The same data, seed and trial budget give the same trials, scores and model; a time budget
 //! only decides where the sequence stops.
@@ -14,7 +14,7 @@ pub mod tuner;
 
 pub use search::{
     Budget, CvPlan, EnsembleReport, Observer, SearchError, SearchOptions, SearchResult, StopReason,
-    TrialRecord, TrialStatus, plan_folds, search,
+    TrialRecord, TrialStatus, plan_folds, plan_holdout, search,
 };
 pub use space::LearnerKind;
 pub use trial::Problem;

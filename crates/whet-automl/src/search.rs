@@ -11,13 +11,13 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use whet_data::Task;
-use whet_data::split::{Fold, SplitError, kfold, stratified_kfold};
+use whet_data::split::{Fold, SplitError, holdout, kfold, stratified_holdout, stratified_kfold};
 use whet_learn::data::Predictions;
 use whet_learn::metrics::Metric;
 use whet_learn::model::{EnsembleMember, EnsembleModel, Predictor};
 
 use crate::ensemble;
-use crate::space::{Config, LearnerKind, portfolio};
+use crate::space::{Config, EARLY_STOPPING_ROUNDS, LearnerKind, portfolio};
 use crate::trial::{FoldError, FoldResult, Problem, fit_fold, loss_of};
 use crate::tuner::Tuner;
 
@@ -101,7 +101,7 @@ pub fn plan_folds(
     if task == Task::Regression {
         return Ok(CvPlan {
             folds: kfold(n, k, true, seed)?,
-            description: format!("shuffled {k}-fold"),
+            description: format!("shuffled {k}-fold cross-validation"),
             notes,
         });
     }
@@ -138,19 +138,44 @@ pub fn plan_folds(
     match stratified_kfold(&labels, k, seed) {
         Ok(folds) => Ok(CvPlan {
             folds,
-            description: format!("stratified {k}-fold"),
+            description: format!("stratified {k}-fold cross-validation"),
             notes,
         }),
         Err(SplitError::ClassTooSmall { .. }) => {
             notes.push("rare classes too few even pooled: using shuffled k-fold".into());
             Ok(CvPlan {
                 folds: kfold(n, k, true, seed)?,
-                description: format!("shuffled {k}-fold"),
+                description: format!("shuffled {k}-fold cross-validation"),
                 notes,
             })
         }
         Err(e) => Err(e),
     }
+}
+
+/// One holdout split instead of k folds, for data big enough that a tenth of it scores a model
+/// well and k-fold would leave time for only a few trials. Stratified for classification
+/// (classes with a single row train only).
+pub fn plan_holdout(
+    task: Task,
+    y: &[f64],
+    valid_fraction: f64,
+    seed: u64,
+) -> Result<CvPlan, SplitError> {
+    let percent = valid_fraction * 100.0;
+    if task == Task::Regression {
+        return Ok(CvPlan {
+            folds: vec![holdout(y.len(), valid_fraction, seed)?],
+            description: format!("shuffled {percent:.0}% holdout"),
+            notes: Vec::new(),
+        });
+    }
+    let labels: Vec<u32> = y.iter().map(|&v| v as u32).collect();
+    Ok(CvPlan {
+        folds: vec![stratified_holdout(&labels, valid_fraction, seed)?],
+        description: format!("stratified {percent:.0}% holdout"),
+        notes: Vec::new(),
+    })
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -407,6 +432,9 @@ pub fn search(
                 state.skip_portfolio = true;
             }
             state.tuner.tell(&config, loss);
+            if learner == LearnerKind::Gbdt && ran_to_cap(&config, &record.iterations) {
+                state.tuner.tell_capped(&config);
+            }
             state.spent += record.cost_units;
             state.since_improvement += record.cost_units;
             if state.first_loss.is_nan() && loss.is_finite() {
@@ -440,11 +468,11 @@ pub fn search(
         // so the user still gets a model, and say so.
         let rescue = rescue_model(problem, plan, metric, options.seed)?;
         notes.push(format!(
-            "the time budget ran out before any model finished cross-validation; this model is a quick gbdt fitted on {} of {} folds (validation {} = {:.5}); give a larger --time for a tuned model",
-            plan.folds.len() - 1,
-            plan.folds.len(),
+            "the time budget ran out before any model finished validation; this model is a quick gbdt fitted on {} rows (validation {} = {:.5} on {} others); give a larger --time for a tuned model",
+            plan.folds.first().map_or(0, |f| f.train.len()),
             metric.name(),
-            rescue.score
+            rescue.score,
+            plan.folds.first().map_or(0, |f| f.valid.len())
         ));
         let record = TrialRecord {
             id: trials.len(),
@@ -551,6 +579,22 @@ pub fn search(
     })
 }
 
+/// Whether a boosting trial used every round it was allowed in some fold: early stopping
+/// would have ended it otherwise, so more rounds would likely still help.
+fn ran_to_cap(config: &Config, iterations: &[usize]) -> bool {
+    let Some(cap) = config
+        .values()
+        .into_iter()
+        .find(|(n, _)| *n == "num_iterations")
+        .map(|(_, v)| v as usize)
+    else {
+        return false;
+    };
+    iterations
+        .iter()
+        .any(|&kept| kept + EARLY_STOPPING_ROUNDS > cap)
+}
+
 /// The CV score of trial `id`, whether already pushed or the one being recorded.
 fn trials_score(trials: &[TrialRecord], current: &TrialRecord, id: usize) -> f64 {
     if id == current.id {
@@ -608,41 +652,66 @@ fn run_folds(
     deadline: Option<Instant>,
     best: Option<&(Vec<f64>, f64)>,
 ) -> FoldsOutcome {
-    let mut results = Vec::with_capacity(plan.folds.len());
-    let mut cost = 0.0;
-    for (f, fold) in plan.folds.iter().enumerate() {
-        match fit_fold(
+    let fit = |f: usize| {
+        fit_fold(
             problem,
             config,
-            fold,
+            &plan.folds[f],
             metric,
             seed.wrapping_add(f as u64),
             deadline,
-        ) {
-            Ok(r) => {
-                cost += r.cost_units;
-                results.push(r);
-            }
-            Err(FoldError::Interrupted) => return FoldsOutcome::Interrupted,
-            Err(FoldError::Failed(m)) => return FoldsOutcome::Failed(m),
-        }
-        // Successive halving over folds: stop a trial that trails the best one on the same
-        // folds by more than the best one's own fold-to-fold spread.
-        if let Some((best_scores, best_std)) = best
-            && f + 1 < plan.folds.len()
-            && best_scores.len() > f
+        )
+    };
+    // Folds are fitted in pairs when there are threads to spare: a learner's own parallelism
+    // leaves cores idle on the many small tree nodes of mid-sized data, two independent fits
+    // do not. Results are then used one at a time in fold order, exactly as if fitted one
+    // after another, so pruning decisions and the model never depend on the thread count; a
+    // fold fitted alongside one that got the trial pruned is discarded.
+    let width = if rayon::current_num_threads() > 1 {
+        2
+    } else {
+        1
+    };
+    let mut results = Vec::with_capacity(plan.folds.len());
+    let mut cost = 0.0;
+    let mut next = 0;
+    while next < plan.folds.len() {
+        let batch: Vec<Result<FoldResult, FoldError>> = if width == 2 && next + 1 < plan.folds.len()
         {
-            let ours: f64 = results.iter().map(|r| r.score).sum::<f64>() / (f + 1) as f64;
-            let theirs: f64 = best_scores[..=f].iter().sum::<f64>() / (f + 1) as f64;
-            let behind = loss_of(metric, ours) - loss_of(metric, theirs);
-            let margin =
-                best_std.max(1e-4 * theirs.abs().max(1e-3)) * 2.0 / ((f + 1) as f64).sqrt();
-            if behind > margin {
-                return FoldsOutcome::Done {
-                    results,
-                    pruned: true,
-                    cost,
-                };
+            let (a, b) = rayon::join(|| fit(next), || fit(next + 1));
+            vec![a, b]
+        } else {
+            vec![fit(next)]
+        };
+        next += batch.len();
+        for outcome in batch {
+            let f = results.len();
+            match outcome {
+                Ok(r) => {
+                    cost += r.cost_units;
+                    results.push(r);
+                }
+                Err(FoldError::Interrupted) => return FoldsOutcome::Interrupted,
+                Err(FoldError::Failed(m)) => return FoldsOutcome::Failed(m),
+            }
+            // Successive halving over folds: stop a trial that trails the best one on the
+            // same folds by more than the best one's own fold-to-fold spread.
+            if let Some((best_scores, best_std)) = best
+                && f + 1 < plan.folds.len()
+                && best_scores.len() > f
+            {
+                let ours: f64 = results.iter().map(|r| r.score).sum::<f64>() / (f + 1) as f64;
+                let theirs: f64 = best_scores[..=f].iter().sum::<f64>() / (f + 1) as f64;
+                let behind = loss_of(metric, ours) - loss_of(metric, theirs);
+                let margin =
+                    best_std.max(1e-4 * theirs.abs().max(1e-3)) * 2.0 / ((f + 1) as f64).sqrt();
+                if behind > margin {
+                    return FoldsOutcome::Done {
+                        results,
+                        pruned: true,
+                        cost,
+                    };
+                }
             }
         }
     }
@@ -691,22 +760,31 @@ fn assemble_oof(
 }
 
 /// The portfolio in the order it is tried: boosting's two cheapest defaults first (it wins
-/// most tabular problems), then every other learner's cheapest, then the rest round-robin.
+/// most tabular problems), then the forests' cheapest, then boosting's larger defaults (on big
+/// or hard data they win by a wide margin and are worth their cost before linear models and
+/// kNN), then every other default round-robin.
 fn portfolio_queue(learners: &[LearnerKind]) -> VecDeque<(LearnerKind, usize, Config)> {
     let lists: BTreeMap<LearnerKind, Vec<Config>> =
         learners.iter().map(|&l| (l, portfolio(l))).collect();
     let mut order: Vec<(LearnerKind, usize)> = Vec::new();
-    if learners.contains(&LearnerKind::Gbdt) {
-        order.push((LearnerKind::Gbdt, 0));
-        order.push((LearnerKind::Gbdt, 1));
+    let gbdt = learners.contains(&LearnerKind::Gbdt);
+    if gbdt {
+        order.extend([(LearnerKind::Gbdt, 0), (LearnerKind::Gbdt, 1)]);
+    }
+    for &l in learners {
+        if matches!(l, LearnerKind::Rf | LearnerKind::Et) {
+            order.push((l, 0));
+        }
+    }
+    if gbdt {
+        order.extend([(LearnerKind::Gbdt, 2), (LearnerKind::Gbdt, 3)]);
     }
     let rounds = lists.values().map(Vec::len).max().unwrap_or(0);
     for round in 0..rounds {
         for &l in learners {
-            if l == LearnerKind::Gbdt && round < 2 {
-                continue;
+            if !order.contains(&(l, round)) {
+                order.push((l, round));
             }
-            order.push((l, round));
         }
     }
     order
@@ -857,15 +935,20 @@ mod tests {
             .into_iter()
             .map(|(l, i, _)| (l, i))
             .collect();
-        assert_eq!(q[0], (LearnerKind::Gbdt, 0));
-        assert_eq!(q[1], (LearnerKind::Gbdt, 1));
+        use LearnerKind::*;
         assert_eq!(
-            q[2..6].iter().map(|p| p.0).collect::<Vec<_>>(),
+            q[..10],
             [
-                LearnerKind::Rf,
-                LearnerKind::Et,
-                LearnerKind::Linear,
-                LearnerKind::Knn
+                (Gbdt, 0),
+                (Gbdt, 1),
+                (Rf, 0),
+                (Et, 0),
+                (Gbdt, 2),
+                (Gbdt, 3),
+                (Linear, 0),
+                (Knn, 0),
+                (Rf, 1),
+                (Et, 1),
             ]
         );
         let total: usize = LearnerKind::ALL.iter().map(|&l| portfolio(l).len()).sum();
@@ -908,6 +991,26 @@ mod tests {
         }
         let total: f64 = e.members.iter().map(|m| m.1).sum();
         assert!((total - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn holdout_plan_stratifies_a_tenth_of_the_rows() {
+        let y: Vec<f64> = (0..1000).map(|i| f64::from(u8::from(i % 4 == 0))).collect();
+        let plan = plan_holdout(Task::Binary, &y, 0.1, 3).unwrap();
+        assert_eq!(plan.folds.len(), 1);
+        let fold = &plan.folds[0];
+        assert_eq!(fold.valid.len(), 100);
+        assert_eq!(fold.train.len(), 900);
+        let positives = fold.valid.iter().filter(|&&r| y[r as usize] == 1.0).count();
+        assert_eq!(positives, 25);
+        assert_eq!(plan.description, "stratified 10% holdout");
+        assert_eq!(
+            plan_holdout(Task::Binary, &y, 0.1, 3).unwrap().folds,
+            plan.folds
+        );
+        let r = plan_holdout(Task::Regression, &y, 0.1, 3).unwrap();
+        assert_eq!(r.description, "shuffled 10% holdout");
+        assert_eq!(r.folds[0].valid.len(), 100);
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub struct Tuner {
     pending_opposite: Option<Vec<f64>>,
     failures: usize,
     restarts: u64,
+    /// The best configuration with a larger round cap, asked next: it used every round it was
+    /// allowed, so it had not finished learning.
+    grow: Option<Config>,
 }
 
 impl Tuner {
@@ -36,6 +39,7 @@ impl Tuner {
             pending_opposite: None,
             failures: 0,
             restarts: 0,
+            grow: None,
         }
     }
 
@@ -65,8 +69,39 @@ impl Tuner {
         }
     }
 
+    /// Says that `config`, just told, stopped at its round cap rather than by early stopping.
+    /// If it is the best so far, the same configuration with three times the cap is asked next.
+    pub fn tell_capped(&mut self, config: &Config) {
+        let Some((best, _)) = &self.best else { return };
+        if *best != config.point {
+            return;
+        }
+        let Some(dim) = self
+            .learner
+            .space()
+            .iter()
+            .position(|d| d.name == "num_iterations")
+        else {
+            return;
+        };
+        let d = &self.learner.space()[dim];
+        let current = d.decode(config.point[dim]);
+        if current >= d.high {
+            return;
+        }
+        let mut point = config.point.clone();
+        point[dim] = d.encode((current * 3.0).min(d.high));
+        self.grow = Some(Config {
+            learner: self.learner,
+            point,
+        });
+    }
+
     /// The next configuration to try (`None` before the first result is told).
     pub fn ask(&mut self) -> Option<Config> {
+        if let Some(grown) = self.grow.take() {
+            return Some(grown);
+        }
         let (center, _) = self.best.clone()?;
         if self.step < MIN_STEP {
             // Converged here: restart from a random point near the middle of the space.
@@ -168,6 +203,39 @@ mod tests {
         };
         assert_eq!(run(7), run(7));
         assert_ne!(run(7), run(8));
+    }
+
+    #[test]
+    fn a_capped_best_is_retried_with_more_rounds() {
+        let mut t = Tuner::new(LearnerKind::Gbdt, 1);
+        let start = portfolio(LearnerKind::Gbdt)[1].clone();
+        t.tell(&start, 0.5);
+        t.tell_capped(&start);
+        let grown = t.ask().unwrap();
+        let rounds = |c: &Config| {
+            c.values()
+                .into_iter()
+                .find(|(n, _)| *n == "num_iterations")
+                .unwrap()
+                .1
+        };
+        assert_eq!(rounds(&start), 300.0);
+        assert_eq!(rounds(&grown), 900.0);
+        let others = |c: &Config| {
+            c.values()
+                .into_iter()
+                .filter(|(n, _)| *n != "num_iterations")
+                .map(|(_, v)| v)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(others(&grown), others(&start));
+        // A capped trial that is not the best changes nothing.
+        let mut t = Tuner::new(LearnerKind::Gbdt, 1);
+        t.tell(&start, 0.5);
+        let worse = portfolio(LearnerKind::Gbdt)[0].clone();
+        t.tell(&worse, 0.9);
+        t.tell_capped(&worse);
+        assert!(t.grow.is_none());
     }
 
     #[test]

@@ -256,9 +256,51 @@ fn regression_with_fewer_rows_than_folds_uses_fewer_folds() {
     let v = json(&o);
     assert_eq!(v["task"], "regression");
     assert_eq!(v["metric"], "rmse");
-    assert_eq!(v["cv"], "shuffled 6-fold");
+    assert_eq!(v["cv"], "shuffled 6-fold cross-validation");
     assert!(v["notes"].to_string().contains("only 6 rows"));
     assert!(v["cv_score"].as_f64().unwrap() < 1.0);
+}
+
+#[test]
+fn large_data_is_validated_on_a_stratified_holdout_unless_folds_are_given() {
+    // 100,000 rows: the size from which a tenth of the rows scores a model well.
+    let mut text = String::with_capacity(2_000_000);
+    text.push_str("a,b,label\n");
+    for i in 0..100_000u64 {
+        let a = (i * 7919) % 1000;
+        let b = (i * 104_729) % 97;
+        let label = u8::from(a + b * 5 > 700);
+        text.push_str(&format!("{a},{b},{label}\n"));
+    }
+    let data = write("large.csv", &text);
+    let o = train(
+        &data,
+        "label",
+        &tmp("large.whet"),
+        &["--trials", "1", "--learners", "linear"],
+    );
+    let v = json(&o);
+    assert_eq!(v["cv"], "stratified 10% holdout");
+    assert!(
+        v["notes"].to_string().contains("10% holdout"),
+        "{}",
+        v["notes"]
+    );
+    assert!(
+        v["final_model_detail"]
+            .as_str()
+            .unwrap()
+            .contains("90% of rows outside the holdout"),
+        "{}",
+        v["final_model_detail"]
+    );
+    let o = train(
+        &data,
+        "label",
+        &tmp("large3.whet"),
+        &["--trials", "1", "--learners", "linear", "--folds", "3"],
+    );
+    assert_eq!(json(&o)["cv"], "stratified 3-fold cross-validation");
 }
 
 #[test]
@@ -330,7 +372,7 @@ fn group_and_time_ordered_cross_validation() {
         &["--trials", "2", "--learners", "linear", "--group", "region"],
     );
     let v = json(&o);
-    assert_eq!(v["cv"], "group 5-fold by 'region'");
+    assert_eq!(v["cv"], "group 5-fold cross-validation by 'region'");
     assert!(v["dropped_columns"].to_string().contains("region"));
     let o = train(
         &example(),
@@ -346,7 +388,10 @@ fn group_and_time_ordered_cross_validation() {
         ],
     );
     let v = json(&o);
-    assert_eq!(v["cv"], "time-ordered 5-fold by 'signup_date'");
+    assert_eq!(
+        v["cv"],
+        "time-ordered 5-fold cross-validation by 'signup_date'"
+    );
     assert!(v["cv_score"].as_f64().unwrap() > 0.6);
 }
 
