@@ -67,25 +67,40 @@ pub fn load(path: &Path, options: &LoadOptions, progress: &dyn Progress) -> Resu
     }
 }
 
+fn parquet_err(path: &Path) -> impl Fn(parquet::errors::ParquetError) -> DataError + '_ {
+    move |source| DataError::Parquet {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn open_parquet(
+    path: &Path,
+    batch_rows: usize,
+) -> Result<(
+    parquet::arrow::arrow_reader::ParquetRecordBatchReader,
+    arrow_schema::SchemaRef,
+    u64,
+)> {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let file = File::open(path).map_err(|e| io_err(path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_err(path))?;
+    let total_rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
+    let schema = builder.schema().clone();
+    let reader = builder
+        .with_batch_size(batch_rows.max(1))
+        .build()
+        .map_err(parquet_err(path))?;
+    Ok((reader, schema, total_rows))
+}
+
 fn read_parquet(
     path: &Path,
     hints: &BTreeMap<String, TypeHint>,
     strict_types: bool,
     progress: &dyn Progress,
 ) -> Result<Table> {
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let parquet_err = |source| DataError::Parquet {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = File::open(path).map_err(|e| io_err(path, e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_err)?;
-    let total_rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
-    let schema = builder.schema().clone();
-    let reader = builder
-        .with_batch_size(64 * 1024)
-        .build()
-        .map_err(parquet_err)?;
+    let (reader, schema, total_rows) = open_parquet(path, 64 * 1024)?;
     progress.start("reading", total_rows);
     let mut batches: Vec<RecordBatch> = Vec::new();
     for batch in reader {
@@ -103,6 +118,26 @@ fn read_parquet(
             path: path.to_path_buf(),
         });
     }
+    check_hinted_columns(&schema, hints, strict_types)?;
+    let mut joined = Vec::with_capacity(schema.fields().len());
+    for (i, field) in schema.fields().iter().enumerate() {
+        let pieces: Vec<&dyn Array> = batches.iter().map(|b| b.column(i).as_ref()).collect();
+        joined.push(
+            arrow_select::concat::concat(&pieces).map_err(|e| DataError::Arrow {
+                context: format!("joining column '{}'", field.name()),
+                source: e,
+            })?,
+        );
+    }
+    drop(batches);
+    parquet_table(path, &schema, joined, n_rows, hints)
+}
+
+fn check_hinted_columns(
+    schema: &arrow_schema::Schema,
+    hints: &BTreeMap<String, TypeHint>,
+    strict_types: bool,
+) -> Result<()> {
     for name in hints.keys().filter(|_| strict_types) {
         if schema.index_of(name).is_err() {
             return Err(DataError::unknown_column(
@@ -111,21 +146,28 @@ fn read_parquet(
             ));
         }
     }
+    Ok(())
+}
+
+/// A table from a Parquet file's columns: each mapped to its whet type (or the type a hint
+/// asks for), counting values a cast could not keep.
+fn parquet_table(
+    path: &Path,
+    schema: &arrow_schema::Schema,
+    columns: Vec<ArrayRef>,
+    n_rows: usize,
+    hints: &BTreeMap<String, TypeHint>,
+) -> Result<Table> {
     let mut infos = Vec::new();
     let mut arrays = Vec::new();
     let mut notes = Vec::new();
-    for (i, field) in schema.fields().iter().enumerate() {
+    for (field, column) in schema.fields().iter().zip(columns) {
         let name = field.name().clone();
         let hint = hints.get(&name).copied();
         if hint == Some(TypeHint::Ignore) {
             notes.push(format!("column '{name}' ignored as requested"));
             continue;
         }
-        let pieces: Vec<&dyn Array> = batches.iter().map(|b| b.column(i).as_ref()).collect();
-        let joined = arrow_select::concat::concat(&pieces).map_err(|e| DataError::Arrow {
-            context: format!("joining column '{name}'"),
-            source: e,
-        })?;
         let natural = natural_type(field.data_type()).ok_or_else(|| DataError::Format {
             path: path.to_path_buf(),
             message: format!(
@@ -135,7 +177,7 @@ fn read_parquet(
             hint: format!("drop the column or pass --types {name}=ignore"),
         })?;
         let value_type = hint.and_then(TypeHint::value_type).unwrap_or(natural);
-        let (array, coerced) = cast_counting(&joined, value_type, &name)?;
+        let (array, coerced) = cast_counting(&column, value_type, &name)?;
         if coerced > 0 {
             notes.push(format!(
                 "column '{name}': {coerced} values could not be read as {} and are treated as missing",
@@ -155,6 +197,82 @@ fn read_parquet(
     table.source = Some(path.to_path_buf());
     table.notes = notes;
     Ok(table)
+}
+
+/// A Parquet file read a batch of rows at a time, each batch a table typed as `load` types the
+/// whole file: memory stays bounded by a row group, not the file.
+pub struct ParquetChunks {
+    path: std::path::PathBuf,
+    reader: parquet::arrow::arrow_reader::ParquetRecordBatchReader,
+    schema: arrow_schema::SchemaRef,
+    hints: BTreeMap<String, TypeHint>,
+    names: Vec<String>,
+    total_rows: u64,
+    rows_before: u64,
+    rows_read: u64,
+}
+
+impl ParquetChunks {
+    /// Type hints may name columns the file lacks (they come from a model's training data).
+    pub fn open(
+        path: &Path,
+        hints: &BTreeMap<String, TypeHint>,
+        chunk_rows: usize,
+    ) -> Result<ParquetChunks> {
+        let meta = std::fs::metadata(path).map_err(|e| io_err(path, e))?;
+        if meta.len() == 0 {
+            return Err(DataError::EmptyFile {
+                path: path.to_path_buf(),
+            });
+        }
+        let (reader, schema, total_rows) = open_parquet(path, chunk_rows)?;
+        let names = schema.fields().iter().map(|f| f.name().clone()).collect();
+        Ok(ParquetChunks {
+            path: path.to_path_buf(),
+            reader,
+            schema,
+            hints: hints.clone(),
+            names,
+            total_rows,
+            rows_before: 0,
+            rows_read: 0,
+        })
+    }
+
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Rows read so far and in the whole file.
+    pub fn progress(&self) -> (u64, u64) {
+        (self.rows_read, self.total_rows)
+    }
+
+    /// Data rows in the file before the chunk last returned.
+    pub fn rows_before_chunk(&self) -> u64 {
+        self.rows_before
+    }
+
+    pub fn next_chunk(&mut self) -> Result<Option<Table>> {
+        let Some(batch) = self.reader.next() else {
+            return Ok(None);
+        };
+        let batch = batch.map_err(|e| DataError::Arrow {
+            context: format!("reading '{}'", self.path.display()),
+            source: e,
+        })?;
+        let n = batch.num_rows();
+        let table = parquet_table(
+            &self.path,
+            &self.schema,
+            batch.columns().to_vec(),
+            n,
+            &self.hints,
+        )?;
+        self.rows_before = self.rows_read;
+        self.rows_read += n as u64;
+        Ok(Some(table))
+    }
 }
 
 /// The whet value type a Parquet/Arrow column maps to.

@@ -1,5 +1,5 @@
-//! `whet predict`: a model file applied to new data, CSV streamed in chunks so files larger
-//! than memory work; output written atomically.
+//! `whet predict`: a model file applied to new data, CSV or Parquet streamed in chunks so
+//! files larger than memory work; output written atomically.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -11,19 +11,19 @@ use arrow_schema::{DataType, Field, Schema};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use whet_data::error::DataError;
-use whet_data::load::{FileFormat, detect_format};
+use whet_data::load::{FileFormat, ParquetChunks, detect_format};
 use whet_data::sink::{BatchSink, to_utf8};
 use whet_data::stream::CsvChunks;
 use whet_data::{Table, Task};
 use whet_learn::model::Model;
 
-use crate::{ReadArgs, load_table};
+use crate::ReadArgs;
 
 #[derive(Args)]
 pub struct PredictArgs {
     /// Model file written by `whet train` or `whet fit --out`.
     pub model: PathBuf,
-    /// Data to score: CSV (optionally .gz, streamed) or Parquet.
+    /// Data to score: CSV (optionally .gz) or Parquet, streamed in chunks.
     pub data: PathBuf,
     /// Output file: .csv or .parquet (default: CSV on standard output).
     #[arg(long, short = 'o')]
@@ -122,59 +122,56 @@ pub fn cmd_predict(args: &PredictArgs, quiet: bool) -> Result<()> {
         Ok(())
     };
 
-    match detect_format(&args.data) {
-        FileFormat::Csv => {
-            let options = crate::read_options(&args.read)?;
-            let mut chunks = CsvChunks::open(&args.data, &options.csv, args.chunk_rows.max(1))?;
-            let missing: Vec<&str> = model
-                .prep
-                .required_columns()
-                .into_iter()
-                .filter(|c| !chunks.names().iter().any(|n| n == c))
-                .collect();
-            if !missing.is_empty() {
-                bail!(
-                    "'{}' lacks column{} the model needs: {}\nhint: the model was trained with these columns; add them (empty values are fine)",
-                    args.data.display(),
-                    if missing.len() == 1 { "" } else { "s" },
-                    missing.join(", ")
-                );
-            }
-            let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
-                let (_, total) = chunks.progress();
-                let b = ProgressBar::new(total);
-                if let Ok(s) = ProgressStyle::with_template(
-                    "  predicting [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta}) {msg}",
-                ) {
-                    b.set_style(s.progress_chars("=> "));
-                }
-                b
-            });
-            while let Some(table) = chunks.next_chunk()? {
-                score_chunk(&table, chunks.rows_before_chunk(), &mut sink)?;
-                rows += table.n_rows() as u64;
-                if let Some(b) = &bar {
-                    b.set_position(chunks.progress().0);
-                    b.set_message(format!("{rows} rows"));
-                }
-            }
-            if let Some(b) = &bar {
-                b.finish_and_clear();
-            }
-        }
+    let options = crate::read_options(&args.read)?;
+    let chunk_rows = args.chunk_rows.max(1);
+    let mut chunks = match detect_format(&args.data) {
+        FileFormat::Csv => Chunks::Csv(Box::new(CsvChunks::open(
+            &args.data,
+            &options.csv,
+            chunk_rows,
+        )?)),
         FileFormat::Parquet => {
-            let table = load_table(&args.data, &args.read, quiet, true)?;
-            let n = table.n_rows();
-            let mut start = 0usize;
-            while start < n {
-                let end = (start + args.chunk_rows.max(1)).min(n);
-                let idx: Vec<u32> = (start as u32..end as u32).collect();
-                let chunk = table.take_rows(&idx)?;
-                score_chunk(&chunk, start as u64, &mut sink)?;
-                start = end;
-            }
-            rows = n as u64;
+            Chunks::Parquet(ParquetChunks::open(&args.data, &options.types, chunk_rows)?)
         }
+    };
+    let missing: Vec<&str> = model
+        .prep
+        .required_columns()
+        .into_iter()
+        .filter(|c| !chunks.names().iter().any(|n| n == c))
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "'{}' lacks column{} the model needs: {}\nhint: the model was trained with these columns; add them (empty values are fine)",
+            args.data.display(),
+            if missing.len() == 1 { "" } else { "s" },
+            missing.join(", ")
+        );
+    }
+    let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+        let (_, total) = chunks.progress();
+        let b = ProgressBar::new(total);
+        let template = match chunks {
+            Chunks::Csv(_) => {
+                "  predicting [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta}) {msg}"
+            }
+            Chunks::Parquet(_) => "  predicting [{bar:30}] {pos}/{len} rows ({per_sec}, {eta})",
+        };
+        if let Ok(s) = ProgressStyle::with_template(template) {
+            b.set_style(s.progress_chars("=> "));
+        }
+        b
+    });
+    while let Some(table) = chunks.next_chunk()? {
+        score_chunk(&table, chunks.rows_before_chunk(), &mut sink)?;
+        rows += table.n_rows() as u64;
+        if let Some(b) = &bar {
+            b.set_position(chunks.progress().0);
+            b.set_message(format!("{rows} rows"));
+        }
+    }
+    if let Some(b) = &bar {
+        b.finish_and_clear();
     }
     sink.finish()?;
     if !quiet {
@@ -186,6 +183,43 @@ pub fn cmd_predict(args: &PredictArgs, quiet: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The input, a chunk of rows at a time: files larger than memory stream through.
+enum Chunks {
+    Csv(Box<CsvChunks>),
+    Parquet(ParquetChunks),
+}
+
+impl Chunks {
+    fn names(&self) -> &[String] {
+        match self {
+            Chunks::Csv(c) => c.names(),
+            Chunks::Parquet(p) => p.names(),
+        }
+    }
+
+    /// (done, total) in the unit the progress bar shows: bytes for CSV, rows for Parquet.
+    fn progress(&self) -> (u64, u64) {
+        match self {
+            Chunks::Csv(c) => c.progress(),
+            Chunks::Parquet(p) => p.progress(),
+        }
+    }
+
+    fn rows_before_chunk(&self) -> u64 {
+        match self {
+            Chunks::Csv(c) => c.rows_before_chunk(),
+            Chunks::Parquet(p) => p.rows_before_chunk(),
+        }
+    }
+
+    fn next_chunk(&mut self) -> whet_data::Result<Option<Table>> {
+        match self {
+            Chunks::Csv(c) => c.next_chunk(),
+            Chunks::Parquet(p) => p.next_chunk(),
+        }
+    }
 }
 
 /// Row numbers in errors from a chunk are made file-wide.

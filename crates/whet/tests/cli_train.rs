@@ -477,6 +477,57 @@ fn predict_names_missing_and_drifted_columns_with_file_rows() {
         .map(|c| c["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["x", "prediction"]);
+
+    // Parquet input streams in chunks too, and predicts exactly what the same rows as CSV do.
+    let pq_in = tmp("score.parquet");
+    {
+        use arrow_array::{ArrayRef, Int64Array, StringArray};
+        use arrow_schema::{DataType, Field, Schema};
+        use std::sync::Arc;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("x", DataType::Int64, true),
+            Field::new("c", DataType::Utf8, true),
+        ]));
+        let mut sink = whet_data::sink::BatchSink::create(Some(&pq_in), schema).unwrap();
+        let xs: Vec<i64> = (0..300).map(|i| i % 40).collect();
+        let cs: Vec<&str> = (0..300).map(|i| ["a", "b", "z"][i % 3]).collect();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(xs)),
+            Arc::new(StringArray::from(cs)),
+        ];
+        sink.write(columns).unwrap();
+        sink.finish().unwrap();
+    }
+    let csv_in = write(
+        "score.csv",
+        &(0..300).fold(String::from("x,c\n"), |mut s, i| {
+            s.push_str(&format!("{},{}\n", i % 40, ["a", "b", "z"][i % 3]));
+            s
+        }),
+    );
+    let predict_to = |input: &Path, out: &Path| {
+        let o = whet()
+            .arg("predict")
+            .arg(&model)
+            .arg(input)
+            .args(["--chunk-rows", "64", "-q", "-o"])
+            .arg(out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        std::fs::read_to_string(out).unwrap()
+    };
+    let from_parquet = predict_to(&pq_in, &tmp("from-parquet.csv"));
+    let from_csv = predict_to(&csv_in, &tmp("from-csv.csv"));
+    assert_eq!(from_parquet.lines().count(), 301);
+    assert_eq!(from_parquet, from_csv);
+    let o = whet().arg("predict").arg(&model).arg(&pq).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("lacks column the model needs: c"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
