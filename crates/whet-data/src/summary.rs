@@ -221,15 +221,6 @@ fn summarize_numbers(s: &mut ColumnSummary, bufs: &mut Buffers, label: impl Fn(f
         zeros += u64::from(v == 0.0);
     }
     let mean = sum / n as f64;
-    // Two-pass variance: the one-pass formula loses everything on large offsets (timestamps).
-    let var = keys
-        .iter()
-        .map(|&k| {
-            let d = key_f64(k) - mean;
-            d * d
-        })
-        .sum::<f64>()
-        / (n.max(2) - 1) as f64;
     radix_sort_u64_with(keys, scratch);
     let keys = &keys[..];
     let at = |i: usize| key_f64(keys[i]);
@@ -241,6 +232,28 @@ fn summarize_numbers(s: &mut ColumnSummary, bufs: &mut Buffers, label: impl Fn(f
         at(lo) + (at(hi) - at(lo)) * (pos - lo as f64)
     };
     let (min, max) = (at(0), at(n - 1));
+
+    // One pass over the sorted keys: runs of equal keys give the distinct count and the
+    // frequent values, and each run adds its squared deviations from the mean at once (a
+    // second pass after the mean, so no one-pass cancellation on large offsets such as
+    // timestamps).
+    let mut distinct = 0u64;
+    let mut top: Vec<(u64, f64)> = Vec::new();
+    let mut squares = 0.0;
+    let mut i = 0;
+    while i < n {
+        let mut j = i + 1;
+        while j < n && keys[j] == keys[i] {
+            j += 1;
+        }
+        distinct += 1;
+        let v = at(i);
+        let d = v - mean;
+        squares += d * d * (j - i) as f64;
+        push_top(&mut top, (j - i) as u64, v);
+        i = j;
+    }
+    let var = squares / (n.max(2) - 1) as f64;
     s.numeric = Some(NumericStats {
         min,
         max,
@@ -252,20 +265,6 @@ fn summarize_numbers(s: &mut ColumnSummary, bufs: &mut Buffers, label: impl Fn(f
         integral,
         zeros,
     });
-
-    // Runs of equal keys give the distinct count and the frequent values.
-    let mut distinct = 0u64;
-    let mut top: Vec<(u64, f64)> = Vec::new();
-    let mut i = 0;
-    while i < n {
-        let mut j = i + 1;
-        while j < n && keys[j] == keys[i] {
-            j += 1;
-        }
-        distinct += 1;
-        push_top(&mut top, (j - i) as u64, at(i));
-        i = j;
-    }
     s.distinct = distinct;
     s.top_values = top
         .into_iter()
