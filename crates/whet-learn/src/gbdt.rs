@@ -46,6 +46,11 @@ pub struct GbdtModel {
     /// Training-loss history (one value per iteration), for diagnostics and tests.
     pub train_loss: Vec<f64>,
     pub valid_loss: Vec<f64>,
+    /// A classification forest whose trees hold class shares (the fraction of each leaf's
+    /// rows in the class) and whose prediction is their average, as a random forest votes:
+    /// calibrated probabilities, where averaging boosting-style log-odds steps is not.
+    #[serde(default)]
+    pub class_shares: bool,
     #[serde(skip)]
     flat: FlatCache,
 }
@@ -1125,7 +1130,13 @@ pub fn fit_gbdt_until(
         huber_delta: params.huber_delta,
         poisson_max_delta_step: params.poisson_max_delta_step,
     };
-    let init = obj.init_score(data, &weights);
+    let averaging = params.boosting != Boosting::Gbdt;
+    let class_shares = averaging && matches!(objective, Objective::Binary | Objective::Multiclass);
+    let init = if class_shares {
+        vec![0.0; n_outputs]
+    } else {
+        obj.init_score(data, &weights)
+    };
     let n_all = data.x.n_rows;
     let mut score = vec![0.0; n_all * n_outputs];
     for r in 0..n_all {
@@ -1134,7 +1145,6 @@ pub fn fit_gbdt_until(
     let valid_rows: Vec<usize> = valid
         .map(|(v, _)| (0..v.n_rows()).map(|i| v.row(i)).collect())
         .unwrap_or_default();
-    let averaging = params.boosting != Boosting::Gbdt;
     // Boosting scores start at init; forest sums start at zero and are averaged onto init.
     let mut valid_score = valid.map(|(v, _)| {
         let mut s = vec![0.0; v.x.n_rows * n_outputs];
@@ -1182,7 +1192,22 @@ pub fn fit_gbdt_until(
     let mut bootstrap_counts: Vec<f32> = Vec::new();
     let all_features: Vec<usize> = (0..binned.n_features).collect();
 
-    if averaging {
+    if class_shares {
+        // Squared error on the class indicator from a zero start: a leaf's value is the share
+        // of its (weighted) rows in the class, and a split's gain is the class-variance
+        // (Gini) decrease.
+        for (k, g) in gh.iter_mut().enumerate() {
+            for &r in &all_rows {
+                let r = r as usize;
+                let t = if n_outputs == 1 {
+                    data.y[r]
+                } else {
+                    f64::from(u8::from(data.y[r] as usize == k))
+                };
+                g[r] = [(-t * weights[r]) as f32, weights[r] as f32];
+            }
+        }
+    } else if averaging {
         // Forest trees all fit the gradients at the initial score.
         obj.gradients(data.y, &weights, &score, &all_rows, &mut gh);
     }
@@ -1335,12 +1360,32 @@ pub fn fit_gbdt_until(
                 Vec::new()
             };
             let train_scores: &[f64] = if averaging { &train_now } else { &score };
-            train_loss.push(obj.loss(data.y, &weights, train_scores, &all_rows, |&r| r as usize));
+            train_loss.push(if class_shares {
+                share_log_loss(
+                    data.y,
+                    &weights,
+                    train_scores,
+                    n_outputs,
+                    all_rows.iter().map(|&r| r as usize),
+                )
+            } else {
+                obj.loss(data.y, &weights, train_scores, &all_rows, |&r| r as usize)
+            });
         }
         if let (Some((v, _)), Some(vs)) = (valid, valid_score.as_ref()) {
             let valid_now = if averaging { averaged(vs) } else { Vec::new() };
             let valid_scores: &[f64] = if averaging { &valid_now } else { vs };
-            let l = obj.loss(v.y, &valid_weights, valid_scores, &valid_rows, |&r| r);
+            let l = if class_shares {
+                share_log_loss(
+                    v.y,
+                    &valid_weights,
+                    valid_scores,
+                    n_outputs,
+                    valid_rows.iter().copied(),
+                )
+            } else {
+                obj.loss(v.y, &valid_weights, valid_scores, &valid_rows, |&r| r)
+            };
             valid_loss.push(l);
             if best.is_none_or(|(_, b)| l < b - 1e-12) {
                 best = Some((iter, l));
@@ -1375,8 +1420,54 @@ pub fn fit_gbdt_until(
         params: params.clone(),
         train_loss,
         valid_loss,
+        class_shares,
         flat: FlatCache::default(),
     })
+}
+
+/// Class probabilities from averaged class shares: the binary share itself, or each class's
+/// share of the row's total (uniform when no tree gave the row any class).
+fn shares_to_probabilities(raw: &mut [f64], n_outputs: usize) {
+    if n_outputs == 1 {
+        for v in raw.iter_mut() {
+            *v = v.clamp(0.0, 1.0);
+        }
+        return;
+    }
+    for row in raw.chunks_mut(n_outputs) {
+        let sum: f64 = row.iter().map(|v| v.max(0.0)).sum();
+        for v in row.iter_mut() {
+            *v = if sum > 0.0 {
+                v.max(0.0) / sum
+            } else {
+                1.0 / n_outputs as f64
+            };
+        }
+    }
+}
+
+/// Weighted mean log loss of averaged class shares (probabilities clamped away from 0 and 1).
+fn share_log_loss(
+    y: &[f64],
+    weights: &[f64],
+    scores: &[f64],
+    n_outputs: usize,
+    rows: impl Iterator<Item = usize>,
+) -> f64 {
+    let (mut total, mut sw) = (0.0, 0.0);
+    let mut p = vec![0.0; n_outputs];
+    for r in rows {
+        p.copy_from_slice(&scores[r * n_outputs..(r + 1) * n_outputs]);
+        shares_to_probabilities(&mut p, n_outputs);
+        let pt = if n_outputs == 1 {
+            if y[r] > 0.5 { p[0] } else { 1.0 - p[0] }
+        } else {
+            p[y[r] as usize]
+        };
+        total -= weights[r] * pt.clamp(1e-15, 1.0).ln();
+        sw += weights[r];
+    }
+    if sw > 0.0 { total / sw } else { f64::NAN }
 }
 
 /// Rows per block when predicting: gathered into a row-major buffer once, then every tree runs.
@@ -1427,6 +1518,10 @@ impl GbdtModel {
 
     /// Applies the objective's link to raw scores in place (and returns the output width).
     pub fn transform(&self, raw: &mut [f64]) {
+        if self.class_shares {
+            shares_to_probabilities(raw, self.n_outputs);
+            return;
+        }
         match self.objective {
             Objective::Binary => {
                 for v in raw.iter_mut() {
@@ -2057,6 +2152,56 @@ mod tests {
             assert!(r2 > 0.8, "{mode:?} r2 {r2}");
         }
     }
+    #[test]
+    fn classification_forests_average_class_shares() {
+        // x = 0: three rows of class 0 and one of class 1; x = 1: two rows of class 2. One
+        // extra tree, no sampling: its leaves are the two x values, each leaf's probabilities
+        // are its class shares, and rows sum to one.
+        let x = numeric_features(vec![vec![0.0, 0.0, 0.0, 0.0, 1.0, 1.0]]);
+        let y = vec![0.0, 0.0, 0.0, 1.0, 2.0, 2.0];
+        let binned = BinnedData::fit(&x, 255).unwrap();
+        let p = GbdtParams {
+            num_iterations: 1,
+            min_data_in_leaf: 1,
+            feature_fraction_bynode: 1.0,
+            ..GbdtParams::for_mode(Boosting::Et)
+        };
+        let m = fit_gbdt(&set(&x, &y, Task::Multiclass, 3), &binned, None, &p).unwrap();
+        assert!(m.class_shares);
+        let pred = m.predict(&x);
+        let expect = [[0.75, 0.25, 0.0], [0.0, 0.0, 1.0]];
+        for r in 0..6 {
+            let want = expect[usize::from(r >= 4)];
+            for (got, want) in pred.values[r * 3..r * 3 + 3].iter().zip(want) {
+                assert!((got - want).abs() < 1e-9, "{:?}", pred.values);
+            }
+        }
+        // Binary: the share of positives; many trees keep the average inside [0, 1].
+        let yb = vec![1.0, 0.0, 0.0, 0.0, 1.0, 1.0];
+        let p = GbdtParams {
+            num_iterations: 20,
+            min_data_in_leaf: 1,
+            ..GbdtParams::for_mode(Boosting::Rf)
+        };
+        let m = fit_gbdt(&set(&x, &yb, Task::Binary, 2), &binned, None, &p).unwrap();
+        let pred = m.predict(&x);
+        assert!(pred.values.iter().all(|v| (0.0..=1.0).contains(v)));
+        assert!(pred.values[4] > pred.values[0], "{:?}", pred.values);
+        // Boosting keeps log-odds steps.
+        let g = fit_gbdt(
+            &set(&x, &yb, Task::Binary, 2),
+            &binned,
+            None,
+            &GbdtParams {
+                num_iterations: 3,
+                min_data_in_leaf: 1,
+                ..GbdtParams::default()
+            },
+        )
+        .unwrap();
+        assert!(!g.class_shares);
+    }
+
     /// The tree-by-tree walk `predict_raw_row` used before the flat layout, kept as the reference.
     fn reference_raw_row(m: &GbdtModel, row: &DenseRow) -> Vec<f64> {
         let k = m.n_outputs;
