@@ -230,17 +230,10 @@ fn split_chunks(data: &[u8]) -> Vec<Range<usize>> {
     out
 }
 
-/// Files up to this size keep their pages mapped between passes: faulting them in again
-/// costs more time than their memory is worth. Larger files give each chunk's pages back
-/// after every pass, so peak memory stays near the decoded table's size.
-const KEEP_MAPPED_BYTES: usize = 512 << 20;
-
 /// Drops the mapping's pages for a range from this process (not from the page cache): they
-/// are read again from the file if touched again. Only for files above `KEEP_MAPPED_BYTES`.
+/// are read again from the file if touched again. Keeping them mapped measured no faster
+/// (1M x 28 file: load 0.474 s vs 0.479 s) and adds the file's size to peak memory.
 fn release(map: &Mmap, offset: usize, len: usize) {
-    if map.len() <= KEEP_MAPPED_BYTES {
-        return;
-    }
     #[cfg(unix)]
     {
         // SAFETY: the mapping is a shared, read-only file mapping, so dropped pages come back
