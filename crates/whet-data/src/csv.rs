@@ -546,6 +546,7 @@ enum NumberKind {
 
 /// A decimal number split into its parts by one scan: sign, up to 19 significant digits as an
 /// integer, and a power of ten. Anything else (inf, nan, hex, stray characters) is not `Plain`.
+#[derive(Debug, PartialEq)]
 struct Decimal {
     negative: bool,
     mantissa: u64,
@@ -559,6 +560,53 @@ struct Decimal {
 
 #[inline]
 fn scan_decimal(f: &[u8]) -> Option<Decimal> {
+    // Most numeric fields are short plain decimals: every digit fits the mantissa, so one
+    // tight loop without the long-number bookkeeping reads them.
+    if f.len() <= 19
+        && let Some(d) = scan_short_decimal(f)
+    {
+        return Some(d);
+    }
+    scan_long_decimal(f)
+}
+
+/// `[+-]digits[.digits]` of at most 19 bytes (so at most 19 digits, which fit a u64); None
+/// for anything else, which the general scanner then reads.
+#[inline]
+fn scan_short_decimal(f: &[u8]) -> Option<Decimal> {
+    let (negative, body) = match f.first() {
+        Some(b'-') => (true, &f[1..]),
+        Some(b'+') => (false, &f[1..]),
+        _ => (false, f),
+    };
+    let mut mantissa = 0u64;
+    let mut dot = None;
+    for (i, &c) in body.iter().enumerate() {
+        let d = c.wrapping_sub(b'0');
+        if d < 10 {
+            mantissa = mantissa * 10 + u64::from(d);
+        } else if c == b'.' && dot.is_none() {
+            dot = Some(i);
+        } else {
+            return None;
+        }
+    }
+    let int_digits = dot.unwrap_or(body.len());
+    let frac_digits = body.len() - int_digits - usize::from(dot.is_some());
+    if int_digits + frac_digits == 0 {
+        return None;
+    }
+    Some(Decimal {
+        negative,
+        mantissa,
+        exponent: -(frac_digits as i32),
+        truncated: false,
+        integer: dot.is_none(),
+        int_digits,
+    })
+}
+
+fn scan_long_decimal(f: &[u8]) -> Option<Decimal> {
     let mut i = 0;
     let negative = match f.first() {
         Some(b'-') => {
@@ -1722,6 +1770,44 @@ mod tests {
         assert_eq!(parse_f64(b"-42"), Some(-42.0));
         assert_eq!(parse_i64(b"-9000000000"), Some(-9_000_000_000));
         assert_eq!(parse_i64(b"1.0"), None);
+    }
+
+    #[test]
+    fn short_decimal_scan_agrees_with_the_general_one() {
+        let mut rng = crate::rng::Rng::new(11);
+        let alphabet = b"0123456789000.-+e ";
+        for _ in 0..200_000 {
+            let len = rng.below(20) as usize;
+            let f: Vec<u8> = (0..len)
+                .map(|_| alphabet[rng.below(alphabet.len() as u64) as usize])
+                .collect();
+            if let Some(short) = scan_short_decimal(&f) {
+                assert_eq!(
+                    Some(short),
+                    scan_long_decimal(&f),
+                    "{:?}",
+                    String::from_utf8_lossy(&f)
+                );
+            }
+        }
+        for f in [
+            "0.379076",
+            "-1.49977",
+            "+7",
+            "12.",
+            ".5",
+            "1234567890123456789",
+        ] {
+            assert!(scan_short_decimal(f.as_bytes()).is_some(), "{f}");
+            assert_eq!(
+                scan_decimal(f.as_bytes()),
+                scan_long_decimal(f.as_bytes()),
+                "{f}"
+            );
+        }
+        for f in ["", ".", "-", "1e5", "1.2.3", "1 ", "--1"] {
+            assert!(scan_short_decimal(f.as_bytes()).is_none(), "{f}");
+        }
     }
 
     #[test]

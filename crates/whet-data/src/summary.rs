@@ -136,13 +136,14 @@ fn summarize_with(
         ValueType::Integer => {
             let keys = &mut bufs.keys;
             keys.clear();
-            keys.extend(
-                array
-                    .as_primitive::<Int64Type>()
-                    .iter()
-                    .flatten()
-                    .map(|v| f64_key(v as f64)),
-            );
+            let a = array.as_primitive::<Int64Type>();
+            // Without nulls the values map one to one: an exact-size loop the compiler
+            // vectorizes, instead of a filtered push per value.
+            if a.null_count() == 0 {
+                keys.extend(a.values().iter().map(|&v| f64_key(v as f64)));
+            } else {
+                keys.extend(a.iter().flatten().map(|v| f64_key(v as f64)));
+            }
             summarize_numbers(&mut s, bufs, |v| format!("{}", v as i64));
         }
         ValueType::Float => {
@@ -150,7 +151,9 @@ fn summarize_with(
             // NaN read from a file ("nan" when not a missing token) counts as missing too.
             let keys = &mut bufs.keys;
             keys.clear();
-            if a.null_count() == 0 {
+            if a.null_count() == 0 && !a.values().iter().any(|v| v.is_nan()) {
+                keys.extend(a.values().iter().map(|&v| f64_key(v)));
+            } else if a.null_count() == 0 {
                 keys.extend(
                     a.values()
                         .iter()
