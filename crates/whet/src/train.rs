@@ -25,7 +25,7 @@ use crate::{ReadArgs, load_table, study};
 
 /// From this many rows, or cells (rows × features), the default is a 10% holdout instead of
 /// 5-fold cross-validation (3 folds with --group or --time-order): a tenth of the rows scores a
-/// model well, and a trial costs a third of a 3-fold one, so the search tries more of them.
+/// model well, and a trial costs less than half of a 3-fold one, so the search tries more.
 const LARGE_DATA_ROWS: usize = 100_000;
 const LARGE_DATA_CELLS: usize = 20_000_000;
 
