@@ -346,7 +346,7 @@ pub fn search(
             };
         // Leave time to assemble and use the final model.
         let effective_deadline = deadline.map(|d| {
-            let reserve = finish_reserve(kept.first(), options.finish_factor);
+            let reserve = finish_reserve(&kept, options.finish_factor);
             d.checked_sub(reserve).unwrap_or(d)
         });
         if effective_deadline.is_some_and(|d| Instant::now() >= d) {
@@ -513,7 +513,6 @@ pub fn search(
     let mut ensemble_report = None;
     let mut uses_ensemble = false;
     let mut members: Vec<(usize, f64)> = vec![(0, 1.0)];
-    let mut ensemble_too_slow = false;
     if let Some(sel) = selection {
         let total: usize = sel.members.iter().map(|m| m.1).sum();
         let weighted: Vec<(usize, f64)> = sel
@@ -529,28 +528,12 @@ pub fn search(
             cv_score: sel.score,
             best_trial_oof_score: best_oof,
         });
-        let better =
-            weighted.len() > 1 && loss_of(metric, sel.score) < loss_of(metric, best_oof) - 1e-9;
-        let fits = deadline.is_none_or(|d| {
-            Instant::now()
-                + finish_reserve(
-                    weighted.iter().map(|&(i, _)| &kept[i]),
-                    options.finish_factor,
-                )
-                <= d
-        });
-        if better && fits {
+        if weighted.len() > 1 && loss_of(metric, sel.score) < loss_of(metric, best_oof) - 1e-9 {
             uses_ensemble = true;
             members = weighted;
-        } else if better {
-            ensemble_too_slow = true;
-            notes.push(format!(
-                "the ensemble of {} trials beat the best trial out-of-fold but would not finish scoring inside the time budget; the final model is the best trial",
-                weighted.len()
-            ));
         }
     }
-    if !uses_ensemble && !ensemble_too_slow {
+    if !uses_ensemble {
         notes.push(if ensemble_report.as_ref().is_some_and(|e| e.members.len() > 1) {
             "the ensemble did not beat the best single model out-of-fold; the final model is the best trial".into()
         } else {
@@ -643,12 +626,10 @@ fn mean_std(v: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
-/// Seconds to keep free at the end of a time budget for the caller's use of the final model,
-/// estimated from the validation-prediction time of the trials it is made of. The search
-/// reserves for the best trial alone; an ensemble that would need more than is left when the
-/// search ends is not used (see `search`).
-fn finish_reserve<'k>(members: impl IntoIterator<Item = &'k Kept>, factor: f64) -> Duration {
-    let predict: f64 = members.into_iter().map(|k| k.predict_seconds).sum();
+/// Seconds to keep free at the end of a time budget: the caller's use of the final model is
+/// estimated from the out-of-fold prediction time of the trials an ensemble would use.
+fn finish_reserve(kept: &[Kept], factor: f64) -> Duration {
+    let predict: f64 = kept.iter().take(5).map(|k| k.predict_seconds).sum();
     Duration::from_secs_f64((predict * factor).min(3600.0) + 0.3)
 }
 
