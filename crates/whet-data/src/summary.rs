@@ -153,13 +153,6 @@ fn summarize_with(
             keys.clear();
             if a.null_count() == 0 && !a.values().iter().any(|v| v.is_nan()) {
                 keys.extend(a.values().iter().map(|&v| f64_key(v)));
-            } else if a.null_count() == 0 {
-                keys.extend(
-                    a.values()
-                        .iter()
-                        .filter(|v| !v.is_nan())
-                        .map(|&v| f64_key(v)),
-                );
             } else {
                 keys.extend(a.iter().flatten().filter(|v| !v.is_nan()).map(f64_key));
             }

@@ -966,6 +966,8 @@ fn class_labels(table: &Table, target: &str, task: Task) -> Result<Option<Vec<u3
 }
 
 fn print_report(r: &TrainReport) {
+    // The plan's description is the one record of whether scores come from a holdout.
+    let holdout = r.cv.contains("holdout");
     println!();
     println!(
         "leaderboard ({}, {}; {} trials: {} completed, {} pruned, {} failed)",
@@ -980,7 +982,6 @@ fn print_report(r: &TrainReport) {
         "{:>4}  {:>5}  {:<6}  {:>19}  {:>8}  params",
         "rank", "trial", "learner", "cv score", "fit s"
     );
-    let holdout = r.cv.contains("holdout");
     for row in r.leaderboard.iter().take(15) {
         // One holdout score has no spread to show.
         let spread = if holdout {
@@ -1017,7 +1018,7 @@ fn print_report(r: &TrainReport) {
             "ensemble: {} {:.5} {} (best single trial {:.5} on the same rows) — {}",
             r.metric.name(),
             e.cv_score,
-            if r.cv.contains("holdout") {
+            if holdout {
                 "on the holdout"
             } else {
                 "out-of-fold"
@@ -1031,7 +1032,7 @@ fn print_report(r: &TrainReport) {
         r.best_trial,
         r.metric.name(),
         r.best_trial_score,
-        if r.cv.contains("holdout") {
+        if holdout {
             "on the holdout"
         } else {
             "mean of its fold scores"
