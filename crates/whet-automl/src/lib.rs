@@ -6,6 +6,7 @@
 //! only decides where the sequence stops.
 
 pub mod ensemble;
+pub mod finalize;
 pub mod memory;
 pub mod search;
 pub mod space;

@@ -17,6 +17,7 @@ use whet_learn::metrics::Metric;
 use whet_learn::model::{EnsembleMember, EnsembleModel, Predictor};
 
 use crate::ensemble;
+use crate::finalize::{self, FinalMode, FinalStrategy, Member, RefitComparison};
 use crate::space::{Config, EARLY_STOPPING_ROUNDS, LearnerKind, portfolio};
 use crate::trial::{FoldError, FoldResult, Problem, fit_fold, loss_of};
 use crate::tuner::Tuner;
@@ -62,6 +63,8 @@ pub struct SearchOptions {
     /// Seconds the caller needs after the search per second of out-of-fold prediction of
     /// the final model (scoring a test set, say); reserved from a time budget.
     pub finish_factor: f64,
+    /// Bag of fold models, refit on all rows, or whichever scores better (nested CV).
+    pub final_mode: FinalMode,
 }
 
 /// The cross-validation plan.
@@ -239,8 +242,12 @@ pub struct SearchResult {
     pub uses_ensemble: bool,
     pub cv_score: f64,
     pub cv_std: f64,
-    /// Bag of fold models of the best trial, or of every ensemble member, weighted.
+    /// The best trial, or every ensemble member weighted: as a bag of its fold models, or
+    /// refit on all rows (`final_strategy`).
     pub predictor: Predictor,
+    pub final_strategy: FinalStrategy,
+    /// Bag and refit scored in nested cross-validation, when they were compared.
+    pub refit_comparison: Option<RefitComparison>,
     pub stopped_by: StopReason,
     pub notes: Vec<String>,
     pub search_seconds: f64,
@@ -265,8 +272,12 @@ pub enum SearchError {
 /// order) and its fold models.
 struct Kept {
     trial: usize,
+    config: Config,
+    seed: u64,
     oof: Predictions,
     models: Vec<Predictor>,
+    iterations: Vec<usize>,
+    fit_seconds: f64,
     predict_seconds: f64,
 }
 
@@ -333,6 +344,7 @@ pub fn search(
     oof_rows.dedup();
 
     let deadline = options.budget.deadline();
+    let budget_seconds = deadline.map_or(0.0, |d| d.duration_since(started).as_secs_f64());
     let max_trials = options.budget.max_trials();
     let mut trials: Vec<TrialRecord> = Vec::new();
     let mut kept: Vec<Kept> = Vec::new();
@@ -346,7 +358,14 @@ pub fn search(
             };
         // Leave time to assemble and use the final model.
         let effective_deadline = deadline.map(|d| {
-            let reserve = finish_reserve(&kept, options.finish_factor);
+            let final_stage = finalize::reserve_seconds(
+                options.final_mode,
+                &plan.folds,
+                &likely_members_seconds(&kept),
+                budget_seconds,
+            );
+            let reserve =
+                finish_reserve(&kept, options.finish_factor) + Duration::from_secs_f64(final_stage);
             d.checked_sub(reserve).unwrap_or(d)
         });
         if effective_deadline.is_some_and(|d| Instant::now() >= d) {
@@ -421,7 +440,20 @@ pub fn search(
                     cost_units: cost,
                     portfolio: portfolio_index,
                 };
-                let keep = (!pruned).then(|| assemble_oof(problem, plan, &oof_rows, id, results));
+                let keep = (!pruned).then(|| {
+                    let (oof, models, predict_seconds) =
+                        assemble_oof(problem, plan, &oof_rows, results);
+                    Kept {
+                        trial: id,
+                        config: config.clone(),
+                        seed: trial_seed,
+                        oof,
+                        models,
+                        iterations: record.iterations.clone(),
+                        fit_seconds,
+                        predict_seconds,
+                    }
+                });
                 (record, keep)
             }
         };
@@ -498,6 +530,8 @@ pub fn search(
             ensemble: None,
             uses_ensemble: false,
             predictor: rescue.model,
+            final_strategy: FinalStrategy::Bag,
+            refit_comparison: None,
             stopped_by: StopReason::TooSmallBudget,
             notes,
             search_seconds: started.elapsed().as_secs_f64(),
@@ -540,23 +574,37 @@ pub fn search(
             "ensemble selection kept only the best trial".into()
         });
     }
-    let mut bag = Vec::new();
-    for &(i, w) in &members {
-        let k = &kept[i];
-        let n = k.models.len() as f64;
-        for (f, m) in k.models.iter().enumerate() {
-            bag.push(EnsembleMember {
-                weight: w / n,
-                label: format!(
-                    "{} trial {}, fold {}",
-                    trials[k.trial].learner,
-                    k.trial,
-                    f + 1
-                ),
-                predictor: m.clone(),
-            });
-        }
-    }
+    let final_members: Vec<Member> = members
+        .iter()
+        .map(|&(i, w)| {
+            let k = &kept[i];
+            Member {
+                trial: k.trial,
+                learner: trials[k.trial].learner,
+                config: &k.config,
+                seed: k.seed,
+                weight: w,
+                fold_models: &k.models,
+                fold_iterations: &k.iterations,
+                oof: &k.oof,
+                fit_seconds: k.fit_seconds,
+            }
+        })
+        .collect();
+    let final_deadline = deadline.map(|d| {
+        let reserve = finish_reserve(&kept, options.finish_factor);
+        d.checked_sub(reserve).unwrap_or(d)
+    });
+    let (predictor_members, final_strategy, refit_comparison) = choose_final(
+        problem,
+        plan,
+        &oof_rows,
+        &final_members,
+        metric,
+        options.final_mode,
+        final_deadline,
+        &mut notes,
+    );
     let (cv_score, cv_std) = if uses_ensemble {
         (
             ensemble_report.as_ref().map_or(best_score, |e| e.cv_score),
@@ -572,11 +620,95 @@ pub fn search(
         uses_ensemble,
         cv_score,
         cv_std,
-        predictor: Predictor::Ensemble(EnsembleModel { members: bag }),
+        predictor: Predictor::Ensemble(EnsembleModel {
+            members: predictor_members,
+        }),
+        final_strategy,
+        refit_comparison,
         stopped_by,
         notes,
         search_seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Fit seconds of the kept trials most likely to make up the final model, for reserving the
+/// final stage's time.
+fn likely_members_seconds(kept: &[Kept]) -> Vec<f64> {
+    kept.iter().take(3).map(|k| k.fit_seconds).collect()
+}
+
+/// The final model's members and how they were made: the bag, or each member refit on all
+/// rows, as `mode` asks or (auto) as nested cross-validation decides. Falls back to the bag,
+/// with a note, whenever the comparison or the refit does not fit in the time left.
+#[allow(clippy::too_many_arguments)]
+fn choose_final(
+    problem: &Problem,
+    plan: &CvPlan,
+    oof_rows: &[u32],
+    members: &[Member],
+    metric: Metric,
+    mode: FinalMode,
+    deadline: Option<Instant>,
+    notes: &mut Vec<String>,
+) -> (Vec<EnsembleMember>, FinalStrategy, Option<RefitComparison>) {
+    let bag = || finalize::bag(members);
+    let holdout = plan.folds.len() == 1;
+    let refit_or_bag = |comparison: Option<RefitComparison>, notes: &mut Vec<String>| {
+        match finalize::refit(problem, &plan.folds, members, deadline) {
+            Ok(refit) => (refit, FinalStrategy::Refit, comparison),
+            Err(e) => {
+                notes.push(format!(
+                    "the refit on all rows did not finish ({}); the final model is the bag of fold models",
+                    match e {
+                        FoldError::Interrupted => "the time budget ran out".to_string(),
+                        FoldError::Failed(m) => m,
+                    }
+                ));
+                (bag(), FinalStrategy::Bag, comparison)
+            }
+        }
+    };
+    match mode {
+        FinalMode::Bag => (bag(), FinalStrategy::Bag, None),
+        FinalMode::Refit => refit_or_bag(None, notes),
+        FinalMode::Auto if holdout => (bag(), FinalStrategy::Bag, None),
+        FinalMode::Auto if !finalize::comparable(&plan.folds) => {
+            notes.push(
+                "bag and refit are compared only when the folds partition the rows (not with time-ordered folds); the final model is the bag of fold models (--final refit refits on all rows)"
+                    .into(),
+            );
+            (bag(), FinalStrategy::Bag, None)
+        }
+        FinalMode::Auto => {
+            // Leave the refit's own time out of the comparison's.
+            let refit_seconds: f64 = members
+                .iter()
+                .map(|m| 1.5 * m.fit_seconds / plan.folds.len() as f64)
+                .sum();
+            let compare_deadline = deadline.map(|d| {
+                d.checked_sub(Duration::from_secs_f64(refit_seconds))
+                    .unwrap_or(d)
+            });
+            match finalize::compare(
+                problem,
+                &plan.folds,
+                oof_rows,
+                members,
+                metric,
+                compare_deadline,
+            ) {
+                None => {
+                    notes.push(
+                        "bag and refit were not compared: nested cross-validation did not fit in the time left; the final model is the bag of fold models (more --time, or --final refit)"
+                            .into(),
+                    );
+                    (bag(), FinalStrategy::Bag, None)
+                }
+                Some(c) if c.refit_wins(metric) => refit_or_bag(Some(c), notes),
+                Some(c) => (bag(), FinalStrategy::Bag, Some(c)),
+            }
+        }
+    }
 }
 
 /// Whether a boosting trial used every round it was allowed in some fold: early stopping
@@ -722,13 +854,14 @@ fn run_folds(
     }
 }
 
+/// Out-of-fold predictions over `oof_rows` in row order, the fold models, and the seconds
+/// their predictions took.
 fn assemble_oof(
     problem: &Problem,
     plan: &CvPlan,
     oof_rows: &[u32],
-    trial: usize,
     results: Vec<FoldResult>,
-) -> Kept {
+) -> (Predictions, Vec<Predictor>, f64) {
     let k = results
         .first()
         .map_or(problem.n_outputs(), |r| r.predictions.n_outputs);
@@ -747,16 +880,12 @@ fn assemble_oof(
         predict_seconds += r.predict_seconds;
         models.push(r.model);
     }
-    Kept {
-        trial,
-        oof: Predictions {
-            n_rows: oof_rows.len(),
-            n_outputs: k,
-            values,
-        },
-        models,
-        predict_seconds,
-    }
+    let oof = Predictions {
+        n_rows: oof_rows.len(),
+        n_outputs: k,
+        values,
+    };
+    (oof, models, predict_seconds)
 }
 
 /// The portfolio in the order it is tried: boosting's two cheapest defaults first (it wins
@@ -913,6 +1042,10 @@ mod tests {
     }
 
     fn run(trials: usize, seed: u64) -> SearchResult {
+        run_with(trials, seed, FinalMode::Auto)
+    }
+
+    fn run_with(trials: usize, seed: u64, final_mode: FinalMode) -> SearchResult {
         let (x, y) = binary_data();
         let binned = BinnedData::fit(&x, 255).unwrap();
         let problem = Problem {
@@ -930,6 +1063,7 @@ mod tests {
             learners: LearnerKind::ALL.to_vec(),
             seed,
             finish_factor: 0.0,
+            final_mode,
         };
         search(&problem, &plan, &options, &mut NoObserver).unwrap()
     }
@@ -996,6 +1130,50 @@ mod tests {
         }
         let total: f64 = e.members.iter().map(|m| m.1).sum();
         assert!((total - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_final_model_is_the_bag_or_a_refit_as_asked_or_as_nested_cv_decides() {
+        let members = |r: &SearchResult| match &r.predictor {
+            Predictor::Ensemble(e) => e.members.len(),
+            _ => 0,
+        };
+        let chosen = |r: &SearchResult| {
+            if r.uses_ensemble {
+                r.ensemble.as_ref().map_or(0, |e| e.members.len())
+            } else {
+                1
+            }
+        };
+        let bag = run_with(10, 2, FinalMode::Bag);
+        assert_eq!(bag.final_strategy, FinalStrategy::Bag);
+        assert!(bag.refit_comparison.is_none());
+        assert_eq!(
+            members(&bag),
+            4 * chosen(&bag),
+            "four fold models per member"
+        );
+
+        let refit = run_with(10, 2, FinalMode::Refit);
+        assert_eq!(refit.final_strategy, FinalStrategy::Refit);
+        assert_eq!(members(&refit), chosen(&refit), "one model per member");
+        // Same trials either way: only the last step differs.
+        assert_eq!(refit.cv_score.to_bits(), bag.cv_score.to_bits());
+        let (x, _) = binary_data();
+        assert_ne!(refit.predictor.predict(&x), bag.predictor.predict(&x));
+
+        // With a trial budget every outer fold is compared, and the better score decides.
+        let auto = run_with(10, 2, FinalMode::Auto);
+        let c = auto.refit_comparison.as_ref().expect("compared");
+        assert_eq!((c.folds_compared, c.folds), (4, 4));
+        let expected = if c.refit_score > c.bag_score {
+            FinalStrategy::Refit
+        } else {
+            FinalStrategy::Bag
+        };
+        assert_eq!(auto.final_strategy, expected);
+        let again = run_with(10, 2, FinalMode::Auto);
+        assert_eq!(again.predictor.predict(&x), auto.predictor.predict(&x));
     }
 
     #[test]

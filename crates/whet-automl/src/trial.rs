@@ -7,7 +7,7 @@ use whet_data::Task;
 use whet_data::prep::Features;
 use whet_learn::binning::BinnedData;
 use whet_learn::data::{Predictions, TrainSet};
-use whet_learn::gbdt::fit_gbdt_until;
+use whet_learn::gbdt::{fit_gbdt_stopping_on_each, fit_gbdt_until};
 use whet_learn::knn::fit_knn;
 use whet_learn::linear::fit_linear_until;
 use whet_learn::metrics::{Metric, evaluate};
@@ -189,10 +189,7 @@ fn fit_fold_with(
         return Err(FoldError::Interrupted);
     }
     let started = Instant::now();
-    let predictions = match (&model, problem.binned) {
-        (Predictor::Gbdt(m), Some(binned)) => m.predict_binned_rows(binned, &fold.valid),
-        _ => model.predict(&problem.x.take_rows(&fold.valid)),
-    };
+    let predictions = predict_rows(problem, &model, &fold.valid);
     let predict_seconds = started.elapsed().as_secs_f64();
     let score = problem.score(metric, &fold.valid, &predictions);
     Ok(FoldResult {
@@ -203,4 +200,72 @@ fn fit_fold_with(
         cost_units: units,
         predict_seconds,
     })
+}
+
+/// Predictions of `model` for `rows` of the problem's features, in that order.
+pub fn predict_rows(problem: &Problem, model: &Predictor, rows: &[u32]) -> Predictions {
+    match (model, problem.binned) {
+        (Predictor::Gbdt(m), Some(binned)) => m.predict_binned_rows(binned, rows),
+        _ => model.predict(&problem.x.take_rows(rows)),
+    }
+}
+
+/// Fits `params` on `rows` without scoring. A boosting fit given `stop_on` groups follows
+/// early stopping on each group at once and keeps every tree it grew, returning each group's
+/// best iteration (see [`fit_gbdt_stopping_on_each`]); without groups boosting runs exactly
+/// its `num_iterations` rounds.
+pub fn fit_on_rows(
+    problem: &Problem,
+    params: LearnerParams,
+    rows: &[u32],
+    stop_on: &[&[u32]],
+    deadline: Option<Instant>,
+) -> Result<(Predictor, Vec<usize>), FoldError> {
+    let train = problem.set(rows);
+    let failed = |e: LearnError| match e {
+        LearnError::Interrupted { .. } => FoldError::Interrupted,
+        other => FoldError::Failed(other.to_string()),
+    };
+    let fitted = match params {
+        LearnerParams::Tree(mut p) => {
+            let binned = problem
+                .binned
+                .ok_or_else(|| FoldError::Failed("tree learners need binned data".into()))?;
+            if p.boosting == Boosting::Gbdt && !stop_on.is_empty() {
+                let mut union: Vec<u32> = stop_on.iter().flat_map(|g| g.iter().copied()).collect();
+                union.sort_unstable();
+                let valid = problem.set(&union);
+                let groups: Vec<Vec<usize>> = stop_on
+                    .iter()
+                    .map(|g| g.iter().map(|&r| r as usize).collect())
+                    .collect();
+                let (m, best) = fit_gbdt_stopping_on_each(
+                    &train,
+                    binned,
+                    (&valid, binned),
+                    &groups,
+                    &p,
+                    deadline,
+                )
+                .map_err(failed)?;
+                (Predictor::Gbdt(Box::new(m)), best)
+            } else {
+                p.early_stopping_round = 0;
+                let m = fit_gbdt_until(&train, binned, None, &p, deadline).map_err(failed)?;
+                (Predictor::Gbdt(Box::new(m)), Vec::new())
+            }
+        }
+        LearnerParams::Linear(p) => (
+            Predictor::Linear(fit_linear_until(&train, &p, deadline).map_err(failed)?),
+            Vec::new(),
+        ),
+        LearnerParams::Knn(p) => (
+            Predictor::Knn(fit_knn(&train, &p).map_err(failed)?),
+            Vec::new(),
+        ),
+    };
+    if deadline.is_some_and(|d| Instant::now() >= d) {
+        return Err(FoldError::Interrupted);
+    }
+    Ok(fitted)
 }

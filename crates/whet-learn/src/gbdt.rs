@@ -1077,6 +1077,49 @@ pub fn fit_gbdt_until(
     params: &GbdtParams,
     deadline: Option<std::time::Instant>,
 ) -> Result<GbdtModel> {
+    fit_gbdt_core(data, binned, valid, None, params, deadline).map(|(m, _)| m)
+}
+
+/// Boosting with early stopping followed on each of several groups of validation rows at
+/// once, as if each group had its own fit: a group stops being followed `early_stopping_round`
+/// rounds after its best, and the fit ends when every group has stopped. The model keeps
+/// every tree it grew; the best iteration of each group is returned, so
+/// [`GbdtModel::truncated`] gives exactly the model a fit validated on that group alone keeps.
+/// Nested cross-validation uses this: one fit serves two outer folds.
+pub fn fit_gbdt_stopping_on_each(
+    data: &TrainSet,
+    binned: &BinnedData,
+    valid: (&TrainSet, &BinnedData),
+    groups: &[Vec<usize>],
+    params: &GbdtParams,
+    deadline: Option<std::time::Instant>,
+) -> Result<(GbdtModel, Vec<usize>)> {
+    if params.boosting != Boosting::Gbdt || params.early_stopping_round == 0 {
+        return Err(LearnError::param(
+            "early_stopping_round",
+            params.early_stopping_round.to_string(),
+            "stopping on validation groups needs boosting with early stopping",
+            "use boosting gbdt and a positive early_stopping_round",
+        ));
+    }
+    fit_gbdt_core(data, binned, Some(valid), Some(groups), params, deadline)
+}
+
+/// Where early stopping stands on one validation group.
+#[derive(Clone, Copy, Default)]
+struct GroupStop {
+    best: Option<(usize, f64)>,
+    stopped: bool,
+}
+
+fn fit_gbdt_core(
+    data: &TrainSet,
+    binned: &BinnedData,
+    valid: Option<(&TrainSet, &BinnedData)>,
+    groups: Option<&[Vec<usize>]>,
+    params: &GbdtParams,
+    deadline: Option<std::time::Instant>,
+) -> Result<(GbdtModel, Vec<usize>)> {
     params.validate()?;
     let objective = params
         .objective
@@ -1189,6 +1232,7 @@ pub fn fit_gbdt_until(
     let mut train_loss = Vec::new();
     let mut valid_loss = Vec::new();
     let mut best: Option<(usize, f64)> = None;
+    let mut group_stops = vec![GroupStop::default(); groups.map_or(0, <[_]>::len)];
     let mut bootstrap_counts: Vec<f32> = Vec::new();
     let all_features: Vec<usize> = (0..binned.n_features).collect();
 
@@ -1387,6 +1431,28 @@ pub fn fit_gbdt_until(
                 obj.loss(v.y, &valid_weights, valid_scores, &valid_rows, |&r| r)
             };
             valid_loss.push(l);
+            if let Some(groups) = groups {
+                let mut all_stopped = true;
+                for (rows, stop) in groups.iter().zip(group_stops.iter_mut()) {
+                    if stop.stopped {
+                        continue;
+                    }
+                    let lg = obj.loss(v.y, &valid_weights, valid_scores, rows, |&r| r);
+                    if stop.best.is_none_or(|(_, b)| lg < b - 1e-12) {
+                        stop.best = Some((iter, lg));
+                    }
+                    match stop.best {
+                        Some((bi, _)) if iter - bi >= params.early_stopping_round => {
+                            stop.stopped = true;
+                        }
+                        _ => all_stopped = false,
+                    }
+                }
+                if all_stopped {
+                    break;
+                }
+                continue;
+            }
             if best.is_none_or(|(_, b)| l < b - 1e-12) {
                 best = Some((iter, l));
             }
@@ -1398,7 +1464,12 @@ pub fn fit_gbdt_until(
             }
         }
     }
-    let best_iteration = if params.early_stopping_round > 0 {
+    let grown = trees.len() / n_outputs.max(1);
+    let group_best: Vec<usize> = group_stops
+        .iter()
+        .map(|g| g.best.map_or(grown, |(bi, _)| bi + 1))
+        .collect();
+    let best_iteration = if params.early_stopping_round > 0 && groups.is_none() {
         best.map(|b| b.0 + 1)
     } else {
         None
@@ -1406,7 +1477,7 @@ pub fn fit_gbdt_until(
     if let Some(bi) = best_iteration {
         trees.truncate(bi * n_outputs);
     }
-    Ok(GbdtModel {
+    let model = GbdtModel {
         boosting: params.boosting,
         objective,
         task: data.task,
@@ -1422,7 +1493,8 @@ pub fn fit_gbdt_until(
         valid_loss,
         class_shares,
         flat: FlatCache::default(),
-    })
+    };
+    Ok((model, group_best))
 }
 
 /// Class probabilities from averaged class shares: the binary share itself, or each class's
@@ -1476,6 +1548,29 @@ const PREDICT_BLOCK: usize = 256;
 impl GbdtModel {
     pub fn n_iterations(&self) -> usize {
         self.trees.len() / self.n_outputs.max(1)
+    }
+
+    /// The model of its first `iterations` boosting rounds (all of them if it has fewer):
+    /// what the same fit would have kept had it stopped there.
+    pub fn truncated(&self, iterations: usize) -> GbdtModel {
+        let keep = iterations.min(self.n_iterations());
+        GbdtModel {
+            boosting: self.boosting,
+            objective: self.objective,
+            task: self.task,
+            n_classes: self.n_classes,
+            n_outputs: self.n_outputs,
+            init_score: self.init_score.clone(),
+            trees: self.trees[..keep * self.n_outputs].to_vec(),
+            feature_names: self.feature_names.clone(),
+            mappers: self.mappers.clone(),
+            best_iteration: Some(keep),
+            params: self.params.clone(),
+            train_loss: self.train_loss.iter().take(keep).copied().collect(),
+            valid_loss: self.valid_loss.iter().take(keep).copied().collect(),
+            class_shares: self.class_shares,
+            flat: FlatCache::default(),
+        }
     }
 
     fn max_codes(&self) -> Vec<u32> {
@@ -1994,6 +2089,56 @@ mod tests {
                 .values
                 .iter()
                 .all(|p| p.is_finite() && *p > 0.0 && *p < 1.0)
+        );
+    }
+
+    #[test]
+    fn stopping_on_each_group_matches_a_fit_validated_on_that_group_alone() {
+        let (x, yreg, _) = synthetic(3000, 13);
+        let binned = BinnedData::fit(&x, 255).unwrap();
+        let train_rows: Vec<u32> = (0..2000).collect();
+        let a: Vec<u32> = (2000..2500).collect();
+        let b: Vec<u32> = (2500..3000).collect();
+        let both: Vec<u32> = (2000..3000).collect();
+        let train = TrainSet {
+            rows: Some(&train_rows),
+            ..set(&x, &yreg, Task::Regression, 1)
+        };
+        let p = GbdtParams {
+            num_iterations: 2000,
+            learning_rate: 0.3,
+            bagging_fraction: 0.8,
+            bagging_freq: 1,
+            early_stopping_round: 10,
+            ..GbdtParams::default()
+        };
+        let valid_both = TrainSet {
+            rows: Some(&both),
+            ..set(&x, &yreg, Task::Regression, 1)
+        };
+        let groups = vec![
+            a.iter().map(|&r| r as usize).collect::<Vec<_>>(),
+            b.iter().map(|&r| r as usize).collect(),
+        ];
+        let (m, best) =
+            fit_gbdt_stopping_on_each(&train, &binned, (&valid_both, &binned), &groups, &p, None)
+                .unwrap();
+        assert_eq!(best.len(), 2);
+        for (rows, &bi) in [&a, &b].into_iter().zip(&best) {
+            let valid = TrainSet {
+                rows: Some(rows),
+                ..set(&x, &yreg, Task::Regression, 1)
+            };
+            let alone = fit_gbdt(&train, &binned, Some((&valid, &binned)), &p).unwrap();
+            assert_eq!(alone.best_iteration, Some(bi));
+            assert!(m.n_iterations() >= bi + 10, "kept growing past both bests");
+            assert_eq!(m.truncated(bi).trees, alone.trees);
+        }
+        // Forests and fits without early stopping are refused, not silently run.
+        let rf = GbdtParams::for_mode(Boosting::Rf);
+        assert!(
+            fit_gbdt_stopping_on_each(&train, &binned, (&valid_both, &binned), &groups, &rf, None)
+                .is_err()
         );
     }
 

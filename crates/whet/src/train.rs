@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
+use whet_automl::finalize::{FinalMode, FinalStrategy, RefitComparison};
 use whet_automl::memory::{available_bytes, estimate_training_bytes, human_bytes};
 use whet_automl::search::{Budget, CvPlan, Observer, SearchOptions, StopReason, TrialStatus};
 use whet_automl::{LearnerKind, Problem, TrialRecord, plan_folds, plan_holdout, search};
@@ -74,6 +75,11 @@ pub struct TrainArgs {
     /// Experiment name for the tracked runs (default: the data file's stem).
     #[arg(long)]
     pub experiment: Option<String>,
+    /// The final model: `bag` averages each chosen trial's fold models, `refit` fits each once
+    /// more on all training rows, `auto` takes whichever scores better in nested
+    /// cross-validation when the budget allows it (the bag otherwise).
+    #[arg(long = "final", value_name = "auto|bag|refit", default_value = "auto", value_parser = parse_final_mode)]
+    pub final_mode: FinalMode,
     /// Where to write the model.
     #[arg(long, default_value = "model.whet")]
     pub out: PathBuf,
@@ -88,6 +94,11 @@ pub struct TrainArgs {
     pub json: bool,
     #[command(flatten)]
     pub read: ReadArgs,
+}
+
+fn parse_final_mode(s: &str) -> Result<FinalMode, String> {
+    FinalMode::parse(s)
+        .ok_or_else(|| format!("'{s}' is not a final model choice; use auto, bag or refit"))
 }
 
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -143,6 +154,10 @@ struct TrainReport {
     /// "ensemble" or "best_trial".
     final_model: String,
     final_model_detail: String,
+    /// "bag" (fold models averaged; with a holdout, the model fitted outside it) or "refit".
+    final_strategy: FinalStrategy,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refit_comparison: Option<RefitComparison>,
     best_trial: usize,
     best_trial_score: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -664,6 +679,7 @@ pub fn cmd_train(args: &TrainArgs, store_flag: Option<&str>, quiet: bool) -> Res
         learners,
         seed: args.seed,
         finish_factor,
+        final_mode: args.final_mode,
     };
     let show_live = !quiet && !args.json && std::io::stderr().is_terminal();
     if !quiet && !args.json {
@@ -758,34 +774,41 @@ pub fn cmd_train(args: &TrainArgs, store_flag: Option<&str>, quiet: bool) -> Res
     let train_share = plan.folds.first().map_or(0.0, |f| {
         100.0 * f.train.len() as f64 / x.n_rows.max(1) as f64
     });
-    let final_detail = if result.stopped_by == StopReason::TooSmallBudget {
-        "one gbdt fitted on a single fold after the budget ran out".to_string()
-    } else if result.uses_ensemble {
+    let refit = result.final_strategy == FinalStrategy::Refit;
+    let what = if result.uses_ensemble {
         let n = result.ensemble.as_ref().map_or(0, |e| e.members.len());
-        if holdout {
-            format!(
-                "ensemble of {n} trials, each fitted on the {train_share:.0}% of rows outside the holdout"
-            )
-        } else {
-            format!(
-                "ensemble of {n} trials, each a bag of its {} fold models",
-                plan.folds.len()
-            )
-        }
-    } else if holdout {
-        format!(
-            "trial {} ({}) fitted on the {train_share:.0}% of rows outside the holdout",
-            best.id + 1,
-            best.learner
-        )
+        format!("ensemble of {n} trials, each")
     } else {
-        format!(
-            "trial {} ({}) as a bag of its {} fold models",
-            best.id + 1,
-            best.learner,
-            plan.folds.len()
-        )
+        format!("trial {} ({})", best.id + 1, best.learner)
     };
+    let mut final_detail = if result.stopped_by == StopReason::TooSmallBudget {
+        "one gbdt fitted on a single fold after the budget ran out".to_string()
+    } else if refit {
+        format!("{what} refit on all {} training rows", x.n_rows)
+    } else if holdout {
+        format!("{what} fitted on the {train_share:.0}% of rows outside the holdout")
+    } else if result.uses_ensemble {
+        format!("{what} a bag of its {} fold models", plan.folds.len())
+    } else {
+        format!("{what} as a bag of its {} fold models", plan.folds.len())
+    };
+    if let Some(c) = &result.refit_comparison {
+        let (first, second) = if refit {
+            (("refit", c.refit_score), ("bag", c.bag_score))
+        } else {
+            (("bag", c.bag_score), ("refit", c.refit_score))
+        };
+        final_detail.push_str(&format!(
+            ", chosen in nested cross-validation on {} of {} folds: {} {} {:.5} vs {} {:.5}",
+            c.folds_compared,
+            c.folds,
+            first.0,
+            metric.name(),
+            first.1,
+            second.0,
+            second.1
+        ));
+    }
     let mut metrics = BTreeMap::new();
     metrics.insert(
         "cv".to_string(),
@@ -801,6 +824,10 @@ pub fn cmd_train(args: &TrainArgs, store_flag: Option<&str>, quiet: bool) -> Res
         .unwrap_or_default();
     let mut shown_params = BTreeMap::new();
     shown_params.insert("final_model".to_string(), final_detail.clone());
+    shown_params.insert(
+        "final_strategy".to_string(),
+        if refit { "refit" } else { "bag" }.to_string(),
+    );
     shown_params.insert("metric".to_string(), metric.name().to_string());
     shown_params.insert("cv".to_string(), plan.description.clone());
     let model = Model {
@@ -884,6 +911,8 @@ pub fn cmd_train(args: &TrainArgs, store_flag: Option<&str>, quiet: bool) -> Res
             "best_trial".into()
         },
         final_model_detail: final_detail,
+        final_strategy: result.final_strategy,
+        refit_comparison: result.refit_comparison.clone(),
         best_trial: best.id + 1,
         best_trial_score: best.cv_score,
         ensemble: result.ensemble.as_ref().map(|e| EnsembleSummary {

@@ -215,6 +215,85 @@ fn same_trials_and_seed_give_the_same_model_on_any_thread_count() {
 }
 
 #[test]
+fn the_final_model_is_a_bag_or_a_refit_and_the_report_says_which_and_why() {
+    let run = |name: &str, extra: &[&str]| {
+        let model = tmp(name);
+        let mut args = vec!["--trials", "4", "--seed", "1", "--learners", "gbdt,linear"];
+        args.extend_from_slice(extra);
+        let v = json(&train(&example(), "churned", &model, &args));
+        let p = whet()
+            .arg("predict")
+            .arg(&model)
+            .arg(example())
+            .args(["--proba", "-q"])
+            .output()
+            .unwrap();
+        assert!(p.status.success(), "{}", stderr(&p));
+        (v, p.stdout)
+    };
+    let (auto, auto_preds) = run("final-auto.whet", &[]);
+    // A trial budget leaves time for every outer fold of the nested comparison.
+    let c = &auto["refit_comparison"];
+    assert_eq!(c["folds_compared"], 5, "{auto}");
+    assert_eq!(c["folds"], 5);
+    let (bag_score, refit_score) = (
+        c["bag_score"].as_f64().unwrap(),
+        c["refit_score"].as_f64().unwrap(),
+    );
+    let strategy = if refit_score > bag_score {
+        "refit"
+    } else {
+        "bag"
+    };
+    assert_eq!(auto["final_strategy"], strategy);
+    let detail = auto["final_model_detail"].as_str().unwrap();
+    assert!(
+        detail.contains("nested cross-validation on 5 of 5 folds"),
+        "{detail}"
+    );
+
+    let (bag, bag_preds) = run("final-bag.whet", &["--final", "bag"]);
+    assert_eq!(bag["final_strategy"], "bag");
+    assert!(bag.get("refit_comparison").is_none());
+    assert!(
+        bag["final_model_detail"]
+            .as_str()
+            .unwrap()
+            .contains("fold models")
+    );
+    let (refit, refit_preds) = run("final-refit.whet", &["--final", "refit"]);
+    assert_eq!(refit["final_strategy"], "refit");
+    assert!(
+        refit["final_model_detail"]
+            .as_str()
+            .unwrap()
+            .contains("refit on all 2000 training rows")
+    );
+    assert_ne!(bag_preds, refit_preds);
+    assert_eq!(
+        auto_preds,
+        if strategy == "refit" {
+            refit_preds
+        } else {
+            bag_preds
+        }
+    );
+
+    let o = train(
+        &example(),
+        "churned",
+        &tmp("final-bad.whet"),
+        &["--final", "best"],
+    );
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("use auto, bag or refit"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn a_time_budget_is_honoured() {
     let o = train(
         &example(),
