@@ -14,8 +14,8 @@ pub mod trial;
 pub mod tuner;
 
 pub use search::{
-    Budget, CvPlan, EnsembleReport, Observer, SearchError, SearchOptions, SearchResult, StopReason,
-    TrialRecord, TrialStatus, plan_folds, plan_holdout, search,
+    Budget, CvPlan, EnsembleReport, FoldPredictions, Observer, SearchError, SearchOptions,
+    SearchResult, StopReason, TrialRecord, TrialStatus, plan_folds, plan_holdout, search,
 };
 pub use space::LearnerKind;
 pub use trial::Problem;

@@ -213,10 +213,24 @@ pub struct TrialRecord {
     pub portfolio: Option<usize>,
 }
 
+/// One fold's validation rows and a trial's predictions for them, in that order.
+pub struct FoldPredictions<'a> {
+    pub rows: &'a [u32],
+    pub predictions: &'a Predictions,
+}
+
 /// Called as the search goes, for live displays and tracking.
 pub trait Observer {
     fn trial_started(&mut self, _id: usize, _learner: LearnerKind) {}
-    fn trial_finished(&mut self, _trial: &TrialRecord, _best: Option<&TrialRecord>) {}
+    /// `folds` holds the trial's out-of-fold predictions, fold by fold (the folds it ran, for a
+    /// pruned trial; none for a failed one).
+    fn trial_finished(
+        &mut self,
+        _trial: &TrialRecord,
+        _best: Option<&TrialRecord>,
+        _folds: &[FoldPredictions],
+    ) {
+    }
 }
 
 pub struct NoObserver;
@@ -387,7 +401,7 @@ pub fn search(
             best_ref.as_ref(),
         );
         let fit_seconds = t0.elapsed().as_secs_f64();
-        let (record, keep) = match outcome {
+        let (record, results) = match outcome {
             FoldsOutcome::Interrupted => {
                 stopped_by = StopReason::TimeBudget;
                 break;
@@ -407,7 +421,7 @@ pub fn search(
                     cost_units: 0.0,
                     portfolio: portfolio_index,
                 },
-                None,
+                Vec::new(),
             ),
             FoldsOutcome::Done {
                 results,
@@ -440,21 +454,7 @@ pub fn search(
                     cost_units: cost,
                     portfolio: portfolio_index,
                 };
-                let keep = (!pruned).then(|| {
-                    let (oof, models, predict_seconds) =
-                        assemble_oof(problem, plan, &oof_rows, results);
-                    Kept {
-                        trial: id,
-                        config: config.clone(),
-                        seed: trial_seed,
-                        oof,
-                        models,
-                        iterations: record.iterations.clone(),
-                        fit_seconds,
-                        predict_seconds,
-                    }
-                });
-                (record, keep)
+                (record, results)
             }
         };
         // Tuner and scheduler bookkeeping; pruned trials count as what they scored so far.
@@ -478,18 +478,41 @@ pub fn search(
                 state.best_trial_cost = record.cost_units;
             }
         }
-        if let Some(k) = keep {
-            kept.push(k);
+        let completed = record.status == TrialStatus::Completed;
+        trials.push(record);
+        let fold_predictions: Vec<FoldPredictions> = results
+            .iter()
+            .zip(&plan.folds)
+            .map(|(r, fold)| FoldPredictions {
+                rows: &fold.valid,
+                predictions: &r.predictions,
+            })
+            .collect();
+        observer.trial_finished(
+            &trials[id],
+            best_completed(&trials, metric),
+            &fold_predictions,
+        );
+        if completed {
+            let (oof, models, predict_seconds) = assemble_oof(problem, plan, &oof_rows, results);
+            kept.push(Kept {
+                trial: id,
+                config: config.clone(),
+                seed: trial_seed,
+                oof,
+                models,
+                iterations: trials[id].iterations.clone(),
+                fit_seconds,
+                predict_seconds,
+            });
             // Keep only what ensembles can use, so memory stays bounded.
             kept.sort_by(|a, b| {
-                loss_of(metric, trials_score(&trials, &record, a.trial))
-                    .total_cmp(&loss_of(metric, trials_score(&trials, &record, b.trial)))
+                loss_of(metric, trials[a.trial].cv_score)
+                    .total_cmp(&loss_of(metric, trials[b.trial].cv_score))
                     .then(a.trial.cmp(&b.trial))
             });
             kept.truncate(ENSEMBLE_CANDIDATES);
         }
-        trials.push(record);
-        observer.trial_finished(&trials[id], best_completed(&trials, metric));
     }
     if trials.len() >= max_trials {
         stopped_by = StopReason::TrialBudget;
@@ -725,15 +748,6 @@ fn ran_to_cap(config: &Config, iterations: &[usize]) -> bool {
     iterations
         .iter()
         .any(|&kept| kept + EARLY_STOPPING_ROUNDS > cap)
-}
-
-/// The CV score of trial `id`, whether already pushed or the one being recorded.
-fn trials_score(trials: &[TrialRecord], current: &TrialRecord, id: usize) -> f64 {
-    if id == current.id {
-        current.cv_score
-    } else {
-        trials[id].cv_score
-    }
 }
 
 /// The best completed trial; the earliest on ties.

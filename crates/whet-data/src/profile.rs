@@ -143,6 +143,8 @@ pub struct TargetInfo {
     pub index: usize,
     pub task: Task,
     pub dropped: u64,
+    /// Rows of the input kept (ascending), when some were dropped; None when all were.
+    pub kept_rows: Option<Vec<u32>>,
     pub summary: ColumnSummary,
 }
 
@@ -157,6 +159,7 @@ pub fn prepare_target(
     let array = table.array(index);
     let missing_rows: Vec<bool> = missing_mask(array);
     let n_missing = missing_rows.iter().filter(|m| **m).count() as u64;
+    let mut kept_rows = None;
     let table = if n_missing == 0 {
         table.clone()
     } else {
@@ -181,7 +184,9 @@ pub fn prepare_target(
                 "choose another target column",
             ));
         }
-        table.take_rows(&keep)?
+        let kept = table.take_rows(&keep)?;
+        kept_rows = Some(keep);
+        kept
     };
     let summary = summarize(target, table.columns[index].value_type, table.array(index));
     let task = match task {
@@ -196,6 +201,7 @@ pub fn prepare_target(
         index,
         task,
         dropped: n_missing,
+        kept_rows,
         summary,
     })
 }

@@ -36,6 +36,18 @@ fn write_err(path: &Path, e: impl std::fmt::Display) -> DataError {
     }
 }
 
+/// One record batch as a Parquet file in memory, for artifacts too small to stream.
+pub fn parquet_bytes(schema: Arc<Schema>, columns: Vec<ArrayRef>) -> Result<Vec<u8>> {
+    let label = Path::new("<parquet in memory>");
+    let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| write_err(label, e))?;
+    let mut out = Vec::new();
+    let mut writer =
+        ArrowWriter::try_new(&mut out, schema, None).map_err(|e| write_err(label, e))?;
+    writer.write(&batch).map_err(|e| write_err(label, e))?;
+    writer.close().map_err(|e| write_err(label, e))?;
+    Ok(out)
+}
+
 impl BatchSink {
     /// Parquet when `path` ends in .parquet/.pq, CSV otherwise; standard output (CSV) for None.
     pub fn create(path: Option<&Path>, schema: Arc<Schema>) -> Result<BatchSink> {

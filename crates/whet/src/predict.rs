@@ -15,6 +15,7 @@ use whet_data::load::{FileFormat, ParquetChunks, detect_format};
 use whet_data::sink::{BatchSink, to_utf8};
 use whet_data::stream::CsvChunks;
 use whet_data::{Table, Task};
+use whet_learn::data::Predictions;
 use whet_learn::model::Model;
 
 use crate::ReadArgs;
@@ -41,6 +42,65 @@ pub struct PredictArgs {
     pub read: ReadArgs,
 }
 
+/// The output columns for predictions: `prediction` (class label or value), then with
+/// `proba` one `proba_<class>` per class.
+pub fn prediction_fields(task: Task, classes: &[String], proba: bool) -> Vec<Field> {
+    let mut fields = vec![Field::new(
+        "prediction",
+        if task == Task::Regression {
+            DataType::Float64
+        } else {
+            DataType::Utf8
+        },
+        true,
+    )];
+    if proba {
+        for c in classes {
+            fields.push(Field::new(format!("proba_{c}"), DataType::Float64, true));
+        }
+    }
+    fields
+}
+
+/// The arrays for [`prediction_fields`].
+pub fn prediction_columns(
+    task: Task,
+    classes: &[String],
+    p: &Predictions,
+    proba: bool,
+) -> Vec<ArrayRef> {
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    match task {
+        Task::Regression => columns.push(Arc::new(Float64Array::from(p.values.clone()))),
+        _ => {
+            let labels: Vec<&str> = p
+                .classes()
+                .into_iter()
+                .map(|c| classes.get(c).map_or("", String::as_str))
+                .collect();
+            columns.push(Arc::new(StringArray::from(labels)));
+        }
+    }
+    if proba {
+        let k = classes.len();
+        for c in 0..k {
+            let col: Vec<f64> = (0..p.n_rows)
+                .map(|r| {
+                    if p.n_outputs == 1 {
+                        // Binary: p(last class); the first is its complement.
+                        let v = p.values[r];
+                        if c + 1 == k { v } else { 1.0 - v }
+                    } else {
+                        p.values[r * p.n_outputs + c]
+                    }
+                })
+                .collect();
+            columns.push(Arc::new(Float64Array::from(col)));
+        }
+    }
+    columns
+}
+
 pub fn cmd_predict(args: &PredictArgs, quiet: bool) -> Result<()> {
     let bytes = std::fs::read(&args.model)
         .with_context(|| format!("cannot read model file '{}'", args.model.display()))?;
@@ -55,20 +115,7 @@ pub fn cmd_predict(args: &PredictArgs, quiet: bool) -> Result<()> {
     if let Some(id) = &args.id {
         fields.push(Field::new(id, DataType::Utf8, true));
     }
-    fields.push(Field::new(
-        "prediction",
-        if task == Task::Regression {
-            DataType::Float64
-        } else {
-            DataType::Utf8
-        },
-        true,
-    ));
-    if args.proba {
-        for c in &classes {
-            fields.push(Field::new(format!("proba_{c}"), DataType::Float64, true));
-        }
-    }
+    fields.extend(prediction_fields(task, &classes, args.proba));
     let schema = Arc::new(Schema::new(fields));
     let mut sink = BatchSink::create(args.out.as_deref(), schema)?;
     let mut notes: Vec<String> = Vec::new();
@@ -90,34 +137,7 @@ pub fn cmd_predict(args: &PredictArgs, quiet: bool) -> Result<()> {
                 .with_context(|| format!("--id: no column '{id}' in '{}'", args.data.display()))?;
             columns.push(to_utf8(table.array(i))?);
         }
-        match task {
-            Task::Regression => columns.push(Arc::new(Float64Array::from(p.values.clone()))),
-            _ => {
-                let labels: Vec<&str> = p
-                    .classes()
-                    .into_iter()
-                    .map(|c| classes.get(c).map_or("", String::as_str))
-                    .collect();
-                columns.push(Arc::new(StringArray::from(labels)));
-            }
-        }
-        if args.proba {
-            let k = classes.len();
-            for c in 0..k {
-                let col: Vec<f64> = (0..p.n_rows)
-                    .map(|r| {
-                        if p.n_outputs == 1 {
-                            // Binary: p(last class); the first is its complement.
-                            let v = p.values[r];
-                            if c + 1 == k { v } else { 1.0 - v }
-                        } else {
-                            p.values[r * p.n_outputs + c]
-                        }
-                    })
-                    .collect();
-                columns.push(Arc::new(Float64Array::from(col)));
-            }
-        }
+        columns.extend(prediction_columns(task, &classes, &p, args.proba));
         sink.write(columns)?;
         Ok(())
     };

@@ -14,6 +14,9 @@ use whet_track::{
     ArtifactSource, Dataset, ExperimentId, Metric as Point, NewRun, RunId, RunStatus, Store,
 };
 
+/// Each trial run's out-of-fold predictions.
+pub const OOF_ARTIFACT: &str = "oof.parquet";
+
 /// What the report says about the tracked study.
 #[derive(Clone, Debug, Serialize)]
 pub struct Recorded {
@@ -171,10 +174,29 @@ impl<'s> Tracker<'s> {
         self.trial_run = self.record(r);
     }
 
-    pub fn trial_finished(&mut self, t: &TrialRecord, metric: Metric) {
+    /// Ends the trial's run with its params, scores and status, and its out-of-fold
+    /// predictions (a Parquet file) as the artifact `oof.parquet`.
+    pub fn trial_finished(
+        &mut self,
+        t: &TrialRecord,
+        metric: Metric,
+        oof: Option<Result<Vec<u8>>>,
+    ) {
         let Some(run) = self.trial_run.take() else {
             return;
         };
+        match oof {
+            Some(Ok(bytes)) => {
+                let r = self
+                    .store
+                    .log_artifact(&run, OOF_ARTIFACT, ArtifactSource::Bytes(&bytes));
+                self.record(r);
+            }
+            Some(Err(e)) if self.trial_error.is_none() => {
+                self.trial_error = Some(e.context("writing out-of-fold predictions"));
+            }
+            Some(Err(_)) | None => {}
+        }
         let mut params: Vec<(String, String)> = vec![("learner".into(), t.learner.name().into())];
         params.extend(t.params.iter().map(|(k, v)| (k.clone(), v.clone())));
         let name = metric.name();

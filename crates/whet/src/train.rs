@@ -4,21 +4,28 @@
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use arrow_array::{ArrayRef, Int64Array};
+use arrow_schema::{DataType, Field, Schema};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use whet_automl::finalize::{FinalMode, FinalStrategy, RefitComparison};
 use whet_automl::memory::{available_bytes, estimate_training_bytes, human_bytes};
-use whet_automl::search::{Budget, CvPlan, Observer, SearchOptions, StopReason, TrialStatus};
+use whet_automl::search::{
+    Budget, CvPlan, FoldPredictions, Observer, SearchOptions, StopReason, TrialStatus,
+};
 use whet_automl::{LearnerKind, Problem, TrialRecord, plan_folds, plan_holdout, search};
 use whet_data::prep::Prep;
 use whet_data::profile::{ProfileOptions, TargetMissing, WarningKind, prepare_target};
+use whet_data::sink::parquet_bytes;
 use whet_data::split::{group_kfold, holdout, stratified_holdout, time_split};
 use whet_data::{Table, Task, TypeHint, ValueType};
 use whet_learn::binning::BinnedData;
+use whet_learn::data::Predictions;
 use whet_learn::metrics::{Metric, evaluate_all};
 use whet_learn::model::{Metadata, Model};
 
@@ -248,6 +255,58 @@ struct TrainObserver<'a, 's> {
     started: Instant,
     budget: Option<Duration>,
     tracker: &'a mut study::Tracker<'s>,
+    oof: OofTable<'a>,
+}
+
+/// How a trial's out-of-fold predictions are written: rows named by their 1-based data row in
+/// the training file, so they join back to it.
+struct OofTable<'a> {
+    task: Task,
+    classes: &'a [String],
+    data_rows: &'a [u64],
+}
+
+impl OofTable<'_> {
+    fn parquet(&self, folds: &[FoldPredictions]) -> Result<Vec<u8>> {
+        let n: usize = folds.iter().map(|f| f.rows.len()).sum();
+        let n_outputs = folds.first().map_or(1, |f| f.predictions.n_outputs);
+        let mut data_row = Vec::with_capacity(n);
+        let mut fold = Vec::with_capacity(n);
+        let mut values = Vec::with_capacity(n * n_outputs);
+        for (f, fp) in folds.iter().enumerate() {
+            for &r in fp.rows {
+                data_row.push(self.data_rows.get(r as usize).map_or(-1, |&d| d as i64));
+            }
+            fold.extend(std::iter::repeat_n(f as i64 + 1, fp.rows.len()));
+            values.extend_from_slice(&fp.predictions.values);
+        }
+        let p = Predictions {
+            n_rows: n,
+            n_outputs,
+            values,
+        };
+        let proba = self.task != Task::Regression;
+        let mut fields = vec![
+            Field::new("data_row", DataType::Int64, false),
+            Field::new("fold", DataType::Int64, false),
+        ];
+        fields.extend(crate::predict::prediction_fields(
+            self.task,
+            self.classes,
+            proba,
+        ));
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(data_row)),
+            Arc::new(Int64Array::from(fold)),
+        ];
+        columns.extend(crate::predict::prediction_columns(
+            self.task,
+            self.classes,
+            &p,
+            proba,
+        ));
+        Ok(parquet_bytes(Arc::new(Schema::new(fields)), columns)?)
+    }
 }
 
 impl Observer for TrainObserver<'_, '_> {
@@ -258,8 +317,14 @@ impl Observer for TrainObserver<'_, '_> {
         }
     }
 
-    fn trial_finished(&mut self, t: &TrialRecord, best: Option<&TrialRecord>) {
-        self.tracker.trial_finished(t, self.live.metric);
+    fn trial_finished(
+        &mut self,
+        t: &TrialRecord,
+        best: Option<&TrialRecord>,
+        folds: &[FoldPredictions],
+    ) {
+        let oof = (!folds.is_empty()).then(|| self.oof.parquet(folds));
+        self.tracker.trial_finished(t, self.live.metric, oof);
         self.live.done += 1;
         if t.status == TrialStatus::Completed {
             let e = self
@@ -349,6 +414,7 @@ struct Prepared {
     table: Table,
     task: Task,
     dropped_rows: u64,
+    kept_rows: Option<Vec<u32>>,
 }
 
 fn prepared_target(table: &Table, args: &TrainArgs, task: Option<Task>) -> Result<Prepared> {
@@ -357,6 +423,7 @@ fn prepared_target(table: &Table, args: &TrainArgs, task: Option<Task>) -> Resul
         table: t.table,
         task: t.task,
         dropped_rows: t.dropped,
+        kept_rows: t.kept_rows,
     })
 }
 
@@ -482,6 +549,11 @@ pub fn cmd_train(args: &TrainArgs, store_flag: Option<&str>, quiet: bool) -> Res
         ));
     }
     let mut table = prepared.table;
+    // 1-based data rows of the input file, for out-of-fold predictions to join back on.
+    let mut data_rows: Vec<u64> = match &prepared.kept_rows {
+        Some(kept) => kept.iter().map(|&r| u64::from(r) + 1).collect(),
+        None => (1..=table.n_rows() as u64).collect(),
+    };
     let metric = metric_override.unwrap_or(Metric::default_for(task));
     if !Metric::for_task(task).contains(&metric) {
         bail!(
@@ -546,6 +618,7 @@ pub fn cmd_train(args: &TrainArgs, store_flag: Option<&str>, quiet: bool) -> Res
         };
         test_table = Some(table.take_rows(&fold.valid)?);
         table = table.take_rows(&fold.train)?;
+        data_rows = fold.train.iter().map(|&r| data_rows[r as usize]).collect();
         notes.push(format!(
             "held out {} rows ({:.0}%) as the test set",
             fold.valid.len(),
@@ -750,11 +823,21 @@ pub fn cmd_train(args: &TrainArgs, store_flag: Option<&str>, quiet: bool) -> Res
     let Some(tracker) = guard.0.as_mut() else {
         bail!("the study run was not started");
     };
+    let target_classes: Vec<String> = prep
+        .target
+        .as_ref()
+        .map(|t| t.classes.clone())
+        .unwrap_or_default();
     let mut observer = TrainObserver {
         live: &mut live,
         started,
         budget: budget_time,
         tracker,
+        oof: OofTable {
+            task,
+            classes: &target_classes,
+            data_rows: &data_rows,
+        },
     };
     let result = search(&problem, &plan, &options, &mut observer);
     live.finish();
@@ -859,6 +942,10 @@ pub fn cmd_train(args: &TrainArgs, store_flag: Option<&str>, quiet: bool) -> Res
         for (k, v) in m {
             study_metrics.insert(format!("test_{k}"), *v);
         }
+    }
+    if let Some(c) = &result.refit_comparison {
+        study_metrics.insert(format!("nested_bag_{}", metric.name()), c.bag_score);
+        study_metrics.insert(format!("nested_refit_{}", metric.name()), c.refit_score);
     }
     let Some(tracker) = guard.0.take() else {
         bail!("the study run was not started");

@@ -129,6 +129,68 @@ fn train_reports_leaderboard_and_test_score_and_predict_uses_the_model() {
             "{r}"
         );
     }
+    // Every completed trial keeps its out-of-fold predictions, keyed by the training file's
+    // data rows: its CV score is the mean of the fold AUCs recomputed from them.
+    let labels: Vec<f64> = std::fs::read_to_string(example())
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| f64::from(u8::from(l.ends_with(",yes"))))
+        .collect();
+    let store = whet_track::Store::open(tmp("whet.db").to_str().unwrap()).unwrap();
+    let mut checked = 0;
+    for r in trials
+        .iter()
+        .filter(|r| r["tags"]["whet.status"] == "completed")
+    {
+        let id = r["info"]["run_id"].as_str().unwrap();
+        let file = tmp(&format!("oof-{id}.parquet"));
+        std::fs::write(&file, store.read_artifact(id, "oof.parquet").unwrap()).unwrap();
+        let t = whet_data::load::load(
+            &file,
+            &whet_data::LoadOptions::default(),
+            &whet_data::csv::NoProgress,
+        )
+        .unwrap();
+        let names: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["data_row", "fold", "prediction", "proba_no", "proba_yes"]
+        );
+        use arrow_array::cast::AsArray;
+        use arrow_array::types::{Float64Type, Int64Type};
+        // whet reads integer columns as Int64.
+        let rows = t.array(0).as_primitive::<Int64Type>().values().to_vec();
+        let folds = t.array(1).as_primitive::<Int64Type>().values().to_vec();
+        let p_yes = t.array(4).as_primitive::<Float64Type>().values().to_vec();
+        assert_eq!(rows.len(), 1600, "every training row once");
+        let mut distinct = rows.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 1600);
+        assert!(rows.iter().all(|&d| (1..=2000).contains(&d)));
+        let mut fold_aucs = Vec::new();
+        for f in 1..=5i64 {
+            let at: Vec<usize> = (0..rows.len()).filter(|&i| folds[i] == f).collect();
+            let y: Vec<f64> = at.iter().map(|&i| labels[rows[i] as usize - 1]).collect();
+            let p = whet_learn::data::Predictions {
+                n_rows: at.len(),
+                n_outputs: 1,
+                values: at.iter().map(|&i| p_yes[i]).collect(),
+            };
+            fold_aucs.push(whet_learn::metrics::evaluate(
+                whet_learn::metrics::Metric::RocAuc,
+                &y,
+                &p,
+                None,
+            ));
+        }
+        let mean = fold_aucs.iter().sum::<f64>() / 5.0;
+        let cv = r["metrics"]["cv_roc_auc"]["value"].as_f64().unwrap();
+        assert!((mean - cv).abs() < 1e-9, "{mean} vs {cv}");
+        checked += 1;
+    }
+    assert!(checked >= 3, "{checked} completed trials");
     let shown = whet()
         .args(["model", "show", "contract", "--json"])
         .output()
