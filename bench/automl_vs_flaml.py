@@ -108,6 +108,9 @@ def run_whet(whet, name, target, train_csv, test_csv, budget):
         return None, None, wall, f"exit {p.returncode}: {first}"[:300]
     try:
         doc = json.loads(p.stdout)
+        # Kept beside the model: the final model's detail, notes and leaderboard explain a score.
+        with open(os.path.join(OUT_DIR, f"{name}.report.json"), "w") as f:
+            f.write(p.stdout)
         return doc["test_metrics"], doc.get("cv_score"), wall, ""
     except (ValueError, KeyError, TypeError) as e:
         return None, None, wall, f"bad JSON ({type(e).__name__}: {e}): {p.stdout[:120]!r}"[:300]

@@ -3,15 +3,21 @@
 //!
 //! A refit has no cross-validation score of its own, and the bag's out-of-fold score is not
 //! the bag's (each row was predicted by one fold model, not by the average of k). So both
-//! procedures are scored one level down, on the same outer folds: for outer fold i, the "bag"
-//! is the average of models fitted on the rows outside folds i and j (for every j ≠ i,
+//! procedures are scored one level down, on outer folds of their own: for outer fold i, the
+//! "bag" is the average of models fitted on the rows outside folds i and j (for every j ≠ i,
 //! early-stopped on fold j), and the "refit" is one model fitted on every row outside fold i
 //! with the round count the inner folds chose, scaled up for the extra rows. Both predict
 //! fold i, which neither saw, and the better pooled score decides.
 //!
+//! The outer folds are a second partition, drawn independently of the search's: the members
+//! and their weights were selected on the search folds' predictions, and there the refit's
+//! stand-in would be the selected fold model itself and inherit that selection's optimism.
+//! (Scored on the search folds, the refit won on all three small datasets tried, and lost on
+//! all three test sets.)
+//!
 //! The fit on the rows outside folds i and j serves outer folds i and j alike (boosting follows
-//! early stopping on both at once), so comparing on all k folds costs k(k-1)/2 fits per member
-//! on (k-2)/k of the rows, and folds complete in order, so a time budget can stop after any.
+//! early stopping on both at once), so comparing on all k folds costs k(k-1)/2 + k fits per
+//! member, and folds complete in order, so a time budget can stop after any.
 
 use std::time::Instant;
 
@@ -59,8 +65,14 @@ pub enum FinalStrategy {
 pub struct RefitComparison {
     pub folds_compared: usize,
     pub folds: usize,
+    /// Scores over the rows of the folds compared, pooled.
     pub bag_score: f64,
     pub refit_score: f64,
+    /// How much better the refit scored than the bag, fold by fold, on average (in the
+    /// metric's units, positive when the refit is better), and the standard error of that
+    /// mean (NaN from one fold).
+    pub refit_gain: f64,
+    pub refit_gain_se: f64,
 }
 
 /// One trial of the final model, with what its search left behind.
@@ -74,8 +86,6 @@ pub struct Member<'a> {
     pub fold_models: &'a [Predictor],
     /// Boosting rounds each fold model kept (empty for other learners).
     pub fold_iterations: &'a [usize],
-    /// Out-of-fold predictions over the plan's validated rows, ascending.
-    pub oof: &'a Predictions,
     /// Wall seconds of the whole trial, for estimates.
     pub fit_seconds: f64,
 }
@@ -95,6 +105,28 @@ pub fn comparable(folds: &[Fold]) -> bool {
     })
 }
 
+/// `other`, or nothing when it splits the rows into the same folds as `folds` (few groups
+/// leave group k-fold no other choice), where a comparison would not be independent.
+pub fn unless_same_partition(folds: &[Fold], other: Vec<Fold>) -> Vec<Fold> {
+    let sets = |f: &[Fold]| {
+        let mut v: Vec<Vec<u32>> = f
+            .iter()
+            .map(|f| {
+                let mut r = f.valid.clone();
+                r.sort_unstable();
+                r
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    if sets(folds) == sets(&other) {
+        Vec::new()
+    } else {
+        other
+    }
+}
+
 /// Wall seconds of one fold fit of a trial that took `fit_seconds` over `k` folds (fitted two
 /// at a time on two threads, so this is the trial's share per fold either way).
 fn per_fit(fit_seconds: f64, k: usize) -> f64 {
@@ -103,24 +135,31 @@ fn per_fit(fit_seconds: f64, k: usize) -> f64 {
 
 /// Seconds to keep free for the final stage, from the trials likely to be in the final model
 /// (`fit_seconds` of each) and the whole budget: enough for every nested fold when that is
-/// cheap, for one fold and the refit at least, and nothing when even that would take more than
-/// a fifth of the budget (the search needs the time more; the bag is kept).
-pub fn reserve_seconds(mode: FinalMode, folds: &[Fold], fit_seconds: &[f64], budget: f64) -> f64 {
-    let k = folds.len();
-    let s: f64 = fit_seconds.iter().map(|&t| per_fit(t, k)).sum();
+/// cheap, for two folds (the least a decision needs, see [`RefitComparison::refit_wins`]) and
+/// the refit at least, and nothing when even that would take more than 15% of the budget (the
+/// search needs the time more; the bag is kept).
+pub fn reserve_seconds(
+    mode: FinalMode,
+    folds: &[Fold],
+    comparison_folds: &[Fold],
+    fit_seconds: &[f64],
+    budget: f64,
+) -> f64 {
+    let s: f64 = fit_seconds.iter().map(|&t| per_fit(t, folds.len())).sum();
     let refit = 1.5 * s;
+    let k = comparison_folds.len() as f64;
     match mode {
         FinalMode::Bag => 0.0,
         FinalMode::Refit => refit,
-        FinalMode::Auto if !comparable(folds) => 0.0,
+        FinalMode::Auto if !comparable(comparison_folds) => 0.0,
         FinalMode::Auto => {
-            let kf = k as f64;
-            let first = kf * s + refit;
-            let all = (kf * (kf - 1.0) / 2.0 + kf) * s + refit;
-            if first > 0.2 * budget {
+            // Outer fold i needs k-1-i pair fits and one refit stand-in.
+            let two = (2.0 * k - 1.0) * s + refit;
+            let all = (k * (k - 1.0) / 2.0 + k) * s + refit;
+            if two > 0.15 * budget {
                 0.0
             } else {
-                all.min(first.max(0.1 * budget))
+                all.min(two.max(0.1 * budget))
             }
         }
     }
@@ -238,32 +277,27 @@ struct Inner {
     rows: Vec<usize>,
 }
 
-/// Scores the bag and the refit procedures in nested cross-validation, outer fold by outer
-/// fold, until `deadline` (a fold interrupted part-way is not counted). None when not even one
-/// fold finished, or the folds are not comparable.
+/// Scores the bag and the refit procedures in nested cross-validation on `folds`, outer fold
+/// by outer fold, until `deadline` (a fold interrupted part-way is not counted). None when not
+/// even one fold finished, or the folds are not comparable.
+///
+/// `folds` must be drawn independently of the search's folds: the members and their ensemble
+/// weights were chosen for how their fold models predicted the search's folds, so on those
+/// folds a refit's stand-in (the same fit as a fold model) would inherit that selection's
+/// optimism and win too often.
 pub fn compare(
     problem: &Problem,
     folds: &[Fold],
-    oof_rows: &[u32],
     members: &[Member],
     metric: Metric,
     deadline: Option<Instant>,
 ) -> Option<RefitComparison> {
-    compare_folds(
-        problem,
-        folds,
-        oof_rows,
-        members,
-        metric,
-        deadline,
-        folds.len(),
-    )
+    compare_folds(problem, folds, members, metric, deadline, folds.len())
 }
 
 fn compare_folds(
     problem: &Problem,
     folds: &[Fold],
-    oof_rows: &[u32],
     members: &[Member],
     metric: Metric,
     deadline: Option<Instant>,
@@ -273,17 +307,15 @@ fn compare_folds(
         return None;
     }
     let k = folds.len();
-    let n_out = members[0].oof.n_outputs;
+    let n_out = problem.n_outputs();
     let mut fold_of = vec![usize::MAX; problem.x.n_rows];
     for (i, f) in folds.iter().enumerate() {
         for &r in &f.valid {
             fold_of[r as usize] = i;
         }
     }
-    let mut position = vec![usize::MAX; problem.x.n_rows];
-    for (p, &r) in oof_rows.iter().enumerate() {
-        position[r as usize] = p;
-    }
+    let mut all_rows: Vec<u32> = folds.iter().flat_map(|f| f.valid.iter().copied()).collect();
+    all_rows.sort_unstable();
     let mut inner: Vec<Inner> = members
         .iter()
         .map(|_| Inner {
@@ -295,15 +327,18 @@ fn compare_folds(
             rows: vec![0; k],
         })
         .collect();
+    let total_weight: f64 = members.iter().map(|m| m.weight).sum();
     let mut scored_rows: Vec<u32> = Vec::new();
     let mut bag_pred: Vec<f64> = Vec::new();
     let mut refit_pred: Vec<f64> = Vec::new();
+    let mut gains: Vec<f64> = Vec::new();
     let mut folds_compared = 0;
-    let total_seconds: f64 = members.iter().map(|m| per_fit(m.fit_seconds, k)).sum();
+    let fit_seconds: f64 = members.iter().map(|m| per_fit(m.fit_seconds, k)).sum();
 
     'outer: for i in 0..k.min(max_folds) {
-        // Pairs (i, j > i) finish outer fold i; those with j < i were fitted for earlier folds.
-        let estimate = (k - 1 - i) as f64 * total_seconds;
+        // Pairs (i, j > i) and the refit stand-in finish outer fold i; pairs with j < i were
+        // fitted for earlier folds.
+        let estimate = (k - i) as f64 * fit_seconds;
         if deadline.is_some_and(|d| {
             d.checked_duration_since(Instant::now())
                 .is_none_or(|left| left.as_secs_f64() < estimate)
@@ -318,7 +353,7 @@ fn compare_folds(
         }
         let results = run_paired(jobs, |(j, mi)| {
             let m = &members[mi];
-            let rows: Vec<u32> = oof_rows
+            let rows: Vec<u32> = all_rows
                 .iter()
                 .copied()
                 .filter(|&r| {
@@ -368,50 +403,49 @@ fn compare_folds(
             s.rows[i] = n_rows;
             s.rows[j] = n_rows;
         }
-        // Outer fold i is complete: the refit procedure on the rows outside it.
+        // Outer fold i's inner bags are complete: the refit procedure on the rows outside it,
+        // boosting with the rounds its inner fits chose.
         let fold = &folds[i];
-        let mut fold_bag = vec![0.0; fold.valid.len() * n_out];
-        let mut fold_refit = vec![0.0; fold.valid.len() * n_out];
-        let total_weight: f64 = members.iter().map(|m| m.weight).sum();
-        for (mi, m) in members.iter().enumerate() {
-            let w = m.weight / total_weight.max(f64::MIN_POSITIVE);
+        let refits = run_paired((0..members.len()).collect(), |mi| {
+            let m = &members[mi];
             let s = &inner[mi];
-            for (acc, v) in fold_bag.iter_mut().zip(&s.bag_sum[i]) {
-                *acc += w * v / (k - 1) as f64;
-            }
-            let refit_values: Vec<f64> = if s.best_rounds[i].is_empty() {
-                // Not boosting: the fold model is exactly this refit.
-                fold.valid
-                    .iter()
-                    .flat_map(|&r| m.oof.row(position[r as usize]).iter().copied())
-                    .collect()
+            let params = m.config.params(
+                fold.train.len(),
+                m.seed.wrapping_add(0x9E58_0000 + i as u64),
+            );
+            let params = if s.best_rounds[i].is_empty() {
+                params
             } else {
                 let rounds =
                     refit_rounds(&s.best_rounds[i], s.rows[i] as f64, fold.train.len() as f64);
-                let model = match m.fold_models.get(i) {
-                    // The fold model is the same fit (same rows, same seed) stopped later:
-                    // truncating it gives the fixed-round fit without fitting again.
-                    Some(Predictor::Gbdt(g)) if g.n_iterations() >= rounds => {
-                        Predictor::Gbdt(Box::new(g.truncated(rounds)))
-                    }
-                    _ => {
-                        let params = with_rounds(
-                            m.config
-                                .params(fold.train.len(), m.seed.wrapping_add(i as u64)),
-                            rounds,
-                        );
-                        match fit_on_rows(problem, params, &fold.train, &[], deadline) {
-                            Ok((model, _)) => model,
-                            Err(_) => break 'outer,
-                        }
-                    }
-                };
-                predict_rows(problem, &model, &fold.valid).values
+                with_rounds(params, rounds)
             };
-            for (acc, v) in fold_refit.iter_mut().zip(&refit_values) {
+            let (model, _) = fit_on_rows(problem, params, &fold.train, &[], deadline)?;
+            Ok::<_, FoldError>(predict_rows(problem, &model, &fold.valid))
+        });
+        let mut fold_bag = vec![0.0; fold.valid.len() * n_out];
+        let mut fold_refit = vec![0.0; fold.valid.len() * n_out];
+        for ((m, s), refit) in members.iter().zip(&inner).zip(refits) {
+            let Ok(refit) = refit else {
+                break 'outer;
+            };
+            let w = m.weight / total_weight.max(f64::MIN_POSITIVE);
+            for (acc, v) in fold_bag.iter_mut().zip(&s.bag_sum[i]) {
+                *acc += w * v / (k - 1) as f64;
+            }
+            for (acc, v) in fold_refit.iter_mut().zip(&refit.values) {
                 *acc += w * v;
             }
         }
+        let score = |values: &[f64]| {
+            let p = Predictions {
+                n_rows: fold.valid.len(),
+                n_outputs: n_out,
+                values: values.to_vec(),
+            };
+            loss_of(metric, problem.score(metric, &fold.valid, &p))
+        };
+        gains.push(score(&fold_bag) - score(&fold_refit));
         scored_rows.extend_from_slice(&fold.valid);
         bag_pred.extend(fold_bag);
         refit_pred.extend(fold_refit);
@@ -427,18 +461,35 @@ fn compare_folds(
     };
     let bag_score = problem.score(metric, &scored_rows, &as_predictions(bag_pred));
     let refit_score = problem.score(metric, &scored_rows, &as_predictions(refit_pred));
+    let n = gains.len() as f64;
+    let refit_gain = gains.iter().sum::<f64>() / n;
+    let refit_gain_se = if gains.len() > 1 {
+        let var = gains.iter().map(|g| (g - refit_gain).powi(2)).sum::<f64>() / (n - 1.0);
+        (var / n).sqrt()
+    } else {
+        f64::NAN
+    };
     Some(RefitComparison {
         folds_compared,
         folds: k,
         bag_score,
         refit_score,
+        refit_gain,
+        refit_gain_se,
     })
 }
 
 impl RefitComparison {
-    /// The refit wins only when strictly better: the bag is already fitted and validated.
+    /// The refit replaces the bag only when it scored better by more than the noise: better
+    /// pooled, and better fold by fold by more than one standard error, over two folds or
+    /// more. The bag is already fitted and is what the search validated; and where the two
+    /// are close the bag tends to hold up better on new data (averaging k models lowers
+    /// variance, and one level down the refit's extra data counts for slightly more than it
+    /// will at the top: (k-1)/(k-2) against k/(k-1)).
     pub fn refit_wins(&self, metric: Metric) -> bool {
-        loss_of(metric, self.refit_score) < loss_of(metric, self.bag_score)
+        self.folds_compared >= 2
+            && loss_of(metric, self.refit_score) < loss_of(metric, self.bag_score)
+            && self.refit_gain > self.refit_gain_se
     }
 }
 
@@ -481,12 +532,9 @@ mod tests {
         config: Config,
         models: Vec<Predictor>,
         iterations: Vec<usize>,
-        oof: Predictions,
     }
 
     fn cross_validate(problem: &Problem, folds: &[Fold], config: Config, seed: u64) -> Trial {
-        let n_out = problem.n_outputs();
-        let mut oof = vec![0.0; problem.x.n_rows * n_out];
         let mut models = Vec::new();
         let mut iterations = Vec::new();
         for (f, fold) in folds.iter().enumerate() {
@@ -499,10 +547,6 @@ mod tests {
                 None,
             )
             .unwrap();
-            for (j, &row) in fold.valid.iter().enumerate() {
-                oof[row as usize * n_out..(row as usize + 1) * n_out]
-                    .copy_from_slice(r.predictions.row(j));
-            }
             iterations.extend(r.iterations);
             models.push(r.model);
         }
@@ -510,28 +554,22 @@ mod tests {
             config,
             models,
             iterations,
-            oof: Predictions {
-                n_rows: problem.x.n_rows,
-                n_outputs: n_out,
-                values: oof,
-            },
         }
     }
 
-    fn member<'a>(t: &'a Trial, learner: LearnerKind, seed: u64) -> Member<'a> {
+    fn member<'a>(t: &'a Trial, learner: LearnerKind, seed: u64, weight: f64) -> Member<'a> {
         Member {
             trial: 0,
             learner,
             config: &t.config,
             seed,
-            weight: 1.0,
+            weight,
             fold_models: &t.models,
             fold_iterations: if learner == LearnerKind::Gbdt {
                 &t.iterations
             } else {
                 &[]
             },
-            oof: &t.oof,
             fit_seconds: 0.1,
         }
     }
@@ -567,117 +605,156 @@ mod tests {
             n_classes: 2,
             binned: Some(&binned),
         };
-        let folds = kfold(600, 4, true, 3).unwrap();
+        let search_folds = kfold(600, 4, true, 3).unwrap();
+        let folds = kfold(600, 4, true, 99).unwrap();
         let rows: Vec<u32> = (0..600).collect();
-        let seed = 40;
         let gbdt = cross_validate(
             &problem,
-            &folds,
+            &search_folds,
             portfolio(LearnerKind::Gbdt)[0].clone(),
-            seed,
+            40,
         );
-        let m = member(&gbdt, LearnerKind::Gbdt, seed);
-        let c = compare_folds(
+        let linear = cross_validate(
             &problem,
-            &folds,
-            &rows,
-            std::slice::from_ref(&m),
-            Metric::RocAuc,
-            None,
-            1,
-        )
-        .unwrap();
+            &search_folds,
+            portfolio(LearnerKind::Linear)[0].clone(),
+            50,
+        );
+        let members = [
+            member(&gbdt, LearnerKind::Gbdt, 40, 0.75),
+            member(&linear, LearnerKind::Linear, 50, 0.25),
+        ];
+        let c = compare_folds(&problem, &folds, &members, Metric::RocAuc, None, 1).unwrap();
         assert_eq!((c.folds_compared, c.folds), (1, 4));
 
-        // Outer fold 0 by hand: the bag averages fits outside folds 0 and j, each stopped on
-        // fold j alone; the refit is one fit outside fold 0 with their rounds, scaled.
+        // Outer fold 0 by hand. The bag: per member, the average of fits outside folds 0 and
+        // j, boosting stopped on fold j alone. The refit: one fit outside fold 0, boosting with
+        // the mean of those stopping rounds scaled by the root of the row ratio.
         let k = folds.len();
         let valid = &folds[0].valid;
         let mut bag = vec![0.0; valid.len()];
-        let mut best = Vec::new();
-        let mut inner_rows = 0;
-        for j in 1..k {
-            let train: Vec<u32> = rows
-                .iter()
-                .copied()
-                .filter(|r| !folds[0].valid.contains(r) && !folds[j].valid.contains(r))
-                .collect();
-            inner_rows = train.len();
-            let inner = Fold {
-                train,
-                valid: folds[j].valid.clone(),
+        let mut refit = vec![0.0; valid.len()];
+        for m in &members {
+            let mut member_bag = vec![0.0; valid.len()];
+            let mut best = Vec::new();
+            let mut inner_rows = 0;
+            for j in 1..k {
+                let train: Vec<u32> = rows
+                    .iter()
+                    .copied()
+                    .filter(|r| !folds[0].valid.contains(r) && !folds[j].valid.contains(r))
+                    .collect();
+                inner_rows = train.len();
+                let inner = Fold {
+                    train,
+                    valid: folds[j].valid.clone(),
+                };
+                let pair_seed = m.seed.wrapping_add(0x9E57_0000 + j as u64);
+                let r =
+                    fit_fold(&problem, m.config, &inner, Metric::RocAuc, pair_seed, None).unwrap();
+                best.extend(r.iterations.filter(|_| m.learner == LearnerKind::Gbdt));
+                let p = predict_rows(&problem, &r.model, valid);
+                for (a, v) in member_bag.iter_mut().zip(&p.values) {
+                    *a += v;
+                }
+            }
+            let refit_seed = m.seed.wrapping_add(0x9E58_0000);
+            let params = m.config.params(folds[0].train.len(), refit_seed);
+            let params = if best.is_empty() {
+                params
+            } else {
+                let rounds = refit_rounds(&best, inner_rows as f64, folds[0].train.len() as f64);
+                with_rounds(params, rounds)
             };
-            let pair_seed = seed.wrapping_add(0x9E57_0000 + j as u64);
-            let r = fit_fold(
-                &problem,
-                &m.config.clone(),
-                &inner,
-                Metric::RocAuc,
-                pair_seed,
-                None,
-            )
-            .unwrap();
-            best.push(r.iterations.unwrap());
-            let p = predict_rows(&problem, &r.model, valid);
-            for (a, v) in bag.iter_mut().zip(&p.values) {
-                *a += v;
+            let (model, _) = fit_on_rows(&problem, params, &folds[0].train, &[], None).unwrap();
+            let p = predict_rows(&problem, &model, valid);
+            for i in 0..valid.len() {
+                bag[i] += m.weight * member_bag[i] / (k - 1) as f64;
+                refit[i] += m.weight * p.values[i];
             }
         }
-        let bag: Vec<f64> = bag.iter().map(|v| v / (k - 1) as f64).collect();
-        let rounds = refit_rounds(&best, inner_rows as f64, folds[0].train.len() as f64);
-        let params = with_rounds(m.config.params(folds[0].train.len(), seed), rounds);
-        let (refit_model, _) = fit_on_rows(&problem, params, &folds[0].train, &[], None).unwrap();
-        let refit = predict_rows(&problem, &refit_model, valid);
         let as_p = |values: Vec<f64>| Predictions {
             n_rows: valid.len(),
             n_outputs: 1,
             values,
         };
-        assert_eq!(
-            c.bag_score,
-            problem.score(Metric::RocAuc, valid, &as_p(bag))
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+        let by_hand = problem.score(Metric::RocAuc, valid, &as_p(bag));
+        assert!(close(c.bag_score, by_hand), "{} vs {by_hand}", c.bag_score);
+        let by_hand = problem.score(Metric::RocAuc, valid, &as_p(refit));
+        assert!(
+            close(c.refit_score, by_hand),
+            "{} vs {by_hand}",
+            c.refit_score
         );
-        assert_eq!(c.refit_score, problem.score(Metric::RocAuc, valid, &refit));
 
-        // A learner without early stopping: its refit one level down is its fold model, so the
-        // refit's nested score over every fold is exactly its out-of-fold score.
-        let linear = cross_validate(
-            &problem,
-            &folds,
-            portfolio(LearnerKind::Linear)[0].clone(),
-            seed,
+        // Every fold when there is no deadline; both procedures learn the signal.
+        let all = compare(&problem, &folds, &members, Metric::RocAuc, None).unwrap();
+        assert_eq!(all.folds_compared, 4);
+        assert!(all.bag_score > 0.8 && all.refit_score > 0.8, "{all:?}");
+        // Not comparable on a partition that is not one.
+        assert!(
+            compare(
+                &problem,
+                &[holdout(600, 0.1, 1).unwrap()],
+                &members,
+                Metric::RocAuc,
+                None
+            )
+            .is_none()
         );
-        let m = member(&linear, LearnerKind::Linear, seed);
-        let c = compare(
-            &problem,
-            &folds,
-            &rows,
-            std::slice::from_ref(&m),
-            Metric::RocAuc,
-            None,
-        )
-        .unwrap();
-        assert_eq!(c.folds_compared, 4);
-        let mut pooled_rows = Vec::new();
-        let mut pooled = Vec::new();
-        for f in &folds {
-            for &r in &f.valid {
-                pooled_rows.push(r);
-                pooled.push(linear.oof.values[r as usize]);
-            }
-        }
-        let n = pooled.len();
-        let oof_score = problem.score(
-            Metric::RocAuc,
-            &pooled_rows,
-            &Predictions {
-                n_rows: n,
-                n_outputs: 1,
-                values: pooled,
-            },
+    }
+
+    #[test]
+    fn the_refit_must_lead_by_more_than_the_noise() {
+        let c =
+            |folds_compared, bag_score, refit_score, refit_gain, refit_gain_se| RefitComparison {
+                folds_compared,
+                folds: 5,
+                bag_score,
+                refit_score,
+                refit_gain,
+                refit_gain_se,
+            };
+        // Log loss: lower is better, so the gain is bag minus refit.
+        assert!(c(5, 0.50, 0.48, 0.02, 0.005).refit_wins(Metric::LogLoss));
+        assert!(!c(5, 0.50, 0.49, 0.004, 0.005).refit_wins(Metric::LogLoss));
+        assert!(!c(1, 0.50, 0.40, 0.1, f64::NAN).refit_wins(Metric::LogLoss));
+        // Ahead fold by fold but behind pooled: not a clear lead either.
+        assert!(!c(5, 0.50, 0.51, 0.02, 0.005).refit_wins(Metric::LogLoss));
+        assert!(c(5, 0.80, 0.82, 0.02, 0.005).refit_wins(Metric::RocAuc));
+    }
+
+    #[test]
+    fn the_final_stage_reserves_time_only_when_a_decision_fits() {
+        let folds = kfold(100, 5, true, 1).unwrap();
+        let other = kfold(100, 5, true, 2).unwrap();
+        // Trials of 1 s over 5 folds: 0.2 s per fit; two outer folds and the refit take
+        // 9 x 0.2 + 0.3 = 2.1 s, all five 15 x 0.2 + 0.3 = 3.3 s.
+        let r = |mode, budget| reserve_seconds(mode, &folds, &other, &[1.0], budget);
+        assert!((r(FinalMode::Auto, 60.0) - 3.3).abs() < 1e-9);
+        assert!(
+            (r(FinalMode::Auto, 14.0) - 2.1).abs() < 1e-9,
+            "{}",
+            r(FinalMode::Auto, 14.0)
         );
-        assert_eq!(c.refit_score, oof_score);
-        assert!(c.bag_score > 0.8 && c.refit_score > 0.8, "{c:?}");
+        assert_eq!(r(FinalMode::Auto, 10.0), 0.0, "more than 15% of the budget");
+        assert_eq!(r(FinalMode::Bag, 60.0), 0.0);
+        assert!((r(FinalMode::Refit, 60.0) - 0.3).abs() < 1e-9);
+        assert_eq!(
+            reserve_seconds(FinalMode::Auto, &folds, &[], &[1.0], 60.0),
+            0.0
+        );
+    }
+
+    #[test]
+    fn a_second_partition_identical_to_the_first_is_refused() {
+        let a = kfold(50, 5, true, 1).unwrap();
+        let mut same = a.clone();
+        same.reverse();
+        assert!(unless_same_partition(&a, same).is_empty());
+        let other = kfold(50, 5, true, 2).unwrap();
+        assert_eq!(unless_same_partition(&a, other.clone()), other);
     }
 
     #[test]
@@ -700,11 +777,10 @@ mod tests {
             portfolio(LearnerKind::Linear)[0].clone(),
             2,
         );
-        let mut a = member(&gbdt, LearnerKind::Gbdt, 1);
-        a.weight = 0.75;
-        let mut b = member(&linear, LearnerKind::Linear, 2);
-        b.weight = 0.25;
-        let members = [a, b];
+        let members = [
+            member(&gbdt, LearnerKind::Gbdt, 1, 0.75),
+            member(&linear, LearnerKind::Linear, 2, 0.25),
+        ];
         let refit = refit(&problem, &folds, &members, None).unwrap();
         assert_eq!(refit.len(), 2);
         assert_eq!((refit[0].weight, refit[1].weight), (0.75, 0.25));

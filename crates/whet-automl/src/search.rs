@@ -71,10 +71,16 @@ pub struct SearchOptions {
 #[derive(Clone, Debug)]
 pub struct CvPlan {
     pub folds: Vec<Fold>,
+    /// A second partition of the same rows, drawn independently of `folds`, on which the
+    /// final bag and refit are compared (empty: not compared); see `finalize`.
+    pub comparison_folds: Vec<Fold>,
     /// What kind of split, for reports ("stratified 5-fold", ...).
     pub description: String,
     pub notes: Vec<String>,
 }
+
+/// Seeds the comparison partition (`CvPlan::comparison_folds`) from the search's seed.
+pub const COMPARISON_SEED: u64 = 0xC0FF_EE5E_ED00_0001;
 
 /// Stratified k-fold for classification (rare classes pooled so every stratum spans the
 /// folds), plain shuffled k-fold for regression.
@@ -101,9 +107,12 @@ pub fn plan_folds(
         ));
         k = n;
     }
+    // The comparison partition: the same procedure, another seed.
+    let other_seed = seed ^ COMPARISON_SEED;
     if task == Task::Regression {
         return Ok(CvPlan {
             folds: kfold(n, k, true, seed)?,
+            comparison_folds: kfold(n, k, true, other_seed)?,
             description: format!("shuffled {k}-fold cross-validation"),
             notes,
         });
@@ -141,6 +150,7 @@ pub fn plan_folds(
     match stratified_kfold(&labels, k, seed) {
         Ok(folds) => Ok(CvPlan {
             folds,
+            comparison_folds: stratified_kfold(&labels, k, other_seed)?,
             description: format!("stratified {k}-fold cross-validation"),
             notes,
         }),
@@ -148,6 +158,7 @@ pub fn plan_folds(
             notes.push("rare classes too few even pooled: using shuffled k-fold".into());
             Ok(CvPlan {
                 folds: kfold(n, k, true, seed)?,
+                comparison_folds: kfold(n, k, true, other_seed)?,
                 description: format!("shuffled {k}-fold cross-validation"),
                 notes,
             })
@@ -169,6 +180,7 @@ pub fn plan_holdout(
     if task == Task::Regression {
         return Ok(CvPlan {
             folds: vec![holdout(y.len(), valid_fraction, seed)?],
+            comparison_folds: Vec::new(),
             description: format!("shuffled {percent:.0}% holdout"),
             notes: Vec::new(),
         });
@@ -176,6 +188,7 @@ pub fn plan_holdout(
     let labels: Vec<u32> = y.iter().map(|&v| v as u32).collect();
     Ok(CvPlan {
         folds: vec![stratified_holdout(&labels, valid_fraction, seed)?],
+        comparison_folds: Vec::new(),
         description: format!("stratified {percent:.0}% holdout"),
         notes: Vec::new(),
     })
@@ -375,6 +388,7 @@ pub fn search(
             let final_stage = finalize::reserve_seconds(
                 options.final_mode,
                 &plan.folds,
+                &plan.comparison_folds,
                 &likely_members_seconds(&kept),
                 budget_seconds,
             );
@@ -609,7 +623,6 @@ pub fn search(
                 weight: w,
                 fold_models: &k.models,
                 fold_iterations: &k.iterations,
-                oof: &k.oof,
                 fit_seconds: k.fit_seconds,
             }
         })
@@ -621,7 +634,6 @@ pub fn search(
     let (predictor_members, final_strategy, refit_comparison) = choose_final(
         problem,
         plan,
-        &oof_rows,
         &final_members,
         metric,
         options.final_mode,
@@ -667,7 +679,6 @@ fn likely_members_seconds(kept: &[Kept]) -> Vec<f64> {
 fn choose_final(
     problem: &Problem,
     plan: &CvPlan,
-    oof_rows: &[u32],
     members: &[Member],
     metric: Metric,
     mode: FinalMode,
@@ -695,9 +706,9 @@ fn choose_final(
         FinalMode::Bag => (bag(), FinalStrategy::Bag, None),
         FinalMode::Refit => refit_or_bag(None, notes),
         FinalMode::Auto if holdout => (bag(), FinalStrategy::Bag, None),
-        FinalMode::Auto if !finalize::comparable(&plan.folds) => {
+        FinalMode::Auto if !finalize::comparable(&plan.comparison_folds) => {
             notes.push(
-                "bag and refit are compared only when the folds partition the rows (not with time-ordered folds); the final model is the bag of fold models (--final refit refits on all rows)"
+                "bag and refit are compared only when the rows can be partitioned into folds a second time (not with time-ordered folds); the final model is the bag of fold models (--final refit refits on all rows)"
                     .into(),
             );
             (bag(), FinalStrategy::Bag, None)
@@ -714,8 +725,7 @@ fn choose_final(
             });
             match finalize::compare(
                 problem,
-                &plan.folds,
-                oof_rows,
+                &plan.comparison_folds,
                 members,
                 metric,
                 compare_deadline,
@@ -1180,7 +1190,7 @@ mod tests {
         let auto = run_with(10, 2, FinalMode::Auto);
         let c = auto.refit_comparison.as_ref().expect("compared");
         assert_eq!((c.folds_compared, c.folds), (4, 4));
-        let expected = if c.refit_score > c.bag_score {
+        let expected = if c.refit_score > c.bag_score && c.refit_gain > c.refit_gain_se {
             FinalStrategy::Refit
         } else {
             FinalStrategy::Bag

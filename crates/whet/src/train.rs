@@ -13,10 +13,11 @@ use arrow_schema::{DataType, Field, Schema};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use whet_automl::finalize::{FinalMode, FinalStrategy, RefitComparison};
+use whet_automl::finalize::{self, FinalMode, FinalStrategy, RefitComparison};
 use whet_automl::memory::{available_bytes, estimate_training_bytes, human_bytes};
 use whet_automl::search::{
-    Budget, CvPlan, FoldPredictions, Observer, SearchOptions, StopReason, TrialStatus,
+    Budget, COMPARISON_SEED, CvPlan, FoldPredictions, Observer, SearchOptions, StopReason,
+    TrialStatus,
 };
 use whet_automl::{LearnerKind, Problem, TrialRecord, plan_folds, plan_holdout, search};
 use whet_data::prep::Prep;
@@ -680,8 +681,11 @@ pub fn cmd_train(args: &TrainArgs, store_flag: Option<&str>, quiet: bool) -> Res
     let large = x.n_rows >= LARGE_DATA_ROWS || x.n_rows * x.n_features() > LARGE_DATA_CELLS;
     let folds_wanted = args.folds.unwrap_or(if large { 3 } else { 5 });
     let plan = if let Some(g) = &groups {
+        let folds = group_kfold(g, folds_wanted, args.seed)?;
+        let other = group_kfold(g, folds_wanted, args.seed ^ COMPARISON_SEED)?;
         CvPlan {
-            folds: group_kfold(g, folds_wanted, args.seed)?,
+            comparison_folds: finalize::unless_same_partition(&folds, other),
+            folds,
             description: format!(
                 "group {folds_wanted}-fold cross-validation by '{}'",
                 args.group.as_deref().unwrap_or("")
@@ -692,6 +696,7 @@ pub fn cmd_train(args: &TrainArgs, store_flag: Option<&str>, quiet: bool) -> Res
         // Rows with a missing order key sort first, so they are only ever trained on.
         CvPlan {
             folds: time_split(keys, folds_wanted, 0)?,
+            comparison_folds: Vec::new(),
             description: format!(
                 "time-ordered {folds_wanted}-fold cross-validation by '{}'",
                 args.time_order.as_deref().unwrap_or("")
@@ -891,6 +896,18 @@ pub fn cmd_train(args: &TrainArgs, store_flag: Option<&str>, quiet: bool) -> Res
             second.0,
             second.1
         ));
+        if c.refit_gain > 0.0 {
+            let spread = if c.refit_gain_se.is_finite() {
+                format!("{:.5} ± {:.5}", c.refit_gain, c.refit_gain_se)
+            } else {
+                format!("{:.5} on one fold", c.refit_gain)
+            };
+            final_detail.push_str(&if refit {
+                format!(" (refit ahead by {spread} per fold)")
+            } else {
+                format!(" (the refit's lead, {spread} per fold, is within the noise)")
+            });
+        }
     }
     let mut metrics = BTreeMap::new();
     metrics.insert(

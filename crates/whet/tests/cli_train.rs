@@ -302,7 +302,12 @@ fn the_final_model_is_a_bag_or_a_refit_and_the_report_says_which_and_why() {
         c["bag_score"].as_f64().unwrap(),
         c["refit_score"].as_f64().unwrap(),
     );
-    let strategy = if refit_score > bag_score {
+    let (gain, se) = (
+        c["refit_gain"].as_f64().unwrap(),
+        c["refit_gain_se"].as_f64().unwrap(),
+    );
+    // The refit must lead pooled and fold by fold by more than one standard error.
+    let strategy = if refit_score > bag_score && gain > se {
         "refit"
     } else {
         "bag"
