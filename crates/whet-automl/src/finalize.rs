@@ -240,11 +240,18 @@ pub fn refit(
     members: &[Member],
     deadline: Option<Instant>,
 ) -> Result<Vec<EnsembleMember>, FoldError> {
-    let Some(first) = folds.first() else {
+    if folds.is_empty() {
         return Err(FoldError::Failed("no folds".into()));
-    };
-    let mut all: Vec<u32> = first.train.iter().chain(&first.valid).copied().collect();
+    }
+    // Every row any fold trains or validates on: with time-ordered folds no single fold
+    // covers them all.
+    let mut all: Vec<u32> = folds
+        .iter()
+        .flat_map(|f| f.train.iter().chain(&f.valid))
+        .copied()
+        .collect();
     all.sort_unstable();
+    all.dedup();
     let k = folds.len();
     let mean_train = folds.iter().map(|f| f.train.len()).sum::<usize>() as f64 / k as f64;
     let jobs: Vec<&Member> = members.iter().collect();
@@ -781,16 +788,26 @@ mod tests {
             member(&gbdt, LearnerKind::Gbdt, 1, 0.75),
             member(&linear, LearnerKind::Linear, 2, 0.25),
         ];
-        let refit = refit(&problem, &folds, &members, None).unwrap();
-        assert_eq!(refit.len(), 2);
-        assert_eq!((refit[0].weight, refit[1].weight), (0.75, 0.25));
-        let Predictor::Gbdt(g) = &refit[0].predictor else {
+        let refitted = super::refit(&problem, &folds, &members, None).unwrap();
+        assert_eq!(refitted.len(), 2);
+        assert_eq!((refitted[0].weight, refitted[1].weight), (0.75, 0.25));
+        let Predictor::Gbdt(g) = &refitted[0].predictor else {
             panic!("a boosting member stays boosting");
         };
         let mean_train = folds.iter().map(|f| f.train.len()).sum::<usize>() as f64 / 3.0;
         assert_eq!(
             g.n_iterations(),
             refit_rounds(&gbdt.iterations, mean_train, 300.0)
+        );
+        // Time-ordered folds: the refit still uses every row, though no fold covers them all.
+        let order: Vec<i64> = (0..300).collect();
+        let time_folds = time_split(&order, 3, 0).unwrap();
+        let linear_only = [member(&linear, LearnerKind::Linear, 2, 1.0)];
+        let on_time = super::refit(&problem, &time_folds, &linear_only, None).unwrap();
+        let on_all = super::refit(&problem, &folds, &linear_only, None).unwrap();
+        assert_eq!(
+            on_time[0].predictor.predict(&x),
+            on_all[0].predictor.predict(&x)
         );
         // The bag keeps every fold model, sharing the member's weight.
         let bag = bag(&members);
