@@ -137,7 +137,9 @@ fn per_fit(fit_seconds: f64, k: usize) -> f64 {
 /// (`fit_seconds` of each) and the whole budget: enough for every nested fold when that is
 /// cheap, for two folds (the least a decision needs, see [`RefitComparison::refit_wins`]) and
 /// the refit at least, and nothing when even that would take more than 15% of the budget (the
-/// search needs the time more; the bag is kept).
+/// search needs the time more; the bag is kept). At least 3% of the budget when anything is
+/// reserved: with trials of milliseconds the estimate is all overhead, and such searches have
+/// long stopped improving.
 pub fn reserve_seconds(
     mode: FinalMode,
     folds: &[Fold],
@@ -159,7 +161,7 @@ pub fn reserve_seconds(
             if two > 0.15 * budget {
                 0.0
             } else {
-                all.min(two.max(0.1 * budget))
+                all.max(0.03 * budget).min(two.max(0.1 * budget))
             }
         }
     }
@@ -752,6 +754,9 @@ mod tests {
             reserve_seconds(FinalMode::Auto, &folds, &[], &[1.0], 60.0),
             0.0
         );
+        // Millisecond trials: 3% of the budget.
+        let tiny = reserve_seconds(FinalMode::Auto, &folds, &other, &[0.01], 60.0);
+        assert!((tiny - 1.8).abs() < 1e-9, "{tiny}");
     }
 
     #[test]

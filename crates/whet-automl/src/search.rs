@@ -669,7 +669,7 @@ pub fn search(
 /// Fit seconds of the kept trials most likely to make up the final model, for reserving the
 /// final stage's time.
 fn likely_members_seconds(kept: &[Kept]) -> Vec<f64> {
-    kept.iter().take(3).map(|k| k.fit_seconds).collect()
+    kept.iter().take(5).map(|k| k.fit_seconds).collect()
 }
 
 /// The final model's members and how they were made: the bag, or each member refit on all
