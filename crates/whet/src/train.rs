@@ -896,17 +896,22 @@ pub fn cmd_train(args: &TrainArgs, store_flag: Option<&str>, quiet: bool) -> Res
             second.0,
             second.1
         ));
-        if c.refit_gain > 0.0 {
-            let spread = if c.refit_gain_se.is_finite() {
-                format!("{:.5} ± {:.5}", c.refit_gain, c.refit_gain_se)
-            } else {
-                format!("{:.5} on one fold", c.refit_gain)
-            };
-            final_detail.push_str(&if refit {
-                format!(" (refit ahead by {spread} per fold)")
-            } else {
-                format!(" (the refit's lead, {spread} per fold, is within the noise)")
-            });
+        let refit_leads_pooled = if metric.higher_is_better() {
+            c.refit_score > c.bag_score
+        } else {
+            c.refit_score < c.bag_score
+        };
+        let spread = if c.refit_gain_se.is_finite() {
+            format!("{:.5} ± {:.5}", c.refit_gain, c.refit_gain_se)
+        } else {
+            format!("{:.5} on one fold", c.refit_gain)
+        };
+        if refit {
+            final_detail.push_str(&format!(" (refit ahead by {spread} per fold)"));
+        } else if refit_leads_pooled || c.refit_gain > 0.0 {
+            final_detail.push_str(&format!(
+                " (not a clear lead for the refit: {spread} per fold)"
+            ));
         }
     }
     let mut metrics = BTreeMap::new();
