@@ -41,8 +41,12 @@ pub fn parquet_bytes(schema: Arc<Schema>, columns: Vec<ArrayRef>) -> Result<Vec<
     let label = Path::new("<parquet in memory>");
     let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| write_err(label, e))?;
     let mut out = Vec::new();
+    // Small artifacts add up (one per trial): compressed, they take much less space.
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+        .build();
     let mut writer =
-        ArrowWriter::try_new(&mut out, schema, None).map_err(|e| write_err(label, e))?;
+        ArrowWriter::try_new(&mut out, schema, Some(props)).map_err(|e| write_err(label, e))?;
     writer.write(&batch).map_err(|e| write_err(label, e))?;
     writer.close().map_err(|e| write_err(label, e))?;
     Ok(out)

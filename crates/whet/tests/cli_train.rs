@@ -191,6 +191,40 @@ fn train_reports_leaderboard_and_test_score_and_predict_uses_the_model() {
         checked += 1;
     }
     assert!(checked >= 3, "{checked} completed trials");
+    // --no-oof: the trial runs keep no predictions.
+    let o = train(
+        &example(),
+        "churned",
+        &tmp("no-oof.whet"),
+        &[
+            "--trials",
+            "2",
+            "--learners",
+            "linear",
+            "--experiment",
+            "no-oof",
+            "--no-oof",
+        ],
+    );
+    let no_oof_study = json(&o)["tracking"]["run_id"].as_str().unwrap().to_string();
+    let runs = json(
+        &whet()
+            .args(["runs", "-e", "no-oof", "--json", "--filter"])
+            .arg("tags.whet.kind = 'trial'")
+            .output()
+            .unwrap(),
+    );
+    let trial_runs: Vec<&serde_json::Value> = runs["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["info"]["parent_run_id"] == no_oof_study.as_str())
+        .collect();
+    assert_eq!(trial_runs.len(), 2);
+    for r in trial_runs {
+        let id = r["info"]["run_id"].as_str().unwrap();
+        assert!(store.list_artifacts(id).unwrap().is_empty());
+    }
     let shown = whet()
         .args(["model", "show", "contract", "--json"])
         .output()
