@@ -537,6 +537,17 @@ mod tests {
         (Features { n_rows: n, columns }, y)
     }
 
+    fn binary<'a>(x: &'a Features, y: &'a [f64], binned: &'a BinnedData) -> Problem<'a> {
+        Problem {
+            x,
+            y,
+            weight: None,
+            task: Task::Binary,
+            n_classes: 2,
+            binned: Some(binned),
+        }
+    }
+
     struct Trial {
         config: Config,
         models: Vec<Predictor>,
@@ -606,14 +617,7 @@ mod tests {
     fn nested_scores_match_the_procedures_done_by_hand() {
         let (x, y) = data(600);
         let binned = BinnedData::fit(&x, 255).unwrap();
-        let problem = Problem {
-            x: &x,
-            y: &y,
-            weight: None,
-            task: Task::Binary,
-            n_classes: 2,
-            binned: Some(&binned),
-        };
+        let problem = binary(&x, &y, &binned);
         let search_folds = kfold(600, 4, true, 3).unwrap();
         let folds = kfold(600, 4, true, 99).unwrap();
         let rows: Vec<u32> = (0..600).collect();
@@ -773,14 +777,7 @@ mod tests {
     fn refit_fits_each_member_once_on_every_row_with_its_weight() {
         let (x, y) = data(300);
         let binned = BinnedData::fit(&x, 255).unwrap();
-        let problem = Problem {
-            x: &x,
-            y: &y,
-            weight: None,
-            task: Task::Binary,
-            n_classes: 2,
-            binned: Some(&binned),
-        };
+        let problem = binary(&x, &y, &binned);
         let folds = kfold(300, 3, true, 3).unwrap();
         let gbdt = cross_validate(&problem, &folds, portfolio(LearnerKind::Gbdt)[0].clone(), 1);
         let linear = cross_validate(

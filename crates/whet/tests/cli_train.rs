@@ -48,6 +48,19 @@ fn train(data: &Path, target: &str, out: &Path, extra: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `whet predict MODEL examples/churn.csv --proba`: the CSV it prints.
+fn predict_proba(model: &Path) -> Vec<u8> {
+    let p = whet()
+        .arg("predict")
+        .arg(model)
+        .arg(example())
+        .args(["--proba", "-q"])
+        .output()
+        .unwrap();
+    assert!(p.status.success(), "{}", stderr(&p));
+    p.stdout
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -283,14 +296,7 @@ fn same_trials_and_seed_give_the_same_model_on_any_thread_count() {
             .output()
             .unwrap();
         let v = json(&o);
-        let p = whet()
-            .arg("predict")
-            .arg(&model)
-            .arg(example())
-            .args(["--proba", "-q"])
-            .output()
-            .unwrap();
-        assert!(p.status.success(), "{}", stderr(&p));
+        let predictions = predict_proba(&model);
         // Everything but the wall times.
         let board: Vec<String> = v["leaderboard"]
             .as_array()
@@ -303,7 +309,7 @@ fn same_trials_and_seed_give_the_same_model_on_any_thread_count() {
                 )
             })
             .collect();
-        outputs.push((v["cv_score"].as_f64().unwrap(), board, p.stdout));
+        outputs.push((v["cv_score"].as_f64().unwrap(), board, predictions));
     }
     assert_eq!(outputs[0].0.to_bits(), outputs[1].0.to_bits());
     assert_eq!(outputs[0].1, outputs[1].1);
@@ -317,15 +323,7 @@ fn the_final_model_is_a_bag_or_a_refit_and_the_report_says_which_and_why() {
         let mut args = vec!["--trials", "4", "--seed", "1", "--learners", "gbdt,linear"];
         args.extend_from_slice(extra);
         let v = json(&train(&example(), "churned", &model, &args));
-        let p = whet()
-            .arg("predict")
-            .arg(&model)
-            .arg(example())
-            .args(["--proba", "-q"])
-            .output()
-            .unwrap();
-        assert!(p.status.success(), "{}", stderr(&p));
-        (v, p.stdout)
+        (v, predict_proba(&model))
     };
     let (auto, auto_preds) = run("final-auto.whet", &[]);
     // A trial budget leaves time for every outer fold of the nested comparison.
