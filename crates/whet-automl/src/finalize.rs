@@ -140,20 +140,22 @@ fn per_fit(fit_seconds: f64, k: usize) -> f64 {
 /// search needs the time more; the bag is kept). At least 3% of the budget when anything is
 /// reserved: with trials of milliseconds the estimate is all overhead, and such searches have
 /// long stopped improving.
+/// `search_folds` is the search's fold count; `comparison_folds` the comparison partition's,
+/// 0 when it is not [`comparable`] (checked once by the caller, not on every trial).
 pub fn reserve_seconds(
     mode: FinalMode,
-    folds: &[Fold],
-    comparison_folds: &[Fold],
+    search_folds: usize,
+    comparison_folds: usize,
     fit_seconds: &[f64],
     budget: f64,
 ) -> f64 {
-    let s: f64 = fit_seconds.iter().map(|&t| per_fit(t, folds.len())).sum();
-    let refit = 1.5 * s;
-    let k = comparison_folds.len() as f64;
+    let s: f64 = fit_seconds.iter().map(|&t| per_fit(t, search_folds)).sum();
+    let refit = refit_seconds(fit_seconds, search_folds);
+    let k = comparison_folds as f64;
     match mode {
         FinalMode::Bag => 0.0,
         FinalMode::Refit => refit,
-        FinalMode::Auto if !comparable(comparison_folds) => 0.0,
+        FinalMode::Auto if comparison_folds == 0 => 0.0,
         FinalMode::Auto => {
             // Outer fold i needs k-1-i pair fits and one refit stand-in.
             let two = (2.0 * k - 1.0) * s + refit;
@@ -165,6 +167,12 @@ pub fn reserve_seconds(
             }
         }
     }
+}
+
+/// Estimated seconds to refit trials that took `fit_seconds` over `k` folds on all rows: one
+/// fit each on more rows, with more rounds for boosting.
+pub fn refit_seconds(fit_seconds: &[f64], k: usize) -> f64 {
+    1.5 * fit_seconds.iter().map(|&t| per_fit(t, k)).sum::<f64>()
 }
 
 /// The bag: every member's fold models, the member's weight shared among them.
@@ -744,7 +752,8 @@ mod tests {
         let other = kfold(100, 5, true, 2).unwrap();
         // Trials of 1 s over 5 folds: 0.2 s per fit; two outer folds and the refit take
         // 9 x 0.2 + 0.3 = 2.1 s, all five 15 x 0.2 + 0.3 = 3.3 s.
-        let r = |mode, budget| reserve_seconds(mode, &folds, &other, &[1.0], budget);
+        let k = |f: &[Fold]| if comparable(f) { f.len() } else { 0 };
+        let r = |mode, budget| reserve_seconds(mode, folds.len(), k(&other), &[1.0], budget);
         assert!((r(FinalMode::Auto, 60.0) - 3.3).abs() < 1e-9);
         assert!(
             (r(FinalMode::Auto, 14.0) - 2.1).abs() < 1e-9,
@@ -755,11 +764,11 @@ mod tests {
         assert_eq!(r(FinalMode::Bag, 60.0), 0.0);
         assert!((r(FinalMode::Refit, 60.0) - 0.3).abs() < 1e-9);
         assert_eq!(
-            reserve_seconds(FinalMode::Auto, &folds, &[], &[1.0], 60.0),
+            reserve_seconds(FinalMode::Auto, folds.len(), k(&[]), &[1.0], 60.0),
             0.0
         );
         // Millisecond trials: 3% of the budget.
-        let tiny = reserve_seconds(FinalMode::Auto, &folds, &other, &[0.01], 60.0);
+        let tiny = reserve_seconds(FinalMode::Auto, folds.len(), k(&other), &[0.01], 60.0);
         assert!((tiny - 1.8).abs() < 1e-9, "{tiny}");
     }
 

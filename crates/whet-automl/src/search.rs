@@ -372,6 +372,11 @@ pub fn search(
 
     let deadline = options.budget.deadline();
     let budget_seconds = deadline.map_or(0.0, |d| d.duration_since(started).as_secs_f64());
+    let comparison_folds = if finalize::comparable(&plan.comparison_folds) {
+        plan.comparison_folds.len()
+    } else {
+        0
+    };
     let max_trials = options.budget.max_trials();
     let mut trials: Vec<TrialRecord> = Vec::new();
     let mut kept: Vec<Kept> = Vec::new();
@@ -387,8 +392,8 @@ pub fn search(
         let effective_deadline = deadline.map(|d| {
             let final_stage = finalize::reserve_seconds(
                 options.final_mode,
-                &plan.folds,
-                &plan.comparison_folds,
+                plan.folds.len(),
+                comparison_folds,
                 &likely_members_seconds(&kept),
                 budget_seconds,
             );
@@ -715,10 +720,8 @@ fn choose_final(
         }
         FinalMode::Auto => {
             // Leave the refit's own time out of the comparison's.
-            let refit_seconds: f64 = members
-                .iter()
-                .map(|m| 1.5 * m.fit_seconds / plan.folds.len() as f64)
-                .sum();
+            let fit_seconds: Vec<f64> = members.iter().map(|m| m.fit_seconds).collect();
+            let refit_seconds = finalize::refit_seconds(&fit_seconds, plan.folds.len());
             let compare_deadline = deadline.map(|d| {
                 d.checked_sub(Duration::from_secs_f64(refit_seconds))
                     .unwrap_or(d)

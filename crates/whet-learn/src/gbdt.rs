@@ -1419,19 +1419,8 @@ fn fit_gbdt_core(
         if let (Some((v, _)), Some(vs)) = (valid, valid_score.as_ref()) {
             let valid_now = if averaging { averaged(vs) } else { Vec::new() };
             let valid_scores: &[f64] = if averaging { &valid_now } else { vs };
-            let l = if class_shares {
-                share_log_loss(
-                    v.y,
-                    &valid_weights,
-                    valid_scores,
-                    n_outputs,
-                    valid_rows.iter().copied(),
-                )
-            } else {
-                obj.loss(v.y, &valid_weights, valid_scores, &valid_rows, |&r| r)
-            };
-            valid_loss.push(l);
             if let Some(groups) = groups {
+                // Each group is followed on its own; a loss over all of them would go unused.
                 let mut all_stopped = true;
                 for (rows, stop) in groups.iter().zip(group_stops.iter_mut()) {
                     if stop.stopped {
@@ -1453,6 +1442,18 @@ fn fit_gbdt_core(
                 }
                 continue;
             }
+            let l = if class_shares {
+                share_log_loss(
+                    v.y,
+                    &valid_weights,
+                    valid_scores,
+                    n_outputs,
+                    valid_rows.iter().copied(),
+                )
+            } else {
+                obj.loss(v.y, &valid_weights, valid_scores, &valid_rows, |&r| r)
+            };
+            valid_loss.push(l);
             if best.is_none_or(|(_, b)| l < b - 1e-12) {
                 best = Some((iter, l));
             }

@@ -902,11 +902,7 @@ pub fn cmd_train(args: &TrainArgs, store_flag: Option<&str>, quiet: bool) -> Res
             second.0,
             second.1
         ));
-        let refit_leads_pooled = if metric.higher_is_better() {
-            c.refit_score > c.bag_score
-        } else {
-            c.refit_score < c.bag_score
-        };
+        let refit_leads_pooled = is_better(metric, c.refit_score, c.bag_score);
         let spread = if c.refit_gain_se.is_finite() {
             format!("{:.5} ± {:.5}", c.refit_gain, c.refit_gain_se)
         } else {
