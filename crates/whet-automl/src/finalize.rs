@@ -632,13 +632,13 @@ mod tests {
         let gbdt = cross_validate(
             &problem,
             &search_folds,
-            portfolio(LearnerKind::Gbdt)[0].clone(),
+            portfolio(LearnerKind::Gbdt, Task::Binary)[0].clone(),
             40,
         );
         let linear = cross_validate(
             &problem,
             &search_folds,
-            portfolio(LearnerKind::Linear)[0].clone(),
+            portfolio(LearnerKind::Linear, Task::Binary)[0].clone(),
             50,
         );
         let members = [
@@ -788,11 +788,16 @@ mod tests {
         let binned = BinnedData::fit(&x, 255).unwrap();
         let problem = binary(&x, &y, &binned);
         let folds = kfold(300, 3, true, 3).unwrap();
-        let gbdt = cross_validate(&problem, &folds, portfolio(LearnerKind::Gbdt)[0].clone(), 1);
+        let gbdt = cross_validate(
+            &problem,
+            &folds,
+            portfolio(LearnerKind::Gbdt, Task::Binary)[0].clone(),
+            1,
+        );
         let linear = cross_validate(
             &problem,
             &folds,
-            portfolio(LearnerKind::Linear)[0].clone(),
+            portfolio(LearnerKind::Linear, Task::Binary)[0].clone(),
             2,
         );
         let members = [

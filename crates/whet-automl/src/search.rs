@@ -347,7 +347,7 @@ pub fn search(
             "no learner left to try".to_string(),
         ));
     }
-    let mut queue = portfolio_queue(&learners);
+    let mut queue = portfolio_queue(&learners, problem.task);
     let mut states: BTreeMap<LearnerKind, LearnerState> = learners
         .iter()
         .map(|&l| {
@@ -920,9 +920,9 @@ fn assemble_oof(
 /// hard data it wins by a wide margin, and there a 60 s budget fits only a handful of trials,
 /// so it must not come last), then the forests' cheapest, then boosting's many-small-trees
 /// default, then every other default round-robin.
-fn portfolio_queue(learners: &[LearnerKind]) -> VecDeque<(LearnerKind, usize, Config)> {
+fn portfolio_queue(learners: &[LearnerKind], task: Task) -> VecDeque<(LearnerKind, usize, Config)> {
     let lists: BTreeMap<LearnerKind, Vec<Config>> =
-        learners.iter().map(|&l| (l, portfolio(l))).collect();
+        learners.iter().map(|&l| (l, portfolio(l, task))).collect();
     let mut order: Vec<(LearnerKind, usize)> = Vec::new();
     let gbdt = learners.contains(&LearnerKind::Gbdt);
     if gbdt {
@@ -1097,7 +1097,7 @@ mod tests {
 
     #[test]
     fn portfolio_starts_with_boosting_then_every_learner() {
-        let q: Vec<(LearnerKind, usize)> = portfolio_queue(&LearnerKind::ALL)
+        let q: Vec<(LearnerKind, usize)> = portfolio_queue(&LearnerKind::ALL, Task::Binary)
             .into_iter()
             .map(|(l, i, _)| (l, i))
             .collect();
@@ -1117,17 +1117,21 @@ mod tests {
                 (Et, 1),
             ]
         );
-        let total: usize = LearnerKind::ALL.iter().map(|&l| portfolio(l).len()).sum();
+        let total: usize = LearnerKind::ALL
+            .iter()
+            .map(|&l| portfolio(l, Task::Binary).len())
+            .sum();
         assert_eq!(q.len(), total);
-        let only_linear = portfolio_queue(&[LearnerKind::Linear]);
+        let only_linear = portfolio_queue(&[LearnerKind::Linear], Task::Binary);
         assert!(only_linear.iter().all(|e| e.0 == LearnerKind::Linear));
     }
 
     #[test]
     fn search_is_reproducible_and_finds_the_signal() {
-        let a = run(14, 5);
-        let b = run(14, 5);
-        assert_eq!(a.trials.len(), 14);
+        // More trials than the portfolio holds (14 defaults), so the tuner runs too.
+        let a = run(18, 5);
+        let b = run(18, 5);
+        assert_eq!(a.trials.len(), 18);
         let key = |r: &SearchResult| {
             r.trials
                 .iter()

@@ -161,6 +161,7 @@ impl Tuner {
 mod tests {
     use super::*;
     use crate::space::portfolio;
+    use whet_data::Task;
 
     /// A smooth bowl with its minimum away from the start point.
     fn bowl(c: &Config) -> f64 {
@@ -174,7 +175,7 @@ mod tests {
     #[test]
     fn descends_a_bowl() {
         let mut t = Tuner::new(LearnerKind::Gbdt, 3);
-        let start = portfolio(LearnerKind::Gbdt)[0].clone();
+        let start = portfolio(LearnerKind::Gbdt, Task::Binary)[0].clone();
         let first = bowl(&start);
         t.tell(&start, first);
         let mut best = first;
@@ -191,7 +192,7 @@ mod tests {
     fn same_seed_same_proposals() {
         let run = |seed| {
             let mut t = Tuner::new(LearnerKind::Rf, seed);
-            let start = portfolio(LearnerKind::Rf)[0].clone();
+            let start = portfolio(LearnerKind::Rf, Task::Binary)[0].clone();
             t.tell(&start, bowl(&start));
             (0..20)
                 .map(|_| {
@@ -208,7 +209,7 @@ mod tests {
     #[test]
     fn a_capped_best_is_retried_with_more_rounds() {
         let mut t = Tuner::new(LearnerKind::Gbdt, 1);
-        let start = portfolio(LearnerKind::Gbdt)[1].clone();
+        let start = portfolio(LearnerKind::Gbdt, Task::Binary)[1].clone();
         t.tell(&start, 0.5);
         t.tell_capped(&start);
         let grown = t.ask().unwrap();
@@ -232,7 +233,7 @@ mod tests {
         // A capped trial that is not the best changes nothing.
         let mut t = Tuner::new(LearnerKind::Gbdt, 1);
         t.tell(&start, 0.5);
-        let worse = portfolio(LearnerKind::Gbdt)[0].clone();
+        let worse = portfolio(LearnerKind::Gbdt, Task::Binary)[0].clone();
         t.tell(&worse, 0.9);
         t.tell_capped(&worse);
         assert!(t.grow.is_none());

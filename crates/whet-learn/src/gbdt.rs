@@ -1176,7 +1176,7 @@ fn fit_gbdt_core(
     let averaging = params.boosting != Boosting::Gbdt;
     let class_shares = averaging && matches!(objective, Objective::Binary | Objective::Multiclass);
     let init = if class_shares {
-        vec![0.0; n_outputs]
+        class_prior(data, &weights, n_outputs)
     } else {
         obj.init_score(data, &weights)
     };
@@ -1237,9 +1237,11 @@ fn fit_gbdt_core(
     let all_features: Vec<usize> = (0..binned.n_features).collect();
 
     if class_shares {
-        // Squared error on the class indicator from a zero start: a leaf's value is the share
-        // of its (weighted) rows in the class, and a split's gain is the class-variance
-        // (Gini) decrease.
+        // Squared error on the class indicator from the class prior: a split's gain is the
+        // class-variance (Gini) decrease, and prior + leaf value is the m-estimate
+        // (Σt + λ·prior) / (n + λ) with λ = lambda_l2. λ = 0 gives the leaf's plain class
+        // share; λ > 0 keeps small leaves off 0 and 1, which log loss punishes without limit
+        // (Provost & Domingos 2003 on probability estimation trees).
         for (k, g) in gh.iter_mut().enumerate() {
             for &r in &all_rows {
                 let r = r as usize;
@@ -1248,7 +1250,7 @@ fn fit_gbdt_core(
                 } else {
                     f64::from(u8::from(data.y[r] as usize == k))
                 };
-                g[r] = [(-t * weights[r]) as f32, weights[r] as f32];
+                g[r] = [((init[k] - t) * weights[r]) as f32, weights[r] as f32];
             }
         }
     } else if averaging {
@@ -1496,6 +1498,28 @@ fn fit_gbdt_core(
         flat: FlatCache::default(),
     };
     Ok((model, group_best))
+}
+
+/// The weighted share of the positive class (binary) or of each class: where class-share
+/// forests start, and what their leaves shrink toward.
+fn class_prior(data: &TrainSet, weights: &[f64], n_outputs: usize) -> Vec<f64> {
+    let mut shares = vec![0.0; n_outputs];
+    let mut total = 0.0;
+    for i in 0..data.n_rows() {
+        let r = data.row(i);
+        total += weights[r];
+        if n_outputs == 1 {
+            shares[0] += weights[r] * data.y[r];
+        } else if let Some(s) = shares.get_mut(data.y[r] as usize) {
+            *s += weights[r];
+        }
+    }
+    if total > 0.0 {
+        for s in &mut shares {
+            *s /= total;
+        }
+    }
+    shares
 }
 
 /// Class probabilities from averaged class shares: the binary share itself, or each class's
@@ -2316,12 +2340,35 @@ mod tests {
         assert!(m.class_shares);
         let pred = m.predict(&x);
         let expect = [[0.75, 0.25, 0.0], [0.0, 0.0, 1.0]];
-        for r in 0..6 {
-            let want = expect[usize::from(r >= 4)];
-            for (got, want) in pred.values[r * 3..r * 3 + 3].iter().zip(want) {
-                assert!((got - want).abs() < 1e-9, "{:?}", pred.values);
+        // Gradients are f32 residuals from the prior (1/6 is not exact in f32).
+        let close = |pred: &Predictions, expect: [[f64; 3]; 2]| {
+            for r in 0..6 {
+                let want = expect[usize::from(r >= 4)];
+                for (got, want) in pred.values[r * 3..r * 3 + 3].iter().zip(want) {
+                    assert!((got - want).abs() < 1e-6, "{:?}", pred.values);
+                }
             }
-        }
+        };
+        close(&pred, expect);
+        // lambda_l2 = 2 shrinks each leaf toward the prior (1/2, 1/6, 1/3) as an m-estimate:
+        // (count + 2 · prior) / (rows + 2), so no class is ever given exactly 0.
+        let smooth = fit_gbdt(
+            &set(&x, &y, Task::Multiclass, 3),
+            &binned,
+            None,
+            &GbdtParams {
+                lambda_l2: 2.0,
+                ..p
+            },
+        )
+        .unwrap();
+        close(
+            &smooth.predict(&x),
+            [
+                [4.0 / 6.0, 4.0 / 18.0, 2.0 / 18.0],
+                [1.0 / 4.0, 1.0 / 12.0, 2.0 / 3.0],
+            ],
+        );
         // Binary: the share of positives; many trees keep the average inside [0, 1].
         let yb = vec![1.0, 0.0, 0.0, 0.0, 1.0, 1.0];
         let p = GbdtParams {
