@@ -55,7 +55,7 @@ COLS = ["dataset", "task", "metric", "whet", "flaml", "margin", "rel_margin", "v
         "n_train", "n_test", "whet_cv", "flaml_best", "whet_error", "flaml_error"]
 
 
-def split(data_dir, m):
+def split(data_dir, m, seed):
     """reference.py's load, target encoding and split; returns its train/test frames and targets, the raw
     target as load() read it, and the row positions of the train and test parts."""
     from sklearn.model_selection import train_test_split
@@ -63,7 +63,7 @@ def split(data_dir, m):
     yy, classes = reference.encode_target(y, m)
     pos = np.arange(len(X))
     # An extra array does not change the split: the permutation depends only on n, random_state and stratify.
-    Xtr, Xte, ytr, yte, itr, ite = train_test_split(X, yy, pos, test_size=0.2, random_state=reference.SEED,
+    Xtr, Xte, ytr, yte, itr, ite = train_test_split(X, yy, pos, test_size=0.2, random_state=seed,
                                                     stratify=yy if m["task"] != "regression" else None)
     return Xtr, Xte, ytr, yte, cat_cols, classes, y, itr, ite
 
@@ -191,6 +191,9 @@ def main():
     ap.add_argument("--whet", default=os.path.join(ROOT, "target", "release", "whet"))
     ap.add_argument("--skip-flaml", action="store_true", help="only whet (quick checks)")
     ap.add_argument("--data", default=os.path.join(SHARED, "datasets"), help="folder with MANIFEST.tsv and the CSVs")
+    ap.add_argument("--split-seed", type=int, default=reference.SEED,
+                    help="random_state of the 80/20 split (default reference.py's); other values measure how much a "
+                         "verdict owes to one split. Models and tools keep seed 0.")
     ap.add_argument("--out", default=None, help="results TSV (default bench/data/automl/results-<UTC time>.tsv)")
     a = ap.parse_args()
     whet = os.path.abspath(a.whet)
@@ -205,7 +208,7 @@ def main():
         vers += f", flaml {flaml.__version__}"
     print(vers)
     print(f"whet: {whet}" + (f" (built {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(os.path.getmtime(whet)))})" if os.path.exists(whet) else " (missing)"))
-    print(f"budget {a.budget:g} s each, {THREADS} threads, seed {reference.SEED}; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}; TSV: {os.path.relpath(out, ROOT)}")
+    print(f"budget {a.budget:g} s each, {THREADS} threads, seed {reference.SEED}, split seed {a.split_seed}; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}; TSV: {os.path.relpath(out, ROOT)}")
     print()
 
     man = pd.read_csv(os.path.join(a.data, "MANIFEST.tsv"), sep="\t", dtype=str, keep_default_na=False)
@@ -225,12 +228,13 @@ def main():
         if name not in want:
             continue
         task, metric = m["task"], METRIC[m["task"]]
+        tag = name if a.split_seed == reference.SEED else f"{name}_split{a.split_seed}"
         r = dict(dataset=name, task=task, metric=metric, whet=None, flaml=None, margin=None, rel_margin=None, verdict="",
                  whet_s=None, flaml_s=None, n_train="", n_test="", whet_cv=None, flaml_best="", whet_error="",
                  flaml_error="")
         try:
-            Xtr, Xte, ytr, yte, cat_cols, classes, y_raw, itr, ite = split(a.data, m)
-            train_csv, test_csv = write_raw_split(a.data, m, name, y_raw, itr, ite)
+            Xtr, Xte, ytr, yte, cat_cols, classes, y_raw, itr, ite = split(a.data, m, a.split_seed)
+            train_csv, test_csv = write_raw_split(a.data, m, tag, y_raw, itr, ite)
             r["n_train"], r["n_test"] = len(Xtr), len(Xte)
         except Exception as e:  # neither tool can run without the split; record it and go on
             r["verdict"] = "error"
@@ -240,7 +244,7 @@ def main():
             append_tsv(out, r)
             continue
 
-        tm, r["whet_cv"], r["whet_s"], r["whet_error"] = run_whet(whet, name, m["target"], train_csv, test_csv, a.budget)
+        tm, r["whet_cv"], r["whet_s"], r["whet_error"] = run_whet(whet, tag, m["target"], train_csv, test_csv, a.budget)
         if tm is not None:
             if metric in tm and tm[metric] is not None:
                 r["whet"] = float(tm[metric])
