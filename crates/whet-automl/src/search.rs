@@ -533,17 +533,9 @@ pub fn search(
                     .total_cmp(&loss_of(metric, trials[b.trial].cv_score))
                     .then(a.trial.cmp(&b.trial))
             });
-            let mut seen: Vec<LearnerKind> = Vec::new();
-            let mut rank = 0;
-            kept.retain(|k| {
-                let learner = trials[k.trial].learner;
-                let learners_best = !seen.contains(&learner);
-                if learners_best {
-                    seen.push(learner);
-                }
-                rank += 1;
-                rank <= ENSEMBLE_CANDIDATES || learners_best
-            });
+            let ranked: Vec<LearnerKind> = kept.iter().map(|k| trials[k.trial].learner).collect();
+            let mut keep = ensemble_candidates(&ranked).into_iter();
+            kept.retain(|_| keep.next().unwrap_or(false));
         }
     }
     if trials.len() >= max_trials {
@@ -928,6 +920,23 @@ fn assemble_oof(
     (oof, models, predict_seconds)
 }
 
+/// Which of the trials, ranked best first by their learners, stay ensemble candidates: the
+/// ENSEMBLE_CANDIDATES best, and each learner's best.
+fn ensemble_candidates(ranked: &[LearnerKind]) -> Vec<bool> {
+    let mut seen: Vec<LearnerKind> = Vec::new();
+    ranked
+        .iter()
+        .enumerate()
+        .map(|(rank, learner)| {
+            let learners_best = !seen.contains(learner);
+            if learners_best {
+                seen.push(*learner);
+            }
+            rank < ENSEMBLE_CANDIDATES || learners_best
+        })
+        .collect()
+}
+
 /// The portfolio in the order it is tried: boosting's two cheapest defaults first (it wins
 /// most tabular problems), then its large default (many leaves, slow learning rate: on big or
 /// hard data it wins by a wide margin, and there a 60 s budget fits only a handful of trials,
@@ -1137,6 +1146,19 @@ mod tests {
         assert_eq!(q.len(), total);
         let only_linear = portfolio_queue(&[LearnerKind::Linear], Task::Binary);
         assert!(only_linear.iter().all(|e| e.0 == LearnerKind::Linear));
+    }
+
+    #[test]
+    fn ensemble_candidates_are_the_best_ten_and_each_learners_best() {
+        use LearnerKind::*;
+        let mut ranked = vec![Gbdt; 12];
+        ranked.extend([Linear, Gbdt, Rf, Linear]);
+        let keep = ensemble_candidates(&ranked);
+        let mut want = vec![true; 10];
+        want.extend([false, false, true, false, true, false]);
+        assert_eq!(keep, want);
+        // Under ten trials everything stays.
+        assert!(ensemble_candidates(&[Knn, Knn, Gbdt]).iter().all(|&k| k));
     }
 
     #[test]
