@@ -826,18 +826,10 @@ impl ObjectiveState {
                 let p = mean.clamp(1e-15, 1.0 - 1e-15);
                 vec![(p / (1.0 - p)).ln()]
             }
-            Objective::Multiclass => {
-                let k = self.n_outputs;
-                let mut counts = vec![0.0; k];
-                for i in 0..n {
-                    let r = data.row(i);
-                    counts[data.y[r] as usize] += weights[r];
-                }
-                counts
-                    .iter()
-                    .map(|c| (c / sw.max(K_EPSILON)).clamp(1e-15, 1.0).ln())
-                    .collect()
-            }
+            Objective::Multiclass => class_prior(data, weights, self.n_outputs)
+                .iter()
+                .map(|p| p.clamp(1e-15, 1.0).ln())
+                .collect(),
             Objective::L2 | Objective::Huber => vec![mean],
             Objective::L1 => {
                 let mut ys: Vec<(f64, f64)> = (0..n)
@@ -1514,10 +1506,8 @@ fn class_prior(data: &TrainSet, weights: &[f64], n_outputs: usize) -> Vec<f64> {
             *s += weights[r];
         }
     }
-    if total > 0.0 {
-        for s in &mut shares {
-            *s /= total;
-        }
+    for s in &mut shares {
+        *s /= total.max(K_EPSILON);
     }
     shares
 }
