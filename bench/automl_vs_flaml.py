@@ -33,8 +33,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")  # before lightgbm (FLAML) is imported
+# FLAML's forests repeat this scikit-learn warning once per tree (160,000 lines a run), which
+# buried the results table in the log; it says nothing about the scores.
+warnings.filterwarnings("ignore", message=r"`sklearn\.utils\.parallel\.delayed` should be used")
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402

@@ -315,6 +315,7 @@ impl KnnModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::linear::MIN_MISSING_ROWS;
     use whet_data::prep::{Feature, FeatureData, MISSING_CODE};
 
     fn num(name: &str, v: &[f32]) -> Feature {
@@ -471,11 +472,21 @@ mod tests {
 
     #[test]
     fn categorical_missing_and_unseen() {
+        // Each feature misses on MIN_MISSING_ROWS rows, so each gets an indicator column.
+        let nan = f32::NAN;
+        let m_ = MISSING_CODE;
         let x = features(vec![
-            num("x", &[0.0, f32::NAN, 1.0, 2.0, 3.0, 4.0]),
-            cat("c", &[0, 0, 1, 1, MISSING_CODE, 2], 4),
+            num(
+                "x",
+                &[0.0, nan, 1.0, 2.0, nan, 4.0, nan, 5.0, nan, 6.0, nan, 7.0],
+            ),
+            cat("c", &[0, 0, 1, 1, m_, 2, m_, 2, m_, 1, m_, m_], 4),
         ]);
-        let y = [0.0, 0.0, 1.0, 1.0, 1.0, 0.0];
+        let y = [0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0, 0.0];
+        assert_eq!(
+            MIN_MISSING_ROWS, 5,
+            "the data above has five missing rows per feature"
+        );
         let m = fit_knn(
             &train(&x, &y, Task::Binary, 2),
             &params(3, KnnWeights::Distance),
@@ -483,7 +494,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             m.encoder().names(),
-            ["x", "x__missing", "c__0", "c__1", "c__2", "c__missing"]
+            ["x", "x__missing", "c__1", "c__0", "c__2", "c__missing"]
         );
         let q = features(vec![
             num("x", &[f32::NAN, 2.0, 2.0, f32::INFINITY]),
