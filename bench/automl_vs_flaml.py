@@ -37,8 +37,13 @@ import warnings
 
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")  # before lightgbm (FLAML) is imported
 # FLAML's forests repeat this scikit-learn warning once per tree (160,000 lines a run), which
-# buried the results table in the log; it says nothing about the scores.
-warnings.filterwarnings("ignore", message=r"`sklearn\.utils\.parallel\.delayed` should be used")
+# buried the results table in the log; it says nothing about the scores. It is raised in
+# joblib's worker processes, which take their filters from PYTHONWARNINGS.
+SKLEARN_DELAYED = "`sklearn.utils.parallel.delayed` should be used"
+os.environ["PYTHONWARNINGS"] = ",".join(
+    w for w in (os.environ.get("PYTHONWARNINGS"), f"ignore:{SKLEARN_DELAYED}:UserWarning") if w
+)
+warnings.filterwarnings("ignore", message=SKLEARN_DELAYED.replace(".", r"\."))
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
