@@ -285,8 +285,9 @@ pub fn format_sig(v: f64) -> String {
 /// or 1, which log loss punishes without limit; bigger leaves shrunk toward the class prior
 /// (lambda_l2 pseudo-rows) are smoother. For classification the smooth forest comes first:
 /// when a learner's first default falls behind and is pruned, its other defaults are
-/// skipped, so the first one must be the one most likely to compete (on seattle_weather the sharp forest scored
-/// 0.64 log loss on its first fold against boosting's 0.55, and forests never ran again).
+/// skipped, so the first one must be the one most likely to compete (on seattle_weather the
+/// sharp forest scored 0.64 log loss on its first fold against boosting's 0.55, and forests
+/// never ran again).
 pub fn portfolio(learner: LearnerKind, task: Task) -> Vec<Config> {
     let c = |values: &[(&str, f64)]| Config::from_values(learner, values);
     match learner {

@@ -114,8 +114,8 @@ enum EncodeStep {
 ///   like any other code: it gets a column when it occurred in training often enough. When
 ///   at least [`MIN_MISSING_ROWS`] training rows are missing, missing gets its own column
 ///   `name__missing`. Everything without a column – a code beyond the cap, a code never seen
-///   in training, or missing when training had fewer such rows – encodes as all zeros, i.e. the baseline absorbed by the intercept
-///   (and, for kNN, equally far from every level);
+///   in training, or missing when training had fewer such rows – encodes as all zeros, i.e.
+///   the baseline absorbed by the intercept (and, for kNN, equally far from every level);
 /// * columns that would be constant on the training rows are not created.
 ///
 /// Encoding a row never allocates: [`Encoder::encode_row`] writes into a caller buffer and
