@@ -1,0 +1,188 @@
+//! Golden results of `whet train --trials 30 --seed 7`: the model file and the scores of the
+//! `--json` report must stay the same, bit for bit, when the code is reorganised. The hashes
+//! were recorded before the study moved from the binary into whet-automl; a change to them is
+//! a change of behaviour and needs a reason in its commit.
+//!
+//! The model file is hashed after zeroing `metadata.fit_seconds`, its one wall-clock field; the
+//! report is hashed over every field that does not measure time or name a path or run.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use whet_learn::model::Model;
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("whet-golden-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn fnv64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// A small deterministic generator so the data sets are the same on every machine.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Regression: a smooth signal in two numbers, a categorical offset, a missing-heavy column.
+fn regression_csv() -> String {
+    let mut rng = Lcg(11);
+    let mut s = String::from("a,b,colour,sparse,y\n");
+    let colours = ["red", "green", "blue", "grey"];
+    for _ in 0..500 {
+        let a = rng.next() * 4.0 - 2.0;
+        let b = rng.next() * 10.0;
+        let c = (rng.next() * 4.0) as usize;
+        let sparse = if rng.next() < 0.3 {
+            String::new()
+        } else {
+            format!("{:.3}", rng.next())
+        };
+        let y = 3.0 * a.sin() + 0.4 * b + [0.0, 1.5, -1.0, 0.5][c] + rng.next() - 0.5;
+        writeln!(s, "{a:.4},{b:.4},{},{sparse},{y:.4}", colours[c]).unwrap();
+    }
+    s
+}
+
+/// Multiclass: three classes separated by two numbers, with label noise and a text-like id.
+fn multiclass_csv() -> String {
+    let mut rng = Lcg(23);
+    let mut s = String::from("x1,x2,x3,shape,label\n");
+    let shapes = ["round", "square", "flat"];
+    for _ in 0..450 {
+        let x1 = rng.next() * 2.0;
+        let x2 = rng.next() * 2.0;
+        let x3 = rng.next();
+        let shape = shapes[(rng.next() * 3.0) as usize];
+        let mut class = if x1 + x2 < 1.6 {
+            "low"
+        } else if x1 > x2 {
+            "left"
+        } else {
+            "right"
+        };
+        if rng.next() < 0.1 {
+            class = ["low", "left", "right"][(rng.next() * 3.0) as usize];
+        }
+        writeln!(s, "{x1:.4},{x2:.4},{x3:.4},{shape},{class}").unwrap();
+    }
+    s
+}
+
+/// Trains and returns (model hash, report hash, cv_score).
+fn golden(data: &Path, target: &str, extra: &[&str]) -> (u64, u64, f64) {
+    let name = data.file_stem().unwrap().to_string_lossy().into_owned();
+    let model_path = tmp(&format!("{name}.whet"));
+    let out = Command::new(env!("CARGO_BIN_EXE_whet"))
+        .env("WHET_STORE", tmp(&format!("{name}.db")))
+        .env_remove("WHET_ARTIFACTS")
+        .arg("train")
+        .arg(data)
+        .args(["--target", target, "--trials", "30", "--seed", "7"])
+        .args(["--json", "--quiet", "--out"])
+        .arg(&model_path)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&model_path).unwrap();
+    let mut model = Model::from_bytes(&bytes, "golden").unwrap();
+    model.metadata.fit_seconds = 0.0;
+    let model_hash = fnv64(&model.to_bytes().unwrap());
+
+    let mut v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = v.as_object_mut().unwrap();
+    for timing in [
+        "model_path",
+        "tracking",
+        "elapsed_seconds",
+        "search_seconds",
+    ] {
+        report.remove(timing);
+    }
+    for row in report["leaderboard"].as_array_mut().unwrap() {
+        row.as_object_mut().unwrap().remove("fit_seconds");
+    }
+    let cv = report["cv_score"].as_f64().unwrap();
+    let report_hash = fnv64(serde_json::to_string(&v).unwrap().as_bytes());
+    (model_hash, report_hash, cv)
+}
+
+fn check(got: (u64, u64, f64), want: (u64, u64, f64), what: &str) {
+    assert_eq!(
+        got.2.to_bits(),
+        want.2.to_bits(),
+        "{what}: cv_score {} changed (was {})",
+        got.2,
+        want.2
+    );
+    assert_eq!(got.1, want.1, "{what}: the --json report changed");
+    assert_eq!(got.0, want.0, "{what}: the model file changed");
+}
+
+#[test]
+fn binary_churn_with_a_test_holdout_is_unchanged() {
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/churn.csv");
+    let got = golden(&data, "churned", &["--test-size", "0.2"]);
+    check(
+        got,
+        (
+            10673024971906327886,
+            7278865417647559934,
+            0.8676266078494612,
+        ),
+        "churn",
+    );
+}
+
+#[test]
+fn regression_is_unchanged() {
+    let data = tmp("golden_regression.csv");
+    std::fs::write(&data, regression_csv()).unwrap();
+    let got = golden(&data, "y", &[]);
+    check(
+        got,
+        (
+            12556741520119448274,
+            16941815556458268936,
+            0.49687751130223656,
+        ),
+        "regression",
+    );
+}
+
+#[test]
+fn multiclass_with_refit_is_unchanged() {
+    let data = tmp("golden_multiclass.csv");
+    std::fs::write(&data, multiclass_csv()).unwrap();
+    let got = golden(&data, "label", &["--final", "refit"]);
+    check(
+        got,
+        (
+            2107874796262993635,
+            8415131690024239447,
+            0.35453576588612074,
+        ),
+        "multiclass",
+    );
+}
