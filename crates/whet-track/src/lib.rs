@@ -42,6 +42,15 @@
 //!   timeout); PostgreSQL handles concurrency itself.
 //! - Searches take MLflow's filter syntax ([`filter`]) and `order_by` strings, and page
 //!   with opaque tokens.
+//!
+//! Where the code is:
+//! - `lib.rs`: [`Store`] and [`OpenOptions`]: the runtime, the lease-renewal task, and one
+//!   blocking method per operation of the core.
+//! - `core/`: the async core, one file per concept (opening, migrations and leases; runs;
+//!   search; artifacts; datasets; registry; gc); its module doc maps them.
+//! - `schema.rs`: migrations. `filter.rs`: the filter and `order_by` parser. `artifacts.rs`:
+//!   artifact files, written atomically and checksummed. `model.rs`: the public types.
+//!   `error.rs`: [`Error`].
 
 mod artifacts;
 mod core;
