@@ -1,5 +1,7 @@
 //! whet-data: reading tabular files into Arrow, inferring column roles, profiling,
-//! the fitted Prep transform, and deterministic splits.
+//! the fitted Prep transform, and deterministic splits. Each module's doc says what it owns;
+//! `csv/mod.rs` maps the CSV reader's files. Helpers shared across modules: `hash` (every hash
+//! function the crate computes), `text` (string helpers) and `fsutil` (atomic writes).
 
 pub mod csv;
 pub mod datetime;
@@ -19,6 +21,8 @@ pub mod summary;
 pub use load::{LoadOptions, load};
 pub use roles::{Role, Task};
 pub mod fsutil;
+pub mod hash;
 pub mod prep;
 pub mod profile;
 pub mod report;
+pub mod text;

@@ -16,9 +16,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::datetime;
 use crate::error::{DataError, Result};
+use crate::hash::fnv1a;
 use crate::roles::{Role, Task, infer_role};
 use crate::summary::{ColumnSummary, format_float, summarize};
 use crate::table::{Table, ValueType};
+use crate::text::truncate;
 
 /// Category code for a missing value.
 pub const MISSING_CODE: u32 = u32::MAX;
@@ -753,7 +755,7 @@ fn drift(name: &str, row: usize, expected: &str, value: &str) -> DataError {
         column: name.to_string(),
         row: row + 1,
         expected: expected.to_string(),
-        value: crate::report::truncate(value, 60),
+        value: truncate(value, 60),
         hint: format!(
             "the model was trained with {expected} in '{name}'; fix the value or mark it missing (--na)"
         ),
@@ -781,12 +783,7 @@ fn tokens(text: &str) -> impl Iterator<Item = String> + '_ {
 
 /// FNV-1a: stable across platforms and releases, so saved models hash text the same way.
 fn token_bucket(token: &str, buckets: u32) -> usize {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in token.as_bytes() {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    (h % u64::from(buckets)) as usize
+    (fnv1a(token.as_bytes()) % u64::from(buckets)) as usize
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, Result};
+use crate::hash::{fold_row, hash_bytes, mix64};
 use crate::roles::{Role, Task, check_task, infer_role, infer_task};
 use crate::summary::{
     ColumnSummary, Histogram, NumericStats, TextStats, ValueCount, numeric_values, radix_sort_u64,
@@ -683,28 +684,6 @@ fn full_value_counts(array: &ArrayRef, value_type: ValueType) -> Vec<ValueCount>
 
 const NULL_HASH: u64 = 0x9e37_79b9_7f4a_7c15;
 
-#[inline]
-fn mix(h: u64) -> u64 {
-    // The SplitMix64 finaliser: cheap and spreads every input bit.
-    let mut z = h;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-fn hash_bytes(bytes: &[u8]) -> u64 {
-    let mut h = 0xcbf2_9ce4_8422_2325u64 ^ bytes.len() as u64;
-    let mut chunks = bytes.chunks_exact(8);
-    for c in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        h = mix(h ^ u64::from_le_bytes(w));
-    }
-    let mut w = [0u8; 8];
-    w[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-    mix(h ^ u64::from_le_bytes(w) ^ 0xff)
-}
-
 /// One hash per row of a column. Numbers hash by value (1 and 1.0 agree) so a column read as
 /// integer in one file and float in another still matches.
 pub fn value_hashes(array: &ArrayRef) -> Vec<u64> {
@@ -713,7 +692,7 @@ pub fn value_hashes(array: &ArrayRef) -> Vec<u64> {
             return NULL_HASH;
         }
         let v = if v == 0.0 { 0.0 } else { v };
-        mix(v.to_bits())
+        mix64(v.to_bits())
     };
     let with_nulls = |hashes: Vec<u64>| -> Vec<u64> {
         match array.nulls() {
@@ -765,7 +744,7 @@ fn row_hashes(table: &Table, columns: &[usize]) -> Vec<u64> {
         for &c in columns {
             let part = table.array(c).slice(b * BLOCK, out.len());
             for (r, h) in out.iter_mut().zip(value_hashes(&part)) {
-                *r = mix(r.rotate_left(23) ^ h);
+                *r = fold_row(*r, h);
             }
         }
     });

@@ -5,6 +5,8 @@ use std::fmt::Write;
 
 use crate::profile::{ColumnProfile, Profile, Severity};
 use crate::summary::format_float;
+// Kept here too: the binary imports it from the report.
+pub use crate::text::truncate;
 
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -188,16 +190,6 @@ pub fn fmt_short(v: f64) -> String {
         s.trim_end_matches('0').trim_end_matches('.').to_string()
     } else {
         format!("{v:.3e}")
-    }
-}
-
-pub fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
-        t.push('…');
-        t
     }
 }
 

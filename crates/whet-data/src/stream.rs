@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use arrow_array::ArrayRef;
 use arrow_array::builder::StringBuilder;
 
-use crate::csv::{
-    CsvOptions, NaSet, Sniffed, column_names, describe_delimiter, open_decoded, sniff,
-};
+use crate::csv::scan::NaSet;
+use crate::csv::sniff::{Sniffed, sniff};
+use crate::csv::{CsvOptions, column_names, describe_delimiter, open_decoded};
 use crate::error::{DataError, Result};
 use crate::table::{ColumnInfo, Table, ValueType};
 

@@ -23,11 +23,10 @@ use arrow_array::ArrayRef;
 use memmap2::Mmap;
 use rayon::prelude::*;
 
-use super::{
-    BadRecord, CHUNK_BYTES, ColumnStats, FileCtx, NaSet, ParsedChunk, Progress, Sink, Slot,
-    absorb_chunk, assemble, decimal_f64, file_changed, io_err, is_gzip, is_special_float,
-    plan_columns, record_error, scan_decimal, trim_ascii,
-};
+use super::chunk::{BadRecord, CHUNK_BYTES, record_error};
+use super::parse::{ColumnPlan, ParsedChunk, Sink, Slot, absorb_chunk, file_changed};
+use super::scan::{ColumnStats, NaSet, decimal_f64, is_special_float, scan_decimal, trim_ascii};
+use super::{FileCtx, Progress, assemble, io_err, is_gzip, plan_columns};
 use crate::error::{DataError, Result};
 use crate::table::{Table, TypeHint, ValueType};
 
@@ -555,7 +554,7 @@ fn reparse(
     chunks: &[Range<usize>],
     rows: &[usize],
     header_chunk: Option<usize>,
-    plans: &[super::ColumnPlan],
+    plans: &[ColumnPlan],
     redo: &[bool],
     progress: &dyn Progress,
 ) -> Result<Vec<Option<ArrayRef>>> {
