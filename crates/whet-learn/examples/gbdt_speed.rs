@@ -9,9 +9,8 @@ use whet_data::prep::{FeatureData, Prep, PrepOptions};
 use whet_data::profile::{TargetMissing, prepare_target};
 use whet_learn::binning::BinnedData;
 use whet_learn::data::TrainSet;
-use whet_learn::gbdt::fit_gbdt;
-use whet_learn::params::GbdtParams;
-use whet_learn::tree::{DenseRow, code_to_f32};
+use whet_learn::gbdt::tree::{DenseRow, code_to_f32};
+use whet_learn::gbdt::{GbdtParams, fit_gbdt};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();

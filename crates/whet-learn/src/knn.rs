@@ -21,9 +21,9 @@ use serde::{Deserialize, Serialize};
 use whet_data::Task;
 use whet_data::prep::Features;
 
-use crate::data::{Predictions, TrainSet};
+use crate::data::{Predictions, TrainSet, check_train_set};
+use crate::encode::Encoder;
 use crate::error::{LearnError, Result};
-use crate::linear::{Encoder, check_train_set};
 
 /// How neighbours' votes are weighted (on top of sample weights).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -315,7 +315,7 @@ impl KnnModel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::linear::MIN_MISSING_ROWS;
+    use crate::encode::MIN_MISSING_ROWS;
     use whet_data::prep::{Feature, FeatureData, MISSING_CODE};
 
     fn num(name: &str, v: &[f32]) -> Feature {

@@ -77,9 +77,9 @@ impl Predictor {
     pub fn learner_name(&self) -> &'static str {
         match self {
             Predictor::Gbdt(m) => match m.boosting {
-                crate::params::Boosting::Gbdt => "gbdt",
-                crate::params::Boosting::Rf => "rf",
-                crate::params::Boosting::Et => "et",
+                crate::gbdt::Boosting::Gbdt => "gbdt",
+                crate::gbdt::Boosting::Rf => "rf",
+                crate::gbdt::Boosting::Et => "et",
             },
             Predictor::Linear(_) => "linear",
             Predictor::Knn(_) => "knn",

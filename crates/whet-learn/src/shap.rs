@@ -3,7 +3,7 @@
 //! using the covers recorded while growing. Contributions of a row plus the expected value sum
 //! to the model's raw prediction.
 
-use crate::tree::{RowView, Tree};
+use crate::gbdt::tree::{RowView, Tree};
 
 #[derive(Clone, Copy, Debug, Default)]
 struct PathElement {

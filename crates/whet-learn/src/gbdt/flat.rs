@@ -12,7 +12,7 @@
 
 use std::sync::OnceLock;
 
-use crate::tree::{DenseRow, RowView, Tree};
+use super::tree::{DenseRow, RowView, Tree};
 
 /// Trees walked together: enough independent chains to hide load latency (other widths untried).
 pub(crate) const LANES: usize = 8;

@@ -1,0 +1,741 @@
+//! The fit: input checks, sample and class weights, the boosting loop (bagging, feature
+//! sampling, shrinkage), random-forest and extra-trees modes (averaged trees, bootstrap,
+//! class shares), loss tracking and early stopping, on one validation set or on each of
+//! several groups of its rows.
+
+use rayon::prelude::*;
+use whet_data::rng::Rng;
+
+use super::flat::FlatCache;
+use super::grow::grow_tree;
+use super::histogram::HistPool;
+use super::objective::{ObjectiveState, class_prior, share_log_loss, weighted_median};
+use super::params::{Boosting, ClassWeight, GbdtParams, Objective};
+use super::split::Ctx;
+use super::tree::Tree;
+use super::{GbdtModel, LOSS_CHUNK_ROWS};
+use crate::binning::{BinMapper, BinnedData};
+use crate::data::{TrainSet, check_train_set};
+use crate::error::{LearnError, Result};
+
+const TRACK_LOSS_ROWS: usize = 100_000;
+
+fn sample_weights(data: &TrainSet, p: &GbdtParams) -> Result<Vec<f64>> {
+    let n_all = data.x.n_rows;
+    let mut w: Vec<f64> = match data.weight {
+        Some(w) => w.to_vec(),
+        None => vec![1.0; n_all],
+    };
+    if let Some(cw) = &p.class_weight {
+        if !data.task.is_classification() {
+            return Err(LearnError::param(
+                "class_weight",
+                "set",
+                "only applies to classification",
+                "remove class_weight for regression",
+            ));
+        }
+        let k = data.n_classes;
+        let per_class = match cw {
+            ClassWeight::PerClass(v) => {
+                if v.len() != k {
+                    return Err(LearnError::param(
+                        "class_weight",
+                        format!("{v:?}"),
+                        format!("needs {k} weights, one per class"),
+                        "list them in class order",
+                    ));
+                }
+                v.clone()
+            }
+            ClassWeight::Balanced => {
+                let mut counts = vec![0.0; k];
+                for i in 0..data.n_rows() {
+                    counts[data.y[data.row(i)] as usize] += 1.0;
+                }
+                let n = data.n_rows() as f64;
+                counts
+                    .iter()
+                    .map(|c| if *c > 0.0 { n / (k as f64 * c) } else { 0.0 })
+                    .collect()
+            }
+        };
+        for i in 0..data.n_rows() {
+            let r = data.row(i);
+            w[r] *= per_class[data.y[r] as usize];
+        }
+    }
+    Ok(w)
+}
+
+/// Fits a GBDT (or forest) model. `binned` must be the binning of `data.x` (all rows);
+/// `valid` pairs a validation set with its binning under the same mappers.
+pub fn fit_gbdt(
+    data: &TrainSet,
+    binned: &BinnedData,
+    valid: Option<(&TrainSet, &BinnedData)>,
+    params: &GbdtParams,
+) -> Result<GbdtModel> {
+    fit_gbdt_until(data, binned, valid, params, None)
+}
+
+/// [`fit_gbdt`] that gives up with [`LearnError::Interrupted`] once `deadline` has passed
+/// (checked between iterations), so a time budget can stop a long fit without waiting for it.
+pub fn fit_gbdt_until(
+    data: &TrainSet,
+    binned: &BinnedData,
+    valid: Option<(&TrainSet, &BinnedData)>,
+    params: &GbdtParams,
+    deadline: Option<std::time::Instant>,
+) -> Result<GbdtModel> {
+    fit_gbdt_core(data, binned, valid, None, params, deadline).map(|(m, _)| m)
+}
+
+/// Boosting with early stopping followed on each of several groups of validation rows at
+/// once, as if each group had its own fit: a group stops being followed `early_stopping_round`
+/// rounds after its best, and the fit ends when every group has stopped. The model keeps
+/// every tree it grew; the best iteration of each group is returned, so
+/// [`GbdtModel::truncated`] gives exactly the model a fit validated on that group alone keeps.
+/// Nested cross-validation uses this: one fit serves two outer folds.
+pub fn fit_gbdt_stopping_on_each(
+    data: &TrainSet,
+    binned: &BinnedData,
+    valid: (&TrainSet, &BinnedData),
+    groups: &[Vec<usize>],
+    params: &GbdtParams,
+    deadline: Option<std::time::Instant>,
+) -> Result<(GbdtModel, Vec<usize>)> {
+    if params.boosting != Boosting::Gbdt || params.early_stopping_round == 0 {
+        return Err(LearnError::param(
+            "early_stopping_round",
+            params.early_stopping_round.to_string(),
+            "stopping on validation groups needs boosting with early stopping",
+            "use boosting gbdt and a positive early_stopping_round",
+        ));
+    }
+    fit_gbdt_core(data, binned, Some(valid), Some(groups), params, deadline)
+}
+
+/// Where early stopping stands on one validation group.
+#[derive(Clone, Copy, Default)]
+struct GroupStop {
+    best: Option<(usize, f64)>,
+    stopped: bool,
+}
+
+fn fit_gbdt_core(
+    data: &TrainSet,
+    binned: &BinnedData,
+    valid: Option<(&TrainSet, &BinnedData)>,
+    groups: Option<&[Vec<usize>]>,
+    params: &GbdtParams,
+    deadline: Option<std::time::Instant>,
+) -> Result<(GbdtModel, Vec<usize>)> {
+    params.validate()?;
+    let objective = params
+        .objective
+        .unwrap_or(Objective::default_for(data.task));
+    if !objective.fits(data.task) {
+        return Err(LearnError::param(
+            "objective",
+            objective.name(),
+            format!("does not fit a {} task", data.task.name()),
+            "leave objective unset to choose it from the task",
+        ));
+    }
+    if binned.n_rows != data.x.n_rows || binned.n_features != data.x.n_features() {
+        return Err(LearnError::data(
+            "binned data does not match the features",
+            "bin the same Features the model is fitted on",
+        ));
+    }
+    if !params.monotone_constraints.is_empty()
+        && params.monotone_constraints.len() != binned.n_features
+    {
+        return Err(LearnError::param(
+            "monotone_constraints",
+            format!("{} entries", params.monotone_constraints.len()),
+            format!("needs one entry per feature ({})", binned.n_features),
+            "use 0 for unconstrained features",
+        ));
+    }
+    check_train_set(data)?;
+    let n = data.n_rows();
+    if objective == Objective::Poisson && (0..n).any(|i| data.y[data.row(i)] < 0.0) {
+        return Err(LearnError::data(
+            "poisson needs a non-negative target",
+            "use regression (l2) or shift the target",
+        ));
+    }
+    let n_outputs = if objective == Objective::Multiclass {
+        data.n_classes.max(2)
+    } else {
+        1
+    };
+    let weights = sample_weights(data, params)?;
+    let obj = ObjectiveState {
+        objective,
+        n_outputs,
+        huber_delta: params.huber_delta,
+        poisson_max_delta_step: params.poisson_max_delta_step,
+    };
+    let averaging = params.boosting != Boosting::Gbdt;
+    let class_shares = averaging && matches!(objective, Objective::Binary | Objective::Multiclass);
+    let init = if class_shares {
+        class_prior(data, &weights, n_outputs)
+    } else {
+        obj.init_score(data, &weights)
+    };
+    let n_all = data.x.n_rows;
+    let mut score = vec![0.0; n_all * n_outputs];
+    for r in 0..n_all {
+        score[r * n_outputs..(r + 1) * n_outputs].copy_from_slice(&init);
+    }
+    let valid_rows: Vec<usize> = valid
+        .map(|(v, _)| (0..v.n_rows()).map(|i| v.row(i)).collect())
+        .unwrap_or_default();
+    // Boosting scores start at init; forest sums start at zero and are averaged onto init.
+    let mut valid_score = valid.map(|(v, _)| {
+        let mut s = vec![0.0; v.x.n_rows * n_outputs];
+        if !averaging {
+            for r in 0..v.x.n_rows {
+                s[r * n_outputs..(r + 1) * n_outputs].copy_from_slice(&init);
+            }
+        }
+        s
+    });
+    let mut forest_sum = if averaging {
+        vec![0.0; n_all * n_outputs]
+    } else {
+        Vec::new()
+    };
+    let mut counted = vec![false; n_all];
+    let valid_weights: Vec<f64> = valid
+        .map(|(v, _)| (0..v.x.n_rows).map(|r| v.weight_of(r)).collect())
+        .unwrap_or_default();
+
+    let all_rows: Vec<u32> = (0..n).map(|i| data.row(i) as u32).collect();
+    let mut gh: Vec<Vec<[f32; 2]>> = vec![vec![[0.0; 2]; n_all]; n_outputs];
+    let rng = Rng::new(params.seed);
+    let shrinkage = if averaging { 1.0 } else { params.learning_rate };
+    let extra_trees = params.extra_trees || params.boosting == Boosting::Et;
+    let has_monotone = params.monotone_constraints.iter().any(|&m| m != 0);
+    let ctx = Ctx {
+        binned,
+        pool: HistPool::new(binned.hist_len),
+        p: params,
+        monotone: &params.monotone_constraints,
+        has_monotone,
+        extra_trees,
+    };
+    let missing_bins: Vec<u8> = binned.mappers.iter().map(BinMapper::missing_bin).collect();
+    let bagging = params.bagging_fraction < 1.0;
+    let bag_every = params.bagging_freq.max(1);
+    let mut bag: Vec<u32> = all_rows.clone();
+    let mut scratch = Vec::with_capacity(n);
+    let mut ranges = Vec::new();
+    let mut trees: Vec<Tree> = Vec::new();
+    let mut train_loss = Vec::new();
+    let mut valid_loss = Vec::new();
+    let mut best: Option<(usize, f64)> = None;
+    let mut group_stops = vec![GroupStop::default(); groups.map_or(0, <[_]>::len)];
+    let mut bootstrap_counts: Vec<f32> = Vec::new();
+    let all_features: Vec<usize> = (0..binned.n_features).collect();
+
+    if class_shares {
+        // Squared error on the class indicator from the class prior: a split's gain is the
+        // class-variance (Gini) decrease, and prior + leaf value is the m-estimate
+        // (Σt + λ·prior) / (n + λ) with λ = lambda_l2. λ = 0 gives the leaf's plain class
+        // share; λ > 0 keeps small leaves off 0 and 1, which log loss punishes without limit
+        // (Provost & Domingos 2003 on probability estimation trees).
+        for (k, g) in gh.iter_mut().enumerate() {
+            for &r in &all_rows {
+                let r = r as usize;
+                let t = if n_outputs == 1 {
+                    data.y[r]
+                } else {
+                    f64::from(u8::from(data.y[r] as usize == k))
+                };
+                g[r] = [((init[k] - t) * weights[r]) as f32, weights[r] as f32];
+            }
+        }
+    } else if averaging {
+        // Forest trees all fit the gradients at the initial score.
+        obj.gradients(data.y, &weights, &score, &all_rows, &mut gh);
+    }
+    for iter in 0..params.num_iterations {
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            return Err(LearnError::Interrupted {
+                done: iter,
+                planned: params.num_iterations,
+            });
+        }
+        if bagging && iter % bag_every == 0 {
+            let k = ((n as f64 * params.bagging_fraction).round() as usize).clamp(1, n);
+            let mut sampled = all_rows.clone();
+            let mut bag_rng = rng.fork(0xBA6 + iter as u64);
+            // Partial Fisher-Yates: the first k entries are a uniform sample without replacement.
+            for i in 0..k {
+                let j = i + bag_rng.below((n - i) as u64) as usize;
+                sampled.swap(i, j);
+            }
+            sampled.truncate(k);
+            sampled.sort_unstable();
+            bag = sampled;
+        }
+        if !averaging {
+            obj.gradients(data.y, &weights, &score, &all_rows, &mut gh);
+        }
+        let tree_features: Vec<usize> = if params.feature_fraction < 1.0 {
+            let k = ((binned.n_features as f64 * params.feature_fraction).ceil() as usize)
+                .clamp(1, binned.n_features);
+            let mut fs = all_features.clone();
+            rng.fork(0xFEA7 + iter as u64).shuffle(&mut fs);
+            fs.truncate(k);
+            fs.sort_unstable();
+            fs
+        } else {
+            all_features.clone()
+        };
+        let mut iter_rng = rng.fork(iter as u64);
+        for k in 0..n_outputs {
+            let mut indices = bag.clone();
+            let tree_gh: &[[f32; 2]] = if params.boosting == Boosting::Rf && !bagging {
+                // Bootstrap by weights when no bagging sample is drawn.
+                let mut brng = iter_rng.fork(0xB00 + k as u64);
+                bootstrap_counts.clear();
+                bootstrap_counts.resize(n_all, 0.0);
+                for _ in 0..n {
+                    let r = all_rows[brng.below(n as u64) as usize] as usize;
+                    bootstrap_counts[r] += 1.0;
+                }
+                indices.retain(|&r| bootstrap_counts[r as usize] > 0.0);
+                for &r in &indices {
+                    let c = bootstrap_counts[r as usize];
+                    let v = gh[k][r as usize];
+                    gh[k][r as usize] = [v[0] * c, v[1] * c];
+                }
+                &gh[k]
+            } else {
+                &gh[k]
+            };
+            let mut tree = grow_tree(
+                &ctx,
+                tree_gh,
+                &mut indices,
+                &mut scratch,
+                &tree_features,
+                &mut iter_rng,
+                &mut ranges,
+            );
+            if params.boosting == Boosting::Rf && !bagging {
+                // Undo the bootstrap scaling for the next tree.
+                for &r in &indices {
+                    let c = bootstrap_counts[r as usize];
+                    let v = gh[k][r as usize];
+                    gh[k][r as usize] = [v[0] / c, v[1] / c];
+                }
+            }
+            if objective == Objective::L1 {
+                // Newton steps on |r| are ±1/n; the optimal constant per leaf is the median residual.
+                for &(b, e, leaf) in &ranges {
+                    let mut res: Vec<(f64, f64)> = indices[b..e]
+                        .iter()
+                        .map(|&r| {
+                            let r = r as usize;
+                            (data.y[r] - score[r], weights[r])
+                        })
+                        .collect();
+                    tree.leaf_value[leaf] = weighted_median(&mut res);
+                }
+            }
+            for v in tree.leaf_value.iter_mut() {
+                *v *= shrinkage;
+            }
+            // In-bag rows by leaf range (one add per row), out-of-bag rows by traversal.
+            let acc = if averaging {
+                &mut forest_sum
+            } else {
+                &mut score
+            };
+            {
+                for &(b, e, leaf) in &ranges {
+                    let v = tree.leaf_value[leaf];
+                    for &r in &indices[b..e] {
+                        acc[r as usize * n_outputs + k] += v;
+                    }
+                }
+                if indices.len() != n {
+                    counted.iter_mut().for_each(|c| *c = false);
+                    for &r in indices.iter() {
+                        counted[r as usize] = true;
+                    }
+                    for &r in &all_rows {
+                        let r = r as usize;
+                        if !counted[r] {
+                            let leaf = tree.leaf_index_binned(binned.row(r), &missing_bins);
+                            acc[r * n_outputs + k] += tree.leaf_value[leaf];
+                        }
+                    }
+                }
+            }
+            if let (Some((_, vb)), Some(vs)) = (valid, valid_score.as_mut()) {
+                // Traversals in parallel, additions in row order: the same sums on any pool.
+                let values: Vec<f64> = valid_rows
+                    .par_chunks(LOSS_CHUNK_ROWS)
+                    .flat_map_iter(|chunk| {
+                        chunk.iter().map(|&r| {
+                            tree.leaf_value[tree.leaf_index_binned(vb.row(r), &missing_bins)]
+                        })
+                    })
+                    .collect();
+                for (&r, v) in valid_rows.iter().zip(values) {
+                    vs[r * n_outputs + k] += v;
+                }
+            }
+            trees.push(tree);
+        }
+        // Forests predict init + mean of trees; boosting accumulates into the score directly.
+        let t = (iter + 1) as f64;
+        let averaged = |sum: &[f64]| -> Vec<f64> {
+            sum.iter()
+                .enumerate()
+                .map(|(i, s)| init[i % n_outputs] + s / t)
+                .collect()
+        };
+        // The training loss costs a log or exp per row: tracked every round on small data,
+        // and for the final model always.
+        if n <= TRACK_LOSS_ROWS || iter + 1 == params.num_iterations {
+            let train_now = if averaging {
+                averaged(&forest_sum)
+            } else {
+                Vec::new()
+            };
+            let train_scores: &[f64] = if averaging { &train_now } else { &score };
+            train_loss.push(if class_shares {
+                share_log_loss(
+                    data.y,
+                    &weights,
+                    train_scores,
+                    n_outputs,
+                    all_rows.iter().map(|&r| r as usize),
+                )
+            } else {
+                obj.loss(data.y, &weights, train_scores, &all_rows, |&r| r as usize)
+            });
+        }
+        if let (Some((v, _)), Some(vs)) = (valid, valid_score.as_ref()) {
+            let valid_now = if averaging { averaged(vs) } else { Vec::new() };
+            let valid_scores: &[f64] = if averaging { &valid_now } else { vs };
+            if let Some(groups) = groups {
+                // Each group is followed on its own; a loss over all of them would go unused.
+                let mut all_stopped = true;
+                for (rows, stop) in groups.iter().zip(group_stops.iter_mut()) {
+                    if stop.stopped {
+                        continue;
+                    }
+                    let lg = obj.loss(v.y, &valid_weights, valid_scores, rows, |&r| r);
+                    if stop.best.is_none_or(|(_, b)| lg < b - 1e-12) {
+                        stop.best = Some((iter, lg));
+                    }
+                    match stop.best {
+                        Some((bi, _)) if iter - bi >= params.early_stopping_round => {
+                            stop.stopped = true;
+                        }
+                        _ => all_stopped = false,
+                    }
+                }
+                if all_stopped {
+                    break;
+                }
+                continue;
+            }
+            let l = if class_shares {
+                share_log_loss(
+                    v.y,
+                    &valid_weights,
+                    valid_scores,
+                    n_outputs,
+                    valid_rows.iter().copied(),
+                )
+            } else {
+                obj.loss(v.y, &valid_weights, valid_scores, &valid_rows, |&r| r)
+            };
+            valid_loss.push(l);
+            if best.is_none_or(|(_, b)| l < b - 1e-12) {
+                best = Some((iter, l));
+            }
+            if params.early_stopping_round > 0
+                && let Some((bi, _)) = best
+                && iter - bi >= params.early_stopping_round
+            {
+                break;
+            }
+        }
+    }
+    let grown = trees.len() / n_outputs.max(1);
+    let group_best: Vec<usize> = group_stops
+        .iter()
+        .map(|g| g.best.map_or(grown, |(bi, _)| bi + 1))
+        .collect();
+    let best_iteration = if params.early_stopping_round > 0 && groups.is_none() {
+        best.map(|b| b.0 + 1)
+    } else {
+        None
+    };
+    if let Some(bi) = best_iteration {
+        trees.truncate(bi * n_outputs);
+    }
+    let model = GbdtModel {
+        boosting: params.boosting,
+        objective,
+        task: data.task,
+        n_classes: data.n_classes,
+        n_outputs,
+        init_score: init,
+        trees,
+        feature_names: data.x.columns.iter().map(|c| c.name.clone()).collect(),
+        mappers: binned.mappers.clone(),
+        best_iteration,
+        params: params.clone(),
+        train_loss,
+        valid_loss,
+        class_shares,
+        flat: FlatCache::default(),
+    };
+    Ok((model, group_best))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use whet_data::Task;
+
+    use crate::data::Predictions;
+    use crate::gbdt::test_data::{numeric_features, set, synthetic};
+
+    #[test]
+    fn deterministic_and_thread_independent() {
+        let (x, _, ybin) = synthetic(40_000, 5);
+        let binned = BinnedData::fit(&x, 255).unwrap();
+        let p = GbdtParams {
+            num_iterations: 10,
+            bagging_fraction: 0.7,
+            feature_fraction: 0.75,
+            seed: 11,
+            ..GbdtParams::default()
+        };
+        let fit = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| fit_gbdt(&set(&x, &ybin, Task::Binary, 2), &binned, None, &p).unwrap())
+        };
+        let a = fit(1);
+        let b = fit(2);
+        let c = fit(2);
+        assert_eq!(a, b);
+        assert_eq!(b, c);
+        let mut p2 = p.clone();
+        p2.seed = 12;
+        let d = fit_gbdt(&set(&x, &ybin, Task::Binary, 2), &binned, None, &p2).unwrap();
+        assert_ne!(a.trees, d.trees);
+    }
+
+    #[test]
+    fn stopping_on_each_group_matches_a_fit_validated_on_that_group_alone() {
+        let (x, yreg, _) = synthetic(3000, 13);
+        let binned = BinnedData::fit(&x, 255).unwrap();
+        let train_rows: Vec<u32> = (0..2000).collect();
+        let a: Vec<u32> = (2000..2500).collect();
+        let b: Vec<u32> = (2500..3000).collect();
+        let both: Vec<u32> = (2000..3000).collect();
+        let train = TrainSet {
+            rows: Some(&train_rows),
+            ..set(&x, &yreg, Task::Regression, 1)
+        };
+        let p = GbdtParams {
+            num_iterations: 2000,
+            learning_rate: 0.3,
+            bagging_fraction: 0.8,
+            bagging_freq: 1,
+            early_stopping_round: 10,
+            ..GbdtParams::default()
+        };
+        let valid_both = TrainSet {
+            rows: Some(&both),
+            ..set(&x, &yreg, Task::Regression, 1)
+        };
+        let groups = vec![
+            a.iter().map(|&r| r as usize).collect::<Vec<_>>(),
+            b.iter().map(|&r| r as usize).collect(),
+        ];
+        let (m, best) =
+            fit_gbdt_stopping_on_each(&train, &binned, (&valid_both, &binned), &groups, &p, None)
+                .unwrap();
+        assert_eq!(best.len(), 2);
+        for (rows, &bi) in [&a, &b].into_iter().zip(&best) {
+            let valid = TrainSet {
+                rows: Some(rows),
+                ..set(&x, &yreg, Task::Regression, 1)
+            };
+            let alone = fit_gbdt(&train, &binned, Some((&valid, &binned)), &p).unwrap();
+            assert_eq!(alone.best_iteration, Some(bi));
+            assert!(m.n_iterations() >= bi + 10, "kept growing past both bests");
+            assert_eq!(m.truncated(bi).trees, alone.trees);
+        }
+        // Forests and fits without early stopping are refused, not silently run.
+        let rf = GbdtParams::for_mode(Boosting::Rf);
+        assert!(
+            fit_gbdt_stopping_on_each(&train, &binned, (&valid_both, &binned), &groups, &rf, None)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn early_stopping_and_monotone() {
+        let (x, yreg, _) = synthetic(3000, 13);
+        let binned = BinnedData::fit(&x, 255).unwrap();
+        let train_rows: Vec<u32> = (0..2000).collect();
+        let valid_rows: Vec<u32> = (2000..3000).collect();
+        let train = TrainSet {
+            rows: Some(&train_rows),
+            ..set(&x, &yreg, Task::Regression, 1)
+        };
+        let valid = TrainSet {
+            rows: Some(&valid_rows),
+            ..set(&x, &yreg, Task::Regression, 1)
+        };
+        let p = GbdtParams {
+            num_iterations: 2000,
+            learning_rate: 0.3,
+            early_stopping_round: 10,
+            ..GbdtParams::default()
+        };
+        let m = fit_gbdt(&train, &binned, Some((&valid, &binned)), &p).unwrap();
+        let bi = m.best_iteration.unwrap();
+        assert!(bi < 2000 && m.trees.len() == bi, "{bi}");
+        assert!(m.valid_loss.len() <= bi + 10);
+
+        // Increasing in f0 and decreasing in f1 wherever the other features sit.
+        let p = GbdtParams {
+            num_iterations: 30,
+            monotone_constraints: vec![1, -1, 0, 0],
+            ..GbdtParams::default()
+        };
+        let m = fit_gbdt(&set(&x, &yreg, Task::Regression, 1), &binned, None, &p).unwrap();
+        let grid: Vec<f32> = (0..50).map(|i| i as f32 / 49.0).collect();
+        for fixed in [0.1f32, 0.5, 0.9] {
+            let up = numeric_features(vec![
+                grid.clone(),
+                vec![fixed; 50],
+                vec![fixed; 50],
+                vec![fixed; 50],
+            ]);
+            let down = numeric_features(vec![
+                vec![fixed; 50],
+                grid.clone(),
+                vec![fixed; 50],
+                vec![fixed; 50],
+            ]);
+            let pu = m.predict_raw(&up);
+            let pd = m.predict_raw(&down);
+            assert!(pu.windows(2).all(|w| w[1] >= w[0] - 1e-12), "{pu:?}");
+            assert!(pd.windows(2).all(|w| w[1] <= w[0] + 1e-12), "{pd:?}");
+        }
+    }
+
+    #[test]
+    fn forests_fit_well() {
+        let (x, yreg, ybin) = synthetic(2000, 17);
+        let binned = BinnedData::fit(&x, 255).unwrap();
+        for mode in [Boosting::Rf, Boosting::Et] {
+            let p = GbdtParams {
+                num_iterations: 30,
+                ..GbdtParams::for_mode(mode)
+            };
+            let m = fit_gbdt(&set(&x, &ybin, Task::Binary, 2), &binned, None, &p).unwrap();
+            let pred = m.predict(&x);
+            let auc = crate::metrics::roc_auc(&ybin, &pred.values, None);
+            assert!(auc > 0.95, "{mode:?} auc {auc}");
+            let m = fit_gbdt(&set(&x, &yreg, Task::Regression, 1), &binned, None, &p).unwrap();
+            let pred = m.predict(&x);
+            let r2 = crate::metrics::r2(&yreg, &pred.values, None);
+            assert!(r2 > 0.8, "{mode:?} r2 {r2}");
+        }
+    }
+
+    #[test]
+    fn classification_forests_average_class_shares() {
+        // x = 0: three rows of class 0 and one of class 1; x = 1: two rows of class 2. One
+        // extra tree, no sampling: its leaves are the two x values, each leaf's probabilities
+        // are its class shares, and rows sum to one.
+        let x = numeric_features(vec![vec![0.0, 0.0, 0.0, 0.0, 1.0, 1.0]]);
+        let y = vec![0.0, 0.0, 0.0, 1.0, 2.0, 2.0];
+        let binned = BinnedData::fit(&x, 255).unwrap();
+        let p = GbdtParams {
+            num_iterations: 1,
+            min_data_in_leaf: 1,
+            feature_fraction_bynode: 1.0,
+            ..GbdtParams::for_mode(Boosting::Et)
+        };
+        let m = fit_gbdt(&set(&x, &y, Task::Multiclass, 3), &binned, None, &p).unwrap();
+        assert!(m.class_shares);
+        let pred = m.predict(&x);
+        let expect = [[0.75, 0.25, 0.0], [0.0, 0.0, 1.0]];
+        // Gradients are f32 residuals from the prior (1/6 is not exact in f32).
+        let close = |pred: &Predictions, expect: [[f64; 3]; 2]| {
+            for r in 0..6 {
+                let want = expect[usize::from(r >= 4)];
+                for (got, want) in pred.values[r * 3..r * 3 + 3].iter().zip(want) {
+                    assert!((got - want).abs() < 1e-6, "{:?}", pred.values);
+                }
+            }
+        };
+        close(&pred, expect);
+        // lambda_l2 = 2 shrinks each leaf toward the prior (1/2, 1/6, 1/3) as an m-estimate:
+        // (count + 2 · prior) / (rows + 2), so no class is ever given exactly 0.
+        let smooth = fit_gbdt(
+            &set(&x, &y, Task::Multiclass, 3),
+            &binned,
+            None,
+            &GbdtParams {
+                lambda_l2: 2.0,
+                ..p
+            },
+        )
+        .unwrap();
+        close(
+            &smooth.predict(&x),
+            [
+                [4.0 / 6.0, 4.0 / 18.0, 2.0 / 18.0],
+                [1.0 / 4.0, 1.0 / 12.0, 2.0 / 3.0],
+            ],
+        );
+        // Binary: the share of positives; many trees keep the average inside [0, 1].
+        let yb = vec![1.0, 0.0, 0.0, 0.0, 1.0, 1.0];
+        let p = GbdtParams {
+            num_iterations: 20,
+            min_data_in_leaf: 1,
+            ..GbdtParams::for_mode(Boosting::Rf)
+        };
+        let m = fit_gbdt(&set(&x, &yb, Task::Binary, 2), &binned, None, &p).unwrap();
+        let pred = m.predict(&x);
+        assert!(pred.values.iter().all(|v| (0.0..=1.0).contains(v)));
+        assert!(pred.values[4] > pred.values[0], "{:?}", pred.values);
+        // Boosting keeps log-odds steps.
+        let g = fit_gbdt(
+            &set(&x, &yb, Task::Binary, 2),
+            &binned,
+            None,
+            &GbdtParams {
+                num_iterations: 3,
+                min_data_in_leaf: 1,
+                ..GbdtParams::default()
+            },
+        )
+        .unwrap();
+        assert!(!g.class_shares);
+    }
+}

@@ -1,0 +1,291 @@
+//! The leaf-wise (best-first) tree learner: split the leaf with the largest gain until
+//! `num_leaves`, building the smaller child's histogram and subtracting it from the parent's
+//! for the larger, and bounding children's outputs for monotone constraints.
+
+use rayon::prelude::*;
+use whet_data::rng::Rng;
+
+use super::histogram::{Hist, build_hist};
+use super::partition::partition_rows;
+use super::split::{Ctx, SplitInfo};
+use super::tree::{Node, Tree};
+use crate::binning::BinKind;
+
+pub(super) struct Leaf {
+    pub(super) begin: usize,
+    pub(super) end: usize,
+    pub(super) sum: [f64; 3],
+    pub(super) output: f64,
+    pub(super) depth: usize,
+    pub(super) min_out: f64,
+    pub(super) max_out: f64,
+    pub(super) hist: Option<Hist>,
+    pub(super) best: Option<SplitInfo>,
+    /// Internal node whose child this leaf is, and whether it is the left child.
+    pub(super) parent: Option<(usize, bool)>,
+}
+
+/// Grows one tree on `indices` (the rows in the bag) with gradients `gh`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn grow_tree(
+    ctx: &Ctx,
+    gh: &[[f32; 2]],
+    indices: &mut [u32],
+    scratch: &mut Vec<u32>,
+    tree_features: &[usize],
+    rng: &mut Rng,
+    leaf_of_range: &mut Vec<(usize, usize, usize)>,
+) -> Tree {
+    let p = ctx.p;
+    let n_features = ctx.binned.n_features;
+    let all_features = tree_features.len() == n_features;
+    let root_hist = build_hist(
+        ctx.binned,
+        gh,
+        indices,
+        tree_features,
+        all_features,
+        &ctx.pool,
+    );
+    let mut sum = [0.0; 3];
+    for &r in indices.iter() {
+        let [g, h] = gh[r as usize];
+        sum[0] += f64::from(g);
+        sum[1] += f64::from(h);
+    }
+    sum[2] = indices.len() as f64;
+    let root_out = ctx.leaf_output(
+        sum[0],
+        sum[1],
+        p.lambda_l2,
+        f64::NEG_INFINITY,
+        f64::INFINITY,
+    );
+    let mut leaves = vec![Leaf {
+        begin: 0,
+        end: indices.len(),
+        sum,
+        output: root_out,
+        depth: 0,
+        min_out: f64::NEG_INFINITY,
+        max_out: f64::INFINITY,
+        hist: Some(root_hist),
+        best: None,
+        parent: None,
+    }];
+    let mut tree = Tree::leaf(0.0, 0.0, 0);
+    tree.leaf_value.clear();
+    tree.leaf_cover.clear();
+    tree.leaf_count.clear();
+
+    let find_best = |leaf: &Leaf, rng: &mut Rng| -> Option<SplitInfo> {
+        if p.max_depth.is_some_and(|d| leaf.depth >= d) {
+            return None;
+        }
+        if (leaf.end - leaf.begin) < 2 * p.min_data_in_leaf.max(1) {
+            return None;
+        }
+        let hist = leaf.hist.as_ref()?;
+        let node_features: Vec<usize> = if p.feature_fraction_bynode < 1.0 {
+            let k = ((tree_features.len() as f64 * p.feature_fraction_bynode).ceil() as usize)
+                .clamp(1, tree_features.len());
+            let mut fs = tree_features.to_vec();
+            rng.shuffle(&mut fs);
+            fs.truncate(k);
+            fs.sort_unstable();
+            fs
+        } else {
+            tree_features.to_vec()
+        };
+        // One RNG stream per feature keeps extra-trees thresholds independent of thread order.
+        let seeds: Vec<Rng> = node_features.iter().map(|&f| rng.fork(f as u64)).collect();
+        let _ = rng.next_u64();
+        let results: Vec<Option<SplitInfo>> =
+            if node_features.len() >= 8 && leaf.end - leaf.begin >= 4096 {
+                node_features
+                    .par_iter()
+                    .zip(seeds)
+                    .map(|(&f, mut r)| ctx.best_split_for_feature(f, hist, leaf, &mut r))
+                    .collect()
+            } else {
+                node_features
+                    .iter()
+                    .zip(seeds)
+                    .map(|(&f, mut r)| ctx.best_split_for_feature(f, hist, leaf, &mut r))
+                    .collect()
+            };
+        let mut best: Option<SplitInfo> = None;
+        for s in results.into_iter().flatten() {
+            if best.as_ref().is_none_or(|b| s.gain > b.gain) {
+                best = Some(s);
+            }
+        }
+        best
+    };
+
+    leaves[0].best = find_best(&leaves[0], rng);
+    while leaves.len() < p.num_leaves {
+        let Some((li, _)) = leaves
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| l.best.as_ref().map(|b| (i, b.gain)))
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+        else {
+            break;
+        };
+        let Some(split) = leaves[li].best.take() else {
+            break;
+        };
+        let (begin, end) = (leaves[li].begin, leaves[li].end);
+        // Stable partition of the leaf's rows.
+        let n_left = partition_rows(ctx.binned, &split, &mut indices[begin..end], scratch);
+        let mid = begin + n_left;
+
+        // Record the internal node.
+        let node = tree.nodes.len();
+        let mapper = &ctx.binned.mappers[split.feature];
+        let cat_set = match split.cat_bins {
+            Some(bits) => {
+                tree.cat_sets.push(bits);
+                tree.cat_sets.len() as i32 - 1
+            }
+            None => -1,
+        };
+        let new_leaf = leaves.len();
+        tree.nodes.push(Node {
+            threshold: match &mapper.kind {
+                BinKind::Numeric { upper_bounds } => upper_bounds[split.threshold_bin as usize],
+                BinKind::Categorical => 0.0,
+            },
+            feature: split.feature as u32,
+            left: !(li as i32),
+            right: !(new_leaf as i32),
+            cat_set,
+            threshold_bin: split.threshold_bin,
+            default_left: split.default_left,
+        });
+        tree.split_gain.push(split.gain);
+        tree.internal_cover.push(leaves[li].sum[1]);
+        if let Some((parent, is_left)) = leaves[li].parent {
+            if is_left {
+                tree.nodes[parent].left = node as i32;
+            } else {
+                tree.nodes[parent].right = node as i32;
+            }
+        }
+
+        // Child constraints (LightGBM's basic monotone method).
+        let (min_out, max_out) = (leaves[li].min_out, leaves[li].max_out);
+        let mono = ctx.monotone.get(split.feature).copied().unwrap_or(0);
+        let midv = (split.left_output + split.right_output) / 2.0;
+        let (l_bounds, r_bounds) = match mono {
+            m if m > 0 && split.cat_bins.is_none() => {
+                ((min_out, max_out.min(midv)), (min_out.max(midv), max_out))
+            }
+            m if m < 0 && split.cat_bins.is_none() => {
+                ((min_out.max(midv), max_out), (min_out, max_out.min(midv)))
+            }
+            _ => ((min_out, max_out), (min_out, max_out)),
+        };
+
+        // Histograms: build the smaller child, subtract for the larger.
+        let parent_hist = leaves[li].hist.take();
+        let left_small = n_left <= (end - begin) - n_left;
+        let small_rows = if left_small {
+            &indices[begin..mid]
+        } else {
+            &indices[mid..end]
+        };
+        let small_hist = build_hist(
+            ctx.binned,
+            gh,
+            small_rows,
+            tree_features,
+            all_features,
+            &ctx.pool,
+        );
+        let large_hist = parent_hist.map(|mut ph| {
+            for (a, b) in ph.iter_mut().zip(&small_hist) {
+                a[0] -= b[0];
+                a[1] -= b[1];
+            }
+            ph
+        });
+        let large_hist = match large_hist {
+            Some(h) => Some(h),
+            None => {
+                // No parent histogram (it was released): build the larger side too.
+                let large_rows = if left_small {
+                    &indices[mid..end]
+                } else {
+                    &indices[begin..mid]
+                };
+                Some(build_hist(
+                    ctx.binned,
+                    gh,
+                    large_rows,
+                    tree_features,
+                    all_features,
+                    &ctx.pool,
+                ))
+            }
+        };
+        let (lh, rh) = if left_small {
+            (Some(small_hist), large_hist)
+        } else {
+            (large_hist, Some(small_hist))
+        };
+        let depth = leaves[li].depth + 1;
+        leaves[li] = Leaf {
+            begin,
+            end: mid,
+            // Counts in the split were estimated; the partition knows them exactly.
+            sum: [split.left[0], split.left[1], n_left as f64],
+            output: split.left_output,
+            depth,
+            min_out: l_bounds.0,
+            max_out: l_bounds.1,
+            hist: lh,
+            best: None,
+            parent: Some((node, true)),
+        };
+        leaves.push(Leaf {
+            begin: mid,
+            end,
+            sum: [split.right[0], split.right[1], (end - mid) as f64],
+            output: split.right_output,
+            depth,
+            min_out: r_bounds.0,
+            max_out: r_bounds.1,
+            hist: rh,
+            best: None,
+            parent: Some((node, false)),
+        });
+        if leaves.len() < p.num_leaves {
+            leaves[li].best = find_best(&leaves[li], rng);
+            let last = leaves.len() - 1;
+            leaves[last].best = find_best(&leaves[last], rng);
+        }
+        // Leaves that will not be split again give their histograms back.
+        for i in [li, leaves.len() - 1] {
+            if leaves[i].best.is_none()
+                && let Some(h) = leaves[i].hist.take()
+            {
+                ctx.pool.put(h);
+            }
+        }
+    }
+    leaf_of_range.clear();
+    for l in leaves.iter_mut() {
+        if let Some(h) = l.hist.take() {
+            ctx.pool.put(h);
+        }
+    }
+    for (i, l) in leaves.iter().enumerate() {
+        tree.leaf_value.push(l.output);
+        tree.leaf_cover.push(l.sum[1]);
+        tree.leaf_count.push(l.sum[2] as u32);
+        leaf_of_range.push((l.begin, l.end, i));
+    }
+    tree
+}

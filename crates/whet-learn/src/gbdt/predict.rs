@@ -1,0 +1,526 @@
+//! Prediction: raw scores in blocks of rows through the flat layout, the objective's link,
+//! scoring binned rows, SHAP values and feature importance.
+
+use rayon::prelude::*;
+use whet_data::Task;
+use whet_data::prep::{FeatureData, Features};
+
+use super::flat::FlatCache;
+use super::objective::shares_to_probabilities;
+use super::params::{Boosting, Objective};
+use super::tree::{DenseRow, code_to_f32};
+use super::{FeatureImportance, GbdtModel};
+use crate::binning::{BinMapper, BinnedData};
+use crate::data::Predictions;
+
+/// Rows per block when predicting: gathered into a row-major buffer once, then every tree runs.
+const PREDICT_BLOCK: usize = 256;
+
+impl GbdtModel {
+    pub fn n_iterations(&self) -> usize {
+        self.trees.len() / self.n_outputs.max(1)
+    }
+
+    /// The model of its first `iterations` boosting rounds (all of them if it has fewer):
+    /// what the same fit would have kept had it stopped there.
+    pub fn truncated(&self, iterations: usize) -> GbdtModel {
+        let keep = iterations.min(self.n_iterations());
+        GbdtModel {
+            boosting: self.boosting,
+            objective: self.objective,
+            task: self.task,
+            n_classes: self.n_classes,
+            n_outputs: self.n_outputs,
+            init_score: self.init_score.clone(),
+            trees: self.trees[..keep * self.n_outputs].to_vec(),
+            feature_names: self.feature_names.clone(),
+            mappers: self.mappers.clone(),
+            best_iteration: Some(keep),
+            params: self.params.clone(),
+            train_loss: self.train_loss.iter().take(keep).copied().collect(),
+            valid_loss: self.valid_loss.iter().take(keep).copied().collect(),
+            class_shares: self.class_shares,
+            flat: FlatCache::default(),
+        }
+    }
+
+    fn max_codes(&self) -> Vec<u32> {
+        self.mappers
+            .iter()
+            .map(|m| m.n_value_bins.saturating_sub(1))
+            .collect()
+    }
+
+    /// Raw scores (log-odds, softmax inputs, log-mean for Poisson) for one dense row.
+    #[inline]
+    pub fn predict_raw_row(&self, row: &DenseRow, out: &mut [f64]) {
+        out.copy_from_slice(&self.init_score);
+        let k = self.n_outputs;
+        let scale = if self.boosting == Boosting::Gbdt {
+            1.0
+        } else {
+            1.0 / self.n_iterations().max(1) as f64
+        };
+        let mut sums = [0.0f64; 64];
+        if k <= 64 {
+            let flat = self.flat.get(&self.trees);
+            // Trees changed after the first prediction (they are public): walk them directly.
+            if flat.n_trees() == self.trees.len() {
+                flat.accumulate(row, &mut sums[..k]);
+            } else {
+                for (i, t) in self.trees.iter().enumerate() {
+                    sums[i % k] += t.leaf_value[t.leaf_index(row)];
+                }
+            }
+            for (o, s) in out.iter_mut().zip(&sums[..k]) {
+                *o += s * scale;
+            }
+        } else {
+            for (i, t) in self.trees.iter().enumerate() {
+                out[i % k] += t.leaf_value[t.leaf_index(row)] * scale;
+            }
+        }
+    }
+
+    /// Applies the objective's link to raw scores in place (and returns the output width).
+    pub fn transform(&self, raw: &mut [f64]) {
+        if self.class_shares {
+            shares_to_probabilities(raw, self.n_outputs);
+            return;
+        }
+        match self.objective {
+            Objective::Binary => {
+                for v in raw.iter_mut() {
+                    *v = 1.0 / (1.0 + (-*v).exp());
+                }
+            }
+            Objective::Multiclass => {
+                for row in raw.chunks_mut(self.n_outputs) {
+                    let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let mut sum = 0.0;
+                    for v in row.iter_mut() {
+                        *v = (*v - max).exp();
+                        sum += *v;
+                    }
+                    for v in row.iter_mut() {
+                        *v /= sum;
+                    }
+                }
+            }
+            Objective::Poisson => {
+                for v in raw.iter_mut() {
+                    *v = v.exp();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub fn predict_raw(&self, x: &Features) -> Vec<f64> {
+        let k = self.n_outputs;
+        let nf = x.columns.len();
+        let max_codes = self.max_codes();
+        let mut out = vec![0.0; x.n_rows * k];
+        out.par_chunks_mut(PREDICT_BLOCK * k)
+            .enumerate()
+            .for_each(|(block, out)| {
+                let start = block * PREDICT_BLOCK;
+                let rows = out.len() / k;
+                let mut buf = vec![0f32; rows * nf];
+                for (f, c) in x.columns.iter().enumerate() {
+                    match &c.data {
+                        FeatureData::Numeric(v) => {
+                            for i in 0..rows {
+                                buf[i * nf + f] = v[start + i];
+                            }
+                        }
+                        FeatureData::Categorical { codes, .. } => {
+                            for i in 0..rows {
+                                buf[i * nf + f] = code_to_f32(codes[start + i]);
+                            }
+                        }
+                    }
+                }
+                for i in 0..rows {
+                    let row = DenseRow {
+                        values: &buf[i * nf..(i + 1) * nf],
+                        max_code: &max_codes,
+                    };
+                    self.predict_raw_row(&row, &mut out[i * k..(i + 1) * k]);
+                }
+            });
+        out
+    }
+
+    /// Predictions for `rows` of data binned with this model's own mappers (cross-validation
+    /// folds score their held-out rows this way, without gathering features).
+    pub fn predict_binned_rows(&self, binned: &BinnedData, rows: &[u32]) -> Predictions {
+        let k = self.n_outputs;
+        let missing_bins: Vec<u8> = self.mappers.iter().map(BinMapper::missing_bin).collect();
+        let scale = if self.boosting == Boosting::Gbdt {
+            1.0
+        } else {
+            1.0 / self.n_iterations().max(1) as f64
+        };
+        let mut values = vec![0.0; rows.len() * k];
+        values
+            .par_chunks_mut(PREDICT_BLOCK * k)
+            .zip(rows.par_chunks(PREDICT_BLOCK))
+            .for_each(|(out, rows)| {
+                for (o, &r) in out.chunks_exact_mut(k).zip(rows) {
+                    let bins = binned.row(r as usize);
+                    o.copy_from_slice(&self.init_score);
+                    for (i, t) in self.trees.iter().enumerate() {
+                        o[i % k] += t.leaf_value[t.leaf_index_binned(bins, &missing_bins)] * scale;
+                    }
+                }
+            });
+        self.transform(&mut values);
+        Predictions {
+            n_rows: rows.len(),
+            n_outputs: self.output_width(),
+            values: self.to_prediction_layout(values),
+        }
+    }
+
+    pub fn predict(&self, x: &Features) -> Predictions {
+        let mut values = self.predict_raw(x);
+        self.transform(&mut values);
+        Predictions {
+            n_rows: x.n_rows,
+            n_outputs: self.output_width(),
+            values: self.to_prediction_layout(values),
+        }
+    }
+
+    /// A binary task fitted with the multiclass objective reports p(class 1) like any binary model.
+    fn to_prediction_layout(&self, values: Vec<f64>) -> Vec<f64> {
+        if self.task == Task::Binary && self.n_outputs == 2 {
+            values.chunks(2).map(|r| r[1]).collect()
+        } else {
+            values
+        }
+    }
+
+    pub fn output_width(&self) -> usize {
+        if self.task == Task::Binary {
+            1
+        } else {
+            self.n_outputs
+        }
+    }
+
+    /// SHAP contributions, row-major `n_rows × n_outputs × (n_features + 1)`: one value per
+    /// feature, then the expected value; each row's values sum to its raw score.
+    pub fn shap_values(&self, x: &Features) -> Vec<f64> {
+        let k = self.n_outputs;
+        let nf = x.columns.len();
+        let width = k * (nf + 1);
+        let max_codes = self.max_codes();
+        let scale = if self.boosting == Boosting::Gbdt {
+            1.0
+        } else {
+            1.0 / self.n_iterations().max(1) as f64
+        };
+        let mut bias = self.init_score.clone();
+        for (i, t) in self.trees.iter().enumerate() {
+            bias[i % k] += scale * crate::shap::expected_value(t);
+        }
+        let mut out = vec![0.0; x.n_rows * width];
+        out.par_chunks_mut(width).enumerate().for_each(|(r, phi)| {
+            let values: Vec<f32> = x
+                .columns
+                .iter()
+                .map(|c| match &c.data {
+                    FeatureData::Numeric(v) => v[r],
+                    FeatureData::Categorical { codes, .. } => code_to_f32(codes[r]),
+                })
+                .collect();
+            let row = DenseRow {
+                values: &values,
+                max_code: &max_codes,
+            };
+            for (i, t) in self.trees.iter().enumerate() {
+                let o = (i % k) * (nf + 1);
+                crate::shap::tree_shap(t, &row, &mut phi[o..o + nf], scale);
+            }
+            for (o, b) in bias.iter().enumerate() {
+                phi[o * (nf + 1) + nf] = *b;
+            }
+        });
+        out
+    }
+
+    /// Split counts and total gain per feature.
+    pub fn feature_importance(&self) -> Vec<FeatureImportance> {
+        let mut imp = vec![
+            FeatureImportance {
+                splits: 0,
+                gain: 0.0
+            };
+            self.feature_names.len()
+        ];
+        for t in &self.trees {
+            for (n, g) in t.nodes.iter().zip(&t.split_gain) {
+                imp[n.feature as usize].splits += 1;
+                imp[n.feature as usize].gain += g;
+            }
+        }
+        imp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use whet_data::prep::{Feature, MISSING_CODE};
+    use whet_data::rng::Rng;
+
+    use crate::binning::BinKind;
+    use crate::gbdt::test_data::{numeric_features, set, synthetic};
+    use crate::gbdt::{GbdtParams, fit_gbdt};
+
+    #[test]
+    fn predictions_match_binned_traversal_and_handle_missing() {
+        let (x, yreg, _) = synthetic(3000, 7);
+        let binned = BinnedData::fit(&x, 64).unwrap();
+        let m = fit_gbdt(
+            &set(&x, &yreg, Task::Regression, 1),
+            &binned,
+            None,
+            &GbdtParams {
+                num_iterations: 20,
+                ..GbdtParams::default()
+            },
+        )
+        .unwrap();
+        let raw = m.predict_raw(&x);
+        let missing_bins: Vec<u8> = binned.mappers.iter().map(BinMapper::missing_bin).collect();
+        for r in (0..3000).step_by(37) {
+            let mut s = m.init_score[0];
+            for t in &m.trees {
+                s += t.leaf_value[t.leaf_index_binned(binned.row(r), &missing_bins)];
+            }
+            assert!((s - raw[r]).abs() < 1e-9, "row {r}: {s} vs {}", raw[r]);
+        }
+        // All-missing rows still predict a finite value.
+        let nan = numeric_features(vec![vec![f32::NAN; 3]; 4]);
+        assert!(m.predict_raw(&nan).iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn shap_values_sum_to_raw_prediction() {
+        let (x, yreg, _) = synthetic(1500, 21);
+        let binned = BinnedData::fit(&x, 255).unwrap();
+        let ymulti: Vec<f64> = yreg
+            .iter()
+            .map(|v| {
+                if *v < 0.5 {
+                    0.0
+                } else if *v < 1.5 {
+                    1.0
+                } else {
+                    2.0
+                }
+            })
+            .collect();
+        let cases = [
+            (
+                GbdtParams {
+                    num_iterations: 15,
+                    ..GbdtParams::default()
+                },
+                &yreg,
+                Task::Regression,
+                1,
+            ),
+            (
+                GbdtParams {
+                    num_iterations: 10,
+                    ..GbdtParams::default()
+                },
+                &ymulti,
+                Task::Multiclass,
+                3,
+            ),
+            (
+                GbdtParams {
+                    num_iterations: 10,
+                    ..GbdtParams::for_mode(Boosting::Rf)
+                },
+                &yreg,
+                Task::Regression,
+                1,
+            ),
+        ];
+        for (p, y, task, k) in cases {
+            let m = fit_gbdt(&set(&x, y, task, k), &binned, None, &p).unwrap();
+            let raw = m.predict_raw(&x);
+            let shap = m.shap_values(&x);
+            let width = m.n_outputs * 5;
+            for r in (0..1500).step_by(50) {
+                for o in 0..m.n_outputs {
+                    let s: f64 = shap[r * width + o * 5..r * width + o * 5 + 5].iter().sum();
+                    assert!(
+                        (s - raw[r * m.n_outputs + o]).abs() < 1e-6,
+                        "row {r} output {o}: {s} vs {}",
+                        raw[r * m.n_outputs + o]
+                    );
+                }
+            }
+        }
+        // A feature the model never splits on gets zero attribution; the noise feature f2
+        // gets far less than the signal feature f0.
+        let m = fit_gbdt(
+            &set(&x, &yreg, Task::Regression, 1),
+            &binned,
+            None,
+            &GbdtParams {
+                num_iterations: 20,
+                ..GbdtParams::default()
+            },
+        )
+        .unwrap();
+        let shap = m.shap_values(&x);
+        let mean_abs = |f: usize| (0..1500).map(|r| shap[r * 5 + f].abs()).sum::<f64>() / 1500.0;
+        assert!(
+            mean_abs(0) > 5.0 * mean_abs(2),
+            "{} vs {}",
+            mean_abs(0),
+            mean_abs(2)
+        );
+    }
+
+    /// The tree-by-tree walk `predict_raw_row` used before the flat layout, kept as the reference.
+    fn reference_raw_row(m: &GbdtModel, row: &DenseRow) -> Vec<f64> {
+        let k = m.n_outputs;
+        let scale = if m.boosting == Boosting::Gbdt {
+            1.0
+        } else {
+            1.0 / m.n_iterations().max(1) as f64
+        };
+        let mut sums = vec![0.0; k];
+        for (i, t) in m.trees.iter().enumerate() {
+            sums[i % k] += t.leaf_value[t.leaf_index(row)];
+        }
+        let mut out = m.init_score.clone();
+        for (o, s) in out.iter_mut().zip(&sums) {
+            *o += s * scale;
+        }
+        out
+    }
+
+    #[test]
+    fn flat_layout_predicts_bit_identically() {
+        let (x, yreg, ybin) = synthetic(3000, 21);
+        let mut rng = Rng::new(4);
+        let codes: Vec<u32> = (0..x.n_rows)
+            .map(|i| {
+                if i % 23 == 0 {
+                    MISSING_CODE
+                } else {
+                    rng.below(9) as u32
+                }
+            })
+            .collect();
+        let ycat: Vec<f64> = yreg
+            .iter()
+            .zip(&codes)
+            .map(|(y, &c)| y + if [2, 3, 7].contains(&c) { 1.0 } else { 0.0 })
+            .collect();
+        let mut xcat = x.clone();
+        xcat.columns.push(Feature {
+            name: "c".into(),
+            data: FeatureData::Categorical {
+                codes,
+                n_categories: 9,
+            },
+        });
+        let ymulti: Vec<f64> = yreg.iter().map(|v| v.clamp(0.0, 2.0).floor()).collect();
+        let params = |rounds, mode| GbdtParams {
+            num_iterations: rounds,
+            min_data_per_group: 10,
+            ..GbdtParams::for_mode(mode)
+        };
+        let cases: Vec<(&Features, &[f64], Task, usize, GbdtParams)> = vec![
+            (&x, &ybin, Task::Binary, 2, params(13, Boosting::Gbdt)),
+            (&x, &yreg, Task::Regression, 1, params(30, Boosting::Gbdt)),
+            (&x, &ymulti, Task::Multiclass, 3, params(7, Boosting::Gbdt)),
+            (&x, &ybin, Task::Binary, 2, params(9, Boosting::Rf)),
+            (&x, &yreg, Task::Regression, 1, params(11, Boosting::Et)),
+            (
+                &xcat,
+                &ycat,
+                Task::Regression,
+                1,
+                params(17, Boosting::Gbdt),
+            ),
+        ];
+        for (x, y, task, k, p) in cases {
+            let binned = BinnedData::fit(x, 255).unwrap();
+            let m = fit_gbdt(&set(x, y, task, k), &binned, None, &p).unwrap();
+            let nf = x.n_features();
+            let max_codes = m.max_codes();
+            // Training rows, then each feature swept over its bin boundaries, their f32
+            // neighbours, and values no bin holds.
+            let mut rows: Vec<Vec<f32>> = (0..x.n_rows)
+                .step_by(7)
+                .map(|r| {
+                    x.columns
+                        .iter()
+                        .map(|c| match &c.data {
+                            FeatureData::Numeric(v) => v[r],
+                            FeatureData::Categorical { codes, .. } => code_to_f32(codes[r]),
+                        })
+                        .collect()
+                })
+                .collect();
+            for (f, mapper) in m.mappers.iter().enumerate() {
+                let mut probes = vec![
+                    f32::NAN,
+                    f32::INFINITY,
+                    f32::NEG_INFINITY,
+                    -1.0,
+                    0.0,
+                    -0.0,
+                    1e30,
+                    300.0,
+                ];
+                if let BinKind::Numeric { upper_bounds } = &mapper.kind {
+                    for &b in upper_bounds {
+                        let v = b as f32;
+                        probes.extend([
+                            v,
+                            f32::from_bits(v.to_bits().wrapping_add(1)),
+                            f32::from_bits(v.to_bits().wrapping_sub(1)),
+                        ]);
+                    }
+                } else {
+                    probes.extend((0..12).map(|c| c as f32));
+                }
+                for (i, v) in probes.into_iter().enumerate() {
+                    let mut row = rows[i % 50].clone();
+                    row[f] = v;
+                    rows.push(row);
+                }
+            }
+            let mut out = vec![0.0; m.n_outputs];
+            for values in &rows {
+                assert_eq!(values.len(), nf);
+                let row = DenseRow {
+                    values,
+                    max_code: &max_codes,
+                };
+                m.predict_raw_row(&row, &mut out);
+                let want = reference_raw_row(&m, &row);
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(
+                    bits(&out),
+                    bits(&want),
+                    "{:?} {task:?} row {values:?}",
+                    p.boosting
+                );
+            }
+        }
+    }
+}
