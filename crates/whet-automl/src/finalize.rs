@@ -60,6 +60,15 @@ pub enum FinalStrategy {
     Refit,
 }
 
+impl FinalStrategy {
+    pub fn name(self) -> &'static str {
+        match self {
+            FinalStrategy::Bag => "bag",
+            FinalStrategy::Refit => "refit",
+        }
+    }
+}
+
 /// Both procedures scored in nested cross-validation on the same outer folds.
 #[derive(Clone, Debug, Serialize)]
 pub struct RefitComparison {

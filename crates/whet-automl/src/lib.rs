@@ -1,21 +1,41 @@
-//! whet-automl: algorithm selection and tuning over whet-learn's learners — a portfolio of
-//! strong defaults, a cost-aware local search per learner, k-fold cross-validation with
-//! successive halving over folds (a holdout split for big data), and greedy ensemble selection on out-of-fold predictions.
+//! whet-automl: the AutoML study over whet-learn's learners — a portfolio of strong defaults,
+//! a cost-aware local search per learner, k-fold cross-validation with successive halving over
+//! folds (a holdout split for big data), greedy ensemble selection on out-of-fold predictions,
+//! and the final model (bag of fold models or refit, by nested cross-validation).
 //!
+//! The entry point is [`Study`]: `Study::prepare(spec, table, observer)?.run(observer)?`.
 //! The same data, seed and trial budget give the same trials, scores and model; a time budget
-//! only decides where the sequence stops.
+//! only decides where the sequence stops. The study never prints: it returns values and sends
+//! [`StudyEvent`]s to an [`Observer`].
+//!
+//! Modules, in the order a study uses them: `study` (the entry point and every policy of
+//! `whet train`), `plan` (validation plans), `budget` (the time budget, cut in one place),
+//! `search` (the trial loop, scheduling, pruning), `space` and `tuner` (what is searched and
+//! how proposals are made), `trial` (one configuration over the folds), `ensemble` (Caruana
+//! selection), `finalize` (bag or refit), `report` (leaderboard and the final model in words),
+//! `events`, `memory`, `error`.
 
+pub mod budget;
 pub mod ensemble;
+pub mod error;
+pub mod events;
 pub mod finalize;
 pub mod memory;
+pub mod plan;
+pub mod report;
 pub mod search;
 pub mod space;
+pub mod study;
 pub mod trial;
 pub mod tuner;
 
-pub use search::{
-    Budget, CvPlan, EnsembleReport, FoldPredictions, Observer, SearchError, SearchOptions,
-    SearchResult, StopReason, TrialRecord, TrialStatus, plan_folds, plan_holdout, search,
-};
+pub use budget::StudyBudget;
+pub use error::{AutomlError, Result};
+pub use events::{NoObserver, Observer, Stage, StudyEvent};
+pub use finalize::{FinalMode, FinalStrategy};
+pub use plan::CvPlan;
+pub use report::{LeaderboardRow, StudyReport};
+pub use search::{FoldPredictions, StopReason, TrialRecord, TrialStatus};
 pub use space::LearnerKind;
-pub use trial::Problem;
+pub use study::{PreparedStudy, Study, StudyOutcome, StudySpec, TestData};
+pub use trial::{Problem, is_better};

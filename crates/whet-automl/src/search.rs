@@ -11,13 +11,16 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use whet_data::Task;
-use whet_data::split::{Fold, SplitError, holdout, kfold, stratified_holdout, stratified_kfold};
 use whet_learn::data::Predictions;
 use whet_learn::metrics::Metric;
 use whet_learn::model::{EnsembleMember, EnsembleModel, Predictor};
 
+use crate::budget::{Budget, finish_reserve};
 use crate::ensemble;
+use crate::error::AutomlError;
+use crate::events::{Observer, Stage, StudyEvent, send_new_notes};
 use crate::finalize::{self, FinalMode, FinalStrategy, Member, RefitComparison};
+use crate::plan::CvPlan;
 use crate::space::{Config, EARLY_STOPPING_ROUNDS, LearnerKind, portfolio};
 use crate::trial::{FoldError, FoldResult, Problem, fit_fold, loss_of};
 use crate::tuner::Tuner;
@@ -31,30 +34,6 @@ const ENSEMBLE_STEPS: usize = 30;
 const RESCUE_ROUNDS: usize = 60;
 
 #[derive(Clone, Debug)]
-pub enum Budget {
-    Trials(usize),
-    /// Stop starting trials at this instant, and interrupt the running one.
-    Until(Instant),
-    Both(usize, Instant),
-}
-
-impl Budget {
-    fn deadline(&self) -> Option<Instant> {
-        match self {
-            Budget::Until(d) | Budget::Both(_, d) => Some(*d),
-            Budget::Trials(_) => None,
-        }
-    }
-
-    fn max_trials(&self) -> usize {
-        match self {
-            Budget::Trials(n) | Budget::Both(n, _) => *n,
-            Budget::Until(_) => usize::MAX,
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
 pub struct SearchOptions {
     pub metric: Metric,
     pub budget: Budget,
@@ -65,133 +44,6 @@ pub struct SearchOptions {
     pub finish_factor: f64,
     /// Bag of fold models, refit on all rows, or whichever scores better (nested CV).
     pub final_mode: FinalMode,
-}
-
-/// The cross-validation plan.
-#[derive(Clone, Debug)]
-pub struct CvPlan {
-    pub folds: Vec<Fold>,
-    /// A second partition of the same rows, drawn independently of `folds`, on which the
-    /// final bag and refit are compared (empty: not compared); see `finalize`.
-    pub comparison_folds: Vec<Fold>,
-    /// What kind of split, for reports ("stratified 5-fold", ...).
-    pub description: String,
-    pub notes: Vec<String>,
-}
-
-/// Seeds the comparison partition (`CvPlan::comparison_folds`) from the search's seed.
-pub const COMPARISON_SEED: u64 = 0xC0FF_EE5E_ED00_0001;
-
-/// Stratified k-fold for classification (rare classes pooled so every stratum spans the
-/// folds), plain shuffled k-fold for regression.
-pub fn plan_folds(
-    task: Task,
-    y: &[f64],
-    n_classes: usize,
-    folds: usize,
-    seed: u64,
-) -> Result<CvPlan, SplitError> {
-    let n = y.len();
-    let mut notes = Vec::new();
-    let mut k = folds;
-    if n < k {
-        if n < 2 {
-            return Err(SplitError::TooManyFolds {
-                k,
-                needed: k,
-                n_rows: n,
-            });
-        }
-        notes.push(format!(
-            "only {n} rows: cross-validation uses {n} folds instead of {k}"
-        ));
-        k = n;
-    }
-    // The comparison partition: the same procedure, another seed.
-    let other_seed = seed ^ COMPARISON_SEED;
-    if task == Task::Regression {
-        return Ok(CvPlan {
-            folds: kfold(n, k, true, seed)?,
-            comparison_folds: kfold(n, k, true, other_seed)?,
-            description: format!("shuffled {k}-fold cross-validation"),
-            notes,
-        });
-    }
-    let mut counts = vec![0usize; n_classes.max(2)];
-    for &v in y {
-        if let Some(c) = counts.get_mut(v as usize) {
-            *c += 1;
-        }
-    }
-    let rare: Vec<usize> = (0..counts.len())
-        .filter(|&c| counts[c] > 0 && counts[c] < k)
-        .collect();
-    let pooled_label = counts.len() as u32;
-    let labels: Vec<u32> = y
-        .iter()
-        .map(|&v| {
-            let c = v as usize;
-            if rare.contains(&c) {
-                pooled_label
-            } else {
-                c as u32
-            }
-        })
-        .collect();
-    if !rare.is_empty() {
-        let rows: usize = rare.iter().map(|&c| counts[c]).sum();
-        notes.push(format!(
-            "{} class{} with fewer than {k} rows ({rows} rows in all): stratified together, so some folds miss {}",
-            rare.len(),
-            if rare.len() == 1 { "" } else { "es" },
-            if rare.len() == 1 { "it" } else { "them" }
-        ));
-    }
-    match stratified_kfold(&labels, k, seed) {
-        Ok(folds) => Ok(CvPlan {
-            folds,
-            comparison_folds: stratified_kfold(&labels, k, other_seed)?,
-            description: format!("stratified {k}-fold cross-validation"),
-            notes,
-        }),
-        Err(SplitError::ClassTooSmall { .. }) => {
-            notes.push("rare classes too few even pooled: using shuffled k-fold".into());
-            Ok(CvPlan {
-                folds: kfold(n, k, true, seed)?,
-                comparison_folds: kfold(n, k, true, other_seed)?,
-                description: format!("shuffled {k}-fold cross-validation"),
-                notes,
-            })
-        }
-        Err(e) => Err(e),
-    }
-}
-
-/// One holdout split instead of k folds, for data big enough that a tenth of it scores a model
-/// well and k-fold would leave time for only a few trials. Stratified for classification
-/// (classes with a single row train only).
-pub fn plan_holdout(
-    task: Task,
-    y: &[f64],
-    valid_fraction: f64,
-    seed: u64,
-) -> Result<CvPlan, SplitError> {
-    let percent = valid_fraction * 100.0;
-    if task == Task::Regression {
-        return Ok(CvPlan {
-            folds: vec![holdout(y.len(), valid_fraction, seed)?],
-            comparison_folds: Vec::new(),
-            description: format!("shuffled {percent:.0}% holdout"),
-            notes: Vec::new(),
-        });
-    }
-    let labels: Vec<u32> = y.iter().map(|&v| v as u32).collect();
-    Ok(CvPlan {
-        folds: vec![stratified_holdout(&labels, valid_fraction, seed)?],
-        comparison_folds: Vec::new(),
-        description: format!("stratified {percent:.0}% holdout"),
-        notes: Vec::new(),
-    })
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -231,23 +83,6 @@ pub struct FoldPredictions<'a> {
     pub rows: &'a [u32],
     pub predictions: &'a Predictions,
 }
-
-/// Called as the search goes, for live displays and tracking.
-pub trait Observer {
-    fn trial_started(&mut self, _id: usize, _learner: LearnerKind) {}
-    /// `folds` holds the trial's out-of-fold predictions, fold by fold (the folds it ran, for a
-    /// pruned trial; none for a failed one).
-    fn trial_finished(
-        &mut self,
-        _trial: &TrialRecord,
-        _best: Option<&TrialRecord>,
-        _folds: &[FoldPredictions],
-    ) {
-    }
-}
-
-pub struct NoObserver;
-impl Observer for NoObserver {}
 
 #[derive(Clone, Debug, Serialize)]
 pub struct EnsembleReport {
@@ -289,12 +124,6 @@ pub enum StopReason {
     TooSmallBudget,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum SearchError {
-    #[error("no trial could be fitted: {0}")]
-    NothingFitted(String),
-}
-
 /// What a kept trial carries beyond its record: predictions over the validated rows (in row
 /// order) and its fold models.
 struct Kept {
@@ -325,10 +154,12 @@ pub fn search(
     plan: &CvPlan,
     options: &SearchOptions,
     observer: &mut dyn Observer,
-) -> Result<SearchResult, SearchError> {
+) -> Result<SearchResult, AutomlError> {
     let started = Instant::now();
     let metric = options.metric;
+    observer.event(StudyEvent::StageChanged(Stage::Search));
     let mut notes = plan.notes.clone();
+    let mut notes_sent = 0;
     let n_rows = problem.x.n_rows;
     let mut learners: Vec<LearnerKind> = Vec::new();
     for &l in &options.learners {
@@ -343,7 +174,7 @@ pub fn search(
         }
     }
     if learners.is_empty() {
-        return Err(SearchError::NothingFitted(
+        return Err(AutomlError::NothingFitted(
             "no learner left to try".to_string(),
         ));
     }
@@ -397,8 +228,8 @@ pub fn search(
                 &likely_members_seconds(&kept),
                 budget_seconds,
             );
-            let reserve =
-                finish_reserve(&kept, options.finish_factor) + Duration::from_secs_f64(final_stage);
+            let reserve = finish_reserve(&kept_predict_seconds(&kept), options.finish_factor)
+                + Duration::from_secs_f64(final_stage);
             d.checked_sub(reserve).unwrap_or(d)
         });
         if effective_deadline.is_some_and(|d| Instant::now() >= d) {
@@ -406,7 +237,7 @@ pub fn search(
             break;
         }
         let id = trials.len();
-        observer.trial_started(id, learner);
+        observer.event(StudyEvent::TrialStarted { id, learner });
         let trial_seed = options.seed.wrapping_add(id as u64 * 0x9E37_79B9);
         let best_ref = best_completed(&trials, metric).map(|t| (t.fold_scores.clone(), t.cv_std));
         let t0 = Instant::now();
@@ -507,11 +338,18 @@ pub fn search(
                 predictions: &r.predictions,
             })
             .collect();
-        observer.trial_finished(
-            &trials[id],
-            best_completed(&trials, metric),
-            &fold_predictions,
-        );
+        let best = best_completed(&trials, metric);
+        observer.event(StudyEvent::TrialFinished {
+            trial: &trials[id],
+            best,
+            folds: &fold_predictions,
+        });
+        if let Some(b) = best
+            && b.id == id
+        {
+            observer.event(StudyEvent::NewBest { trial: b });
+        }
+        send_new_notes(observer, &notes, &mut notes_sent);
         if completed {
             let (oof, models, predict_seconds) = assemble_oof(problem, plan, &oof_rows, results);
             kept.push(Kept {
@@ -569,6 +407,7 @@ pub fn search(
         };
         trials.push(record);
         let best_trial = trials.len() - 1;
+        send_new_notes(observer, &notes, &mut notes_sent);
         return Ok(SearchResult {
             cv_score: rescue.score,
             cv_std: 0.0,
@@ -586,6 +425,7 @@ pub fn search(
     }
 
     // `kept` is sorted best first.
+    observer.event(StudyEvent::StageChanged(Stage::Ensemble));
     let best = &kept[0];
     let best_trial = best.trial;
     let candidates: Vec<&Predictions> = kept.iter().map(|k| &k.oof).collect();
@@ -637,8 +477,10 @@ pub fn search(
             }
         })
         .collect();
+    send_new_notes(observer, &notes, &mut notes_sent);
+    observer.event(StudyEvent::StageChanged(Stage::FinalModel));
     let final_deadline = deadline.map(|d| {
-        let reserve = finish_reserve(&kept, options.finish_factor);
+        let reserve = finish_reserve(&kept_predict_seconds(&kept), options.finish_factor);
         d.checked_sub(reserve).unwrap_or(d)
     });
     let (predictor_members, final_strategy, refit_comparison) = choose_final(
@@ -658,6 +500,7 @@ pub fn search(
     } else {
         (best_score, trials[best_trial].cv_std)
     };
+    send_new_notes(observer, &notes, &mut notes_sent);
     Ok(SearchResult {
         trials,
         best_trial,
@@ -674,6 +517,11 @@ pub fn search(
         notes,
         search_seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Out-of-fold prediction seconds of the kept trials an ensemble would most likely use.
+fn kept_predict_seconds(kept: &[Kept]) -> Vec<f64> {
+    kept.iter().take(5).map(|k| k.predict_seconds).collect()
 }
 
 /// Fit seconds of the kept trials most likely to make up the final model, for reserving the
@@ -788,13 +636,6 @@ fn mean_std(v: &[f64]) -> (f64, f64) {
     let mean = v.iter().sum::<f64>() / n;
     let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
     (mean, var.sqrt())
-}
-
-/// Seconds to keep free at the end of a time budget: the caller's use of the final model is
-/// estimated from the out-of-fold prediction time of the trials an ensemble would use.
-fn finish_reserve(kept: &[Kept], factor: f64) -> Duration {
-    let predict: f64 = kept.iter().take(5).map(|k| k.predict_seconds).sum();
-    Duration::from_secs_f64((predict * factor).min(3600.0) + 0.3)
 }
 
 enum FoldsOutcome {
@@ -1039,23 +880,24 @@ fn rescue_model(
     plan: &CvPlan,
     metric: Metric,
     seed: u64,
-) -> Result<FoldResult, SearchError> {
+) -> Result<FoldResult, AutomlError> {
     let fold = plan
         .folds
         .first()
-        .ok_or_else(|| SearchError::NothingFitted("no folds".into()))?;
+        .ok_or_else(|| AutomlError::NothingFitted("no folds".into()))?;
     let config = rescue_config();
     // No deadline: the rescue config's few rounds bound it.
     match fit_fold(problem, &config, fold, metric, seed, None) {
         Ok(r) => Ok(r),
-        Err(FoldError::Failed(m)) => Err(SearchError::NothingFitted(m)),
-        Err(FoldError::Interrupted) => Err(SearchError::NothingFitted("interrupted".into())),
+        Err(FoldError::Failed(m)) => Err(AutomlError::NothingFitted(m)),
+        Err(FoldError::Interrupted) => Err(AutomlError::NothingFitted("interrupted".into())),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::plan_folds;
     use whet_data::prep::{Feature, FeatureData, Features};
     use whet_data::rng::Rng;
     use whet_learn::binning::BinnedData;
@@ -1114,7 +956,7 @@ mod tests {
             finish_factor: 0.0,
             final_mode,
         };
-        search(&problem, &plan, &options, &mut NoObserver).unwrap()
+        search(&problem, &plan, &options, &mut crate::events::NoObserver).unwrap()
     }
 
     #[test]
@@ -1240,47 +1082,5 @@ mod tests {
         assert_eq!(auto.final_strategy, expected);
         let again = run_with(10, 2, FinalMode::Auto);
         assert_eq!(again.predictor.predict(&x), auto.predictor.predict(&x));
-    }
-
-    #[test]
-    fn holdout_plan_stratifies_a_tenth_of_the_rows() {
-        let y: Vec<f64> = (0..1000).map(|i| f64::from(u8::from(i % 4 == 0))).collect();
-        let plan = plan_holdout(Task::Binary, &y, 0.1, 3).unwrap();
-        assert_eq!(plan.folds.len(), 1);
-        let fold = &plan.folds[0];
-        assert_eq!(fold.valid.len(), 100);
-        assert_eq!(fold.train.len(), 900);
-        let positives = fold.valid.iter().filter(|&&r| y[r as usize] == 1.0).count();
-        assert_eq!(positives, 25);
-        assert_eq!(plan.description, "stratified 10% holdout");
-        assert_eq!(
-            plan_holdout(Task::Binary, &y, 0.1, 3).unwrap().folds,
-            plan.folds
-        );
-        let r = plan_holdout(Task::Regression, &y, 0.1, 3).unwrap();
-        assert_eq!(r.description, "shuffled 10% holdout");
-        assert_eq!(r.folds[0].valid.len(), 100);
-    }
-
-    #[test]
-    fn rare_classes_are_pooled_for_stratification() {
-        // Class 2 has 2 rows, fewer than 5 folds.
-        let mut y = vec![0.0; 30];
-        y.extend(vec![1.0; 30]);
-        y.extend([2.0, 2.0]);
-        let plan = plan_folds(Task::Multiclass, &y, 3, 5, 0).unwrap();
-        assert_eq!(plan.folds.len(), 5);
-        assert!(
-            plan.notes[0].contains("fewer than 5 rows"),
-            "{:?}",
-            plan.notes
-        );
-        let mut seen = vec![0; y.len()];
-        for f in &plan.folds {
-            for &r in &f.valid {
-                seen[r as usize] += 1;
-            }
-        }
-        assert!(seen.iter().all(|&c| c == 1));
     }
 }

@@ -77,6 +77,11 @@ pub fn loss_of(metric: Metric, score: f64) -> f64 {
     }
 }
 
+/// Whether score `a` beats score `b` under `metric` (a missing score never does).
+pub fn is_better(metric: Metric, a: f64, b: f64) -> bool {
+    loss_of(metric, a) < loss_of(metric, b)
+}
+
 #[derive(Debug)]
 pub struct FoldResult {
     pub score: f64,

@@ -58,6 +58,24 @@ impl Default for PrepOptions {
     }
 }
 
+impl PrepOptions {
+    /// Prep for models: text hashed into `text_buckets` features (0 drops text), missing
+    /// numbers left as NaN because every learner handles them itself.
+    pub fn for_models(text_buckets: u32) -> PrepOptions {
+        PrepOptions {
+            text: if text_buckets == 0 {
+                TextMode::Drop
+            } else {
+                TextMode::Hash {
+                    buckets: text_buckets,
+                }
+            },
+            impute_numeric: false,
+            ..PrepOptions::default()
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DatePart {

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde::Serialize;
 use whet_data::Task;
-use whet_data::prep::{Features, Prep, PrepOptions, TextMode};
+use whet_data::prep::{Features, Prep, PrepOptions};
 use whet_data::profile::{TargetMissing, prepare_target};
 use whet_learn::binning::BinnedData;
 use whet_learn::data::TrainSet;
@@ -127,22 +127,6 @@ fn prepare(
     })
 }
 
-/// Prep for models: text hashed into `text_buckets` features (0 drops text), missing numbers
-/// left as NaN because every learner handles them itself.
-pub fn model_prep_options(text_buckets: u32) -> PrepOptions {
-    PrepOptions {
-        text: if text_buckets == 0 {
-            TextMode::Drop
-        } else {
-            TextMode::Hash {
-                buckets: text_buckets,
-            }
-        },
-        impute_numeric: false,
-        ..PrepOptions::default()
-    }
-}
-
 fn split_param(p: &str) -> Result<(&str, &str)> {
     p.split_once('=')
         .map(|(k, v)| (k.trim(), v.trim()))
@@ -183,7 +167,7 @@ pub fn cmd_fit(args: &FitArgs, quiet: bool) -> Result<()> {
         }
         None => (target.table.clone(), None),
     };
-    let prep_options = model_prep_options(args.text_buckets);
+    let prep_options = PrepOptions::for_models(args.text_buckets);
     let prep = Prep::fit(&train_table, Some((&args.target, task)), &prep_options)?;
     let transformed = prep.transform(&train_table)?;
     let x = transformed.features;

@@ -7,7 +7,6 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use whet_automl::search::TrialStatus;
 use whet_automl::{LearnerKind, TrialRecord};
-use whet_data::Table;
 use whet_data::profile::Profile;
 use whet_learn::metrics::Metric;
 use whet_track::{
@@ -49,26 +48,6 @@ pub fn source_command() -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// A content fingerprint of a table: every value of every column, with the column names, so
-/// the same data read from CSV or Parquet gets the same fingerprint.
-pub fn fingerprint(table: &Table) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut mix = |v: u64| {
-        h ^= v;
-        h = h.wrapping_mul(0x0100_0000_01b3).rotate_left(29);
-    };
-    for (i, c) in table.columns.iter().enumerate() {
-        for b in c.name.bytes() {
-            mix(u64::from(b));
-        }
-        for v in whet_data::profile::value_hashes(table.array(i)) {
-            mix(v);
-        }
-    }
-    mix(table.n_rows() as u64);
-    format!("whet64:{h:016x}")
 }
 
 impl<'s> Tracker<'s> {

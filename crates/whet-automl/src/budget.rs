@@ -1,0 +1,91 @@
+//! The time budget, cut in one place: `--time` counts from the command's start and covers
+//! everything. From it come the search's deadline (less a reserve for writing the model and
+//! the run), and, as the search goes, the reserves for the final stage and for scoring the
+//! test set with the final model.
+
+use std::time::{Duration, Instant};
+
+/// The budget of a study as the user gave it.
+#[derive(Clone, Copy, Debug)]
+pub struct StudyBudget {
+    /// When the command started: the time budget counts from here.
+    pub started: Instant,
+    /// The whole command's time budget; 60 s when neither time nor trials are given.
+    pub time: Option<Duration>,
+    pub trials: Option<usize>,
+}
+
+/// The time budget when neither a time nor a trial count is given.
+pub const DEFAULT_TIME: Duration = Duration::from_secs(60);
+
+impl StudyBudget {
+    pub fn new(started: Instant, time: Option<Duration>, trials: Option<usize>) -> StudyBudget {
+        let time = match (time, trials) {
+            (None, None) => Some(DEFAULT_TIME),
+            (t, _) => t,
+        };
+        StudyBudget {
+            started,
+            time,
+            trials,
+        }
+    }
+
+    /// Writing the model, the trial log and the tracked runs happens after the search.
+    fn write_reserve(&self) -> Duration {
+        Duration::from_millis(300) + self.time.unwrap_or_default() / 100
+    }
+
+    /// The search's share: its trial count and the instant it must be done by.
+    pub fn search(&self) -> Budget {
+        let end = |t: Duration| self.started + t.saturating_sub(self.write_reserve());
+        match (self.time, self.trials) {
+            (Some(t), Some(n)) => Budget::Both(n, end(t)),
+            (Some(t), None) => Budget::Until(end(t)),
+            (None, Some(n)) => Budget::Trials(n),
+            (None, None) => Budget::Trials(1),
+        }
+    }
+}
+
+/// Seconds the caller needs after the search per second of out-of-fold prediction: scoring
+/// a test set of `test_rows`. The search measures one pass of each fold model over its
+/// validation rows; scoring the test set runs all `k` fold models over every test row, through
+/// the raw-feature path (~2x binned), with room for metrics and a busy machine.
+pub fn finish_factor(k: usize, validated_rows: usize, test_rows: Option<usize>) -> f64 {
+    match test_rows {
+        Some(n) => 3.0 * k as f64 * n as f64 / validated_rows.max(1) as f64,
+        None => 0.0,
+    }
+}
+
+/// Seconds to keep free at the end of a time budget: the caller's use of the final model is
+/// estimated from the out-of-fold prediction time of the trials an ensemble would use.
+pub(crate) fn finish_reserve(predict_seconds: &[f64], factor: f64) -> Duration {
+    let predict: f64 = predict_seconds.iter().sum();
+    Duration::from_secs_f64((predict * factor).min(3600.0) + 0.3)
+}
+
+#[derive(Clone, Debug)]
+pub enum Budget {
+    Trials(usize),
+    /// Stop starting trials at this instant, and interrupt the running one.
+    Until(Instant),
+    Both(usize, Instant),
+}
+
+impl Budget {
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        match self {
+            Budget::Until(d) | Budget::Both(_, d) => Some(*d),
+            Budget::Trials(_) => None,
+        }
+    }
+
+    pub(crate) fn max_trials(&self) -> usize {
+        match self {
+            Budget::Trials(n) | Budget::Both(n, _) => *n,
+            Budget::Until(_) => usize::MAX,
+        }
+    }
+}
