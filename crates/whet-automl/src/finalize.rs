@@ -213,7 +213,7 @@ pub fn refit_rounds(best: &[usize], from_rows: f64, to_rows: f64) -> usize {
 }
 
 fn is_boosting(params: &LearnerParams) -> bool {
-    matches!(params, LearnerParams::Tree(p) if p.boosting == whet_learn::params::Boosting::Gbdt)
+    matches!(params, LearnerParams::Tree(p) if p.boosting == whet_learn::gbdt::Boosting::Gbdt)
 }
 
 fn with_rounds(params: LearnerParams, rounds: usize) -> LearnerParams {

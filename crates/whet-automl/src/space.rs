@@ -6,71 +6,21 @@
 //! for every learner.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
-use serde::{Deserialize, Serialize};
 use whet_data::Task;
+use whet_learn::gbdt::{Boosting, GbdtParams};
 use whet_learn::knn::{KnnParams, KnnWeights};
 use whet_learn::linear::LinearParams;
-use whet_learn::params::{Boosting, GbdtParams};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LearnerKind {
-    Gbdt,
-    Rf,
-    Et,
-    Linear,
-    Knn,
-}
+pub use whet_learn::learner::{LearnerKind, LearnerParams};
 
-impl LearnerKind {
-    pub const ALL: [LearnerKind; 5] = [
-        LearnerKind::Gbdt,
-        LearnerKind::Rf,
-        LearnerKind::Et,
-        LearnerKind::Linear,
-        LearnerKind::Knn,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            LearnerKind::Gbdt => "gbdt",
-            LearnerKind::Rf => "rf",
-            LearnerKind::Et => "et",
-            LearnerKind::Linear => "linear",
-            LearnerKind::Knn => "knn",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<LearnerKind> {
-        Some(match s.trim().to_ascii_lowercase().as_str() {
-            "gbdt" | "lgbm" | "lightgbm" | "gbm" => LearnerKind::Gbdt,
-            "rf" | "random_forest" | "forest" => LearnerKind::Rf,
-            "et" | "extra_trees" | "extratrees" => LearnerKind::Et,
-            "linear" | "lr" | "logistic" | "elasticnet" => LearnerKind::Linear,
-            "knn" => LearnerKind::Knn,
-            _ => return None,
-        })
-    }
-
-    pub fn space(self) -> &'static [Dim] {
-        match self {
-            LearnerKind::Gbdt => GBDT_SPACE,
-            LearnerKind::Rf | LearnerKind::Et => FOREST_SPACE,
-            LearnerKind::Linear => LINEAR_SPACE,
-            LearnerKind::Knn => KNN_SPACE,
-        }
-    }
-
-    pub fn is_tree(self) -> bool {
-        matches!(self, LearnerKind::Gbdt | LearnerKind::Rf | LearnerKind::Et)
-    }
-}
-
-impl fmt::Display for LearnerKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+/// The searched dimensions of a learner.
+pub fn dims(learner: LearnerKind) -> &'static [Dim] {
+    match learner {
+        LearnerKind::Gbdt => GBDT_SPACE,
+        LearnerKind::Rf | LearnerKind::Et => FOREST_SPACE,
+        LearnerKind::Linear => LINEAR_SPACE,
+        LearnerKind::Knn => KNN_SPACE,
     }
 }
 
@@ -156,21 +106,13 @@ pub struct Config {
     pub point: Vec<f64>,
 }
 
-/// Learner parameters ready to fit, plus their display form.
-#[derive(Clone, Debug)]
-pub enum LearnerParams {
-    Tree(Box<GbdtParams>),
-    Linear(LinearParams),
-    Knn(KnnParams),
-}
-
 /// Upper bound on boosting rounds; early stopping ends nearly every fit well before it.
 pub const MAX_BOOSTING_ROUNDS: usize = 3000;
 pub const EARLY_STOPPING_ROUNDS: usize = 50;
 
 impl Config {
     pub fn from_values(learner: LearnerKind, values: &[(&str, f64)]) -> Config {
-        let space = learner.space();
+        let space = dims(learner);
         let point = space
             .iter()
             .map(|d| {
@@ -184,8 +126,7 @@ impl Config {
     }
 
     pub fn values(&self) -> Vec<(&'static str, f64)> {
-        self.learner
-            .space()
+        dims(self.learner)
             .iter()
             .zip(&self.point)
             .map(|(d, &u)| (d.name, d.decode(u)))
@@ -251,7 +192,7 @@ impl Config {
         self.values()
             .into_iter()
             .map(|(k, v)| {
-                let d = self.learner.space().iter().find(|d| d.name == k);
+                let d = dims(self.learner).iter().find(|d| d.name == k);
                 let text = match (self.learner, k) {
                     (LearnerKind::Knn, "weights") => {
                         if v >= 0.5 { "distance" } else { "uniform" }.to_string()
@@ -375,7 +316,7 @@ mod tests {
     #[test]
     fn encode_decode_round_trip() {
         for learner in LearnerKind::ALL {
-            for d in learner.space() {
+            for d in dims(learner) {
                 let mid = (d.low + d.high) / 2.0;
                 let mid = if d.integer { mid.round() } else { mid };
                 for v in [d.low, d.high, mid] {

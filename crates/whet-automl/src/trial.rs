@@ -5,14 +5,12 @@ use std::time::Instant;
 
 use whet_data::Task;
 use whet_data::prep::Features;
+use whet_learn::LearnError;
 use whet_learn::binning::BinnedData;
 use whet_learn::data::{Predictions, TrainSet};
-use whet_learn::gbdt::{fit_gbdt_stopping_on_each, fit_gbdt_until};
-use whet_learn::knn::fit_knn;
-use whet_learn::linear::fit_linear_until;
+use whet_learn::gbdt::{Boosting, fit_gbdt_stopping_on_each};
 use whet_learn::metrics::{Metric, evaluate};
 use whet_learn::model::Predictor;
-use whet_learn::{LearnError, params::Boosting};
 
 use whet_data::split::Fold;
 
@@ -141,15 +139,18 @@ fn fit_fold_with(
         LearnError::Interrupted { .. } => FoldError::Interrupted,
         other => FoldError::Failed(other.to_string()),
     };
-    let (model, iterations, units) = match params {
-        LearnerParams::Tree(p) => {
-            let binned = problem
-                .binned
-                .ok_or_else(|| FoldError::Failed("tree learners need binned data".into()))?;
+    // Boosting stops early on the fold's validation rows; forests grow every tree.
+    let early_stopping = match (&params, problem.binned) {
+        (LearnerParams::Tree(p), Some(binned)) if p.boosting == Boosting::Gbdt => {
+            Some((&valid, binned))
+        }
+        _ => None,
+    };
+    let model = whet_learn::fit(&params, &train, problem.binned, early_stopping, deadline)
+        .map_err(failed)?;
+    let (iterations, units) = match (&model, &params) {
+        (Predictor::Gbdt(m), LearnerParams::Tree(p)) => {
             let boosting = p.boosting == Boosting::Gbdt;
-            let valid_pair = boosting.then_some((&valid, binned));
-            let m = fit_gbdt_until(&train, binned, valid_pair, &p, deadline).map_err(failed)?;
-            let p = *p;
             let trained = if boosting {
                 m.valid_loss.len().max(m.n_iterations())
             } else {
@@ -166,29 +167,26 @@ fn fit_fold_with(
                 n_features,
                 trained * m.n_outputs,
             ) * feature_share;
-            let kept = m.n_iterations();
-            (Predictor::Gbdt(Box::new(m)), Some(kept), units)
+            (Some(m.n_iterations()), units)
         }
-        LearnerParams::Linear(p) => {
-            let m = fit_linear_until(&train, &p, deadline).map_err(failed)?;
-            let units = cost_units(
+        (Predictor::Linear(m), _) => (
+            None,
+            cost_units(
                 LearnerKind::Linear,
                 fold.train.len(),
                 m.encoder().width(),
                 m.n_iter() * m.n_outputs(),
-            );
-            (Predictor::Linear(m), None, units)
-        }
-        LearnerParams::Knn(p) => {
-            let m = fit_knn(&train, &p).map_err(failed)?;
-            let units = cost_units(
+            ),
+        ),
+        _ => (
+            None,
+            cost_units(
                 LearnerKind::Knn,
                 fold.train.len(),
                 n_features,
                 fold.valid.len(),
-            );
-            (Predictor::Knn(m), None, units)
-        }
+            ),
+        ),
     };
     if deadline.is_some_and(|d| Instant::now() >= d) {
         return Err(FoldError::Interrupted);
@@ -232,42 +230,31 @@ pub fn fit_on_rows(
         other => FoldError::Failed(other.to_string()),
     };
     let fitted = match params {
-        LearnerParams::Tree(mut p) => {
+        LearnerParams::Tree(p) if p.boosting == Boosting::Gbdt && !stop_on.is_empty() => {
             let binned = problem
                 .binned
                 .ok_or_else(|| FoldError::Failed("tree learners need binned data".into()))?;
-            if p.boosting == Boosting::Gbdt && !stop_on.is_empty() {
-                let mut union: Vec<u32> = stop_on.iter().flat_map(|g| g.iter().copied()).collect();
-                union.sort_unstable();
-                let valid = problem.set(&union);
-                let groups: Vec<Vec<usize>> = stop_on
-                    .iter()
-                    .map(|g| g.iter().map(|&r| r as usize).collect())
-                    .collect();
-                let (m, best) = fit_gbdt_stopping_on_each(
-                    &train,
-                    binned,
-                    (&valid, binned),
-                    &groups,
-                    &p,
-                    deadline,
-                )
-                .map_err(failed)?;
-                (Predictor::Gbdt(Box::new(m)), best)
-            } else {
-                p.early_stopping_round = 0;
-                let m = fit_gbdt_until(&train, binned, None, &p, deadline).map_err(failed)?;
-                (Predictor::Gbdt(Box::new(m)), Vec::new())
-            }
+            let mut union: Vec<u32> = stop_on.iter().flat_map(|g| g.iter().copied()).collect();
+            union.sort_unstable();
+            let valid = problem.set(&union);
+            let groups: Vec<Vec<usize>> = stop_on
+                .iter()
+                .map(|g| g.iter().map(|&r| r as usize).collect())
+                .collect();
+            let (m, best) =
+                fit_gbdt_stopping_on_each(&train, binned, (&valid, binned), &groups, &p, deadline)
+                    .map_err(failed)?;
+            (Predictor::Gbdt(Box::new(m)), best)
         }
-        LearnerParams::Linear(p) => (
-            Predictor::Linear(fit_linear_until(&train, &p, deadline).map_err(failed)?),
-            Vec::new(),
-        ),
-        LearnerParams::Knn(p) => (
-            Predictor::Knn(fit_knn(&train, &p).map_err(failed)?),
-            Vec::new(),
-        ),
+        mut params => {
+            // Without groups to follow, boosting runs exactly its `num_iterations` rounds.
+            if let LearnerParams::Tree(p) = &mut params {
+                p.early_stopping_round = 0;
+            }
+            let m =
+                whet_learn::fit(&params, &train, problem.binned, None, deadline).map_err(failed)?;
+            (m, Vec::new())
+        }
     };
     if deadline.is_some_and(|d| Instant::now() >= d) {
         return Err(FoldError::Interrupted);

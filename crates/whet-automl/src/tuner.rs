@@ -44,7 +44,7 @@ impl Tuner {
     }
 
     fn dims(&self) -> usize {
-        self.learner.space().len()
+        crate::space::dims(self.learner).len()
     }
 
     /// Records a finished configuration; `loss` is lower-is-better (NaN for a failed trial).
@@ -76,15 +76,13 @@ impl Tuner {
         if *best != config.point {
             return;
         }
-        let Some(dim) = self
-            .learner
-            .space()
+        let Some(dim) = crate::space::dims(self.learner)
             .iter()
             .position(|d| d.name == "num_iterations")
         else {
             return;
         };
-        let d = &self.learner.space()[dim];
+        let d = &crate::space::dims(self.learner)[dim];
         let current = d.decode(config.point[dim]);
         if current >= d.high {
             return;

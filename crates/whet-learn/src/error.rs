@@ -8,6 +8,16 @@ pub enum LearnError {
         reason: String,
         hint: String,
     },
+    #[error(
+        "unknown parameter '{key}' for learner {learner}{suggestion}\nhint: {learner} takes {known}"
+    )]
+    UnknownParam {
+        learner: String,
+        key: String,
+        /// "; did you mean 'x'?" or empty.
+        suggestion: String,
+        known: String,
+    },
     #[error("{message}\nhint: {hint}")]
     Data { message: String, hint: String },
     #[error("model file '{path}': {message}\nhint: {hint}")]

@@ -24,6 +24,7 @@ use whet_data::prep::Features;
 use crate::data::{Predictions, TrainSet, check_train_set};
 use crate::encode::Encoder;
 use crate::error::{LearnError, Result};
+use crate::param_text as text;
 
 /// How neighbours' votes are weighted (on top of sample weights).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,19 +82,15 @@ fn check_k(name: &str, k: usize) -> Result<()> {
 }
 
 impl KnnParams {
+    /// The parameter names `set` takes.
+    pub const NAMES: &'static [&'static str] = &["k", "weights"];
+
     /// Sets one parameter from text. Returns `Ok(false)` for a key that is not a kNN
     /// parameter; keys: `k` (alias `n_neighbors`), `weights` (`uniform` or `distance`).
     pub fn set(&mut self, key: &str, value: &str) -> Result<bool> {
         match key {
             "k" | "n_neighbors" => {
-                let k = value.trim().parse::<usize>().map_err(|_| {
-                    LearnError::param(
-                        key,
-                        value,
-                        "not a whole number",
-                        "give a whole number ≥ 1, e.g. k=15",
-                    )
-                })?;
+                let k = text::value(key, value)?;
                 check_k(key, k)?;
                 self.k = k;
             }

@@ -12,6 +12,9 @@
 //! * `encode`: the dense numeric encoding of features for the linear models and kNN;
 //! * `linear`: linear and logistic elastic net (params, model, solver);
 //! * `knn`: k-nearest neighbours;
+//! * `learner`: the registry — learner names and aliases, parameters from text, one `fit`
+//!   that returns a `Predictor` (whet fit and the AutoML trials both call it);
+//! * `param_text`: the value parsers and the unknown-key error every learner's parameters use;
 //! * `shap`: TreeSHAP for GBDT trees;
 //! * `metrics`: evaluation metrics;
 //! * `model`: the model file (Prep + predictor + metadata);
@@ -23,13 +26,13 @@ pub mod encode;
 pub mod error;
 pub mod gbdt;
 pub mod knn;
+pub mod learner;
 pub mod linear;
 pub mod metrics;
 pub mod model;
+pub mod param_text;
 pub mod shap;
-
-// Compatibility: `whet_learn::params` predates `gbdt/`; whet and whet-automl import it.
-pub use gbdt::params;
 
 pub use data::{Predictions, TrainSet};
 pub use error::{LearnError, Result};
+pub use learner::{LearnerKind, LearnerParams, fit};

@@ -9,9 +9,9 @@ use whet_data::prep::{Prep, PrepOptions};
 use whet_data::table::{Table, ValueType};
 use whet_learn::binning::BinnedData;
 use whet_learn::data::TrainSet;
+use whet_learn::gbdt::GbdtParams;
 use whet_learn::gbdt::fit_gbdt;
 use whet_learn::model::{FORMAT_VERSION, Metadata, Model, Predictor};
-use whet_learn::params::GbdtParams;
 
 fn table() -> Table {
     let n = 500;

@@ -12,12 +12,10 @@ use whet_data::prep::{Features, Prep, PrepOptions};
 use whet_data::profile::{TargetMissing, prepare_target};
 use whet_learn::binning::BinnedData;
 use whet_learn::data::TrainSet;
-use whet_learn::gbdt::fit_gbdt;
-use whet_learn::knn::{KnnParams, fit_knn};
-use whet_learn::linear::{LinearParams, fit_linear};
 use whet_learn::metrics::evaluate_all;
 use whet_learn::model::{Metadata, Model, Predictor};
-use whet_learn::params::{Boosting, GbdtParams};
+use whet_learn::param_text::split_pair;
+use whet_learn::{LearnerKind, LearnerParams};
 
 use crate::{ReadArgs, load_table};
 
@@ -28,7 +26,7 @@ pub struct FitArgs {
     /// Column to predict.
     #[arg(long)]
     pub target: String,
-    /// gbdt (boosted trees), rf (random forest), et (extra trees), linear, knn.
+    /// gbdt (boosted trees; also lightgbm), rf (random forest), et (extra trees), linear, knn.
     #[arg(long, default_value = "gbdt")]
     pub learner: String,
     /// Learner parameter KEY=VALUE (LightGBM names and aliases for tree learners); repeatable.
@@ -127,12 +125,6 @@ fn prepare(
     })
 }
 
-fn split_param(p: &str) -> Result<(&str, &str)> {
-    p.split_once('=')
-        .map(|(k, v)| (k.trim(), v.trim()))
-        .with_context(|| format!("--param '{p}' is not KEY=VALUE (e.g. --param num_leaves=63)"))
-}
-
 pub fn cmd_fit(args: &FitArgs, quiet: bool) -> Result<()> {
     let mut notes = Vec::new();
     let table = load_table(&args.data, &args.read, quiet, false)?;
@@ -198,71 +190,30 @@ pub fn cmd_fit(args: &FitArgs, quiet: bool) -> Result<()> {
         task,
         n_classes,
     });
+    let kind = LearnerKind::from_name(&args.learner)?;
+    let mut params = LearnerParams::defaults(kind);
+    params.set_seed(args.seed);
     let mut shown_params = BTreeMap::new();
+    for pair in &args.params {
+        let (k, v) = split_pair(pair)?;
+        params.set(k, v)?;
+        shown_params.insert(k.to_string(), v.to_string());
+    }
+    params.validate()?;
+    let binned = match params.max_bin() {
+        Some(max_bin) => Some(BinnedData::fit(&x, max_bin)?),
+        None => None,
+    };
+    let valid_binned = match (&binned, &valid) {
+        (Some(b), Some(v)) => Some(BinnedData::with_mappers(&v.features, b.mappers.clone())),
+        _ => None,
+    };
+    let valid_pair = valid_set.as_ref().zip(valid_binned.as_ref());
     let started = Instant::now();
-    let (predictor, iterations, best_iteration) = match args.learner.as_str() {
-        "gbdt" | "rf" | "et" => {
-            let mode = match args.learner.as_str() {
-                "rf" => Boosting::Rf,
-                "et" => Boosting::Et,
-                _ => Boosting::Gbdt,
-            };
-            let mut params = GbdtParams::for_mode(mode);
-            params.seed = args.seed;
-            for p in &args.params {
-                let (k, v) = split_param(p)?;
-                if !params.set(k, v)? {
-                    bail!(
-                        "unknown parameter '{k}' for learner {}\nhint: use LightGBM names, e.g. num_iterations, learning_rate, num_leaves, max_depth, min_data_in_leaf, feature_fraction, bagging_fraction, bagging_freq, lambda_l1, lambda_l2, max_bin, early_stopping_round, monotone_constraints, objective",
-                        args.learner
-                    );
-                }
-                shown_params.insert(k.to_string(), v.to_string());
-            }
-            params.validate()?;
-            let binned = BinnedData::fit(&x, params.max_bin)?;
-            let valid_binned = valid
-                .as_ref()
-                .map(|v| BinnedData::with_mappers(&v.features, binned.mappers.clone()));
-            let valid_pair = valid_set.as_ref().zip(valid_binned.as_ref());
-            let m = fit_gbdt(&train_set, &binned, valid_pair, &params)?;
-            let its = m.n_iterations();
-            let best = m.best_iteration;
-            (Predictor::Gbdt(Box::new(m)), Some(its), best)
-        }
-        "linear" => {
-            let mut params = LinearParams::default();
-            for p in &args.params {
-                let (k, v) = split_param(p)?;
-                if !params.set(k, v)? {
-                    bail!(
-                        "unknown parameter '{k}' for learner linear\nhint: linear takes alpha, l1_ratio, max_iter, tol"
-                    );
-                }
-                shown_params.insert(k.to_string(), v.to_string());
-            }
-            params.validate()?;
-            (
-                Predictor::Linear(fit_linear(&train_set, &params)?),
-                None,
-                None,
-            )
-        }
-        "knn" => {
-            let mut params = KnnParams::default();
-            for p in &args.params {
-                let (k, v) = split_param(p)?;
-                if !params.set(k, v)? {
-                    bail!(
-                        "unknown parameter '{k}' for learner knn\nhint: knn takes k (n_neighbors) and weights (uniform or distance)"
-                    );
-                }
-                shown_params.insert(k.to_string(), v.to_string());
-            }
-            params.validate()?;
-            (Predictor::Knn(fit_knn(&train_set, &params)?), None, None)
-        }
-        other => bail!("unknown learner '{other}'\nhint: use gbdt, rf, et, linear or knn"),
+    let predictor = whet_learn::fit(&params, &train_set, binned.as_ref(), valid_pair, None)?;
+    let (iterations, best_iteration) = match &predictor {
+        Predictor::Gbdt(m) => (Some(m.n_iterations()), m.best_iteration),
+        _ => (None, None),
     };
     let fit_seconds = started.elapsed().as_secs_f64();
 

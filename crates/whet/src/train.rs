@@ -368,12 +368,8 @@ fn spec_from_args(args: &TrainArgs, started: Instant) -> Result<StudySpec> {
     let learners: Vec<LearnerKind> = match &args.learners {
         Some(list) => list
             .iter()
-            .map(|l| {
-                LearnerKind::parse(l).with_context(|| {
-                    format!("unknown learner '{l}'\nhint: use gbdt, rf, et, linear or knn")
-                })
-            })
-            .collect::<Result<_>>()?,
+            .map(|l| LearnerKind::from_name(l))
+            .collect::<Result<_, _>>()?,
         None => LearnerKind::ALL.to_vec(),
     };
     let mut spec = StudySpec::new(args.data.display().to_string(), &args.target);

@@ -123,6 +123,8 @@ fn bad_parameters_are_clear_errors() {
         ("lambda_l1=-0.1", "lambda_l1"),
         ("num_leaves=lots", "num_leaves"),
         ("frobnicate=3", "unknown parameter 'frobnicate'"),
+        ("num_leavs=8", "did you mean 'num_leaves'"),
+        ("feature_fraction=1.5", "(0, 1]"),
         ("no_equals_sign", "KEY=VALUE"),
     ] {
         let out = tmp("never.whet");
@@ -147,6 +149,17 @@ fn bad_parameters_are_clear_errors() {
         .unwrap();
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown learner 'svm'"));
+    // `whet train --learners` and `whet fit --learner` take the same names and aliases.
+    let o = whet()
+        .args(["fit"])
+        .arg(example())
+        .args(["--target", "churned", "--learner", "lightgbm", "--json", "-q"])
+        .args(["-p", "num_iterations=5"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["learner"], "gbdt");
     let o = whet()
         .args(["fit"])
         .arg(example())

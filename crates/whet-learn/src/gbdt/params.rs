@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use whet_data::Task;
 
 use crate::error::{LearnError, Result};
+use crate::param_text as text;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -149,31 +150,39 @@ impl Default for GbdtParams {
     }
 }
 
-fn parse_num<T: std::str::FromStr>(key: &str, value: &str) -> Result<T> {
-    value.trim().parse::<T>().map_err(|_| {
-        LearnError::param(
-            key,
-            value,
-            "not a number of the expected kind",
-            "e.g. num_leaves=31, learning_rate=0.05",
-        )
-    })
-}
-
-fn parse_bool(key: &str, value: &str) -> Result<bool> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" => Ok(true),
-        "false" | "0" | "no" => Ok(false),
-        _ => Err(LearnError::param(
-            key,
-            value,
-            "expected true or false",
-            "e.g. extra_trees=true",
-        )),
-    }
-}
-
 impl GbdtParams {
+    /// The parameter names `set` takes (LightGBM's; it also takes their common aliases).
+    pub const NAMES: &'static [&'static str] = &[
+        "boosting",
+        "objective",
+        "num_iterations",
+        "learning_rate",
+        "num_leaves",
+        "max_depth",
+        "min_data_in_leaf",
+        "min_sum_hessian_in_leaf",
+        "lambda_l1",
+        "lambda_l2",
+        "min_gain_to_split",
+        "max_bin",
+        "feature_fraction",
+        "feature_fraction_bynode",
+        "bagging_fraction",
+        "bagging_freq",
+        "extra_trees",
+        "max_cat_threshold",
+        "cat_smooth",
+        "cat_l2",
+        "max_cat_to_onehot",
+        "min_data_per_group",
+        "huber_delta",
+        "poisson_max_delta_step",
+        "early_stopping_round",
+        "monotone_constraints",
+        "class_weight",
+        "seed",
+    ];
+
     /// Defaults for a mode: forests grow deeper trees and sample features per node.
     pub fn for_mode(boosting: Boosting) -> GbdtParams {
         let mut p = GbdtParams {
@@ -224,56 +233,56 @@ impl GbdtParams {
             }
             "num_iterations" | "num_iteration" | "n_iter" | "num_tree" | "num_trees"
             | "num_round" | "num_rounds" | "nrounds" | "num_boost_round" | "n_estimators"
-            | "max_iter" => self.num_iterations = parse_num(key, value)?,
+            | "max_iter" => self.num_iterations = text::value(key, value)?,
             "learning_rate" | "shrinkage_rate" | "eta" => {
-                self.learning_rate = parse_num(key, value)?
+                self.learning_rate = text::value(key, value)?
             }
             "num_leaves" | "num_leaf" | "max_leaves" | "max_leaf" | "max_leaf_nodes" => {
-                self.num_leaves = parse_num(key, value)?
+                self.num_leaves = text::value(key, value)?
             }
             "max_depth" => {
-                let d: i64 = parse_num(key, value)?;
+                let d: i64 = text::value(key, value)?;
                 self.max_depth = if d <= 0 { None } else { Some(d as usize) };
             }
             "min_data_in_leaf" | "min_data_per_leaf" | "min_data" | "min_child_samples"
-            | "min_samples_leaf" => self.min_data_in_leaf = parse_num(key, value)?,
+            | "min_samples_leaf" => self.min_data_in_leaf = text::value(key, value)?,
             "min_sum_hessian_in_leaf"
             | "min_sum_hessian_per_leaf"
             | "min_sum_hessian"
             | "min_hessian"
-            | "min_child_weight" => self.min_sum_hessian_in_leaf = parse_num(key, value)?,
+            | "min_child_weight" => self.min_sum_hessian_in_leaf = text::value(key, value)?,
             "lambda_l1" | "reg_alpha" | "l1_regularization" => {
-                self.lambda_l1 = parse_num(key, value)?
+                self.lambda_l1 = text::value(key, value)?
             }
             "lambda_l2" | "reg_lambda" | "lambda" | "l2_regularization" => {
-                self.lambda_l2 = parse_num(key, value)?
+                self.lambda_l2 = text::value(key, value)?
             }
             "min_gain_to_split" | "min_split_gain" => {
-                self.min_gain_to_split = parse_num(key, value)?
+                self.min_gain_to_split = text::value(key, value)?
             }
-            "max_bin" | "max_bins" => self.max_bin = parse_num(key, value)?,
+            "max_bin" | "max_bins" => self.max_bin = text::value(key, value)?,
             "feature_fraction" | "sub_feature" | "colsample_bytree" => {
-                self.feature_fraction = parse_num(key, value)?
+                self.feature_fraction = text::value(key, value)?
             }
             "feature_fraction_bynode" | "sub_feature_bynode" | "colsample_bynode" => {
-                self.feature_fraction_bynode = parse_num(key, value)?
+                self.feature_fraction_bynode = text::value(key, value)?
             }
             "bagging_fraction" | "sub_row" | "subsample" | "bagging" => {
-                self.bagging_fraction = parse_num(key, value)?
+                self.bagging_fraction = text::value(key, value)?
             }
-            "bagging_freq" | "subsample_freq" => self.bagging_freq = parse_num(key, value)?,
-            "extra_trees" | "extra_tree" => self.extra_trees = parse_bool(key, value)?,
-            "max_cat_threshold" => self.max_cat_threshold = parse_num(key, value)?,
-            "cat_smooth" => self.cat_smooth = parse_num(key, value)?,
-            "cat_l2" => self.cat_l2 = parse_num(key, value)?,
-            "max_cat_to_onehot" => self.max_cat_to_onehot = parse_num(key, value)?,
-            "min_data_per_group" => self.min_data_per_group = parse_num(key, value)?,
-            "huber_delta" | "alpha" => self.huber_delta = parse_num(key, value)?,
-            "poisson_max_delta_step" => self.poisson_max_delta_step = parse_num(key, value)?,
+            "bagging_freq" | "subsample_freq" => self.bagging_freq = text::value(key, value)?,
+            "extra_trees" | "extra_tree" => self.extra_trees = text::boolean(key, value)?,
+            "max_cat_threshold" => self.max_cat_threshold = text::value(key, value)?,
+            "cat_smooth" => self.cat_smooth = text::value(key, value)?,
+            "cat_l2" => self.cat_l2 = text::value(key, value)?,
+            "max_cat_to_onehot" => self.max_cat_to_onehot = text::value(key, value)?,
+            "min_data_per_group" => self.min_data_per_group = text::value(key, value)?,
+            "huber_delta" | "alpha" => self.huber_delta = text::value(key, value)?,
+            "poisson_max_delta_step" => self.poisson_max_delta_step = text::value(key, value)?,
             "early_stopping_round"
             | "early_stopping_rounds"
             | "early_stopping"
-            | "n_iter_no_change" => self.early_stopping_round = parse_num(key, value)?,
+            | "n_iter_no_change" => self.early_stopping_round = text::value(key, value)?,
             "monotone_constraints" | "mc" | "monotone_constraint" => {
                 self.monotone_constraints = value
                     .split(',')
@@ -297,12 +306,12 @@ impl GbdtParams {
                     "" | "none" => None,
                     list => Some(ClassWeight::PerClass(
                         list.split(',')
-                            .map(|v| parse_num(key, v))
+                            .map(|v| text::value(key, v))
                             .collect::<Result<Vec<f64>>>()?,
                     )),
                 }
             }
-            "seed" | "random_seed" | "random_state" => self.seed = parse_num(key, value)?,
+            "seed" | "random_seed" | "random_state" => self.seed = text::value(key, value)?,
             // Accepted for compatibility; whet's thread count is --threads.
             "num_threads" | "n_jobs" | "nthread" | "verbose" | "verbosity" => {}
             _ => return Ok(false),

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{LearnError, Result};
+use crate::param_text as text;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LinearParams {
@@ -25,28 +26,6 @@ impl Default for LinearParams {
             tol: 1e-6,
         }
     }
-}
-
-fn parse_f64(name: &str, value: &str) -> Result<f64> {
-    value.trim().parse::<f64>().map_err(|_| {
-        LearnError::param(
-            name,
-            value,
-            "not a number",
-            format!("give a number, e.g. {name}=0.01"),
-        )
-    })
-}
-
-fn parse_usize(name: &str, value: &str) -> Result<usize> {
-    value.trim().parse::<usize>().map_err(|_| {
-        LearnError::param(
-            name,
-            value,
-            "not a whole number",
-            format!("give a whole number, e.g. {name}=100"),
-        )
-    })
 }
 
 fn check_alpha(name: &str, alpha: f64) -> Result<()> {
@@ -102,27 +81,30 @@ fn check_tol(name: &str, t: f64) -> Result<()> {
 }
 
 impl LinearParams {
+    /// The parameter names `set` takes.
+    pub const NAMES: &'static [&'static str] = &["alpha", "l1_ratio", "max_iter", "tol"];
+
     /// Sets one parameter from text. Returns `Ok(false)` for a key that is not a linear-model
     /// parameter; keys: `alpha` (alias `lambda`), `l1_ratio`, `max_iter`, `tol`.
     pub fn set(&mut self, key: &str, value: &str) -> Result<bool> {
         match key {
             "alpha" | "lambda" => {
-                let v = parse_f64(key, value)?;
+                let v = text::value(key, value)?;
                 check_alpha(key, v)?;
                 self.alpha = v;
             }
             "l1_ratio" => {
-                let v = parse_f64(key, value)?;
+                let v = text::value(key, value)?;
                 check_l1_ratio(key, v)?;
                 self.l1_ratio = v;
             }
             "max_iter" => {
-                let v = parse_usize(key, value)?;
+                let v = text::value(key, value)?;
                 check_max_iter(key, v)?;
                 self.max_iter = v;
             }
             "tol" => {
-                let v = parse_f64(key, value)?;
+                let v = text::value(key, value)?;
                 check_tol(key, v)?;
                 self.tol = v;
             }
