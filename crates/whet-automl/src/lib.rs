@@ -13,7 +13,7 @@
 //! `search` (the trial loop, scheduling, pruning), `space` and `tuner` (what is searched and
 //! how proposals are made), `trial` (one configuration over the folds), `ensemble` (Caruana
 //! selection), `finalize` (bag or refit), `report` (leaderboard and the final model in words),
-//! `events`, `memory`, `error`.
+//! `oof` (out-of-fold files), `events`, `memory`, `error`.
 
 pub mod budget;
 pub mod ensemble;
@@ -21,6 +21,7 @@ pub mod error;
 pub mod events;
 pub mod finalize;
 pub mod memory;
+pub mod oof;
 pub mod plan;
 pub mod report;
 pub mod search;
@@ -33,6 +34,7 @@ pub use budget::StudyBudget;
 pub use error::{AutomlError, Result};
 pub use events::{NoObserver, Observer, Stage, StudyEvent};
 pub use finalize::{FinalMode, FinalStrategy};
+pub use oof::OofWriter;
 pub use plan::CvPlan;
 pub use report::{LeaderboardRow, StudyReport};
 pub use search::{FoldPredictions, StopReason, TrialRecord, TrialStatus};

@@ -18,6 +18,7 @@
 //! * `shap`: TreeSHAP for GBDT trees;
 //! * `metrics`: evaluation metrics;
 //! * `model`: the model file (Prep + predictor + metadata);
+//! * `output`: predictions as Arrow columns (`prediction`, `proba_<class>`);
 //! * `error`: the error type.
 
 pub mod binning;
@@ -30,6 +31,7 @@ pub mod learner;
 pub mod linear;
 pub mod metrics;
 pub mod model;
+pub mod output;
 pub mod param_text;
 pub mod shap;
 

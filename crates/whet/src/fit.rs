@@ -17,7 +17,7 @@ use whet_learn::model::{Metadata, Model, Predictor};
 use whet_learn::param_text::split_pair;
 use whet_learn::{LearnerKind, LearnerParams};
 
-use crate::{ReadArgs, load_table};
+use crate::read::{ReadArgs, load_table};
 
 #[derive(Args)]
 pub struct FitArgs {
@@ -39,7 +39,7 @@ pub struct FitArgs {
     #[arg(long)]
     pub test: Option<PathBuf>,
     /// Force the task: binary, multiclass or regression.
-    #[arg(long, value_parser = crate::parse_task)]
+    #[arg(long, value_parser = crate::read::parse_task)]
     pub task: Option<Task>,
     /// Column of non-negative sample weights (not used as a feature).
     #[arg(long, value_name = "COLUMN")]

@@ -1,7 +1,11 @@
 //! Text output for people.
 
+use std::collections::BTreeMap;
+
 use whet_data::profile::{Profile, Severity};
 use whet_data::report::{summary_text, truncate};
+
+use crate::train::TrainReport;
 
 const SPARK: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 /// Beyond this many columns the terminal table is cut; --json and --html hold them all.
@@ -124,4 +128,105 @@ pub fn print_profile(p: &Profile) {
     for n in &p.notes {
         println!("note: {n}");
     }
+}
+
+/// `k=v k=v`, for one-line parameter lists.
+pub fn short_params(p: &BTreeMap<String, String>) -> String {
+    p.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The end of `whet train`: leaderboard, ensemble, final model, test score, notes.
+pub fn print_train_report(report: &TrainReport) {
+    let r = report.study;
+    let holdout = r.is_holdout();
+    println!();
+    println!(
+        "leaderboard ({}, {}; {} trials: {} completed, {} pruned, {} failed)",
+        r.metric.name(),
+        r.cv,
+        r.trials,
+        r.trials_completed,
+        r.trials_pruned,
+        r.trials_failed
+    );
+    println!(
+        "{:>4}  {:>5}  {:<6}  {:>19}  {:>8}  params",
+        "rank", "trial", "learner", "cv score", "fit s"
+    );
+    for row in r.leaderboard.iter().take(15) {
+        // One holdout score has no spread to show.
+        let spread = if holdout {
+            String::new()
+        } else {
+            format!("± {:.5}", row.cv_std)
+        };
+        println!(
+            "{:>4}  {:>5}  {:<6}  {:>9.5} {:<9}  {:>8.2}  {}",
+            row.rank,
+            row.trial,
+            row.learner.name(),
+            row.cv_score,
+            spread,
+            row.fit_seconds,
+            short_params(&row.params)
+        );
+    }
+    if r.leaderboard.len() > 15 {
+        println!(
+            "  … {} more: whet runs -e {} --filter \"tags.whet.kind = 'trial'\"",
+            r.leaderboard.len() - 15,
+            report.tracking.experiment
+        );
+    }
+    println!();
+    if let Some(e) = &r.ensemble {
+        let members: Vec<String> = e
+            .members
+            .iter()
+            .map(|m| format!("{} #{} ×{:.2}", m.learner.name(), m.trial, m.weight))
+            .collect();
+        println!(
+            "ensemble: {} {:.5} {} (best single trial {:.5} on the same rows) — {}",
+            r.metric.name(),
+            e.cv_score,
+            if holdout {
+                "on the holdout"
+            } else {
+                "out-of-fold"
+            },
+            e.best_trial_oof_score,
+            members.join(", ")
+        );
+    }
+    println!(
+        "best single model: trial {} — {} {:.5} ({})",
+        r.best_trial,
+        r.metric.name(),
+        r.best_trial_score,
+        if holdout {
+            "on the holdout"
+        } else {
+            "mean of its fold scores"
+        }
+    );
+    println!("final model: {}", r.final_model_detail);
+    if let Some(m) = &r.test_metrics {
+        let parts: Vec<String> = m.iter().map(|(k, v)| format!("{k} {v:.5}")).collect();
+        println!("test: {}", parts.join("  "));
+    }
+    for n in &r.notes {
+        println!("note: {n}");
+    }
+    println!(
+        "model written to {} in {:.1}s; registered as {} version {} (run {} in {})",
+        report.model_path,
+        report.elapsed_seconds,
+        report.tracking.registered_model,
+        report.tracking.model_version,
+        report.tracking.run_id,
+        report.tracking.store
+    );
 }

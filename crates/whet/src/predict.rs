@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use arrow_array::{ArrayRef, Float64Array, StringArray};
+use arrow_array::ArrayRef;
 use arrow_schema::{DataType, Field, Schema};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -15,10 +15,10 @@ use whet_data::load::{FileFormat, ParquetChunks, detect_format};
 use whet_data::sink::{BatchSink, to_utf8};
 use whet_data::stream::CsvChunks;
 use whet_data::{Table, Task};
-use whet_learn::data::Predictions;
 use whet_learn::model::Model;
+use whet_learn::output::{prediction_columns, prediction_fields};
 
-use crate::ReadArgs;
+use crate::read::ReadArgs;
 
 #[derive(Args)]
 pub struct PredictArgs {
@@ -40,65 +40,6 @@ pub struct PredictArgs {
     pub chunk_rows: usize,
     #[command(flatten)]
     pub read: ReadArgs,
-}
-
-/// The output columns for predictions: `prediction` (class label or value), then with
-/// `proba` one `proba_<class>` per class.
-pub fn prediction_fields(task: Task, classes: &[String], proba: bool) -> Vec<Field> {
-    let mut fields = vec![Field::new(
-        "prediction",
-        if task == Task::Regression {
-            DataType::Float64
-        } else {
-            DataType::Utf8
-        },
-        true,
-    )];
-    if proba {
-        for c in classes {
-            fields.push(Field::new(format!("proba_{c}"), DataType::Float64, true));
-        }
-    }
-    fields
-}
-
-/// The arrays for [`prediction_fields`].
-pub fn prediction_columns(
-    task: Task,
-    classes: &[String],
-    p: &Predictions,
-    proba: bool,
-) -> Vec<ArrayRef> {
-    let mut columns: Vec<ArrayRef> = Vec::new();
-    match task {
-        Task::Regression => columns.push(Arc::new(Float64Array::from(p.values.clone()))),
-        _ => {
-            let labels: Vec<&str> = p
-                .classes()
-                .into_iter()
-                .map(|c| classes.get(c).map_or("", String::as_str))
-                .collect();
-            columns.push(Arc::new(StringArray::from(labels)));
-        }
-    }
-    if proba {
-        let k = classes.len();
-        for c in 0..k {
-            let col: Vec<f64> = (0..p.n_rows)
-                .map(|r| {
-                    if p.n_outputs == 1 {
-                        // Binary: p(last class); the first is its complement.
-                        let v = p.values[r];
-                        if c + 1 == k { v } else { 1.0 - v }
-                    } else {
-                        p.values[r * p.n_outputs + c]
-                    }
-                })
-                .collect();
-            columns.push(Arc::new(Float64Array::from(col)));
-        }
-    }
-    columns
 }
 
 pub fn cmd_predict(args: &PredictArgs, quiet: bool) -> Result<()> {
@@ -142,7 +83,7 @@ pub fn cmd_predict(args: &PredictArgs, quiet: bool) -> Result<()> {
         Ok(())
     };
 
-    let options = crate::read_options(&args.read)?;
+    let options = args.read.load_options()?;
     let chunk_rows = args.chunk_rows.max(1);
     let mut chunks = match detect_format(&args.data) {
         FileFormat::Csv => Chunks::Csv(Box::new(CsvChunks::open(

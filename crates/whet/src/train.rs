@@ -1,29 +1,24 @@
 //! `whet train`: the command line of an AutoML study — arguments, the live display, the
 //! tracked runs and the report. What the study does is whet-automl's (`whet_automl::Study`).
 
-use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use arrow_array::{ArrayRef, Int64Array};
-use arrow_schema::{DataType, Field, Schema};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use whet_automl::study::check_memory;
 use whet_automl::{
-    FinalMode, FoldPredictions, LearnerKind, Observer, Stage, Study, StudyBudget, StudyEvent,
-    StudyReport, StudySpec, TestData, TrialRecord, TrialStatus, is_better,
+    FinalMode, FoldPredictions, LearnerKind, Observer, OofWriter, Stage, Study, StudyBudget,
+    StudyEvent, StudyReport, StudySpec, TestData, TrialRecord, TrialStatus, is_better,
 };
 use whet_data::Task;
-use whet_data::sink::parquet_bytes;
-use whet_learn::data::Predictions;
 use whet_learn::metrics::Metric;
 
-use crate::{ReadArgs, load_table, study};
+use crate::progress::TrainDisplay;
+use crate::read::{ReadArgs, load_table};
+use crate::{output, study};
 
 #[derive(Args)]
 pub struct TrainArgs {
@@ -33,7 +28,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub target: String,
     /// Force the task: binary, multiclass or regression (default: inferred from the target).
-    #[arg(long, value_parser = crate::parse_task)]
+    #[arg(long, value_parser = crate::read::parse_task)]
     pub task: Option<Task>,
     /// Metric to optimise (default: roc_auc for binary, log_loss for multiclass, rmse for
     /// regression). Also: pr_auc, accuracy, balanced_accuracy, f1, f1_macro, mae, r2, mape.
@@ -125,169 +120,22 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// `whet train --json`: the study's report, and where the model and the runs went.
 #[derive(Serialize)]
-struct TrainReport<'a> {
-    model_path: String,
+pub struct TrainReport<'a> {
+    pub model_path: String,
     #[serde(flatten)]
-    study: &'a StudyReport,
-    elapsed_seconds: f64,
-    tracking: study::Recorded,
-}
-
-/// Live display: one line per finished trial above a spinner with the budget and the best so far.
-struct Live {
-    bar: Option<ProgressBar>,
-    metric: Metric,
-    best_by_learner: BTreeMap<LearnerKind, f64>,
-    done: usize,
-}
-
-impl Live {
-    fn new(enabled: bool, metric: Metric, budget: Option<Duration>, trials: Option<usize>) -> Live {
-        let bar = enabled.then(|| {
-            let bar = match budget {
-                Some(b) => {
-                    let bar = ProgressBar::new(b.as_millis() as u64);
-                    let style = ProgressStyle::with_template(
-                        "{spinner} [{bar:24}] {elapsed}/{prefix} {wide_msg}",
-                    )
-                    .map(|s| s.progress_chars("=> "))
-                    .unwrap_or_else(|_| ProgressStyle::default_bar());
-                    bar.set_style(style);
-                    bar.set_prefix(format!("{}s", b.as_secs()));
-                    bar
-                }
-                None => {
-                    let bar = ProgressBar::new(trials.unwrap_or(0) as u64);
-                    let style = ProgressStyle::with_template(
-                        "{spinner} [{bar:24}] {pos}/{len} trials {elapsed} {wide_msg}",
-                    )
-                    .map(|s| s.progress_chars("=> "))
-                    .unwrap_or_else(|_| ProgressStyle::default_bar());
-                    bar.set_style(style);
-                    bar
-                }
-            };
-            bar.enable_steady_tick(Duration::from_millis(200));
-            bar
-        });
-        Live {
-            bar,
-            metric,
-            best_by_learner: BTreeMap::new(),
-            done: 0,
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(b) = &self.bar {
-            b.finish_and_clear();
-        }
-    }
-
-    fn summary(&self) -> String {
-        let parts: Vec<String> = self
-            .best_by_learner
-            .iter()
-            .map(|(l, s)| format!("{l} {s:.4}"))
-            .collect();
-        format!("{} trials · best {}", self.done, parts.join("  "))
-    }
-
-    fn trial_line(&self, t: &TrialRecord, is_best: bool) -> String {
-        let mark = if is_best { "★" } else { " " };
-        match t.status {
-            TrialStatus::Completed => format!(
-                "{mark} trial {:>3}  {:<6}  {} {:.5} ± {:.5}  {:>6.2}s  {}",
-                t.id + 1,
-                t.learner.name(),
-                self.metric.name(),
-                t.cv_score,
-                t.cv_std,
-                t.fit_seconds,
-                short_params(&t.params)
-            ),
-            TrialStatus::Pruned => format!(
-                "  trial {:>3}  {:<6}  pruned after {} folds ({:.5})  {:>6.2}s",
-                t.id + 1,
-                t.learner.name(),
-                t.fold_scores.len(),
-                t.cv_score,
-                t.fit_seconds
-            ),
-            TrialStatus::Failed => format!(
-                "  trial {:>3}  {:<6}  failed: {}",
-                t.id + 1,
-                t.learner.name(),
-                t.message
-                    .as_deref()
-                    .unwrap_or("")
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-            ),
-        }
-    }
+    pub study: &'a StudyReport,
+    pub elapsed_seconds: f64,
+    pub tracking: study::Recorded,
 }
 
 /// The CLI's subscriber to a study: the live display and the tracking store.
 struct TrainObserver<'a, 's> {
-    live: &'a mut Live,
+    live: &'a mut TrainDisplay,
     started: Instant,
     budget: Option<Duration>,
     tracker: &'a mut study::Tracker<'s>,
-    oof: OofTable<'a>,
-}
-
-/// How a trial's out-of-fold predictions are written: rows named by their 1-based data row in
-/// the training file, so they join back to it.
-struct OofTable<'a> {
-    keep: bool,
-    task: Task,
-    classes: &'a [String],
-    data_rows: &'a [u64],
-}
-
-impl OofTable<'_> {
-    fn parquet(&self, folds: &[FoldPredictions]) -> Result<Vec<u8>> {
-        let n: usize = folds.iter().map(|f| f.rows.len()).sum();
-        let n_outputs = folds.first().map_or(1, |f| f.predictions.n_outputs);
-        let mut data_row = Vec::with_capacity(n);
-        let mut fold = Vec::with_capacity(n);
-        let mut values = Vec::with_capacity(n * n_outputs);
-        for (f, fp) in folds.iter().enumerate() {
-            for &r in fp.rows {
-                data_row.push(self.data_rows.get(r as usize).map_or(-1, |&d| d as i64));
-            }
-            fold.extend(std::iter::repeat_n(f as i64 + 1, fp.rows.len()));
-            values.extend_from_slice(&fp.predictions.values);
-        }
-        let p = Predictions {
-            n_rows: n,
-            n_outputs,
-            values,
-        };
-        let proba = self.task != Task::Regression;
-        let mut fields = vec![
-            Field::new("data_row", DataType::Int64, false),
-            Field::new("fold", DataType::Int64, false),
-        ];
-        fields.extend(crate::predict::prediction_fields(
-            self.task,
-            self.classes,
-            proba,
-        ));
-        let mut columns: Vec<ArrayRef> = vec![
-            Arc::new(Int64Array::from(data_row)),
-            Arc::new(Int64Array::from(fold)),
-        ];
-        columns.extend(crate::predict::prediction_columns(
-            self.task,
-            self.classes,
-            &p,
-            proba,
-        ));
-        Ok(parquet_bytes(Arc::new(Schema::new(fields)), columns)?)
-    }
+    /// None with --no-oof.
+    oof: Option<OofWriter>,
 }
 
 impl Observer for TrainObserver<'_, '_> {
@@ -323,7 +171,10 @@ impl TrainObserver<'_, '_> {
         best: Option<&TrialRecord>,
         folds: &[FoldPredictions],
     ) {
-        let oof = (self.oof.keep && !folds.is_empty()).then(|| self.oof.parquet(folds));
+        let oof = match &self.oof {
+            Some(writer) if !folds.is_empty() => Some(writer.parquet(folds).map_err(Into::into)),
+            _ => None,
+        };
         self.tracker.trial_finished(t, self.live.metric, oof);
         self.live.done += 1;
         if t.status == TrialStatus::Completed {
@@ -345,13 +196,6 @@ impl TrainObserver<'_, '_> {
             b.set_message(self.live.summary());
         }
     }
-}
-
-fn short_params(p: &BTreeMap<String, String>) -> String {
-    p.iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// The study as the arguments ask for it; checked before any data is read.
@@ -487,23 +331,16 @@ pub fn cmd_train(args: &TrainArgs, store_flag: Option<&str>, quiet: bool) -> Res
         )?;
     }
     let show_live = !quiet && !args.json && std::io::stderr().is_terminal();
-    let mut live = Live::new(show_live, metric, budget.time, budget.trials);
+    let mut live = TrainDisplay::new(show_live, metric, budget.time, budget.trials);
     let Some(tracker) = guard.0.as_mut() else {
         anyhow::bail!("the study run was not started");
     };
-    let classes = prepared.classes();
-    let data_rows = prepared.data_rows().to_vec();
     let mut observer = TrainObserver {
         live: &mut live,
         started,
         budget: budget.time,
         tracker,
-        oof: OofTable {
-            keep: !args.no_oof,
-            task,
-            classes: &classes,
-            data_rows: &data_rows,
-        },
+        oof: (!args.no_oof).then(|| OofWriter::new(&prepared)),
     };
     let outcome = prepared.run(&mut observer);
     live.finish();
@@ -534,7 +371,7 @@ pub fn cmd_train(args: &TrainArgs, store_flag: Option<&str>, quiet: bool) -> Res
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print_report(&report);
+        output::print_train_report(&report);
     }
     Ok(())
 }
@@ -548,96 +385,4 @@ impl Drop for StudyGuard<'_> {
             t.fail("whet train stopped with an error");
         }
     }
-}
-
-fn print_report(report: &TrainReport) {
-    let r = report.study;
-    let holdout = r.is_holdout();
-    println!();
-    println!(
-        "leaderboard ({}, {}; {} trials: {} completed, {} pruned, {} failed)",
-        r.metric.name(),
-        r.cv,
-        r.trials,
-        r.trials_completed,
-        r.trials_pruned,
-        r.trials_failed
-    );
-    println!(
-        "{:>4}  {:>5}  {:<6}  {:>19}  {:>8}  params",
-        "rank", "trial", "learner", "cv score", "fit s"
-    );
-    for row in r.leaderboard.iter().take(15) {
-        // One holdout score has no spread to show.
-        let spread = if holdout {
-            String::new()
-        } else {
-            format!("± {:.5}", row.cv_std)
-        };
-        println!(
-            "{:>4}  {:>5}  {:<6}  {:>9.5} {:<9}  {:>8.2}  {}",
-            row.rank,
-            row.trial,
-            row.learner.name(),
-            row.cv_score,
-            spread,
-            row.fit_seconds,
-            short_params(&row.params)
-        );
-    }
-    if r.leaderboard.len() > 15 {
-        println!(
-            "  … {} more: whet runs -e {} --filter \"tags.whet.kind = 'trial'\"",
-            r.leaderboard.len() - 15,
-            report.tracking.experiment
-        );
-    }
-    println!();
-    if let Some(e) = &r.ensemble {
-        let members: Vec<String> = e
-            .members
-            .iter()
-            .map(|m| format!("{} #{} ×{:.2}", m.learner.name(), m.trial, m.weight))
-            .collect();
-        println!(
-            "ensemble: {} {:.5} {} (best single trial {:.5} on the same rows) — {}",
-            r.metric.name(),
-            e.cv_score,
-            if holdout {
-                "on the holdout"
-            } else {
-                "out-of-fold"
-            },
-            e.best_trial_oof_score,
-            members.join(", ")
-        );
-    }
-    println!(
-        "best single model: trial {} — {} {:.5} ({})",
-        r.best_trial,
-        r.metric.name(),
-        r.best_trial_score,
-        if holdout {
-            "on the holdout"
-        } else {
-            "mean of its fold scores"
-        }
-    );
-    println!("final model: {}", r.final_model_detail);
-    if let Some(m) = &r.test_metrics {
-        let parts: Vec<String> = m.iter().map(|(k, v)| format!("{k} {v:.5}")).collect();
-        println!("test: {}", parts.join("  "));
-    }
-    for n in &r.notes {
-        println!("note: {n}");
-    }
-    println!(
-        "model written to {} in {:.1}s; registered as {} version {} (run {} in {})",
-        report.model_path,
-        report.elapsed_seconds,
-        report.tracking.registered_model,
-        report.tracking.model_version,
-        report.tracking.run_id,
-        report.tracking.store
-    );
 }

@@ -153,7 +153,14 @@ fn bad_parameters_are_clear_errors() {
     let o = whet()
         .args(["fit"])
         .arg(example())
-        .args(["--target", "churned", "--learner", "lightgbm", "--json", "-q"])
+        .args([
+            "--target",
+            "churned",
+            "--learner",
+            "lightgbm",
+            "--json",
+            "-q",
+        ])
         .args(["-p", "num_iterations=5"])
         .output()
         .unwrap();

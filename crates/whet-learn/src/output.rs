@@ -1,0 +1,69 @@
+//! Predictions as Arrow columns: what `whet predict` writes, what a scoring server returns and
+//! what out-of-fold files hold, named the same way everywhere.
+
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Float64Array, StringArray};
+use arrow_schema::{DataType, Field};
+use whet_data::Task;
+
+use crate::data::Predictions;
+
+/// The output columns for predictions: `prediction` (class label or value), then with
+/// `proba` one `proba_<class>` per class.
+pub fn prediction_fields(task: Task, classes: &[String], proba: bool) -> Vec<Field> {
+    let mut fields = vec![Field::new(
+        "prediction",
+        if task == Task::Regression {
+            DataType::Float64
+        } else {
+            DataType::Utf8
+        },
+        true,
+    )];
+    if proba {
+        for c in classes {
+            fields.push(Field::new(format!("proba_{c}"), DataType::Float64, true));
+        }
+    }
+    fields
+}
+
+/// The arrays for [`prediction_fields`].
+pub fn prediction_columns(
+    task: Task,
+    classes: &[String],
+    p: &Predictions,
+    proba: bool,
+) -> Vec<ArrayRef> {
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    match task {
+        Task::Regression => columns.push(Arc::new(Float64Array::from(p.values.clone()))),
+        _ => {
+            let labels: Vec<&str> = p
+                .classes()
+                .into_iter()
+                .map(|c| classes.get(c).map_or("", String::as_str))
+                .collect();
+            columns.push(Arc::new(StringArray::from(labels)));
+        }
+    }
+    if proba {
+        let k = classes.len();
+        for c in 0..k {
+            let col: Vec<f64> = (0..p.n_rows)
+                .map(|r| {
+                    if p.n_outputs == 1 {
+                        // Binary: p(last class); the first is its complement.
+                        let v = p.values[r];
+                        if c + 1 == k { v } else { 1.0 - v }
+                    } else {
+                        p.values[r * p.n_outputs + c]
+                    }
+                })
+                .collect();
+            columns.push(Arc::new(Float64Array::from(col)));
+        }
+    }
+    columns
+}
