@@ -6,6 +6,7 @@
 use whet_learn::data::Predictions;
 use whet_learn::metrics::{Metric, evaluate};
 
+use crate::space::LearnerKind;
 use crate::trial::{Problem, loss_of};
 
 /// Chosen members as (candidate index, count); weights are count / total.
@@ -76,6 +77,26 @@ pub fn select(
     })
 }
 
+/// Candidates for ensemble selection: the best trials by CV score, plus each learner's best.
+const ENSEMBLE_CANDIDATES: usize = 10;
+
+/// Which of the trials, ranked best first by their learners, stay ensemble candidates: the
+/// ENSEMBLE_CANDIDATES best, and each learner's best.
+pub(crate) fn ensemble_candidates(ranked: &[LearnerKind]) -> Vec<bool> {
+    let mut seen: Vec<LearnerKind> = Vec::new();
+    ranked
+        .iter()
+        .enumerate()
+        .map(|(rank, learner)| {
+            let learners_best = !seen.contains(learner);
+            if learners_best {
+                seen.push(*learner);
+            }
+            rank < ENSEMBLE_CANDIDATES || learners_best
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,5 +151,18 @@ mod tests {
         let off = preds(vec![1.5, 2.5, 3.5]);
         let s = select(&p, Metric::Rmse, &[0, 1, 2], &[&exact, &off], 5).unwrap();
         assert_eq!(s.members, vec![(0, 1)]);
+    }
+
+    #[test]
+    fn ensemble_candidates_are_the_best_ten_and_each_learners_best() {
+        use LearnerKind::*;
+        let mut ranked = vec![Gbdt; 12];
+        ranked.extend([Linear, Gbdt, Rf, Linear]);
+        let keep = ensemble_candidates(&ranked);
+        let mut want = vec![true; 10];
+        want.extend([false, false, true, false, true, false]);
+        assert_eq!(keep, want);
+        // Under ten trials everything stays.
+        assert!(ensemble_candidates(&[Knn, Knn, Gbdt]).iter().all(|&k| k));
     }
 }

@@ -10,7 +10,7 @@
 //!
 //! Modules, in the order a study uses them: `study` (the entry point and every policy of
 //! `whet train`), `plan` (validation plans), `budget` (the time budget, cut in one place),
-//! `search` (the trial loop, scheduling, pruning), `space` and `tuner` (what is searched and
+//! `search` (the trial loop, pruning), `schedule` (which configuration runs next), `space` and `tuner` (what is searched and
 //! how proposals are made), `trial` (one configuration over the folds), `ensemble` (Caruana
 //! selection), `finalize` (bag or refit), `report` (leaderboard and the final model in words),
 //! `oof` (out-of-fold files), `events`, `memory`, `error`.
@@ -24,6 +24,7 @@ pub mod memory;
 pub mod oof;
 pub mod plan;
 pub mod report;
+mod schedule;
 pub mod search;
 pub mod space;
 pub mod study;

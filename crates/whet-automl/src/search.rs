@@ -6,29 +6,27 @@
 //! scores and deterministic cost estimates, never on the clock. A time budget only decides
 //! where the sequence stops (an interrupted trial is discarded whole).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use whet_data::Task;
 use whet_learn::data::Predictions;
 use whet_learn::metrics::Metric;
 use whet_learn::model::{EnsembleMember, EnsembleModel, Predictor};
 
 use crate::budget::{Budget, finish_reserve};
-use crate::ensemble;
+use crate::ensemble::{self, ensemble_candidates};
 use crate::error::AutomlError;
 use crate::events::{Observer, Stage, StudyEvent, send_new_notes};
 use crate::finalize::{self, FinalMode, FinalStrategy, Member, RefitComparison};
 use crate::plan::CvPlan;
-use crate::space::{Config, EARLY_STOPPING_ROUNDS, LearnerKind, portfolio};
+use crate::schedule::{LearnerState, next_config, portfolio_queue, ran_to_cap};
+use crate::space::{Config, LearnerKind};
 use crate::trial::{FoldError, FoldResult, Problem, fit_fold, loss_of};
 use crate::tuner::Tuner;
 
 /// Above this many rows kNN costs more than it is likely to give; it is left out with a note.
 pub const KNN_MAX_ROWS: usize = 30_000;
-/// Candidates for ensemble selection: the best trials by CV score, plus each learner's best.
-const ENSEMBLE_CANDIDATES: usize = 10;
 const ENSEMBLE_STEPS: usize = 30;
 /// Boosting rounds of the quick model fitted when no trial finished in the budget.
 const RESCUE_ROUNDS: usize = 60;
@@ -135,17 +133,6 @@ struct Kept {
     iterations: Vec<usize>,
     fit_seconds: f64,
     predict_seconds: f64,
-}
-
-struct LearnerState {
-    tuner: Tuner,
-    /// Its first portfolio trial was pruned or failed: skip its other defaults.
-    skip_portfolio: bool,
-    best_loss: f64,
-    first_loss: f64,
-    spent: f64,
-    since_improvement: f64,
-    best_trial_cost: f64,
 }
 
 /// Runs the search. `problem.binned` must be set when any tree learner is in `options`.
@@ -600,22 +587,6 @@ fn choose_final(
     }
 }
 
-/// Whether a boosting trial used every round it was allowed in some fold: early stopping
-/// would have ended it otherwise, so more rounds would likely still help.
-fn ran_to_cap(config: &Config, iterations: &[usize]) -> bool {
-    let Some(cap) = config
-        .values()
-        .into_iter()
-        .find(|(n, _)| *n == "num_iterations")
-        .map(|(_, v)| v as usize)
-    else {
-        return false;
-    };
-    iterations
-        .iter()
-        .any(|&kept| kept + EARLY_STOPPING_ROUNDS > cap)
-}
-
 /// The best completed trial; the earliest on ties.
 pub fn best_completed(trials: &[TrialRecord], metric: Metric) -> Option<&TrialRecord> {
     trials
@@ -761,105 +732,6 @@ fn assemble_oof(
     (oof, models, predict_seconds)
 }
 
-/// Which of the trials, ranked best first by their learners, stay ensemble candidates: the
-/// ENSEMBLE_CANDIDATES best, and each learner's best.
-fn ensemble_candidates(ranked: &[LearnerKind]) -> Vec<bool> {
-    let mut seen: Vec<LearnerKind> = Vec::new();
-    ranked
-        .iter()
-        .enumerate()
-        .map(|(rank, learner)| {
-            let learners_best = !seen.contains(learner);
-            if learners_best {
-                seen.push(*learner);
-            }
-            rank < ENSEMBLE_CANDIDATES || learners_best
-        })
-        .collect()
-}
-
-/// The portfolio in the order it is tried: boosting's two cheapest defaults first (it wins
-/// most tabular problems), then its large default (many leaves, slow learning rate: on big or
-/// hard data it wins by a wide margin, and there a 60 s budget fits only a handful of trials,
-/// so it must not come last), then the forests' cheapest, then boosting's many-small-trees
-/// default, then every other default round-robin.
-fn portfolio_queue(learners: &[LearnerKind], task: Task) -> VecDeque<(LearnerKind, usize, Config)> {
-    let lists: BTreeMap<LearnerKind, Vec<Config>> =
-        learners.iter().map(|&l| (l, portfolio(l, task))).collect();
-    let mut order: Vec<(LearnerKind, usize)> = Vec::new();
-    let gbdt = learners.contains(&LearnerKind::Gbdt);
-    if gbdt {
-        order.extend([
-            (LearnerKind::Gbdt, 0),
-            (LearnerKind::Gbdt, 1),
-            (LearnerKind::Gbdt, 3),
-        ]);
-    }
-    for &l in learners {
-        if matches!(l, LearnerKind::Rf | LearnerKind::Et) {
-            order.push((l, 0));
-        }
-    }
-    if gbdt {
-        order.push((LearnerKind::Gbdt, 2));
-    }
-    let rounds = lists.values().map(Vec::len).max().unwrap_or(0);
-    for round in 0..rounds {
-        for &l in learners {
-            if !order.contains(&(l, round)) {
-                order.push((l, round));
-            }
-        }
-    }
-    order
-        .into_iter()
-        .filter_map(|(l, i)| lists.get(&l)?.get(i).map(|c| (l, i, c.clone())))
-        .collect()
-}
-
-/// Picks the next configuration: the portfolio queue first, then the learner with the lowest
-/// estimated cost of improvement (FLAML's ECI, on deterministic cost units) asks its tuner.
-fn next_config(
-    learners: &[LearnerKind],
-    states: &mut BTreeMap<LearnerKind, LearnerState>,
-    queue: &mut VecDeque<(LearnerKind, usize, Config)>,
-) -> Option<(LearnerKind, Config, Option<usize>)> {
-    while let Some((l, i, c)) = queue.pop_front() {
-        if states.get(&l).is_some_and(|s| !s.skip_portfolio) {
-            return Some((l, c, Some(i)));
-        }
-    }
-    let global_best = states
-        .values()
-        .map(|s| s.best_loss)
-        .fold(f64::INFINITY, f64::min);
-    let mut choice: Option<(LearnerKind, f64)> = None;
-    for &l in learners {
-        let Some(s) = states.get(&l) else { continue };
-        if !s.best_loss.is_finite() {
-            continue;
-        }
-        let eci1 = s.since_improvement.max(2.0 * s.best_trial_cost).max(1e-6);
-        let eci = if s.best_loss > global_best {
-            let gained = s.first_loss - s.best_loss;
-            let speed = gained / s.spent.max(1e-9);
-            if speed > 0.0 {
-                eci1.max((s.best_loss - global_best) / speed)
-            } else {
-                eci1 * 4.0 + (s.best_loss - global_best) * 1e3
-            }
-        } else {
-            eci1
-        };
-        if choice.is_none_or(|(_, e)| eci < e) {
-            choice = Some((l, eci));
-        }
-    }
-    let (l, _) = choice?;
-    let config = states.get_mut(&l)?.tuner.ask()?;
-    Some((l, config, None))
-}
-
 fn rescue_config() -> Config {
     Config::from_values(
         LearnerKind::Gbdt,
@@ -898,6 +770,7 @@ fn rescue_model(
 mod tests {
     use super::*;
     use crate::plan::plan_folds;
+    use whet_data::Task;
     use whet_data::prep::{Feature, FeatureData, Features};
     use whet_data::rng::Rng;
     use whet_learn::binning::BinnedData;
@@ -957,50 +830,6 @@ mod tests {
             final_mode,
         };
         search(&problem, &plan, &options, &mut crate::events::NoObserver).unwrap()
-    }
-
-    #[test]
-    fn portfolio_starts_with_boosting_then_every_learner() {
-        let q: Vec<(LearnerKind, usize)> = portfolio_queue(&LearnerKind::ALL, Task::Binary)
-            .into_iter()
-            .map(|(l, i, _)| (l, i))
-            .collect();
-        use LearnerKind::*;
-        assert_eq!(
-            q[..10],
-            [
-                (Gbdt, 0),
-                (Gbdt, 1),
-                (Gbdt, 3),
-                (Rf, 0),
-                (Et, 0),
-                (Gbdt, 2),
-                (Linear, 0),
-                (Knn, 0),
-                (Rf, 1),
-                (Et, 1),
-            ]
-        );
-        let total: usize = LearnerKind::ALL
-            .iter()
-            .map(|&l| portfolio(l, Task::Binary).len())
-            .sum();
-        assert_eq!(q.len(), total);
-        let only_linear = portfolio_queue(&[LearnerKind::Linear], Task::Binary);
-        assert!(only_linear.iter().all(|e| e.0 == LearnerKind::Linear));
-    }
-
-    #[test]
-    fn ensemble_candidates_are_the_best_ten_and_each_learners_best() {
-        use LearnerKind::*;
-        let mut ranked = vec![Gbdt; 12];
-        ranked.extend([Linear, Gbdt, Rf, Linear]);
-        let keep = ensemble_candidates(&ranked);
-        let mut want = vec![true; 10];
-        want.extend([false, false, true, false, true, false]);
-        assert_eq!(keep, want);
-        // Under ten trials everything stays.
-        assert!(ensemble_candidates(&[Knn, Knn, Gbdt]).iter().all(|&k| k));
     }
 
     #[test]

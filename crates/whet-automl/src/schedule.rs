@@ -1,0 +1,160 @@
+//! Which configuration runs next: the portfolio of defaults first, in an order that puts the
+//! likely winners early, then the learner with the lowest estimated cost of improvement asks
+//! its tuner (FLAML's ECI, on deterministic cost units, so the schedule never depends on the
+//! machine's speed).
+
+use std::collections::{BTreeMap, VecDeque};
+
+use whet_data::Task;
+
+use crate::space::{Config, EARLY_STOPPING_ROUNDS, LearnerKind, portfolio};
+use crate::tuner::Tuner;
+
+/// What the scheduler knows of one learner.
+pub(crate) struct LearnerState {
+    pub(crate) tuner: Tuner,
+    /// Its first portfolio trial was pruned or failed: skip its other defaults.
+    pub(crate) skip_portfolio: bool,
+    pub(crate) best_loss: f64,
+    pub(crate) first_loss: f64,
+    pub(crate) spent: f64,
+    pub(crate) since_improvement: f64,
+    pub(crate) best_trial_cost: f64,
+}
+
+/// Whether a boosting trial used every round it was allowed in some fold: early stopping
+/// would have ended it otherwise, so more rounds would likely still help.
+pub(crate) fn ran_to_cap(config: &Config, iterations: &[usize]) -> bool {
+    let Some(cap) = config
+        .values()
+        .into_iter()
+        .find(|(n, _)| *n == "num_iterations")
+        .map(|(_, v)| v as usize)
+    else {
+        return false;
+    };
+    iterations
+        .iter()
+        .any(|&kept| kept + EARLY_STOPPING_ROUNDS > cap)
+}
+
+/// The portfolio in the order it is tried: boosting's two cheapest defaults first (it wins
+/// most tabular problems), then its large default (many leaves, slow learning rate: on big or
+/// hard data it wins by a wide margin, and there a 60 s budget fits only a handful of trials,
+/// so it must not come last), then the forests' cheapest, then boosting's many-small-trees
+/// default, then every other default round-robin.
+pub(crate) fn portfolio_queue(
+    learners: &[LearnerKind],
+    task: Task,
+) -> VecDeque<(LearnerKind, usize, Config)> {
+    let lists: BTreeMap<LearnerKind, Vec<Config>> =
+        learners.iter().map(|&l| (l, portfolio(l, task))).collect();
+    let mut order: Vec<(LearnerKind, usize)> = Vec::new();
+    let gbdt = learners.contains(&LearnerKind::Gbdt);
+    if gbdt {
+        order.extend([
+            (LearnerKind::Gbdt, 0),
+            (LearnerKind::Gbdt, 1),
+            (LearnerKind::Gbdt, 3),
+        ]);
+    }
+    for &l in learners {
+        if matches!(l, LearnerKind::Rf | LearnerKind::Et) {
+            order.push((l, 0));
+        }
+    }
+    if gbdt {
+        order.push((LearnerKind::Gbdt, 2));
+    }
+    let rounds = lists.values().map(Vec::len).max().unwrap_or(0);
+    for round in 0..rounds {
+        for &l in learners {
+            if !order.contains(&(l, round)) {
+                order.push((l, round));
+            }
+        }
+    }
+    order
+        .into_iter()
+        .filter_map(|(l, i)| lists.get(&l)?.get(i).map(|c| (l, i, c.clone())))
+        .collect()
+}
+
+/// Picks the next configuration: the portfolio queue first, then the learner with the lowest
+/// estimated cost of improvement (FLAML's ECI, on deterministic cost units) asks its tuner.
+pub(crate) fn next_config(
+    learners: &[LearnerKind],
+    states: &mut BTreeMap<LearnerKind, LearnerState>,
+    queue: &mut VecDeque<(LearnerKind, usize, Config)>,
+) -> Option<(LearnerKind, Config, Option<usize>)> {
+    while let Some((l, i, c)) = queue.pop_front() {
+        if states.get(&l).is_some_and(|s| !s.skip_portfolio) {
+            return Some((l, c, Some(i)));
+        }
+    }
+    let global_best = states
+        .values()
+        .map(|s| s.best_loss)
+        .fold(f64::INFINITY, f64::min);
+    let mut choice: Option<(LearnerKind, f64)> = None;
+    for &l in learners {
+        let Some(s) = states.get(&l) else { continue };
+        if !s.best_loss.is_finite() {
+            continue;
+        }
+        let eci1 = s.since_improvement.max(2.0 * s.best_trial_cost).max(1e-6);
+        let eci = if s.best_loss > global_best {
+            let gained = s.first_loss - s.best_loss;
+            let speed = gained / s.spent.max(1e-9);
+            if speed > 0.0 {
+                eci1.max((s.best_loss - global_best) / speed)
+            } else {
+                eci1 * 4.0 + (s.best_loss - global_best) * 1e3
+            }
+        } else {
+            eci1
+        };
+        if choice.is_none_or(|(_, e)| eci < e) {
+            choice = Some((l, eci));
+        }
+    }
+    let (l, _) = choice?;
+    let config = states.get_mut(&l)?.tuner.ask()?;
+    Some((l, config, None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn portfolio_starts_with_boosting_then_every_learner() {
+        let q: Vec<(LearnerKind, usize)> = portfolio_queue(&LearnerKind::ALL, Task::Binary)
+            .into_iter()
+            .map(|(l, i, _)| (l, i))
+            .collect();
+        use LearnerKind::*;
+        assert_eq!(
+            q[..10],
+            [
+                (Gbdt, 0),
+                (Gbdt, 1),
+                (Gbdt, 3),
+                (Rf, 0),
+                (Et, 0),
+                (Gbdt, 2),
+                (Linear, 0),
+                (Knn, 0),
+                (Rf, 1),
+                (Et, 1),
+            ]
+        );
+        let total: usize = LearnerKind::ALL
+            .iter()
+            .map(|&l| portfolio(l, Task::Binary).len())
+            .sum();
+        assert_eq!(q.len(), total);
+        let only_linear = portfolio_queue(&[LearnerKind::Linear], Task::Binary);
+        assert!(only_linear.iter().all(|e| e.0 == LearnerKind::Linear));
+    }
+}
