@@ -39,6 +39,10 @@ pub enum Error {
     },
     #[error("{what} not found in store {location}")]
     NotFound { what: String, location: String },
+    /// An experiment, registered model or token name that is taken (MLflow's
+    /// RESOURCE_ALREADY_EXISTS).
+    #[error("{what} already exists in store {location}")]
+    AlreadyExists { what: String, location: String },
     #[error("{0}")]
     Invalid(String),
     #[error(
@@ -96,6 +100,20 @@ impl Error {
             what: what.into(),
             location: location.to_string(),
         }
+    }
+
+    pub(crate) fn already_exists(what: impl Into<String>, location: &str) -> Self {
+        Error::AlreadyExists {
+            what: what.into(),
+            location: location.to_string(),
+        }
+    }
+
+    /// True when a statement broke a UNIQUE or PRIMARY KEY constraint: a concurrent writer
+    /// took the name between this transaction's check and its insert (PostgreSQL only; SQLite
+    /// writers are serialized by `BEGIN IMMEDIATE`).
+    pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+        matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
     }
 
     /// Turns a driver error into the most specific variant: damaged and locked databases get

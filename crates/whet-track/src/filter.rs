@@ -1,10 +1,20 @@
-//! MLflow's run filter syntax: `metrics.auc > 0.9 and params.learner = 'gbdt'`.
+//! MLflow's filter syntax: `metrics.auc > 0.9 and params.learner = 'gbdt'`.
 //!
 //! A hand-written tokenizer and recursive-descent parser produce a list of conditions joined
 //! by AND (MLflow has no OR). Values are never spliced into SQL: `search` turns each condition
 //! into a fragment with bind parameters.
+//!
+//! One grammar serves every search; the [`Entity`] searched decides which names it accepts:
+//! runs have metrics, params, tags and the attributes of [`Attribute`]; experiments, registered
+//! models and model versions have tags and a few attributes ([`Field::Column`]); logged models
+//! have metrics, params, tags and attributes. [`parse`] and [`OrderBy::parse`] are the runs'
+//! grammar, as before; [`parse_for`] and [`OrderBy::parse_for`] take the entity.
 
 use std::fmt;
+
+mod entities;
+
+pub use entities::{Column, Entity};
 
 /// What a condition is about.
 #[derive(Debug, Clone, PartialEq)]
@@ -12,7 +22,10 @@ pub enum Field {
     Metric(String),
     Param(String),
     Tag(String),
+    /// A run attribute (searches over runs).
     Attribute(Attribute),
+    /// An attribute of another entity: a column of the table searched.
+    Column(Column),
 }
 
 /// Run attributes that can be filtered and ordered on. Names follow MLflow's.
@@ -124,6 +137,8 @@ pub struct FilterError {
     pub message: String,
     pub position: usize,
     pub input: String,
+    /// What valid conditions look like for the search this filter was for.
+    pub hint: &'static str,
 }
 
 impl fmt::Display for FilterError {
@@ -135,10 +150,7 @@ impl fmt::Display for FilterError {
         )?;
         writeln!(f, "  {}", self.input)?;
         write!(f, "  {}^", " ".repeat(self.position))?;
-        write!(
-            f,
-            "\n  hint: conditions look like metrics.auc > 0.9, params.learner = 'gbdt', tags.team = 'x' or attributes.status = 'FINISHED', joined by AND"
-        )
+        write!(f, "\n  hint: {}", self.hint)
     }
 }
 
@@ -162,6 +174,7 @@ struct Lexer<'a> {
     chars: Vec<char>,
     pos: usize,
     input: &'a str,
+    entity: Entity,
 }
 
 impl<'a> Lexer<'a> {
@@ -170,6 +183,7 @@ impl<'a> Lexer<'a> {
             message: message.into(),
             position,
             input: self.input.to_string(),
+            hint: self.entity.hint(),
         }
     }
 
@@ -329,11 +343,12 @@ impl<'a> Lexer<'a> {
 
 impl<'a> Parser<'a> {
     /// A parser over the tokens of `text`, a part of `input` (which error messages quote).
-    fn over(text: &str, input: &'a str) -> Result<Parser<'a>, FilterError> {
+    fn over(text: &str, input: &'a str, entity: Entity) -> Result<Parser<'a>, FilterError> {
         let lexer = Lexer {
             chars: text.chars().collect(),
             pos: 0,
             input,
+            entity,
         };
         let end = lexer.chars.len();
         let tokens = lexer.tokens()?;
@@ -342,13 +357,20 @@ impl<'a> Parser<'a> {
             i: 0,
             input,
             end,
+            entity,
         })
     }
 }
 
-/// Parses a filter; an empty or blank string means "no conditions".
+/// Parses a runs filter; an empty or blank string means "no conditions".
 pub fn parse(input: &str) -> Result<Vec<Condition>, FilterError> {
-    let mut p = Parser::over(input, input)?;
+    parse_for(input, Entity::Runs)
+}
+
+/// Parses a filter for a search over `entity`; an empty or blank string means "no
+/// conditions".
+pub fn parse_for(input: &str, entity: Entity) -> Result<Vec<Condition>, FilterError> {
+    let mut p = Parser::over(input, input, entity)?;
     let mut out = Vec::new();
     if p.tokens.is_empty() {
         return Ok(out);
@@ -372,6 +394,7 @@ struct Parser<'a> {
     i: usize,
     input: &'a str,
     end: usize,
+    entity: Entity,
 }
 
 impl Parser<'_> {
@@ -380,6 +403,15 @@ impl Parser<'_> {
             message: message.into(),
             position,
             input: self.input.to_string(),
+            hint: self.entity.hint(),
+        }
+    }
+
+    /// An attribute name of the entity searched.
+    fn attribute(&self, name: &str) -> Option<Field> {
+        match self.entity {
+            Entity::Runs => Attribute::parse(name).map(Field::Attribute),
+            e => e.column(name).map(Field::Column),
         }
     }
 
@@ -473,15 +505,20 @@ impl Parser<'_> {
         if !matches!(self.tokens.get(self.i), Some((_, Tok::Dot))) {
             // MLflow accepts bare attribute names such as `status` in order_by only; accept
             // them in filters too since there is no ambiguity.
-            if let Some(a) = Attribute::parse(&kind) {
-                return Ok((pos, Field::Attribute(a)));
+            if let Some(f) = self.attribute(&kind) {
+                return Ok((pos, f));
             }
-            return Err(self.err(
-                pos,
+            let message = if self.entity.has_metrics_and_params() {
                 format!(
                     "'{kind}' is not a field; write metrics.{kind}, params.{kind}, tags.{kind} or attributes.<name>"
-                ),
-            ));
+                )
+            } else {
+                format!(
+                    "'{kind}' is not a field; write tags.{kind} or one of the attributes {}",
+                    self.entity.attribute_names()
+                )
+            };
+            return Err(self.err(pos, message));
         }
         self.i += 1;
         let key_pos = self.here();
@@ -501,26 +538,41 @@ impl Parser<'_> {
                 _ => return Err(self.err(self.here(), "expected a key part after the dot")),
             }
         }
-        let field = match kind.to_ascii_lowercase().as_str() {
+        let lower = kind.to_ascii_lowercase();
+        let field = match lower.as_str() {
+            "metrics" | "metric" | "m" | "params" | "param" | "parameters" | "parameter" | "p"
+                if !self.entity.has_metrics_and_params() =>
+            {
+                return Err(self.err(
+                    pos,
+                    format!(
+                        "'{kind}' cannot be searched here; use tags.<key> or one of the attributes {}",
+                        self.entity.attribute_names()
+                    ),
+                ));
+            }
             "metrics" | "metric" | "m" => Field::Metric(key),
             "params" | "param" | "parameters" | "parameter" | "p" => Field::Param(key),
             "tags" | "tag" | "t" => Field::Tag(key),
-            "attributes" | "attribute" | "attr" | "run" => match Attribute::parse(&key) {
-                Some(a) => Field::Attribute(a),
+            "attributes" | "attribute" | "attr" | "run" => match self.attribute(&key) {
+                Some(f) => f,
                 None => {
                     return Err(self.err(
                         key_pos,
                         format!(
-                            "unknown attribute '{key}'; known: run_id, run_name, status, start_time, end_time, user_id, artifact_uri, parent_run_id, data_fingerprint, source_command"
+                            "unknown attribute '{key}'; known: {}",
+                            self.entity.attribute_names()
                         ),
                     ));
                 }
             },
             _ => {
-                return Err(self.err(
-                    pos,
-                    format!("unknown entity '{kind}'; use metrics, params, tags or attributes"),
-                ));
+                let entities = if self.entity.has_metrics_and_params() {
+                    "metrics, params, tags or attributes"
+                } else {
+                    "tags or attributes"
+                };
+                return Err(self.err(pos, format!("unknown entity '{kind}'; use {entities}")));
             }
         };
         Ok((pos, field))
@@ -557,6 +609,7 @@ fn check(field: &Field, op: Op, value: &Value) -> Result<(), String> {
     let numeric = match field {
         Field::Metric(_) => true,
         Field::Attribute(a) => a.is_numeric(),
+        Field::Column(c) => c.numeric,
         _ => false,
     };
     match (numeric, op, value) {
@@ -600,7 +653,13 @@ pub struct OrderBy {
 }
 
 impl OrderBy {
+    /// A runs `order_by` entry.
     pub fn parse(input: &str) -> Result<OrderBy, FilterError> {
+        OrderBy::parse_for(input, Entity::Runs)
+    }
+
+    /// An `order_by` entry for a search over `entity`.
+    pub fn parse_for(input: &str, entity: Entity) -> Result<OrderBy, FilterError> {
         let trimmed = input.trim_end();
         let (body, descending) = if let Some(b) = strip_suffix_ci(trimmed, " desc") {
             (b, true)
@@ -609,7 +668,7 @@ impl OrderBy {
         } else {
             (trimmed, false)
         };
-        let mut p = Parser::over(body, input)?;
+        let mut p = Parser::over(body, input, entity)?;
         let (_, field) = p.field()?;
         if p.i != p.tokens.len() {
             return Err(p.err(p.here(), "expected ASC or DESC after the field"));

@@ -1,8 +1,13 @@
 //! Experiment tracking and model registry for whet, on SQLite or PostgreSQL.
 //!
-//! One blocking [`Store`] for the synchronous rest of whet. It owns a small tokio runtime
-//! (one worker thread, which also renews the leases of the runs this handle started), and
-//! runs one async code path over sqlx's `Any` driver for both back ends.
+//! Two handles on one async code path over sqlx's `Any` driver for both back ends:
+//! - [`Store`], blocking, for the synchronous rest of whet (the CLI). It owns a small tokio
+//!   runtime (one worker thread, which also renews the leases of the runs this handle
+//!   started).
+//! - [`AsyncStore`], for callers with their own runtime: the MLflow-compatible server. It has
+//!   every operation, including what only MLflow clients need (experiment lifecycle, UpdateRun,
+//!   LogBatch, dataset inputs and model outputs, the registry's CRUD and searches, MLflow 3
+//!   logged models, access tokens and the audit log). Share it as `Arc<AsyncStore>`.
 //!
 //! ```no_run
 //! use whet_track::{Metric, NewRun, RunStatus, Store, ArtifactSource, VersionRef};
@@ -33,9 +38,11 @@
 //! Guarantees:
 //! - Every `log_*` call is one transaction: a batch is stored whole or not at all.
 //! - Params are immutable: writing another value for a key is [`Error::ParamConflict`].
-//! - A run started here holds a lease renewed every `lease / 3`; if the process dies the
-//!   lease runs out and the next open or search marks the run KILLED. Dropping a `Store` with
-//!   runs still RUNNING ends them as KILLED (FAILED while panicking).
+//! - A run started by a `Store` holds a lease renewed every `lease / 3`; if the process dies
+//!   the lease runs out and the next open or search marks the run KILLED. Dropping a `Store`
+//!   with runs still RUNNING ends them as KILLED (FAILED while panicking). Runs an MLflow
+//!   client starts through the server hold no lease ([`NewRun::lease`]).
+//! - Every store has experiment 0, "Default", as MLflow clients expect.
 //! - Artifacts live at `<artifact root>/<experiment_id>/<run_id>/artifacts/<path>`, are
 //!   written atomically, and [`Store::read_artifact`] verifies their sha256.
 //! - Several processes may write to one SQLite file at once (WAL, `BEGIN IMMEDIATE`, a busy
@@ -45,12 +52,13 @@
 //!
 //! Where the code is:
 //! - `lib.rs`: [`Store`] and [`OpenOptions`]: the runtime, the lease-renewal task, and one
-//!   blocking method per operation of the core.
-//! - `core/`: the async core, one file per concept (opening, migrations and leases; runs;
-//!   search; artifacts; datasets; registry; gc); its module doc maps them.
-//! - `schema.rs`: migrations. `filter.rs`: the filter and `order_by` parser. `artifacts.rs`:
-//!   artifact files, written atomically and checksummed. `model.rs`: the public types.
-//!   `error.rs`: [`Error`].
+//!   blocking method per operation the CLI uses.
+//! - `core/`: [`AsyncStore`], one file per concept (opening, migrations and leases;
+//!   experiments; runs; run data; search; artifacts; datasets; registered models, versions
+//!   and aliases; logged models; tokens; gc); its module doc maps them.
+//! - `schema.rs`: migrations. `filter.rs` (with `filter/entities.rs`): the filter and
+//!   `order_by` parser for every search. `artifacts.rs`: artifact files, written atomically
+//!   and checksummed. `model.rs`: the public types. `error.rs`: [`Error`].
 
 mod artifacts;
 mod core;
@@ -64,12 +72,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub use crate::core::DEFAULT_LEASE;
+pub use crate::core::{
+    AsyncStore, DEFAULT_LEASE, METRIC_HISTORY_PAGE_DEFAULT, RUN_NAME_TAG, TOKEN_PREFIX,
+    validate_artifact_path,
+};
 pub use crate::error::{Error, Result};
 pub use crate::model::*;
 pub use crate::schema::LATEST as SCHEMA_VERSION;
-
-use crate::core::{Core, Target};
 
 /// How to open a store; `Default` is what [`Store::open`] uses.
 #[derive(Debug, Clone)]
@@ -99,7 +108,7 @@ pub const DEFAULT_STORE: &str = "./whet.db";
 
 /// A handle on a store. Not `Clone`: open another handle for another thread or process.
 pub struct Store {
-    core: Arc<Core>,
+    core: Arc<AsyncStore>,
     rt: tokio::runtime::Runtime,
     /// Runs started by this handle and not yet ended: their leases are renewed.
     owned: Arc<Mutex<BTreeSet<RunId>>>,
@@ -118,29 +127,14 @@ impl Store {
     }
 
     pub fn open_with(spec: &str, options: OpenOptions) -> Result<Store> {
-        let target = core::parse_target(spec);
-        let root = match options.artifact_root {
-            Some(r) => r,
-            None => match std::env::var_os("WHET_ARTIFACTS") {
-                Some(r) if !r.is_empty() => PathBuf::from(r),
-                _ => match &target {
-                    Target::Sqlite(p) => p
-                        .parent()
-                        .filter(|d| !d.as_os_str().is_empty())
-                        .unwrap_or(Path::new("."))
-                        .join("whet-artifacts"),
-                    Target::Postgres(_) => PathBuf::from("whet-artifacts"),
-                },
-            },
-        };
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("whet-track")
             .enable_all()
             .build()
             .map_err(Error::Runtime)?;
-        let lease = options.lease.max(Duration::from_millis(100));
-        let core = Arc::new(rt.block_on(Core::open(target, root, lease, options.busy_timeout))?);
+        let core = Arc::new(rt.block_on(AsyncStore::open(spec, options))?);
+        let lease = core.lease;
         let owned: Arc<Mutex<BTreeSet<RunId>>> = Arc::default();
         {
             let core = Arc::clone(&core);
@@ -191,9 +185,14 @@ impl Store {
         self.rt.block_on(self.core.list_experiments())
     }
 
-    /// Starts a RUNNING run and keeps its lease alive until [`Store::end_run`].
+    /// Starts a RUNNING run and keeps its lease alive until [`Store::end_run`] (whatever
+    /// `new.lease` says: this handle renews it).
     pub fn start_run(&self, new: &NewRun) -> Result<RunId> {
-        let id = self.rt.block_on(self.core.start_run(new))?;
+        let new = NewRun {
+            lease: true,
+            ..new.clone()
+        };
+        let id = self.rt.block_on(self.core.start_run(&new))?;
         if let Ok(mut g) = self.owned.lock() {
             g.insert(id.clone());
         }
@@ -242,11 +241,11 @@ impl Store {
 
     /// Marks a run deleted; [`Store::gc`] removes it for good.
     pub fn delete_run(&self, run: &str) -> Result<()> {
-        self.rt.block_on(self.core.set_lifecycle(run, true))
+        self.rt.block_on(self.core.delete_run(run))
     }
 
     pub fn restore_run(&self, run: &str) -> Result<()> {
-        self.rt.block_on(self.core.set_lifecycle(run, false))
+        self.rt.block_on(self.core.restore_run(run))
     }
 
     /// Marks RUNNING runs whose lease ran out as KILLED; returns how many. Open and search do
@@ -333,6 +332,25 @@ impl Store {
         self.rt.block_on(self.core.list_models())
     }
 
+    /// Creates a server access token and returns its secret, which is shown only now.
+    pub fn create_token(&self, name: &str, role: Role) -> Result<String> {
+        self.rt.block_on(self.core.create_token(name, role))
+    }
+
+    /// Every token, revoked ones included; never their secrets.
+    pub fn list_tokens(&self) -> Result<Vec<TokenInfo>> {
+        self.rt.block_on(self.core.list_tokens())
+    }
+
+    pub fn revoke_token(&self, name: &str) -> Result<()> {
+        self.rt.block_on(self.core.revoke_token(name))
+    }
+
+    /// The newest `limit` requests the server recorded (0: 100), newest first.
+    pub fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>> {
+        self.rt.block_on(self.core.audit_log(limit))
+    }
+
     /// Permanently removes runs marked deleted, with their artifacts; runs that registered
     /// model versions point at are kept and reported.
     pub fn gc(&self) -> Result<GcReport> {
@@ -402,6 +420,78 @@ pub mod testing {
         Ok(SqliteLock {
             _rt: rt,
             _conn: conn,
+        })
+    }
+
+    /// Creates the store at `spec` at schema version `version` exactly, as a build that knew
+    /// only the migrations up to it would have: for testing upgrades from an older store.
+    pub fn create_at_version(spec: &str, version: i64) -> Result<()> {
+        with_connection(spec, |mut conn, backend, location| async move {
+            let r = async {
+                sqlx::query(
+                    "CREATE TABLE whet_schema (version BIGINT PRIMARY KEY, applied_time BIGINT NOT NULL)",
+                )
+                .execute(&mut conn)
+                .await?;
+                for (v, sql) in crate::schema::MIGRATIONS.iter().filter(|(v, _)| *v <= version) {
+                    for stmt in crate::schema::statements(sql, backend, crate::core::now_ms()) {
+                        sqlx::query(sqlx::AssertSqlSafe(stmt)).execute(&mut conn).await?;
+                    }
+                    sqlx::query("INSERT INTO whet_schema (version, applied_time) VALUES ($1, 0)")
+                        .bind(*v)
+                        .execute(&mut conn)
+                        .await?;
+                }
+                Ok::<_, sqlx::Error>(())
+            }
+            .await;
+            let _ = conn.close().await;
+            r.map_err(|e| Error::db(&location, "create old schema", e))
+        })
+    }
+
+    /// Runs SQL statements on the store at `spec` outside any whet code path (e.g. to write
+    /// data the way an older build did).
+    pub fn execute(spec: &str, statements: &[&str]) -> Result<()> {
+        let statements: Vec<String> = statements.iter().map(|s| s.to_string()).collect();
+        with_connection(spec, |mut conn, _, location| async move {
+            let r = async {
+                for stmt in statements {
+                    sqlx::query(sqlx::AssertSqlSafe(stmt))
+                        .execute(&mut conn)
+                        .await?;
+                }
+                Ok::<_, sqlx::Error>(())
+            }
+            .await;
+            let _ = conn.close().await;
+            r.map_err(|e| Error::db(&location, "execute", e))
+        })
+    }
+
+    fn with_connection<F, Fut>(spec: &str, f: F) -> Result<()>
+    where
+        F: FnOnce(sqlx::AnyConnection, crate::schema::Backend, String) -> Fut,
+        Fut: std::future::Future<Output = Result<()>>,
+    {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(Error::Runtime)?;
+        sqlx::any::install_default_drivers();
+        let (url, backend) = match crate::core::parse_target(spec) {
+            crate::core::Target::Sqlite(p) => (
+                format!("sqlite://{}?mode=rwc", p.display()),
+                crate::schema::Backend::Sqlite,
+            ),
+            crate::core::Target::Postgres(u) => (u, crate::schema::Backend::Postgres),
+        };
+        let location = crate::core::redact(spec);
+        rt.block_on(async {
+            let conn = sqlx::AnyConnection::connect(&url)
+                .await
+                .map_err(|e| Error::db(&location, "connect", e))?;
+            f(conn, backend, location.clone()).await
         })
     }
 

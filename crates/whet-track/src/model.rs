@@ -52,14 +52,43 @@ impl FromStr for RunStatus {
     }
 }
 
+/// The id of the experiment every store has, "Default", as MLflow clients expect.
+pub const DEFAULT_EXPERIMENT_ID: ExperimentId = 0;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Experiment {
     pub experiment_id: ExperimentId,
     pub name: String,
+    /// Relative to the store's artifact root (the id, unless given at creation).
     pub artifact_location: String,
     pub lifecycle_stage: String,
     pub creation_time: i64,
     pub last_update_time: i64,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Which lifecycle stages a search returns (MLflow's ViewType).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ViewType {
+    #[default]
+    ActiveOnly,
+    DeletedOnly,
+    All,
+}
+
+/// `search_experiments` arguments.
+#[derive(Debug, Clone, Default)]
+pub struct SearchExperiments {
+    /// MLflow's experiment filter: `name = 'x'`, `name LIKE 'x%'`, `tags.k = 'v'`,
+    /// `creation_time > 123`, `last_update_time …`, joined by AND.
+    pub filter: String,
+    /// `name`, `experiment_id`, `creation_time`, `last_update_time`, each ASC or DESC;
+    /// default `creation_time DESC, experiment_id ASC` (MLflow's).
+    pub order_by: Vec<String>,
+    pub view: ViewType,
+    /// 0 means the default, 1000; at most 50,000.
+    pub max_results: usize,
+    pub page_token: Option<String>,
 }
 
 /// What `start_run` needs. `Default` gives an unnamed top-level run.
@@ -75,6 +104,13 @@ pub struct NewRun {
     pub source_command: String,
     pub data_fingerprint: Option<String>,
     pub tags: Vec<(String, String)>,
+    /// Hold a lease, so that a run whose process dies is found and marked KILLED. The
+    /// blocking [`crate::Store::start_run`] sets it (and renews the lease); runs created for
+    /// MLflow clients do not hold one, since those clients keep runs RUNNING as long as they
+    /// like and nothing renews a lease for them.
+    pub lease: bool,
+    /// None: now.
+    pub start_time: Option<i64>,
 }
 
 /// One metric point. `timestamp_ms` 0 means "now".
@@ -114,13 +150,32 @@ pub struct RunInfo {
     pub lifecycle_stage: String,
 }
 
-/// A run with its params, tags and the latest value of each metric.
+/// A run with its params, tags, the latest value of each metric, its dataset inputs and the
+/// logged models it produced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Run {
     pub info: RunInfo,
     pub params: BTreeMap<String, String>,
     pub metrics: BTreeMap<String, Metric>,
     pub tags: BTreeMap<String, String>,
+    /// In the order they were first logged.
+    pub inputs: Vec<DatasetInput>,
+    /// By model id, then step.
+    pub outputs: Vec<ModelOutput>,
+}
+
+/// A dataset used by a run and the input's tags (MLflow puts `mlflow.data.context`, e.g.
+/// "training", there).
+pub type DatasetInput = (Dataset, Vec<(String, String)>);
+
+/// The tag key MLflow gives a dataset input's context.
+pub const DATASET_CONTEXT_TAG: &str = "mlflow.data.context";
+
+/// A logged model a run produced, at a step (MLflow's LoggedModelOutput).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelOutput {
+    pub model_id: String,
+    pub step: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -137,12 +192,18 @@ pub enum ArtifactSource<'a> {
     File(&'a std::path::Path),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Dataset {
-    /// A content hash of the data; one row per fingerprint, shared by the runs that used it.
+    /// The dataset's identity: one row per fingerprint, shared by the runs that used it.
+    /// whet's own datasets use their content hash (and `digest` is the same); an MLflow
+    /// dataset, whose identity is (name, digest), is stored as `mlflow:<name>:<digest>`.
     pub fingerprint: String,
     pub name: String,
-    /// Where the data came from (a path or URL).
+    /// MLflow's digest of the data (whet: the fingerprint).
+    pub digest: String,
+    /// MLflow's source type, e.g. "local", "http", "code"; empty for whet's datasets.
+    pub source_type: String,
+    /// Where the data came from (a path or URL; for MLflow, its JSON source).
     pub source: String,
     /// JSON text.
     pub schema: String,
@@ -158,21 +219,243 @@ pub struct RegisteredModel {
     pub last_updated_time: i64,
     pub latest_version: Option<i64>,
     pub aliases: BTreeMap<String, i64>,
+    pub tags: BTreeMap<String, String>,
+    /// MLflow's `latest_versions`: the newest version, if any (every version is in stage
+    /// "None", since MLflow's stages are deprecated).
+    pub latest_versions: Vec<ModelVersion>,
+}
+
+/// What a model version's `source` is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// An artifact path inside the version's run, as whet registers models.
+    #[default]
+    RunArtifact,
+    /// An opaque URI given by an MLflow client (`runs:/…`, `models:/m-…`,
+    /// `mlflow-artifacts:/…`), kept verbatim.
+    Uri,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::RunArtifact => "run_artifact",
+            SourceKind::Uri => "uri",
+        }
+    }
+
+    /// The stored text back; anything unknown is read as a URI, the kind that asks nothing
+    /// of the store.
+    pub fn parse(s: &str) -> SourceKind {
+        match s {
+            "run_artifact" => SourceKind::RunArtifact,
+            _ => SourceKind::Uri,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelVersion {
     pub name: String,
     pub version: i64,
+    /// Empty for a version not tied to a run.
     pub run_id: RunId,
-    /// Artifact path inside the source run.
+    /// An artifact path inside the source run, or a URI: see `source_kind`.
     pub source: String,
+    pub source_kind: SourceKind,
     pub status: String,
+    pub status_message: String,
     pub description: String,
     pub creation_time: i64,
     pub last_updated_time: i64,
     pub metrics: BTreeMap<String, f64>,
     pub aliases: Vec<String>,
+    pub tags: BTreeMap<String, String>,
+    /// The MLflow 3 logged model this version was made from.
+    pub model_id: Option<String>,
+    pub run_link: String,
+}
+
+/// What `create_model_version` needs (MLflow's CreateModelVersion).
+#[derive(Debug, Clone, Default)]
+pub struct NewModelVersion {
+    pub name: String,
+    pub source: String,
+    pub source_kind: SourceKind,
+    /// Required for [`SourceKind::RunArtifact`].
+    pub run_id: Option<RunId>,
+    pub run_link: String,
+    pub description: String,
+    pub tags: Vec<(String, String)>,
+    pub model_id: Option<String>,
+}
+
+/// Where a logged model is in its life (MLflow's LoggedModelStatus).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum LoggedModelStatus {
+    /// Created; its artifacts are being uploaded.
+    #[default]
+    Pending,
+    Ready,
+    Failed,
+}
+
+impl LoggedModelStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoggedModelStatus::Pending => "PENDING",
+            LoggedModelStatus::Ready => "READY",
+            LoggedModelStatus::Failed => "FAILED",
+        }
+    }
+}
+
+impl fmt::Display for LoggedModelStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for LoggedModelStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_uppercase().as_str() {
+            "PENDING" => Ok(LoggedModelStatus::Pending),
+            "READY" => Ok(LoggedModelStatus::Ready),
+            "FAILED" => Ok(LoggedModelStatus::Failed),
+            _ => Err(format!(
+                "unknown logged model status '{s}'; use PENDING, READY or FAILED"
+            )),
+        }
+    }
+}
+
+/// An MLflow 3 logged model: what `mlflow.<flavor>.log_model` creates, with its own
+/// artifacts, params, tags and metrics, linked to the run that produced it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoggedModel {
+    /// `m-` and 32 hex digits.
+    pub model_id: String,
+    pub experiment_id: ExperimentId,
+    pub name: String,
+    /// Relative to the store's artifact root: `<experiment_id>/models/<model_id>/artifacts`.
+    pub artifact_location: String,
+    pub creation_time: i64,
+    pub last_updated_time: i64,
+    pub source_run_id: Option<RunId>,
+    pub status: LoggedModelStatus,
+    pub status_message: String,
+    /// Empty when not given.
+    pub model_type: String,
+    pub lifecycle_stage: String,
+    pub tags: BTreeMap<String, String>,
+    pub params: BTreeMap<String, String>,
+    /// Every point, by key, then step, then timestamp.
+    pub metrics: Vec<LoggedModelMetric>,
+}
+
+/// One metric point of a logged model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoggedModelMetric {
+    pub key: String,
+    pub value: f64,
+    pub step: i64,
+    pub timestamp_ms: i64,
+    /// The run it was logged through.
+    pub run_id: Option<RunId>,
+    pub dataset_name: Option<String>,
+    pub dataset_digest: Option<String>,
+}
+
+/// What `create_logged_model` needs (MLflow's CreateLoggedModel).
+#[derive(Debug, Clone, Default)]
+pub struct NewLoggedModel {
+    pub experiment_id: ExperimentId,
+    /// Empty: a name is made from the model id.
+    pub name: String,
+    pub model_type: String,
+    pub source_run_id: Option<RunId>,
+    pub params: Vec<(String, String)>,
+    pub tags: Vec<(String, String)>,
+}
+
+/// A metric point logged to a run for a logged model (MLflow's Metric with `model_id`), and
+/// the dataset it was computed on, if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelMetric {
+    pub model_id: String,
+    pub metric: Metric,
+    pub dataset_name: Option<String>,
+    pub dataset_digest: Option<String>,
+}
+
+/// What a server token may do, each role including the ones before it: `read` reads,
+/// `write` also logs runs and registers models, `admin` also manages tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Read,
+    Write,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Read => "read",
+            Role::Write => "write",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// True when this role may do what `needed` may.
+    pub fn allows(self, needed: Role) -> bool {
+        self >= needed
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "read" => Ok(Role::Read),
+            "write" => Ok(Role::Write),
+            "admin" => Ok(Role::Admin),
+            _ => Err(format!("unknown role '{s}'; use read, write or admin")),
+        }
+    }
+}
+
+/// A server access token as listed: never its secret, which only `create_token` returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    pub name: String,
+    pub role: Role,
+    pub created_time: i64,
+    /// Updated at most once a minute, so within a minute of the truth.
+    pub last_used_time: Option<i64>,
+    pub revoked_time: Option<i64>,
+}
+
+/// One request the server recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub time: i64,
+    /// Empty for a request without a token.
+    pub token_name: String,
+    pub method: String,
+    pub path: String,
+    pub status: i64,
+    pub detail: String,
 }
 
 /// One alias move: `version` None means the alias was removed.

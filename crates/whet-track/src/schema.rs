@@ -5,9 +5,9 @@
 //! Applied versions are recorded in `whet_schema`; a store newer than this build is refused.
 
 /// (version, SQL). Never edit a released entry: add a new one.
-pub const MIGRATIONS: &[(i64, &str)] = &[(1, V1)];
+pub const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2)];
 
-pub const LATEST: i64 = 1;
+pub const LATEST: i64 = 2;
 
 const V1: &str = r#"
 CREATE TABLE experiments (
@@ -144,14 +144,129 @@ CREATE TABLE model_alias_history (
 CREATE INDEX model_alias_history_name ON model_alias_history (name, alias, id);
 "#;
 
+/// What an MLflow-compatible server needs on top of V1: experiment 0, registry and model
+/// version tags, version sources that are not whet run artifacts, MLflow dataset identity and
+/// input tags, run outputs, MLflow 3 logged models, and access tokens with an audit log.
+///
+/// Experiment 0 ("Default") is inserted with an explicit id; neither back end's serial moves
+/// for it, so ids handed out by `get_or_create_experiment` still start at 1. If a V1 store
+/// already has an experiment called "Default", experiment 0 is named "Default (0)" instead
+/// (names are unique; MLflow clients find the default experiment by id, not by name).
+///
+/// `registered_models.last_version` is the highest version number ever given, so that a
+/// deleted version's number is never handed out again (MLflow keeps a redacted row for the
+/// same reason). `experiments.deleted_time` marks which runs a deleted experiment took with it,
+/// so that restoring it restores those runs and not runs deleted on their own before.
+const V2: &str = r#"
+INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time)
+SELECT 0,
+       CASE WHEN EXISTS (SELECT 1 FROM experiments WHERE name = 'Default') THEN 'Default (0)' ELSE 'Default' END,
+       '0', 'active', {now}, {now}
+WHERE NOT EXISTS (SELECT 1 FROM experiments WHERE experiment_id = 0);
+ALTER TABLE experiments ADD COLUMN deleted_time BIGINT;
+CREATE INDEX experiments_creation ON experiments (creation_time);
+CREATE INDEX runs_experiment_lifecycle ON runs (experiment_id, lifecycle_stage);
+CREATE TABLE registered_model_tags (
+    name TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (name, key)
+);
+CREATE INDEX registered_model_tags_key_value ON registered_model_tags (key, value);
+CREATE TABLE model_version_tags (
+    name TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (name, version, key)
+);
+ALTER TABLE registered_models ADD COLUMN last_version BIGINT NOT NULL DEFAULT 0;
+UPDATE registered_models SET last_version =
+    COALESCE((SELECT MAX(v.version) FROM model_versions v WHERE v.name = registered_models.name), 0);
+ALTER TABLE model_versions ADD COLUMN source_kind TEXT NOT NULL DEFAULT 'run_artifact';
+ALTER TABLE model_versions ADD COLUMN model_id TEXT;
+ALTER TABLE model_versions ADD COLUMN run_link TEXT NOT NULL DEFAULT '';
+ALTER TABLE model_versions ADD COLUMN status_message TEXT NOT NULL DEFAULT '';
+CREATE INDEX model_versions_updated ON model_versions (last_updated_time);
+ALTER TABLE datasets ADD COLUMN digest TEXT NOT NULL DEFAULT '';
+ALTER TABLE datasets ADD COLUMN source_type TEXT NOT NULL DEFAULT '';
+UPDATE datasets SET digest = fingerprint;
+ALTER TABLE run_inputs ADD COLUMN tags_json TEXT NOT NULL DEFAULT '[]';
+UPDATE run_inputs SET tags_json =
+    '[{"key":"mlflow.data.context","value":"' || REPLACE(REPLACE(context, '\', '\\'), '"', '\"') || '"}]'
+WHERE context <> '';
+CREATE TABLE run_outputs (
+    run_key BIGINT NOT NULL REFERENCES runs(run_key),
+    model_id TEXT NOT NULL,
+    step BIGINT NOT NULL,
+    PRIMARY KEY (run_key, model_id, step)
+);
+CREATE TABLE logged_models (
+    model_id TEXT PRIMARY KEY,
+    experiment_id BIGINT NOT NULL REFERENCES experiments(experiment_id),
+    name TEXT NOT NULL,
+    artifact_location TEXT NOT NULL,
+    creation_time BIGINT NOT NULL,
+    last_updated_time BIGINT NOT NULL,
+    source_run_uuid TEXT,
+    status TEXT NOT NULL,
+    status_message TEXT NOT NULL DEFAULT '',
+    model_type TEXT NOT NULL DEFAULT '',
+    lifecycle_stage TEXT NOT NULL DEFAULT 'active'
+);
+CREATE INDEX logged_models_experiment ON logged_models (experiment_id, creation_time);
+CREATE TABLE logged_model_tags (
+    model_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (model_id, key)
+);
+CREATE TABLE logged_model_params (
+    model_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (model_id, key)
+);
+CREATE TABLE logged_model_metrics (
+    model_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value {double} NOT NULL,
+    is_nan BIGINT NOT NULL,
+    step BIGINT NOT NULL,
+    timestamp BIGINT NOT NULL,
+    run_uuid TEXT,
+    dataset_name TEXT,
+    dataset_digest TEXT
+);
+CREATE INDEX logged_model_metrics_model_key ON logged_model_metrics (model_id, key, timestamp);
+CREATE TABLE tokens (
+    name TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_time BIGINT NOT NULL,
+    last_used_time BIGINT,
+    revoked_time BIGINT
+);
+CREATE TABLE audit_log (
+    id {serial},
+    time BIGINT NOT NULL,
+    token_name TEXT NOT NULL,
+    method TEXT NOT NULL,
+    path TEXT NOT NULL,
+    status BIGINT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX audit_log_time ON audit_log (time);
+"#;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
     Postgres,
 }
 
-/// The migration's statements for one back end.
-pub fn statements(sql: &str, backend: Backend) -> Vec<String> {
+/// The migration's statements for one back end; `{now}` is the time of applying it (ms).
+pub fn statements(sql: &str, backend: Backend, now: i64) -> Vec<String> {
     let (serial, double) = match backend {
         // INTEGER PRIMARY KEY makes the column SQLite's rowid: no extra index.
         Backend::Sqlite => ("INTEGER PRIMARY KEY AUTOINCREMENT", "REAL"),
@@ -159,6 +274,7 @@ pub fn statements(sql: &str, backend: Backend) -> Vec<String> {
     };
     sql.replace("{serial}", serial)
         .replace("{double}", double)
+        .replace("{now}", &now.to_string())
         .split(';')
         .map(str::trim)
         .filter(|s| !s.is_empty())

@@ -121,7 +121,8 @@ both!(migrations_on_open, |ctx: &super::Ctx| {
     let s = ctx.open();
     assert_eq!(s.schema_version().unwrap(), whet_track::SCHEMA_VERSION);
     assert_eq!(s.get_or_create_experiment("a").unwrap(), exp);
-    assert_eq!(s.list_experiments().unwrap().len(), 1);
+    // "a" and the Default experiment 0 every store has.
+    assert_eq!(s.list_experiments().unwrap().len(), 2);
 });
 
 both!(run_lifecycle, |ctx: &super::Ctx| {
@@ -555,15 +556,24 @@ both!(datasets_are_shared, |ctx: &super::Ctx| {
         source: "examples/churn.csv".into(),
         schema: r#"{"columns":[]}"#.into(),
         profile: "{}".into(),
+        ..Default::default()
     };
     let r1 = s.start_run(&super::new_run(exp, "r1")).unwrap();
     let r2 = s.start_run(&super::new_run(exp, "r2")).unwrap();
     s.log_dataset(&r1, &d, "training").unwrap();
     s.log_dataset(&r2, &d, "evaluation").unwrap();
     s.log_dataset(&r2, &d, "training").unwrap();
+    // A whet dataset's digest is its fingerprint.
+    let stored = Dataset {
+        digest: "abc".into(),
+        ..d.clone()
+    };
     let got = s.run_datasets(&r2).unwrap();
-    assert_eq!(got, vec![(d.clone(), "training".to_string())]);
+    assert_eq!(got, vec![(stored.clone(), "training".to_string())]);
     assert_eq!(s.run_datasets(&r1).unwrap().len(), 1);
+    // The context is the input's mlflow.data.context tag, and the run carries its inputs.
+    let context = vec![(DATASET_CONTEXT_TAG.to_string(), "training".to_string())];
+    assert_eq!(s.get_run(&r2).unwrap().inputs, vec![(stored, context)]);
 });
 
 both!(gc_removes_deleted_runs, |ctx: &super::Ctx| {
@@ -866,3 +876,20 @@ both!(
         );
     }
 );
+
+both!(tokens_from_the_cli, |ctx: &super::Ctx| {
+    use whet_track::*;
+    let s = ctx.open();
+    let secret = s.create_token("laptop", Role::Read).unwrap();
+    assert!(secret.starts_with(TOKEN_PREFIX));
+    let listed = s.list_tokens().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].name.as_str(), listed[0].role),
+        ("laptop", Role::Read)
+    );
+    assert!(listed[0].revoked_time.is_none());
+    s.revoke_token("laptop").unwrap();
+    assert!(s.list_tokens().unwrap()[0].revoked_time.is_some());
+    assert!(s.audit_log(10).unwrap().is_empty());
+});

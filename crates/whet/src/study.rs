@@ -72,6 +72,7 @@ impl<'s> Tracker<'s> {
             source_command: source_command(),
             data_fingerprint: Some(fingerprint.to_string()),
             tags: all_tags,
+            ..NewRun::default()
         })?;
         store.log_params(&study, params)?;
         Ok(Tracker {
@@ -111,6 +112,8 @@ impl<'s> Tracker<'s> {
             &self.study,
             &Dataset {
                 fingerprint: fingerprint.to_string(),
+                digest: fingerprint.to_string(),
+                source_type: "local".to_string(),
                 name: name.to_string(),
                 source: source.to_string(),
                 schema: serde_json::to_string(&schema)?,
@@ -148,6 +151,7 @@ impl<'s> Tracker<'s> {
                 ("whet.kind".into(), "trial".into()),
                 ("whet.trial".into(), (id + 1).to_string()),
             ],
+            ..NewRun::default()
         };
         let r = self.store.start_run(&new);
         self.trial_run = self.record(r);

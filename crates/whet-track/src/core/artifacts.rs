@@ -5,11 +5,18 @@ use std::path::PathBuf;
 
 use sqlx::Row;
 
-use super::{Core, now_ms};
+use super::{AsyncStore, now_ms};
 use crate::error::{Error, Result};
 use crate::model::*;
 
-impl Core {
+impl AsyncStore {
+    /// The folder a run's artifacts live in: `<artifact root>/<experiment>/<run>/artifacts`.
+    /// For a server that writes files there itself and then calls
+    /// [`AsyncStore::record_artifact`].
+    pub async fn artifact_dir(&self, run: &str) -> Result<PathBuf> {
+        Ok(self.run_artifact_dir(run).await?.1)
+    }
+
     async fn run_artifact_dir(&self, run: &str) -> Result<(i64, PathBuf)> {
         let row = sqlx::query("SELECT run_key, artifact_uri FROM runs WHERE run_uuid = $1")
             .bind(run.to_string())
@@ -57,6 +64,85 @@ impl Core {
         })
     }
 
+    /// Records (or replaces the record of) a file someone else wrote into the run's artifact
+    /// folder, e.g. the server's artifact proxy after streaming an upload there. The run may
+    /// be deleted (MLflow's proxy writes to a run's artifact location whatever its stage), so
+    /// that a file written is never left without its record.
+    pub async fn record_artifact(
+        &self,
+        run: &str,
+        path: &str,
+        size: u64,
+        sha256: &str,
+    ) -> Result<ArtifactInfo> {
+        validate_artifact_path(path)?;
+        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::Invalid(format!(
+                "'{sha256}' is not a sha256 digest\n  hint: give 64 hex digits"
+            )));
+        }
+        let size = i64::try_from(size)
+            .map_err(|_| Error::Invalid(format!("artifact size {size} is too large")))?;
+        let now = now_ms();
+        let mut tx = self.begin_write().await?;
+        let key = self.any_run_key(&mut tx, run).await?;
+        sqlx::query(
+            "INSERT INTO artifacts (run_key, path, size, sha256, created_time) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (run_key, path) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, \
+             created_time = excluded.created_time",
+        )
+        .bind(key)
+        .bind(path.to_string())
+        .bind(size)
+        .bind(sha256.to_ascii_lowercase())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(self.err("record artifact"))?;
+        tx.commit().await.map_err(self.err("commit"))?;
+        Ok(ArtifactInfo {
+            path: path.to_string(),
+            size: size as u64,
+            sha256: sha256.to_ascii_lowercase(),
+            created_time: now,
+        })
+    }
+
+    /// Removes the record of `path` and of every artifact under `path/` (MLflow's
+    /// DeleteArtifact takes a file or a folder); returns how many records went. The files are
+    /// the caller's to delete. Nothing recorded there is not an error.
+    pub async fn delete_artifact_record(&self, run: &str, path: &str) -> Result<u64> {
+        validate_artifact_path(path)?;
+        let mut tx = self.begin_write().await?;
+        let key = self.any_run_key(&mut tx, run).await?;
+        let r = sqlx::query(
+            "DELETE FROM artifacts WHERE run_key = $1 AND (path = $2 OR SUBSTR(path, 1, $3) = $4)",
+        )
+        .bind(key)
+        .bind(path.to_string())
+        .bind(prefix_len(path))
+        .bind(format!("{path}/"))
+        .execute(&mut *tx)
+        .await
+        .map_err(self.err("delete artifact record"))?;
+        tx.commit().await.map_err(self.err("commit"))?;
+        Ok(r.rows_affected())
+    }
+
+    /// A run's key whatever its lifecycle stage; NotFound if there is no such run.
+    async fn any_run_key(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        run: &str,
+    ) -> Result<i64> {
+        let key: Option<i64> = sqlx::query_scalar("SELECT run_key FROM runs WHERE run_uuid = $1")
+            .bind(run.to_string())
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(self.err("read run"))?;
+        key.ok_or_else(|| Error::not_found(format!("run {run}"), &self.location))
+    }
+
     pub async fn list_artifacts(&self, run: &str) -> Result<Vec<ArtifactInfo>> {
         let rows = sqlx::query(
             "SELECT a.path, a.size, a.sha256, a.created_time FROM artifacts a JOIN runs r ON r.run_key = a.run_key \
@@ -95,8 +181,17 @@ impl Core {
     }
 }
 
-/// Artifact paths are relative, '/'-separated and stay inside the run's folder.
-pub(super) fn validate_artifact_path(path: &str) -> Result<PathBuf> {
+/// The length in characters of `path/`, for `SUBSTR(path, 1, n) = 'path/'`: a prefix test
+/// that, unlike a range of strings, does not depend on a PostgreSQL collation's order. An
+/// `i32` because PostgreSQL's `substr` takes an integer, not a bigint.
+pub(super) fn prefix_len(path: &str) -> i32 {
+    i32::try_from(path.chars().count() + 1).unwrap_or(i32::MAX)
+}
+
+/// Checks an artifact path and returns it as a relative path: artifact paths are relative,
+/// '/'-separated and stay inside the run's folder (no empty, `.` or `..` parts, no `\`, no
+/// NUL). The server checks every path a client sends with this before touching a file.
+pub fn validate_artifact_path(path: &str) -> Result<PathBuf> {
     let bad = path.is_empty()
         || path.starts_with('/')
         || path.contains('\\')

@@ -8,7 +8,7 @@ use std::time::Duration;
 use sqlx::AssertSqlSafe;
 use sqlx::any::AnyPoolOptions;
 
-use super::{Arg, Core, Sql, new_run_id, now_ms};
+use super::{Arg, AsyncStore, Sql, new_run_id, now_ms};
 use crate::error::{Error, Result};
 use crate::schema::{self, Backend};
 
@@ -98,13 +98,32 @@ fn sqlite_url(path: &Path) -> String {
     s
 }
 
-impl Core {
-    pub async fn open(
+/// Where artifacts go when the options do not say: `$WHET_ARTIFACTS`, else `whet-artifacts/`
+/// beside a SQLite file, else `./whet-artifacts` for PostgreSQL.
+pub(crate) fn artifact_root_for(target: &Target, configured: Option<PathBuf>) -> PathBuf {
+    if let Some(r) = configured {
+        return r;
+    }
+    match std::env::var_os("WHET_ARTIFACTS") {
+        Some(r) if !r.is_empty() => PathBuf::from(r),
+        _ => match target {
+            Target::Sqlite(p) => p
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."))
+                .join("whet-artifacts"),
+            Target::Postgres(_) => PathBuf::from("whet-artifacts"),
+        },
+    }
+}
+
+impl AsyncStore {
+    pub(crate) async fn open_target(
         target: Target,
         artifact_root: PathBuf,
         lease: Duration,
         busy_timeout: Duration,
-    ) -> Result<Core> {
+    ) -> Result<AsyncStore> {
         sqlx::any::install_default_drivers();
         let (url, location, backend) = match &target {
             Target::Sqlite(p) => {
@@ -185,7 +204,7 @@ impl Core {
                 other => other,
             }
         })?;
-        let core = Core {
+        let core = AsyncStore {
             pool,
             backend,
             location,
@@ -260,7 +279,7 @@ impl Core {
             if *version <= current {
                 continue;
             }
-            for stmt in schema::statements(sql, self.backend) {
+            for stmt in schema::statements(sql, self.backend, now_ms()) {
                 sqlx::query(AssertSqlSafe(stmt))
                     .execute(&mut *tx)
                     .await

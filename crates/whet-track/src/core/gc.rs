@@ -4,11 +4,11 @@ use std::path::Path;
 
 use sqlx::{AssertSqlSafe, Row};
 
-use super::{Core, new_run_id};
+use super::{AsyncStore, new_run_id};
 use crate::error::{Error, Result};
 use crate::model::*;
 
-impl Core {
+impl AsyncStore {
     pub async fn gc(&self) -> Result<GcReport> {
         let rows = sqlx::query(
             "SELECT r.run_key, r.run_uuid, r.artifact_uri, \
@@ -92,6 +92,7 @@ impl Core {
             "tags",
             "artifacts",
             "run_inputs",
+            "run_outputs",
             "runs",
         ] {
             sqlx::query(AssertSqlSafe(format!(

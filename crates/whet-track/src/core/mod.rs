@@ -4,32 +4,52 @@
 //! on SQLite start with `BEGIN IMMEDIATE` so that concurrent writers queue on the busy
 //! timeout instead of failing when a read lock cannot be upgraded.
 //!
-//! [`Core`] is one type whose methods are spread over one file per concept (Rust allows an
-//! `impl Core` block in each); a helper lives with the concept that uses it, and the few that
+//! [`AsyncStore`] is one type whose methods are spread over one file per concept (Rust allows an
+//! `impl AsyncStore` block in each); a helper lives with the concept that uses it, and the few that
 //! several files need are `pub(super)` where they are defined:
 //!
-//! - `mod.rs`: the `Core` handle, write transactions (`begin_write`), error context, the
-//!   `Sql` builder for dynamically built statements, and the ids and clock every file uses.
-//! - `db.rs`: store strings (`Target`, `redact`), checking and opening the database, WAL,
-//!   migrations, and run leases: renewal, and reaping runs whose lease ran out.
-//! - `runs.rs`: experiments; runs (start, end, delete and restore, params, metrics and
-//!   `latest_metrics`, tags, reading a run, id prefixes, metric history); `run_key`, the
-//!   active-run check every write to a run goes through.
-//! - `search.rs`: `search_runs`: filter conditions and ordering to SQL, page tokens and the
-//!   query fingerprint they carry.
-//! - `artifacts.rs`: artifact records and path validation; the files themselves are
-//!   `crate::artifacts`.
-//! - `datasets.rs`: datasets logged as inputs of runs.
-//! - `registry.rs`: registered models, versions, aliases and the alias history.
+//! - `mod.rs`: the `AsyncStore` handle (open, close, accessors), write transactions
+//!   (`begin_write`), error context, the `Sql` builder for dynamically built statements, and
+//!   the ids and clock every file uses.
+//! - `db.rs`: store strings (`Target`, `redact`), the default artifact root, checking and
+//!   opening the database, WAL, migrations, and run leases: renewal, and reaping runs whose
+//!   lease ran out.
+//! - `experiments.rs`: experiments: create, get-or-create, read with tags, rename, delete and
+//!   restore with their runs, tags, search; `active_experiment`, the check new runs and
+//!   models go through.
+//! - `runs.rs`: runs: start (with or without a lease), end, update, delete and restore,
+//!   reading a run with its data, id prefixes; `run_key`, the active-run check every write to
+//!   a run goes through.
+//! - `run_data.rs`: params, metrics and `latest_metrics`, tags, LogBatch, metric history
+//!   (whole or paged); the `write_*` helpers that do their part inside a caller's transaction.
+//! - `query.rs`: what every search shares: page sizes, page tokens and the query fingerprint
+//!   they carry, and filter conditions and order to SQL for the searches other than runs'.
+//! - `search.rs`: `search_runs`: filter conditions and ordering to SQL.
+//! - `artifacts.rs`: artifact records (logged here, or recorded for a file the server wrote)
+//!   and path validation; the files themselves are `crate::artifacts`.
+//! - `datasets.rs`: run inputs (datasets with input tags) and outputs (logged models).
+//! - `registry.rs`: registered models: CRUD with rename and cascade, tags, search.
+//! - `versions.rs`: model versions: register a run artifact, create from any source, read,
+//!   update, delete, tags, search.
+//! - `aliases.rs`: aliases and the alias history.
+//! - `logged_models.rs`: MLflow 3 logged models, their params, tags and metrics, and search.
+//! - `tokens.rs`: server access tokens (only hashes stored) and the audit log.
 //! - `gc.rs`: permanent removal of deleted runs and their artifact folders.
 
+mod aliases;
 mod artifacts;
 mod datasets;
 mod db;
+mod experiments;
 mod gc;
+mod logged_models;
+mod query;
 mod registry;
+mod run_data;
 mod runs;
 mod search;
+mod tokens;
+mod versions;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -39,18 +59,33 @@ use sqlx::{AnyPool, AssertSqlSafe};
 use crate::error::{Error, Result};
 use crate::schema::Backend;
 
+pub use artifacts::validate_artifact_path;
 pub(crate) use db::{Target, parse_target, redact};
+pub use run_data::METRIC_HISTORY_PAGE_DEFAULT;
+pub use runs::RUN_NAME_TAG;
+pub use tokens::TOKEN_PREFIX;
 
 /// How long a run stays RUNNING without a heartbeat before a later open calls it KILLED.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 
-pub(crate) struct Core {
-    pub pool: AnyPool,
-    pub backend: Backend,
-    pub location: String,
-    pub artifact_root: PathBuf,
-    pub lease: Duration,
-    pub owner: String,
+/// The async store: every operation of whet-track as an `async fn`, for callers that have
+/// their own tokio runtime (the MLflow-compatible server). The blocking [`crate::Store`] wraps
+/// one of these.
+///
+/// `Send + Sync` and not `Clone`: share one handle as `Arc<AsyncStore>` (it owns the
+/// connection pool, and every clone would otherwise need its own). Open it inside the runtime
+/// that will use it, since the pool's connections belong to that runtime, and call
+/// [`AsyncStore::close`] on graceful shutdown.
+///
+/// Runs started here hold a lease only when [`crate::NewRun::lease`] is set; nothing renews
+/// it but [`AsyncStore::renew_leases`], which the blocking `Store` calls from its own task.
+pub struct AsyncStore {
+    pub(crate) pool: AnyPool,
+    pub(crate) backend: Backend,
+    pub(crate) location: String,
+    pub(crate) artifact_root: PathBuf,
+    pub(crate) lease: Duration,
+    pub(crate) owner: String,
     last_reap: std::sync::atomic::AtomicI64,
 }
 
@@ -119,7 +154,36 @@ impl Sql {
     }
 }
 
-impl Core {
+impl AsyncStore {
+    /// Opens (creating and migrating if needed) a store: a SQLite file path, `sqlite:PATH`,
+    /// or a `postgres://` URL. Call it inside the runtime that will use the store.
+    pub async fn open(spec: &str, options: crate::OpenOptions) -> Result<AsyncStore> {
+        let target = parse_target(spec);
+        let root = db::artifact_root_for(&target, options.artifact_root);
+        let lease = options.lease.max(Duration::from_millis(100));
+        AsyncStore::open_target(target, root, lease, options.busy_timeout).await
+    }
+
+    /// The file or URL (password hidden) this store was opened on.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// The folder run and model artifacts live under.
+    pub fn artifact_root(&self) -> &std::path::Path {
+        &self.artifact_root
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.backend == Backend::Postgres
+    }
+
+    /// Closes the pool: waits for queries in flight, then refuses new ones. For graceful
+    /// shutdown; dropping the handle closes connections too, without waiting.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
     fn err(&self, context: &'static str) -> impl Fn(sqlx::Error) -> Error + '_ {
         move |e| Error::db(&self.location, context, e)
     }

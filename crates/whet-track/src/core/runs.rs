@@ -1,96 +1,51 @@
-//! Experiments and runs: starting and ending runs, params, metrics, tags, lifecycle, and
-//! reading runs back with their data. [`Core::run_key`] is the check every write to a run
-//! goes through; [`RUN_COLUMNS`], [`run_info_from_row`] and [`Core::attach_data`] are shared
-//! with search.
+//! Runs: starting, ending and updating them, lifecycle, and reading them back with their
+//! data (params, tags, latest metrics, dataset inputs and model outputs).
+//! [`AsyncStore::run_key`] is the check every write to a run goes through; [`RUN_COLUMNS`],
+//! [`run_info_from_row`] and [`AsyncStore::attach_data`] are shared with search. What runs
+//! record is in `run_data.rs`.
 
 use std::collections::{BTreeMap, HashMap};
 
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
-use super::{Arg, Core, Sql, default_user, new_run_id, now_ms};
+use super::run_data::loaded_value;
+use super::{Arg, AsyncStore, Sql, default_user, new_run_id, now_ms};
 use crate::error::{Error, Result};
 use crate::model::*;
 
 /// Rows per multi-row INSERT: few enough to stay far below both drivers' parameter limits.
-const INSERT_CHUNK: usize = 500;
+pub(super) const INSERT_CHUNK: usize = 500;
 
-impl Core {
-    pub async fn get_or_create_experiment(&self, name: &str) -> Result<ExperimentId> {
-        if name.trim().is_empty() {
-            return Err(Error::Invalid("experiment name must not be empty".into()));
-        }
-        if let Some(e) = self.experiment_by_name(name).await? {
-            return Ok(e.experiment_id);
-        }
-        let now = now_ms();
-        let mut tx = self.begin_write().await?;
-        let id: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO experiments (name, artifact_location, creation_time, last_update_time) \
-             VALUES ($1, '', $2, $2) ON CONFLICT (name) DO NOTHING RETURNING experiment_id",
-        )
-        .bind(name.to_string())
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(self.err("create experiment"))?;
-        let id = match id {
-            Some(id) => {
-                sqlx::query(
-                    "UPDATE experiments SET artifact_location = $1 WHERE experiment_id = $2",
-                )
-                .bind(id.to_string())
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(self.err("create experiment"))?;
-                id
-            }
-            None => sqlx::query_scalar("SELECT experiment_id FROM experiments WHERE name = $1")
-                .bind(name.to_string())
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(self.err("read experiment"))?,
-        };
-        tx.commit().await.map_err(self.err("commit"))?;
-        Ok(id)
-    }
+/// The tag MLflow keeps a run's name in as well as in the run itself.
+pub const RUN_NAME_TAG: &str = "mlflow.runName";
 
-    pub async fn experiment_by_name(&self, name: &str) -> Result<Option<Experiment>> {
-        let row = sqlx::query(
-            "SELECT experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time \
-             FROM experiments WHERE name = $1",
-        )
-        .bind(name.to_string())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(self.err("read experiment"))?;
-        row.map(|r| experiment_from_row(&r))
-            .transpose()
-            .map_err(self.err("read experiment"))
-    }
-
-    pub async fn list_experiments(&self) -> Result<Vec<Experiment>> {
-        let rows = sqlx::query(
-            "SELECT experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time \
-             FROM experiments ORDER BY experiment_id",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(self.err("list experiments"))?;
-        rows.iter()
-            .map(experiment_from_row)
-            .collect::<Result<_, _>>()
-            .map_err(self.err("list experiments"))
-    }
-
+impl AsyncStore {
+    /// Starts a RUNNING run. The name comes from `new.name`, else from an `mlflow.runName`
+    /// tag, else from the run id; a name and a different `mlflow.runName` tag are refused, as
+    /// MLflow refuses them. The experiment must exist and be active (MLflow's rule).
     pub async fn start_run(&self, new: &NewRun) -> Result<RunId> {
         let run_id = new_run_id();
         let now = now_ms();
-        let name = if new.name.is_empty() {
-            format!("run-{}", &run_id[..8])
-        } else {
-            new.name.clone()
+        for (k, _) in &new.tags {
+            validate_key(k, "tag")?;
+        }
+        let name_tag = new
+            .tags
+            .iter()
+            .rev()
+            .find(|(k, _)| k == RUN_NAME_TAG)
+            .map(|(_, v)| v.clone());
+        let name = match (new.name.is_empty(), name_tag) {
+            (false, Some(tag)) if tag != new.name => {
+                return Err(Error::Invalid(format!(
+                    "run name '{}' and tag {RUN_NAME_TAG} '{tag}' differ\n  hint: give the name once",
+                    new.name
+                )));
+            }
+            (false, _) => new.name.clone(),
+            (true, Some(tag)) if !tag.is_empty() => tag,
+            (true, _) => format!("run-{}", &run_id[..8]),
         };
         let user = if new.user.is_empty() {
             default_user()
@@ -98,18 +53,7 @@ impl Core {
             new.user.clone()
         };
         let mut tx = self.begin_write().await?;
-        let exp: Option<i64> =
-            sqlx::query_scalar("SELECT experiment_id FROM experiments WHERE experiment_id = $1")
-                .bind(new.experiment)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(self.err("read experiment"))?;
-        if exp.is_none() {
-            return Err(Error::not_found(
-                format!("experiment {}", new.experiment),
-                &self.location,
-            ));
-        }
+        self.active_experiment(&mut tx, new.experiment).await?;
         if let Some(parent) = &new.parent {
             let p: Option<i64> = sqlx::query_scalar("SELECT run_key FROM runs WHERE run_uuid = $1")
                 .bind(parent.clone())
@@ -131,20 +75,18 @@ impl Core {
         .bind(run_id.clone())
         .bind(new.experiment)
         .bind(name)
-        .bind(now)
+        .bind(new.start_time.unwrap_or(now))
         .bind(user)
         .bind(new.source_command.clone())
         .bind(new.parent.clone())
         .bind(new.data_fingerprint.clone())
         .bind(format!("{}/{}/artifacts", new.experiment, run_id))
-        .bind(now + self.lease.as_millis() as i64)
-        .bind(self.owner.clone())
+        .bind(new.lease.then(|| now + self.lease.as_millis() as i64))
+        .bind(new.lease.then(|| self.owner.clone()))
         .fetch_one(&mut *tx)
         .await
         .map_err(self.err("create run"))?;
-        upsert_tags(&mut tx, run_key, &new.tags)
-            .await
-            .map_err(self.err("set tags"))?;
+        self.write_tags(&mut tx, run_key, &new.tags).await?;
         tx.commit().await.map_err(self.err("commit"))?;
         Ok(run_id)
     }
@@ -169,154 +111,61 @@ impl Core {
         row.try_get(0).map_err(self.err("read run"))
     }
 
-    pub async fn log_params(&self, run: &str, params: &[(String, String)]) -> Result<()> {
-        for (k, _) in params {
-            validate_key(k, "param")?;
-        }
+    /// MLflow's UpdateRun: sets whichever of status, end time and name are given and
+    /// returns the run's info. Allowed on an ended run (clients end runs this way, and may
+    /// correct them); a deleted run is [`Error::Invalid`] as in MLflow. A status other than
+    /// RUNNING drops the run's lease, so the reaper leaves it alone; a name also goes to the
+    /// `mlflow.runName` tag, as MLflow keeps both.
+    pub async fn update_run(
+        &self,
+        run: &str,
+        status: Option<RunStatus>,
+        end_time: Option<i64>,
+        name: Option<&str>,
+    ) -> Result<RunInfo> {
         let mut tx = self.begin_write().await?;
         let run_key = self.run_key(&mut tx, run).await?;
-        let existing: HashMap<String, String> =
-            sqlx::query("SELECT key, value FROM params WHERE run_key = $1")
-                .bind(run_key)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(self.err("read params"))?
-                .iter()
-                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-                .collect::<Result<_, sqlx::Error>>()
-                .map_err(self.err("read params"))?;
-        let mut fresh: BTreeMap<&str, &str> = BTreeMap::new();
-        for (k, v) in params {
-            let old = existing
-                .get(k)
-                .map(String::as_str)
-                .or(fresh.get(k.as_str()).copied());
-            match old {
-                Some(old) if old == v => {}
-                Some(old) => {
-                    return Err(Error::ParamConflict {
-                        run: run.to_string(),
-                        key: k.clone(),
-                        old: old.to_string(),
-                        new: v.clone(),
-                    });
-                }
-                None => {
-                    fresh.insert(k, v);
-                }
-            }
-        }
-        let rows: Vec<(&str, &str)> = fresh.into_iter().collect();
-        for chunk in rows.chunks(INSERT_CHUNK) {
-            let mut sql = Sql::new(self.backend);
-            let mut values = Vec::with_capacity(chunk.len());
-            for (k, v) in chunk {
-                let a = sql.arg(Arg::I(run_key));
-                let b = sql.arg(Arg::S(k.to_string()));
-                let c = sql.arg(Arg::S(v.to_string()));
-                values.push(format!("({a}, {b}, {c})"));
-            }
-            sql.text = format!(
-                "INSERT INTO params (run_key, key, value) VALUES {}",
-                values.join(", ")
-            );
-            sql.query()
-                .execute(&mut *tx)
-                .await
-                .map_err(self.err("write params"))?;
-        }
-        tx.commit().await.map_err(self.err("commit"))?;
-        Ok(())
-    }
-
-    pub async fn log_metrics(&self, run: &str, metrics: &[Metric]) -> Result<()> {
-        for m in metrics {
-            validate_key(&m.key, "metric")?;
-        }
-        let now = now_ms();
-        let mut tx = self.begin_write().await?;
-        let run_key = self.run_key(&mut tx, run).await?;
-        // The latest point per key as MLflow defines it: highest step, then timestamp, then value.
-        let mut latest: BTreeMap<&str, (i64, i64, f64)> = BTreeMap::new();
-        for chunk in metrics.chunks(INSERT_CHUNK) {
-            let mut sql = Sql::new(self.backend);
-            let mut values = Vec::with_capacity(chunk.len());
-            for m in chunk {
-                let ts = if m.timestamp_ms == 0 {
-                    now
-                } else {
-                    m.timestamp_ms
-                };
-                let (value, nan) = stored_value(m.value);
-                let a = sql.arg(Arg::I(run_key));
-                let b = sql.arg(Arg::S(m.key.clone()));
-                let c = sql.arg(Arg::I(m.step));
-                let d = sql.arg(Arg::I(ts));
-                let e = sql.arg(Arg::F(value));
-                let f = sql.arg(Arg::I(nan));
-                values.push(format!("({a}, {b}, {c}, {d}, {e}, {f})"));
-                let cand = (m.step, ts, m.value);
-                latest
-                    .entry(m.key.as_str())
-                    .and_modify(|cur| {
-                        if later(cand, *cur) {
-                            *cur = cand;
-                        }
-                    })
-                    .or_insert(cand);
-            }
-            sql.text = format!(
-                "INSERT INTO metrics (run_key, key, step, timestamp, value, is_nan) VALUES {}",
-                values.join(", ")
-            );
-            sql.query()
-                .execute(&mut *tx)
-                .await
-                .map_err(self.err("write metrics"))?;
-        }
-        let latest: Vec<_> = latest.into_iter().collect();
-        for chunk in latest.chunks(INSERT_CHUNK) {
-            let mut sql = Sql::new(self.backend);
-            let mut values = Vec::with_capacity(chunk.len());
-            for (key, (step, ts, v)) in chunk {
-                let (value, nan) = stored_value(*v);
-                let a = sql.arg(Arg::I(run_key));
-                let b = sql.arg(Arg::S(key.to_string()));
-                let c = sql.arg(Arg::I(*step));
-                let d = sql.arg(Arg::I(*ts));
-                let e = sql.arg(Arg::F(value));
-                let f = sql.arg(Arg::I(nan));
-                values.push(format!("({a}, {b}, {c}, {d}, {e}, {f})"));
-            }
-            sql.text = format!(
-                "INSERT INTO latest_metrics (run_key, key, step, timestamp, value, is_nan) VALUES {} \
-                 ON CONFLICT (run_key, key) DO UPDATE SET step = excluded.step, timestamp = excluded.timestamp, \
-                 value = excluded.value, is_nan = excluded.is_nan \
-                 WHERE excluded.step > latest_metrics.step OR (excluded.step = latest_metrics.step AND \
-                 (excluded.timestamp > latest_metrics.timestamp OR (excluded.timestamp = latest_metrics.timestamp \
-                 AND excluded.value >= latest_metrics.value)))",
-                values.join(", ")
-            );
-            sql.query()
-                .execute(&mut *tx)
-                .await
-                .map_err(self.err("update latest metrics"))?;
-        }
-        tx.commit().await.map_err(self.err("commit"))?;
-        Ok(())
-    }
-
-    pub async fn set_tags(&self, run: &str, tags: &[(String, String)]) -> Result<()> {
-        for (k, _) in tags {
-            validate_key(k, "tag")?;
-        }
-        let mut tx = self.begin_write().await?;
-        let run_key = self.run_key(&mut tx, run).await?;
-        upsert_tags(&mut tx, run_key, tags)
+        if let Some(status) = status {
+            let lease = if status == RunStatus::Running {
+                "lease_until"
+            } else {
+                "NULL"
+            };
+            sqlx::query(AssertSqlSafe(format!(
+                "UPDATE runs SET status = $1, lease_until = {lease} WHERE run_key = $2"
+            )))
+            .bind(status.as_str())
+            .bind(run_key)
+            .execute(&mut *tx)
             .await
-            .map_err(self.err("set tags"))?;
+            .map_err(self.err("update run"))?;
+        }
+        if let Some(end) = end_time {
+            sqlx::query("UPDATE runs SET end_time = $1 WHERE run_key = $2")
+                .bind(end)
+                .bind(run_key)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.err("update run"))?;
+        }
+        if let Some(name) = name.filter(|n| !n.is_empty()) {
+            self.write_tags(
+                &mut tx,
+                run_key,
+                &[(RUN_NAME_TAG.to_string(), name.to_string())],
+            )
+            .await?;
+        }
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {RUN_COLUMNS} FROM runs r WHERE r.run_key = $1"
+        )))
+        .bind(run_key)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(self.err("read run"))?;
+        let (_, info) = run_info_from_row(&row).map_err(self.err("read run"))?;
         tx.commit().await.map_err(self.err("commit"))?;
-        Ok(())
+        Ok(info)
     }
 
     pub async fn end_run(&self, run: &str, status: RunStatus) -> Result<()> {
@@ -339,19 +188,30 @@ impl Core {
         Ok(())
     }
 
-    pub async fn set_lifecycle(&self, run: &str, deleted: bool) -> Result<()> {
+    /// Marks a run deleted; `gc` removes it for good.
+    pub async fn delete_run(&self, run: &str) -> Result<()> {
+        self.set_lifecycle(run, true).await
+    }
+
+    pub async fn restore_run(&self, run: &str) -> Result<()> {
+        self.set_lifecycle(run, false).await
+    }
+
+    async fn set_lifecycle(&self, run: &str, deleted: bool) -> Result<()> {
+        let mut tx = self.begin_write().await?;
         let r = sqlx::query(
             "UPDATE runs SET lifecycle_stage = $1, deleted_time = $2 WHERE run_uuid = $3",
         )
         .bind(if deleted { "deleted" } else { "active" })
         .bind(if deleted { Some(now_ms()) } else { None })
         .bind(run.to_string())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
-        .map_err(self.err("delete run"))?;
+        .map_err(self.err(if deleted { "delete run" } else { "restore run" }))?;
         if r.rows_affected() == 0 {
             return Err(Error::not_found(format!("run {run}"), &self.location));
         }
+        tx.commit().await.map_err(self.err("commit"))?;
         Ok(())
     }
 
@@ -400,23 +260,6 @@ impl Core {
         }
     }
 
-    pub async fn metric_history(&self, run: &str, key: &str) -> Result<Vec<Metric>> {
-        let rows = sqlx::query(
-            "SELECT m.key, m.value, m.is_nan, m.step, m.timestamp FROM metrics m \
-             JOIN runs r ON r.run_key = m.run_key WHERE r.run_uuid = $1 AND m.key = $2 \
-             ORDER BY m.step, m.timestamp",
-        )
-        .bind(run.to_string())
-        .bind(key.to_string())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(self.err("read metric history"))?;
-        rows.iter()
-            .map(metric_from_row)
-            .collect::<Result<_, _>>()
-            .map_err(self.err("read metric history"))
-    }
-
     pub(super) async fn attach_data(&self, infos: Vec<(i64, RunInfo)>) -> Result<Vec<Run>> {
         if infos.is_empty() {
             return Ok(Vec::new());
@@ -430,6 +273,8 @@ impl Core {
                 params: BTreeMap::new(),
                 metrics: BTreeMap::new(),
                 tags: BTreeMap::new(),
+                inputs: Vec::new(),
+                outputs: Vec::new(),
             });
         }
         let keys: Vec<i64> = index.keys().copied().collect();
@@ -486,6 +331,7 @@ impl Core {
                 }
             }
         }
+        self.attach_io(&mut runs, &index).await?;
         Ok(runs)
     }
 }
@@ -514,59 +360,7 @@ pub(super) fn run_info_from_row(r: &AnyRow) -> Result<(i64, RunInfo), sqlx::Erro
     ))
 }
 
-fn experiment_from_row(r: &AnyRow) -> Result<Experiment, sqlx::Error> {
-    Ok(Experiment {
-        experiment_id: r.try_get(0)?,
-        name: r.try_get(1)?,
-        artifact_location: r.try_get(2)?,
-        lifecycle_stage: r.try_get(3)?,
-        creation_time: r.try_get(4)?,
-        last_update_time: r.try_get(5)?,
-    })
-}
-
-fn metric_from_row(r: &AnyRow) -> Result<Metric, sqlx::Error> {
-    Ok(Metric {
-        key: r.try_get(0)?,
-        value: loaded_value(r.try_get(1)?, r.try_get(2)?),
-        step: r.try_get(3)?,
-        timestamp_ms: r.try_get(4)?,
-    })
-}
-
-/// SQLite stores NaN as NULL, so NaN is kept as a flag beside a 0 (as MLflow's is_nan).
-fn stored_value(v: f64) -> (f64, i64) {
-    if v.is_nan() { (0.0, 1) } else { (v, 0) }
-}
-
-fn loaded_value(v: f64, is_nan: i64) -> f64 {
-    if is_nan != 0 { f64::NAN } else { v }
-}
-
-fn later(a: (i64, i64, f64), b: (i64, i64, f64)) -> bool {
-    (a.0, a.1) > (b.0, b.1) || ((a.0, a.1) == (b.0, b.1) && a.2 >= b.2)
-}
-
-async fn upsert_tags(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    run_key: i64,
-    tags: &[(String, String)],
-) -> Result<(), sqlx::Error> {
-    for (k, v) in tags {
-        sqlx::query(
-            "INSERT INTO tags (run_key, key, value) VALUES ($1, $2, $3) \
-             ON CONFLICT (run_key, key) DO UPDATE SET value = excluded.value",
-        )
-        .bind(run_key)
-        .bind(k.clone())
-        .bind(v.clone())
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(())
-}
-
-fn validate_key(k: &str, what: &str) -> Result<()> {
+pub(super) fn validate_key(k: &str, what: &str) -> Result<()> {
     if k.is_empty() || k.len() > 250 {
         return Err(Error::Invalid(format!(
             "{what} key '{k}' must be 1 to 250 characters"

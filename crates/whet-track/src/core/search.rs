@@ -2,16 +2,19 @@
 //! bind parameters only, and page tokens that carry an offset and a fingerprint of the query
 //! they belong to.
 
+use super::query::{self, decode_token, encode_token, page_size};
 use super::runs::{RUN_COLUMNS, run_info_from_row};
-use super::{Arg, Core, Sql};
-use crate::error::{Error, Result};
+use super::{Arg, AsyncStore, Sql};
+use crate::error::Result;
 use crate::filter::{self, Attribute, Field, Op, OrderBy, Value};
 use crate::model::*;
 
-const MAX_RESULTS_DEFAULT: usize = 1000;
-const MAX_RESULTS_LIMIT: usize = 50_000;
+/// MLflow's SEARCH_MAX_RESULTS_DEFAULT and SEARCH_MAX_RESULTS_THRESHOLD, which it applies to
+/// runs and experiments alike.
+pub(super) const MAX_RESULTS_DEFAULT: usize = 1000;
+pub(super) const MAX_RESULTS_LIMIT: usize = 50_000;
 
-impl Core {
+impl AsyncStore {
     pub async fn search_runs(&self, s: &SearchRuns) -> Result<Page<Run>> {
         self.maybe_reap().await?;
         let conditions = filter::parse(&s.filter)?;
@@ -20,20 +23,9 @@ impl Core {
             .iter()
             .map(|o| OrderBy::parse(o))
             .collect::<Result<Vec<_>, _>>()?;
-        let limit = match s.max_results {
-            0 => MAX_RESULTS_DEFAULT,
-            n if n > MAX_RESULTS_LIMIT => {
-                return Err(Error::Invalid(format!(
-                    "max_results {n} is more than {MAX_RESULTS_LIMIT}\n  hint: page through the results with the page token"
-                )));
-            }
-            n => n,
-        };
+        let limit = page_size(s.max_results, MAX_RESULTS_DEFAULT, MAX_RESULTS_LIMIT)?;
         let fingerprint = query_fingerprint(s);
-        let offset = match &s.page_token {
-            Some(t) => decode_token(t, fingerprint)?,
-            None => 0,
-        };
+        let offset = decode_token(s.page_token.as_deref(), fingerprint)?;
 
         let mut sql = Sql::new(self.backend);
         let mut joins = String::new();
@@ -87,6 +79,8 @@ impl Core {
                     format!("o{i}.value")
                 }
                 Field::Attribute(a) => format!("r.{}", a.column()),
+                // The runs grammar never yields a column; kept total for the type's sake.
+                Field::Column(c) => format!("r.{}", c.name),
             };
             order_sql.push(format!("{expr} {dir} NULLS LAST"));
         }
@@ -197,6 +191,7 @@ fn condition_sql(sql: &mut Sql, c: &filter::Condition) -> String {
             }
         }
         Field::Attribute(a) => compare(sql, &format!("r.{}", attribute_column(*a))),
+        Field::Column(col) => compare(sql, &format!("r.{}", col.name)),
     }
 }
 
@@ -205,50 +200,14 @@ fn attribute_column(a: Attribute) -> &'static str {
 }
 
 fn query_fingerprint(s: &SearchRuns) -> u64 {
-    // FNV-1a: a token from one query must not silently page through another.
-    let mut h: u64 = 0xcbf29ce484222325;
-    let mut feed = |b: &[u8]| {
-        for x in b {
-            h ^= *x as u64;
-            h = h.wrapping_mul(0x100000001b3);
-        }
-        h ^= 0xff;
-        h = h.wrapping_mul(0x100000001b3);
-    };
-    for e in &s.experiments {
-        feed(&e.to_le_bytes());
-    }
-    feed(s.filter.as_bytes());
-    for o in &s.order_by {
-        feed(o.as_bytes());
-    }
-    feed(&[s.include_deleted as u8, (s.max_results % 251) as u8]);
-    h
-}
-
-fn encode_token(offset: usize, fingerprint: u64) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("v1:{offset}:{fingerprint:x}"))
-}
-
-fn decode_token(token: &str, fingerprint: u64) -> Result<usize> {
-    use base64::Engine;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token.trim())
-        .map_err(|_| Error::PageToken("not a token this store issued".into()))?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| Error::PageToken("not a token this store issued".into()))?;
-    let mut parts = text.split(':');
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some("v1"), Some(off), Some(fp)) => {
-            if u64::from_str_radix(fp, 16).ok() != Some(fingerprint) {
-                return Err(Error::PageToken(
-                    "it belongs to a search with another filter, order or experiment list".into(),
-                ));
-            }
-            off.parse()
-                .map_err(|_| Error::PageToken("not a token this store issued".into()))
-        }
-        _ => Err(Error::PageToken("not a token this store issued".into())),
-    }
+    let experiments: Vec<[u8; 8]> = s.experiments.iter().map(|e| e.to_le_bytes()).collect();
+    let tail = [s.include_deleted as u8, (s.max_results % 251) as u8];
+    query::fingerprint(
+        experiments
+            .iter()
+            .map(|e| e.as_slice())
+            .chain([s.filter.as_bytes()])
+            .chain(s.order_by.iter().map(|o| o.as_bytes()))
+            .chain([tail.as_slice()]),
+    )
 }
