@@ -19,6 +19,9 @@ pub enum AutomlError {
         need: String,
         available: String,
     },
+    /// The data cannot give a validated model (too few rows, no finite score).
+    #[error("{message}\nhint: {hint}")]
+    Unusable { message: String, hint: String },
     #[error("no trial could be fitted: {0}")]
     NothingFitted(String),
     /// An error in a part of the data named by `context` (e.g. "in the test data").
@@ -48,7 +51,12 @@ impl AutomlError {
 
     /// Whether the request itself was wrong (a usage error), not the data or the machine.
     pub fn is_usage(&self) -> bool {
-        matches!(self, AutomlError::Invalid { .. })
+        match self {
+            AutomlError::Invalid { .. } => true,
+            AutomlError::Learn(e) => e.is_usage(),
+            AutomlError::In { source, .. } => source.is_usage(),
+            _ => false,
+        }
     }
 }
 

@@ -218,6 +218,9 @@ impl Study {
             Some(kept) => kept.iter().map(|&r| u64::from(r) + 1).collect(),
             None => (1..=table.n_rows() as u64).collect(),
         };
+        if task == Task::Regression {
+            whet_data::profile::check_regression_target(&table, &spec.target, Some(&data_rows))?;
+        }
         let metric = spec.metric.unwrap_or(Metric::default_for(task));
         if !Metric::for_task(task).contains(&metric) {
             return Err(AutomlError::invalid(
@@ -347,6 +350,7 @@ impl Study {
             None => None,
         };
 
+        check_enough_rows(task, &y, n_classes)?;
         let request = PlanRequest {
             folds: spec.folds,
             groups: groups.as_deref().zip(spec.group.as_deref()),
@@ -468,6 +472,16 @@ impl PreparedStudy {
             final_mode: self.spec.final_mode,
         };
         let result = search(&problem, &self.plan, &options, observer)?;
+        if !result.cv_score.is_finite() {
+            return Err(AutomlError::Unusable {
+                message: format!(
+                    "the cross-validated {} is not a number ({}); no model is written or registered",
+                    self.metric.name(),
+                    result.cv_score
+                ),
+                hint: "check the target for extreme values and the folds for rows of a single class (whet profile --target shows both)".into(),
+            });
+        }
 
         let test_metrics = self.test.as_ref().map(|(tx, ty)| {
             observer.event(StudyEvent::StageChanged(Stage::Test));
@@ -535,6 +549,45 @@ impl PreparedStudy {
             trials: result.trials,
         })
     }
+}
+
+/// The fewest rows a study can validate: two rows of each of two classes for a classifier (so
+/// both folds see both), four for regression.
+fn check_enough_rows(task: Task, y: &[f64], n_classes: usize) -> Result<()> {
+    if task == Task::Regression {
+        if y.len() < 4 {
+            return Err(AutomlError::Unusable {
+                message: format!(
+                    "too few rows to validate a model: {} (at least 4 are needed)",
+                    y.len()
+                ),
+                hint: "train on more rows; with --test-size, hold out fewer".into(),
+            });
+        }
+        return Ok(());
+    }
+    let mut counts = vec![0usize; n_classes.max(2)];
+    for &v in y {
+        if let Some(c) = counts.get_mut(v as usize) {
+            *c += 1;
+        }
+    }
+    let usable = counts.iter().filter(|&&c| c >= 2).count();
+    if usable < 2 {
+        return Err(AutomlError::Unusable {
+            message: format!(
+                "too few rows to validate a classifier: {} rows, and {} with at least 2 rows (at least two classes of 2 rows each are needed)",
+                y.len(),
+                if usable == 1 {
+                    "only one class"
+                } else {
+                    "no class"
+                }
+            ),
+            hint: "train on more labelled rows; with --test-size, hold out fewer".into(),
+        });
+    }
+    Ok(())
 }
 
 /// Class index per row for stratification (None for regression).

@@ -64,6 +64,8 @@ pub enum WarningKind {
     TestMissingColumns,
     TestTypeMismatch,
     CoercedValues,
+    /// Infinite numbers (`inf`, `-Infinity`, or values that overflowed when read).
+    NonFinite,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -207,6 +209,77 @@ pub fn prepare_target(
     })
 }
 
+/// How many values of a float column are infinite, and the first such data row (1-based).
+pub fn infinite_values(array: &ArrayRef) -> (u64, Option<u64>) {
+    if array.data_type() != &DataType::Float64 {
+        return (0, None);
+    }
+    let mut count = 0;
+    let mut first = None;
+    for (row, v) in array.as_primitive::<Float64Type>().iter().enumerate() {
+        if v.is_some_and(f64::is_infinite) {
+            count += 1;
+            first.get_or_insert(row as u64 + 1);
+        }
+    }
+    (count, first)
+}
+
+/// Regression targets a model can be fitted to: no infinities, and a scale whose squares
+/// stay finite (squared errors of values near 1e300 overflow, and every score reads NaN).
+/// `data_rows` maps the table's rows to the data rows of the file, for the message.
+pub fn check_regression_target(
+    table: &Table,
+    target: &str,
+    data_rows: Option<&[u64]>,
+) -> Result<()> {
+    let index = table.require(target)?;
+    let array = table.array(index);
+    let Some(values) = crate::summary::numeric_values(array.as_ref()) else {
+        return Ok(());
+    };
+    let row_of = |i: usize| {
+        data_rows
+            .and_then(|d| d.get(i).copied())
+            .unwrap_or(i as u64 + 1)
+    };
+    let infinite: Vec<u64> = values
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.is_some_and(f64::is_infinite))
+        .map(|(i, _)| row_of(i))
+        .collect();
+    if !infinite.is_empty() {
+        let shown: Vec<String> = infinite.iter().take(5).map(u64::to_string).collect();
+        return Err(DataError::invalid(
+            format!(
+                "target '{target}' is infinite in {} rows (data rows {}{})",
+                infinite.len(),
+                shown.join(", "),
+                if infinite.len() > 5 { ", …" } else { "" }
+            ),
+            "a model cannot predict infinity: fix or remove those rows",
+        ));
+    }
+    // Beyond this, squares of differences overflow f64.
+    const LARGEST: f64 = 1e150;
+    if let Some((i, v)) = values
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| v.map(|v| (i, v)))
+        .find(|(_, v)| v.abs() > LARGEST)
+    {
+        return Err(DataError::invalid(
+            format!(
+                "target '{target}' holds {v:e} (data row {}): squared errors of values this large overflow",
+                row_of(i)
+            ),
+            "rescale the target (e.g. divide by a power of ten, or take its logarithm) and train again",
+        ));
+    }
+    Ok(())
+}
+
 fn missing_mask(array: &ArrayRef) -> Vec<bool> {
     match array.data_type() {
         DataType::Float64 => array
@@ -338,8 +411,21 @@ fn round4(v: f64) -> f64 {
 }
 
 fn column_warnings(table: &Table, columns: &[ColumnProfile], out: &mut Vec<Warning>) {
-    for (c, info) in columns.iter().zip(&table.columns) {
+    for (i, (c, info)) in columns.iter().zip(&table.columns).enumerate() {
         let name = Some(c.name.clone());
+        let (infinite, first) = infinite_values(table.array(i));
+        if infinite > 0 {
+            out.push(Warning {
+                kind: WarningKind::NonFinite,
+                severity: Severity::Warning,
+                column: name.clone(),
+                message: format!(
+                    "{infinite} values are infinite (first at data row {})",
+                    first.unwrap_or(0)
+                ),
+                suggestion: "replace them (e.g. with a large finite value or as missing); trees put them in the last bin, linear models and kNN cannot use them".into(),
+            });
+        }
         if c.role == Role::Target {
             continue;
         }

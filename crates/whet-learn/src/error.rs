@@ -8,6 +8,8 @@ pub enum LearnError {
         reason: String,
         hint: String,
     },
+    #[error("unknown learner '{name}'\nhint: use gbdt, rf, et, linear or knn")]
+    UnknownLearner { name: String },
     #[error(
         "unknown parameter '{key}' for learner {learner}{suggestion}\nhint: {learner} takes {known}"
     )]
@@ -30,6 +32,19 @@ pub enum LearnError {
     Interrupted { done: usize, planned: usize },
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+impl LearnError {
+    /// Whether the caller asked for something that does not exist or is out of range (a usage
+    /// error), rather than the data or a file being wrong.
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            LearnError::Param { .. }
+                | LearnError::UnknownParam { .. }
+                | LearnError::UnknownLearner { .. }
+        )
+    }
 }
 
 pub type Result<T, E = LearnError> = std::result::Result<T, E>;

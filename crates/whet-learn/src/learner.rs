@@ -75,11 +75,8 @@ impl LearnerKind {
 
     /// [`LearnerKind::parse`] with an error that lists the learners.
     pub fn from_name(s: &str) -> Result<LearnerKind> {
-        LearnerKind::parse(s).ok_or_else(|| {
-            LearnError::data(
-                format!("unknown learner '{s}'"),
-                "use gbdt, rf, et, linear or knn",
-            )
+        LearnerKind::parse(s).ok_or_else(|| LearnError::UnknownLearner {
+            name: s.to_string(),
         })
     }
 

@@ -136,6 +136,9 @@ pub fn cmd_fit(args: &FitArgs, quiet: bool) -> Result<()> {
         ));
     }
     let task = target.task;
+    if task == Task::Regression {
+        whet_data::profile::check_regression_target(&target.table, &args.target, None)?;
+    }
     let (train_table, weights) = match &args.weight {
         Some(name) => {
             let index = target.table.require(name)?;

@@ -1,6 +1,7 @@
 //! The `whet` command line: argument parsing, progress and output formats over the library
 //! crates. This file only dispatches; each command lives in its own module.
 
+mod exit;
 mod fit;
 mod output;
 mod predict;
@@ -65,10 +66,18 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     if let Some(n) = cli.threads {
-        if n == 0 {
-            eprintln!("error: --threads must be at least 1");
-            return ExitCode::from(2);
-        }
+        let n = match exit::thread_count(n) {
+            Ok((n, note)) => {
+                if let Some(note) = note.filter(|_| !cli.quiet) {
+                    eprintln!("note: {note}");
+                }
+                n
+            }
+            Err(message) => {
+                eprintln!("error: {message}");
+                return ExitCode::from(2);
+            }
+        };
         // Only fails if a pool already exists, which cannot happen this early.
         let _ = rayon::ThreadPoolBuilder::new()
             .num_threads(n)
@@ -87,18 +96,6 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            let mut source = e.source();
-            while let Some(s) = source {
-                // Library errors already include their cause; avoid printing it twice.
-                let text = s.to_string();
-                if !format!("{e}").contains(&text) {
-                    eprintln!("  caused by: {text}");
-                }
-                source = s.source();
-            }
-            ExitCode::from(1)
-        }
+        Err(e) => exit::report(&e),
     }
 }

@@ -49,7 +49,9 @@ pub fn cmd_predict(args: &PredictArgs, quiet: bool) -> Result<()> {
     let task = model.metadata.task;
     let classes = model.metadata.classes.clone();
     if args.proba && task == Task::Regression {
-        bail!("--proba needs a classification model; this one predicts a number");
+        return Err(crate::exit::usage(
+            "--proba needs a classification model; this one predicts a number\nhint: drop --proba",
+        ));
     }
 
     let mut fields = Vec::new();

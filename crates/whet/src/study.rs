@@ -228,7 +228,7 @@ impl<'s> Tracker<'s> {
     pub fn finish(
         mut self,
         metrics: &BTreeMap<String, f64>,
-        model_path: &std::path::Path,
+        model: &[u8],
         trial_log: &str,
         register_as: &str,
     ) -> Result<Recorded> {
@@ -246,7 +246,7 @@ impl<'s> Tracker<'s> {
             .collect();
         self.store.log_metrics(&self.study, &points)?;
         self.store
-            .log_artifact(&self.study, "model.whet", ArtifactSource::File(model_path))?;
+            .log_artifact(&self.study, "model.whet", ArtifactSource::Bytes(model))?;
         self.store.log_artifact(
             &self.study,
             "trials.jsonl",

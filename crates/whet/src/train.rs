@@ -201,11 +201,11 @@ impl TrainObserver<'_, '_> {
 /// The study as the arguments ask for it; checked before any data is read.
 fn spec_from_args(args: &TrainArgs, started: Instant) -> Result<StudySpec> {
     let metric = match &args.metric {
-        Some(m) => Some(Metric::parse(m).with_context(|| {
-            format!(
+        Some(m) => Some(Metric::parse(m).ok_or_else(|| {
+            crate::exit::usage(format!(
                 "unknown metric '{m}'\nhint: use one of {}",
                 Metric::ALL.map(|m| m.name()).join(", ")
-            )
+            ))
         })?),
         None => None,
     };
@@ -240,6 +240,7 @@ pub fn cmd_train(args: &TrainArgs, store_flag: Option<&str>, quiet: bool) -> Res
     let started = Instant::now();
     let mut spec = spec_from_args(args, started)?;
 
+    check_output_path(&args.out)?;
     // Refuse before loading what would not fit in memory.
     let meta = std::fs::metadata(&args.data)
         .with_context(|| format!("cannot read '{}'", args.data.display()))?;
@@ -347,7 +348,6 @@ pub fn cmd_train(args: &TrainArgs, store_flag: Option<&str>, quiet: bool) -> Res
     let outcome = outcome?;
 
     let bytes = outcome.model.to_bytes()?;
-    whet_data::fsutil::write_atomic(&args.out, &bytes)?;
     let mut log = String::new();
     for t in &outcome.trials {
         log.push_str(&serde_json::to_string(t)?);
@@ -356,12 +356,23 @@ pub fn cmd_train(args: &TrainArgs, store_flag: Option<&str>, quiet: bool) -> Res
     let Some(tracker) = guard.0.take() else {
         anyhow::bail!("the study run was not started");
     };
+    // The store gets the model first: should --out fail now, the model is not lost.
     let recorded = tracker.finish(
         &outcome.report.run_metrics(),
-        &args.out,
+        &bytes,
         &log,
         &experiment_name,
     )?;
+    whet_data::fsutil::write_atomic(&args.out, &bytes).with_context(|| {
+        format!(
+            "the model is safe in the tracking store as version {} of '{}' (run {}); get it with `whet model show {}/{}`",
+            recorded.model_version,
+            recorded.registered_model,
+            recorded.run_id,
+            recorded.registered_model,
+            recorded.model_version
+        )
+    })?;
     let report = TrainReport {
         model_path: args.out.display().to_string(),
         study: &outcome.report,
@@ -384,5 +395,40 @@ impl Drop for StudyGuard<'_> {
         if let Some(t) = self.0.take() {
             t.fail("whet train stopped with an error");
         }
+    }
+}
+
+/// Fails fast, before any data is read, when the model could not be written to `out`: a
+/// folder there, a missing parent folder, or one we may not write to.
+fn check_output_path(out: &std::path::Path) -> Result<()> {
+    if out.is_dir() {
+        return Err(crate::exit::usage(format!(
+            "--out '{}' is a folder\nhint: name the model file, e.g. --out {}",
+            out.display(),
+            out.join("model.whet").display()
+        )));
+    }
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    if !parent.is_dir() {
+        return Err(crate::exit::usage(format!(
+            "--out '{}': the folder '{}' does not exist\nhint: create it first, or write the model elsewhere",
+            out.display(),
+            parent.display()
+        )));
+    }
+    let probe = parent.join(format!(".whet-write-check-{}", std::process::id()));
+    match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(anyhow::anyhow!(
+            "--out '{}': cannot write in '{}': {e}\nhint: choose a folder you can write to",
+            out.display(),
+            parent.display()
+        )),
     }
 }

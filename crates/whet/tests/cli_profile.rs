@@ -470,3 +470,37 @@ fn profile_does_not_depend_on_the_thread_count() {
     let zero = whet(&["profile", s(&churn()), "--threads", "0"]);
     assert_eq!(zero.code, 2, "{}", zero.stderr);
 }
+
+#[test]
+fn an_absurd_thread_count_is_capped_with_a_note() {
+    let dir = TempDir::new();
+    let f = dir.file("one.csv", "a,b\n1,2\n");
+    let run = whet(&["--threads", "100000", "profile", s(&f), "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("more than this machine can use"),
+        "{}",
+        run.stderr
+    );
+    let run = whet(&["--threads", "0", "profile", s(&f)]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+}
+
+#[test]
+fn infinite_values_are_counted_in_a_warning_also_for_the_target() {
+    let dir = TempDir::new();
+    let f = dir.file("inf.csv", "x,y\n1,2\ninf,3\n3,-Infinity\n4,5\n5,6\n");
+    let v = json(&whet(&["profile", s(&f), "--target", "y", "--json"]));
+    let warnings = v["warnings"].as_array().unwrap();
+    let of = |col: &str| {
+        warnings
+            .iter()
+            .find(|w| w["kind"] == "non_finite" && w["column"] == col)
+            .map(|w| w["message"].as_str().unwrap().to_string())
+    };
+    assert_eq!(
+        of("x").unwrap(),
+        "1 values are infinite (first at data row 2)"
+    );
+    assert!(of("y").unwrap().starts_with("1 values are infinite"));
+}

@@ -716,6 +716,10 @@ fn bad_options_are_clear_errors() {
         (vec!["--learners", "svm"], "unknown learner"),
         (vec!["--time", "ten"], "not a duration"),
         (vec!["--folds", "1"], "at least 2"),
+        (vec!["--trials", "0"], "at least 1"),
+        (vec!["--test-size", "1.5"], "between 0 and 1"),
+        (vec!["--time", "0s"], "must be positive"),
+        (vec!["--learners", ""], "unknown learner"),
     ] {
         let o = whet()
             .arg("train")
@@ -724,7 +728,8 @@ fn bad_options_are_clear_errors() {
             .args(&args)
             .output()
             .unwrap();
-        assert!(!o.status.success(), "{args:?}");
+        // Every argument error is a usage error: exit code 2, as the README says.
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
         let e = stderr(&o);
         assert!(e.contains(want), "{args:?}: {e}");
     }
@@ -800,4 +805,73 @@ impl SpawnWithOutput for Command {
             .unwrap();
         std::thread::spawn(move || child.wait_with_output().unwrap())
     }
+}
+
+#[test]
+fn an_unwritable_out_is_refused_before_any_training() {
+    let missing = tmp("no-such-folder").join("m.whet");
+    // A store of its own: that it is never created shows nothing was loaded or trained.
+    let store = tmp("never-opened.db");
+    let o = whet()
+        .env("WHET_STORE", &store)
+        .arg("train")
+        .arg(example())
+        .args(["--target", "churned", "--time", "10s", "-q", "--out"])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
+    assert!(!store.exists(), "refused only after opening the store");
+    let folder = tmp("out-is-a-folder");
+    std::fs::create_dir_all(&folder).unwrap();
+    let o = train(&example(), "churned", &folder, &["--trials", "1"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("is a folder"), "{}", stderr(&o));
+}
+
+#[test]
+fn targets_no_model_can_learn_are_refused_and_nothing_is_registered() {
+    let store = tmp("refused-targets.db");
+    let cases: [(&str, &str, &[&str], &str); 3] = [
+        (
+            "inf-target.csv",
+            "x,y\n1,2.5\n2,inf\n3,-Infinity\n4,1.5\n5,2.5\n6,3.5\n",
+            &[],
+            "infinite in 2 rows (data rows 2, 3)",
+        ),
+        (
+            "huge-target.csv",
+            "x,y\n1,2\n2,1e300\n3,4\n4,5\n5,6\n",
+            &["--task", "regression"],
+            "overflow",
+        ),
+        ("two-rows.csv", "x,y\n1,a\n2,b\n", &[], "too few rows"),
+    ];
+    for (name, text, extra, want) in cases {
+        let data = write(name, text);
+        let model = tmp(&format!("{name}.whet"));
+        let o = whet()
+            .env("WHET_STORE", &store)
+            .arg("train")
+            .arg(&data)
+            .args(["--target", "y", "--trials", "2", "-q", "--out"])
+            .arg(&model)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{name}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{name}: {}", stderr(&o));
+        assert!(!model.exists(), "{name}: a model was written");
+    }
+    let models = whet()
+        .env("WHET_STORE", &store)
+        .args(["models"])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&models.stdout);
+    assert!(
+        !listed.contains("inf-target") && !listed.contains("two-rows"),
+        "a refused study registered a model: {listed}"
+    );
 }
