@@ -509,8 +509,8 @@ pub struct SearchRuns {
     /// 0 means the default, 1000; at most 50,000.
     pub max_results: usize,
     pub page_token: Option<String>,
-    /// Include runs marked deleted.
-    pub include_deleted: bool,
+    /// Active runs (the default), deleted ones, or both.
+    pub view: ViewType,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

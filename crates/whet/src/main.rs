@@ -8,6 +8,7 @@ mod predict;
 mod profile;
 mod progress;
 mod read;
+mod server_cmd;
 mod study;
 mod track_cmd;
 mod train;
@@ -54,6 +55,8 @@ enum Command {
     Model(track_cmd::ModelCommand),
     /// Remove runs marked deleted, and their artifacts, for good.
     Gc(track_cmd::GcArgs),
+    /// The team's tracking server: MLflow's REST API, artifact proxy, registry, tokens.
+    Server(server_cmd::ServerArgs),
 }
 
 fn main() -> ExitCode {
@@ -93,6 +96,7 @@ fn main() -> ExitCode {
         Command::Models(args) => track_cmd::cmd_models(cli.store.as_deref(), args),
         Command::Model(cmd) => track_cmd::cmd_model(cli.store.as_deref(), cmd, cli.quiet),
         Command::Gc(args) => track_cmd::cmd_gc(cli.store.as_deref(), args, cli.quiet),
+        Command::Server(args) => server_cmd::cmd_server(cli.store.as_deref(), args, cli.quiet),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

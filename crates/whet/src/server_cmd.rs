@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use whet_server::{AuthMode, ServerConfig};
 
@@ -105,11 +105,17 @@ fn cmd_token(store_flag: Option<&str>, cmd: &TokenCommand) -> Result<()> {
     let store = whet_track::Store::open_default(store_flag)?;
     match cmd {
         TokenCommand::Create { name, role } => {
+            let role = match role.as_str() {
+                "read" => whet_track::Role::Read,
+                "admin" => whet_track::Role::Admin,
+                _ => whet_track::Role::Write,
+            };
             let secret = store
                 .create_token(name, role)
                 .with_context(|| format!("creating token '{name}'"))?;
             eprintln!(
-                "created {role} token '{name}'; it is shown only now. Clients use it as MLFLOW_TRACKING_TOKEN (or --token):"
+                "created {} token '{name}'; it is shown only now. Clients use it as MLFLOW_TRACKING_TOKEN:",
+                role.as_str()
             );
             println!("{secret}");
         }
@@ -118,15 +124,21 @@ fn cmd_token(store_flag: Option<&str>, cmd: &TokenCommand) -> Result<()> {
             if *json {
                 println!("{}", serde_json::to_string_pretty(&tokens)?);
             } else if tokens.is_empty() {
-                println!("no tokens; create one with `whet server token create --name NAME --role write`");
+                println!(
+                    "no tokens; create one with `whet server token create --name NAME --role write`"
+                );
             } else {
                 println!("{:<24} {:<6} {:<8} last used", "name", "role", "state");
                 for t in tokens {
                     println!(
                         "{:<24} {:<6} {:<8} {}",
                         t.name,
-                        t.role,
-                        if t.revoked_time.is_some() { "revoked" } else { "active" },
+                        t.role.as_str(),
+                        if t.revoked_time.is_some() {
+                            "revoked"
+                        } else {
+                            "active"
+                        },
                         t.last_used_time
                             .map(|ms| format!("{ms} ms since the epoch"))
                             .unwrap_or_else(|| "never".into())
@@ -135,9 +147,9 @@ fn cmd_token(store_flag: Option<&str>, cmd: &TokenCommand) -> Result<()> {
             }
         }
         TokenCommand::Revoke { name } => {
-            if !store.revoke_token(name)? {
-                bail!("no active token named '{name}'\nhint: `whet server token list` shows them");
-            }
+            store.revoke_token(name).with_context(|| {
+                format!("revoking token '{name}'\nhint: `whet server token list` shows the tokens")
+            })?;
             println!("revoked token '{name}'");
         }
     }

@@ -145,7 +145,11 @@ pub fn cmd_runs(store: Option<&str>, args: &RunsArgs, quiet: bool) -> Result<()>
         order_by: args.sort.clone(),
         max_results: args.limit.max(1),
         page_token: args.page_token.clone(),
-        include_deleted: args.deleted,
+        view: if args.deleted {
+            whet_track::ViewType::All
+        } else {
+            whet_track::ViewType::ActiveOnly
+        },
     })?;
     if args.json {
         println!(

@@ -90,8 +90,10 @@ impl AsyncStore {
         order_sql.push("r.run_uuid ASC".to_string());
 
         let mut wheres = Vec::new();
-        if !s.include_deleted {
-            wheres.push("r.lifecycle_stage = 'active'".to_string());
+        match s.view {
+            ViewType::ActiveOnly => wheres.push("r.lifecycle_stage = 'active'".to_string()),
+            ViewType::DeletedOnly => wheres.push("r.lifecycle_stage = 'deleted'".to_string()),
+            ViewType::All => {}
         }
         if !s.experiments.is_empty() {
             let list = s
@@ -201,7 +203,7 @@ fn attribute_column(a: Attribute) -> &'static str {
 
 fn query_fingerprint(s: &SearchRuns) -> u64 {
     let experiments: Vec<[u8; 8]> = s.experiments.iter().map(|e| e.to_le_bytes()).collect();
-    let tail = [s.include_deleted as u8, (s.max_results % 251) as u8];
+    let tail = [s.view as u8, (s.max_results % 251) as u8];
     query::fingerprint(
         experiments
             .iter()

@@ -146,20 +146,41 @@ impl AsyncStore {
         status: i64,
         detail: &str,
     ) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO audit_log (time, token_name, method, path, status, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(now_ms())
-        .bind(token_name.to_string())
-        .bind(method.to_string())
-        .bind(path.to_string())
-        .bind(status)
-        .bind(detail.to_string())
-        .execute(&mut *tx)
+        self.record_audit_batch(&[AuditEntry {
+            id: 0,
+            time: now_ms(),
+            token_name: token_name.to_string(),
+            method: method.to_string(),
+            path: path.to_string(),
+            status,
+            detail: detail.to_string(),
+        }])
         .await
-        .map_err(self.err("record audit entry"))?;
+    }
+
+    /// Appends several requests in one transaction (`id` is ignored; a `time` of 0 means now):
+    /// a busy server records its requests in batches, not one write each.
+    pub async fn record_audit_batch(&self, entries: &[AuditEntry]) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let mut tx = self.begin_write().await?;
+        for e in entries {
+            sqlx::query(
+                "INSERT INTO audit_log (time, token_name, method, path, status, detail) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(if e.time == 0 { now } else { e.time })
+            .bind(e.token_name.clone())
+            .bind(e.method.clone())
+            .bind(e.path.clone())
+            .bind(e.status)
+            .bind(e.detail.clone())
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("record audit entry"))?;
+        }
         tx.commit().await.map_err(self.err("commit"))?;
         Ok(())
     }

@@ -1,0 +1,397 @@
+//! `/registered-models/*` and `/model-versions/*`: the model registry with tags and aliases.
+//! Stages are deprecated in MLflow; every version is in stage "None".
+
+use axum::Json;
+use axum::extract::State;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use whet_track::{NewModelVersion, SourceKind, VersionRef};
+
+use super::experiments::{max_results, tag_pairs};
+use super::render;
+use super::wire::{Input, KeyValue, int_opt, list, required, string_opt};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+pub struct ModelIn {
+    #[serde(default, deserialize_with = "string_opt")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "string_opt")]
+    new_name: Option<String>,
+    #[serde(default, deserialize_with = "string_opt")]
+    description: Option<String>,
+    #[serde(default, deserialize_with = "list")]
+    tags: Vec<KeyValue>,
+    #[serde(default, deserialize_with = "string_opt")]
+    key: Option<String>,
+    #[serde(default, deserialize_with = "string_opt")]
+    value: Option<String>,
+    #[serde(default, deserialize_with = "string_opt")]
+    alias: Option<String>,
+    #[serde(default, deserialize_with = "string_opt")]
+    version: Option<String>,
+}
+
+async fn model_json(state: &AppState, name: &str) -> ApiResult<Json<Value>> {
+    let m = state.store.get_registered_model(name).await?;
+    Ok(Json(
+        json!({ "registered_model": render::registered_model(&m) }),
+    ))
+}
+
+pub async fn create_model(
+    State(state): State<AppState>,
+    Input(req): Input<ModelIn>,
+) -> ApiResult<Json<Value>> {
+    let name = required(&req.name, "name")?;
+    let tags = tag_pairs(&req.tags)?;
+    state
+        .store
+        .create_registered_model(name, req.description.as_deref().unwrap_or(""), &tags)
+        .await?;
+    model_json(&state, name).await
+}
+
+pub async fn get_model(
+    State(state): State<AppState>,
+    Input(req): Input<ModelIn>,
+) -> ApiResult<Json<Value>> {
+    model_json(&state, required(&req.name, "name")?).await
+}
+
+pub async fn rename_model(
+    State(state): State<AppState>,
+    Input(req): Input<ModelIn>,
+) -> ApiResult<Json<Value>> {
+    let name = required(&req.name, "name")?;
+    let new_name = required(&req.new_name, "new_name")?;
+    state.store.rename_registered_model(name, new_name).await?;
+    model_json(&state, new_name).await
+}
+
+pub async fn update_model(
+    State(state): State<AppState>,
+    Input(req): Input<ModelIn>,
+) -> ApiResult<Json<Value>> {
+    let name = required(&req.name, "name")?;
+    if let Some(d) = &req.description {
+        state.store.update_registered_model(name, d).await?;
+    }
+    model_json(&state, name).await
+}
+
+pub async fn delete_model(
+    State(state): State<AppState>,
+    Input(req): Input<ModelIn>,
+) -> ApiResult<Json<Value>> {
+    state
+        .store
+        .delete_registered_model(required(&req.name, "name")?)
+        .await?;
+    Ok(Json(json!({})))
+}
+
+pub async fn set_model_tag(
+    State(state): State<AppState>,
+    Input(req): Input<ModelIn>,
+) -> ApiResult<Json<Value>> {
+    let name = required(&req.name, "name")?;
+    let key = required(&req.key, "key")?;
+    state
+        .store
+        .set_registered_model_tag(name, key, req.value.as_deref().unwrap_or(""))
+        .await?;
+    Ok(Json(json!({})))
+}
+
+pub async fn delete_model_tag(
+    State(state): State<AppState>,
+    Input(req): Input<ModelIn>,
+) -> ApiResult<Json<Value>> {
+    let name = required(&req.name, "name")?;
+    let key = required(&req.key, "key")?;
+    state.store.delete_registered_model_tag(name, key).await?;
+    Ok(Json(json!({})))
+}
+
+#[derive(Deserialize)]
+pub struct SearchIn {
+    #[serde(default, deserialize_with = "string_opt")]
+    filter: Option<String>,
+    #[serde(default, deserialize_with = "int_opt")]
+    max_results: Option<i64>,
+    #[serde(default, deserialize_with = "list")]
+    order_by: Vec<String>,
+    #[serde(default, deserialize_with = "string_opt")]
+    page_token: Option<String>,
+}
+
+pub async fn search_models(
+    State(state): State<AppState>,
+    Input(req): Input<SearchIn>,
+) -> ApiResult<Json<Value>> {
+    // MLflow's registry search pages 100 at a time by default and allows at most 1,000.
+    if req.max_results.is_some_and(|n| n > 1000) {
+        return Err(ApiError::invalid(format!(
+            "Invalid value for request parameter max_results. It must be at most 1000, but got value {}",
+            req.max_results.unwrap_or(0)
+        )));
+    }
+    let page = state
+        .store
+        .search_registered_models(
+            req.filter.as_deref().unwrap_or(""),
+            &req.order_by,
+            max_results(req.max_results, 100)?,
+            req.page_token.as_deref().filter(|t| !t.is_empty()),
+        )
+        .await?;
+    let mut out = json!({
+        "registered_models": page.items.iter().map(render::registered_model).collect::<Vec<_>>()
+    });
+    if let Some(t) = page.next_page_token {
+        out["next_page_token"] = json!(t);
+    }
+    Ok(Json(out))
+}
+
+pub async fn latest_versions(
+    State(state): State<AppState>,
+    Input(req): Input<ModelIn>,
+) -> ApiResult<Json<Value>> {
+    let name = required(&req.name, "name")?;
+    let versions = state.store.latest_versions(name).await?;
+    Ok(Json(json!({
+        "model_versions": versions.iter().map(render::model_version).collect::<Vec<_>>()
+    })))
+}
+
+fn version_number(version: &Option<String>) -> ApiResult<i64> {
+    let v = required(version, "version")?;
+    v.parse().map_err(|_| {
+        ApiError::invalid(format!(
+            "Parameter 'version' must be an integer, got '{v}'."
+        ))
+    })
+}
+
+pub async fn set_alias(
+    State(state): State<AppState>,
+    Input(req): Input<ModelIn>,
+) -> ApiResult<Json<Value>> {
+    let name = required(&req.name, "name")?;
+    let alias = required(&req.alias, "alias")?;
+    let version = version_number(&req.version)?;
+    state.store.set_alias(name, alias, Some(version)).await?;
+    Ok(Json(json!({})))
+}
+
+pub async fn delete_alias(
+    State(state): State<AppState>,
+    Input(req): Input<ModelIn>,
+) -> ApiResult<Json<Value>> {
+    let name = required(&req.name, "name")?;
+    let alias = required(&req.alias, "alias")?;
+    state.store.set_alias(name, alias, None).await?;
+    Ok(Json(json!({})))
+}
+
+pub async fn get_by_alias(
+    State(state): State<AppState>,
+    Input(req): Input<ModelIn>,
+) -> ApiResult<Json<Value>> {
+    let name = required(&req.name, "name")?;
+    let alias = required(&req.alias, "alias")?;
+    let v = state
+        .store
+        .get_model_version(name, &VersionRef::Alias(alias.to_string()))
+        .await?;
+    Ok(Json(json!({ "model_version": render::model_version(&v) })))
+}
+
+#[derive(Deserialize)]
+pub struct VersionIn {
+    #[serde(default, deserialize_with = "string_opt")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "string_opt")]
+    version: Option<String>,
+    #[serde(default, deserialize_with = "string_opt")]
+    source: Option<String>,
+    #[serde(default, deserialize_with = "string_opt")]
+    run_id: Option<String>,
+    #[serde(default, deserialize_with = "string_opt")]
+    run_link: Option<String>,
+    #[serde(default, deserialize_with = "string_opt")]
+    description: Option<String>,
+    #[serde(default, deserialize_with = "string_opt")]
+    model_id: Option<String>,
+    #[serde(default, deserialize_with = "list")]
+    tags: Vec<KeyValue>,
+    #[serde(default, deserialize_with = "string_opt")]
+    key: Option<String>,
+    #[serde(default, deserialize_with = "string_opt")]
+    value: Option<String>,
+}
+
+async fn version_json(state: &AppState, name: &str, version: i64) -> ApiResult<Json<Value>> {
+    let v = state
+        .store
+        .get_model_version(name, &VersionRef::Number(version))
+        .await?;
+    Ok(Json(json!({ "model_version": render::model_version(&v) })))
+}
+
+/// The logged model id of a `models:/m-…` source.
+fn logged_model_id(source: &str) -> Option<&str> {
+    source
+        .strip_prefix("models:/")
+        .filter(|id| id.starts_with("m-") && !id.contains('/'))
+}
+
+pub async fn create_version(
+    State(state): State<AppState>,
+    Input(req): Input<VersionIn>,
+) -> ApiResult<Json<Value>> {
+    let name = required(&req.name, "name")?;
+    let source = required(&req.source, "source")?;
+    let model_id = req.model_id.clone().filter(|m| !m.is_empty());
+    // MLflow gives a version made from a logged model that model's source run.
+    let mut run_id = req.run_id.clone().filter(|r| !r.is_empty());
+    if run_id.is_none()
+        && let Some(id) = model_id.as_deref()
+    {
+        run_id = state.store.get_logged_model(id).await?.source_run_id;
+    }
+    let v = state
+        .store
+        .create_model_version(&NewModelVersion {
+            name: name.to_string(),
+            source: source.to_string(),
+            source_kind: SourceKind::Uri,
+            run_id,
+            run_link: req.run_link.clone().unwrap_or_default(),
+            description: req.description.clone().unwrap_or_default(),
+            tags: tag_pairs(&req.tags)?,
+            model_id,
+        })
+        .await?;
+    Ok(Json(json!({ "model_version": render::model_version(&v) })))
+}
+
+pub async fn get_version(
+    State(state): State<AppState>,
+    Input(req): Input<VersionIn>,
+) -> ApiResult<Json<Value>> {
+    let name = required(&req.name, "name")?;
+    version_json(&state, name, version_number(&req.version)?).await
+}
+
+pub async fn update_version(
+    State(state): State<AppState>,
+    Input(req): Input<VersionIn>,
+) -> ApiResult<Json<Value>> {
+    let name = required(&req.name, "name")?;
+    let version = version_number(&req.version)?;
+    if let Some(d) = &req.description {
+        state.store.update_model_version(name, version, d).await?;
+    }
+    version_json(&state, name, version).await
+}
+
+pub async fn delete_version(
+    State(state): State<AppState>,
+    Input(req): Input<VersionIn>,
+) -> ApiResult<Json<Value>> {
+    let name = required(&req.name, "name")?;
+    state
+        .store
+        .delete_model_version(name, version_number(&req.version)?)
+        .await?;
+    Ok(Json(json!({})))
+}
+
+pub async fn search_versions(
+    State(state): State<AppState>,
+    Input(req): Input<SearchIn>,
+) -> ApiResult<Json<Value>> {
+    if req.max_results.is_some_and(|n| n > 200_000) {
+        return Err(ApiError::invalid(format!(
+            "Invalid value for request parameter max_results. It must be at most 200000, but got value {}",
+            req.max_results.unwrap_or(0)
+        )));
+    }
+    let page = state
+        .store
+        .search_model_versions(
+            req.filter.as_deref().unwrap_or(""),
+            &req.order_by,
+            max_results(req.max_results, 10_000).or_else(|_| {
+                if req.max_results.is_some_and(|n| n > 50_000) {
+                    Ok(req.max_results.unwrap_or(0) as usize)
+                } else {
+                    Err(ApiError::invalid(format!(
+                        "Invalid value {} for parameter 'max_results' supplied. It must be a positive integer",
+                        req.max_results.unwrap_or(0)
+                    )))
+                }
+            })?,
+            req.page_token.as_deref().filter(|t| !t.is_empty()),
+        )
+        .await?;
+    let mut out = json!({
+        "model_versions": page.items.iter().map(render::model_version).collect::<Vec<_>>()
+    });
+    if let Some(t) = page.next_page_token {
+        out["next_page_token"] = json!(t);
+    }
+    Ok(Json(out))
+}
+
+pub async fn set_version_tag(
+    State(state): State<AppState>,
+    Input(req): Input<VersionIn>,
+) -> ApiResult<Json<Value>> {
+    let name = required(&req.name, "name")?;
+    let version = version_number(&req.version)?;
+    let key = required(&req.key, "key")?;
+    state
+        .store
+        .set_model_version_tag(name, version, key, req.value.as_deref().unwrap_or(""))
+        .await?;
+    Ok(Json(json!({})))
+}
+
+pub async fn delete_version_tag(
+    State(state): State<AppState>,
+    Input(req): Input<VersionIn>,
+) -> ApiResult<Json<Value>> {
+    let name = required(&req.name, "name")?;
+    let version = version_number(&req.version)?;
+    let key = required(&req.key, "key")?;
+    state
+        .store
+        .delete_model_version_tag(name, version, key)
+        .await?;
+    Ok(Json(json!({})))
+}
+
+pub async fn download_uri(
+    State(state): State<AppState>,
+    Input(req): Input<VersionIn>,
+) -> ApiResult<Json<Value>> {
+    let name = required(&req.name, "name")?;
+    let v = state
+        .store
+        .get_model_version(name, &VersionRef::Number(version_number(&req.version)?))
+        .await?;
+    // A version made from an MLflow 3 logged model is downloaded from that model's files.
+    let uri = match logged_model_id(&v.source) {
+        Some(id) => {
+            let m = state.store.get_logged_model(id).await?;
+            state.artifact_uri(&m.artifact_location)
+        }
+        None => render::version_source(&v),
+    };
+    Ok(Json(json!({ "artifact_uri": uri })))
+}

@@ -1,0 +1,299 @@
+//! MLflow's JSON on the wire: how requests are read and responses written.
+//!
+//! MLflow's messages are protobuf rendered as JSON: numbers may arrive as JSON numbers or as
+//! strings (int64 fields, and doubles that are NaN or infinite: `"NaN"`, `"Infinity"`,
+//! `"-Infinity"`), ids are strings, times are milliseconds since the epoch, and fields holding
+//! their default value (empty lists, empty strings) may be left out. Readers here accept every
+//! form the client sends; writers emit the form MLflow's server emits.
+
+use std::fmt;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::error::{ApiError, ErrorCode};
+
+/// A request body, or the query string of a GET: MLflow's client sends GET parameters in the
+/// query and everything else as JSON. Malformed input is a 400 naming the problem.
+pub struct Input<T>(pub T);
+
+impl<S, T> FromRequest<S> for Input<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let method = req.method().clone();
+        if method == axum::http::Method::GET || method == axum::http::Method::DELETE {
+            // DELETE carries a JSON body in MLflow's client, GET a query string; accept
+            // either for both.
+            let query = req.uri().query().unwrap_or("").to_string();
+            let bytes = Bytes::from_request(req, state)
+                .await
+                .map_err(|e| body_error(&e.body_text()))?;
+            if !bytes.iter().all(u8::is_ascii_whitespace) {
+                return parse_json(&bytes).map(Input);
+            }
+            return parse_query(&query).map(Input);
+        }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| body_error(&e.body_text()))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return parse_json(b"{}").map(Input);
+        }
+        parse_json(&bytes).map(Input)
+    }
+}
+
+/// The query string alone, for handlers that also take a raw body.
+pub struct QueryInput<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for QueryInput<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        parse_query(parts.uri.query().unwrap_or("")).map(QueryInput)
+    }
+}
+
+fn body_error(text: &str) -> ApiError {
+    if text.contains("length limit") || text.contains("too large") {
+        ApiError::new(
+            ErrorCode::RequestLimitExceeded,
+            format!("request body too large: {text}"),
+        )
+        .with_status(axum::http::StatusCode::PAYLOAD_TOO_LARGE)
+    } else {
+        ApiError::bad_request(format!("cannot read the request body: {text}"))
+    }
+}
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        if e.is_syntax() || e.is_eof() {
+            ApiError::bad_request(format!("malformed JSON in the request body: {e}"))
+        } else {
+            ApiError::invalid(format!("invalid value in the request: {e}"))
+        }
+    })
+}
+
+/// Query strings: repeated keys become arrays (`experiment_ids=1&experiment_ids=2`), values
+/// stay strings (the lenient readers below turn them into numbers).
+fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let mut map = serde_json::Map::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let key = percent_decode(k)?;
+        let value = Value::String(percent_decode(v)?);
+        match map.get_mut(&key) {
+            Some(Value::Array(items)) => items.push(value),
+            Some(existing) => {
+                let first = existing.take();
+                *existing = Value::Array(vec![first, value]);
+            }
+            None => {
+                map.insert(key, value);
+            }
+        }
+    }
+    serde_json::from_value(Value::Object(map))
+        .map_err(|e| ApiError::invalid(format!("invalid query parameter: {e}")))
+}
+
+pub fn percent_decode(s: &str) -> Result<String, ApiError> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| ApiError::bad_request(format!("bad %-escape in '{s}'")))?;
+                out.push(hex);
+                i += 2;
+            }
+            b'%' => return Err(ApiError::bad_request(format!("bad %-escape in '{s}'"))),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).map_err(|_| ApiError::bad_request(format!("'{s}' is not UTF-8")))
+}
+
+/// An int64 given as a JSON number or a numeric string.
+pub fn int_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Option<i64>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an integer")
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            i64::try_from(v)
+                .map(Some)
+                .map_err(|_| E::custom("integer out of range"))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            if v.fract() == 0.0 && v.abs() < 9.2e18 {
+                Ok(Some(v as i64))
+            } else {
+                Err(E::custom(format!("{v} is not an integer")))
+            }
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            if v.is_empty() {
+                return Ok(None);
+            }
+            v.trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| E::custom(format!("'{v}' is not an integer")))
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    d.deserialize_any(V)
+}
+
+/// A double given as a JSON number or a string (`"NaN"`, `"Infinity"`, `"-Infinity"`, or a
+/// number in text).
+pub fn float_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Option<f64>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a number")
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v as f64))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v as f64))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            match v.trim() {
+                "NaN" | "nan" => Ok(Some(f64::NAN)),
+                "Infinity" | "inf" | "+Infinity" => Ok(Some(f64::INFINITY)),
+                "-Infinity" | "-inf" => Ok(Some(f64::NEG_INFINITY)),
+                t => t
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| E::custom(format!("'{v}' is not a number"))),
+            }
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    d.deserialize_any(V)
+}
+
+/// A string field that may arrive as a number (ids in hand-written requests).
+pub fn string_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let v = Option::<Value>::deserialize(d)?;
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(Value::Bool(b)) => Ok(Some(b.to_string())),
+        Some(other) => Err(de::Error::custom(format!("expected a string, got {other}"))),
+    }
+}
+
+/// A list that may arrive as one value (a query string with the key once).
+pub fn list<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    let v = Option::<Value>::deserialize(d)?;
+    match v {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .map(|i| serde_json::from_value(i).map_err(de::Error::custom))
+            .collect(),
+        Some(one) => serde_json::from_value(one)
+            .map(|x| vec![x])
+            .map_err(de::Error::custom),
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct KeyValue {
+    #[serde(default, deserialize_with = "string_opt")]
+    pub key: Option<String>,
+    #[serde(default, deserialize_with = "string_opt")]
+    pub value: Option<String>,
+}
+
+/// A double as MLflow writes it: a JSON number, or a string for NaN and the infinities.
+pub fn float_json(v: f64) -> Value {
+    if v.is_nan() {
+        json!("NaN")
+    } else if v == f64::INFINITY {
+        json!("Infinity")
+    } else if v == f64::NEG_INFINITY {
+        json!("-Infinity")
+    } else {
+        json!(v)
+    }
+}
+
+/// `[{key, value}]` from pairs, the way MLflow lists tags and params.
+pub fn pairs_json<'a>(pairs: impl IntoIterator<Item = (&'a String, &'a String)>) -> Value {
+    Value::Array(
+        pairs
+            .into_iter()
+            .map(|(k, v)| json!({"key": k, "value": v}))
+            .collect(),
+    )
+}
+
+/// A required string field, or INVALID_PARAMETER_VALUE naming it the way MLflow does.
+pub fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, ApiError> {
+    match value.as_deref() {
+        Some(v) if !v.is_empty() => Ok(v),
+        _ => Err(ApiError::invalid(format!(
+            "Missing value for required parameter '{name}'. See the API docs for more information about request parameters."
+        ))),
+    }
+}
+
+/// An experiment id as MLflow sends it (a string of digits).
+pub fn experiment_id(value: &Option<String>, name: &str) -> Result<i64, ApiError> {
+    let v = required(value, name)?;
+    v.parse().map_err(|_| {
+        ApiError::invalid(format!(
+            "Invalid value '{v}' for parameter '{name}': experiment ids are whole numbers"
+        ))
+    })
+}

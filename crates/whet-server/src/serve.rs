@@ -1,0 +1,145 @@
+//! Starting, logging and stopping the server.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use tokio::net::TcpListener;
+use whet_track::{AsyncStore, OpenOptions};
+
+use crate::config::ServerConfig;
+use crate::state::{AppState, Shared};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Store(#[from] whet_track::Error),
+    #[error(
+        "cannot listen on {addr}: {source}\nhint: is another server using the port? pick another with --port"
+    )]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Runs the server until SIGINT or SIGTERM: then it stops accepting connections, finishes the
+/// requests in flight, and closes the store. `ready` is called with the bound address once
+/// requests are accepted.
+pub fn run(config: ServerConfig, ready: impl FnOnce(SocketAddr)) -> Result<(), ServerError> {
+    let auth_required = config.auth_required().map_err(ServerError::Config)?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = config.workers {
+        builder.worker_threads(n.max(1));
+    }
+    let runtime = builder.enable_all().thread_name("whet-server").build()?;
+    runtime.block_on(async move {
+        let options = OpenOptions {
+            artifact_root: config.artifacts_destination.clone(),
+            ..OpenOptions::default()
+        };
+        let store = std::sync::Arc::new(AsyncStore::open(&config.store, options).await?);
+        let artifact_root = store.artifact_root().to_path_buf();
+        std::fs::create_dir_all(&artifact_root).map_err(|e| {
+            ServerError::Config(format!(
+                "cannot create the artifact folder {}: {e}\nhint: pass --artifacts-destination DIR with a folder you can write to",
+                artifact_root.display()
+            ))
+        })?;
+        let (audit, audit_task) = crate::auth::Audit::start(std::sync::Arc::clone(&store));
+        let state = AppState::new(Shared {
+            artifact_root,
+            store,
+            default_artifact_root: config.default_artifact_root.clone(),
+            auth_required,
+            tokens: crate::auth::TokenCache::default(),
+            audit,
+            max_artifact_bytes: config.max_artifact_bytes,
+        });
+        let addr = SocketAddr::new(config.host, config.port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServerError::Bind { addr, source })?;
+        let bound = listener.local_addr()?;
+        let app = router(state.clone(), &config);
+        ready(bound);
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+        tracing::info!("stopped accepting requests; closing the store");
+        // Dropping the last sender ends the audit task after it wrote what it holds.
+        let store = std::sync::Arc::clone(&state.store);
+        drop(state);
+        let _ = audit_task.await;
+        store.close().await;
+        Ok(())
+    })
+}
+
+fn router(state: AppState, config: &ServerConfig) -> Router {
+    Router::new()
+        .merge(crate::mlflow::routes())
+        .merge(crate::artifacts::routes())
+        .route("/health", axum::routing::get(|| async { "OK" }))
+        .route(
+            "/version",
+            axum::routing::get(|| async { env!("CARGO_PKG_VERSION") }),
+        )
+        .fallback(crate::mlflow::unknown_endpoint)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::authorize,
+        ))
+        .layer(DefaultBodyLimit::max(config.max_request_bytes))
+        .layer(middleware::from_fn(log_request))
+        .with_state(state)
+}
+
+/// One line per request: method, path, status and milliseconds.
+async fn log_request(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let response = next.run(req).await;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    tracing::info!(
+        method = %method,
+        path = %path,
+        status = response.status().as_u16(),
+        ms = (ms * 100.0).round() / 100.0,
+        "request"
+    );
+    response
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("SIGINT: shutting down"),
+        _ = terminate => tracing::info!("SIGTERM: shutting down"),
+    }
+}
