@@ -26,7 +26,11 @@ pub async fn create(
     Input(req): Input<Create>,
 ) -> ApiResult<Json<Value>> {
     let name = required(&req.name, "name")?;
+    check_name_length(name)?;
     let tags = tag_pairs(&req.tags)?;
+    for (k, v) in &tags {
+        check_tag_length(k, v)?;
+    }
     let location = req.artifact_location.as_deref().filter(|l| !l.is_empty());
     let id = state.store.create_experiment(name, location, &tags).await?;
     Ok(Json(json!({ "experiment_id": id.to_string() })))
@@ -118,6 +122,7 @@ pub async fn update(
 ) -> ApiResult<Json<Value>> {
     let id = experiment_id(&req.experiment_id, "experiment_id")?;
     if let Some(name) = req.new_name.as_deref().filter(|n| !n.is_empty()) {
+        check_name_length(name)?;
         state.store.rename_experiment(id, name).await?;
     }
     Ok(Json(json!({})))
@@ -158,6 +163,7 @@ pub async fn set_tag(
     let id = experiment_id(&req.experiment_id, "experiment_id")?;
     let key = required(&req.key, "key")?;
     let value = req.value.as_deref().unwrap_or("");
+    check_tag_length(key, value)?;
     state.store.set_experiment_tag(id, key, value).await?;
     Ok(Json(json!({})))
 }
@@ -170,6 +176,31 @@ pub async fn delete_tag(
     let key = required(&req.key, "key")?;
     state.store.delete_experiment_tag(id, key).await?;
     Ok(Json(json!({})))
+}
+
+/// MLflow's limits on experiments: names of 500 characters, tag keys of 250 and values of
+/// 20,000 (longer ones are refused, not cut).
+fn check_name_length(name: &str) -> ApiResult<()> {
+    if name.chars().count() > 500 {
+        return Err(ApiError::invalid(
+            "'name' exceeds the maximum length of 500 characters",
+        ));
+    }
+    Ok(())
+}
+
+fn check_tag_length(key: &str, value: &str) -> ApiResult<()> {
+    if key.chars().count() > 250 {
+        return Err(ApiError::invalid(
+            "'key' exceeds the maximum length of 250 characters",
+        ));
+    }
+    if value.chars().count() > 20_000 {
+        return Err(ApiError::invalid(
+            "'value' exceeds the maximum length of 20000 characters",
+        ));
+    }
+    Ok(())
 }
 
 /// `ACTIVE_ONLY` (default), `DELETED_ONLY` or `ALL`, also as the enum's numbers 1, 2, 3.

@@ -203,10 +203,21 @@ pub async fn get_by_alias(
 ) -> ApiResult<Json<Value>> {
     let name = required(&req.name, "name")?;
     let alias = required(&req.alias, "alias")?;
-    let v = state
+    // A missing model is 404; a missing alias of an existing model is, in MLflow, a 400.
+    state.store.get_registered_model(name).await?;
+    let v = match state
         .store
         .get_model_version(name, &VersionRef::Alias(alias.to_string()))
-        .await?;
+        .await
+    {
+        Ok(v) => v,
+        Err(whet_track::Error::NotFound { .. }) => {
+            return Err(ApiError::invalid(format!(
+                "Registered model alias {alias} not found."
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
     Ok(Json(json!({ "model_version": render::model_version(&v) })))
 }
 

@@ -39,11 +39,7 @@ pub async fn create(
     State(state): State<AppState>,
     Input(req): Input<Create>,
 ) -> ApiResult<Json<Value>> {
-    // MLflow files runs without an experiment under the Default experiment.
-    let experiment = match req.experiment_id.as_deref() {
-        None | Some("") => 0,
-        _ => experiment_id(&req.experiment_id, "experiment_id")?,
-    };
+    let experiment = experiment_id(&req.experiment_id, "experiment_id")?;
     let tags = tag_pairs(&req.tags)?
         .into_iter()
         .map(|(k, v)| {

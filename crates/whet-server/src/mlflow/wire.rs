@@ -97,6 +97,10 @@ fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let key = percent_decode(k)?;
         let value = Value::String(percent_decode(v)?);
+        if QUERY_LISTS.contains(&key.as_str()) && !map.contains_key(&key) {
+            map.insert(key, Value::Array(vec![value]));
+            continue;
+        }
         match map.get_mut(&key) {
             Some(Value::Array(items)) => items.push(value),
             Some(existing) => {
@@ -216,19 +220,34 @@ pub fn float_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Erro
     d.deserialize_any(V)
 }
 
-/// A string field that may arrive as a number (ids in hand-written requests).
+/// A string field. Like MLflow's server, a number or any other JSON type where a string
+/// belongs is INVALID_PARAMETER_VALUE rather than silently converted.
 pub fn string_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let v = Option::<Value>::deserialize(d)?;
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(Value::Bool(b)) => Ok(Some(b.to_string())),
-        Some(other) => Err(de::Error::custom(format!("expected a string, got {other}"))),
+        Some(other) => Err(de::Error::custom(format!(
+            "expected a string, got {}",
+            json_type(&other)
+        ))),
     }
 }
 
-/// A list that may arrive as one value (a query string with the key once).
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A repeated field: a JSON list (a query string's list fields arrive as lists too, see
+/// [`QUERY_LISTS`]). A single value where a list belongs is INVALID_PARAMETER_VALUE, as in
+/// MLflow.
 pub fn list<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
 where
     D: Deserializer<'de>,
@@ -241,11 +260,22 @@ where
             .into_iter()
             .map(|i| serde_json::from_value(i).map_err(de::Error::custom))
             .collect(),
-        Some(one) => serde_json::from_value(one)
-            .map(|x| vec![x])
-            .map_err(de::Error::custom),
+        Some(other) => Err(de::Error::custom(format!(
+            "expected a list, got {}",
+            json_type(&other)
+        ))),
     }
 }
+
+/// The repeated fields of MLflow's GET requests: in a query string they are lists even when
+/// the key appears once.
+const QUERY_LISTS: &[&str] = &[
+    "experiment_ids",
+    "order_by",
+    "run_ids",
+    "stages",
+    "run_id_list",
+];
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct KeyValue {
