@@ -50,6 +50,14 @@ pub enum ServerCommand {
     /// Manage the server's access tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Who changed what: the newest requests that wrote to the store, with their token.
+    Audit {
+        /// How many entries, newest first.
+        #[arg(long, short = 'n', default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -73,8 +81,10 @@ pub enum TokenCommand {
 }
 
 pub fn cmd_server(store_flag: Option<&str>, args: &ServerArgs, quiet: bool) -> Result<()> {
-    if let Some(ServerCommand::Token(cmd)) = &args.command {
-        return cmd_token(store_flag, cmd);
+    match &args.command {
+        Some(ServerCommand::Token(cmd)) => return cmd_token(store_flag, cmd),
+        Some(ServerCommand::Audit { limit, json }) => return cmd_audit(store_flag, *limit, *json),
+        None => {}
     }
     let mut config = ServerConfig::new(whet_track::store_spec(store_flag));
     config.host = args.host;
@@ -88,7 +98,7 @@ pub fn cmd_server(store_flag: Option<&str>, args: &ServerArgs, quiet: bool) -> R
         None => AuthMode::Default,
     };
     config.max_request_bytes = args.max_request_mib.max(1) << 20;
-    let auth = config.auth_required().map_err(anyhow::Error::msg)?;
+    let auth = config.auth_required().map_err(crate::exit::usage)?;
     whet_server::init_logging(args.log_json, quiet);
     let store = config.store.clone();
     whet_server::run(config, |addr| {
@@ -152,6 +162,33 @@ fn cmd_token(store_flag: Option<&str>, cmd: &TokenCommand) -> Result<()> {
             })?;
             println!("revoked token '{name}'");
         }
+    }
+    Ok(())
+}
+
+fn cmd_audit(store_flag: Option<&str>, limit: usize, json: bool) -> Result<()> {
+    let store = whet_track::Store::open_default(store_flag)?;
+    let entries = store.audit_log(limit.max(1))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&entries)?);
+        return Ok(());
+    }
+    if entries.is_empty() {
+        println!("no requests recorded yet");
+    }
+    for e in entries {
+        println!(
+            "{}  {:<16} {:>3} {:<6} {}",
+            e.time,
+            if e.token_name.is_empty() {
+                "-"
+            } else {
+                e.token_name.as_str()
+            },
+            e.status,
+            e.method,
+            e.path
+        );
     }
     Ok(())
 }

@@ -1,0 +1,432 @@
+//! `whet server` as a process: bad requests get MLflow-shaped 4xx answers and never take the
+//! server down, acknowledged writes survive `kill -9`, tokens and roles are enforced, and an
+//! open port without authentication is refused. (The mlflow client's view is the Python
+//! suite in crates/whet-server/tests/mlflow_compat, run by tests/server_mlflow_client.rs.)
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("whet-server-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    /// Starts `whet server` on a free loopback port over the store in `dir`.
+    fn start(dir: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_whet"))
+            .args(["server", "--port", "0", "--store"])
+            .arg(dir.join("whet.db"))
+            .arg("--artifacts-destination")
+            .arg(dir.join("artifacts"))
+            .args(extra)
+            .env("WHET_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_string();
+        Server {
+            child,
+            url: format!("http://{addr}"),
+        }
+    }
+
+    fn api(&self, path: &str) -> String {
+        format!("{}/api/2.0/mlflow/{path}", self.url)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+/// (status, JSON body or Null)
+fn post(agent: &ureq::Agent, url: &str, body: &Value, token: Option<&str>) -> (u16, Value) {
+    let mut req = agent.post(url);
+    if let Some(t) = token {
+        req = req.header("Authorization", &format!("Bearer {t}"));
+    }
+    let mut r = req.send_json(body).unwrap();
+    let status = r.status().as_u16();
+    let v = r.body_mut().read_json::<Value>().unwrap_or(Value::Null);
+    (status, v)
+}
+
+fn post_raw(agent: &ureq::Agent, url: &str, body: &[u8]) -> (u16, Value) {
+    let mut r = agent
+        .post(url)
+        .header("Content-Type", "application/json")
+        .send(body)
+        .unwrap();
+    let status = r.status().as_u16();
+    let v = r.body_mut().read_json::<Value>().unwrap_or(Value::Null);
+    (status, v)
+}
+
+fn get(agent: &ureq::Agent, url: &str) -> (u16, Value) {
+    let mut r = agent.get(url).call().unwrap();
+    let status = r.status().as_u16();
+    let v = r.body_mut().read_json::<Value>().unwrap_or(Value::Null);
+    (status, v)
+}
+
+fn create_run(agent: &ureq::Agent, s: &Server, token: Option<&str>) -> String {
+    let (status, v) = post(
+        agent,
+        &s.api("runs/create"),
+        &json!({"experiment_id": "0", "start_time": 1}),
+        token,
+    );
+    assert_eq!(status, 200, "{v}");
+    v["run"]["info"]["run_id"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn bad_requests_get_a_4xx_in_mlflow_shape_and_the_server_keeps_serving() {
+    let dir = tmp("bad");
+    let s = Server::start(&dir, &["--max-request-mib", "1"]);
+    let a = agent();
+    let run = create_run(&a, &s, None);
+    let cases: Vec<(&str, u16, &str, (u16, Value))> = vec![
+        (
+            "malformed JSON",
+            400,
+            "BAD_REQUEST",
+            post_raw(&a, &s.api("experiments/create"), b"{not json"),
+        ),
+        (
+            "a JSON list for an object",
+            400,
+            "INVALID_PARAMETER_VALUE",
+            post_raw(&a, &s.api("runs/log-batch"), b"[1, 2]"),
+        ),
+        (
+            "a number for a name",
+            400,
+            "INVALID_PARAMETER_VALUE",
+            post(&a, &s.api("experiments/create"), &json!({"name": 5}), None),
+        ),
+        (
+            "a metric value that is not a number",
+            400,
+            "INVALID_PARAMETER_VALUE",
+            post(
+                &a,
+                &s.api("runs/log-metric"),
+                &json!({"run_id": run, "key": "m", "value": "abc", "timestamp": 1}),
+                None,
+            ),
+        ),
+        (
+            "an unknown run",
+            404,
+            "RESOURCE_DOES_NOT_EXIST",
+            get(&a, &s.api(&format!("runs/get?run_id={}", "f".repeat(32)))),
+        ),
+        (
+            "an unknown endpoint",
+            404,
+            "ENDPOINT_NOT_FOUND",
+            get(&a, &s.api("no/such/thing")),
+        ),
+        (
+            "a body over --max-request-mib",
+            413,
+            "REQUEST_LIMIT_EXCEEDED",
+            post_raw(
+                &a,
+                &s.api("runs/log-batch"),
+                format!(
+                    "{{\"run_id\": \"{run}\", \"tags\": [], \"x\": \"{}\"}}",
+                    "y".repeat(2 << 20)
+                )
+                .as_bytes(),
+            ),
+        ),
+        (
+            "more than 1000 metrics in a batch",
+            400,
+            "INVALID_PARAMETER_VALUE",
+            post(
+                &a,
+                &s.api("runs/log-batch"),
+                &json!({"run_id": run, "metrics": (0..1001).map(|i| json!({"key": "m", "value": i, "timestamp": 1, "step": i})).collect::<Vec<_>>()}),
+                None,
+            ),
+        ),
+        (
+            "an artifact path leaving the root",
+            400,
+            "INVALID_PARAMETER_VALUE",
+            get(
+                &a,
+                &format!(
+                    "{}/api/2.0/mlflow-artifacts/artifacts?path=0/../../etc",
+                    s.url
+                ),
+            ),
+        ),
+    ];
+    for (what, want_status, want_code, (status, body)) in cases {
+        assert_eq!(status, want_status, "{what}: {body}");
+        assert_eq!(body["error_code"], want_code, "{what}: {body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{what}: no message in {body}"
+        );
+    }
+    let (status, _) = get(&a, &format!("{}/health", s.url));
+    assert_eq!(status, 200, "the server stopped serving after bad requests");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn every_acknowledged_point_survives_kill_9_once() {
+    let dir = tmp("kill9");
+    let mut server = Server::start(&dir, &[]);
+    let a = agent();
+    let runs: Vec<String> = (0..8).map(|_| create_run(&a, &server, None)).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let url = server.api("runs/log-batch");
+    let writers: Vec<_> = runs
+        .iter()
+        .cloned()
+        .map(|run| {
+            let (url, stop) = (url.clone(), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let a = agent();
+                let mut acknowledged = Vec::new();
+                let mut step = 0i64;
+                while !stop.load(Ordering::Relaxed) {
+                    let points: Vec<Value> = (0..10)
+                        .map(|i| json!({"key": "loss", "value": 0.5, "timestamp": 7, "step": step + i}))
+                        .collect();
+                    let sent = a
+                        .post(&url)
+                        .send_json(json!({"run_id": run, "metrics": points}));
+                    match sent {
+                        Ok(r) if r.status().as_u16() == 200 => acknowledged.extend(step..step + 10),
+                        // The server is gone: what was not acknowledged may or may not be there.
+                        _ => break,
+                    }
+                    step += 10;
+                }
+                (run, acknowledged)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    // SIGKILL: no shutdown, no flush.
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let results: Vec<(String, Vec<i64>)> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+    assert!(
+        results.iter().all(|(_, acked)| !acked.is_empty()),
+        "some writer never got an answer"
+    );
+    let server = Server::start(&dir, &[]);
+    for (run, acked) in results {
+        let (status, v) = get(
+            &a,
+            &server.api(&format!("metrics/get-history?run_id={run}&metric_key=loss")),
+        );
+        assert_eq!(status, 200, "{v}");
+        let mut steps: Vec<i64> = v["metrics"]
+            .as_array()
+            .map(|m| m.iter().map(|p| p["step"].as_i64().unwrap()).collect())
+            .unwrap_or_default();
+        steps.sort_unstable();
+        let n = steps.len();
+        steps.dedup();
+        assert_eq!(n, steps.len(), "run {run}: a point was stored twice");
+        let missing: Vec<&i64> = acked
+            .iter()
+            .filter(|s| steps.binary_search(s).is_err())
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "run {run}: {} acknowledged points lost, e.g. step {}",
+            missing.len(),
+            missing[0]
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `whet server token create` prints the secret as the last line of stdout.
+fn token(dir: &Path, name: &str, role: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_whet"))
+        .args([
+            "server", "token", "create", "--name", name, "--role", role, "--store",
+        ])
+        .arg(dir.join("whet.db"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn tokens_and_roles_are_enforced_and_writes_are_audited() {
+    let dir = tmp("auth");
+    // The store must exist before tokens go into it.
+    let reader = token(&dir, "dashboard", "read");
+    let writer = token(&dir, "ci-job", "write");
+    let s = Server::start(&dir, &["--auth", "on"]);
+    let a = agent();
+    let create = |tok: Option<&str>, name: &str| {
+        post(
+            &a,
+            &s.api("experiments/create"),
+            &json!({"name": name}),
+            tok,
+        )
+    };
+    let (status, body) = create(None, "e1");
+    assert_eq!(
+        (status, body["error_code"].as_str()),
+        (401, Some("UNAUTHENTICATED"))
+    );
+    let (status, body) = create(Some("whet_not-a-real-token"), "e1");
+    assert_eq!(
+        (status, body["error_code"].as_str()),
+        (401, Some("UNAUTHENTICATED"))
+    );
+    let (status, body) = create(Some(&reader), "e1");
+    assert_eq!(
+        (status, body["error_code"].as_str()),
+        (403, Some("PERMISSION_DENIED"))
+    );
+    let (status, body) = create(Some(&writer), "e1");
+    assert_eq!(status, 200, "{body}");
+    // Reads, including the searches MLflow sends as POST, are allowed to a read token.
+    let (status, body) = post(&a, &s.api("experiments/search"), &json!({}), Some(&reader));
+    assert_eq!(status, 200, "{body}");
+    // HTTP Basic with the token as password works too (MLFLOW_TRACKING_USERNAME/PASSWORD).
+    let mut r = a
+        .get(&s.api("experiments/get-by-name?experiment_name=e1"))
+        .header(
+            "Authorization",
+            &format!("Basic {}", base64_encode(&format!("anyone:{reader}"))),
+        )
+        .call()
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        200,
+        "{:?}",
+        r.body_mut().read_to_string()
+    );
+    drop(s);
+    let audit = Command::new(env!("CARGO_BIN_EXE_whet"))
+        .args(["server", "audit", "--json", "--store"])
+        .arg(dir.join("whet.db"))
+        .output()
+        .unwrap();
+    assert!(
+        audit.status.success(),
+        "{}",
+        String::from_utf8_lossy(&audit.stderr)
+    );
+    let entries: Value = serde_json::from_slice(&audit.stdout).unwrap();
+    let entries = entries.as_array().unwrap();
+    let who = |status: i64| {
+        entries
+            .iter()
+            .filter(|e| {
+                e["path"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with("experiments/create"))
+            })
+            .filter(|e| e["status"] == status)
+            .map(|e| e["token_name"].as_str().unwrap_or("").to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(who(200), vec!["ci-job"], "{entries:?}");
+    assert_eq!(who(403), vec!["dashboard"], "{entries:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn base64_encode(s: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let bytes = s.as_bytes();
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, &b)| acc | (u32::from(b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn an_open_port_without_authentication_is_refused() {
+    let dir = tmp("open");
+    let out = Command::new(env!("CARGO_BIN_EXE_whet"))
+        .args([
+            "server", "--host", "0.0.0.0", "--port", "0", "--auth", "off", "--store",
+        ])
+        .arg(dir.join("whet.db"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("without authentication"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
