@@ -90,7 +90,7 @@ fn main() -> ExitCode {
         Command::Profile(args) => profile::cmd_profile(args, cli.quiet),
         Command::Fit(args) => fit::cmd_fit(args, cli.quiet),
         Command::Train(args) => train::cmd_train(args, cli.store.as_deref(), cli.quiet),
-        Command::Predict(args) => predict::cmd_predict(args, cli.quiet),
+        Command::Predict(args) => predict::cmd_predict(args, cli.store.as_deref(), cli.quiet),
         Command::Runs(args) => track_cmd::cmd_runs(cli.store.as_deref(), args, cli.quiet),
         Command::Run(cmd) => track_cmd::cmd_run(cli.store.as_deref(), cmd, cli.quiet),
         Command::Models(args) => track_cmd::cmd_models(cli.store.as_deref(), args),

@@ -22,7 +22,8 @@ use crate::read::ReadArgs;
 
 #[derive(Args)]
 pub struct PredictArgs {
-    /// Model file written by `whet train` or `whet fit --out`.
+    /// Model file written by `whet train` or `whet fit --out`, or a registered model in the
+    /// tracking store: `models:/NAME@ALIAS`, `models:/NAME/VERSION` or `models:/NAME` (latest).
     pub model: PathBuf,
     /// Data to score: CSV (optionally .gz) or Parquet, streamed in chunks.
     pub data: PathBuf,
@@ -42,10 +43,34 @@ pub struct PredictArgs {
     pub read: ReadArgs,
 }
 
-pub fn cmd_predict(args: &PredictArgs, quiet: bool) -> Result<()> {
-    let bytes = std::fs::read(&args.model)
-        .with_context(|| format!("cannot read model file '{}'", args.model.display()))?;
-    let model = Model::from_bytes(&bytes, &args.model.display().to_string())?;
+/// The model's bytes and how messages name it: a file, or a registered version's artifact.
+fn model_bytes(model: &std::path::Path, store_flag: Option<&str>) -> Result<(Vec<u8>, String)> {
+    let text = model.to_string_lossy();
+    let Some(reference) = text.strip_prefix("models:/") else {
+        let bytes = std::fs::read(model)
+            .with_context(|| format!("cannot read model file '{}'", model.display()))?;
+        return Ok((bytes, model.display().to_string()));
+    };
+    let (name, which) = whet_track::parse_model_ref(reference);
+    let store = whet_track::Store::open_default(store_flag)?;
+    let version = store.get_model_version(&name, &which)?;
+    if version.source_kind != whet_track::SourceKind::RunArtifact || version.run_id.is_empty() {
+        bail!(
+            "version {} of model '{name}' was registered by an MLflow client ({}), not by whet\nhint: `whet predict` scores models that whet train or whet fit registered",
+            version.version,
+            version.source
+        );
+    }
+    let bytes = store.read_artifact(&version.run_id, &version.source)?;
+    Ok((
+        bytes,
+        format!("{text} (version {} of '{name}')", version.version),
+    ))
+}
+
+pub fn cmd_predict(args: &PredictArgs, store_flag: Option<&str>, quiet: bool) -> Result<()> {
+    let (bytes, label) = model_bytes(&args.model, store_flag)?;
+    let model = Model::from_bytes(&bytes, &label)?;
     let task = model.metadata.task;
     let classes = model.metadata.classes.clone();
     if args.proba && task == Task::Regression {

@@ -875,3 +875,57 @@ fn targets_no_model_can_learn_are_refused_and_nothing_is_registered() {
         "a refused study registered a model: {listed}"
     );
 }
+
+#[test]
+fn predict_takes_a_registered_model_by_alias_or_version() {
+    let store = tmp("registry-predict.db");
+    let model = tmp("registry-predict.whet");
+    let o = whet()
+        .env("WHET_STORE", &store)
+        .arg("train")
+        .arg(example())
+        .args([
+            "--target",
+            "churned",
+            "--trials",
+            "2",
+            "--experiment",
+            "churn-reg",
+        ])
+        .args(["--json", "-q", "--out"])
+        .arg(&model)
+        .output()
+        .unwrap();
+    let v = json(&o);
+    let version = v["tracking"]["model_version"].as_i64().unwrap().to_string();
+    let alias = whet()
+        .env("WHET_STORE", &store)
+        .args(["model", "alias", "churn-reg", &version, "champion", "-q"])
+        .output()
+        .unwrap();
+    assert!(alias.status.success(), "{}", stderr(&alias));
+    let from_file = predict_proba(&model);
+    for reference in [
+        "models:/churn-reg@champion".to_string(),
+        format!("models:/churn-reg/{version}"),
+        "models:/churn-reg".to_string(),
+    ] {
+        let p = whet()
+            .env("WHET_STORE", &store)
+            .args(["predict", &reference])
+            .arg(example())
+            .args(["--proba", "-q"])
+            .output()
+            .unwrap();
+        assert!(p.status.success(), "{reference}: {}", stderr(&p));
+        assert!(p.stdout == from_file, "{reference}: other predictions");
+    }
+    let p = whet()
+        .env("WHET_STORE", &store)
+        .args(["predict", "models:/churn-reg@nosuch"])
+        .arg(example())
+        .output()
+        .unwrap();
+    assert_eq!(p.status.code(), Some(1));
+    assert!(stderr(&p).contains("nosuch"), "{}", stderr(&p));
+}
