@@ -22,6 +22,9 @@ pub enum AutomlError {
     /// The data cannot give a validated model (too few rows, no finite score).
     #[error("{message}\nhint: {hint}")]
     Unusable { message: String, hint: String },
+    /// Stopped on request before any trial finished: there is nothing to build a model from.
+    #[error("stopped before any trial finished; no model was written")]
+    Interrupted,
     #[error("no trial could be fitted: {0}")]
     NothingFitted(String),
     /// An error in a part of the data named by `context` (e.g. "in the test data").

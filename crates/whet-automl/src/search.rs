@@ -120,6 +120,8 @@ pub enum StopReason {
     TimeBudget,
     /// No trial finished in the budget; a quick single-fold model was fitted instead.
     TooSmallBudget,
+    /// The user stopped the search (Ctrl-C, SIGTERM); the model is built from finished trials.
+    Interrupted,
 }
 
 /// What a kept trial carries beyond its record: predictions over the validated rows (in row
@@ -219,6 +221,10 @@ pub fn search(
                 + Duration::from_secs_f64(final_stage);
             d.checked_sub(reserve).unwrap_or(d)
         });
+        if whet_learn::stop::stop_requested() {
+            stopped_by = StopReason::Interrupted;
+            break;
+        }
         if effective_deadline.is_some_and(|d| Instant::now() >= d) {
             stopped_by = StopReason::TimeBudget;
             break;
@@ -240,7 +246,11 @@ pub fn search(
         let fit_seconds = t0.elapsed().as_secs_f64();
         let (record, results) = match outcome {
             FoldsOutcome::Interrupted => {
-                stopped_by = StopReason::TimeBudget;
+                stopped_by = if whet_learn::stop::stop_requested() {
+                    StopReason::Interrupted
+                } else {
+                    StopReason::TimeBudget
+                };
                 break;
             }
             FoldsOutcome::Failed(msg) => (
@@ -363,8 +373,22 @@ pub fn search(
             kept.retain(|_| keep.next().unwrap_or(false));
         }
     }
-    if trials.len() >= max_trials {
+    if trials.len() >= max_trials && stopped_by != StopReason::Interrupted {
         stopped_by = StopReason::TrialBudget;
+    }
+    if stopped_by == StopReason::Interrupted {
+        notes.push(format!(
+            "stopped on request after {} trials; the model is built from the {} that finished",
+            trials.len(),
+            trials
+                .iter()
+                .filter(|t| t.status == TrialStatus::Completed)
+                .count()
+        ));
+        if kept.is_empty() {
+            send_new_notes(observer, &notes, &mut notes_sent);
+            return Err(AutomlError::Interrupted);
+        }
     }
 
     if kept.is_empty() {
@@ -539,6 +563,9 @@ fn choose_final(
                 notes.push(format!(
                     "the refit on all rows did not finish ({}); the final model is the bag of fold models",
                     match e {
+                        FoldError::Interrupted if whet_learn::stop::stop_requested() => {
+                            "stopped on request".to_string()
+                        }
                         FoldError::Interrupted => "the time budget ran out".to_string(),
                         FoldError::Failed(m) => m,
                     }

@@ -188,7 +188,7 @@ fn fit_fold_with(
             ),
         ),
     };
-    if deadline.is_some_and(|d| Instant::now() >= d) {
+    if whet_learn::stop::past(deadline) {
         return Err(FoldError::Interrupted);
     }
     let started = Instant::now();
@@ -256,7 +256,7 @@ pub fn fit_on_rows(
             (m, Vec::new())
         }
     };
-    if deadline.is_some_and(|d| Instant::now() >= d) {
+    if whet_learn::stop::past(deadline) {
         return Err(FoldError::Interrupted);
     }
     Ok(fitted)

@@ -19,6 +19,7 @@
 //! * `metrics`: evaluation metrics;
 //! * `model`: the model file (Prep + predictor + metadata);
 //! * `output`: predictions as Arrow columns (`prediction`, `proba_<class>`);
+//! * `stop`: stopping fits early (deadlines, Ctrl-C);
 //! * `error`: the error type.
 
 pub mod binning;
@@ -34,6 +35,7 @@ pub mod model;
 pub mod output;
 pub mod param_text;
 pub mod shap;
+pub mod stop;
 
 pub use data::{Predictions, TrainSet};
 pub use error::{LearnError, Result};

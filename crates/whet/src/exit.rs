@@ -1,6 +1,7 @@
 //! How a failed command ends: the message with its causes on stderr, and the exit code the
 //! README promises — 2 when the command line asked for something impossible (a usage error),
-//! 1 for everything else (bad data, a missing file, a full disk).
+//! 130 when the user stopped it (Ctrl-C), 1 for everything else (bad data, a missing file, a
+//! full disk).
 
 use std::fmt;
 use std::process::ExitCode;
@@ -16,6 +17,18 @@ impl fmt::Display for UsageError {
 }
 
 impl std::error::Error for UsageError {}
+
+/// The user stopped the command (Ctrl-C, SIGTERM): exit code 130, as a shell reports it.
+#[derive(Debug)]
+pub struct Interrupted(pub String);
+
+impl fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Interrupted {}
 
 /// A usage error with its hint, e.g. `usage("--folds must be at least 2\nhint: …")`.
 pub fn usage(message: impl Into<String>) -> anyhow::Error {
@@ -47,7 +60,20 @@ pub fn report(e: &anyhow::Error) -> ExitCode {
         }
         source = s.source();
     }
-    ExitCode::from(if is_usage(e) { 2 } else { 1 })
+    let interrupted = e.chain().any(|c| {
+        c.downcast_ref::<Interrupted>().is_some()
+            || matches!(
+                c.downcast_ref::<whet_automl::AutomlError>(),
+                Some(whet_automl::AutomlError::Interrupted)
+            )
+    });
+    ExitCode::from(if interrupted {
+        130
+    } else if is_usage(e) {
+        2
+    } else {
+        1
+    })
 }
 
 /// The thread count to use: at least 1, and at most 8 per core (more only adds overhead, and

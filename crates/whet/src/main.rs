@@ -3,6 +3,7 @@
 
 mod exit;
 mod fit;
+mod interrupt;
 mod output;
 mod predict;
 mod profile;
@@ -85,6 +86,9 @@ fn main() -> ExitCode {
         let _ = rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build_global();
+    }
+    if matches!(cli.command, Command::Train(_) | Command::Predict(_)) {
+        interrupt::install();
     }
     let result = match &cli.command {
         Command::Profile(args) => profile::cmd_profile(args, cli.quiet),

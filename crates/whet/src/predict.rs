@@ -151,6 +151,12 @@ pub fn cmd_predict(args: &PredictArgs, store_flag: Option<&str>, quiet: bool) ->
         b
     });
     while let Some(table) = chunks.next_chunk()? {
+        if crate::interrupt::requested() {
+            // The sink is dropped unfinished: its temporary file goes, no output appears.
+            return Err(anyhow::Error::new(crate::exit::Interrupted(format!(
+                "stopped on request after {rows} rows; no predictions were written"
+            ))));
+        }
         score_chunk(&table, chunks.rows_before_chunk(), &mut sink)?;
         rows += table.n_rows() as u64;
         if let Some(b) = &bar {

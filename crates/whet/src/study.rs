@@ -270,14 +270,15 @@ impl<'s> Tracker<'s> {
         })
     }
 
-    /// Marks the study FAILED with the reason (best effort: the original error matters more).
-    pub fn fail(self, reason: &str) {
+    /// Ends the study with `status` (FAILED after an error, KILLED when the user stopped it)
+    /// and the reason (best effort: the original error matters more).
+    pub fn fail(self, status: RunStatus, reason: &str) {
         if let Some(run) = &self.trial_run {
             let _ = self.store.end_run(run, RunStatus::Killed);
         }
         let _ = self
             .store
             .set_tags(&self.study, &[("whet.error".into(), reason.to_string())]);
-        let _ = self.store.end_run(&self.study, RunStatus::Failed);
+        let _ = self.store.end_run(&self.study, status);
     }
 }

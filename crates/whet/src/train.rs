@@ -387,13 +387,24 @@ pub fn cmd_train(args: &TrainArgs, store_flag: Option<&str>, quiet: bool) -> Res
     Ok(())
 }
 
-/// Marks the study run FAILED if training stops with an error after it started.
+/// Ends the study run if training stops with an error after it started: KILLED when the user
+/// stopped it, FAILED otherwise.
 struct StudyGuard<'s>(Option<study::Tracker<'s>>);
 
 impl Drop for StudyGuard<'_> {
     fn drop(&mut self) {
         if let Some(t) = self.0.take() {
-            t.fail("whet train stopped with an error");
+            if crate::interrupt::requested() {
+                t.fail(
+                    whet_track::RunStatus::Killed,
+                    "stopped on request before any trial finished",
+                );
+            } else {
+                t.fail(
+                    whet_track::RunStatus::Failed,
+                    "whet train stopped with an error",
+                );
+            }
         }
     }
 }

@@ -929,3 +929,72 @@ fn predict_takes_a_registered_model_by_alias_or_version() {
     assert_eq!(p.status.code(), Some(1));
     assert!(stderr(&p).contains("nosuch"), "{}", stderr(&p));
 }
+
+/// The runs of a store as `whet runs --json` lists them (status, tags).
+fn runs_json(store: &Path) -> Vec<serde_json::Value> {
+    let o = whet()
+        .env("WHET_STORE", store)
+        .args(["runs", "--json", "-n", "1000"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    v.get("runs")
+        .and_then(|r| r.as_array())
+        .or_else(|| v.as_array())
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[test]
+fn ctrl_c_stops_the_search_keeps_finished_trials_and_still_writes_a_model() {
+    let store = tmp("interrupted.db");
+    let model = tmp("interrupted.whet");
+    let child = whet()
+        .env("WHET_STORE", &store)
+        .arg("train")
+        .arg(example())
+        .args([
+            "--target", "churned", "--time", "120s", "--json", "-q", "--out",
+        ])
+        .arg(&model)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until some trials have finished, then press Ctrl-C.
+    let finished = |runs: &[serde_json::Value]| {
+        runs.iter()
+            .filter(|r| r.to_string().contains("\"trial\"") && r.to_string().contains("FINISHED"))
+            .count()
+    };
+    let mut waited = 0;
+    while !store.exists() || finished(&runs_json(&store)) < 2 {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        waited += 1;
+        assert!(waited < 600, "no trial finished in two minutes");
+    }
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["stopped_by"], "interrupted");
+    assert!(
+        v["notes"].to_string().contains("stopped on request"),
+        "{}",
+        v["notes"]
+    );
+    assert!(v["trials_completed"].as_u64().unwrap() >= 1);
+    assert!(model.exists(), "no model written");
+    let runs = runs_json(&store);
+    assert!(
+        runs.iter().all(|r| !r.to_string().contains("\"RUNNING\"")),
+        "runs left RUNNING: {runs:?}"
+    );
+}

@@ -264,7 +264,7 @@ fn fit_gbdt_core(
         obj.gradients(data.y, &weights, &score, &all_rows, &mut gh);
     }
     for iter in 0..params.num_iterations {
-        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+        if crate::stop::past(deadline) {
             return Err(LearnError::Interrupted {
                 done: iter,
                 planned: params.num_iterations,

@@ -427,7 +427,7 @@ impl Problem<'_> {
             let mut first_largest = 0.0;
             while sweeps < max_iter {
                 sweeps += 1;
-                if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                if crate::stop::past(deadline) {
                     interrupted = true;
                     break;
                 }

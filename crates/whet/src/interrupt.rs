@@ -1,0 +1,31 @@
+//! Ctrl-C and SIGTERM during long commands: the first asks the work to stop (a search keeps
+//! its finished trials and builds its model from them; a prediction stops between chunks and
+//! leaves no output file); the second ends the process at once.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static SEEN: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    if SEEN.swap(true, Ordering::SeqCst) {
+        // SAFETY: _exit is async-signal-safe; a second signal means "now".
+        unsafe { libc::_exit(130) };
+    }
+    whet_learn::stop::request_stop();
+}
+
+/// Routes SIGINT and SIGTERM to [`on_signal`] for the rest of the process.
+pub fn install() {
+    #[cfg(unix)]
+    // SAFETY: the handler only touches atomics and calls _exit, both async-signal-safe.
+    unsafe {
+        let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        libc::signal(libc::SIGINT, handler);
+        libc::signal(libc::SIGTERM, handler);
+    }
+}
+
+/// Whether the user asked to stop.
+pub fn requested() -> bool {
+    whet_learn::stop::stop_requested()
+}
