@@ -7,7 +7,12 @@
 //! One grammar serves every search; the [`Entity`] searched decides which names it accepts:
 //! runs have metrics, params, tags and the attributes of [`Attribute`]; experiments, registered
 //! models and model versions have tags and a few attributes ([`Field::Column`]); logged models
-//! have metrics, params, tags and attributes. [`parse`] and [`OrderBy::parse`] are the runs'
+//! have metrics, params, tags and attributes. Runs can also be filtered on their dataset inputs
+//! (`dataset.name`, `dataset.digest`, `dataset.context`, [`Field::Dataset`]).
+//!
+//! MLflow's type rules are kept: metrics and times compare with numbers; params, tags and
+//! string attributes with strings; `IN`/`NOT IN` lists only for `attributes.run_id`, dataset
+//! fields and the registry's name and id columns. [`parse`] and [`OrderBy::parse`] are the runs'
 //! grammar, as before; [`parse_for`] and [`OrderBy::parse_for`] take the entity.
 
 use std::fmt;
@@ -26,6 +31,28 @@ pub enum Field {
     Attribute(Attribute),
     /// An attribute of another entity: a column of the table searched.
     Column(Column),
+    /// A field of the runs' dataset inputs: matches runs having such an input.
+    Dataset(DatasetField),
+}
+
+/// What a `dataset.<key>` condition of a runs filter looks at (MLflow's dataset search keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatasetField {
+    Name,
+    Digest,
+    /// The input's `mlflow.data.context` tag, e.g. "training".
+    Context,
+}
+
+impl DatasetField {
+    pub fn parse(name: &str) -> Option<DatasetField> {
+        Some(match name {
+            "name" => DatasetField::Name,
+            "digest" => DatasetField::Digest,
+            "context" => DatasetField::Context,
+            _ => return None,
+        })
+    }
 }
 
 /// Run attributes that can be filtered and ordered on. Names follow MLflow's.
@@ -47,7 +74,7 @@ impl Attribute {
     pub fn parse(name: &str) -> Option<Attribute> {
         Some(match name {
             "run_id" | "run_uuid" => Attribute::RunId,
-            "run_name" | "name" => Attribute::RunName,
+            "run_name" | "name" | "run name" | "Run name" | "Run Name" => Attribute::RunName,
             "status" => Attribute::Status,
             "start_time" | "created" | "Created" => Attribute::StartTime,
             "end_time" => Attribute::EndTime,
@@ -554,6 +581,17 @@ impl Parser<'_> {
             "metrics" | "metric" | "m" => Field::Metric(key),
             "params" | "param" | "parameters" | "parameter" | "p" => Field::Param(key),
             "tags" | "tag" | "t" => Field::Tag(key),
+            "dataset" | "datasets" if self.entity == Entity::Runs => {
+                match DatasetField::parse(&key) {
+                    Some(d) => Field::Dataset(d),
+                    None => {
+                        return Err(self.err(
+                            key_pos,
+                            format!("unknown dataset key '{key}'; known: name, digest, context"),
+                        ));
+                    }
+                }
+            }
             "attributes" | "attribute" | "attr" | "run" => match self.attribute(&key) {
                 Some(f) => f,
                 None => {
@@ -567,7 +605,9 @@ impl Parser<'_> {
                 }
             },
             _ => {
-                let entities = if self.entity.has_metrics_and_params() {
+                let entities = if self.entity == Entity::Runs {
+                    "metrics, params, tags, attributes or dataset"
+                } else if self.entity.has_metrics_and_params() {
                     "metrics, params, tags or attributes"
                 } else {
                     "tags or attributes"
@@ -604,7 +644,9 @@ impl Parser<'_> {
     }
 }
 
-/// Type rules, as MLflow has them: metrics compare with numbers, params and tags with strings.
+/// Type rules, as MLflow has them: metrics compare with numbers, params and tags with strings;
+/// lists (`IN`, `NOT IN`) only for a run's id, dataset fields and the registry's string
+/// columns; datasets have no `IS NULL`.
 fn check(field: &Field, op: Op, value: &Value) -> Result<(), String> {
     let numeric = match field {
         Field::Metric(_) => true,
@@ -613,12 +655,16 @@ fn check(field: &Field, op: Op, value: &Value) -> Result<(), String> {
         _ => false,
     };
     match (numeric, op, value) {
-        (_, Op::IsNull | Op::IsNotNull, _) => {
-            if matches!(field, Field::Metric(_)) {
-                return Err("comparator IS NULL is only for params, tags and attributes".into());
+        (_, Op::IsNull | Op::IsNotNull, _) => match field {
+            Field::Metric(_) => {
+                Err("comparator IS NULL is only for params, tags and attributes".into())
             }
-            Ok(())
-        }
+            Field::Dataset(_) => Err(
+                "comparator IS NULL is not supported for dataset fields; use =, !=, LIKE, ILIKE, IN or NOT IN"
+                    .into(),
+            ),
+            _ => Ok(()),
+        },
         (true, Op::Like | Op::ILike | Op::In | Op::NotIn, _) => Err(format!(
             "comparator {} needs a string field; metrics and times compare with =, !=, <, <=, >, >=",
             op_name(op)
@@ -626,9 +672,18 @@ fn check(field: &Field, op: Op, value: &Value) -> Result<(), String> {
         (true, _, Value::Number(_)) => Ok(()),
         (true, _, _) => Err("value must be a number for metrics and times".into()),
         (false, Op::Lt | Op::Le | Op::Gt | Op::Ge, _) => Err(format!(
-            "comparator {} is not supported for strings; use =, !=, LIKE, ILIKE or IN",
+            "comparator {} is not supported for strings; use =, !=, LIKE or ILIKE",
             op_name(op)
         )),
+        (false, Op::In | Op::NotIn, _)
+            if matches!(field, Field::Param(_) | Field::Tag(_))
+                || matches!(field, Field::Attribute(a) if *a != Attribute::RunId) =>
+        {
+            Err(format!(
+                "comparator {} takes a list, which only attributes.run_id and dataset fields accept; use =, !=, LIKE or ILIKE",
+                op_name(op)
+            ))
+        }
         (false, Op::In | Op::NotIn, Value::List(_)) => Ok(()),
         (false, _, Value::Text(_)) => Ok(()),
         (false, _, _) => {
@@ -669,7 +724,10 @@ impl OrderBy {
             (trimmed, false)
         };
         let mut p = Parser::over(body, input, entity)?;
-        let (_, field) = p.field()?;
+        let (pos, field) = p.field()?;
+        if matches!(field, Field::Dataset(_)) {
+            return Err(p.err(pos, "runs cannot be ordered by a dataset field"));
+        }
         if p.i != p.tokens.len() {
             return Err(p.err(p.here(), "expected ASC or DESC after the field"));
         }

@@ -37,6 +37,8 @@
 //!
 //! Guarantees:
 //! - Every `log_*` call is one transaction: a batch is stored whole or not at all.
+//! - A metric point the run already has (same key, value, timestamp and step) is stored once;
+//!   history comes by timestamp, then step, then value, as in MLflow.
 //! - Params are immutable: writing another value for a key is [`Error::ParamConflict`].
 //! - A run started by a `Store` holds a lease renewed every `lease / 3`; if the process dies
 //!   the lease runs out and the next open or search marks the run KILLED. Dropping a `Store`
@@ -230,7 +232,7 @@ impl Store {
         self.rt.block_on(self.core.resolve_run_id(prefix))
     }
 
-    /// Every point of one metric, by step then timestamp.
+    /// Every point of one metric, by timestamp, then step, then value (MLflow's order).
     pub fn metric_history(&self, run: &str, key: &str) -> Result<Vec<Metric>> {
         self.rt.block_on(self.core.metric_history(run, key))
     }

@@ -220,8 +220,9 @@ pub struct RegisteredModel {
     pub latest_version: Option<i64>,
     pub aliases: BTreeMap<String, i64>,
     pub tags: BTreeMap<String, String>,
-    /// MLflow's `latest_versions`: the newest version, if any (every version is in stage
-    /// "None", since MLflow's stages are deprecated).
+    /// MLflow's `latest_versions`: the highest version in each stage that has one, stages in
+    /// the order their lowest version has them (MLflow's order); without their aliases, as
+    /// MLflow lists them.
     pub latest_versions: Vec<ModelVersion>,
 }
 
@@ -255,6 +256,67 @@ impl SourceKind {
     }
 }
 
+/// MLflow's (deprecated) model version stage. A new version is in stage `None` (the string
+/// "None" on the wire); [`crate::AsyncStore::transition_model_version_stage`] moves it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Stage {
+    #[default]
+    None,
+    Staging,
+    Production,
+    Archived,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 4] = [
+        Stage::None,
+        Stage::Staging,
+        Stage::Production,
+        Stage::Archived,
+    ];
+
+    /// MLflow's canonical name: "None", "Staging", "Production", "Archived".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::None => "None",
+            Stage::Staging => "Staging",
+            Stage::Production => "Production",
+            Stage::Archived => "Archived",
+        }
+    }
+
+    /// A stage name in any case, as MLflow accepts them ("staging", "PRODUCTION").
+    pub fn parse(name: &str) -> Option<Stage> {
+        Stage::ALL
+            .into_iter()
+            .find(|s| s.as_str().eq_ignore_ascii_case(name))
+    }
+
+    /// Staging and Production: the stages `archive_existing_versions` applies to.
+    pub fn is_active(self) -> bool {
+        matches!(self, Stage::Staging | Stage::Production)
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Stage {
+    type Err = crate::Error;
+
+    /// [`Stage::parse`], with MLflow's message for an unknown stage.
+    fn from_str(s: &str) -> Result<Stage, crate::Error> {
+        Stage::parse(s).ok_or_else(|| {
+            crate::Error::Invalid(format!(
+                "Invalid Model Version stage: {s}. Value must be one of None, Staging, Production, Archived."
+            ))
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelVersion {
     pub name: String,
@@ -266,6 +328,9 @@ pub struct ModelVersion {
     pub source_kind: SourceKind,
     pub status: String,
     pub status_message: String,
+    /// MLflow's stage; [`Stage::None`] unless transitioned.
+    #[serde(default)]
+    pub current_stage: Stage,
     pub description: String,
     pub creation_time: i64,
     pub last_updated_time: i64,

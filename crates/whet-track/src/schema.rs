@@ -5,9 +5,9 @@
 //! Applied versions are recorded in `whet_schema`; a store newer than this build is refused.
 
 /// (version, SQL). Never edit a released entry: add a new one.
-pub const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2)];
+pub const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3)];
 
-pub const LATEST: i64 = 2;
+pub const LATEST: i64 = 3;
 
 const V1: &str = r#"
 CREATE TABLE experiments (
@@ -257,6 +257,33 @@ CREATE TABLE audit_log (
     detail TEXT NOT NULL
 );
 CREATE INDEX audit_log_time ON audit_log (time);
+"#;
+
+/// MLflow's rules that V2 did not keep: identical metric points are stored once, and model
+/// versions have a stage.
+///
+/// `metrics` is rebuilt without duplicate points (same run, key, step, timestamp, value and
+/// NaN flag; NaN is stored as 0 with `is_nan` set, so equality is plain on both back ends) under
+/// a unique index, which inserts skip conflicts on. The index leads with (run_key, key,
+/// timestamp, step, value): MLflow's history order, so it replaces the old (run_key, key,
+/// step) index. `model_versions.current_stage` is MLflow's deprecated stage, "None" until a
+/// version is transitioned.
+const V3: &str = r#"
+CREATE TABLE metrics_v3 (
+    run_key BIGINT NOT NULL,
+    key TEXT NOT NULL,
+    step BIGINT NOT NULL,
+    timestamp BIGINT NOT NULL,
+    value {double} NOT NULL,
+    is_nan BIGINT NOT NULL
+);
+INSERT INTO metrics_v3 (run_key, key, step, timestamp, value, is_nan)
+SELECT DISTINCT run_key, key, step, timestamp, value, is_nan FROM metrics;
+DROP TABLE metrics;
+ALTER TABLE metrics_v3 RENAME TO metrics;
+CREATE UNIQUE INDEX metrics_point ON metrics (run_key, key, timestamp, step, value, is_nan);
+ALTER TABLE model_versions ADD COLUMN current_stage TEXT NOT NULL DEFAULT 'None';
+CREATE INDEX model_versions_stage ON model_versions (name, current_stage, version);
 "#;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,6 +1,8 @@
 //! The MLflow filter parser: known answers and errors with positions.
 
-use whet_track::filter::{Attribute, Condition, Field, Op, OrderBy, Value, parse};
+use whet_track::filter::{
+    Attribute, Condition, DatasetField, Entity, Field, Op, OrderBy, Value, parse, parse_for,
+};
 
 fn one(s: &str) -> Condition {
     let mut v = parse(s).unwrap_or_else(|e| panic!("{s}: {e}"));
@@ -53,10 +55,34 @@ fn known_answers() {
     assert_eq!(one("params.p like 'a%'").op, Op::Like);
     assert_eq!(one("params.p ILIKE 'a%'").op, Op::ILike);
     assert_eq!(
-        one("params.p IN ('a', 'b')").value,
+        one("attributes.run_id IN ('a', 'b')").value,
         Value::List(vec!["a".into(), "b".into()])
     );
-    assert_eq!(one("tags.t not in ('a')").op, Op::NotIn);
+    assert_eq!(one("run_id not in ('a')").op, Op::NotIn);
+    assert_eq!(
+        one("dataset.name IN ('a')").field,
+        Field::Dataset(DatasetField::Name)
+    );
+    assert_eq!(
+        one("datasets.digest = 'd1'").field,
+        Field::Dataset(DatasetField::Digest)
+    );
+    assert_eq!(
+        one("dataset.context ILIKE 'train%'").field,
+        Field::Dataset(DatasetField::Context)
+    );
+    assert_eq!(
+        one("tag.`mlflow.prompt.is_prompt` != 'true'").field,
+        Field::Tag("mlflow.prompt.is_prompt".into())
+    );
+    assert_eq!(
+        one("tags.mlflow.parentRunId = 'x'").field,
+        Field::Tag("mlflow.parentRunId".into())
+    );
+    assert_eq!(
+        one("attributes.`Run name` = 'x'").field,
+        Field::Attribute(Attribute::RunName)
+    );
     assert_eq!(one("tags.t IS NULL").op, Op::IsNull);
     assert_eq!(one("tags.t is not null").op, Op::IsNotNull);
     assert_eq!(one("params.p = 'it''s'").value, Value::Text("it's".into()));
@@ -103,6 +129,23 @@ fn errors_point_at_the_problem() {
     assert_eq!(err("attributes.colour = 'red'").0, 11);
     assert_eq!(err("metrics.x LIKE 'a'").0, 10);
     assert_eq!(err("params.p IN 'a'").0, 12);
+    // MLflow takes lists only for run ids and dataset fields.
+    let (pos, msg) = err("params.p IN ('a', 'b')");
+    assert_eq!(pos, 9);
+    assert!(msg.contains("attributes.run_id"), "{msg}");
+    assert_eq!(err("tags.t NOT IN ('a')").0, 7);
+    assert_eq!(err("attributes.run_name IN ('r1', 'r2')").0, 20);
+    assert_eq!(err("dataset.name IS NULL").0, 13);
+    assert_eq!(err("dataset.size = '1'").0, 8);
+    assert!(
+        err("dataset.size = '1'")
+            .1
+            .contains("name, digest, context")
+    );
+    assert_eq!(err("dataset.name > 'a'").0, 13);
+    // Datasets belong to runs only.
+    assert!(parse_for("dataset.name = 'a'", Entity::RegisteredModels).is_err());
+    assert!(parse_for("dataset.name = 'a'", Entity::LoggedModels).is_err());
     assert_eq!(err("params.p IN ('a' 'b')").0, 17);
     assert_eq!(err("metrics.a > 1 metrics.b > 2").0, 14);
     assert_eq!(err("metrics.a > 1 and").0, 17);
@@ -132,5 +175,6 @@ fn order_by() {
     let o = OrderBy::parse("metrics.`a b` DESC").unwrap();
     assert_eq!(o.field, Field::Metric("a b".into()));
     assert!(OrderBy::parse("metrics.auc sideways").is_err());
+    assert!(OrderBy::parse("dataset.name").is_err());
     assert!(OrderBy::parse("bogus").is_err());
 }

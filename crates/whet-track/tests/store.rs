@@ -238,12 +238,13 @@ both!(metric_history_and_latest, |ctx: &super::Ctx| {
         &[m("auc", 0.8, 1, 1004), m("auc", f64::INFINITY, 1, 1004)],
     )
     .unwrap();
+    // History comes in MLflow's order: by timestamp, then step, then value.
     let h = s.metric_history(&run, "loss").unwrap();
     let steps: Vec<i64> = h.iter().map(|m| m.step).collect();
     let values: Vec<f64> = h.iter().map(|m| m.value).collect();
-    assert_eq!(steps, [0, 1, 2]);
-    assert_eq!(values, [0.9, 0.7, 0.5]);
-    assert_eq!(h[2].timestamp_ms, 1002);
+    assert_eq!(steps, [0, 2, 1]);
+    assert_eq!(values, [0.9, 0.5, 0.7]);
+    assert_eq!(h[1].timestamp_ms, 1002);
     let auc = s.metric_history(&run, "auc").unwrap();
     assert!(auc[0].value.is_nan());
     assert_eq!(auc.len(), 3);
@@ -322,10 +323,22 @@ both!(search_filter_order_pages, |ctx: &super::Ctx| {
     );
     assert_eq!(run("metrics.loss < 0.79").items.len(), 4);
     assert_eq!(run("params.learner != 'gbdt'").items.len(), 20);
-    assert_eq!(run("params.learner IN ('knn', 'linear')").items.len(), 20);
+    // Lists are only for run ids (and dataset fields), as in MLflow.
+    for f in [
+        "params.learner IN ('knn', 'linear')",
+        "params.learner NOT IN ('knn', 'linear')",
+    ] {
+        let e = s.search_runs(&q(f, &[])).unwrap_err();
+        assert!(matches!(e, Error::Filter(_)), "{f}: {e}");
+    }
     assert_eq!(
-        run("params.learner NOT IN ('knn', 'linear')").items.len(),
-        10
+        run(&format!(
+            "attributes.run_id NOT IN ('{}', '{}')",
+            ids[0], ids[1]
+        ))
+        .items
+        .len(),
+        28
     );
     assert_eq!(run("params.learner LIKE 'g%'").items.len(), 10);
     // LIKE is case-sensitive on both back ends, ILIKE is not.
@@ -865,9 +878,17 @@ both!(
             names("metrics.auc >= 0.3 and metrics.auc < 0.8", "metrics.auc"),
             ["r0", "r4", "r3"]
         );
+        // NaN matches != (and only !=), and sorts after the numbers.
         assert_eq!(
             names("metrics.auc != 0.5", "metrics.auc DESC"),
-            ["r1", "r3", "r0"]
+            ["r1", "r3", "r0", "r2"]
+        );
+        assert_eq!(
+            names(
+                "metrics.auc != 0.5 and metrics.auc > 0.2",
+                "metrics.auc ASC"
+            ),
+            ["r0", "r3", "r1"]
         );
         // Without a filter on it, runs whose metric is NaN or missing come last.
         assert_eq!(

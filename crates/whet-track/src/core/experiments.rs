@@ -292,7 +292,7 @@ impl AsyncStore {
             order_sql.push("e.experiment_id ASC".to_string());
         } else {
             for o in &orders {
-                order_sql.push(query::order_column(o, "e")?.0);
+                order_sql.push(query::order_column(o, "e", self.backend)?.0);
             }
             let by_id = orders
                 .iter()

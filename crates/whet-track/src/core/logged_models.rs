@@ -296,7 +296,7 @@ impl AsyncStore {
                     ));
                 }
                 _ => {
-                    let (expr, col) = query::order_column(o, "lm")?;
+                    let (expr, col) = query::order_column(o, "lm", self.backend)?;
                     by_creation |= col == "creation_time";
                     order_sql.push(format!("{expr} NULLS LAST"));
                 }

@@ -6,6 +6,7 @@
 use super::{Arg, Sql};
 use crate::error::{Error, Result};
 use crate::filter::{Condition, Field, Op, OrderBy, Value};
+use crate::schema::Backend;
 
 /// `max_results` as a search takes it: 0 means `default`, above `limit` is an error (MLflow
 /// refuses too: INVALID_PARAMETER_VALUE).
@@ -119,9 +120,9 @@ pub(super) fn condition(sql: &mut Sql, c: &Condition, on: &Searched) -> Result<S
     };
     let (side, key, metric) = match &c.field {
         Field::Column(col) => return Ok(compare(sql, c, &format!("{}.{}", on.alias, col.name))),
-        Field::Attribute(_) => {
+        Field::Attribute(_) | Field::Dataset(_) => {
             return Err(Error::Invalid(
-                "run attributes can only be searched in runs".into(),
+                "run attributes and datasets can only be searched in runs".into(),
             ));
         }
         Field::Tag(k) => (side(on.tags, "tags")?, k, false),
@@ -144,15 +145,25 @@ pub(super) fn condition(sql: &mut Sql, c: &Condition, on: &Searched) -> Result<S
     })
 }
 
-/// An `order_by` column of the searched table: `alias.column DIR`. Only attributes sort
-/// these searches (MLflow's rule for experiments and the registry); metric ordering of
-/// logged models is built where it is used.
-pub(super) fn order_column(o: &OrderBy, alias: &str) -> Result<(String, &'static str)> {
+/// An `order_by` column of the searched table: `alias.column DIR`, strings in byte order
+/// (as MLflow's SQLite store sorts them) on both back ends. Only attributes sort these
+/// searches (MLflow's rule for experiments and the registry); metric ordering of logged
+/// models is built where it is used.
+pub(super) fn order_column(
+    o: &OrderBy,
+    alias: &str,
+    backend: Backend,
+) -> Result<(String, &'static str)> {
     match &o.field {
         Field::Column(c) => Ok((
             format!(
-                "{alias}.{} {}",
+                "{alias}.{}{} {}",
                 c.name,
+                if c.numeric {
+                    ""
+                } else {
+                    super::search::byte_collation(backend)
+                },
                 if o.descending { "DESC" } else { "ASC" }
             ),
             c.name,
@@ -180,6 +191,41 @@ pub(super) fn parse_orders(
         out.push(parsed);
     }
     Ok(out)
+}
+
+/// The tag MLflow marks prompts with: they are registered models (and versions) too.
+pub(super) const IS_PROMPT_TAG: &str = "mlflow.prompt.is_prompt";
+
+/// MLflow's registry searches list models, not prompts, unless the filter asks for prompts
+/// (`tags.`mlflow.prompt.is_prompt` = 'true'` or `!= 'false'`, any case). Otherwise every
+/// condition on that tag is dropped (its clients always append `!= 'true'`, which models
+/// without the tag must pass) and rows of a model tagged as a prompt are left out. Returns
+/// the conditions to apply and whether to leave prompts out.
+pub(super) fn prompt_filter(conditions: Vec<Condition>) -> (Vec<Condition>, bool) {
+    let asks_for_prompts = conditions
+        .iter()
+        .find(|c| matches!(&c.field, Field::Tag(k) if k == IS_PROMPT_TAG))
+        .is_some_and(|c| match (&c.op, &c.value) {
+            (Op::Eq, Value::Text(v)) => v.eq_ignore_ascii_case("true"),
+            (Op::Ne, Value::Text(v)) => v.eq_ignore_ascii_case("false"),
+            _ => false,
+        });
+    if asks_for_prompts {
+        return (conditions, false);
+    }
+    let kept = conditions
+        .into_iter()
+        .filter(|c| !matches!(&c.field, Field::Tag(k) if k == IS_PROMPT_TAG))
+        .collect();
+    (kept, true)
+}
+
+/// `NOT EXISTS` a prompt tag on the model named `name_column`, in `tag_table`.
+pub(super) fn not_a_prompt(sql: &mut Sql, tag_table: &str, name_column: &str) -> String {
+    let key = sql.arg(Arg::S(IS_PROMPT_TAG.to_string()));
+    format!(
+        "NOT EXISTS (SELECT 1 FROM {tag_table} p WHERE p.name = {name_column} AND p.key = {key} AND p.value = 'true')"
+    )
 }
 
 /// `WHERE a AND b …`, or nothing.

@@ -9,7 +9,7 @@ use sqlx::any::AnyRow;
 
 use super::query::{self, Searched, Side, decode_token, encode_token, page_size};
 use super::runs::validate_key;
-use super::versions::VERSION_COLUMNS;
+use super::versions::{Aliases, FIRST_IN_STAGE, LATEST_IN_STAGE, VERSION_COLUMNS};
 use super::{Arg, AsyncStore, Sql, now_ms};
 use crate::error::{Error, Result};
 use crate::filter::{self, Entity, Field};
@@ -219,7 +219,9 @@ impl AsyncStore {
     }
 
     /// MLflow's SearchRegisteredModels. Filter: `name = 'x'`, `name LIKE`/`ILIKE`/`!=`,
-    /// `tags.k = 'v'` (and `!=`, LIKE, ILIKE). Order: `name`, `last_updated_timestamp` (or
+    /// `tags.k = 'v'` (and `!=`, LIKE, ILIKE; a model without tag k matches none of them).
+    /// Prompts (models tagged `mlflow.prompt.is_prompt` = 'true') are left out unless the
+    /// filter asks for them, as MLflow does. Order: `name`, `last_updated_timestamp` (or
     /// `timestamp`), `creation_timestamp`, each ASC or DESC, then `name ASC` unless named
     /// (MLflow's tie-breaker and default). `max_results` 0 means 100; at most 1,000.
     pub async fn search_registered_models(
@@ -248,13 +250,21 @@ impl AsyncStore {
             params: None,
             metrics: None,
         };
-        let wheres = conditions
+        let (conditions, no_prompts) = query::prompt_filter(conditions);
+        let mut wheres = conditions
             .iter()
             .map(|c| query::condition(&mut sql, c, &on))
             .collect::<Result<Vec<_>>>()?;
+        if no_prompts {
+            wheres.push(query::not_a_prompt(
+                &mut sql,
+                "registered_model_tags",
+                "m.name",
+            ));
+        }
         let mut order_sql = Vec::new();
         for o in &orders {
-            order_sql.push(query::order_column(o, "m")?.0);
+            order_sql.push(query::order_column(o, "m", self.backend)?.0);
         }
         if !orders
             .iter()
@@ -336,7 +346,7 @@ impl AsyncStore {
     }
 
     /// Runs a query selecting [`MODEL_COLUMNS`] and attaches tags and aliases (one query) and
-    /// the latest version of each model (one more, through `load_versions`).
+    /// the latest version of each model in each stage (one more, through `load_versions`).
     async fn load_models(&self, sql: &Sql) -> Result<Vec<RegisteredModel>> {
         let rows = sql
             .query()
@@ -393,9 +403,9 @@ impl AsyncStore {
                 .join(", ");
             v.text = format!(
                 "SELECT {VERSION_COLUMNS} FROM model_versions v WHERE v.name IN ({list}) \
-                 AND v.version = (SELECT MAX(w.version) FROM model_versions w WHERE w.name = v.name)"
+                 AND {LATEST_IN_STAGE} ORDER BY {FIRST_IN_STAGE}"
             );
-            for version in self.load_versions(&v).await? {
+            for version in self.load_versions(&v, Aliases::Without).await? {
                 if let Some(&i) = index.get(&version.name) {
                     out[i].latest_versions.push(version);
                 }

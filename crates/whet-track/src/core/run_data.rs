@@ -97,12 +97,13 @@ impl AsyncStore {
         Ok(())
     }
 
-    /// Every point of one metric, by step then timestamp. Empty for an unknown run or key.
+    /// Every point of one metric in MLflow's order: by timestamp, then step, then value.
+    /// Empty for an unknown run or key.
     pub async fn metric_history(&self, run: &str, key: &str) -> Result<Vec<Metric>> {
         let rows = sqlx::query(
             "SELECT m.key, m.value, m.is_nan, m.step, m.timestamp FROM metrics m \
              JOIN runs r ON r.run_key = m.run_key WHERE r.run_uuid = $1 AND m.key = $2 \
-             ORDER BY m.step, m.timestamp",
+             ORDER BY m.timestamp, m.step, m.value, m.is_nan",
         )
         .bind(run.to_string())
         .bind(key.to_string())
@@ -115,8 +116,8 @@ impl AsyncStore {
             .map_err(self.err("read metric history"))
     }
 
-    /// One page of a metric's history, ordered by step, timestamp, then value (the value
-    /// only breaks ties, so that pages never overlap). `max_results` 0 means
+    /// One page of a metric's history in MLflow's order: by timestamp, then step, then value
+    /// (no two points are equal in all three, so pages never overlap). `max_results` 0 means
     /// [`METRIC_HISTORY_PAGE_DEFAULT`]. Like MLflow, an unknown run or key gives an empty
     /// page rather than an error.
     pub async fn metric_history_page(
@@ -136,7 +137,7 @@ impl AsyncStore {
         let rows = sqlx::query(
             "SELECT m.key, m.value, m.is_nan, m.step, m.timestamp FROM metrics m \
              JOIN runs r ON r.run_key = m.run_key WHERE r.run_uuid = $1 AND m.key = $2 \
-             ORDER BY m.step, m.timestamp, m.value, m.is_nan LIMIT $3 OFFSET $4",
+             ORDER BY m.timestamp, m.step, m.value, m.is_nan LIMIT $3 OFFSET $4",
         )
         .bind(run.to_string())
         .bind(key.to_string())
@@ -224,6 +225,8 @@ impl AsyncStore {
     }
 
     /// Appends metric points inside `tx` and moves each key's `latest_metrics` row forward.
+    /// A point the run already has (same key, value, timestamp and step) is stored once, as
+    /// MLflow stores it: the unique index `metrics_point` makes the insert skip it.
     pub(super) async fn write_metrics(
         &self,
         tx: &mut Tx,
@@ -261,7 +264,8 @@ impl AsyncStore {
                     .or_insert(cand);
             }
             sql.text = format!(
-                "INSERT INTO metrics (run_key, key, step, timestamp, value, is_nan) VALUES {}",
+                "INSERT INTO metrics (run_key, key, step, timestamp, value, is_nan) VALUES {} \
+                 ON CONFLICT DO NOTHING",
                 values.join(", ")
             );
             sql.query()

@@ -3,7 +3,8 @@
 //!
 //! Version numbers come from `registered_models.last_version`, so that a deleted version's
 //! number is never given again (MLflow keeps a redacted row for the same end). Every version is
-//! READY when created and has no stage: MLflow's stages are deprecated and reported as "None".
+//! READY when created, in stage "None"; MLflow's (deprecated) stages are kept for its clients:
+//! `transition_model_version_stage` and the latest version per stage.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -21,12 +22,31 @@ use crate::model::*;
 
 type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
+/// Whether versions read come with their aliases. MLflow fills them in when a version is read
+/// (GetModelVersion, GetLatestVersions, the alias lookup) but not in SearchModelVersions nor in
+/// a registered model's `latest_versions`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Aliases {
+    With,
+    Without,
+}
+
+/// Keeps a version `v` only if it is the highest of its model in its stage.
+pub(super) const LATEST_IN_STAGE: &str = "v.version = (SELECT MAX(w.version) FROM model_versions w \
+    WHERE w.name = v.name AND w.current_stage = v.current_stage)";
+
+/// Orders the latest versions of one model per stage as MLflow does: by the lowest version in
+/// each stage (MLflow keeps the stages in the order it meets them, walking versions upwards).
+pub(super) const FIRST_IN_STAGE: &str = "v.name, (SELECT MIN(w.version) FROM model_versions w \
+    WHERE w.name = v.name AND w.current_stage = v.current_stage)";
+
 /// MLflow's SEARCH_MODEL_VERSION_MAX_RESULTS_DEFAULT and _THRESHOLD.
 const SEARCH_DEFAULT: usize = 10_000;
 const SEARCH_LIMIT: usize = 200_000;
 
 pub(super) const VERSION_COLUMNS: &str = "v.name, v.version, v.run_uuid, v.source, v.source_kind, v.status, \
-    v.status_message, v.description, v.creation_time, v.last_updated_time, v.model_id, v.run_link";
+    v.status_message, v.description, v.creation_time, v.last_updated_time, v.model_id, v.run_link, \
+    v.current_stage";
 
 impl AsyncStore {
     /// Registers the run's artifact (a file or folder already logged) as the next version of
@@ -122,6 +142,7 @@ impl AsyncStore {
             source_kind: new.source_kind,
             status: "READY".into(),
             status_message: String::new(),
+            current_stage: Stage::None,
             description: new.description.clone(),
             creation_time: now,
             last_updated_time: now,
@@ -157,6 +178,14 @@ impl AsyncStore {
             VersionRef::Latest => format!("model {name}"),
             VersionRef::Alias(a) => format!("model {name}@{a}"),
         };
+        if let (None, VersionRef::Alias(a)) = (version, which) {
+            // MLflow: an unknown model is RESOURCE_DOES_NOT_EXIST, an unknown alias of a model
+            // that exists INVALID_PARAMETER_VALUE, with this message (its first line).
+            self.registered_model_exists(name).await?;
+            return Err(Error::Invalid(format!(
+                "Registered model alias {a} not found.\n  hint: model {name} has no alias '{a}'; set it before using {name}@{a}"
+            )));
+        }
         let version = version.ok_or_else(|| Error::not_found(describe(), &self.location))?;
         let mut all = self.model_versions(name, Some(version)).await?;
         all.pop()
@@ -174,18 +203,103 @@ impl AsyncStore {
         sql.text = format!(
             "SELECT {VERSION_COLUMNS} FROM model_versions v WHERE v.name = {n}{only} ORDER BY v.version DESC"
         );
-        self.load_versions(&sql).await
+        self.load_versions(&sql, Aliases::With).await
     }
 
-    /// MLflow's GetLatestVersions without stages: the newest version, or none. NotFound if
-    /// there is no such registered model.
+    /// MLflow's GetLatestVersions without stages: the highest version in each stage that has
+    /// one. NotFound if there is no such registered model.
     pub async fn latest_versions(&self, name: &str) -> Result<Vec<ModelVersion>> {
+        self.latest_versions_in(name, &[]).await
+    }
+
+    /// MLflow's GetLatestVersions: the highest version in each of `stages` (names in any case,
+    /// e.g. "Staging", "none"; an unknown one is [`Error::Invalid`] with MLflow's message) that
+    /// has one, or in every stage when `stages` is empty; stages in the order their lowest
+    /// version has them, as MLflow lists them. NotFound if there is no such registered model.
+    pub async fn latest_versions_in(
+        &self,
+        name: &str,
+        stages: &[String],
+    ) -> Result<Vec<ModelVersion>> {
+        let stages = stages
+            .iter()
+            .map(|s| s.parse::<Stage>())
+            .collect::<Result<Vec<_>>>()?;
         self.registered_model_exists(name).await?;
-        match self.get_model_version(name, &VersionRef::Latest).await {
-            Ok(v) => Ok(vec![v]),
-            Err(Error::NotFound { .. }) => Ok(Vec::new()),
-            Err(e) => Err(e),
+        let mut sql = Sql::new(self.backend);
+        let n = sql.arg(Arg::S(name.to_string()));
+        let only = if stages.is_empty() {
+            String::new()
+        } else {
+            let list = stages
+                .iter()
+                .map(|s| sql.arg(Arg::S(s.as_str().to_string())))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(" AND v.current_stage IN ({list})")
+        };
+        sql.text = format!(
+            "SELECT {VERSION_COLUMNS} FROM model_versions v WHERE v.name = {n}{only} AND {LATEST_IN_STAGE} \
+             ORDER BY {FIRST_IN_STAGE}"
+        );
+        self.load_versions(&sql, Aliases::With).await
+    }
+
+    /// MLflow's TransitionModelVersionStage: moves a version to `stage` (any case; an unknown
+    /// one is [`Error::Invalid`] with MLflow's message) and returns it. With
+    /// `archive_existing_versions`, the model's other versions in that stage move to Archived,
+    /// which only Staging and Production allow. The versions moved and the model get a new
+    /// `last_updated_time`. NotFound if there is no such version.
+    pub async fn transition_model_version_stage(
+        &self,
+        name: &str,
+        version: i64,
+        stage: &str,
+        archive_existing_versions: bool,
+    ) -> Result<ModelVersion> {
+        let target: Stage = stage.parse()?;
+        if archive_existing_versions && !target.is_active() {
+            return Err(Error::Invalid(format!(
+                "Model version transition cannot archive existing model versions because '{stage}' is not an Active stage. Valid stages are ['Staging', 'Production']"
+            )));
         }
+        let now = now_ms();
+        let mut tx = self.begin_write().await?;
+        self.version_exists(&mut tx, name, version).await?;
+        if archive_existing_versions {
+            sqlx::query(
+                "UPDATE model_versions SET current_stage = $1, last_updated_time = $2 \
+                 WHERE name = $3 AND version <> $4 AND current_stage = $5",
+            )
+            .bind(Stage::Archived.as_str())
+            .bind(now)
+            .bind(name.to_string())
+            .bind(version)
+            .bind(target.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("archive model versions"))?;
+        }
+        sqlx::query(
+            "UPDATE model_versions SET current_stage = $1, last_updated_time = $2 \
+             WHERE name = $3 AND version = $4",
+        )
+        .bind(target.as_str())
+        .bind(now)
+        .bind(name.to_string())
+        .bind(version)
+        .execute(&mut *tx)
+        .await
+        .map_err(self.err("transition model version stage"))?;
+        sqlx::query("UPDATE registered_models SET last_updated_time = $1 WHERE name = $2")
+            .bind(now)
+            .bind(name.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("update registered model"))?;
+        tx.commit().await.map_err(self.err("commit"))?;
+        self.get_model_version(name, &VersionRef::Number(version))
+            .await
     }
 
     /// Sets a version's description; bumps its `last_updated_time`.
@@ -308,8 +422,10 @@ impl AsyncStore {
     /// '…'`, `run_id IN ('…', …)`, `source_path = '…'`, `version_number > 2`, `tags.k =
     /// 'v'`. Order: `name`, `version_number`, `creation_timestamp`, `last_updated_timestamp`,
     /// then `name ASC` and `version_number DESC` for whichever is not named (MLflow's
-    /// tie-breakers; by default that is the whole order). `max_results` 0 means 10,000; at
-    /// most 200,000.
+    /// tie-breakers; by default that is the whole order). Like MLflow's, the versions found
+    /// come without their aliases (read a version for those). Versions of prompts (a version of
+    /// the model tagged `mlflow.prompt.is_prompt` = 'true') are left out unless the filter asks
+    /// for them, as MLflow does. `max_results` 0 means 10,000; at most 200,000.
     pub async fn search_model_versions(
         &self,
         filter: &str,
@@ -336,13 +452,21 @@ impl AsyncStore {
             params: None,
             metrics: None,
         };
-        let wheres = conditions
+        let (conditions, no_prompts) = query::prompt_filter(conditions);
+        let mut wheres = conditions
             .iter()
             .map(|c| query::condition(&mut sql, c, &on))
             .collect::<Result<Vec<_>>>()?;
+        if no_prompts {
+            wheres.push(query::not_a_prompt(
+                &mut sql,
+                "model_version_tags",
+                "v.name",
+            ));
+        }
         let mut order_sql = Vec::new();
         for o in &orders {
-            order_sql.push(query::order_column(o, "v")?.0);
+            order_sql.push(query::order_column(o, "v", self.backend)?.0);
         }
         let named = |col: &str| {
             orders
@@ -362,7 +486,7 @@ impl AsyncStore {
             query::where_clause(&wheres),
             order_sql.join(", ")
         );
-        let mut items = self.load_versions(&sql).await?;
+        let mut items = self.load_versions(&sql, Aliases::Without).await?;
         let more = items.len() > limit;
         items.truncate(limit);
         Ok(Page {
@@ -372,8 +496,12 @@ impl AsyncStore {
     }
 
     /// Runs a query selecting [`VERSION_COLUMNS`] and attaches each version's metrics, tags and
-    /// aliases with one more query.
-    pub(super) async fn load_versions(&self, sql: &Sql) -> Result<Vec<ModelVersion>> {
+    /// (with `aliases`) aliases with one more query.
+    pub(super) async fn load_versions(
+        &self,
+        sql: &Sql,
+        aliases: Aliases,
+    ) -> Result<Vec<ModelVersion>> {
         let rows = sql
             .query()
             .fetch_all(&self.pool)
@@ -393,11 +521,15 @@ impl AsyncStore {
         for chunk in keys.chunks(200) {
             let mut q = Sql::new(self.backend);
             let mut clauses = Vec::new();
-            for table in [
-                "model_version_tags",
-                "model_version_metrics",
-                "model_aliases",
-            ] {
+            let tables: &[&str] = match aliases {
+                Aliases::With => &[
+                    "model_version_tags",
+                    "model_version_metrics",
+                    "model_aliases",
+                ],
+                Aliases::Without => &["model_version_tags", "model_version_metrics"],
+            };
+            for &table in tables {
                 let names = chunk
                     .iter()
                     .map(|(name, _)| q.arg(Arg::S(name.clone())))
@@ -571,6 +703,7 @@ fn version_from_row(r: &AnyRow) -> Result<ModelVersion, sqlx::Error> {
         last_updated_time: r.try_get(9)?,
         model_id: r.try_get(10)?,
         run_link: r.try_get(11)?,
+        current_stage: Stage::parse(&r.try_get::<String, _>(12)?).unwrap_or_default(),
         metrics: BTreeMap::new(),
         aliases: Vec::new(),
         tags: BTreeMap::new(),

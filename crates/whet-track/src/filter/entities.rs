@@ -101,7 +101,7 @@ impl Entity {
     pub(super) fn hint(self) -> &'static str {
         match self {
             Entity::Runs => {
-                "conditions look like metrics.auc > 0.9, params.learner = 'gbdt', tags.team = 'x' or attributes.status = 'FINISHED', joined by AND"
+                "conditions look like metrics.auc > 0.9, params.learner = 'gbdt', tags.team = 'x', attributes.status = 'FINISHED' or dataset.name = 'train', joined by AND"
             }
             Entity::Experiments => {
                 "conditions look like name LIKE 'churn%', tags.team = 'x' or creation_time > 1700000000000, joined by AND"

@@ -11,4 +11,5 @@ mod logged_models;
 mod migration;
 mod registry;
 mod runs;
+mod search;
 mod tokens;

@@ -346,3 +346,225 @@ both!(registry_searches, |a: &Api| {
         .unwrap_err();
     assert!(matches!(e, Error::Filter(_)), "{e}");
 });
+
+both!(stages_and_latest_versions, |a: &Api| {
+    a.run(a.s.create_registered_model("m", "", &[])).unwrap();
+    for _ in 0..4 {
+        a.run(a.s.create_model_version(&uri_version("m", "s3://b/m", None)))
+            .unwrap();
+    }
+    let v1 = a
+        .run(a.s.get_model_version("m", &VersionRef::Number(1)))
+        .unwrap();
+    assert_eq!(v1.current_stage, Stage::None);
+    tick();
+    // Stage names in any case, as MLflow takes them.
+    let moved = a
+        .run(a.s.transition_model_version_stage("m", 1, "staging", false))
+        .unwrap();
+    assert_eq!((moved.version, moved.current_stage), (1, Stage::Staging));
+    assert!(moved.last_updated_time > v1.last_updated_time);
+    let model = a.run(a.s.get_registered_model("m")).unwrap();
+    assert_eq!(model.last_updated_time, moved.last_updated_time);
+    a.run(a.s.transition_model_version_stage("m", 2, "Production", false))
+        .unwrap();
+    a.run(a.s.transition_model_version_stage("m", 3, "Production", false))
+        .unwrap();
+    let latest = |stages: &[&str]| -> Vec<(i64, Stage)> {
+        let stages: Vec<String> = stages.iter().map(|s| s.to_string()).collect();
+        a.run(a.s.latest_versions_in("m", &stages))
+            .unwrap()
+            .iter()
+            .map(|v| (v.version, v.current_stage))
+            .collect()
+    };
+    // The highest version per stage, stages in the order of their lowest version.
+    assert_eq!(
+        latest(&[]),
+        [
+            (1, Stage::Staging),
+            (3, Stage::Production),
+            (4, Stage::None)
+        ]
+    );
+    assert_eq!(
+        a.run(a.s.latest_versions("m")).unwrap(),
+        a.run(a.s.latest_versions_in("m", &[])).unwrap()
+    );
+    assert_eq!(latest(&["Staging"]), [(1, Stage::Staging)]);
+    assert_eq!(
+        latest(&["none", "PRODUCTION"]),
+        [(3, Stage::Production), (4, Stage::None)]
+    );
+    assert_eq!(latest(&["Archived"]), []);
+    let m = a.run(a.s.get_registered_model("m")).unwrap();
+    let per_stage: Vec<(i64, Stage)> = m
+        .latest_versions
+        .iter()
+        .map(|v| (v.version, v.current_stage))
+        .collect();
+    assert_eq!(per_stage, latest(&[]));
+    assert_eq!(m.latest_version, Some(4));
+    // Archiving the others in the target stage.
+    let v4 = a
+        .run(a.s.transition_model_version_stage("m", 4, "Production", true))
+        .unwrap();
+    assert_eq!(v4.current_stage, Stage::Production);
+    let stage = |v: i64| {
+        a.run(a.s.get_model_version("m", &VersionRef::Number(v)))
+            .unwrap()
+            .current_stage
+    };
+    assert_eq!(
+        [stage(1), stage(2), stage(3), stage(4)],
+        [
+            Stage::Staging,
+            Stage::Archived,
+            Stage::Archived,
+            Stage::Production
+        ]
+    );
+    assert_eq!(
+        latest(&[]),
+        [
+            (1, Stage::Staging),
+            (3, Stage::Archived),
+            (4, Stage::Production)
+        ]
+    );
+    // Searches carry the stage. Aliases come with a version read (and the latest versions),
+    // not with search results nor a model's latest_versions, as in MLflow.
+    a.run(a.s.set_alias("m", "champ", Some(4))).unwrap();
+    let found = a
+        .run(a.s.search_model_versions("name = 'm'", &[], 0, None))
+        .unwrap();
+    assert_eq!(found.items[0].version, 4);
+    assert_eq!(found.items[0].current_stage, Stage::Production);
+    assert!(found.items.iter().all(|v| v.aliases.is_empty()));
+    let model = a.run(a.s.get_registered_model("m")).unwrap();
+    assert!(model.latest_versions.iter().all(|v| v.aliases.is_empty()));
+    assert_eq!(model.aliases["champ"], 4);
+    let v4 = a
+        .run(a.s.get_model_version("m", &VersionRef::Number(4)))
+        .unwrap();
+    assert_eq!(v4.aliases, ["champ"]);
+    let with_alias = a
+        .run(a.s.latest_versions_in("m", &["Production".to_string()]))
+        .unwrap();
+    assert_eq!(with_alias[0].aliases, ["champ"]);
+    // Errors: MLflow's messages, INVALID_PARAMETER_VALUE for bad stages.
+    let e = a
+        .run(a.s.transition_model_version_stage("m", 1, "Live", false))
+        .unwrap_err();
+    assert!(matches!(e, Error::Invalid(_)), "{e}");
+    assert!(
+        e.to_string().contains("Invalid Model Version stage: Live"),
+        "{e}"
+    );
+    let e = a
+        .run(a.s.transition_model_version_stage("m", 1, "Archived", true))
+        .unwrap_err();
+    assert!(matches!(e, Error::Invalid(_)), "{e}");
+    assert!(e.to_string().contains("is not an Active stage"), "{e}");
+    let e = a
+        .run(a.s.transition_model_version_stage("m", 9, "Staging", false))
+        .unwrap_err();
+    assert!(matches!(e, Error::NotFound { .. }), "{e}");
+    let e = a
+        .run(a.s.latest_versions_in("m", &["Live".to_string()]))
+        .unwrap_err();
+    assert!(matches!(e, Error::Invalid(_)), "{e}");
+    let e = a.run(a.s.latest_versions_in("nope", &[])).unwrap_err();
+    assert!(matches!(e, Error::NotFound { .. }), "{e}");
+    assert_eq!("production".parse::<Stage>().unwrap(), Stage::Production);
+    assert_eq!(Stage::None.to_string(), "None");
+});
+
+both!(
+    unknown_alias_is_invalid_and_unknown_model_not_found,
+    |a: &Api| {
+        a.run(a.s.create_registered_model("m", "", &[])).unwrap();
+        a.run(a.s.create_model_version(&uri_version("m", "s3://b/m", None)))
+            .unwrap();
+        let e = a
+            .run(a.s.get_model_version("m", &VersionRef::Alias("nope".into())))
+            .unwrap_err();
+        assert!(matches!(e, Error::Invalid(_)), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("Registered model alias nope not found.\n  hint: "),
+            "{e}"
+        );
+        let e = a
+            .run(a.s.get_model_version("ghost", &VersionRef::Alias("nope".into())))
+            .unwrap_err();
+        assert!(matches!(e, Error::NotFound { .. }), "{e}");
+        let e = a
+            .run(a.s.get_model_version("m", &VersionRef::Number(5)))
+            .unwrap_err();
+        assert!(matches!(e, Error::NotFound { .. }), "{e}");
+    }
+);
+
+both!(registry_searches_leave_out_prompts, |a: &Api| {
+    a.run(a.s.create_registered_model("p-a", "", &kv(&[("k", "v")])))
+        .unwrap();
+    a.run(a.s.create_registered_model("p-b", "", &[])).unwrap();
+    a.run(a.s.create_registered_model("p-false", "", &kv(&[("mlflow.prompt.is_prompt", "false")])))
+        .unwrap();
+    a.run(a.s.create_registered_model("p-prompt", "", &kv(&[("mlflow.prompt.is_prompt", "true")])))
+        .unwrap();
+    for name in ["p-a", "p-prompt"] {
+        let v = a
+            .run(a.s.create_model_version(&uri_version(name, "s3://b/m", None)))
+            .unwrap();
+        if name == "p-prompt" {
+            a.run(a.s.set_model_version_tag(name, v.version, "mlflow.prompt.is_prompt", "true"))
+                .unwrap();
+        }
+    }
+    let models = |filter: &str| -> Vec<String> {
+        a.run(a.s.search_registered_models(filter, &[], 0, None))
+            .unwrap_or_else(|e| panic!("{filter}: {e}"))
+            .items
+            .into_iter()
+            .map(|m| m.name)
+            .collect()
+    };
+    // What the MLflow client sends: models without the tag pass `!= 'true'`.
+    let filter = "name LIKE 'p-%' AND tag.`mlflow.prompt.is_prompt` != 'true'";
+    assert_eq!(models(filter), ["p-a", "p-b", "p-false"]);
+    assert_eq!(
+        models("tag.`mlflow.prompt.is_prompt` != 'true'"),
+        ["p-a", "p-b", "p-false"]
+    );
+    assert_eq!(models("name LIKE 'p-%'"), ["p-a", "p-b", "p-false"]);
+    assert_eq!(
+        models("name LIKE 'p-%' AND tags.k = 'v' AND tag.`mlflow.prompt.is_prompt` != 'true'"),
+        ["p-a"]
+    );
+    // Asking for prompts finds them.
+    assert_eq!(
+        models("tags.`mlflow.prompt.is_prompt` = 'true'"),
+        ["p-prompt"]
+    );
+    assert_eq!(
+        models("tags.`mlflow.prompt.is_prompt` != 'false'"),
+        ["p-prompt"]
+    );
+    // Other tags keep MLflow's rule: a model without the tag matches no comparison.
+    assert_eq!(models("name LIKE 'p-%' AND tags.k != 'x'"), ["p-a"]);
+    let versions = |filter: &str| -> Vec<String> {
+        a.run(a.s.search_model_versions(filter, &[], 0, None))
+            .unwrap_or_else(|e| panic!("{filter}: {e}"))
+            .items
+            .into_iter()
+            .map(|v| format!("{}/{}", v.name, v.version))
+            .collect()
+    };
+    assert_eq!(versions("name LIKE 'p-%'"), ["p-a/1"]);
+    assert_eq!(
+        versions("name LIKE 'p-%' AND tags.`mlflow.prompt.is_prompt` = 'true'"),
+        ["p-prompt/1"]
+    );
+});

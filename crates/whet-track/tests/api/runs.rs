@@ -215,6 +215,117 @@ both!(metric_history_pages, |a: &Api| {
     assert!(none.items.is_empty() && none.next_page_token.is_none());
 });
 
+both!(metric_history_is_in_mlflow_order, |a: &Api| {
+    // MLflow orders history by timestamp, then step, then value (not by step first).
+    let run = start(a, "r");
+    let points = [
+        point("a", 5.0, 5, 1000),
+        point("a", 2.0, 2, 2000),
+        point("a", 4.0, 1, 1000),
+        point("a", 3.0, 1, 1000),
+        point("a", f64::NEG_INFINITY, 7, 500),
+    ];
+    for p in &points {
+        a.run(a.s.log_metrics(&run, std::slice::from_ref(p)))
+            .unwrap();
+    }
+    let expected = [
+        (500, 7, f64::NEG_INFINITY),
+        (1000, 1, 3.0),
+        (1000, 1, 4.0),
+        (1000, 5, 5.0),
+        (2000, 2, 2.0),
+    ];
+    let whole: Vec<(i64, i64, f64)> = a
+        .run(a.s.metric_history(&run, "a"))
+        .unwrap()
+        .iter()
+        .map(|m| (m.timestamp_ms, m.step, m.value))
+        .collect();
+    assert_eq!(whole, expected);
+    let mut paged = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let p = a
+            .run(a.s.metric_history_page(&run, "a", 2, token.as_deref()))
+            .unwrap();
+        paged.extend(p.items.iter().map(|m| (m.timestamp_ms, m.step, m.value)));
+        match p.next_page_token {
+            Some(t) => token = Some(t),
+            None => break,
+        }
+    }
+    assert_eq!(paged, expected);
+    // The latest value is still the highest step's.
+    assert_eq!(
+        a.run(a.s.get_run(&run)).unwrap().metrics["a"].value,
+        f64::NEG_INFINITY
+    );
+});
+
+both!(identical_metric_points_are_stored_once, |a: &Api| {
+    let run = start(a, "r");
+    let history = |key: &str| -> Vec<(i64, i64, String)> {
+        a.run(a.s.metric_history(&run, key))
+            .unwrap()
+            .iter()
+            .map(|m| (m.timestamp_ms, m.step, m.value.to_string()))
+            .collect()
+    };
+    // Twice through log_metrics, twice in one batch, NaN and inf too.
+    a.run(a.s.log_metrics(&run, &[point("d", 1.0, 1, 1000)]))
+        .unwrap();
+    a.run(a.s.log_metrics(&run, &[point("d", 1.0, 1, 1000)]))
+        .unwrap();
+    let twice = [
+        point("e", 1.0, 1, 1),
+        point("e", 1.0, 1, 1),
+        point("n", f64::NAN, 0, 5),
+        point("n", f64::NAN, 0, 5),
+        point("i", f64::INFINITY, 0, 5),
+        point("i", f64::INFINITY, 0, 5),
+    ];
+    a.run(a.s.log_batch(&run, &twice, &[], &[])).unwrap();
+    a.run(a.s.log_batch(&run, &twice, &kv(&[("p", "1")]), &kv(&[("t", "x")])))
+        .unwrap();
+    assert_eq!(history("d"), [(1000, 1, "1".to_string())]);
+    assert_eq!(history("e"), [(1, 1, "1".to_string())]);
+    assert_eq!(history("n"), [(5, 0, "NaN".to_string())]);
+    assert_eq!(history("i"), [(5, 0, "inf".to_string())]);
+    // A point that differs in any of value, step or timestamp is kept; NaN differs from 0.
+    a.run(a.s.log_metrics(
+        &run,
+        &[
+            point("d", 2.0, 1, 1000),
+            point("d", 1.0, 2, 1000),
+            point("d", 1.0, 1, 1001),
+            point("n", 0.0, 0, 5),
+        ],
+    ))
+    .unwrap();
+    assert_eq!(history("d").len(), 4);
+    assert_eq!(
+        history("n"),
+        [(5, 0, "0".to_string()), (5, 0, "NaN".to_string())]
+    );
+    let r = a.run(a.s.get_run(&run)).unwrap();
+    assert_eq!(r.metrics["d"].value, 1.0);
+    assert_eq!(r.metrics["d"].step, 2);
+    assert_eq!(r.params["p"], "1");
+    assert_eq!(r.tags["t"], "x");
+    // Still one transaction: a batch that fails leaves none of its points, duplicates or not.
+    let e = a
+        .run(a.s.log_batch(
+            &run,
+            &[point("d", 9.0, 9, 9), point("d", 1.0, 1, 1000)],
+            &kv(&[("p", "2")]),
+            &[],
+        ))
+        .unwrap_err();
+    assert!(matches!(e, Error::ParamConflict { .. }), "{e}");
+    assert_eq!(history("d").len(), 4);
+});
+
 both!(inputs_and_outputs_round_trip, |a: &Api| {
     let run = start(a, "r");
     let other = start(a, "other");
