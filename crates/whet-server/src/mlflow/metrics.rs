@@ -82,6 +82,13 @@ pub async fn history_bulk_interval(
     let mut metrics = Vec::new();
     for run in &req.run_ids {
         let history = state.store.metric_history(run, key).await?;
+        let mut history = history;
+        // Charts run along steps; the store lists points by time.
+        history.sort_by(|a, b| {
+            a.step
+                .cmp(&b.step)
+                .then(a.timestamp_ms.cmp(&b.timestamp_ms))
+        });
         let in_range: Vec<_> = history
             .into_iter()
             .filter(|m| req.start_step.is_none_or(|s| m.step >= s))

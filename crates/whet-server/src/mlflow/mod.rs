@@ -89,6 +89,10 @@ fn api() -> Router<AppState> {
         )
         .route("/model-versions/create", post(registry::create_version))
         .route("/model-versions/get", get(registry::get_version))
+        .route(
+            "/model-versions/transition-stage",
+            post(registry::transition_stage),
+        )
         .route("/model-versions/update", patch(registry::update_version))
         .route("/model-versions/delete", delete(registry::delete_version))
         .route(

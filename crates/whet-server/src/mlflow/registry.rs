@@ -31,6 +31,8 @@ pub struct ModelIn {
     alias: Option<String>,
     #[serde(default, deserialize_with = "string_opt")]
     version: Option<String>,
+    #[serde(default, deserialize_with = "list")]
+    stages: Vec<String>,
 }
 
 async fn model_json(state: &AppState, name: &str) -> ApiResult<Json<Value>> {
@@ -161,7 +163,7 @@ pub async fn latest_versions(
     Input(req): Input<ModelIn>,
 ) -> ApiResult<Json<Value>> {
     let name = required(&req.name, "name")?;
-    let versions = state.store.latest_versions(name).await?;
+    let versions = state.store.latest_versions_in(name, &req.stages).await?;
     Ok(Json(json!({
         "model_versions": versions.iter().map(render::model_version).collect::<Vec<_>>()
     })))
@@ -286,6 +288,39 @@ pub async fn create_version(
             tags: tag_pairs(&req.tags)?,
             model_id,
         })
+        .await?;
+    Ok(Json(json!({ "model_version": render::model_version(&v) })))
+}
+
+#[derive(Deserialize)]
+pub struct TransitionIn {
+    #[serde(default, deserialize_with = "string_opt")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "string_opt")]
+    version: Option<String>,
+    #[serde(default, deserialize_with = "string_opt")]
+    stage: Option<String>,
+    #[serde(default)]
+    archive_existing_versions: Option<bool>,
+}
+
+/// MLflow's deprecated stages, still used by older scripts: moves a version to a stage,
+/// optionally archiving the versions already there.
+pub async fn transition_stage(
+    State(state): State<AppState>,
+    Input(req): Input<TransitionIn>,
+) -> ApiResult<Json<Value>> {
+    let name = required(&req.name, "name")?;
+    let version = version_number(&req.version)?;
+    let stage = required(&req.stage, "stage")?;
+    let v = state
+        .store
+        .transition_model_version_stage(
+            name,
+            version,
+            stage,
+            req.archive_existing_versions.unwrap_or(false),
+        )
         .await?;
     Ok(Json(json!({ "model_version": render::model_version(&v) })))
 }

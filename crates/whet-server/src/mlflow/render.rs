@@ -9,6 +9,7 @@ use crate::state::AppState;
 /// MLflow's system tags that whet keeps in run columns; a run shows them as tags too, so a run
 /// `whet train` wrote looks to an MLflow client like one the client logged.
 pub const RUN_NAME_TAG: &str = "mlflow.runName";
+/// Read when a run is created; not added when a run is shown (MLflow does not either).
 pub const USER_TAG: &str = "mlflow.user";
 pub const PARENT_TAG: &str = "mlflow.parentRunId";
 pub const SOURCE_NAME_TAG: &str = "mlflow.source.name";
@@ -59,7 +60,6 @@ pub fn run(state: &AppState, r: &Run) -> Value {
     let mut tags = r.tags.clone();
     let system = [
         (RUN_NAME_TAG, Some(r.info.run_name.clone())),
-        (USER_TAG, Some(r.info.user_id.clone())),
         (PARENT_TAG, r.info.parent_run_id.clone()),
         (
             SOURCE_NAME_TAG,
@@ -136,7 +136,7 @@ pub fn model_version(v: &ModelVersion) -> Value {
         "version": v.version.to_string(),
         "creation_timestamp": v.creation_time,
         "last_updated_timestamp": v.last_updated_time,
-        "current_stage": "None",
+        "current_stage": v.current_stage.as_str(),
         "description": v.description,
         "source": version_source(v),
         "run_id": v.run_id,
