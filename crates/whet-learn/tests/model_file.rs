@@ -122,3 +122,47 @@ fn damaged_truncated_and_newer_files_are_rejected() {
     longer.extend_from_slice(b"junk");
     assert!(err(&longer).contains("unexpected bytes"));
 }
+
+/// FNV-1a, as the model header's checksum.
+fn fnv(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+#[test]
+fn files_are_compressed_and_format_1_files_still_load() {
+    let m = model();
+    let encoded = m.encoded().unwrap();
+    let file = m.to_bytes().unwrap();
+    assert_eq!(FORMAT_VERSION, 2);
+    assert!(
+        file.len() * 2 < encoded.len(),
+        "compressed {} vs encoded {}",
+        file.len(),
+        encoded.len()
+    );
+    assert_eq!(Model::from_bytes(&file, "v2").unwrap(), m);
+    // A format 1 file: the MessagePack itself after the header.
+    let mut v1 = Vec::new();
+    v1.extend_from_slice(b"WHETMDL\0");
+    v1.extend_from_slice(&1u32.to_le_bytes());
+    v1.extend_from_slice(&(encoded.len() as u64).to_le_bytes());
+    v1.extend_from_slice(&fnv(&encoded).to_le_bytes());
+    v1.extend_from_slice(&encoded);
+    assert_eq!(Model::from_bytes(&v1, "v1").unwrap(), m);
+    // A payload whose checksum matches but whose claimed size is absurd is refused, not
+    // allocated.
+    let mut bomb = Vec::new();
+    bomb.extend_from_slice(&u64::MAX.to_le_bytes());
+    bomb.extend_from_slice(&file[28 + 8..]);
+    let mut damaged = file[..12].to_vec();
+    damaged.extend_from_slice(&(bomb.len() as u64).to_le_bytes());
+    damaged.extend_from_slice(&fnv(&bomb).to_le_bytes());
+    damaged.extend_from_slice(&bomb);
+    let e = Model::from_bytes(&damaged, "bomb").unwrap_err().to_string();
+    assert!(e.contains("uncompressed"), "{e}");
+}

@@ -221,8 +221,9 @@ pub fn print_train_report(report: &TrainReport) {
         println!("note: {n}");
     }
     println!(
-        "model written to {} in {:.1}s; registered as {} version {} (run {} in {})",
+        "model written to {} ({:.1} MB) in {:.1}s; registered as {} version {} (run {} in {})",
         report.model_path,
+        report.model_bytes as f64 / 1e6,
         report.elapsed_seconds,
         report.tracking.registered_model,
         report.tracking.model_version,

@@ -122,6 +122,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 #[derive(Serialize)]
 pub struct TrainReport<'a> {
     pub model_path: String,
+    /// Size of the model file.
+    pub model_bytes: u64,
     #[serde(flatten)]
     pub study: &'a StudyReport,
     pub elapsed_seconds: f64,
@@ -375,6 +377,7 @@ pub fn cmd_train(args: &TrainArgs, store_flag: Option<&str>, quiet: bool) -> Res
     })?;
     let report = TrainReport {
         model_path: args.out.display().to_string(),
+        model_bytes: bytes.len() as u64,
         study: &outcome.report,
         elapsed_seconds: started.elapsed().as_secs_f64(),
         tracking: recorded,
