@@ -9,6 +9,8 @@
 //! The model is hashed as its MessagePack encoding (`Model::encoded`, what the file holds
 //! before compression) after zeroing `metadata.fit_seconds`, its one wall-clock field; the
 //! report is hashed over every field that does not measure time or name a path or run.
+//! (`model_bytes` left the report's hash when CI showed the compressed size varying by a byte
+//! with `fit_seconds`.)
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -116,8 +118,11 @@ fn golden(data: &Path, target: &str, extra: &[&str]) -> (u64, u64, f64) {
 
     let mut v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let report = v.as_object_mut().unwrap();
+    // model_bytes is the compressed size of a file that holds fit_seconds, so it moves by a
+    // byte or so with the wall clock.
     for timing in [
         "model_path",
+        "model_bytes",
         "tracking",
         "elapsed_seconds",
         "search_seconds",
