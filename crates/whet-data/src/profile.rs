@@ -66,6 +66,8 @@ pub enum WarningKind {
     CoercedValues,
     /// Infinite numbers (`inf`, `-Infinity`, or values that overflowed when read).
     NonFinite,
+    /// The target has fewer than two distinct values: the profile goes on without it.
+    UnusableTarget,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -294,12 +296,35 @@ fn missing_mask(array: &ArrayRef) -> Vec<bool> {
 pub fn profile(table: &Table, options: &ProfileOptions, test: Option<&Table>) -> Result<Profile> {
     let mut warnings = Vec::new();
     let target = match &options.target {
-        Some(t) => Some(prepare_target(
-            table,
-            t,
-            options.task,
-            options.target_missing,
-        )?),
+        Some(t) => {
+            let index = table.require(t)?;
+            let summary = summarize(t, table.columns[index].value_type, table.array(index));
+            if summary.distinct < 2 {
+                // Nothing to learn, but plenty to profile: say so and carry on.
+                warnings.push(Warning {
+                    kind: WarningKind::UnusableTarget,
+                    severity: Severity::Critical,
+                    column: Some(t.clone()),
+                    message: format!(
+                        "the target has {} distinct value{} in {} rows: no model can learn from it",
+                        summary.distinct,
+                        if summary.distinct == 1 { "" } else { "s" },
+                        table.n_rows()
+                    ),
+                    suggestion:
+                        "choose a target column that varies, or check that the right file was given"
+                            .into(),
+                });
+                None
+            } else {
+                Some(prepare_target(
+                    table,
+                    t,
+                    options.task,
+                    options.target_missing,
+                )?)
+            }
+        }
         None => None,
     };
     let table = target.as_ref().map_or(table, |t| &t.table);
@@ -363,6 +388,18 @@ pub fn profile(table: &Table, options: &ProfileOptions, test: Option<&Table>) ->
         leakage_warnings(&columns, t, &mut warnings);
     }
     let test = test.map(|test| compare_test(table, test, target.as_ref(), &mut warnings));
+    // An unusable target's critical warning says all there is to say about that column; a
+    // "drop the column" hint on the target would mislead.
+    let unusable: Vec<Option<String>> = warnings
+        .iter()
+        .filter(|w| w.kind == WarningKind::UnusableTarget)
+        .map(|w| w.column.clone())
+        .collect();
+    warnings.retain(|w| {
+        w.kind == WarningKind::UnusableTarget
+            || !matches!(w.kind, WarningKind::Constant | WarningKind::AllMissing)
+            || !unusable.contains(&w.column)
+    });
     warnings.sort_by_key(|w| std::cmp::Reverse(w.severity));
     Ok(Profile {
         schema_version: SCHEMA_VERSION,

@@ -198,7 +198,15 @@ pub fn infer_task(s: &ColumnSummary) -> Result<Task> {
     Ok(match s.value_type {
         ValueType::Boolean => Task::Binary,
         ValueType::String => Task::Multiclass,
-        ValueType::Datetime => Task::Regression,
+        ValueType::Datetime => {
+            return Err(DataError::invalid(
+                format!(
+                    "target '{}' holds dates and times; whet predicts numbers and classes",
+                    s.name
+                ),
+                "turn it into a number first (e.g. days since an event), or choose another target",
+            ));
+        }
         ValueType::Integer | ValueType::Float => {
             let integral = s
                 .numeric
@@ -225,11 +233,11 @@ pub fn check_task(s: &ColumnSummary, task: Task) -> Result<()> {
         )),
         Task::Regression if !s.value_type.is_numeric() => Err(DataError::invalid(
             format!(
-                "--task regression needs a numeric target; '{}' holds {} values",
+                "a regression target must be numeric; '{}' holds {} values",
                 s.name,
                 s.value_type.name()
             ),
-            "use --task binary or --task multiclass",
+            "choose --task binary or --task multiclass, or a numeric target",
         )),
         _ if s.distinct < 2 => infer_task(s).map(|_| ()),
         _ => Ok(()),

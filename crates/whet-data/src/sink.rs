@@ -64,6 +64,17 @@ impl BatchSink {
                 header_written: false,
             });
         };
+        let lower_name = path.to_string_lossy().to_ascii_lowercase();
+        let known = [".csv", ".parquet", ".pq"];
+        if !known.iter().any(|ext| lower_name.ends_with(ext)) {
+            return Err(DataError::invalid(
+                format!(
+                    "'{}': predictions are written as CSV (.csv) or Parquet (.parquet), not as this file type",
+                    path.display()
+                ),
+                "name the output file .csv or .parquet",
+            ));
+        }
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),

@@ -181,12 +181,7 @@ fn target_problems() {
         &["--target", "churn"],
         &["no column named 'churn'", "did you mean 'churned'?"],
     );
-    let one = dir.file("one.csv", "y,x\n1,1\n1,2\n1,3\n");
-    fails(
-        &one,
-        &["--target", "y"],
-        &["target 'y' has 1 distinct value", "nothing to learn"],
-    );
+    // A target with one value is profiled with a critical warning (see below).
     fails(
         &data,
         &["--target", "age", "--task", "binary"],
@@ -503,4 +498,60 @@ fn infinite_values_are_counted_in_a_warning_also_for_the_target() {
         "1 values are infinite (first at data row 2)"
     );
     assert!(of("y").unwrap().starts_with("1 values are infinite"));
+}
+
+#[test]
+fn a_target_with_one_value_is_profiled_with_a_critical_warning() {
+    let dir = TempDir::new();
+    for (name, text) in [
+        ("const.csv", "x,y\n1,a\n2,a\n3,a\n"),
+        ("one.csv", "x,y\n1,a\n"),
+    ] {
+        let f = dir.file(name, text);
+        let v = json(&whet(&["profile", s(&f), "--target", "y", "--json"]));
+        let w = v["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["kind"] == "unusable_target")
+            .unwrap_or_else(|| panic!("{name}: no unusable_target warning in {v}"));
+        assert_eq!(w["severity"], "critical");
+        assert_eq!(w["column"], "y");
+        let on_y = v["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|w| w["column"] == "y")
+            .count();
+        assert_eq!(
+            on_y, 1,
+            "{name}: the target's one warning is the critical one: {v}"
+        );
+        assert_eq!(v["columns"].as_array().unwrap().len(), 2, "{name}");
+    }
+}
+
+#[test]
+fn a_damaged_gzip_file_is_called_damaged_not_missing() {
+    let dir = TempDir::new();
+    let mut gz = Vec::new();
+    {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(&mut gz, flate2::Compression::default());
+        enc.write_all("a,b\n".repeat(2000).as_bytes()).unwrap();
+    }
+    let cut = dir.file("cut.csv.gz", &gz[..gz.len() / 2]);
+    let err = fails(&cut, &[], &["damaged or cut short", "gzip -t"]);
+    assert!(!err.contains("exists"), "{err}");
+}
+
+#[test]
+fn a_date_target_is_explained_without_blaming_an_option_never_given() {
+    let dir = TempDir::new();
+    let f = dir.file(
+        "dates.csv",
+        "x,d\n1,2021-01-01\n2,2021-02-01\n3,2021-03-05\n",
+    );
+    let err = fails(&f, &["--target", "d"], &["holds dates and times"]);
+    assert!(!err.contains("--task"), "{err}");
 }

@@ -998,3 +998,22 @@ fn ctrl_c_stops_the_search_keeps_finished_trials_and_still_writes_a_model() {
         "runs left RUNNING: {runs:?}"
     );
 }
+
+#[test]
+fn predictions_go_only_to_files_named_csv_or_parquet() {
+    let model = tmp("out-ext.whet");
+    let o = train(&example(), "churned", &model, &["--trials", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = tmp("predictions.json");
+    let p = whet()
+        .args(["predict"])
+        .arg(&model)
+        .arg(example())
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(p.status.code(), Some(2), "{}", stderr(&p));
+    assert!(stderr(&p).contains(".csv or .parquet"), "{}", stderr(&p));
+    assert!(!out.exists());
+}

@@ -73,6 +73,24 @@ pub struct NoProgress;
 impl Progress for NoProgress {}
 
 pub(crate) fn io_err(path: &Path, source: std::io::Error) -> DataError {
+    // A damaged compressed file opens fine and fails while reading: that is not a missing
+    // file or a permission problem, and the hint must say so.
+    let name = path.to_string_lossy().to_ascii_lowercase();
+    let text = source.to_string().to_ascii_lowercase();
+    let decoding = matches!(
+        source.kind(),
+        std::io::ErrorKind::InvalidInput
+            | std::io::ErrorKind::InvalidData
+            | std::io::ErrorKind::UnexpectedEof
+    ) || text.contains("deflate")
+        || text.contains("gzip");
+    if name.ends_with(".gz") && decoding {
+        return DataError::Format {
+            path: path.to_path_buf(),
+            message: format!("the gzip data is damaged or cut short ({source})"),
+            hint: "the file is incomplete or corrupt: copy or compress it again (`gzip -t FILE` checks it)".into(),
+        };
+    }
     DataError::Io {
         path: path.to_path_buf(),
         source,
