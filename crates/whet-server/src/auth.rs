@@ -84,10 +84,18 @@ impl Audit {
     }
 }
 
-/// The smallest role an endpoint needs. Reads are GETs and the searches MLflow sends as POST.
+/// The smallest role an endpoint needs. Reads are GETs and the searches MLflow sends as POST
+/// (and whet's own run search); whet's gc, which deletes for good, needs admin.
 fn needed_role(method: &Method, path: &str) -> Role {
     if method == Method::GET || method == Method::HEAD || method == Method::OPTIONS {
         return Role::Read;
+    }
+    if let Some(rest) = path.strip_prefix(whet_track::remote::api::PREFIX) {
+        return match rest {
+            whet_track::remote::api::GC => Role::Admin,
+            whet_track::remote::api::RUNS_SEARCH => Role::Read,
+            _ => Role::Write,
+        };
     }
     let read_posts = [
         "/runs/search",
@@ -103,8 +111,13 @@ fn needed_role(method: &Method, path: &str) -> Role {
     Role::Write
 }
 
+/// Whether a request is recorded in the audit log: every write but a whet client's lease
+/// heartbeat, which changes nothing but a run's lease and comes every few seconds.
 fn mutates(method: &Method, path: &str) -> bool {
     needed_role(method, path) != Role::Read
+        && path
+            .strip_prefix(whet_track::remote::api::PREFIX)
+            .is_none_or(|rest| rest != whet_track::remote::api::RUNS_HEARTBEAT)
 }
 
 fn token_from(headers: &HeaderMap) -> Option<String> {
@@ -228,5 +241,24 @@ mod tests {
             Role::Write
         );
         assert!(Role::Admin > Role::Write && Role::Write > Role::Read);
+    }
+
+    #[test]
+    fn whet_api_reads_writes_and_gc_need_their_roles() {
+        let p = |rest: &str| format!("/api/2.0/whet{rest}");
+        assert_eq!(needed_role(&Method::GET, &p("/runs/get")), Role::Read);
+        assert_eq!(needed_role(&Method::POST, &p("/runs/search")), Role::Read);
+        assert_eq!(needed_role(&Method::POST, &p("/runs/start")), Role::Write);
+        assert_eq!(
+            needed_role(&Method::POST, &p("/runs/heartbeat")),
+            Role::Write
+        );
+        assert_eq!(
+            needed_role(&Method::POST, &p("/model-versions/register")),
+            Role::Write
+        );
+        assert_eq!(needed_role(&Method::POST, &p("/gc")), Role::Admin);
+        assert!(!mutates(&Method::POST, &p("/runs/heartbeat")));
+        assert!(mutates(&Method::POST, &p("/runs/start")));
     }
 }

@@ -31,6 +31,9 @@ pub struct ServerConfig {
     pub max_request_bytes: usize,
     /// Largest artifact upload.
     pub max_artifact_bytes: u64,
+    /// How long a run a whet client started (`--store http://…`) stays RUNNING without a
+    /// heartbeat before it is marked KILLED.
+    pub lease: std::time::Duration,
 }
 
 impl ServerConfig {
@@ -45,6 +48,7 @@ impl ServerConfig {
             auth: AuthMode::Default,
             max_request_bytes: 32 << 20,
             max_artifact_bytes: 16 << 30,
+            lease: whet_track::DEFAULT_LEASE,
         }
     }
 

@@ -8,7 +8,8 @@
 //! Modules: `config` (what the command line sets), `serve` (binding, graceful shutdown,
 //! request logging), `auth` (tokens, roles, the audit trail), `mlflow/` (the REST API, one
 //! file per resource: experiments, runs, metrics, registry, logged models), `artifacts` (the
-//! artifact proxy and listings), `error` (MLflow's error shape).
+//! artifact proxy and listings), `whet_api` (whet's extension API under `/api/2.0/whet/…`,
+//! for what whet clients need beyond MLflow's), `error` (MLflow's error shape).
 
 mod artifacts;
 mod auth;
@@ -17,6 +18,7 @@ mod error;
 mod mlflow;
 mod serve;
 mod state;
+mod whet_api;
 
 pub use config::{AuthMode, ServerConfig};
 pub use error::{ApiError, ErrorCode};

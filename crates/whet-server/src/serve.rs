@@ -44,6 +44,7 @@ pub fn run(config: ServerConfig, ready: impl FnOnce(SocketAddr)) -> Result<(), S
     runtime.block_on(async move {
         let options = OpenOptions {
             artifact_root: config.artifacts_destination.clone(),
+            lease: config.lease,
             ..OpenOptions::default()
         };
         let store = std::sync::Arc::new(AsyncStore::open(&config.store, options).await?);
@@ -91,6 +92,7 @@ fn router(state: AppState, config: &ServerConfig) -> Router {
     Router::new()
         .merge(crate::mlflow::routes())
         .merge(crate::artifacts::routes())
+        .merge(crate::whet_api::routes())
         .route("/health", axum::routing::get(|| async { "OK" }))
         .route(
             "/version",

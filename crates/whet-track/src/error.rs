@@ -80,6 +80,34 @@ pub enum Error {
     PageToken(String),
     #[error("cannot start the store's runtime: {0}")]
     Runtime(std::io::Error),
+    /// A remote store (`http://…`) could not be reached: nothing was done.
+    #[error("cannot reach the whet server at {url}: {detail}\n  hint: {hint}")]
+    Unreachable {
+        url: String,
+        detail: String,
+        hint: String,
+    },
+    /// A remote store refused the request: no token, an unknown or revoked one (401), or a
+    /// token whose role is too small (403).
+    #[error("the whet server at {url} refused the request: {message}\n  hint: {hint}")]
+    Denied {
+        url: String,
+        status: u16,
+        message: String,
+        hint: String,
+    },
+    /// Any other failure a remote store reported, with MLflow's error code.
+    #[error(
+        "there is no store at {location}\n  hint: `whet train` creates one; to read another store pass --store or set WHET_STORE"
+    )]
+    NoStore { location: String },
+    #[error("the whet server at {url} failed ({status} {code}): {message}")]
+    Remote {
+        url: String,
+        status: u16,
+        code: String,
+        message: String,
+    },
 }
 
 impl Error {

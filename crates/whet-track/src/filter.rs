@@ -166,14 +166,24 @@ pub struct FilterError {
     pub input: String,
     /// What valid conditions look like for the search this filter was for.
     pub hint: &'static str,
+    /// What was being parsed: "filter", or "sort order" for an `order_by` entry.
+    pub what: &'static str,
+}
+
+impl FilterError {
+    fn in_order_by(mut self) -> FilterError {
+        self.what = "sort order";
+        self.hint = "give one field, then ASC (the default) or DESC, e.g. metrics.auc DESC or attributes.start_time";
+        self
+    }
 }
 
 impl fmt::Display for FilterError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "invalid filter at position {}: {}",
-            self.position, self.message
+            "invalid {} at position {}: {}",
+            self.what, self.position, self.message
         )?;
         writeln!(f, "  {}", self.input)?;
         write!(f, "  {}^", " ".repeat(self.position))?;
@@ -211,6 +221,7 @@ impl<'a> Lexer<'a> {
             position,
             input: self.input.to_string(),
             hint: self.entity.hint(),
+            what: "filter",
         }
     }
 
@@ -431,6 +442,7 @@ impl Parser<'_> {
             position,
             input: self.input.to_string(),
             hint: self.entity.hint(),
+            what: "filter",
         }
     }
 
@@ -647,6 +659,9 @@ impl Parser<'_> {
 /// Type rules, as MLflow has them: metrics compare with numbers, params and tags with strings;
 /// lists (`IN`, `NOT IN`) only for a run's id, dataset fields and the registry's string
 /// columns; datasets have no `IS NULL`.
+/// The values `attributes.status` can take, as MLflow spells them.
+const RUN_STATUSES: [&str; 5] = ["RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"];
+
 fn check(field: &Field, op: Op, value: &Value) -> Result<(), String> {
     let numeric = match field {
         Field::Metric(_) => true,
@@ -685,6 +700,16 @@ fn check(field: &Field, op: Op, value: &Value) -> Result<(), String> {
             ))
         }
         (false, Op::In | Op::NotIn, Value::List(_)) => Ok(()),
+        (false, Op::Eq | Op::Ne, Value::Text(t))
+            if *field == Field::Attribute(Attribute::Status)
+                && !RUN_STATUSES.contains(&t.as_str()) =>
+        {
+            // A misspelt status would silently match nothing (or everything, with !=).
+            Err(format!(
+                "value '{t}' is not a run status; statuses are {}",
+                RUN_STATUSES.join(", ")
+            ))
+        }
         (false, _, Value::Text(_)) => Ok(()),
         (false, _, _) => {
             Err("value must be a quoted string for params, tags and attributes".into())
@@ -715,6 +740,10 @@ impl OrderBy {
 
     /// An `order_by` entry for a search over `entity`.
     pub fn parse_for(input: &str, entity: Entity) -> Result<OrderBy, FilterError> {
+        OrderBy::parse_entry(input, entity).map_err(FilterError::in_order_by)
+    }
+
+    fn parse_entry(input: &str, entity: Entity) -> Result<OrderBy, FilterError> {
         let trimmed = input.trim_end();
         let (body, descending) = if let Some(b) = strip_suffix_ci(trimmed, " desc") {
             (b, true)

@@ -1,9 +1,12 @@
-//! Experiment tracking and model registry for whet, on SQLite or PostgreSQL.
+//! Experiment tracking and model registry for whet, on SQLite or PostgreSQL, directly or
+//! through a `whet server`.
 //!
 //! Two handles on one async code path over sqlx's `Any` driver for both back ends:
-//! - [`Store`], blocking, for the synchronous rest of whet (the CLI). It owns a small tokio
-//!   runtime (one worker thread, which also renews the leases of the runs this handle
-//!   started).
+//! - [`Store`], blocking, for the synchronous rest of whet (the CLI). On a database it owns a
+//!   small tokio runtime (one worker thread, which also renews the leases of the runs this
+//!   handle started). On `http://host:port` or `https://…` it is a client of a `whet server`
+//!   ([`remote`]) with the same methods: a team member needs the URL and a token
+//!   (`WHET_TOKEN`, else `MLFLOW_TRACKING_TOKEN`), not database credentials.
 //! - [`AsyncStore`], for callers with their own runtime: the MLflow-compatible server. It has
 //!   every operation, including what only MLflow clients need (experiment lifecycle, UpdateRun,
 //!   LogBatch, dataset inputs and model outputs, the registry's CRUD and searches, MLflow 3
@@ -12,7 +15,8 @@
 //! ```no_run
 //! use whet_track::{Metric, NewRun, RunStatus, Store, ArtifactSource, VersionRef};
 //! # fn main() -> whet_track::Result<()> {
-//! // "./whet.db" (SQLite, artifacts in ./whet-artifacts/) or "postgres://user:pw@host/db".
+//! // "./whet.db" (SQLite, artifacts in ./whet-artifacts/), "postgres://user:pw@host/db",
+//! // or a whet server: "http://tracking.example:5000".
 //! let store = Store::open_default(None)?; // --store flag, else $WHET_STORE, else ./whet.db
 //! let exp = store.get_or_create_experiment("churn")?;
 //! let study = store.start_run(&NewRun {
@@ -52,9 +56,24 @@
 //! - Searches take MLflow's filter syntax ([`filter`]) and `order_by` strings, and page
 //!   with opaque tokens.
 //!
+//! A remote store (`http://…`) keeps these guarantees with four differences: a `log_*` call
+//! larger than MLflow's batch limits (100 params or tags, 1,000 metric points) is sent as
+//! several batches, each stored whole or not at all; run times and metric timestamps come
+//! from the client's clock (as with the mlflow client); a run's lease is renewed by a heartbeat
+//! from a background thread, for the lease the server sets; and artifacts go through the
+//! server's artifact proxy, checked against their recorded sha256 on download
+//! ([`Store::artifact_path`] downloads into a cache folder). Token management and the audit
+//! log need the server's own database. Errors the server answers with come back as the
+//! variants a local store gives ([`Error::NotFound`], [`Error::AlreadyExists`],
+//! [`Error::Invalid`]); a refused or missing token is [`Error::Denied`], a server that cannot
+//! be reached [`Error::Unreachable`]. Reads and idempotent writes are retried a few times on a
+//! lost connection or a busy server; other writes only when they cannot have been sent.
+//!
 //! Where the code is:
-//! - `lib.rs`: [`Store`] and [`OpenOptions`]: the runtime, the lease-renewal task, and one
-//!   blocking method per operation the CLI uses.
+//! - `lib.rs`: [`Store`] and [`OpenOptions`]: the back ends, the runtime, the lease-renewal
+//!   task, and one blocking method per operation the CLI uses.
+//! - `remote/`: the client of a `whet server` (`http.rs`: transport, retries, errors);
+//!   [`remote::api`] is whet's extension API, shared with the server.
 //! - `core/`: [`AsyncStore`], one file per concept (opening, migrations and leases;
 //!   experiments; runs; run data; search; artifacts; datasets; registered models, versions
 //!   and aliases; logged models; tokens; gc); its module doc maps them.
@@ -67,6 +86,7 @@ mod core;
 mod error;
 pub mod filter;
 mod model;
+pub mod remote;
 mod schema;
 
 use std::collections::BTreeSet;
@@ -93,6 +113,9 @@ pub struct OpenOptions {
     /// How long a SQLite write waits for another process's write to finish before failing
     /// with [`Error::Locked`].
     pub busy_timeout: Duration,
+    /// The token for a remote store (`http://…`). None: `$WHET_TOKEN`, else
+    /// `$MLFLOW_TRACKING_TOKEN`, else none.
+    pub token: Option<String>,
 }
 
 impl Default for OpenOptions {
@@ -101,6 +124,7 @@ impl Default for OpenOptions {
             artifact_root: None,
             lease: DEFAULT_LEASE,
             busy_timeout: Duration::from_secs(60),
+            token: None,
         }
     }
 }
@@ -109,16 +133,51 @@ impl Default for OpenOptions {
 pub const DEFAULT_STORE: &str = "./whet.db";
 
 /// A handle on a store. Not `Clone`: open another handle for another thread or process.
+///
+/// One type over two back ends: a database this process opens itself (SQLite or
+/// PostgreSQL, through [`AsyncStore`] on the handle's own runtime), or a `whet server` at an
+/// `http://` or `https://` URL (through the server's REST API). The methods are the same;
+/// where a remote store differs it says so.
 pub struct Store {
+    backend: Backend,
+}
+
+enum Backend {
+    Local(Local),
+    Remote(remote::Client),
+}
+
+struct Local {
     core: Arc<AsyncStore>,
     rt: tokio::runtime::Runtime,
     /// Runs started by this handle and not yet ended: their leases are renewed.
     owned: Arc<Mutex<BTreeSet<RunId>>>,
 }
 
+impl Local {
+    fn run<T>(&self, f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        self.rt.block_on(f)
+    }
+}
+
+/// Runs the first expression on a local store's core (inside its runtime), the second on a
+/// remote store's client.
+macro_rules! either {
+    ($self:ident, |$core:ident| $local:expr, |$client:ident| $remote:expr) => {
+        match &$self.backend {
+            Backend::Local(l) => {
+                let $core = &l.core;
+                l.run($local)
+            }
+            Backend::Remote($client) => $remote,
+        }
+    };
+}
+
 impl Store {
-    /// Opens (creating and migrating if needed) a store: a SQLite file path, `sqlite:PATH`,
-    /// or a `postgres://` URL.
+    /// Opens a store: a SQLite file path, `sqlite:PATH`, or a `postgres://` URL (created and
+    /// migrated if needed), or a `whet server` at `http://HOST:PORT` / `https://…`, with the
+    /// token from `WHET_TOKEN`, else `MLFLOW_TRACKING_TOKEN`.
     pub fn open(spec: &str) -> Result<Store> {
         Store::open_with(spec, OpenOptions::default())
     }
@@ -128,7 +187,30 @@ impl Store {
         Store::open(&store_spec(flag))
     }
 
+    /// As [`Store::open_default`], for commands that only look at or change what is already
+    /// there: a SQLite file that does not exist is [`Error::NoStore`] instead of a new, empty
+    /// store left behind.
+    pub fn open_existing(flag: Option<&str>) -> Result<Store> {
+        let spec = store_spec(flag);
+        if !remote::is_remote(&spec)
+            && let core::Target::Sqlite(path) = core::parse_target(&spec)
+            && !path.exists()
+        {
+            return Err(Error::NoStore {
+                location: path.display().to_string(),
+            });
+        }
+        Store::open(&spec)
+    }
+
+    /// As [`Store::open`]. A remote store takes only `options.token`: the server decides
+    /// where artifacts go and how long a lease lasts.
     pub fn open_with(spec: &str, options: OpenOptions) -> Result<Store> {
+        if remote::is_remote(spec) {
+            return Ok(Store {
+                backend: Backend::Remote(remote::Client::open(spec, options.token)?),
+            });
+        }
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("whet-track")
@@ -155,147 +237,216 @@ impl Store {
                 }
             });
         }
-        Ok(Store { core, rt, owned })
+        Ok(Store {
+            backend: Backend::Local(Local { core, rt, owned }),
+        })
     }
 
     /// The file or URL (password hidden) this store was opened on.
     pub fn location(&self) -> &str {
-        &self.core.location
+        match &self.backend {
+            Backend::Local(l) => &l.core.location,
+            Backend::Remote(r) => r.location(),
+        }
     }
 
+    /// True for a store opened on a `whet server` URL.
+    pub fn is_remote(&self) -> bool {
+        matches!(self.backend, Backend::Remote(_))
+    }
+
+    /// The folder artifacts live under. For a remote store, the URL of the server's artifact
+    /// proxy (as a path, not a folder on this machine): see [`Store::artifact_location`].
     pub fn artifact_root(&self) -> &Path {
-        &self.core.artifact_root
+        match &self.backend {
+            Backend::Local(l) => &l.core.artifact_root,
+            Backend::Remote(r) => r.artifact_root(),
+        }
     }
 
+    /// Where a run's artifacts are, for people: a folder, or for a remote store the URL of
+    /// the run's folder in the server's artifact proxy.
+    pub fn artifact_location(&self, run: &RunInfo) -> String {
+        match &self.backend {
+            Backend::Local(l) => l
+                .core
+                .artifact_root
+                .join(&run.artifact_uri)
+                .display()
+                .to_string(),
+            Backend::Remote(r) => r.artifact_location(&run.artifact_uri),
+        }
+    }
+
+    /// Whether the database is PostgreSQL (for a remote store, the server's database).
     pub fn is_postgres(&self) -> bool {
-        self.core.backend == schema::Backend::Postgres
+        match &self.backend {
+            Backend::Local(l) => l.core.backend == schema::Backend::Postgres,
+            Backend::Remote(r) => r.is_postgres(),
+        }
     }
 
     pub fn schema_version(&self) -> Result<i64> {
-        self.rt.block_on(self.core.schema_version())
+        either!(self, |c| c.schema_version(), |r| r.schema_version())
     }
 
     pub fn get_or_create_experiment(&self, name: &str) -> Result<ExperimentId> {
-        self.rt.block_on(self.core.get_or_create_experiment(name))
+        either!(self, |c| c.get_or_create_experiment(name), |r| r
+            .get_or_create_experiment(name))
     }
 
     pub fn experiment_by_name(&self, name: &str) -> Result<Option<Experiment>> {
-        self.rt.block_on(self.core.experiment_by_name(name))
+        either!(self, |c| c.experiment_by_name(name), |r| r
+            .experiment_by_name(name))
     }
 
     pub fn list_experiments(&self) -> Result<Vec<Experiment>> {
-        self.rt.block_on(self.core.list_experiments())
+        either!(self, |c| c.list_experiments(), |r| r.list_experiments())
     }
 
     /// Starts a RUNNING run and keeps its lease alive until [`Store::end_run`] (whatever
-    /// `new.lease` says: this handle renews it).
+    /// `new.lease` says: this handle renews it, from a background task, or for a remote store
+    /// by a heartbeat to the server from a background thread).
     pub fn start_run(&self, new: &NewRun) -> Result<RunId> {
-        let new = NewRun {
-            lease: true,
-            ..new.clone()
-        };
-        let id = self.rt.block_on(self.core.start_run(&new))?;
-        if let Ok(mut g) = self.owned.lock() {
-            g.insert(id.clone());
+        match &self.backend {
+            Backend::Local(l) => {
+                let new = NewRun {
+                    lease: true,
+                    ..new.clone()
+                };
+                let id = l.run(l.core.start_run(&new))?;
+                if let Ok(mut g) = l.owned.lock() {
+                    g.insert(id.clone());
+                }
+                Ok(id)
+            }
+            Backend::Remote(r) => r.start_run(new),
         }
-        Ok(id)
     }
 
     /// Records params; an existing key with another value is an error and nothing is written.
+    /// (Remote: in MLflow's batches of 100, each stored whole or not at all.)
     pub fn log_params(&self, run: &str, params: &[(String, String)]) -> Result<()> {
-        self.rt.block_on(self.core.log_params(run, params))
+        either!(self, |c| c.log_params(run, params), |r| r
+            .log_params(run, params))
     }
 
     /// Appends metric points in one transaction and keeps each key's latest value.
+    /// (Remote: in MLflow's batches of 1,000.)
     pub fn log_metrics(&self, run: &str, metrics: &[Metric]) -> Result<()> {
-        self.rt.block_on(self.core.log_metrics(run, metrics))
+        either!(self, |c| c.log_metrics(run, metrics), |r| r
+            .log_metrics(run, metrics))
     }
 
     pub fn set_tags(&self, run: &str, tags: &[(String, String)]) -> Result<()> {
-        self.rt.block_on(self.core.set_tags(run, tags))
+        either!(self, |c| c.set_tags(run, tags), |r| r.set_tags(run, tags))
     }
 
     pub fn end_run(&self, run: &str, status: RunStatus) -> Result<()> {
-        self.rt.block_on(self.core.end_run(run, status))?;
-        if let Ok(mut g) = self.owned.lock() {
-            g.remove(run);
+        match &self.backend {
+            Backend::Local(l) => {
+                l.run(l.core.end_run(run, status))?;
+                if let Ok(mut g) = l.owned.lock() {
+                    g.remove(run);
+                }
+                Ok(())
+            }
+            Backend::Remote(r) => r.end_run(run, status),
         }
-        Ok(())
     }
 
     pub fn get_run(&self, run: &str) -> Result<Run> {
-        self.rt.block_on(self.core.get_run(run))
+        either!(self, |c| c.get_run(run), |r| r.get_run(run))
     }
 
     /// A full run id from a unique prefix of at least 4 hex digits.
     pub fn resolve_run_id(&self, prefix: &str) -> Result<RunId> {
-        self.rt.block_on(self.core.resolve_run_id(prefix))
+        either!(self, |c| c.resolve_run_id(prefix), |r| r
+            .resolve_run_id(prefix))
     }
 
     /// Every point of one metric, by timestamp, then step, then value (MLflow's order).
     pub fn metric_history(&self, run: &str, key: &str) -> Result<Vec<Metric>> {
-        self.rt.block_on(self.core.metric_history(run, key))
+        either!(self, |c| c.metric_history(run, key), |r| r
+            .metric_history(run, key))
     }
 
     pub fn search_runs(&self, search: &SearchRuns) -> Result<Page<Run>> {
-        self.rt.block_on(self.core.search_runs(search))
+        either!(self, |c| c.search_runs(search), |r| r.search_runs(search))
     }
 
     /// Marks a run deleted; [`Store::gc`] removes it for good.
     pub fn delete_run(&self, run: &str) -> Result<()> {
-        self.rt.block_on(self.core.delete_run(run))
+        either!(self, |c| c.delete_run(run), |r| r.delete_run(run))
     }
 
     pub fn restore_run(&self, run: &str) -> Result<()> {
-        self.rt.block_on(self.core.restore_run(run))
+        either!(self, |c| c.restore_run(run), |r| r.restore_run(run))
     }
 
     /// Marks RUNNING runs whose lease ran out as KILLED; returns how many. Open and search do
     /// this too.
     pub fn reap_expired(&self) -> Result<u64> {
-        self.rt.block_on(self.core.reap_expired())
+        either!(self, |c| c.reap_expired(), |r| r.reap_expired())
     }
 
-    /// Stores an artifact at `path` (relative, '/'-separated) under the run's folder.
+    /// Stores an artifact at `path` (relative, '/'-separated) under the run's folder (remote:
+    /// uploaded through the server's artifact proxy, which records its size and sha256).
     pub fn log_artifact(
         &self,
         run: &str,
         path: &str,
         source: ArtifactSource<'_>,
     ) -> Result<ArtifactInfo> {
-        self.rt.block_on(self.core.log_artifact(run, path, source))
+        match &self.backend {
+            Backend::Local(l) => l.run(l.core.log_artifact(run, path, source)),
+            Backend::Remote(r) => r.log_artifact(run, path, source),
+        }
     }
 
-    /// Reads an artifact, failing with [`Error::ArtifactChecksum`] if it changed on disk.
+    /// Reads an artifact, failing with [`Error::ArtifactChecksum`] if it changed on disk
+    /// (remote: if what was downloaded is not what the server recorded).
     pub fn read_artifact(&self, run: &str, path: &str) -> Result<Vec<u8>> {
-        let (file, info) = self.rt.block_on(self.core.artifact_file(run, path))?;
-        artifacts::read_verified(&file, &info)
+        match &self.backend {
+            Backend::Local(l) => {
+                let (file, info) = l.run(l.core.artifact_file(run, path))?;
+                artifacts::read_verified(&file, &info)
+            }
+            Backend::Remote(r) => r.read_artifact(run, path),
+        }
     }
 
-    /// The artifact's file after verifying its checksum, for readers that want a path.
+    /// The artifact's file after verifying its checksum, for readers that want a path. For a
+    /// remote store, a verified copy downloaded into a cache folder under the temp folder.
     pub fn artifact_path(&self, run: &str, path: &str) -> Result<PathBuf> {
-        let (file, info) = self.rt.block_on(self.core.artifact_file(run, path))?;
-        artifacts::read_verified(&file, &info)?;
-        Ok(file)
+        match &self.backend {
+            Backend::Local(l) => {
+                let (file, info) = l.run(l.core.artifact_file(run, path))?;
+                artifacts::read_verified(&file, &info)?;
+                Ok(file)
+            }
+            Backend::Remote(r) => r.artifact_path(run, path),
+        }
     }
 
     pub fn list_artifacts(&self, run: &str) -> Result<Vec<ArtifactInfo>> {
-        self.rt.block_on(self.core.list_artifacts(run))
+        either!(self, |c| c.list_artifacts(run), |r| r.list_artifacts(run))
     }
 
     /// Records a dataset (once per fingerprint) as an input of the run; `context` says how it
     /// was used, e.g. "training".
     pub fn log_dataset(&self, run: &str, dataset: &Dataset, context: &str) -> Result<()> {
-        self.rt
-            .block_on(self.core.log_dataset(run, dataset, context))
+        either!(self, |c| c.log_dataset(run, dataset, context), |r| r
+            .log_dataset(run, dataset, context))
     }
 
     pub fn run_datasets(&self, run: &str) -> Result<Vec<(Dataset, String)>> {
-        self.rt.block_on(self.core.run_datasets(run))
+        either!(self, |c| c.run_datasets(run), |r| r.run_datasets(run))
     }
 
     /// Registers the run's artifact (a file or folder already logged) as the next version of
-    /// model `name`, creating the model if needed. Returns the version number.
+    /// model `name`, creating the model if needed, with `metrics` as the version's scores (a NaN
+    /// one is left out). Returns the version number.
     pub fn register_model(
         &self,
         name: &str,
@@ -303,77 +454,100 @@ impl Store {
         artifact_path: &str,
         metrics: &[(String, f64)],
     ) -> Result<i64> {
-        self.rt
-            .block_on(self.core.register_model(name, run, artifact_path, metrics))
+        either!(
+            self,
+            |c| c.register_model(name, run, artifact_path, metrics),
+            |r| r.register_model(name, run, artifact_path, metrics)
+        )
     }
 
     /// Points `alias` at a version, recording the move in the alias history.
     pub fn set_alias(&self, name: &str, alias: &str, version: i64) -> Result<()> {
-        self.rt
-            .block_on(self.core.set_alias(name, alias, Some(version)))
+        either!(self, |c| c.set_alias(name, alias, Some(version)), |r| r
+            .set_alias(name, alias, Some(version)))
     }
 
     pub fn delete_alias(&self, name: &str, alias: &str) -> Result<()> {
-        self.rt.block_on(self.core.set_alias(name, alias, None))
+        either!(self, |c| c.set_alias(name, alias, None), |r| r
+            .set_alias(name, alias, None))
     }
 
     pub fn get_model_version(&self, name: &str, which: &VersionRef) -> Result<ModelVersion> {
-        self.rt.block_on(self.core.get_model_version(name, which))
+        either!(self, |c| c.get_model_version(name, which), |r| r
+            .get_model_version(name, which))
     }
 
     /// All versions of a model, newest first.
     pub fn model_versions(&self, name: &str) -> Result<Vec<ModelVersion>> {
-        self.rt.block_on(self.core.model_versions(name, None))
+        either!(self, |c| c.model_versions(name, None), |r| r
+            .model_versions(name))
     }
 
     pub fn alias_history(&self, name: &str) -> Result<Vec<AliasMove>> {
-        self.rt.block_on(self.core.alias_history(name))
+        either!(self, |c| c.alias_history(name), |r| r.alias_history(name))
     }
 
     pub fn list_models(&self) -> Result<Vec<RegisteredModel>> {
-        self.rt.block_on(self.core.list_models())
+        either!(self, |c| c.list_models(), |r| r.list_models())
     }
 
-    /// Creates a server access token and returns its secret, which is shown only now.
+    /// Creates a server access token and returns its secret, which is shown only now. Not
+    /// through a remote store: tokens are managed on the server's own database.
     pub fn create_token(&self, name: &str, role: Role) -> Result<String> {
-        self.rt.block_on(self.core.create_token(name, role))
+        either!(self, |c| c.create_token(name, role), |r| Err(
+            r.server_only("creating a token")
+        ))
     }
 
-    /// Every token, revoked ones included; never their secrets.
+    /// Every token, revoked ones included; never their secrets. Not through a remote store.
     pub fn list_tokens(&self) -> Result<Vec<TokenInfo>> {
-        self.rt.block_on(self.core.list_tokens())
+        either!(self, |c| c.list_tokens(), |r| Err(
+            r.server_only("listing tokens")
+        ))
     }
 
+    /// Not through a remote store.
     pub fn revoke_token(&self, name: &str) -> Result<()> {
-        self.rt.block_on(self.core.revoke_token(name))
+        either!(self, |c| c.revoke_token(name), |r| Err(
+            r.server_only("revoking a token")
+        ))
     }
 
-    /// The newest `limit` requests the server recorded (0: 100), newest first.
+    /// The newest `limit` requests the server recorded (0: 100), newest first. Not through a
+    /// remote store.
     pub fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>> {
-        self.rt.block_on(self.core.audit_log(limit))
+        either!(self, |c| c.audit_log(limit), |r| Err(
+            r.server_only("reading the audit log")
+        ))
     }
 
     /// Permanently removes runs marked deleted, with their artifacts; runs that registered
-    /// model versions point at are kept and reported.
+    /// model versions point at are kept and reported. A remote store needs an admin token.
     pub fn gc(&self) -> Result<GcReport> {
-        self.rt.block_on(self.core.gc())
+        either!(self, |c| c.gc(), |r| r.gc())
     }
 }
 
 impl Drop for Store {
     fn drop(&mut self) {
-        let runs: Vec<RunId> = match self.owned.lock() {
-            Ok(mut g) => std::mem::take(&mut *g).into_iter().collect(),
-            Err(_) => return,
-        };
         let status = if std::thread::panicking() {
             RunStatus::Failed
         } else {
             RunStatus::Killed
         };
-        for run in runs {
-            // Best effort: if this fails the lease still expires and the run is reaped later.
-            let _ = self.rt.block_on(self.core.end_run(&run, status));
+        match &self.backend {
+            Backend::Local(l) => {
+                let runs: Vec<RunId> = match l.owned.lock() {
+                    Ok(mut g) => std::mem::take(&mut *g).into_iter().collect(),
+                    Err(_) => return,
+                };
+                for run in runs {
+                    // Best effort: if this fails the lease still expires and the run is reaped
+                    // later.
+                    let _ = l.rt.block_on(l.core.end_run(&run, status));
+                }
+            }
+            Backend::Remote(r) => r.close(status),
         }
     }
 }

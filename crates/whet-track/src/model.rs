@@ -117,6 +117,9 @@ pub struct NewRun {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metric {
     pub key: String,
+    /// In JSON a number, or `"NaN"`, `"Infinity"`, `"-Infinity"` (JSON has no literal for
+    /// them; MLflow writes them so too).
+    #[serde(with = "json_float")]
     pub value: f64,
     pub step: i64,
     pub timestamp_ms: i64,
@@ -334,6 +337,8 @@ pub struct ModelVersion {
     pub description: String,
     pub creation_time: i64,
     pub last_updated_time: i64,
+    /// Values as [`Metric::value`]'s in JSON.
+    #[serde(with = "json_float::map")]
     pub metrics: BTreeMap<String, f64>,
     pub aliases: Vec<String>,
     pub tags: BTreeMap<String, String>,
@@ -565,7 +570,8 @@ pub fn parse_model_ref(s: &str) -> (String, VersionRef) {
 }
 
 /// `search_runs` arguments. Empty `experiments` means all experiments.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SearchRuns {
     pub experiments: Vec<ExperimentId>,
     pub filter: String,
@@ -590,4 +596,80 @@ pub struct GcReport {
     /// Runs left in place, with the reason (e.g. a registered model version points at them).
     pub skipped: Vec<(RunId, String)>,
     pub artifact_bytes_freed: u64,
+}
+
+/// A double in JSON: a number, or the strings `"NaN"`, `"Infinity"` and `"-Infinity"` that
+/// MLflow uses for what JSON cannot write (serde_json would write `null` and could not read
+/// it back). Read: a number or any of those strings.
+pub(crate) mod json_float {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    struct Out(f64);
+
+    impl Serialize for Out {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let v = self.0;
+            if v.is_finite() {
+                s.serialize_f64(v)
+            } else if v.is_nan() {
+                s.serialize_str("NaN")
+            } else if v > 0.0 {
+                s.serialize_str("Infinity")
+            } else {
+                s.serialize_str("-Infinity")
+            }
+        }
+    }
+
+    struct In(f64);
+
+    impl<'de> Deserialize<'de> for In {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<In, D::Error> {
+            #[derive(Deserialize)]
+            #[serde(untagged)]
+            enum Any {
+                Number(f64),
+                Text(String),
+            }
+            match Any::deserialize(d)? {
+                Any::Number(v) => Ok(In(v)),
+                Any::Text(t) => match t.as_str() {
+                    "NaN" => Ok(In(f64::NAN)),
+                    "Infinity" | "inf" => Ok(In(f64::INFINITY)),
+                    "-Infinity" | "-inf" => Ok(In(f64::NEG_INFINITY)),
+                    other => other.parse::<f64>().map(In).map_err(|_| {
+                        serde::de::Error::custom(format!("'{other}' is not a number"))
+                    }),
+                },
+            }
+        }
+    }
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        Out(*v).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        In::deserialize(d).map(|v| v.0)
+    }
+
+    pub mod map {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(
+            m: &BTreeMap<String, f64>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            s.collect_map(m.iter().map(|(k, v)| (k, Out(*v))))
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<BTreeMap<String, f64>, D::Error> {
+            let m = BTreeMap::<String, In>::deserialize(d)?;
+            Ok(m.into_iter().map(|(k, v)| (k, v.0)).collect())
+        }
+    }
 }

@@ -27,7 +27,8 @@ struct Cli {
     /// No progress bars or informational messages.
     #[arg(long, short, global = true)]
     quiet: bool,
-    /// Tracking store: a SQLite file or postgres:// URL (default: $WHET_STORE, else ./whet.db).
+    /// Tracking store: a SQLite file, a postgres:// URL, or a whet server's http(s):// URL
+    /// (token in $WHET_TOKEN) (default: $WHET_STORE, else ./whet.db).
     #[arg(long, global = true, value_name = "URL")]
     store: Option<String>,
     #[command(subcommand)]

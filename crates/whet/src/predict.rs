@@ -52,7 +52,7 @@ fn model_bytes(model: &std::path::Path, store_flag: Option<&str>) -> Result<(Vec
         return Ok((bytes, model.display().to_string()));
     };
     let (name, which) = whet_track::parse_model_ref(reference);
-    let store = whet_track::Store::open_default(store_flag)?;
+    let store = whet_track::Store::open_existing(store_flag)?;
     let version = store.get_model_version(&name, &which)?;
     if version.source_kind != whet_track::SourceKind::RunArtifact || version.run_id.is_empty() {
         bail!(
@@ -69,6 +69,18 @@ fn model_bytes(model: &std::path::Path, store_flag: Option<&str>) -> Result<(Vec
 }
 
 pub fn cmd_predict(args: &PredictArgs, store_flag: Option<&str>, quiet: bool) -> Result<()> {
+    if let Some(out) = &args.out {
+        let name = out.to_string_lossy().to_ascii_lowercase();
+        if ![".csv", ".parquet", ".pq"]
+            .iter()
+            .any(|e| name.ends_with(e))
+        {
+            return Err(crate::exit::usage(format!(
+                "-o '{}': predictions are written as CSV (.csv) or Parquet (.parquet)\nhint: name the output file .csv or .parquet, or leave out -o for CSV on standard output",
+                out.display()
+            )));
+        }
+    }
     let (bytes, label) = model_bytes(&args.model, store_flag)?;
     let model = Model::from_bytes(&bytes, &label)?;
     let task = model.metadata.task;

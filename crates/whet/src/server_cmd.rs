@@ -167,7 +167,7 @@ fn cmd_token(store_flag: Option<&str>, cmd: &TokenCommand) -> Result<()> {
 }
 
 fn cmd_audit(store_flag: Option<&str>, limit: usize, json: bool) -> Result<()> {
-    let store = whet_track::Store::open_default(store_flag)?;
+    let store = whet_track::Store::open_existing(store_flag)?;
     let entries = store.audit_log(limit.max(1))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&entries)?);

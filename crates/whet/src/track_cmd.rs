@@ -11,7 +11,7 @@ use whet_track::filter::{Field, OrderBy};
 use whet_track::{Run, SearchRuns, Store, VersionRef, parse_model_ref};
 
 fn open(store: Option<&str>) -> Result<Store> {
-    Ok(Store::open_default(store)?)
+    Ok(Store::open_existing(store)?)
 }
 
 fn time(ms: i64) -> String {
@@ -121,9 +121,9 @@ pub struct RunsArgs {
     /// Order, e.g. "metrics.auc DESC" or "attributes.start_time"; repeatable.
     #[arg(long, short)]
     pub sort: Vec<String>,
-    /// At most this many runs.
-    #[arg(long, short = 'n', default_value_t = 50)]
-    pub limit: usize,
+    /// At most this many runs (1 to 50,000).
+    #[arg(long, short = 'n', default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=50_000))]
+    pub limit: u64,
     /// Continue a previous listing (the token it printed).
     #[arg(long, value_name = "TOKEN")]
     pub page_token: Option<String>,
@@ -143,7 +143,7 @@ pub fn cmd_runs(store: Option<&str>, args: &RunsArgs, quiet: bool) -> Result<()>
         experiments,
         filter: filter.clone(),
         order_by: args.sort.clone(),
-        max_results: args.limit.max(1),
+        max_results: args.limit as usize,
         page_token: args.page_token.clone(),
         view: if args.deleted {
             whet_track::ViewType::All
@@ -352,10 +352,7 @@ fn run_show(store: &Store, id: &str, as_json: bool) -> Result<()> {
     if i.lifecycle_stage != "active" {
         println!("  lifecycle   {}", i.lifecycle_stage);
     }
-    println!(
-        "  artifacts   {}",
-        store.artifact_root().join(&i.artifact_uri).display()
-    );
+    println!("  artifacts   {}", store.artifact_location(i));
     if !run.params.is_empty() {
         println!("\nparams");
         let w = run.params.keys().map(|k| k.len()).max().unwrap_or(0);

@@ -1,7 +1,7 @@
 //! `whet runs`, `whet run ...`, `whet models`, `whet model ...`, `whet gc` against a store
 //! filled through the library, as `whet train` will fill it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use whet_track::{ArtifactSource, Metric, NewRun, RunStatus, Store};
@@ -174,6 +174,24 @@ fn bad_filter_and_unknown_things_are_clear_errors() {
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("position 17") && err.contains("^"), "{err}");
+    // A bad sort order is called one, with its own hint.
+    let o = whet(&f, &["runs", "--sort", "metrics.cv_auc SIDEWAYS"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("invalid sort order at position 15")
+            && err.contains("ASC")
+            && !err.contains("filter"),
+        "{err}"
+    );
+    // A misspelt status is refused with the statuses there are, not answered with no runs.
+    let o = whet(&f, &["runs", "--filter", "attributes.status = 'BOGUS'"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("'BOGUS' is not a run status") && err.contains("FINISHED, FAILED, KILLED"),
+        "{err}"
+    );
     let o = whet(&f, &["runs", "--experiment", "nope"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("churn"));
@@ -314,6 +332,37 @@ fn store_comes_from_the_environment() {
         .args(["runs"])
         .output()
         .unwrap();
-    assert!(ok(&o).contains("no runs"));
-    assert!(Path::new(&cwd.join("whet.db")).exists());
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("no store at ./whet.db") && err.contains("whet train"),
+        "{err}"
+    );
+    assert!(
+        !cwd.join("whet.db").exists(),
+        "listing runs must not leave an empty store behind"
+    );
+    std::fs::copy(&f.db, cwd.join("whet.db")).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_whet"))
+        .env_remove("WHET_STORE")
+        .current_dir(&cwd)
+        .args(["runs", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(json(&o)["runs"].as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn a_listing_of_zero_runs_is_a_usage_error() {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_whet"))
+        .args(["runs", "-n", "0", "--store"])
+        .arg(std::env::temp_dir().join(format!("whet-n0-{}.db", std::process::id())))
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }

@@ -9,8 +9,21 @@ use crate::model::*;
 
 impl AsyncStore {
     /// Points `alias` at `version` (None: removes it; NotFound if it is not set), recording
-    /// the move in the alias history.
+    /// the move in the alias history as made by this process's user.
     pub async fn set_alias(&self, name: &str, alias: &str, version: Option<i64>) -> Result<()> {
+        self.set_alias_by(name, alias, version, &default_user())
+            .await
+    }
+
+    /// [`AsyncStore::set_alias`] recording `user` as who moved it (the server passes on the
+    /// name a remote whet client sends, as it does for the runs such a client starts).
+    pub async fn set_alias_by(
+        &self,
+        name: &str,
+        alias: &str,
+        version: Option<i64>,
+        user: &str,
+    ) -> Result<()> {
         validate_alias(alias)?;
         let mut tx = self.begin_write().await?;
         if let Some(v) = version {
@@ -64,7 +77,7 @@ impl AsyncStore {
                     .map_err(self.err("delete alias"))?;
             }
         }
-        self.record_alias_move(&mut tx, name, alias, version, previous)
+        self.record_alias_move(&mut tx, name, alias, version, previous, user)
             .await?;
         sqlx::query("UPDATE registered_models SET last_updated_time = $1 WHERE name = $2")
             .bind(now_ms())
@@ -84,7 +97,13 @@ impl AsyncStore {
         alias: &str,
         version: Option<i64>,
         previous: Option<i64>,
+        user: &str,
     ) -> Result<()> {
+        let user = if user.is_empty() {
+            default_user()
+        } else {
+            user.to_string()
+        };
         sqlx::query(
             "INSERT INTO model_alias_history (name, alias, version, previous_version, moved_time, user_id) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -94,7 +113,7 @@ impl AsyncStore {
         .bind(version)
         .bind(previous)
         .bind(now_ms())
-        .bind(default_user())
+        .bind(user)
         .execute(&mut **tx)
         .await
         .map_err(self.err("record alias move"))?;

@@ -345,6 +345,8 @@ impl AsyncStore {
         Ok(())
     }
 
+    /// Extends the leases of these runs by one lease from now. Only RUNNING runs that hold a
+    /// lease are renewed: a heartbeat cannot give one to a run an MLflow client started.
     pub async fn renew_leases(&self, runs: &[String]) -> Result<()> {
         if runs.is_empty() {
             return Ok(());
@@ -357,7 +359,7 @@ impl AsyncStore {
             .collect::<Vec<_>>()
             .join(", ");
         sql.text = format!(
-            "UPDATE runs SET lease_until = {until} WHERE status = 'RUNNING' AND run_uuid IN ({list})"
+            "UPDATE runs SET lease_until = {until} WHERE status = 'RUNNING' AND lease_until IS NOT NULL AND run_uuid IN ({list})"
         );
         let mut tx = self.begin_write().await?;
         sql.query()

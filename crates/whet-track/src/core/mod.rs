@@ -100,7 +100,7 @@ fn new_run_id() -> String {
     uuid::Uuid::new_v4().as_simple().to_string()
 }
 
-fn default_user() -> String {
+pub(crate) fn default_user() -> String {
     std::env::var("USER")
         .or_else(|_| std::env::var("USERNAME"))
         .unwrap_or_else(|_| "unknown".to_string())
@@ -158,6 +158,12 @@ impl AsyncStore {
     /// Opens (creating and migrating if needed) a store: a SQLite file path, `sqlite:PATH`,
     /// or a `postgres://` URL. Call it inside the runtime that will use the store.
     pub async fn open(spec: &str, options: crate::OpenOptions) -> Result<AsyncStore> {
+        if crate::remote::is_remote(spec) {
+            return Err(Error::Invalid(format!(
+                "{} is a whet server, not a database: this needs the database itself\n  hint: give a SQLite file or a postgres:// URL (a server's own --store names its database; clients use the blocking Store, which speaks to a server)",
+                redact(spec)
+            )));
+        }
         let target = parse_target(spec);
         let root = db::artifact_root_for(&target, options.artifact_root);
         let lease = options.lease.max(Duration::from_millis(100));
@@ -176,6 +182,11 @@ impl AsyncStore {
 
     pub fn is_postgres(&self) -> bool {
         self.backend == Backend::Postgres
+    }
+
+    /// How long a run holding a lease stays RUNNING without a renewal.
+    pub fn lease(&self) -> Duration {
+        self.lease
     }
 
     /// Closes the pool: waits for queries in flight, then refuses new ones. For graceful

@@ -82,7 +82,9 @@ impl AsyncStore {
             ..Default::default()
         };
         self.insert_version(&mut tx, &new, version, now).await?;
-        for (k, v) in metrics {
+        // A NaN score says no more than a missing one, and SQLite cannot store it (it reads
+        // back as NULL): it is left out.
+        for (k, v) in metrics.iter().filter(|(_, v)| !v.is_nan()) {
             sqlx::query(
                 "INSERT INTO model_version_metrics (name, version, key, value) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (name, version, key) DO UPDATE SET value = excluded.value",
@@ -352,7 +354,7 @@ impl AsyncStore {
         .await
         .map_err(self.err("read aliases"))?;
         for alias in &aliases {
-            self.record_alias_move(&mut tx, name, alias, None, Some(version))
+            self.record_alias_move(&mut tx, name, alias, None, Some(version), "")
                 .await?;
         }
         for table in [
