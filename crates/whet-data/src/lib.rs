@@ -20,6 +20,7 @@ pub mod summary;
 
 pub use load::{LoadOptions, load};
 pub use roles::{Role, Task};
+pub mod drift;
 pub mod fsutil;
 pub mod hash;
 pub mod prep;
