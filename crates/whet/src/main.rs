@@ -11,6 +11,7 @@ mod predict;
 mod profile;
 mod progress;
 mod read;
+mod serve_cmd;
 mod server_cmd;
 mod study;
 mod track_cmd;
@@ -60,6 +61,8 @@ enum Command {
     Model(track_cmd::ModelCommand),
     /// Remove runs marked deleted, and their artifacts, for good.
     Gc(track_cmd::GcArgs),
+    /// Serve a model over HTTP: /predict, MLflow's /invocations, /metadata, /metrics.
+    Serve(serve_cmd::ServeArgs),
     /// The team's tracking server: MLflow's REST API, artifact proxy, registry, tokens.
     Server(server_cmd::ServerArgs),
 }
@@ -106,6 +109,7 @@ fn main() -> ExitCode {
         Command::Models(args) => done(track_cmd::cmd_models(cli.store.as_deref(), args)),
         Command::Model(cmd) => done(track_cmd::cmd_model(cli.store.as_deref(), cmd, cli.quiet)),
         Command::Gc(args) => done(track_cmd::cmd_gc(cli.store.as_deref(), args, cli.quiet)),
+        Command::Serve(args) => done(serve_cmd::cmd_serve(args, cli.store.as_deref(), cli.quiet)),
         Command::Server(args) => done(server_cmd::cmd_server(
             cli.store.as_deref(),
             args,
