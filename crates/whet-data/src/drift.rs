@@ -183,6 +183,9 @@ pub struct ColumnDrift {
     pub unseen_levels: Vec<(String, u64)>,
     /// Share of non-missing rows with a level the reference does not name.
     pub unseen_fraction: f64,
+    /// Rare levels the reference counted together as "other" instead of naming them: when
+    /// not 0, a level it does not name may have been seen in training after all.
+    pub reference_other_levels: u64,
     pub severity: Severity,
     /// Why the column drifted, in words (empty when it did not).
     pub reasons: Vec<String>,
@@ -191,6 +194,25 @@ pub struct ColumnDrift {
 impl ColumnDrift {
     pub fn drifted(&self) -> bool {
         self.severity != Severity::None
+    }
+
+    /// The levels the reference does not name, in words.
+    pub fn unseen_text(&self) -> String {
+        let names: Vec<&str> = self.unseen_levels.iter().map(|u| u.0.as_str()).collect();
+        if self.reference_other_levels == 0 {
+            format!(
+                "{:.1}% of rows have levels not seen in training: {}",
+                100.0 * self.unseen_fraction,
+                names.join(", ")
+            )
+        } else {
+            format!(
+                "{:.1}% of rows have levels the reference does not name (it grouped {} rare levels as other): {}",
+                100.0 * self.unseen_fraction,
+                self.reference_other_levels,
+                names.join(", ")
+            )
+        }
     }
 }
 
@@ -223,6 +245,7 @@ pub fn compare(reference: &ColumnReference, values: &ColumnValues) -> ColumnDrif
         reference_mean: None,
         unseen_levels: Vec::new(),
         unseen_fraction: 0.0,
+        reference_other_levels: 0,
         severity: Severity::None,
         reasons: Vec::new(),
     };
@@ -277,6 +300,7 @@ fn numeric(d: &mut ColumnDrift, r: &NumericReference, v: &[f64]) {
 fn categorical(d: &mut ColumnDrift, r: &CategoricalReference, labels: &[Option<String>]) {
     d.kind = "categorical";
     d.test = "chi_square";
+    d.reference_other_levels = r.other_levels;
     let index: std::collections::HashMap<&str, usize> = r
         .levels
         .iter()
@@ -359,12 +383,7 @@ pub fn judge(columns: &mut [&mut ColumnDrift], t: &Thresholds) {
             ));
         }
         if !reasons.is_empty() && !d.unseen_levels.is_empty() {
-            let names: Vec<&str> = d.unseen_levels.iter().map(|u| u.0.as_str()).collect();
-            reasons.push(format!(
-                "{:.1}% of rows have levels not in the reference: {}",
-                100.0 * d.unseen_fraction,
-                names.join(", ")
-            ));
+            reasons.push(d.unseen_text());
         }
         d.severity = if reasons.is_empty() {
             Severity::None

@@ -278,12 +278,7 @@ fn print_report(r: &DriftReport, model: &str) {
             println!("     - {reason}");
         }
         if !d.drifted() && !d.unseen_levels.is_empty() {
-            let names: Vec<&str> = d.unseen_levels.iter().map(|u| u.0.as_str()).collect();
-            println!(
-                "     - {:.1}% of rows have levels not in the reference: {}",
-                100.0 * d.unseen_fraction,
-                names.join(", ")
-            );
+            println!("     - {}", d.unseen_text());
         }
     };
     println!("inputs:");
