@@ -20,9 +20,11 @@ pub mod summary;
 
 pub use load::{LoadOptions, load};
 pub use roles::{Role, Task};
+pub mod drift;
 pub mod fsutil;
 pub mod hash;
 pub mod prep;
 pub mod profile;
+pub mod reference;
 pub mod report;
 pub mod text;

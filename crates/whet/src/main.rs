@@ -1,14 +1,17 @@
 //! The `whet` command line: argument parsing, progress and output formats over the library
 //! crates. This file only dispatches; each command lives in its own module.
 
+mod drift;
 mod exit;
 mod fit;
 mod interrupt;
+mod model_ref;
 mod output;
 mod predict;
 mod profile;
 mod progress;
 mod read;
+mod serve_cmd;
 mod server_cmd;
 mod study;
 mod track_cmd;
@@ -45,6 +48,8 @@ enum Command {
     Train(train::TrainArgs),
     /// Apply a model to new data (CSV streamed in chunks) and write predictions.
     Predict(predict::PredictArgs),
+    /// Compare new data with a model's training data: per-column and prediction drift; exit 3 on drift.
+    Drift(drift::DriftArgs),
     /// List and search tracked runs (MLflow filter syntax).
     Runs(track_cmd::RunsArgs),
     /// Show, compare, delete or restore tracked runs.
@@ -57,6 +62,8 @@ enum Command {
     Model(track_cmd::ModelCommand),
     /// Remove runs marked deleted, and their artifacts, for good.
     Gc(track_cmd::GcArgs),
+    /// Serve a model over HTTP: /predict, MLflow's /invocations, /metadata, /metrics.
+    Serve(serve_cmd::ServeArgs),
     /// The team's tracking server: MLflow's REST API, artifact proxy, registry, tokens.
     Server(server_cmd::ServerArgs),
 }
@@ -91,20 +98,27 @@ fn main() -> ExitCode {
     if matches!(cli.command, Command::Train(_) | Command::Predict(_)) {
         interrupt::install();
     }
+    let done = |r: anyhow::Result<()>| r.map(|()| ExitCode::SUCCESS);
     let result = match &cli.command {
-        Command::Profile(args) => profile::cmd_profile(args, cli.quiet),
-        Command::Fit(args) => fit::cmd_fit(args, cli.quiet),
-        Command::Train(args) => train::cmd_train(args, cli.store.as_deref(), cli.quiet),
-        Command::Predict(args) => predict::cmd_predict(args, cli.store.as_deref(), cli.quiet),
-        Command::Runs(args) => track_cmd::cmd_runs(cli.store.as_deref(), args, cli.quiet),
-        Command::Run(cmd) => track_cmd::cmd_run(cli.store.as_deref(), cmd, cli.quiet),
-        Command::Models(args) => track_cmd::cmd_models(cli.store.as_deref(), args),
-        Command::Model(cmd) => track_cmd::cmd_model(cli.store.as_deref(), cmd, cli.quiet),
-        Command::Gc(args) => track_cmd::cmd_gc(cli.store.as_deref(), args, cli.quiet),
-        Command::Server(args) => server_cmd::cmd_server(cli.store.as_deref(), args, cli.quiet),
+        Command::Profile(args) => done(profile::cmd_profile(args, cli.quiet)),
+        Command::Fit(args) => done(fit::cmd_fit(args, cli.quiet)),
+        Command::Train(args) => done(train::cmd_train(args, cli.store.as_deref(), cli.quiet)),
+        Command::Predict(args) => done(predict::cmd_predict(args, cli.store.as_deref(), cli.quiet)),
+        Command::Drift(args) => drift::cmd_drift(args, cli.store.as_deref(), cli.quiet),
+        Command::Runs(args) => done(track_cmd::cmd_runs(cli.store.as_deref(), args, cli.quiet)),
+        Command::Run(cmd) => done(track_cmd::cmd_run(cli.store.as_deref(), cmd, cli.quiet)),
+        Command::Models(args) => done(track_cmd::cmd_models(cli.store.as_deref(), args)),
+        Command::Model(cmd) => done(track_cmd::cmd_model(cli.store.as_deref(), cmd, cli.quiet)),
+        Command::Gc(args) => done(track_cmd::cmd_gc(cli.store.as_deref(), args, cli.quiet)),
+        Command::Serve(args) => done(serve_cmd::cmd_serve(args, cli.store.as_deref(), cli.quiet)),
+        Command::Server(args) => done(server_cmd::cmd_server(
+            cli.store.as_deref(),
+            args,
+            cli.quiet,
+        )),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => exit::report(&e),
     }
 }

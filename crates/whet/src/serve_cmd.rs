@@ -1,0 +1,121 @@
+//! `whet serve`: one model as an HTTP scoring service (`whet_serve`). A model named by alias
+//! (`models:/NAME@ALIAS`, or `models:/NAME` for the latest version) is tracked: when the alias
+//! moves, the new version is loaded, checked and swapped in without dropping a request.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Args;
+use whet_learn::model::Model;
+use whet_serve::{ServeConfig, ServedModel, Watcher};
+use whet_track::VersionRef;
+
+use crate::model_ref::load_model;
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Model file, or a registered model: `models:/NAME@ALIAS` (followed when the alias moves),
+    /// `models:/NAME/VERSION`, `models:/NAME` (the latest version, followed).
+    pub model: PathBuf,
+    /// Address to listen on; 127.0.0.1 keeps the service on this machine.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Requests with more rows are refused with 413.
+    #[arg(long, default_value_t = 100_000)]
+    pub max_batch_rows: usize,
+    /// Request bodies larger than this many MiB are refused with 413.
+    #[arg(long, default_value_t = 64)]
+    pub max_body_mb: usize,
+    /// How often a model named by alias is looked up in the registry, in seconds.
+    #[arg(long, default_value_t = 1.0)]
+    pub poll_seconds: f64,
+}
+
+pub fn cmd_serve(args: &ServeArgs, store_flag: Option<&str>, quiet: bool) -> Result<()> {
+    if args.max_batch_rows == 0 || args.max_body_mb == 0 {
+        return Err(crate::exit::usage(
+            "--max-batch-rows and --max-body-mb must be at least 1",
+        ));
+    }
+    if !(args.poll_seconds >= 0.05 && args.poll_seconds.is_finite()) {
+        return Err(crate::exit::usage(format!(
+            "--poll-seconds must be at least 0.05, not {}",
+            args.poll_seconds
+        )));
+    }
+    let (model, source) = load_model(&args.model, store_flag)?;
+    let text = args.model.to_string_lossy().into_owned();
+    let (name, which) = match text.strip_prefix("models:/") {
+        Some(r) => {
+            let (n, w) = whet_track::parse_model_ref(r);
+            (Some(n), Some(w))
+        }
+        None => (None, None),
+    };
+    let alias = match &which {
+        Some(VersionRef::Alias(a)) => Some(a.clone()),
+        _ => None,
+    };
+    let served = ServedModel {
+        model,
+        label: source.label.clone(),
+        name: name.clone(),
+        version: source.registered.as_ref().map(|r| r.version),
+        alias: alias.clone(),
+    };
+    let follows = matches!(which, Some(VersionRef::Alias(_) | VersionRef::Latest));
+    let watcher: Option<Watcher> = match (name, which) {
+        (Some(name), Some(which)) if follows => {
+            let store = whet_track::Store::open_default(store_flag)?;
+            let mut serving = served.version;
+            let alias = alias.clone();
+            Some(Box::new(move || {
+                let version = store
+                    .get_model_version(&name, &which)
+                    .map_err(|e| format!("cannot look up models:/{name}: {e}"))?;
+                if Some(version.version) == serving {
+                    return Ok(None);
+                }
+                // Remembered before loading, so a version that fails is not retried every
+                // poll; the next move of the alias is.
+                serving = Some(version.version);
+                let label = format!("version {} of '{name}'", version.version);
+                let bytes = store
+                    .read_artifact(&version.run_id, &version.source)
+                    .map_err(|e| format!("cannot read {label}: {e}"))?;
+                let model = Model::from_bytes(&bytes, &label)
+                    .map_err(|e| format!("cannot load {label}: {e}"))?;
+                Ok(Some(ServedModel {
+                    model,
+                    label,
+                    name: Some(name.clone()),
+                    version: Some(version.version),
+                    alias: alias.clone(),
+                }))
+            }) as Watcher)
+        }
+        _ => None,
+    };
+    let config = ServeConfig {
+        host: args.host,
+        port: args.port,
+        workers: args.workers,
+        max_body_bytes: args.max_body_mb.saturating_mul(1 << 20),
+        max_batch_rows: args.max_batch_rows,
+        poll: Duration::from_secs_f64(args.poll_seconds),
+    };
+    whet_server::init_logging(false, quiet);
+    let label = source.label;
+    whet_serve::run(config, served, watcher, |addr| {
+        // One line on stdout that scripts and tests can wait for.
+        println!("serving {label} on http://{addr}");
+    })?;
+    Ok(())
+}

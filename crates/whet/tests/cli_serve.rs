@@ -1,0 +1,447 @@
+//! `whet serve` as a process over HTTP: every body format gives exactly `whet predict`'s
+//! numbers, MLflow's scoring protocol answers as `mlflow models serve` does, bad bodies get the
+//! right 4xx naming column, row and value, an alias moved under load is followed without a
+//! failed request, and SIGTERM drains and exits cleanly.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value, json};
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("whet-serve-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn example() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/churn.csv")
+}
+
+fn whet(store: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_whet"));
+    c.env("WHET_STORE", store).env_remove("WHET_ARTIFACTS");
+    c
+}
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(store: &Path, model: &str, extra: &[&str]) -> Server {
+        let mut child = whet(store)
+            .args(["serve", model, "--port", "0"])
+            .args(extra)
+            .env("WHET_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        Server {
+            child,
+            url: format!("http://{addr}"),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+fn post(agent: &ureq::Agent, url: &str, content_type: &str, body: &[u8]) -> (u16, Value) {
+    let mut r = agent
+        .post(url)
+        .header("Content-Type", content_type)
+        .send(body)
+        .unwrap();
+    let status = r.status().as_u16();
+    let v = r.body_mut().read_json::<Value>().unwrap_or(Value::Null);
+    (status, v)
+}
+
+fn get_text(agent: &ureq::Agent, url: &str) -> (u16, String) {
+    let mut r = agent.get(url).call().unwrap();
+    let status = r.status().as_u16();
+    (status, r.body_mut().read_to_string().unwrap_or_default())
+}
+
+/// A CSV line split on commas (the example file quotes nothing).
+fn fields(line: &str) -> Vec<String> {
+    line.split(',').map(str::to_string).collect()
+}
+
+/// The first `n` rows of the example, without the target, as (header, rows of text).
+fn rows(n: usize) -> (Vec<String>, Vec<Vec<String>>) {
+    let text = std::fs::read_to_string(example()).unwrap();
+    let mut lines = text.lines();
+    let header = fields(lines.next().unwrap());
+    let t = header.iter().position(|h| h == "churned").unwrap();
+    let strip = |mut v: Vec<String>| {
+        v.remove(t);
+        v
+    };
+    let body = lines.take(n).map(|l| strip(fields(l))).collect();
+    (strip(header), body)
+}
+
+/// JSON for a CSV field: a number when it reads as one, null when empty, else the text.
+fn cell(s: &str) -> Value {
+    if s.is_empty() {
+        Value::Null
+    } else if let Ok(x) = s.parse::<f64>() {
+        json!(x)
+    } else {
+        json!(s)
+    }
+}
+
+fn records(header: &[String], rows: &[Vec<String>]) -> Value {
+    Value::Array(
+        rows.iter()
+            .map(|r| {
+                let m: Map<String, Value> = header
+                    .iter()
+                    .zip(r)
+                    .map(|(h, v)| (h.clone(), cell(v)))
+                    .collect();
+                Value::Object(m)
+            })
+            .collect(),
+    )
+}
+
+fn fit_model(out: &Path, extra: &[&str]) {
+    let o = Command::new(env!("CARGO_BIN_EXE_whet"))
+        .arg("fit")
+        .arg(example())
+        .args(["--target", "churned", "--quiet", "-p", "num_iterations=30"])
+        .args(extra)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn every_body_format_scores_exactly_as_whet_predict() {
+    let store = tmp("formats.db");
+    let model = tmp("churn.whet");
+    fit_model(&model, &[]);
+    let n = 40;
+    let (header, body_rows) = rows(n);
+    // whet predict on the same rows.
+    let input = tmp("rows.csv");
+    let mut csv = header.join(",") + "\n";
+    for r in &body_rows {
+        csv += &(r.join(",") + "\n");
+    }
+    std::fs::write(&input, &csv).unwrap();
+    let o = whet(&store)
+        .arg("predict")
+        .arg(&model)
+        .arg(&input)
+        .arg("--proba")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let batch = String::from_utf8(o.stdout).unwrap();
+    let mut lines = batch.lines();
+    let out_header = fields(lines.next().unwrap());
+    assert_eq!(out_header, ["prediction", "proba_no", "proba_yes"]);
+    let expected: Vec<(String, f64, f64)> = lines
+        .map(|l| {
+            let f = fields(l);
+            (f[0].clone(), f[1].parse().unwrap(), f[2].parse().unwrap())
+        })
+        .collect();
+    assert_eq!(expected.len(), n);
+
+    let s = Server::start(&store, model.to_str().unwrap(), &[]);
+    let a = agent();
+    let recs = records(&header, &body_rows);
+    let columns: Map<String, Value> = header
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            (
+                h.clone(),
+                Value::Array(body_rows.iter().map(|r| cell(&r[i])).collect()),
+            )
+        })
+        .collect();
+    let predict = format!("{}/predict", s.url);
+    let bodies: Vec<(&str, Vec<u8>)> = vec![
+        ("application/json", recs.to_string().into_bytes()),
+        (
+            "application/json",
+            Value::Object(columns.clone()).to_string().into_bytes(),
+        ),
+        ("text/csv", csv.clone().into_bytes()),
+    ];
+    for (ct, body) in &bodies {
+        let (status, v) = post(&a, &predict, ct, body);
+        assert_eq!(status, 200, "{ct}: {v}");
+        assert_eq!(v["classes"], json!(["no", "yes"]));
+        for (i, (label, p_no, p_yes)) in expected.iter().enumerate() {
+            assert_eq!(v["predictions"][i], json!(label), "{ct} row {i}");
+            let p = &v["probabilities"][i];
+            assert_eq!(p[0].as_f64().unwrap(), *p_no, "{ct} row {i}");
+            assert_eq!(p[1].as_f64().unwrap(), *p_yes, "{ct} row {i}");
+        }
+    }
+
+    // MLflow's scoring protocol: each input shape, answered as {"predictions": [...]}.
+    let rows_json: Vec<Value> = body_rows
+        .iter()
+        .map(|r| Value::Array(r.iter().map(|c| cell(c)).collect()))
+        .collect();
+    let invocations = format!("{}/invocations", s.url);
+    let labels: Vec<Value> = expected.iter().map(|e| json!(e.0)).collect();
+    for body in [
+        json!({"dataframe_split": {"columns": header, "data": rows_json}}),
+        json!({"dataframe_records": recs}),
+        json!({"instances": recs}),
+        json!({"inputs": Value::Object(columns)}),
+    ] {
+        let (status, v) = post(
+            &a,
+            &invocations,
+            "application/json",
+            body.to_string().as_bytes(),
+        );
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v, json!({ "predictions": labels }));
+    }
+    let (status, v) = post(&a, &invocations, "text/csv", csv.as_bytes());
+    assert_eq!((status, &v["predictions"]), (200, &json!(labels)));
+
+    // An unknown category is not an error: it scores as unseen, as in batch prediction.
+    let mut odd = recs[0].clone();
+    odd["plan"] = json!("platinum-plus");
+    let (status, v) = post(
+        &a,
+        &predict,
+        "application/json",
+        json!([odd]).to_string().as_bytes(),
+    );
+    assert_eq!(status, 200, "{v}");
+
+    let (status, meta) = get_text(&a, &format!("{}/metadata", s.url));
+    assert_eq!(status, 200);
+    let meta: Value = serde_json::from_str(&meta).unwrap();
+    let plan = meta["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "plan")
+        .unwrap();
+    assert_eq!(plan["type"], "category");
+    assert!(
+        plan["categories"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("basic"))
+    );
+    assert_eq!(meta["output"]["classes"], json!(["no", "yes"]));
+
+    let (status, metrics) = get_text(&a, &format!("{}/metrics", s.url));
+    assert_eq!(status, 200);
+    // 3 /predict bodies of 40 rows, 5 /invocations of 40, and the one odd row.
+    assert!(metrics.contains("whet_rows_scored_total 321"), "{metrics}");
+    assert!(
+        metrics.contains("whet_requests_total{endpoint=\"/invocations\",status=\"200\"} 5"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("whet_request_duration_seconds_bucket{endpoint=\"/predict\""));
+    assert!(
+        metrics.contains("whet_prediction_count{output=\"proba_yes\"} 321"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn bad_bodies_get_the_right_4xx() {
+    let store = tmp("bad.db");
+    let model = tmp("bad.whet");
+    fit_model(&model, &["-p", "num_iterations=5"]);
+    let s = Server::start(
+        &store,
+        model.to_str().unwrap(),
+        &["--max-batch-rows", "10", "--max-body-mb", "1"],
+    );
+    let a = agent();
+    let predict = format!("{}/predict", s.url);
+    let (header, body_rows) = rows(3);
+    let mut recs = records(&header, &body_rows);
+
+    let (status, v) = post(&a, &predict, "application/json", b"{not json");
+    assert_eq!(status, 400, "{v}");
+
+    let mut no_age = recs.clone();
+    for r in no_age.as_array_mut().unwrap() {
+        r.as_object_mut().unwrap().remove("age");
+    }
+    let (status, v) = post(
+        &a,
+        &predict,
+        "application/json",
+        no_age.to_string().as_bytes(),
+    );
+    assert_eq!(status, 400);
+    assert_eq!(v["column"], "age", "{v}");
+
+    recs[1]["tenure_months"] = json!("twelve");
+    let (status, v) = post(
+        &a,
+        &predict,
+        "application/json",
+        recs.to_string().as_bytes(),
+    );
+    assert_eq!(status, 400);
+    assert_eq!(
+        (&v["column"], &v["row"], &v["value"]),
+        (&json!("tenure_months"), &json!(2), &json!("\"twelve\"")),
+        "{v}"
+    );
+    assert!(v["message"].as_str().unwrap().contains("row 2"));
+
+    let (header, many) = rows(11);
+    let big = records(&header, &many);
+    let (status, v) = post(&a, &predict, "application/json", big.to_string().as_bytes());
+    assert_eq!(status, 413, "{v}");
+
+    let huge = vec![b' '; 2 << 20];
+    let (status, _) = post(&a, &predict, "application/json", &huge);
+    assert_eq!(status, 413);
+
+    let (status, v) = post(
+        &a,
+        &format!("{}/invocations", s.url),
+        "application/json",
+        recs.to_string().as_bytes(),
+    );
+    assert_eq!(status, 400, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("dataframe_split"));
+
+    let (status, _) = post(&a, &predict, "application/xml", b"<a/>");
+    assert_eq!(status, 415);
+
+    // Still serving after all that.
+    let (status, _) = get_text(&a, &format!("{}/health", s.url));
+    assert_eq!(status, 200);
+}
+
+fn train_version(store: &Path, seed: &str) {
+    let o = whet(store)
+        .arg("train")
+        .arg(example())
+        .args([
+            "--target", "churned", "--trials", "1", "--quiet", "--seed", seed,
+        ])
+        .args(["--experiment", "churn", "--out"])
+        .arg(tmp(&format!("v{seed}.whet")))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+fn alias(store: &Path, version: &str) {
+    let o = whet(store)
+        .args(["model", "alias", "churn", version, "live"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+fn served_version(a: &ureq::Agent, url: &str) -> Value {
+    let (_, text) = get_text(a, &format!("{url}/ready"));
+    let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    v["model"]["version"].clone()
+}
+
+#[test]
+fn an_alias_moved_under_load_is_followed_without_a_failed_request() {
+    let store = tmp("alias.db");
+    train_version(&store, "1");
+    train_version(&store, "2");
+    alias(&store, "1");
+    let s = Server::start(&store, "models:/churn@live", &["--poll-seconds", "0.2"]);
+    let a = agent();
+    assert_eq!(served_version(&a, &s.url), json!(1));
+
+    let (header, body_rows) = rows(5);
+    let body = records(&header, &body_rows).to_string();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let load: Vec<_> = (0..2)
+        .map(|_| {
+            let (url, body) = (format!("{}/predict", s.url), body.clone());
+            let (stop, ok, failed) = (Arc::clone(&stop), Arc::clone(&ok), Arc::clone(&failed));
+            std::thread::spawn(move || {
+                let a = agent();
+                while !stop.load(Ordering::Relaxed) {
+                    let (status, _) = post(&a, &url, "application/json", body.as_bytes());
+                    if status == 200 { &ok } else { &failed }.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    alias(&store, "2");
+    let moved = Instant::now();
+    while served_version(&a, &s.url) != json!(2) {
+        assert!(
+            moved.elapsed() < Duration::from_secs(2),
+            "version 2 not served within 2 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    for t in load {
+        t.join().unwrap();
+    }
+    assert_eq!(failed.load(Ordering::Relaxed), 0);
+    assert!(ok.load(Ordering::Relaxed) > 10);
+    let (_, metrics) = get_text(&a, &format!("{}/metrics", s.url));
+    assert!(
+        metrics.contains("whet_model_reloads_total{result=\"ok\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("version=\"2\""), "{metrics}");
+
+    // SIGTERM: the server drains and exits cleanly.
+    let mut s = s;
+    // SAFETY: sends a signal to our own child process.
+    unsafe {
+        libc::kill(s.child.id() as i32, libc::SIGTERM);
+    }
+    let status = s.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
