@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -128,16 +129,19 @@ class ServerThread:
 
     def __init__(self, app=None, port=None):
         self._cm = None
+        self._workdir = None
 
     def __enter__(self) -> str:
         uri = _backend["uri"] or ""
         if str(uri).startswith("file:"):
             pytest.skip("FileStore backend: whet has one store (SQL)")
-        workdir = Path(tempfile.mkdtemp(prefix="whet-own-tests-"))
-        self._cm = whet_server(workdir, _backend["default_artifact_root"])
+        self._workdir = Path(tempfile.mkdtemp(prefix="whet-own-tests-"))
+        self._cm = whet_server(self._workdir, _backend["default_artifact_root"])
         return self._cm.__enter__()
 
     def __exit__(self, *exc):
         if self._cm is not None:
             self._cm.__exit__(*exc)
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
         return None
