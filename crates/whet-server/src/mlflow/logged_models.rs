@@ -202,9 +202,19 @@ pub struct OrderBy {
 }
 
 #[derive(Deserialize)]
+pub struct DatasetFilter {
+    #[serde(default, deserialize_with = "string_opt")]
+    dataset_name: Option<String>,
+    #[serde(default, deserialize_with = "string_opt")]
+    dataset_digest: Option<String>,
+}
+
+#[derive(Deserialize)]
 pub struct Search {
     #[serde(default, deserialize_with = "list")]
     experiment_ids: Vec<String>,
+    #[serde(default, deserialize_with = "list")]
+    datasets: Vec<DatasetFilter>,
     #[serde(default, deserialize_with = "string_opt")]
     filter: Option<String>,
     #[serde(default, deserialize_with = "int_opt")]
@@ -240,11 +250,22 @@ pub async fn search(
             })
         })
         .collect();
+    let datasets: Vec<(String, Option<String>)> = req
+        .datasets
+        .iter()
+        .map(|d| {
+            (
+                d.dataset_name.clone().unwrap_or_default(),
+                d.dataset_digest.clone().filter(|g| !g.is_empty()),
+            )
+        })
+        .collect();
     let page = state
         .store
-        .search_logged_models(
+        .search_logged_models_on(
             &experiments,
             req.filter.as_deref().unwrap_or(""),
+            &datasets,
             &order_by,
             max_results(req.max_results, 100)?,
             req.page_token.as_deref().filter(|t| !t.is_empty()),

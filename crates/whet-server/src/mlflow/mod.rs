@@ -8,6 +8,7 @@ mod metrics;
 mod registry;
 mod render;
 mod runs;
+mod sources;
 pub mod wire;
 
 use axum::Router;

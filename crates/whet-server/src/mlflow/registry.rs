@@ -9,6 +9,7 @@ use whet_track::{NewModelVersion, SourceKind, VersionRef};
 
 use super::experiments::{max_results, tag_pairs};
 use super::render;
+use super::sources;
 use super::wire::{Input, KeyValue, int_opt, list, required, string_opt};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -271,6 +272,28 @@ pub async fn create_version(
     let model_id = req.model_id.clone().filter(|m| !m.is_empty());
     // MLflow gives a version made from a logged model that model's source run.
     let mut run_id = req.run_id.clone().filter(|r| !r.is_empty());
+    // A local source must lie in the artifacts of the logged model or run named with it.
+    let owner_root = if sources::is_local(source)? {
+        match (model_id.as_deref(), run_id.as_deref()) {
+            (Some(id), _) => {
+                let m = state.store.get_logged_model(id).await?;
+                Some(state.artifact_uri(&m.artifact_location))
+            }
+            (None, Some(run)) => {
+                let r = state.store.get_run(run).await?;
+                Some(state.artifact_uri(&r.info.artifact_uri))
+            }
+            (None, None) => None,
+        }
+    } else {
+        None
+    };
+    let owner = if model_id.is_some() {
+        sources::Owner::LoggedModel
+    } else {
+        sources::Owner::Run
+    };
+    sources::check(source, owner, owner_root.as_deref())?;
     if run_id.is_none()
         && let Some(id) = model_id.as_deref()
     {
@@ -286,10 +309,54 @@ pub async fn create_version(
             run_link: req.run_link.clone().unwrap_or_default(),
             description: req.description.clone().unwrap_or_default(),
             tags: tag_pairs(&req.tags)?,
-            model_id,
+            model_id: model_id.clone(),
         })
         .await?;
+    if let Some(id) = model_id.as_deref() {
+        record_version_on_logged_model(&state, id, &v.name, v.version).await?;
+    }
     Ok(Json(json!({ "model_version": render::model_version(&v) })))
+}
+
+/// The tag MLflow's server keeps on a logged model listing the registered versions made
+/// from it: `mlflow.modelVersions`, a JSON list written the way Python's `json.dumps` writes
+/// it (`[{"name": "m", "version": 1}, ...]`), which the UI and scripts read.
+const MODEL_VERSIONS_TAG: &str = "mlflow.modelVersions";
+
+async fn record_version_on_logged_model(
+    state: &AppState,
+    model_id: &str,
+    name: &str,
+    version: i64,
+) -> ApiResult<()> {
+    let model = state.store.get_logged_model(model_id).await?;
+    let mut entries: Vec<(String, i64)> = model
+        .tags
+        .get(MODEL_VERSIONS_TAG)
+        .and_then(|t| serde_json::from_str::<Vec<Value>>(t).ok())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|e| {
+            Some((
+                e.get("name")?.as_str()?.to_string(),
+                e.get("version")?.as_i64()?,
+            ))
+        })
+        .collect();
+    entries.push((name.to_string(), version));
+    let text = format!(
+        "[{}]",
+        entries
+            .iter()
+            .map(|(n, v)| format!("{{\"name\": {}, \"version\": {v}}}", json!(n)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    state
+        .store
+        .set_logged_model_tags(model_id, &[(MODEL_VERSIONS_TAG.to_string(), text)])
+        .await?;
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -431,13 +498,38 @@ pub async fn download_uri(
         .store
         .get_model_version(name, &VersionRef::Number(version_number(&req.version)?))
         .await?;
-    // A version made from an MLflow 3 logged model is downloaded from that model's files.
-    let uri = match logged_model_id(&v.source) {
-        Some(id) => {
+    Ok(Json(
+        json!({ "artifact_uri": download_location(&state, v).await? }),
+    ))
+}
+
+/// Where a version's files are: a version made from an MLflow 3 logged model is downloaded
+/// from that model's files; a copy (`copy_model_version` gives it the source
+/// `models:/<name>/<version>`) from the files of the version it copies, as MLflow's
+/// registry resolves it when the copy is made.
+async fn download_location(state: &AppState, mut v: whet_track::ModelVersion) -> ApiResult<String> {
+    // a chain of copies is followed a few steps, not around a cycle
+    for _ in 0..16 {
+        if let Some(id) = logged_model_id(&v.source) {
             let m = state.store.get_logged_model(id).await?;
-            state.artifact_uri(&m.artifact_location)
+            return Ok(state.artifact_uri(&m.artifact_location));
         }
-        None => render::version_source(&v),
-    };
-    Ok(Json(json!({ "artifact_uri": uri })))
+        match copied_version(&v.source) {
+            Some((name, number)) if (name, number) != (v.name.as_str(), v.version) => {
+                v = state
+                    .store
+                    .get_model_version(name, &VersionRef::Number(number))
+                    .await?;
+            }
+            _ => break,
+        }
+    }
+    Ok(render::version_source(&v))
+}
+
+/// The registered version a `models:/<name>/<version>` source names.
+fn copied_version(source: &str) -> Option<(&str, i64)> {
+    let (name, version) = source.strip_prefix("models:/")?.rsplit_once('/')?;
+    let number = version.parse().ok()?;
+    (!name.is_empty()).then_some((name, number))
 }

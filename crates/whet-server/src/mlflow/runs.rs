@@ -262,14 +262,21 @@ impl MetricIn {
     }
 
     fn metric(&self) -> ApiResult<Metric> {
-        let key = required(&self.key, "key")?;
+        self.metric_at("")
+    }
+
+    /// The metric, naming a missing field after where it sits in the request (`prefix`
+    /// `metrics[2].` in a batch), as MLflow does.
+    fn metric_at(&self, prefix: &str) -> ApiResult<Metric> {
+        let key = required(&self.key, &format!("{prefix}key"))?;
         check_key(key, "metric")?;
-        let value = self.value.ok_or_else(|| {
-            ApiError::invalid("Missing value for required parameter 'value'. See the API docs for more information about request parameters.")
-        })?;
-        let timestamp = self.timestamp.ok_or_else(|| {
-            ApiError::invalid("Missing value for required parameter 'timestamp'. See the API docs for more information about request parameters.")
-        })?;
+        let missing = |field: &str| {
+            ApiError::invalid(format!(
+                "Missing value for required parameter '{prefix}{field}'. See the API docs for more information about request parameters."
+            ))
+        };
+        let value = self.value.ok_or_else(|| missing("value"))?;
+        let timestamp = self.timestamp.ok_or_else(|| missing("timestamp"))?;
         Ok(Metric {
             key: key.to_string(),
             value,
@@ -394,6 +401,9 @@ pub async fn log_batch(
         )));
     }
     // Metrics for logged models go their own way; the rest are written with params and tags.
+    for (i, m) in req.metrics.iter().enumerate() {
+        m.metric_at(&format!("metrics[{i}]."))?;
+    }
     let metrics = req
         .metrics
         .iter()

@@ -80,13 +80,55 @@ fn body_error(text: &str) -> ApiError {
 }
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        if e.is_syntax() || e.is_eof() {
-            ApiError::bad_request(format!("malformed JSON in the request body: {e}"))
-        } else {
-            ApiError::invalid(format!("invalid value in the request: {e}"))
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("malformed JSON in the request body: {e}")))?;
+    from_value_named(value)
+}
+
+/// Reads a message from parsed JSON. A value of the wrong type is INVALID_PARAMETER_VALUE in
+/// MLflow's words, naming the field and the value as sent (`Invalid value 31 for parameter
+/// 'run_id' supplied: ...`), which is what clients and MLflow's own tests match on.
+fn from_value_named<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+    let original = value.clone();
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let mut path = e.path().to_string();
+        let mut reason = e.inner().to_string();
+        let mut bad = lookup(&original, e.path()).filter(|_| path != ".");
+        // A flattened part of a message loses the field's name: find the field that fails
+        // on its own.
+        if bad.is_none()
+            && let Value::Object(fields) = &original
+        {
+            for (key, v) in fields {
+                let alone = Value::Object([(key.clone(), v.clone())].into_iter().collect());
+                if let Err(e) = serde_path_to_error::deserialize::<_, T>(alone) {
+                    path = key.clone();
+                    reason = e.inner().to_string();
+                    bad = Some(v);
+                    break;
+                }
+            }
+        }
+        match bad {
+            Some(bad) => ApiError::invalid(format!(
+                "Invalid value {bad} for parameter '{path}' supplied: {reason}. See the API docs for more information about request parameters."
+            )),
+            None => ApiError::invalid(format!("invalid value in the request: {reason}")),
         }
     })
+}
+
+/// The JSON value at a deserializer path, if the path leads to one.
+fn lookup<'a>(root: &'a Value, path: &serde_path_to_error::Path) -> Option<&'a Value> {
+    let mut at = root;
+    for segment in path.iter() {
+        at = match segment {
+            serde_path_to_error::Segment::Map { key } => at.get(key.as_str())?,
+            serde_path_to_error::Segment::Seq { index } => at.get(*index)?,
+            _ => return None,
+        };
+    }
+    Some(at)
 }
 
 /// Query strings: repeated keys become arrays (`experiment_ids=1&experiment_ids=2`), values
@@ -112,8 +154,7 @@ fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
             }
         }
     }
-    serde_json::from_value(Value::Object(map))
-        .map_err(|e| ApiError::invalid(format!("invalid query parameter: {e}")))
+    from_value_named(Value::Object(map))
 }
 
 pub fn percent_decode(s: &str) -> Result<String, ApiError> {

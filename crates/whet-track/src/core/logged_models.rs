@@ -246,15 +246,49 @@ impl AsyncStore {
         max_results: usize,
         page_token: Option<&str>,
     ) -> Result<Page<LoggedModel>> {
+        self.search_logged_models_on(
+            experiment_ids,
+            filter,
+            &[],
+            order_by,
+            max_results,
+            page_token,
+        )
+        .await
+    }
+
+    /// `search_logged_models` keeping only models with a metric logged on one of
+    /// `datasets` (name, and digest when given), MLflow's `datasets` clause. (MLflow also
+    /// evaluates a `metrics.k` filter on those datasets' points alone; here a metric filter
+    /// is matched by any point of the model.)
+    pub async fn search_logged_models_on(
+        &self,
+        experiment_ids: &[ExperimentId],
+        filter: &str,
+        datasets: &[(String, Option<String>)],
+        order_by: &[String],
+        max_results: usize,
+        page_token: Option<&str>,
+    ) -> Result<Page<LoggedModel>> {
+        if datasets.iter().any(|(name, _)| name.is_empty()) {
+            return Err(Error::Invalid(
+                "`dataset_name` in the `datasets` clause must be specified.".into(),
+            ));
+        }
         let conditions = filter::parse_for(filter, Entity::LoggedModels)?;
         let orders = query::parse_orders(order_by, Entity::LoggedModels)?;
         let limit = page_size(max_results, SEARCH_DEFAULT, MAX_RESULTS_LIMIT)?;
         let ids: Vec<[u8; 8]> = experiment_ids.iter().map(|e| e.to_le_bytes()).collect();
+        let dataset_keys: Vec<String> = datasets
+            .iter()
+            .map(|(n, d)| format!("{n}\u{0}{}", d.as_deref().unwrap_or("\u{1}")))
+            .collect();
         let fp = query::fingerprint(
             [b"logged-models".as_slice(), filter.as_bytes()]
                 .into_iter()
                 .chain(ids.iter().map(|i| i.as_slice()))
-                .chain(order_by.iter().map(|o| o.as_bytes())),
+                .chain(order_by.iter().map(|o| o.as_bytes()))
+                .chain(dataset_keys.iter().map(|k| k.as_bytes())),
         );
         let offset = decode_token(page_token, fp)?;
         let mut sql = Sql::new(self.backend);
@@ -281,6 +315,25 @@ impl AsyncStore {
         };
         for c in &conditions {
             wheres.push(query::condition(&mut sql, c, &on)?);
+        }
+        if !datasets.is_empty() {
+            let any = datasets
+                .iter()
+                .map(|(name, digest)| {
+                    let n = sql.arg(Arg::S(name.clone()));
+                    match digest {
+                        Some(d) => {
+                            let d = sql.arg(Arg::S(d.clone()));
+                            format!("(d.dataset_name = {n} AND d.dataset_digest = {d})")
+                        }
+                        None => format!("d.dataset_name = {n}"),
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            wheres.push(format!(
+                "EXISTS (SELECT 1 FROM logged_model_metrics d WHERE d.model_id = lm.model_id AND ({any}))"
+            ));
         }
         let mut order_sql = Vec::new();
         let mut by_creation = false;

@@ -105,7 +105,7 @@ impl AsyncStore {
         let stage: String = row.try_get(1).map_err(self.err("read run"))?;
         if stage != "active" {
             return Err(Error::Invalid(format!(
-                "run {run} is deleted\n  hint: restore it before logging to it"
+                "The run {run} must be in the 'active' state. Current state is deleted.\n  hint: restore it before logging to it"
             )));
         }
         row.try_get(0).map_err(self.err("read run"))

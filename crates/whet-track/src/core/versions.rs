@@ -424,7 +424,8 @@ impl AsyncStore {
     /// '…'`, `run_id IN ('…', …)`, `source_path = '…'`, `version_number > 2`, `tags.k =
     /// 'v'`. Order: `name`, `version_number`, `creation_timestamp`, `last_updated_timestamp`,
     /// then `name ASC` and `version_number DESC` for whichever is not named (MLflow's
-    /// tie-breakers; by default that is the whole order). Like MLflow's, the versions found
+    /// tie-breakers); with no order given, `last_updated_timestamp DESC` first (MLflow's
+    /// default). Like MLflow's, the versions found
     /// come without their aliases (read a version for those). Versions of prompts (a version of
     /// the model tagged `mlflow.prompt.is_prompt` = 'true') are left out unless the filter asks
     /// for them, as MLflow does. `max_results` 0 means 10,000; at most 200,000.
@@ -469,6 +470,10 @@ impl AsyncStore {
         let mut order_sql = Vec::new();
         for o in &orders {
             order_sql.push(query::order_column(o, "v", self.backend)?.0);
+        }
+        // MLflow's default: the most recently updated first.
+        if orders.is_empty() {
+            order_sql.push("v.last_updated_time DESC".into());
         }
         let named = |col: &str| {
             orders

@@ -396,7 +396,7 @@ pub(crate) fn error_from_answer(
     }
     match code.as_str() {
         "RESOURCE_DOES_NOT_EXIST" | "NOT_FOUND" => Error::NotFound {
-            what: subject(&message, &[" not found in store ", " not found"]),
+            what: whet_subject(&subject(&message, &[" not found in store ", " not found"])),
             location,
         },
         "RESOURCE_ALREADY_EXISTS" | "ALREADY_EXISTS" => Error::AlreadyExists {
@@ -427,6 +427,18 @@ pub(crate) fn error_from_answer(
             message,
         },
     }
+}
+
+/// A server's MLflow wording of what was not found, in the words a local store uses
+/// (`Run with id=X` is `run X`), so that both kinds of store report it alike.
+fn whet_subject(what: &str) -> String {
+    if let Some(id) = what.strip_prefix("Run with id=") {
+        return format!("run {id}");
+    }
+    if let Some(name) = what.strip_prefix("Registered Model with name=") {
+        return format!("registered model '{name}'");
+    }
+    what.to_string()
 }
 
 fn first_line(s: &str) -> String {
@@ -494,7 +506,7 @@ mod tests {
             e => panic!("{e:?}"),
         }
         match answer(404, "RESOURCE_DOES_NOT_EXIST", "Run with id=abc not found") {
-            Error::NotFound { what, .. } => assert_eq!(what, "Run with id=abc"),
+            Error::NotFound { what, .. } => assert_eq!(what, "run abc"),
             e => panic!("{e:?}"),
         }
         match answer(

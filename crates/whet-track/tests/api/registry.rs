@@ -285,6 +285,8 @@ both!(registry_searches, |a: &Api| {
     // Versions: two of churn-a from two runs, one of churn-b.
     let (r1, r2) = (run_with_model(a), run_with_model(a));
     for (model, run) in [("churn-a", &r1), ("churn-a", &r2), ("churn-b", &r1)] {
+        // distinct update times: the default order is the most recently updated first
+        std::thread::sleep(std::time::Duration::from_millis(3));
         let v = a
             .run(a.s.create_model_version(&uri_version(
                 model,
@@ -305,14 +307,14 @@ both!(registry_searches, |a: &Api| {
             .map(|v| format!("{}/{}", v.name, v.version))
             .collect::<Vec<_>>()
     };
-    assert_eq!(versions("", &[]), ["churn-a/2", "churn-a/1", "churn-b/1"]);
+    assert_eq!(versions("", &[]), ["churn-b/1", "churn-a/2", "churn-a/1"]);
     assert_eq!(
         versions("name = 'churn-a'", &[]),
         ["churn-a/2", "churn-a/1"]
     );
     assert_eq!(
         versions(&format!("run_id = '{r1}'"), &[]),
-        ["churn-a/1", "churn-b/1"]
+        ["churn-b/1", "churn-a/1"]
     );
     assert_eq!(
         versions(&format!("run_id IN ('{r2}', 'ffff')"), &[]),
