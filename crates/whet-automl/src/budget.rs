@@ -26,7 +26,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if !(secs.is_finite() && secs > 0.0) {
         return Err(format!("'{s}': the budget must be positive"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    // Finite is not enough: twenty digits of seconds are past what a Duration holds.
+    Duration::try_from_secs_f64(secs)
+        .map_err(|_| format!("'{s}' is longer than any budget whet can keep; use e.g. 24h"))
 }
 
 /// The budget of a study as the user gave it.
