@@ -84,7 +84,9 @@ fn open_parquet(
 )> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let file = File::open(path).map_err(|e| io_err(path, e))?;
+    let file_len = file.metadata().map_err(|e| io_err(path, e))?.len();
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_err(path))?;
+    check_column_chunks(path, builder.metadata(), file_len)?;
     let total_rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
     let schema = builder.schema().clone();
     let reader = builder
@@ -92,6 +94,39 @@ fn open_parquet(
         .build()
         .map_err(parquet_err(path))?;
     Ok((reader, schema, total_rows))
+}
+
+/// The parquet crate asserts (panics) when a column chunk's offset or size is negative, so a
+/// damaged footer is checked here first: every chunk must lie inside the file.
+fn check_column_chunks(
+    path: &Path,
+    metadata: &parquet::file::metadata::ParquetMetaData,
+    file_len: u64,
+) -> Result<()> {
+    for (g, group) in metadata.row_groups().iter().enumerate() {
+        for column in group.columns() {
+            let start = column
+                .dictionary_page_offset()
+                .unwrap_or_else(|| column.data_page_offset());
+            let len = column.compressed_size();
+            let inside = u64::try_from(start)
+                .ok()
+                .zip(u64::try_from(len).ok())
+                .and_then(|(s, l)| s.checked_add(l))
+                .is_some_and(|end| end <= file_len);
+            if !inside {
+                return Err(DataError::Format {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "the Parquet metadata is damaged: column '{}' of row group {g} claims bytes {start}..+{len} of a {file_len}-byte file",
+                        column.column_path()
+                    ),
+                    hint: "the file is incomplete or corrupt: write or copy it again".into(),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 fn read_parquet(
