@@ -93,7 +93,7 @@ proptest! {
     }
 
     #[test]
-    fn metric_condition_round_trips(key in "[a-z_][a-z0-9_. -]{0,12}",
+    fn metric_condition_round_trips(key in "[a-z_][a-z0-9_.-]{0,12}",
                                     op in prop::sample::select(vec![
                                         ("=", Op::Eq), ("!=", Op::Ne), ("<", Op::Lt),
                                         ("<=", Op::Le), (">", Op::Gt), (">=", Op::Ge)]),
