@@ -5,6 +5,32 @@
 
 use std::time::{Duration, Instant};
 
+/// A `--time` budget as people write it: `90`, `90s`, `1.5m`, `2h`, `500ms`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let (num, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => (&t[..i], &t[i..]),
+        None => (t, "s"),
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration; use e.g. 60s, 5m or 1h"))?;
+    let secs = match unit {
+        "ms" => v / 1000.0,
+        "s" | "sec" | "secs" => v,
+        "m" | "min" | "mins" => v * 60.0,
+        "h" | "hr" | "hours" => v * 3600.0,
+        _ => return Err(format!("unknown unit '{unit}' in '{s}'; use s, m or h")),
+    };
+    if !(secs.is_finite() && secs > 0.0) {
+        return Err(format!("'{s}': the budget must be positive"));
+    }
+    // Finite is not enough: twenty digits of seconds are past what a Duration holds.
+    Duration::try_from_secs_f64(secs)
+        .map_err(|_| format!("'{s}' is longer than any budget whet can keep; use e.g. 24h"))
+}
+
 /// The budget of a study as the user gave it.
 #[derive(Clone, Copy, Debug)]
 pub struct StudyBudget {

@@ -84,7 +84,10 @@ fn open_parquet(
 )> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let file = File::open(path).map_err(|e| io_err(path, e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_err(path))?;
+    let file_len = file.metadata().map_err(|e| io_err(path, e))?.len();
+    let builder = contain_panic(path, || ParquetRecordBatchReaderBuilder::try_new(file))?
+        .map_err(parquet_err(path))?;
+    check_column_chunks(path, builder.metadata(), file_len)?;
     let total_rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
     let schema = builder.schema().clone();
     let reader = builder
@@ -92,6 +95,56 @@ fn open_parquet(
         .build()
         .map_err(parquet_err(path))?;
     Ok((reader, schema, total_rows))
+}
+
+/// Runs a step of the parquet crate, whose decoders panic on some damaged pages (e.g. a
+/// dictionary-encoded page with no dictionary): such a panic is a damaged file, not a crash.
+fn contain_panic<T>(path: &Path, step: impl FnOnce() -> T) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(step)).map_err(|payload| {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        DataError::Format {
+            path: path.to_path_buf(),
+            message: format!("the Parquet data is damaged (the reader stopped: {what})"),
+            hint: "the file is incomplete or corrupt: write or copy it again".into(),
+        }
+    })
+}
+
+/// The parquet crate asserts (panics) when a column chunk's offset or size is negative, so a
+/// damaged footer is checked here first: every chunk must lie inside the file.
+fn check_column_chunks(
+    path: &Path,
+    metadata: &parquet::file::metadata::ParquetMetaData,
+    file_len: u64,
+) -> Result<()> {
+    for (g, group) in metadata.row_groups().iter().enumerate() {
+        for column in group.columns() {
+            let start = column
+                .dictionary_page_offset()
+                .unwrap_or_else(|| column.data_page_offset());
+            let len = column.compressed_size();
+            let inside = u64::try_from(start)
+                .ok()
+                .zip(u64::try_from(len).ok())
+                .and_then(|(s, l)| s.checked_add(l))
+                .is_some_and(|end| end <= file_len);
+            if !inside {
+                return Err(DataError::Format {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "the Parquet metadata is damaged: column '{}' of row group {g} claims bytes {start}..+{len} of a {file_len}-byte file",
+                        column.column_path()
+                    ),
+                    hint: "the file is incomplete or corrupt: write or copy it again".into(),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 fn read_parquet(
@@ -103,7 +156,8 @@ fn read_parquet(
     let (reader, schema, total_rows) = open_parquet(path, 64 * 1024)?;
     progress.start("reading", total_rows);
     let mut batches: Vec<RecordBatch> = Vec::new();
-    for batch in reader {
+    let mut reader = reader;
+    while let Some(batch) = contain_panic(path, || reader.next())? {
         let batch = batch.map_err(|e| DataError::Arrow {
             context: format!("reading '{}'", path.display()),
             source: e,
@@ -254,7 +308,8 @@ impl ParquetChunks {
     }
 
     pub fn next_chunk(&mut self) -> Result<Option<Table>> {
-        let Some(batch) = self.reader.next() else {
+        let reader = &mut self.reader;
+        let Some(batch) = contain_panic(&self.path, || reader.next())? else {
             return Ok(None);
         };
         let batch = batch.map_err(|e| DataError::Arrow {

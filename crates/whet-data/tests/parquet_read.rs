@@ -268,3 +268,46 @@ fn parquet_unsupported_column_type_names_the_way_out() {
     assert_eq!(names(&t), ["x", "price"]);
     assert_eq!(floats(&t, "price"), [Some(123.45), Some(-0.5)]);
 }
+
+/// Found by the `parquet` fuzz target: a footer whose column chunk has a negative offset made
+/// the parquet crate panic (an assertion in `byte_range`) in both the whole-file and the
+/// chunked reader; it is a damaged file.
+#[test]
+fn a_column_chunk_outside_the_file_is_a_damaged_file() {
+    let dir = TempDir::new("pq-negative-offset");
+    let path = dir.file(
+        "damaged.parquet",
+        include_bytes!("fixtures/negative_column_offset.parquet"),
+    );
+    let err = load_err(&path, &LoadOptions::default());
+    assert!(err.contains("metadata is damaged"), "{err}");
+    let chunks = whet_data::load::ParquetChunks::open(&path, &Default::default(), 100);
+    assert!(chunks.is_err());
+}
+
+/// Found by the `parquet` fuzz target: a dictionary-encoded data page without a dictionary
+/// page made the parquet crate's decoder panic ("Decoder for dict should have been set").
+#[test]
+fn a_page_the_parquet_decoder_panics_on_is_a_damaged_file() {
+    let dir = TempDir::new("pq-no-dictionary");
+    let path = dir.file(
+        "damaged.parquet",
+        include_bytes!("fixtures/dictionary_page_missing.parquet"),
+    );
+    let err = load_err(&path, &LoadOptions::default());
+    assert!(err.contains("damaged"), "{err}");
+    let mut chunks = whet_data::load::ParquetChunks::open(&path, &Default::default(), 100)
+        .expect("the footer is readable");
+    let mut failed = false;
+    for _ in 0..1000 {
+        match chunks.next_chunk() {
+            Ok(Some(_)) => continue,
+            Ok(None) => break,
+            Err(_) => {
+                failed = true;
+                break;
+            }
+        }
+    }
+    assert!(failed, "the damaged page must be an error");
+}

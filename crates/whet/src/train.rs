@@ -35,7 +35,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub metric: Option<String>,
     /// Time budget for the whole command, e.g. 60s, 5m, 1h (default 60s unless --trials).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = whet_automl::budget::parse_duration)]
     pub time: Option<Duration>,
     /// Stop after this many trials (reproducible: same seed, same trials, same model).
     #[arg(long)]
@@ -93,29 +93,6 @@ pub struct TrainArgs {
 fn parse_final_mode(s: &str) -> Result<FinalMode, String> {
     FinalMode::parse(s)
         .ok_or_else(|| format!("'{s}' is not a final model choice; use auto, bag or refit"))
-}
-
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    let (num, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
-        Some(i) => (&t[..i], &t[i..]),
-        None => (t, "s"),
-    };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration; use e.g. 60s, 5m or 1h"))?;
-    let secs = match unit {
-        "ms" => v / 1000.0,
-        "s" | "sec" | "secs" => v,
-        "m" | "min" | "mins" => v * 60.0,
-        "h" | "hr" | "hours" => v * 3600.0,
-        _ => return Err(format!("unknown unit '{unit}' in '{s}'; use s, m or h")),
-    };
-    if !(secs.is_finite() && secs > 0.0) {
-        return Err(format!("'{s}': the budget must be positive"));
-    }
-    Ok(Duration::from_secs_f64(secs))
 }
 
 /// `whet train --json`: the study's report, and where the model and the runs went.

@@ -108,8 +108,9 @@ pub fn read_csv(
     read_csv_with(path, options, hints, strict_types, progress, true)
 }
 
-/// `read_csv`; `allow_fast: false` forces the streaming reader (tests compare the two).
-fn read_csv_with(
+/// `read_csv`; `allow_fast: false` forces the streaming reader (tests and the fuzz targets
+/// drive both readers).
+pub fn read_csv_with(
     path: &Path,
     options: &CsvOptions,
     hints: &BTreeMap<String, TypeHint>,
