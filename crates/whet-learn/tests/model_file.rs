@@ -148,7 +148,7 @@ fn files_are_compressed_and_format_1_files_still_load() {
         file.len(),
         encoded.len()
     );
-    assert_eq!(Model::from_bytes(&file, "v2").unwrap(), m);
+    assert_eq!(Model::from_bytes(&file, "v3").unwrap(), m);
     // A format 1 file: the MessagePack itself after the header.
     let mut v1 = Vec::new();
     v1.extend_from_slice(b"WHETMDL\0");

@@ -22,6 +22,7 @@ pub struct Node {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(into = "TreeFile", try_from = "TreeFile")]
 pub struct Tree {
     pub nodes: Vec<Node>,
     /// 256-bit sets (four words) of the categories (bins) that go left.
@@ -34,7 +35,183 @@ pub struct Tree {
     pub leaf_count: Vec<u32>,
 }
 
+/// A tree as a model file holds it. Since model format 3 the nodes and per-node and per-leaf
+/// numbers are one byte string of little-endian columns (`packed`), which decodes as a few
+/// copies; format 2 wrote one MessagePack map per node and a number array per field (about
+/// four times the bytes, and most of a forest's load time), and still loads.
+#[derive(Serialize, Deserialize)]
+struct TreeFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    n_internal: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    n_leaves: Option<u32>,
+    /// Columns in this order: threshold f64, feature u32, left i32, right i32, cat_set i32,
+    /// threshold_bin u8, default_left u8, split_gain f64, internal_cover f64 (one per internal
+    /// node); leaf_value f64, leaf_cover f64, leaf_count u32 (one per leaf).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_bytes")]
+    packed: Option<Vec<u8>>,
+    cat_sets: Vec<[u64; 4]>,
+    // Format 2's fields.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nodes: Option<Vec<Node>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    split_gain: Option<Vec<f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    internal_cover: Option<Vec<f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    leaf_value: Option<Vec<f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    leaf_cover: Option<Vec<f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    leaf_count: Option<Vec<u32>>,
+}
+
+/// Bytes per internal node and per leaf in `TreeFile::packed`.
+const PACKED_NODE: usize = 8 + 4 + 4 + 4 + 4 + 1 + 1 + 8 + 8;
+const PACKED_LEAF: usize = 8 + 8 + 4;
+
+impl From<Tree> for TreeFile {
+    fn from(t: Tree) -> TreeFile {
+        let (n, l) = (t.nodes.len(), t.leaf_value.len());
+        let mut b = Vec::with_capacity(n * PACKED_NODE + l * PACKED_LEAF);
+        b.extend(t.nodes.iter().flat_map(|x| x.threshold.to_le_bytes()));
+        b.extend(t.nodes.iter().flat_map(|x| x.feature.to_le_bytes()));
+        b.extend(t.nodes.iter().flat_map(|x| x.left.to_le_bytes()));
+        b.extend(t.nodes.iter().flat_map(|x| x.right.to_le_bytes()));
+        b.extend(t.nodes.iter().flat_map(|x| x.cat_set.to_le_bytes()));
+        b.extend(t.nodes.iter().map(|x| x.threshold_bin));
+        b.extend(t.nodes.iter().map(|x| u8::from(x.default_left)));
+        // Gains and covers exist per internal node; a tree built elsewhere may lack them.
+        let per_node = |v: &[f64], i: usize| v.get(i).copied().unwrap_or(0.0);
+        b.extend((0..n).flat_map(|i| per_node(&t.split_gain, i).to_le_bytes()));
+        b.extend((0..n).flat_map(|i| per_node(&t.internal_cover, i).to_le_bytes()));
+        let per_leaf = |v: &[f64], i: usize| v.get(i).copied().unwrap_or(0.0);
+        b.extend((0..l).flat_map(|i| per_leaf(&t.leaf_value, i).to_le_bytes()));
+        b.extend((0..l).flat_map(|i| per_leaf(&t.leaf_cover, i).to_le_bytes()));
+        b.extend((0..l).flat_map(|i| t.leaf_count.get(i).copied().unwrap_or(0).to_le_bytes()));
+        TreeFile {
+            n_internal: Some(n as u32),
+            n_leaves: Some(l as u32),
+            packed: Some(b),
+            cat_sets: t.cat_sets,
+            nodes: None,
+            split_gain: None,
+            internal_cover: None,
+            leaf_value: None,
+            leaf_cover: None,
+            leaf_count: None,
+        }
+    }
+}
+
+/// Reads fixed-width little-endian columns off the front of a byte string.
+struct Columns<'a>(&'a [u8]);
+
+impl<'a> Columns<'a> {
+    fn take<const W: usize, T>(&mut self, n: usize, f: impl Fn([u8; W]) -> T) -> Vec<T> {
+        let (head, rest) = self.0.split_at(n * W);
+        self.0 = rest;
+        head.chunks_exact(W)
+            .map(|c| {
+                let mut a = [0u8; W];
+                a.copy_from_slice(c);
+                f(a)
+            })
+            .collect()
+    }
+}
+
+impl TryFrom<TreeFile> for Tree {
+    type Error = String;
+
+    fn try_from(f: TreeFile) -> std::result::Result<Tree, String> {
+        let tree = match (f.packed, f.nodes) {
+            (Some(bytes), _) => {
+                let n = f.n_internal.unwrap_or(0) as usize;
+                let l = f.n_leaves.unwrap_or(0) as usize;
+                let want = n
+                    .checked_mul(PACKED_NODE)
+                    .zip(l.checked_mul(PACKED_LEAF))
+                    .and_then(|(a, b)| a.checked_add(b));
+                if want != Some(bytes.len()) {
+                    return Err(format!(
+                        "a tree of {n} nodes and {l} leaves holds {} bytes",
+                        bytes.len()
+                    ));
+                }
+                let mut c = Columns(&bytes);
+                let threshold = c.take(n, f64::from_le_bytes);
+                let feature = c.take(n, u32::from_le_bytes);
+                let left = c.take(n, i32::from_le_bytes);
+                let right = c.take(n, i32::from_le_bytes);
+                let cat_set = c.take(n, i32::from_le_bytes);
+                let threshold_bin = c.take(n, |[b]: [u8; 1]| b);
+                let default_left = c.take(n, |[b]: [u8; 1]| b != 0);
+                let nodes = (0..n)
+                    .map(|i| Node {
+                        threshold: threshold[i],
+                        feature: feature[i],
+                        left: left[i],
+                        right: right[i],
+                        cat_set: cat_set[i],
+                        threshold_bin: threshold_bin[i],
+                        default_left: default_left[i],
+                    })
+                    .collect();
+                Tree {
+                    nodes,
+                    split_gain: c.take(n, f64::from_le_bytes),
+                    internal_cover: c.take(n, f64::from_le_bytes),
+                    leaf_value: c.take(l, f64::from_le_bytes),
+                    leaf_cover: c.take(l, f64::from_le_bytes),
+                    leaf_count: c.take(l, u32::from_le_bytes),
+                    cat_sets: f.cat_sets,
+                }
+            }
+            (None, Some(nodes)) => Tree {
+                nodes,
+                cat_sets: f.cat_sets,
+                split_gain: f.split_gain.unwrap_or_default(),
+                internal_cover: f.internal_cover.unwrap_or_default(),
+                leaf_value: f.leaf_value.unwrap_or_default(),
+                leaf_cover: f.leaf_cover.unwrap_or_default(),
+                leaf_count: f.leaf_count.unwrap_or_default(),
+            },
+            (None, None) => return Err("a tree without nodes".into()),
+        };
+        tree.check()?;
+        Ok(tree)
+    }
+}
+
 impl Tree {
+    /// That every child, leaf and category set a node names exists, so a damaged file is an
+    /// error at load rather than a panic when predicting.
+    fn check(&self) -> std::result::Result<(), String> {
+        let (n, l) = (self.nodes.len() as i64, self.leaf_value.len() as i64);
+        if l == 0 || l != n + 1 {
+            return Err(format!("a tree of {n} nodes has {l} leaves, not {}", n + 1));
+        }
+        for (i, node) in self.nodes.iter().enumerate() {
+            for child in [node.left, node.right] {
+                let ok = if child < 0 {
+                    i64::from(!child) < l
+                } else {
+                    i64::from(child) < n && child as usize > i
+                };
+                if !ok {
+                    return Err(format!(
+                        "node {i} names child {child}, which does not exist"
+                    ));
+                }
+            }
+            if node.cat_set >= 0 && node.cat_set as usize >= self.cat_sets.len() {
+                return Err(format!("node {i} names category set {}", node.cat_set));
+            }
+        }
+        Ok(())
+    }
+
     pub fn leaf(value: f64, cover: f64, count: u32) -> Tree {
         Tree {
             nodes: Vec::new(),
@@ -182,5 +359,106 @@ pub fn code_to_f32(code: u32) -> f32 {
         f32::NAN
     } else {
         code as f32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tree with a numeric root, a categorical child and three leaves.
+    fn sample() -> Tree {
+        Tree {
+            nodes: vec![
+                Node {
+                    threshold: 0.25,
+                    feature: 3,
+                    left: 1,
+                    right: !0,
+                    cat_set: -1,
+                    threshold_bin: 17,
+                    default_left: true,
+                },
+                Node {
+                    threshold: 0.0,
+                    feature: 1,
+                    left: !1,
+                    right: !2,
+                    cat_set: 0,
+                    threshold_bin: 0,
+                    default_left: false,
+                },
+            ],
+            cat_sets: vec![[5, 0, 1 << 63, 7]],
+            split_gain: vec![12.5, 3.25],
+            internal_cover: vec![100.0, 60.0],
+            leaf_value: vec![-0.5, 0.125, f64::MAX],
+            leaf_cover: vec![40.0, 30.0, 30.0],
+            leaf_count: vec![40, 30, 30],
+        }
+    }
+
+    /// Format 2's shape of a tree: one map per node, an array per field.
+    #[derive(Serialize)]
+    struct Format2<'a> {
+        nodes: &'a [Node],
+        cat_sets: &'a [[u64; 4]],
+        split_gain: &'a [f64],
+        internal_cover: &'a [f64],
+        leaf_value: &'a [f64],
+        leaf_cover: &'a [f64],
+        leaf_count: &'a [u32],
+    }
+
+    #[test]
+    fn packed_trees_round_trip_and_format_2_trees_still_load() {
+        let t = sample();
+        let packed = rmp_serde::to_vec_named(&t).unwrap();
+        assert_eq!(rmp_serde::from_slice::<Tree>(&packed).unwrap(), t);
+        let old = rmp_serde::to_vec_named(&Format2 {
+            nodes: &t.nodes,
+            cat_sets: &t.cat_sets,
+            split_gain: &t.split_gain,
+            internal_cover: &t.internal_cover,
+            leaf_value: &t.leaf_value,
+            leaf_cover: &t.leaf_cover,
+            leaf_count: &t.leaf_count,
+        })
+        .unwrap();
+        assert_eq!(rmp_serde::from_slice::<Tree>(&old).unwrap(), t);
+        assert!(
+            packed.len() < old.len(),
+            "{} vs {}",
+            packed.len(),
+            old.len()
+        );
+        let single = Tree::leaf(1.5, 2.0, 3);
+        let bytes = rmp_serde::to_vec_named(&single).unwrap();
+        assert_eq!(rmp_serde::from_slice::<Tree>(&bytes).unwrap(), single);
+    }
+
+    #[test]
+    fn damaged_trees_are_refused_at_load() {
+        let decode = |t: &Tree| {
+            let file = TreeFile::from(t.clone());
+            Tree::try_from(file)
+        };
+        let mut bad_child = sample();
+        bad_child.nodes[1].right = !7;
+        assert!(decode(&bad_child).unwrap_err().contains("child"));
+        let mut cycle = sample();
+        cycle.nodes[1].left = 0;
+        assert!(decode(&cycle).unwrap_err().contains("child"));
+        let mut bad_set = sample();
+        bad_set.nodes[1].cat_set = 4;
+        assert!(decode(&bad_set).unwrap_err().contains("category set"));
+        let mut short = TreeFile::from(sample());
+        if let Some(p) = short.packed.as_mut() {
+            p.pop();
+        }
+        assert!(Tree::try_from(short).unwrap_err().contains("bytes"));
+        let mut lying = TreeFile::from(sample());
+        lying.n_internal = Some(u32::MAX);
+        assert!(Tree::try_from(lying).is_err());
     }
 }
