@@ -321,6 +321,18 @@ impl Store {
         self.rt.block_on(self.core.get_model_version(name, which))
     }
 
+    /// Sets a tag on a model version (e.g. the run that reviewed it).
+    pub fn set_model_version_tag(
+        &self,
+        name: &str,
+        version: i64,
+        key: &str,
+        value: &str,
+    ) -> Result<()> {
+        self.rt
+            .block_on(self.core.set_model_version_tag(name, version, key, value))
+    }
+
     /// All versions of a model, newest first.
     pub fn model_versions(&self, name: &str) -> Result<Vec<ModelVersion>> {
         self.rt.block_on(self.core.model_versions(name, None))

@@ -1,14 +1,18 @@
 //! The `whet` command line: argument parsing, progress and output formats over the library
 //! crates. This file only dispatches; each command lives in its own module.
 
+mod compare;
 mod exit;
 mod fit;
 mod interrupt;
+mod model_ref;
 mod output;
 mod predict;
 mod profile;
 mod progress;
+mod promote;
 mod read;
+mod review;
 mod server_cmd;
 mod study;
 mod track_cmd;
@@ -44,6 +48,12 @@ enum Command {
     Train(train::TrainArgs),
     /// Apply a model to new data (CSV streamed in chunks) and write predictions.
     Predict(predict::PredictArgs),
+    /// Review a model on labelled data: metrics with intervals, curves, explanations, slices,
+    /// checks; HTML with --html.
+    Review(review::ReviewArgs),
+    /// Champion vs challenger on the same rows: gain with a paired interval and a verdict
+    /// (exit code 0 only when the challenger is better).
+    Compare(compare::CompareArgs),
     /// List and search tracked runs (MLflow filter syntax).
     Runs(track_cmd::RunsArgs),
     /// Show, compare, delete or restore tracked runs.
@@ -95,6 +105,13 @@ fn main() -> ExitCode {
         Command::Fit(args) => fit::cmd_fit(args, cli.quiet),
         Command::Train(args) => train::cmd_train(args, cli.store.as_deref(), cli.quiet),
         Command::Predict(args) => predict::cmd_predict(args, cli.store.as_deref(), cli.quiet),
+        Command::Review(args) => review::cmd_review(args, cli.store.as_deref(), cli.quiet),
+        Command::Compare(args) => {
+            match compare::cmd_compare(args, cli.store.as_deref(), cli.quiet) {
+                Ok(code) => return ExitCode::from(code),
+                Err(e) => Err(e),
+            }
+        }
         Command::Runs(args) => track_cmd::cmd_runs(cli.store.as_deref(), args, cli.quiet),
         Command::Run(cmd) => track_cmd::cmd_run(cli.store.as_deref(), cmd, cli.quiet),
         Command::Models(args) => track_cmd::cmd_models(cli.store.as_deref(), args),

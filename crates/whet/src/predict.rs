@@ -15,7 +15,6 @@ use whet_data::load::{FileFormat, ParquetChunks, detect_format};
 use whet_data::sink::{BatchSink, to_utf8};
 use whet_data::stream::CsvChunks;
 use whet_data::{Table, Task};
-use whet_learn::model::Model;
 use whet_learn::output::{prediction_columns, prediction_fields};
 
 use crate::read::ReadArgs;
@@ -43,34 +42,8 @@ pub struct PredictArgs {
     pub read: ReadArgs,
 }
 
-/// The model's bytes and how messages name it: a file, or a registered version's artifact.
-fn model_bytes(model: &std::path::Path, store_flag: Option<&str>) -> Result<(Vec<u8>, String)> {
-    let text = model.to_string_lossy();
-    let Some(reference) = text.strip_prefix("models:/") else {
-        let bytes = std::fs::read(model)
-            .with_context(|| format!("cannot read model file '{}'", model.display()))?;
-        return Ok((bytes, model.display().to_string()));
-    };
-    let (name, which) = whet_track::parse_model_ref(reference);
-    let store = whet_track::Store::open_default(store_flag)?;
-    let version = store.get_model_version(&name, &which)?;
-    if version.source_kind != whet_track::SourceKind::RunArtifact || version.run_id.is_empty() {
-        bail!(
-            "version {} of model '{name}' was registered by an MLflow client ({}), not by whet\nhint: `whet predict` scores models that whet train or whet fit registered",
-            version.version,
-            version.source
-        );
-    }
-    let bytes = store.read_artifact(&version.run_id, &version.source)?;
-    Ok((
-        bytes,
-        format!("{text} (version {} of '{name}')", version.version),
-    ))
-}
-
 pub fn cmd_predict(args: &PredictArgs, store_flag: Option<&str>, quiet: bool) -> Result<()> {
-    let (bytes, label) = model_bytes(&args.model, store_flag)?;
-    let model = Model::from_bytes(&bytes, &label)?;
+    let model = crate::model_ref::load(&args.model, store_flag)?.model;
     let task = model.metadata.task;
     let classes = model.metadata.classes.clone();
     if args.proba && task == Task::Regression {
