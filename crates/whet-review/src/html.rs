@@ -139,12 +139,53 @@ fn calibration_chart(r: &Review) -> Option<String> {
         .map(|b| (b.mean_predicted, b.observed))
         .collect();
     c.polyline(&pts, BLUE, 2.0, false);
-    c.points(&pts, 3.5, 1.0, |_| BLUE.into());
+    // A bin of few rows is noisy: its dot is drawn small.
+    let size: Vec<f64> = bins
+        .iter()
+        .filter(|b| b.rows > 0)
+        .map(|b| 1.5 + 4.5 * (b.rows as f64 / max).sqrt())
+        .collect();
+    for (p, r) in pts.iter().zip(&size) {
+        c.points(std::slice::from_ref(p), *r, 1.0, |_| BLUE.into());
+    }
     Some(c.finish(&format!(
-        "Reliability diagram — ECE {} ({}); bars: rows per bin",
+        "Reliability diagram — ECE {} ({}); bars and dot sizes: rows per bin",
         num(ece.estimate.value),
         ci_text(&ece.estimate)
     )))
+}
+
+fn per_class_table(h: &mut String, r: &Review) {
+    let find = |name: String| {
+        r.metrics
+            .iter()
+            .find(|m| m.def.name == name)
+            .map(|m| m.estimate)
+    };
+    h.push_str("<h3>Per class</h3><table><tr><th>class</th><th>rows</th><th>precision</th><th>95% interval</th><th>recall</th><th>95% interval</th><th>F1</th><th>95% interval</th></tr>");
+    for (k, c) in r.model.classes.iter().enumerate() {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td class=\"num\">{}</td>",
+            escape(c),
+            r.data.class_rows.get(k).copied().unwrap_or(0)
+        );
+        for what in ["precision", "recall", "f1"] {
+            match find(format!("{what}[{c}]")) {
+                Some(e) => {
+                    let _ = write!(
+                        h,
+                        "<td class=\"num\"><b>{}</b></td><td class=\"num\">{}</td>",
+                        num(e.value),
+                        ci(&e)
+                    );
+                }
+                None => h.push_str("<td></td><td></td>"),
+            }
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</table>");
 }
 
 fn confusion_table(h: &mut String, r: &Review) {
@@ -599,7 +640,7 @@ pub fn review_html(r: &Review) -> String {
         "<h2>How accurate is it?</h2><p class=\"small\">Intervals: {}.</p><table><tr><th>metric</th><th>value</th><th>95% interval</th><th></th></tr>",
         escape(&r.interval_method)
     );
-    for m in &r.metrics {
+    for m in r.metrics.iter().filter(|m| !m.def.name.contains('[')) {
         let _ = write!(
             h,
             "<tr><td>{}</td><td class=\"num\"><b>{}</b></td><td class=\"num\">{}</td><td class=\"small\">{}</td></tr>",
@@ -614,6 +655,9 @@ pub fn review_html(r: &Review) -> String {
         );
     }
     h.push_str("</table>");
+    if r.model.task == Task::Multiclass {
+        per_class_table(&mut h, r);
+    }
     if r.model.task == Task::Binary {
         let _ = write!(
             h,
@@ -624,11 +668,19 @@ pub fn review_html(r: &Review) -> String {
 
     match r.model.task {
         Task::Regression => {
-            h.push_str("<h2>Errors</h2>");
+            h.push_str("<h2>Where are the errors?</h2>");
             regression_charts(&mut h, r);
         }
         _ => {
-            h.push_str("<h2>Ranking and calibration</h2><div class=\"grid\">");
+            let _ = write!(
+                h,
+                "<h2>{}</h2><div class=\"grid\">",
+                if r.model.task == Task::Binary {
+                    "Ranking and calibration"
+                } else {
+                    "Calibration and confusions"
+                }
+            );
             for chart in [roc_chart(r), pr_chart(r), calibration_chart(r)]
                 .into_iter()
                 .flatten()

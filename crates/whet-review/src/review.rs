@@ -422,7 +422,7 @@ fn overfitting_check(model: &Model, metric: &MetricDef, rows: &[MetricRow]) -> C
                     )
                 } else {
                     format!(
-                        "the {what} score lies within or beyond this data's interval on the good side: no sign of overfitting"
+                        "this data scores as well as {what} promised (the {what} score is not better than this data's whole interval): no sign of overfitting"
                     )
                 },
                 evidence: format!("{what} {}: {v:.4}; this data: {}", metric.name, fmt_ci(&e)),
