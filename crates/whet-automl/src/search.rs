@@ -108,6 +108,9 @@ pub struct SearchResult {
     pub final_strategy: FinalStrategy,
     /// Bag and refit scored in nested cross-validation, when they were compared.
     pub refit_comparison: Option<RefitComparison>,
+    /// The final choice's out-of-fold predictions (the best trial's, or the ensemble's blend)
+    /// over the validated rows; None when no trial finished.
+    pub oof_predictions: Option<Predictions>,
     pub stopped_by: StopReason,
     pub notes: Vec<String>,
     pub search_seconds: f64,
@@ -429,6 +432,7 @@ pub fn search(
             predictor: rescue.model,
             final_strategy: FinalStrategy::Bag,
             refit_comparison: None,
+            oof_predictions: None,
             stopped_by: StopReason::TooSmallBudget,
             notes,
             search_seconds: started.elapsed().as_secs_f64(),
@@ -524,10 +528,28 @@ pub fn search(
         }),
         final_strategy,
         refit_comparison,
+        oof_predictions: Some(blend_oof(&kept, &members)),
         stopped_by,
         notes,
         search_seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The weighted average of the kept trials' out-of-fold predictions, as the final model
+/// weighs its members.
+fn blend_oof(kept: &[Kept], members: &[(usize, f64)]) -> Predictions {
+    let first = &kept[members[0].0].oof;
+    let mut values = vec![0.0; first.values.len()];
+    for &(i, w) in members {
+        for (a, v) in values.iter_mut().zip(&kept[i].oof.values) {
+            *a += w * v;
+        }
+    }
+    Predictions {
+        n_rows: first.n_rows,
+        n_outputs: first.n_outputs,
+        values,
+    }
 }
 
 /// Out-of-fold prediction seconds of the kept trials an ensemble would most likely use.

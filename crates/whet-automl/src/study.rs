@@ -16,11 +16,13 @@ use std::collections::BTreeMap;
 
 use whet_data::prep::{Features, Prep, PrepOptions};
 use whet_data::profile::{Profile, ProfileOptions, TargetMissing, WarningKind, prepare_target};
+use whet_data::reference::ReferenceProfile;
 use whet_data::split::{holdout, stratified_holdout};
 use whet_data::{Table, Task, TypeHint, ValueType};
 use whet_learn::binning::BinnedData;
 use whet_learn::metrics::{Metric, evaluate_all};
 use whet_learn::model::{Metadata, Model};
+use whet_learn::output::prediction_references;
 
 use crate::budget::{StudyBudget, finish_factor};
 use crate::error::{AutomlError, Context, Result};
@@ -156,6 +158,8 @@ pub struct PreparedStudy {
     dropped_columns: Vec<String>,
     notes: Vec<String>,
     prep: Prep,
+    /// The training rows' profile, without predictions until the final model exists.
+    reference: ReferenceProfile,
     x: Features,
     y: Vec<f64>,
     n_classes: usize,
@@ -337,6 +341,7 @@ impl Study {
         }
         let x = prep.transform(&table)?.features;
         let y = prep.transform_target(&table)?;
+        let reference = ReferenceProfile::build(&table, &prep)?;
         let n_classes = match task {
             Task::Regression => 1,
             _ => prep.target.as_ref().map_or(2, |t| t.classes.len().max(2)),
@@ -382,6 +387,7 @@ impl Study {
             dropped_columns,
             notes,
             prep,
+            reference,
             x,
             y,
             n_classes,
@@ -471,7 +477,7 @@ impl PreparedStudy {
             ),
             final_mode: self.spec.final_mode,
         };
-        let result = search(&problem, &self.plan, &options, observer)?;
+        let mut result = search(&problem, &self.plan, &options, observer)?;
         if !result.cv_score.is_finite() {
             return Err(AutomlError::Unusable {
                 message: format!(
@@ -483,14 +489,20 @@ impl PreparedStudy {
             });
         }
 
-        let test_metrics = self.test.as_ref().map(|(tx, ty)| {
+        let test_predictions = self.test.as_ref().map(|(tx, _)| {
             observer.event(StudyEvent::StageChanged(Stage::Test));
-            let p = result.predictor.predict(tx);
-            evaluate_all(self.task, ty, &p, None)
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect::<BTreeMap<String, f64>>()
+            result.predictor.predict(tx)
         });
+        let test_metrics = self
+            .test
+            .as_ref()
+            .zip(test_predictions.as_ref())
+            .map(|((_, ty), p)| {
+                evaluate_all(self.task, ty, p, None)
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect::<BTreeMap<String, f64>>()
+            });
         let mut notes = self.notes;
         notes.extend(result.notes.iter().cloned());
         let report = StudyReport::new(
@@ -520,6 +532,15 @@ impl PreparedStudy {
             .as_ref()
             .map(|t| t.classes.clone())
             .unwrap_or_default();
+        // The reference predictions are the model's on rows it did not learn from — the test
+        // holdout's, else out-of-fold — because on its own training rows a model is more
+        // confident than on any new data, and every new batch would seem to drift.
+        let held_out_predictions = match (test_predictions, result.oof_predictions.take()) {
+            (Some(p), _) | (None, Some(p)) => p,
+            (None, None) => result.predictor.predict(&self.x),
+        };
+        let mut reference = self.reference;
+        reference.predictions = prediction_references(self.task, &classes, &held_out_predictions);
         let mut shown_params = BTreeMap::new();
         shown_params.insert("final_model".to_string(), report.final_model_detail.clone());
         shown_params.insert(
@@ -542,6 +563,7 @@ impl PreparedStudy {
             },
             prep: self.prep,
             predictor: result.predictor,
+            reference,
         };
         Ok(StudyOutcome {
             model,

@@ -24,5 +24,6 @@ pub mod fsutil;
 pub mod hash;
 pub mod prep;
 pub mod profile;
+pub mod reference;
 pub mod report;
 pub mod text;

@@ -399,7 +399,7 @@ impl Prep {
             .collect()
     }
 
-    fn apply_step(
+    pub(crate) fn apply_step(
         &self,
         step: &Step,
         array: &ArrayRef,
@@ -646,7 +646,7 @@ fn fit_target(name: &str, task: Task, array: &ArrayRef) -> Result<TargetSpec> {
 }
 
 /// Every value as a label string, numbers formatted the way profiles count them (the target's
-/// classes; a review's slice levels).
+/// classes; a reference profile's and a review's levels).
 pub fn labels_of(array: &ArrayRef) -> Vec<Option<String>> {
     match array.data_type() {
         DataType::Utf8 => array
@@ -687,7 +687,7 @@ fn count_labels(array: &ArrayRef) -> BTreeMap<String, u64> {
 }
 
 /// Numeric values as f32, rejecting text in a column trained as numeric (type drift).
-fn numbers_for(name: &str, array: &ArrayRef, value_type: ValueType) -> Result<Vec<f32>> {
+pub(crate) fn numbers_for(name: &str, array: &ArrayRef, value_type: ValueType) -> Result<Vec<f32>> {
     if value_type == ValueType::String {
         return array
             .as_string::<i32>()
@@ -723,7 +723,7 @@ fn boolean_number(s: &str) -> Option<f32> {
 
 /// A label as the training data's inference would have written it: numbers read as text
 /// ("3.50", "007") map to their canonical form ("3.5", "7") when that is a known category.
-fn canonical_number_label(label: &str) -> Option<String> {
+pub(crate) fn canonical_number_label(label: &str) -> Option<String> {
     let t = label.trim();
     if let Ok(i) = t.parse::<i64>() {
         return Some(i.to_string());
@@ -744,7 +744,11 @@ fn datetimes_of(array: &ArrayRef) -> Vec<Option<i64>> {
     }
 }
 
-fn datetimes_for(name: &str, array: &ArrayRef, value_type: ValueType) -> Result<Vec<Option<i64>>> {
+pub(crate) fn datetimes_for(
+    name: &str,
+    array: &ArrayRef,
+    value_type: ValueType,
+) -> Result<Vec<Option<i64>>> {
     match value_type {
         ValueType::Datetime => Ok(datetimes_of(array)),
         ValueType::String => array

@@ -4,15 +4,20 @@
 //! FNV-1a checksum of the payload, then the payload. The header lets a damaged, truncated or
 //! too-new file be rejected with a precise message before decoding.
 //!
-//! Payload, format 2 (written now): u64 LE length of the MessagePack, then that MessagePack of
+//! Payload, formats 2 and 3: u64 LE length of the MessagePack, then that MessagePack of
 //! `Model` compressed with zstd — MessagePack with field names repeats every tree node's names,
 //! which compresses about fivefold. Format 1 (still read): the MessagePack itself.
+//!
+//! Format 3 (written now) has format 2's layout and adds `Model::reference`, the training data's
+//! reference profile. Formats 1 and 2 still load, with an empty profile; a whet that reads only
+//! format 2 refuses a format 3 file rather than silently dropping its profile.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use whet_data::Task;
 use whet_data::prep::{Features, Prep};
+use whet_data::reference::ReferenceProfile;
 
 use crate::data::Predictions;
 use crate::error::{LearnError, Result};
@@ -21,7 +26,7 @@ use crate::knn::KnnModel;
 use crate::linear::LinearModel;
 
 pub const MAGIC: &[u8; 8] = b"WHETMDL\0";
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// zstd level for model files: fast to write, and higher levels save little more on trees.
 const COMPRESSION_LEVEL: i32 = 3;
 /// No model decodes to more than this; a larger claimed size means a damaged file.
@@ -125,6 +130,9 @@ pub struct Model {
     pub prep: Prep,
     pub predictor: Predictor,
     pub metadata: Metadata,
+    /// The training data's profile, for drift checks; empty in files before format 3.
+    #[serde(default)]
+    pub reference: ReferenceProfile,
 }
 
 /// FNV-1a over the payload: enough to catch damage, and stable forever.

@@ -67,3 +67,43 @@ pub fn prediction_columns(
     }
     columns
 }
+
+/// The prediction distributions a reference profile keeps: `prediction` for regression,
+/// `proba_<class>` per class for classifiers, only the positive class's for a binary task (its
+/// complement says nothing more). Names match [`prediction_fields`].
+pub fn prediction_references(
+    task: Task,
+    classes: &[String],
+    p: &Predictions,
+) -> Vec<whet_data::reference::ColumnReference> {
+    prediction_distributions(task, classes, p)
+        .iter()
+        .map(|(name, values)| whet_data::reference::ColumnReference::numeric(name, values))
+        .collect()
+}
+
+/// The model's predictions as the columns a reference profile describes (see
+/// [`prediction_references`]): name and values.
+pub fn prediction_distributions(
+    task: Task,
+    classes: &[String],
+    p: &Predictions,
+) -> Vec<(String, Vec<f64>)> {
+    match task {
+        Task::Regression => vec![("prediction".to_string(), p.values.clone())],
+        _ if p.n_outputs == 1 => vec![(
+            format!("proba_{}", classes.last().map_or("1", String::as_str)),
+            p.values.clone(),
+        )],
+        _ => (0..p.n_outputs)
+            .map(|c| {
+                (
+                    format!("proba_{}", classes.get(c).map_or("?", String::as_str)),
+                    (0..p.n_rows)
+                        .map(|r| p.values[r * p.n_outputs + c])
+                        .collect(),
+                )
+            })
+            .collect(),
+    }
+}

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, Float64Array, StringArray};
 use whet_data::Task;
 use whet_data::prep::{Prep, PrepOptions};
+use whet_data::reference::{Distribution, ReferenceProfile};
 use whet_data::table::{Table, ValueType};
 use whet_learn::binning::BinnedData;
 use whet_learn::data::TrainSet;
@@ -66,7 +67,9 @@ fn model() -> Model {
         },
     )
     .unwrap();
+    let reference = ReferenceProfile::build(&t, &prep).unwrap();
     Model {
+        reference,
         prep,
         predictor: Predictor::Gbdt(Box::new(m)),
         metadata: Metadata {
@@ -138,7 +141,7 @@ fn files_are_compressed_and_format_1_files_still_load() {
     let m = model();
     let encoded = m.encoded().unwrap();
     let file = m.to_bytes().unwrap();
-    assert_eq!(FORMAT_VERSION, 2);
+    assert_eq!(FORMAT_VERSION, 3);
     assert!(
         file.len() * 2 < encoded.len(),
         "compressed {} vs encoded {}",
@@ -165,4 +168,68 @@ fn files_are_compressed_and_format_1_files_still_load() {
     damaged.extend_from_slice(&bomb);
     let e = Model::from_bytes(&damaged, "bomb").unwrap_err().to_string();
     assert!(e.contains("uncompressed"), "{e}");
+}
+
+#[test]
+fn format_2_files_load_with_an_empty_reference_profile() {
+    let m = model();
+    assert!(!m.reference.is_empty());
+    // Format 2: format 3's layout, the model without its reference profile.
+    #[derive(serde::Serialize)]
+    struct Format2<'a> {
+        prep: &'a Prep,
+        predictor: &'a Predictor,
+        metadata: &'a Metadata,
+    }
+    let encoded = rmp_serde::to_vec_named(&Format2 {
+        prep: &m.prep,
+        predictor: &m.predictor,
+        metadata: &m.metadata,
+    })
+    .unwrap();
+    let mut payload = (encoded.len() as u64).to_le_bytes().to_vec();
+    payload.extend_from_slice(&zstd::bulk::compress(&encoded, 3).unwrap());
+    let mut v2 = Vec::new();
+    v2.extend_from_slice(b"WHETMDL\0");
+    v2.extend_from_slice(&2u32.to_le_bytes());
+    v2.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    v2.extend_from_slice(&fnv(&payload).to_le_bytes());
+    v2.extend_from_slice(&payload);
+    let back = Model::from_bytes(&v2, "v2").unwrap();
+    assert!(back.reference.is_empty());
+    assert_eq!(back.prep, m.prep);
+    assert_eq!(back.predictor, m.predictor);
+}
+
+#[test]
+fn the_reference_profile_describes_the_training_columns() {
+    let m = model();
+    let r = &m.reference;
+    assert_eq!(r.rows, 500);
+    let x = r.column("x").unwrap();
+    // Rows 0, 17, ..., 493 are missing: 30 of 500.
+    assert_eq!(x.missing, 30);
+    let Distribution::Numeric(num) = &x.distribution else {
+        panic!("x is numeric")
+    };
+    assert_eq!(num.counts.iter().sum::<u64>(), 470);
+    assert_eq!(num.counts.len(), num.edges.len() + 1);
+    assert!(num.edges.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!((num.min, num.max), (0.0, 100.0));
+    let c = r.column("c").unwrap();
+    let Distribution::Categorical(cat) = &c.distribution else {
+        panic!("c is categorical")
+    };
+    assert_eq!(
+        cat.levels,
+        vec![
+            ("a".to_string(), 125),
+            ("b".to_string(), 125),
+            ("c".to_string(), 125),
+            ("d".to_string(), 125)
+        ]
+    );
+    assert_eq!((cat.other_count, c.missing), (0, 0));
+    let target = r.target.as_ref().unwrap();
+    assert_eq!(target.name, "y");
 }

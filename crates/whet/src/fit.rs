@@ -10,10 +10,12 @@ use serde::Serialize;
 use whet_data::Task;
 use whet_data::prep::{Features, Prep, PrepOptions};
 use whet_data::profile::{TargetMissing, prepare_target};
+use whet_data::reference::ReferenceProfile;
 use whet_learn::binning::BinnedData;
 use whet_learn::data::TrainSet;
 use whet_learn::metrics::evaluate_all;
 use whet_learn::model::{Metadata, Model, Predictor};
+use whet_learn::output::prediction_references;
 use whet_learn::param_text::split_pair;
 use whet_learn::{LearnerKind, LearnerParams};
 
@@ -246,16 +248,26 @@ pub fn cmd_fit(args: &FitArgs, quiet: bool) -> Result<()> {
     }
     let learner = predictor.learner_name().to_string();
     if let Some(out) = &args.out {
+        let classes = prep
+            .target
+            .as_ref()
+            .map(|t| t.classes.clone())
+            .unwrap_or_default();
+        let mut reference = ReferenceProfile::build(&train_table, &prep)?;
+        // Predictions on rows the model did not learn from, when there are some: on its own
+        // training rows a model is more confident than it will be on new data.
+        let held_out = match &valid {
+            Some(v) => predictor.predict(&v.features),
+            None => predictor.predict(&x),
+        };
+        reference.predictions = prediction_references(task, &classes, &held_out);
         let model = Model {
+            reference,
             metadata: Metadata {
                 whet_version: env!("CARGO_PKG_VERSION").to_string(),
                 task,
                 target: args.target.clone(),
-                classes: prep
-                    .target
-                    .as_ref()
-                    .map(|t| t.classes.clone())
-                    .unwrap_or_default(),
+                classes,
                 params: shown_params.clone(),
                 train_rows: x.n_rows as u64,
                 seed: args.seed,

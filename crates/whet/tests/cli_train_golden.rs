@@ -11,6 +11,11 @@
 //! report is hashed over every field that does not measure time or name a path or run.
 //! (`model_bytes` left the report's hash when CI showed the compressed size varying by a byte
 //! with `fit_seconds`.)
+//!
+//! Model format 3 added the training data's reference profile (`Model::reference`), which
+//! changed the model hash. The model is therefore hashed twice: whole, and without the profile
+//! (encoded as format 2 held it), the latter still equal to the hash recorded before format 3 —
+//! proof that the profile is the only change.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -91,8 +96,17 @@ fn multiclass_csv() -> String {
     s
 }
 
-/// Trains and returns (model hash, report hash, cv_score).
-fn golden(data: &Path, target: &str, extra: &[&str]) -> (u64, u64, f64) {
+/// The model's fields as format 2 held them, without the reference profile.
+#[derive(serde::Serialize)]
+struct WithoutReference<'a> {
+    prep: &'a whet_data::prep::Prep,
+    predictor: &'a whet_learn::model::Predictor,
+    metadata: &'a whet_learn::model::Metadata,
+}
+
+/// Trains and returns (model hash, report hash, cv_score, hash of the model without its
+/// reference profile).
+fn golden(data: &Path, target: &str, extra: &[&str]) -> (u64, u64, f64, u64) {
     let name = data.file_stem().unwrap().to_string_lossy().into_owned();
     let model_path = tmp(&format!("{name}.whet"));
     let out = Command::new(env!("CARGO_BIN_EXE_whet"))
@@ -115,6 +129,15 @@ fn golden(data: &Path, target: &str, extra: &[&str]) -> (u64, u64, f64) {
     let mut model = Model::from_bytes(&bytes, "golden").unwrap();
     model.metadata.fit_seconds = 0.0;
     let model_hash = fnv64(&model.encoded().unwrap());
+    assert!(!model.reference.is_empty() && !model.reference.predictions.is_empty());
+    let without_reference = fnv64(
+        &rmp_serde::to_vec_named(&WithoutReference {
+            prep: &model.prep,
+            predictor: &model.predictor,
+            metadata: &model.metadata,
+        })
+        .unwrap(),
+    );
 
     let mut v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let report = v.as_object_mut().unwrap();
@@ -134,7 +157,7 @@ fn golden(data: &Path, target: &str, extra: &[&str]) -> (u64, u64, f64) {
     }
     let cv = report["cv_score"].as_f64().unwrap();
     let report_hash = fnv64(canonical(&v).as_bytes());
-    (model_hash, report_hash, cv)
+    (model_hash, report_hash, cv, without_reference)
 }
 
 /// JSON text with every object's keys sorted, whatever order serde_json keeps them in.
@@ -159,7 +182,7 @@ fn canonical(v: &serde_json::Value) -> String {
     }
 }
 
-fn check(got: (u64, u64, f64), want: (u64, u64, f64), what: &str) {
+fn check(got: (u64, u64, f64, u64), want: (u64, u64, f64, u64), what: &str) {
     assert_eq!(
         got.2.to_bits(),
         want.2.to_bits(),
@@ -168,6 +191,10 @@ fn check(got: (u64, u64, f64), want: (u64, u64, f64), what: &str) {
         want.2
     );
     assert_eq!(got.1, want.1, "{what}: the --json report changed");
+    assert_eq!(
+        got.3, want.3,
+        "{what}: the model without its reference profile changed"
+    );
     assert_eq!(got.0, want.0, "{what}: the model file changed");
 }
 
@@ -178,9 +205,10 @@ fn binary_churn_with_a_test_holdout_is_unchanged() {
     check(
         got,
         (
-            13677530809151485120,
+            1573505829186639932,
             1095956267848614217,
             0.8676266078494612,
+            13677530809151485120,
         ),
         "churn",
     );
@@ -194,9 +222,10 @@ fn regression_is_unchanged() {
     check(
         got,
         (
-            6060875608179212710,
+            5606069755886956831,
             12829900398566570609,
             0.49687751130223656,
+            6060875608179212710,
         ),
         "regression",
     );
@@ -210,9 +239,10 @@ fn multiclass_with_refit_is_unchanged() {
     check(
         got,
         (
-            4243800110567214419,
+            16763899283156639088,
             9023754561798179911,
             0.35453576588612074,
+            4243800110567214419,
         ),
         "multiclass",
     );
