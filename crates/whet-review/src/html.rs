@@ -559,6 +559,90 @@ fn slices(h: &mut String, r: &Review) {
     }
 }
 
+fn drift_section(h: &mut String, r: &Review) {
+    let Some(d) = &r.drift else { return };
+    let _ = write!(
+        h,
+        "<h2>Has the data moved since training?</h2><p class=\"small\">Each input column and the model's predictions, binned as the training data was (the model file's reference profile of {} rows), compared by the population stability index: below 0.1 stable, 0.1–0.25 some shift, above 0.25 a major shift — when it is also beyond what sampling alone gives (p &lt; 0.001; the PSI expected by chance is shown).</p>",
+        d.train_rows
+    );
+    let moved: Vec<_> = d
+        .columns
+        .iter()
+        .filter(|c| crate::drift::shifted(c, crate::drift::PSI_MODERATE) && c.bins.len() > 1)
+        .take(3)
+        .collect();
+    if !moved.is_empty() {
+        h.push_str("<div class=\"grid\">");
+        for c in moved {
+            let n = c.bins.len();
+            let max = c
+                .train_share
+                .iter()
+                .chain(&c.data_share)
+                .fold(0.0f64, |a, &b| a.max(b))
+                .max(1e-9);
+            let mut ch = Chart::new(360.0, 280.0, (0.0, n as f64), (0.0, max * 1.1));
+            ch.axes(
+                "bin (training quantiles or levels; last: missing)",
+                "share of rows",
+            );
+            for b in 0..n {
+                ch.bar(
+                    b as f64 + 0.08,
+                    b as f64 + 0.48,
+                    0.0,
+                    c.train_share[b],
+                    GREY,
+                );
+                ch.bar(
+                    b as f64 + 0.52,
+                    b as f64 + 0.92,
+                    0.0,
+                    c.data_share[b],
+                    ORANGE,
+                );
+            }
+            ch.legend(&[(GREY, "training"), (ORANGE, "this data")]);
+            h.push_str(&ch.finish(&format!("{} ({}) — PSI {}", c.column, c.kind, num(c.psi))));
+        }
+        h.push_str("</div>");
+    }
+    h.push_str("<table><tr><th>column</th><th>kind</th><th>PSI</th><th>expected by chance</th><th></th><th>missing in training</th><th>missing here</th></tr>");
+    for c in &d.columns {
+        let word = if crate::drift::shifted(c, crate::drift::PSI_MAJOR) {
+            "<span class=\"warn\">major shift</span>"
+        } else if crate::drift::shifted(c, crate::drift::PSI_MODERATE) {
+            "<span class=\"nc\">some shift</span>"
+        } else {
+            "stable"
+        };
+        let _ = write!(
+            h,
+            "<tr{}><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{word}</td><td class=\"num\">{:.1}%</td><td class=\"num\">{:.1}%</td></tr>",
+            if crate::drift::shifted(c, crate::drift::PSI_MAJOR) {
+                " class=\"flag\""
+            } else {
+                ""
+            },
+            escape(&c.column),
+            escape(&c.kind),
+            num(c.psi),
+            num(c.psi_noise),
+            100.0 * c.missing_train,
+            100.0 * c.missing_data
+        );
+    }
+    h.push_str("</table>");
+    if !d.skipped.is_empty() {
+        let _ = write!(
+            h,
+            "<p class=\"small\">Not compared (free text): {}.</p>",
+            escape(&d.skipped.join(", "))
+        );
+    }
+}
+
 /// The review as one HTML page.
 pub fn review_html(r: &Review) -> String {
     let mut h = String::with_capacity(256 * 1024);
@@ -694,6 +778,7 @@ pub fn review_html(r: &Review) -> String {
     }
     explanations(&mut h, r);
     slices(&mut h, r);
+    drift_section(&mut h, r);
     if !r.notes.is_empty() {
         h.push_str("<h2>Notes</h2><ul>");
         for n in &r.notes {

@@ -9,6 +9,7 @@
 //! * `curves`: ROC, precision-recall, calibration (ECE), thresholds, confusion matrix,
 //!   regression plots;
 //! * `slices`: categorical levels and numeric quantile bins;
+//! * `drift`: DATA against the training data's reference profile in the model file (PSI);
 //! * `explain`: gain and permutation importance, SHAP values, individual explanations;
 //! * `paired`: DeLong, McNemar and paired t-tests;
 //! * `review`: the review of one model, with its checks;
@@ -22,6 +23,7 @@
 pub mod bootstrap;
 pub mod compare;
 pub mod curves;
+pub mod drift;
 pub mod error;
 pub mod eval;
 pub mod explain;

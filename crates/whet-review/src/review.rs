@@ -14,6 +14,7 @@ use crate::curves::{
     BinaryCurves, CalibrationBin, RegressionPlots, binary_curves, calibration_bins,
     confusion_matrix, regression_plots,
 };
+use crate::drift::{DriftReport, PSI_MAJOR};
 use crate::error::{Result, ReviewError};
 use crate::eval::{MetricDef, Scored};
 use crate::explain::{Explanations, explain};
@@ -154,6 +155,8 @@ pub struct Review {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explanations: Option<Explanations>,
     pub slices: SliceReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift: Option<DriftReport>,
     pub checks: Vec<Check>,
     pub notes: Vec<String>,
 }
@@ -555,6 +558,60 @@ fn dominance_check(ex: Option<&Explanations>, table: &Table, target: &str, task:
     }
 }
 
+fn drift_check(d: Option<&DriftReport>) -> Check {
+    let name = "data drift".to_string();
+    let Some(d) = d else {
+        return Check {
+            name,
+            verdict: CheckVerdict::NotChecked,
+            summary: "the model file carries no profile of its training data (written before model format 3)".into(),
+            evidence: "retrain or refit the model with this whet to record one".into(),
+        };
+    };
+    let major: Vec<&crate::drift::ColumnShift> = d
+        .columns
+        .iter()
+        .filter(|c| crate::drift::shifted(c, PSI_MAJOR))
+        .collect();
+    let top: Vec<String> = d
+        .columns
+        .iter()
+        .take(3)
+        .map(|c| {
+            format!(
+                "{} {} (PSI {:.3}, {:.3} expected by chance)",
+                c.kind, c.column, c.psi, c.psi_noise
+            )
+        })
+        .collect();
+    Check {
+        name,
+        verdict: if major.is_empty() {
+            CheckVerdict::Pass
+        } else {
+            CheckVerdict::Warn
+        },
+        summary: if major.is_empty() {
+            "no input column and not the predictions moved beyond PSI 0.25 and sampling noise"
+                .into()
+        } else {
+            format!(
+                "{} moved away from the training data (PSI > 0.25, beyond sampling noise): the scores above may not carry over",
+                major
+                    .iter()
+                    .map(|c| format!("'{}'", c.column))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
+        evidence: format!(
+            "largest shifts against {} training rows: {}",
+            d.train_rows,
+            top.join(", ")
+        ),
+    }
+}
+
 /// Reviews `model` on `table`; `progress` hears each stage's name as it starts.
 pub fn review(
     model: &Model,
@@ -645,12 +702,8 @@ pub fn review(
         &target,
         task,
     ));
-    checks.push(Check {
-        name: "data drift".into(),
-        verdict: CheckVerdict::NotChecked,
-        summary: "the model file carries no profile of its training data to compare with".into(),
-        evidence: String::new(),
-    });
+    let drift = crate::drift::drift(&model.reference, &model.prep, &applied.table, s);
+    checks.push(drift_check(drift.as_ref()));
     let mut notes = applied.notes.clone();
     if s.n_rows() > crate::bootstrap::LARGE_DATA_ROWS && !slices.slices.is_empty() {
         notes.push(format!(
@@ -708,6 +761,7 @@ pub fn review(
         regression,
         explanations,
         slices,
+        drift,
         checks,
         notes,
     })

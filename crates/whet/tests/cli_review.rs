@@ -205,6 +205,55 @@ fn binary_review_has_intervals_curves_explanations_slices_and_a_page() {
 }
 
 #[test]
+fn drift_against_the_training_profile_in_the_model() {
+    let f = fixture();
+    let v = review_json(&f.gbdt, &f.test, &["--slices", "none", "--no-explain"]);
+    let check = |v: &serde_json::Value| -> serde_json::Value {
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "data drift")
+            .unwrap()
+            .clone()
+    };
+    // The same population as training: no column moved.
+    assert_eq!(check(&v)["verdict"], "pass", "{}", check(&v));
+    assert!(
+        v["drift"]["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["column"] == "tenure_months")
+    );
+    // Charges raised by 100: that column (and the predictions it moves) shift.
+    let shifted = dir().join("shifted.csv");
+    let text = std::fs::read_to_string(&f.test).unwrap();
+    let moved: String = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            let mut cells: Vec<String> = l.split(',').map(str::to_string).collect();
+            if i > 0 {
+                let x: f64 = cells[7].parse().unwrap();
+                cells[7] = format!("{:.2}", x + 100.0);
+            }
+            cells.join(",") + "\n"
+        })
+        .collect();
+    std::fs::write(&shifted, moved).unwrap();
+    let v = review_json(&f.gbdt, &shifted, &["--slices", "none", "--no-explain"]);
+    assert_eq!(check(&v)["verdict"], "warn");
+    assert!(
+        check(&v)["summary"]
+            .as_str()
+            .unwrap()
+            .contains("'monthly_charges'")
+    );
+    assert_eq!(v["drift"]["columns"][0]["column"], "monthly_charges");
+}
+
+#[test]
 fn same_seed_same_review() {
     let f = fixture();
     let a = review_json(&f.gbdt, &f.test, &["--seed", "4"]);
