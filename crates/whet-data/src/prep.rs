@@ -139,7 +139,8 @@ impl Step {
         }
     }
 
-    fn feature_names(&self) -> Vec<String> {
+    /// The features this step makes, in the order `Features` holds them.
+    pub fn feature_names(&self) -> Vec<String> {
         match self {
             Step::Numeric { column, .. }
             | Step::Boolean { column, .. }
@@ -644,8 +645,9 @@ fn fit_target(name: &str, task: Task, array: &ArrayRef) -> Result<TargetSpec> {
     })
 }
 
-/// Every value as a label string (numbers formatted the way they are counted in profiles).
-pub(crate) fn labels_of(array: &ArrayRef) -> Vec<Option<String>> {
+/// Every value as a label string, numbers formatted the way profiles count them (the target's
+/// classes; a reference profile's and a review's levels).
+pub fn labels_of(array: &ArrayRef) -> Vec<Option<String>> {
     match array.data_type() {
         DataType::Utf8 => array
             .as_string::<i32>()

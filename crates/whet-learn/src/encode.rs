@@ -202,6 +202,40 @@ impl Encoder {
         &self.names
     }
 
+    /// The feature each encoded column comes from (index into the features).
+    pub fn column_features(&self) -> Vec<usize> {
+        let mut out = vec![0; self.width()];
+        for step in &self.steps {
+            let (feature, columns): (usize, Vec<u32>) = match step {
+                EncodeStep::Numeric {
+                    feature,
+                    value,
+                    missing,
+                    ..
+                } => (*feature, value.iter().chain(missing).copied().collect()),
+                EncodeStep::Categorical {
+                    feature,
+                    columns,
+                    missing,
+                } => (
+                    *feature,
+                    columns
+                        .iter()
+                        .chain(missing)
+                        .copied()
+                        .filter(|&c| c != NO_COLUMN)
+                        .collect(),
+                ),
+            };
+            for c in columns {
+                if let Some(slot) = out.get_mut(c as usize) {
+                    *slot = feature;
+                }
+            }
+        }
+        out
+    }
+
     /// The encoded columns of each categorical feature (levels and missing).
     pub(crate) fn categorical_groups(&self) -> Vec<Vec<usize>> {
         self.steps

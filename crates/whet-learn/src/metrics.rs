@@ -356,6 +356,87 @@ pub fn f1_macro(y: &[f64], pred_class: &[usize], n_classes: usize, w: Option<&[f
     }
 }
 
+/// Precision, recall, F1 and support of one class, as `sklearn.metrics.
+/// precision_recall_fscore_support(..., zero_division=np.nan)` gives them per class.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClassScores {
+    /// `tp / (tp + fp)`; NaN when the class is never predicted.
+    pub precision: f64,
+    /// `tp / (tp + fn)`; NaN when the class never occurs in the labels.
+    pub recall: f64,
+    /// NaN when the class occurs neither in the labels nor in the predictions.
+    pub f1: f64,
+    /// Weighted count of rows labelled with the class.
+    pub support: f64,
+}
+
+/// Per-class precision, recall, F1 and support for classes `0..n_classes`,
+/// `sklearn.metrics.precision_recall_fscore_support(y, pred_class, labels=range(n_classes),
+/// sample_weight=w, zero_division=np.nan)`. `None` for invalid input (see the module docs).
+pub fn class_scores(
+    y: &[f64],
+    pred_class: &[usize],
+    n_classes: usize,
+    w: Option<&[f64]>,
+) -> Option<Vec<ClassScores>> {
+    let counts = class_counts(y, pred_class, n_classes, w)?;
+    let ratio = |a: f64, b: f64| if b != 0.0 { a / b } else { f64::NAN };
+    Some(
+        counts
+            .into_iter()
+            .map(|c @ [tp, fp, fn_]| ClassScores {
+                precision: ratio(tp, tp + fp),
+                recall: ratio(tp, tp + fn_),
+                f1: f1_of(c).unwrap_or(f64::NAN),
+                support: tp + fn_,
+            })
+            .collect(),
+    )
+}
+
+/// Precision of class 1, `sklearn.metrics.precision_score(y, pred_class, sample_weight=w,
+/// zero_division=np.nan)`: NaN when nothing is predicted 1.
+pub fn precision_binary(y: &[f64], pred_class: &[usize], w: Option<&[f64]>) -> f64 {
+    class_scores(y, pred_class, 2, w).map_or(f64::NAN, |c| c[1].precision)
+}
+
+/// Recall of class 1, `sklearn.metrics.recall_score(y, pred_class, sample_weight=w,
+/// zero_division=np.nan)`: NaN when no row is labelled 1.
+pub fn recall_binary(y: &[f64], pred_class: &[usize], w: Option<&[f64]>) -> f64 {
+    class_scores(y, pred_class, 2, w).map_or(f64::NAN, |c| c[1].recall)
+}
+
+/// Support-weighted mean of the per-class F1 scores, `sklearn.metrics.f1_score(y,
+/// pred_class, average="weighted", sample_weight=w)`. A class whose F1 is 0/0 has no
+/// support, so it weighs nothing. NaN when no row has positive weight or for invalid input.
+pub fn f1_weighted(y: &[f64], pred_class: &[usize], n_classes: usize, w: Option<&[f64]>) -> f64 {
+    let Some(scores) = class_scores(y, pred_class, n_classes, w) else {
+        return f64::NAN;
+    };
+    let (mut sum, mut total) = (0.0, 0.0);
+    for c in scores.iter().filter(|c| c.support != 0.0) {
+        sum += c.support * if c.f1.is_nan() { 0.0 } else { c.f1 };
+        total += c.support;
+    }
+    if total == 0.0 { f64::NAN } else { sum / total }
+}
+
+/// Brier score of binary probabilities, `sklearn.metrics.brier_score_loss(y, prob,
+/// sample_weight=w)`: the weighted mean of `(prob − y)²`; `prob[i]` is p(class 1).
+/// NaN for labels outside {0, 1}, probabilities outside [0, 1] and the common undefined
+/// cases (see the module docs).
+pub fn brier(y: &[f64], prob: &[f64], w: Option<&[f64]>) -> f64 {
+    let n = y.len();
+    if prob.len() != n || !weights_fit(n, w) {
+        return f64::NAN;
+    }
+    if y.iter().any(|&v| binary_label(v).is_none()) || prob.iter().any(|p| !(0.0..=1.0).contains(p))
+    {
+        return f64::NAN;
+    }
+    weighted_mean(n, w, |i| (prob[i] - y[i]).powi(2))
+}
+
 /// Checks the lengths shared by the regression metrics.
 #[inline]
 fn regression_fits(y: &[f64], pred: &[f64], w: Option<&[f64]>) -> bool {

@@ -112,3 +112,15 @@ show("F1_MACRO_ZW", "f1_score([0, 1, 2, 0], [0, 1, 2, 1], average='macro', sampl
      M.f1_score([0, 1, 2, 0], [0, 1, 2, 1], average="macro", sample_weight=[1, 1, 0, 1], zero_division=np.nan))
 show("F1_MACRO_ZW_DEFAULT", "f1_score([0, 1, 2, 0], [0, 1, 2, 1], average='macro', sample_weight=[1, 1, 0, 1])  (whet differs)",
      M.f1_score([0, 1, 2, 0], [0, 1, 2, 1], average="macro", sample_weight=[1, 1, 0, 1]))
+
+# Per-class scores, weighted F1 and the Brier score (whet-review's report metrics).
+print("precision_recall_fscore_support(YB, CB, zero_division=nan) w=WB",
+      [list(map(float, a)) for a in M.precision_recall_fscore_support(YB, CB, labels=[0, 1], sample_weight=WB, zero_division=np.nan)])
+print("precision_recall_fscore_support(YX, CX, labels=[0,1,2], zero_division=nan)",
+      [list(map(float, a)) for a in M.precision_recall_fscore_support(YX, CX, labels=[0, 1, 2], zero_division=np.nan)])
+print("f1_score(YM, CM, average='weighted') / w=WM",
+      M.f1_score(YM, CM, average="weighted"), M.f1_score(YM, CM, average="weighted", sample_weight=WM))
+print("f1_score(YX, CX, average='weighted') / w=WX",
+      M.f1_score(YX, CX, average="weighted"), M.f1_score(YX, CX, average="weighted", sample_weight=WX))
+print("brier_score_loss(YB, PB) / w=WB",
+      M.brier_score_loss(YB, PB), M.brier_score_loss(YB, PB, sample_weight=WB))

@@ -477,6 +477,21 @@ impl Store {
             .get_model_version(name, which))
     }
 
+    /// Sets a tag on a model version (e.g. the run that reviewed it).
+    pub fn set_model_version_tag(
+        &self,
+        name: &str,
+        version: i64,
+        key: &str,
+        value: &str,
+    ) -> Result<()> {
+        either!(
+            self,
+            |c| c.set_model_version_tag(name, version, key, value),
+            |r| r.set_model_version_tag(name, version, key, value)
+        )
+    }
+
     /// All versions of a model, newest first.
     pub fn model_versions(&self, name: &str) -> Result<Vec<ModelVersion>> {
         either!(self, |c| c.model_versions(name, None), |r| r

@@ -1,7 +1,8 @@
 //! How a failed command ends: the message with its causes on stderr, and the exit code the
 //! README promises — 2 when the command line asked for something impossible (a usage error),
 //! 130 when the user stopped it (Ctrl-C), 1 for everything else (bad data, a missing file, a
-//! full disk).
+//! full disk). `whet compare` also ends with 3 (indistinguishable) or 4 (worse) when it
+//! worked but the challenger is not better (see `compare::exit_code`).
 
 use std::fmt;
 use std::process::ExitCode;
@@ -30,6 +31,22 @@ impl fmt::Display for Interrupted {
 
 impl std::error::Error for Interrupted {}
 
+/// A command that worked but refused what was asked (e.g. `whet model promote` when the
+/// version is not better): its own exit code, 3 or 4 like `whet compare`.
+#[derive(Debug)]
+pub struct Refused {
+    pub code: u8,
+    pub message: String,
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Refused {}
+
 /// A usage error with its hint, e.g. `usage("--folds must be at least 2\nhint: …")`.
 pub fn usage(message: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(UsageError(message.into()))
@@ -44,6 +61,9 @@ fn is_usage(e: &anyhow::Error) -> bool {
             || cause
                 .downcast_ref::<whet_learn::LearnError>()
                 .is_some_and(|l| l.is_usage())
+            || cause
+                .downcast_ref::<whet_review::ReviewError>()
+                .is_some_and(|r| r.is_usage())
     })
 }
 
@@ -67,6 +87,9 @@ pub fn report(e: &anyhow::Error) -> ExitCode {
                 Some(whet_automl::AutomlError::Interrupted)
             )
     });
+    if let Some(r) = e.chain().find_map(|c| c.downcast_ref::<Refused>()) {
+        return ExitCode::from(r.code);
+    }
     ExitCode::from(if interrupted {
         130
     } else if is_usage(e) {

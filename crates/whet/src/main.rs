@@ -1,6 +1,7 @@
 //! The `whet` command line: argument parsing, progress and output formats over the library
 //! crates. This file only dispatches; each command lives in its own module.
 
+mod compare;
 mod drift;
 mod exit;
 mod fit;
@@ -10,7 +11,9 @@ mod output;
 mod predict;
 mod profile;
 mod progress;
+mod promote;
 mod read;
+mod review;
 mod serve_cmd;
 mod server_cmd;
 mod study;
@@ -50,6 +53,12 @@ enum Command {
     Predict(predict::PredictArgs),
     /// Compare new data with a model's training data: per-column and prediction drift; exit 3 on drift.
     Drift(drift::DriftArgs),
+    /// Review a model on labelled data: metrics with intervals, curves, explanations, slices,
+    /// checks; HTML with --html.
+    Review(review::ReviewArgs),
+    /// Champion vs challenger on the same rows: gain with a paired interval and a verdict
+    /// (exit code 0 only when the challenger is better).
+    Compare(compare::CompareArgs),
     /// List and search tracked runs (MLflow filter syntax).
     Runs(track_cmd::RunsArgs),
     /// Show, compare, delete or restore tracked runs.
@@ -105,6 +114,9 @@ fn main() -> ExitCode {
         Command::Train(args) => done(train::cmd_train(args, cli.store.as_deref(), cli.quiet)),
         Command::Predict(args) => done(predict::cmd_predict(args, cli.store.as_deref(), cli.quiet)),
         Command::Drift(args) => drift::cmd_drift(args, cli.store.as_deref(), cli.quiet),
+        Command::Review(args) => done(review::cmd_review(args, cli.store.as_deref(), cli.quiet)),
+        Command::Compare(args) => compare::cmd_compare(args, cli.store.as_deref(), cli.quiet)
+            .map(ExitCode::from),
         Command::Runs(args) => done(track_cmd::cmd_runs(cli.store.as_deref(), args, cli.quiet)),
         Command::Run(cmd) => done(track_cmd::cmd_run(cli.store.as_deref(), cmd, cli.quiet)),
         Command::Models(args) => done(track_cmd::cmd_models(cli.store.as_deref(), args)),

@@ -541,6 +541,9 @@ pub enum ModelCommand {
         version: i64,
         alias: String,
     },
+    /// Move an alias to a version only when it beats the current holder on DATA (whet
+    /// compare's verdict `better`), or with --force; the comparison is kept as evidence.
+    Promote(crate::promote::PromoteArgs),
     /// A model's versions, aliases and alias history: NAME, NAME@alias or NAME/version.
     Show {
         model: String,
@@ -632,6 +635,7 @@ pub fn cmd_model(store: Option<&str>, cmd: &ModelCommand, quiet: bool) -> Result
             model,
             json: as_json,
         } => model_show(&store, model, *as_json),
+        ModelCommand::Promote(args) => crate::promote::cmd_promote(&store, args, quiet),
     }
 }
 
@@ -651,6 +655,13 @@ fn model_show(store: &Store, spec: &str, as_json: bool) -> Result<()> {
         println!("  created   {}", time(v.creation_time));
         if !v.aliases.is_empty() {
             println!("  aliases   {}", v.aliases.join(", "));
+        }
+        // Set by `whet review`: the latest review of this version, with its report artifacts.
+        if let Some(run) = v.tags.get("whet.review.run_id") {
+            println!(
+                "  review    {run} (whet run show {})",
+                &run[..run.len().min(12)]
+            );
         }
         if !v.metrics.is_empty() {
             println!("\nmetrics");

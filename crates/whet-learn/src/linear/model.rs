@@ -75,6 +75,44 @@ impl LinearModel {
         self.converged
     }
 
+    /// Exact SHAP values of the linear score (log-odds for classifiers), treating features as
+    /// independent with the rows of `x` as background: a feature's contribution is
+    /// `Σ coef · (encoded − mean encoded over x)` over its encoded columns. Row-major
+    /// `n_rows × n_outputs × (n_features + 1)`, the last slot of each output the expected
+    /// score; each row's values sum to its linear score, as [`crate::gbdt::GbdtModel`]'s do.
+    pub fn shap_values(&self, x: &Features) -> Vec<f64> {
+        let k = self.n_outputs;
+        let w = self.encoder.width();
+        let nf = x.columns.len();
+        let width = k * (nf + 1);
+        let owner = self.encoder.column_features();
+        let mut mean = vec![0.0; w];
+        for row in 0..x.n_rows {
+            self.encoder.visit_row(x, row, |c, v| mean[c] += v);
+        }
+        for m in &mut mean {
+            *m /= x.n_rows.max(1) as f64;
+        }
+        let mut out = vec![0.0; x.n_rows * width];
+        out.par_chunks_mut(width)
+            .enumerate()
+            .for_each(|(row, phi)| {
+                let mut enc = vec![0.0; w];
+                self.encoder.visit_row(x, row, |c, v| enc[c] = v);
+                for o in 0..k {
+                    let base = &mut phi[o * (nf + 1)..(o + 1) * (nf + 1)];
+                    let mut expected = self.intercept[o];
+                    for c in 0..w {
+                        let coef = self.coef[o * w + c];
+                        base[owner[c]] += coef * (enc[c] - mean[c]);
+                        expected += coef * mean[c];
+                    }
+                    base[nf] = expected;
+                }
+            });
+        out
+    }
+
     pub fn predict(&self, x: &Features) -> Predictions {
         let k = self.n_outputs;
         let mut values = vec![0.0; x.n_rows * k];

@@ -713,3 +713,27 @@ fn constant_features_are_dropped() {
     assert_eq!(m.encoder.names(), ["x"]);
     assert!(m.predict(&x).values.iter().all(|v| v.is_finite()));
 }
+
+#[test]
+fn shap_values_sum_to_the_linear_score_and_average_to_zero() {
+    let x = logistic_data();
+    let alpha = 1.0 / (0.5 * 24.0);
+    let m = fit_linear(&train(&x, L_Y, Task::Binary), &params(alpha, 0.0)).unwrap();
+    let phi = m.shap_values(&x);
+    let nf = x.columns.len();
+    let p = m.predict(&x).values;
+    let mut mean = vec![0.0; nf];
+    for r in 0..x.n_rows {
+        let row = &phi[r * (nf + 1)..(r + 1) * (nf + 1)];
+        let score: f64 = row.iter().sum();
+        // The score is the log-odds of the predicted probability.
+        assert!((score - (p[r] / (1.0 - p[r])).ln()).abs() < 1e-9, "row {r}");
+        for f in 0..nf {
+            mean[f] += row[f] / x.n_rows as f64;
+        }
+    }
+    // Background = these rows: every feature's contributions average to zero.
+    assert!(mean.iter().all(|m| m.abs() < 1e-12), "{mean:?}");
+    // The categorical feature's one-hot columns land on feature 2, not elsewhere.
+    assert!((0..x.n_rows).any(|r| phi[r * (nf + 1) + 2].abs() > 1e-6));
+}

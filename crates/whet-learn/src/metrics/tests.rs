@@ -533,3 +533,59 @@ fn evaluate_from_predictions() {
         None,
     ));
 }
+
+#[test]
+fn class_scores_weighted_f1_and_brier_match_sklearn() {
+    // precision_recall_fscore_support(YB, CB, labels=[0, 1], sample_weight=WB,
+    //                                 zero_division=np.nan)
+    let y = labels(&YB);
+    let c = class_scores(&y, &CB, 2, Some(&WB)).unwrap();
+    let want = [
+        [
+            0.4358974358974359,
+            0.6538461538461539,
+            0.5230769230769231,
+            6.5,
+        ],
+        [
+            0.47058823529411764,
+            0.26666666666666666,
+            0.3404255319148936,
+            7.5,
+        ],
+    ];
+    for (got, want) in c.iter().zip(want) {
+        assert_close(got.precision, want[0]);
+        assert_close(got.recall, want[1]);
+        assert_close(got.f1, want[2]);
+        assert_close(got.support, want[3]);
+    }
+    assert_close(precision_binary(&y, &CB, Some(&WB)), 0.47058823529411764);
+    assert_close(recall_binary(&y, &CB, Some(&WB)), 0.26666666666666666);
+    // precision_recall_fscore_support(YX, CX, labels=[0, 1, 2], zero_division=np.nan):
+    // class 2 is predicted but never true, so its recall is NaN and its F1 0.
+    let c = class_scores(&labels(&YX), &CX, 3, None).unwrap();
+    assert_close(c[1].precision, 1.0);
+    assert_close(c[1].recall, 0.3333333333333333);
+    assert_close(c[2].precision, 0.0);
+    assert_nan(c[2].recall);
+    assert_close(c[2].f1, 0.0);
+    assert_close(c[2].support, 0.0);
+    // f1_score(..., average='weighted') with and without weights
+    assert_close(f1_weighted(&labels(&YM), &CM, 3, None), 0.6185714285714285);
+    assert_close(
+        f1_weighted(&labels(&YM), &CM, 3, Some(&WM)),
+        0.6207786788459908,
+    );
+    assert_close(f1_weighted(&labels(&YX), &CX, 3, None), 0.5833333333333334);
+    assert_close(
+        f1_weighted(&labels(&YX), &CX, 3, Some(&WX)),
+        0.58008658008658,
+    );
+    // brier_score_loss(YB, PB) / with sample_weight=WB
+    assert_close(brier(&y, &PB, None), 0.398125);
+    assert_close(brier(&y, &PB, Some(&WB)), 0.26562500000000006);
+    assert_nan(brier(&[2.0], &[0.5], None));
+    assert_nan(brier(&[1.0], &[1.5], None));
+    assert!(class_scores(&[3.0], &[0], 3, None).is_none());
+}

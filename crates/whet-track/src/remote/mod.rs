@@ -583,6 +583,21 @@ impl Client {
         Ok(a.model_versions)
     }
 
+    pub fn set_model_version_tag(
+        &self,
+        name: &str,
+        version: i64,
+        key: &str,
+        value: &str,
+    ) -> Result<()> {
+        self.mlflow_post(
+            "/model-versions/set-tag",
+            &json!({ "name": name, "version": version.to_string(), "key": key, "value": value }),
+            Retry::Idempotent,
+        )
+        .map(|_| ())
+    }
+
     pub fn alias_history(&self, name: &str) -> Result<Vec<AliasMove>> {
         let a: api::AliasHistory = self.ext(api::MODELS_ALIAS_HISTORY, &[("name", name)])?;
         Ok(a.alias_history)

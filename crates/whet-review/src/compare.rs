@@ -1,0 +1,490 @@
+//! Champion against challenger on the same rows: every metric's gain with a paired bootstrap
+//! interval, the paired tests of the task, the same per slice, and a verdict.
+//!
+//! The gain is oriented so that positive always means the challenger is better (for a loss,
+//! champion − challenger). Both models see the same resamples of the same rows, so the
+//! interval of the gain is far narrower than the two models' intervals would suggest.
+
+use rayon::prelude::*;
+use serde::Serialize;
+use whet_data::{Table, Task};
+use whet_learn::model::Model;
+
+use crate::bootstrap::{BootstrapSpec, Estimate, Strata, percentile_interval, replicate};
+use crate::error::{Result, ReviewError};
+use crate::eval::{MetricDef, Scored};
+use crate::paired::{TestResult, delong_test, mcnemar, paired_t};
+use crate::review::{apply, primary_metric};
+use crate::slices::{default_columns, define};
+
+#[derive(Clone, Debug)]
+pub struct CompareOptions {
+    pub bootstrap: BootstrapSpec,
+    pub metric: Option<String>,
+    /// The gain's interval must lie above this for `better`.
+    pub min_gain: f64,
+    pub threshold: f64,
+    pub slices: Option<Vec<String>>,
+    pub min_slice_rows: usize,
+    pub champion_label: String,
+    pub challenger_label: String,
+    pub data_label: String,
+}
+
+impl Default for CompareOptions {
+    fn default() -> Self {
+        CompareOptions {
+            bootstrap: BootstrapSpec::default(),
+            metric: None,
+            min_gain: 0.0,
+            threshold: 0.5,
+            slices: None,
+            min_slice_rows: 50,
+            champion_label: String::new(),
+            challenger_label: String::new(),
+            data_label: String::new(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Better,
+    Indistinguishable,
+    Worse,
+}
+
+impl Verdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Better => "better",
+            Verdict::Indistinguishable => "indistinguishable",
+            Verdict::Worse => "worse",
+        }
+    }
+
+    /// `better` when the gain's interval lies above `min_gain`, `worse` when it lies below 0.
+    pub fn from_gain(gain: &Estimate, min_gain: f64) -> Verdict {
+        if gain.lo > min_gain {
+            Verdict::Better
+        } else if gain.hi < 0.0 {
+            Verdict::Worse
+        } else {
+            Verdict::Indistinguishable
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct MetricGain {
+    #[serde(flatten)]
+    pub def: MetricDef,
+    pub champion: f64,
+    pub challenger: f64,
+    /// Challenger's advantage (positive = better), with its paired interval.
+    pub gain: Estimate,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SliceGain {
+    pub column: String,
+    pub label: String,
+    pub rows: u64,
+    pub champion: f64,
+    pub challenger: f64,
+    pub gain: Estimate,
+    pub verdict: Verdict,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Comparison {
+    pub schema_version: u32,
+    pub champion: String,
+    pub challenger: String,
+    pub data: String,
+    pub task: Task,
+    pub target: String,
+    pub rows: u64,
+    pub metric: MetricDef,
+    pub min_gain: f64,
+    pub verdict: Verdict,
+    /// The verdict in a sentence.
+    pub summary: String,
+    pub bootstrap: BootstrapSpec,
+    pub interval_method: String,
+    pub metrics: Vec<MetricGain>,
+    pub tests: Vec<TestResult>,
+    pub slices: Vec<SliceGain>,
+    pub notes: Vec<String>,
+}
+
+fn oriented(def: &MetricDef, champion: f64, challenger: f64) -> f64 {
+    if def.higher_is_better {
+        challenger - champion
+    } else {
+        champion - challenger
+    }
+}
+
+/// Gains of every metric of `a` → `b` with paired intervals, on the rows `a` and `b` share.
+fn gains(a: &Scored, b: &Scored, spec: &BootstrapSpec) -> Vec<MetricGain> {
+    let defs = a.metric_defs();
+    let (va, vb) = (a.values(None), b.values(None));
+    let strata = Strata::by_class(&a.y, a.n_classes());
+    let reps = replicate(&strata, spec, defs.len(), |w| {
+        let (ra, rb) = (a.values(Some(w)), b.values(Some(w)));
+        defs.iter()
+            .zip(ra.iter().zip(&rb))
+            .map(|(d, (x, y))| oriented(d, *x, *y))
+            .collect()
+    });
+    defs.into_iter()
+        .enumerate()
+        .map(|(k, def)| {
+            let gain = percentile_interval(oriented(&def, va[k], vb[k]), &reps[k], spec);
+            MetricGain {
+                champion: va[k],
+                challenger: vb[k],
+                gain,
+                def,
+            }
+        })
+        .collect()
+}
+
+fn check_same_target(a: &Model, b: &Model) -> Result<()> {
+    let (Some(ta), Some(tb)) = (&a.prep.target, &b.prep.target) else {
+        return Err(ReviewError::input(
+            "a model records no target column",
+            "compare models written by `whet train` or `whet fit`",
+        ));
+    };
+    if ta.task != tb.task {
+        return Err(ReviewError::input(
+            format!(
+                "the champion is a {} model and the challenger a {} model",
+                ta.task.name(),
+                tb.task.name()
+            ),
+            "compare two models of the same task on the same target",
+        ));
+    }
+    if ta.name != tb.name {
+        return Err(ReviewError::input(
+            format!(
+                "the champion predicts '{}' and the challenger '{}'",
+                ta.name, tb.name
+            ),
+            "compare two models of the same target",
+        ));
+    }
+    if ta.classes != tb.classes {
+        return Err(ReviewError::input(
+            format!(
+                "the models know different classes: [{}] vs [{}]",
+                ta.classes.join(", "),
+                tb.classes.join(", ")
+            ),
+            "compare models trained on the same classes",
+        ));
+    }
+    Ok(())
+}
+
+/// Compares `champion` and `challenger` on `table`.
+pub fn compare(
+    champion: &Model,
+    challenger: &Model,
+    table: &Table,
+    options: &CompareOptions,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<Comparison> {
+    check_same_target(champion, challenger)?;
+    if !options.min_gain.is_finite() {
+        return Err(ReviewError::usage(
+            "--min-gain must be a finite number",
+            "e.g. --min-gain 0.005",
+        ));
+    }
+    if options.bootstrap.resamples < 10 {
+        return Err(ReviewError::usage(
+            "--resamples must be at least 10",
+            "1000 is the default",
+        ));
+    }
+    progress("scoring");
+    let a = apply(champion, table, &options.data_label, options.threshold)?;
+    let b = apply(challenger, table, &options.data_label, options.threshold)?;
+    let (sa, sb) = (&a.scored, &b.scored);
+    let metric = primary_metric(sa, options.metric.as_deref())?;
+    progress("bootstrap");
+    let metrics = gains(sa, sb, &options.bootstrap);
+    let Some(main) = metrics.iter().find(|m| m.def.name == metric.name).cloned() else {
+        return Err(ReviewError::input(
+            format!("metric {} was not computed", metric.name),
+            "this is a bug in whet; please report it",
+        ));
+    };
+
+    progress("tests");
+    let mut tests = Vec::new();
+    match sa.task {
+        Task::Binary => {
+            if let Some(t) = delong_test(&sa.y, &sa.pred.values, &sb.pred.values) {
+                tests.push(t);
+            }
+        }
+        Task::Regression => {
+            let sq = |s: &Scored| -> Vec<f64> {
+                s.y.iter()
+                    .zip(&s.pred.values)
+                    .map(|(y, p)| (y - p).powi(2))
+                    .collect()
+            };
+            let ab = |s: &Scored| -> Vec<f64> {
+                s.y.iter()
+                    .zip(&s.pred.values)
+                    .map(|(y, p)| (y - p).abs())
+                    .collect()
+            };
+            tests.push(paired_t("squared errors", &sq(sa), &sq(sb)));
+            tests.push(paired_t("absolute errors", &ab(sa), &ab(sb)));
+        }
+        Task::Multiclass => {}
+    }
+    if sa.task != Task::Regression {
+        let right = |s: &Scored| -> Vec<bool> {
+            s.pred_class
+                .iter()
+                .zip(&s.y)
+                .map(|(p, y)| *p == *y as usize)
+                .collect()
+        };
+        tests.push(mcnemar(&right(sa), &right(sb)));
+    }
+
+    progress("slices");
+    let columns = options
+        .slices
+        .clone()
+        .unwrap_or_else(|| default_columns(&champion.prep));
+    let defs = define(
+        &a.table,
+        &champion.prep,
+        &columns,
+        options.min_slice_rows.max(1),
+    )?;
+    let slices: Vec<SliceGain> = defs
+        .par_iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let (xa, xb) = (sa.subset(&d.rows), sb.subset(&d.rows));
+            let (pa, pb) = (
+                xa.value_of(&metric.name, None).unwrap_or(f64::NAN),
+                xb.value_of(&metric.name, None).unwrap_or(f64::NAN),
+            );
+            let strata = Strata::by_class(&xa.y, xa.n_classes());
+            let spec = options.bootstrap.for_slice(sa.n_rows(), i);
+            let reps = replicate(&strata, &spec, 1, |w| {
+                let (x, y) = (
+                    xa.value_of(&metric.name, Some(w)),
+                    xb.value_of(&metric.name, Some(w)),
+                );
+                vec![oriented(
+                    &metric,
+                    x.unwrap_or(f64::NAN),
+                    y.unwrap_or(f64::NAN),
+                )]
+            });
+            let gain = percentile_interval(oriented(&metric, pa, pb), &reps[0], &spec);
+            SliceGain {
+                column: d.column.clone(),
+                label: d.label.clone(),
+                rows: d.rows.len() as u64,
+                champion: pa,
+                challenger: pb,
+                verdict: Verdict::from_gain(&gain, 0.0),
+                gain,
+            }
+        })
+        .collect();
+
+    let verdict = Verdict::from_gain(&main.gain, options.min_gain);
+    let g = &main.gain;
+    let summary = match verdict {
+        Verdict::Better => format!(
+            "The challenger is better: {} gains {:+.4} (95% interval {:+.4} to {:+.4}), above the required {}.",
+            metric.label, g.value, g.lo, g.hi, options.min_gain
+        ),
+        Verdict::Worse => format!(
+            "The challenger is worse: {} changes by {:+.4} (interval {:+.4} to {:+.4}), entirely below 0.",
+            metric.label, g.value, g.lo, g.hi
+        ),
+        Verdict::Indistinguishable => format!(
+            "No real difference: {} changes by {:+.4}, but the interval {:+.4} to {:+.4} does not lie above {}.",
+            metric.label, g.value, g.lo, g.hi, options.min_gain
+        ),
+    };
+    let mut notes = a.notes.clone();
+    if sa.n_rows() > crate::bootstrap::LARGE_DATA_ROWS && !slices.is_empty() {
+        notes.push(format!(
+            "slice intervals use {} resamples on more than {} rows",
+            options.bootstrap.for_slice(sa.n_rows(), 0).resamples,
+            crate::bootstrap::LARGE_DATA_ROWS
+        ));
+    }
+    notes.extend(b.notes.iter().filter(|n| !a.notes.contains(n)).cloned());
+    Ok(Comparison {
+        schema_version: crate::review::SCHEMA_VERSION,
+        champion: options.champion_label.clone(),
+        challenger: options.challenger_label.clone(),
+        data: options.data_label.clone(),
+        task: sa.task,
+        target: champion
+            .prep
+            .target
+            .as_ref()
+            .map(|t| t.name.clone())
+            .unwrap_or_default(),
+        rows: sa.n_rows() as u64,
+        metric,
+        min_gain: options.min_gain,
+        verdict,
+        summary,
+        bootstrap: options.bootstrap,
+        interval_method: format!(
+            "paired percentile bootstrap (both models on the same resampled rows), {} resamples{}, seed {}",
+            options.bootstrap.resamples,
+            if sa.task == Task::Regression {
+                ""
+            } else {
+                " stratified by class"
+            },
+            options.bootstrap.seed
+        ),
+        metrics,
+        tests,
+        slices,
+        notes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use whet_data::rng::Rng;
+    use whet_learn::Predictions;
+
+    fn scored(y: &[f64], p: Vec<f64>) -> Scored {
+        Scored::new(
+            Task::Binary,
+            vec!["0".into(), "1".into()],
+            y.to_vec(),
+            Predictions {
+                n_rows: y.len(),
+                n_outputs: 1,
+                values: p,
+            },
+            0.5,
+        )
+    }
+
+    fn sigmoid(x: f64) -> f64 {
+        1.0 / (1.0 + (-x).exp())
+    }
+
+    fn normal(rng: &mut Rng) -> f64 {
+        let (u, v) = (1.0 - rng.next_f64(), rng.next_f64());
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }
+
+    /// Two models: a shared signal plus independent noise of the same size (the null), or the
+    /// challenger with less noise (a real gain). 60 replicates of 400 rows, 200 resamples.
+    fn verdicts(challenger_noise: f64, replicates: usize) -> (usize, usize) {
+        let spec = BootstrapSpec {
+            resamples: 200,
+            seed: 3,
+            confidence: 0.95,
+        };
+        let mut rng = Rng::new(99);
+        let (mut covered, mut better) = (0, 0);
+        for _ in 0..replicates {
+            let n = 400;
+            let signal: Vec<f64> = (0..n).map(|_| normal(&mut rng)).collect();
+            let y: Vec<f64> = signal
+                .iter()
+                .map(|s| f64::from(u8::from(rng.next_f64() < sigmoid(1.5 * s))))
+                .collect();
+            let a: Vec<f64> = signal
+                .iter()
+                .map(|s| sigmoid(s + normal(&mut rng)))
+                .collect();
+            let b: Vec<f64> = signal
+                .iter()
+                .map(|s| sigmoid(s + challenger_noise * normal(&mut rng)))
+                .collect();
+            let g = gains(&scored(&y, a), &scored(&y, b), &spec);
+            let auc = &g[0].gain;
+            covered += usize::from(auc.contains(0.0));
+            better += usize::from(Verdict::from_gain(auc, 0.0) == Verdict::Better);
+        }
+        (covered, better)
+    }
+
+    /// The measurement: 200 replicates of 1,000 rows, 1,000 resamples. Run with
+    /// `cargo test -p whet-review --release -- --ignored --nocapture statistical_behaviour`.
+    #[test]
+    #[ignore = "a measurement (about a minute), not a check"]
+    fn statistical_behaviour() {
+        let spec = BootstrapSpec {
+            resamples: 1000,
+            seed: 3,
+            confidence: 0.95,
+        };
+        for (noise, what) in [(1.0, "null (equal noise)"), (0.6, "challenger noise 0.6")] {
+            let mut rng = Rng::new(2024);
+            let (mut covered, mut better, mut gain_sum) = (0, 0, 0.0);
+            let replicates = 200;
+            for _ in 0..replicates {
+                let n = 1000;
+                let signal: Vec<f64> = (0..n).map(|_| normal(&mut rng)).collect();
+                let y: Vec<f64> = signal
+                    .iter()
+                    .map(|s| f64::from(u8::from(rng.next_f64() < sigmoid(1.5 * s))))
+                    .collect();
+                let a: Vec<f64> = signal
+                    .iter()
+                    .map(|s| sigmoid(s + normal(&mut rng)))
+                    .collect();
+                let b: Vec<f64> = signal
+                    .iter()
+                    .map(|s| sigmoid(s + noise * normal(&mut rng)))
+                    .collect();
+                let g = gains(&scored(&y, a), &scored(&y, b), &spec);
+                covered += usize::from(g[0].gain.contains(0.0));
+                better += usize::from(Verdict::from_gain(&g[0].gain, 0.0) == Verdict::Better);
+                gain_sum += g[0].gain.value;
+            }
+            println!(
+                "{what}: 95% interval of the ROC AUC gain covers 0 in {covered}/{replicates}, verdict better in {better}/{replicates}, mean AUC gain {:.4} (1000 rows, 1000 resamples)",
+                gain_sum / replicates as f64
+            );
+        }
+    }
+
+    #[test]
+    fn null_rarely_better_and_a_real_gain_usually_is() {
+        let (covered, better) = verdicts(1.0, 60);
+        assert!(
+            covered >= 53,
+            "the interval covered 0 in {covered} of 60 null replicates"
+        );
+        assert!(better <= 4, "said better in {better} of 60 null replicates");
+        let (_, better) = verdicts(0.3, 30);
+        assert!(
+            better >= 24,
+            "said better in only {better} of 30 replicates with a real gain"
+        );
+    }
+}
