@@ -13,6 +13,7 @@ mod server_cmd;
 mod study;
 mod track_cmd;
 mod train;
+mod ui_cmd;
 
 use std::process::ExitCode;
 
@@ -59,6 +60,8 @@ enum Command {
     Gc(track_cmd::GcArgs),
     /// The team's tracking server: MLflow's REST API, artifact proxy, registry, tokens.
     Server(server_cmd::ServerArgs),
+    /// Look at the local store in a browser: starts the web UI on a loopback port and prints its URL.
+    Ui(ui_cmd::UiArgs),
 }
 
 fn main() -> ExitCode {
@@ -102,6 +105,7 @@ fn main() -> ExitCode {
         Command::Model(cmd) => track_cmd::cmd_model(cli.store.as_deref(), cmd, cli.quiet),
         Command::Gc(args) => track_cmd::cmd_gc(cli.store.as_deref(), args, cli.quiet),
         Command::Server(args) => server_cmd::cmd_server(cli.store.as_deref(), args, cli.quiet),
+        Command::Ui(args) => ui_cmd::cmd_ui(cli.store.as_deref(), args, cli.quiet),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
