@@ -121,7 +121,8 @@ export function fmtDuration(ms) {
   const m = Math.floor(s / 60);
   if (m < 60) return m + "m" + String(Math.round(s % 60)).padStart(2, "0") + "s";
   const h = Math.floor(m / 60);
-  return h + "h" + String(m % 60).padStart(2, "0") + "m";
+  if (h < 48) return h + "h" + String(m % 60).padStart(2, "0") + "m";
+  return Math.floor(h / 24) + "d" + String(h % 24).padStart(2, "0") + "h";
 }
 
 export function legend(series) {

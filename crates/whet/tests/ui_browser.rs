@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::{Value, json};
 
-const ELEMENT: &str = "element-6066-11e4-a52f-4a2fd8e3d2b3";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
@@ -199,7 +199,7 @@ impl Browser {
         );
         v[ELEMENT]
             .as_str()
-            .unwrap_or_else(|| panic!("no element {css}"))
+            .unwrap_or_else(|| panic!("no element {css}: {v}"))
             .to_string()
     }
 
