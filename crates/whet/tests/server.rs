@@ -495,7 +495,13 @@ fn the_ui_is_served_with_etags_without_a_token_and_its_data_endpoint_needs_one()
         .as_array()
         .unwrap()
         .iter()
-        .find(|x| x["experiment_id"].to_string() == e)
+        .find(|x| {
+            x["experiment_id"]
+                .as_i64()
+                .map(|n| n.to_string())
+                .as_deref()
+                == Some(e.as_str())
+        })
         .unwrap_or_else(|| panic!("experiment {e} missing from {v}"));
     assert_eq!(row["runs"], 2);
     assert_eq!(row["last_activity"], 5_000);
