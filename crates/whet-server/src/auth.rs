@@ -141,7 +141,7 @@ fn token_from(headers: &HeaderMap) -> Option<String> {
 pub async fn authorize(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let open = path == "/health" || path == "/version";
+    let open = path == "/health" || path == "/version" || crate::ui::is_open(&path);
     let caller = if !state.auth_required || open {
         ANONYMOUS.to_string()
     } else {

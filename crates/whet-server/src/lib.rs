@@ -9,7 +9,8 @@
 //! request logging), `auth` (tokens, roles, the audit trail), `mlflow/` (the REST API, one
 //! file per resource: experiments, runs, metrics, registry, logged models), `artifacts` (the
 //! artifact proxy and listings), `whet_api` (whet's extension API under `/api/2.0/whet/…`,
-//! for what whet clients need beyond MLflow's), `error` (MLflow's error shape).
+//! for what whet clients need beyond MLflow's), `ui` (the web UI's embedded files and its one
+//! extra read endpoint), `error` (MLflow's error shape).
 
 mod artifacts;
 mod auth;
@@ -18,6 +19,7 @@ mod error;
 mod mlflow;
 mod serve;
 mod state;
+mod ui;
 mod whet_api;
 
 pub use config::{AuthMode, ServerConfig};

@@ -93,6 +93,7 @@ fn router(state: AppState, config: &ServerConfig) -> Router {
         .merge(crate::mlflow::routes())
         .merge(crate::artifacts::routes())
         .merge(crate::whet_api::routes())
+        .merge(crate::ui::routes())
         .route("/health", axum::routing::get(|| async { "OK" }))
         .route(
             "/version",

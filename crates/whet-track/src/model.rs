@@ -67,6 +67,15 @@ pub struct Experiment {
     pub tags: BTreeMap<String, String>,
 }
 
+/// How many active runs an experiment holds and when the last of them started or ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExperimentActivity {
+    pub experiment_id: ExperimentId,
+    pub runs: i64,
+    /// Milliseconds since the epoch.
+    pub last_activity: i64,
+}
+
 /// Which lifecycle stages a search returns (MLflow's ViewType).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ViewType {

@@ -19,6 +19,7 @@ mod server_cmd;
 mod study;
 mod track_cmd;
 mod train;
+mod ui_cmd;
 
 use std::process::ExitCode;
 
@@ -75,6 +76,8 @@ enum Command {
     Serve(serve_cmd::ServeArgs),
     /// The team's tracking server: MLflow's REST API, artifact proxy, registry, tokens.
     Server(server_cmd::ServerArgs),
+    /// Look at the local store in a browser: starts the web UI on a loopback port and prints its URL.
+    Ui(ui_cmd::UiArgs),
 }
 
 fn main() -> ExitCode {
@@ -128,6 +131,7 @@ fn main() -> ExitCode {
             args,
             cli.quiet,
         )),
+        Command::Ui(args) => done(ui_cmd::cmd_ui(cli.store.as_deref(), args, cli.quiet)),
     };
     match result {
         Ok(code) => code,

@@ -430,3 +430,117 @@ fn an_open_port_without_authentication_is_refused() {
     assert!(err.contains("without authentication"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_ui_is_served_with_etags_without_a_token_and_its_data_endpoint_needs_one() {
+    let dir = tmp("ui");
+    let reader = token(&dir, "viewer", "read");
+    let s = Server::start(&dir, &["--auth", "on"]);
+    let a = agent();
+    let mut r = a.get(&format!("{}/", s.url)).call().unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        r.headers()["content-type"].to_str().unwrap(),
+        "text/html; charset=utf-8"
+    );
+    let html = r.body_mut().read_to_string().unwrap();
+    assert!(html.contains("/ui/app.js"), "{html}");
+    let r = a.get(&format!("{}/ui/app.js", s.url)).call().unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    let etag = r.headers()["etag"].to_str().unwrap().to_string();
+    let r = a
+        .get(&format!("{}/ui/app.js", s.url))
+        .header("If-None-Match", &etag)
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 304);
+    let r = a.get(&format!("{}/ui/nope.js", s.url)).call().unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+
+    // The data is not open: the UI's endpoint needs a token like the rest of the API.
+    let activity = format!("{}/api/2.0/whet/ui/experiments", s.url);
+    assert_eq!(get(&a, &activity).0, 401);
+    let writer = token(&dir, "writer", "write");
+    let (status, v) = post(
+        &a,
+        &s.api("experiments/create"),
+        &json!({"name": "ui-activity"}),
+        Some(&writer),
+    );
+    assert_eq!(status, 200, "{v}");
+    let e = v["experiment_id"].as_str().unwrap().to_string();
+    for start in [1_000, 5_000] {
+        let (status, v) = post(
+            &a,
+            &s.api("runs/create"),
+            &json!({"experiment_id": e, "start_time": start}),
+            Some(&writer),
+        );
+        assert_eq!(status, 200, "{v}");
+    }
+    let mut r = a
+        .get(&activity)
+        .header("Authorization", &format!("Bearer {reader}"))
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let v: Value = r.body_mut().read_json().unwrap();
+    let row = v["experiments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| {
+            x["experiment_id"]
+                .as_i64()
+                .map(|n| n.to_string())
+                .as_deref()
+                == Some(e.as_str())
+        })
+        .unwrap_or_else(|| panic!("experiment {e} missing from {v}"));
+    assert_eq!(row["runs"], 2);
+    assert_eq!(row["last_activity"], 5_000);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn whet_ui_refuses_a_missing_store_and_serves_an_existing_one_on_loopback() {
+    let dir = tmp("ui-cmd");
+    let out = Command::new(env!("CARGO_BIN_EXE_whet"))
+        .args(["ui", "--store"])
+        .arg(dir.join("absent.db"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no store at") && err.contains("hint:"),
+        "{err}"
+    );
+
+    token(&dir, "creates-the-store", "read");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_whet"))
+        .args(["ui", "-q", "--store"])
+        .arg(dir.join("whet.db"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line.trim().to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{line:?}");
+    // No token needed: loopback only, auth off.
+    let (status, v) = get(&agent(), &format!("{url}api/2.0/whet/ui/experiments"));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(status, 200, "{v}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -121,6 +121,32 @@ impl AsyncStore {
         self.load_experiments(&sql).await
     }
 
+    /// For each experiment with active runs: how many, and the latest start or end time among
+    /// them (the web UI's experiments page; MLflow's messages carry neither).
+    pub async fn experiment_activity(&self) -> Result<Vec<ExperimentActivity>> {
+        let mut sql = Sql::new(self.backend);
+        sql.text = "SELECT experiment_id, COUNT(*) AS n, MAX(start_time) AS started, MAX(COALESCE(end_time, start_time)) AS ended FROM runs WHERE lifecycle_stage = 'active' GROUP BY experiment_id ORDER BY experiment_id".to_string();
+        let rows = sql
+            .query()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.err("count runs per experiment"))?;
+        rows.iter()
+            .map(
+                |row| -> std::result::Result<ExperimentActivity, sqlx::Error> {
+                    let started: i64 = row.try_get("started")?;
+                    let ended: i64 = row.try_get("ended")?;
+                    Ok(ExperimentActivity {
+                        experiment_id: row.try_get("experiment_id")?,
+                        runs: row.try_get("n")?,
+                        last_activity: started.max(ended),
+                    })
+                },
+            )
+            .collect::<std::result::Result<_, _>>()
+            .map_err(self.err("count runs per experiment"))
+    }
+
     /// Renames an active experiment; [`Error::AlreadyExists`] if another experiment has the
     /// name. Bumps `last_update_time`.
     pub async fn rename_experiment(&self, id: ExperimentId, new_name: &str) -> Result<()> {

@@ -1,0 +1,355 @@
+// Shared page helpers (DOM building, the URL as the page's state, formatting) and the pages
+// other than the runs table: experiments, run, compare, models.
+
+import * as api from "/ui/api.js";
+import { lineChart, legend, fmtNum, fmtDuration, color } from "/ui/chart.js";
+
+export function h(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else if (k === "class") e.className = v;
+    else if (k === "text") e.textContent = v;
+    else e.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+
+/// Replaces an element's children, skipping the nulls that stand for "nothing here".
+export function put(el, ...kids) {
+  el.replaceChildren(...kids.flat().filter((k) => k !== null && k !== undefined && k !== false));
+}
+
+/// The current route: path parts and query parameters of the URL fragment.
+export function route() {
+  const hash = location.hash.replace(/^#\/?/, "");
+  const [path, query] = hash.split("?");
+  return { parts: path.split("/").filter(Boolean).map(decodeURIComponent), params: new URLSearchParams(query || "") };
+}
+
+/// Writes the page's state into the URL without a new history entry or a re-render.
+export function setParams(update) {
+  const r = route();
+  for (const [k, v] of Object.entries(update)) {
+    if (v === null || v === undefined || v === "" || (Array.isArray(v) && !v.length)) r.params.delete(k);
+    else r.params.set(k, Array.isArray(v) ? v.join(",") : String(v));
+  }
+  const q = r.params.toString();
+  const hash = "#/" + r.parts.map(encodeURIComponent).join("/") + (q ? "?" + q : "");
+  history.replaceState(null, "", hash);
+}
+
+export function list(params, key) {
+  const v = params.get(key);
+  return v ? v.split(",").filter(Boolean) : [];
+}
+
+export function fmtTime(ms) {
+  if (!ms) return "";
+  const d = new Date(Number(ms));
+  const p = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+export function runDuration(info) {
+  const start = Number(info.start_time || 0);
+  if (!start) return null;
+  const end = info.end_time ? Number(info.end_time) : (info.status === "RUNNING" ? Date.now() : null);
+  return end ? end - start : null;
+}
+
+export function source(tags) {
+  if (tags["whet.kind"] === "study") return "whet study";
+  if (tags["whet.kind"] === "trial") return "whet trial " + (tags["whet.trial"] || "");
+  const name = tags["mlflow.source.name"] || "";
+  return name ? name.split("/").pop() : "MLflow client";
+}
+
+export function statusBadge(status) {
+  return h("span", { class: "status s-" + String(status || "").toLowerCase() }, (status || "").toLowerCase());
+}
+
+export function errorBox(err) {
+  const msg = err instanceof Error ? err.message : String(err);
+  const box = h("div", { class: "error", role: "alert" }, h("strong", {}, "Could not load: "), h("pre", {}, msg));
+  if (err && err.status === 401) {
+    const input = h("input", { type: "password", placeholder: "token", "aria-label": "token" });
+    box.append(h("form", { class: "token", onsubmit: (e) => { e.preventDefault(); localStorage.setItem("whet.token", input.value.trim()); location.reload(); } },
+      "This server needs a token: ", input, h("button", {}, "Use token")));
+  }
+  return box;
+}
+
+/// Metrics for which a lower value is better, by the usual names.
+export function lowerIsBetter(key) {
+  return /(loss|error|err\b|rmse|mse|mae|mape|logloss|brier|time|seconds|duration)/i.test(key);
+}
+
+// ---------------------------------------------------------------- experiments
+
+export async function experimentsPage(main) {
+  const [exps, act] = await Promise.all([
+    api.post("experiments/search", { max_results: 1000, view_type: "ACTIVE_ONLY" }),
+    api.get(api.ACTIVITY),
+  ]);
+  const byId = {};
+  for (const a of act.experiments || []) byId[String(a.experiment_id)] = a;
+  const rows = (exps.experiments || []).map((e) => ({ e, a: byId[e.experiment_id] || { runs: 0, last_activity: null } }));
+  rows.sort((x, y) => (y.a.last_activity || Number(y.e.last_update_time) || 0) - (x.a.last_activity || Number(x.e.last_update_time) || 0));
+  put(main, 
+    h("h1", {}, "Experiments"),
+    rows.length
+      ? h("table", { class: "plain", id: "experiments" },
+          h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", { class: "num" }, "Runs"), h("th", {}, "Last activity"), h("th", {}, "Id"))),
+          h("tbody", {}, rows.map(({ e, a }) => h("tr", {},
+            h("td", {}, h("a", { href: `#/experiments/${encodeURIComponent(e.experiment_id)}` }, e.name)),
+            h("td", { class: "num" }, a.runs),
+            h("td", {}, fmtTime(a.last_activity || e.last_update_time)),
+            h("td", { class: "muted mono" }, e.experiment_id)))))
+      : h("p", { class: "muted" }, "No experiments yet. `whet train data.csv --target y` records a study here."));
+}
+
+// ---------------------------------------------------------------- run
+
+export async function runPage(main, runId, live) {
+  const r = route();
+  const { run } = await api.get("runs/get", { run_id: runId });
+  const info = run.info;
+  const { metrics, params, tags } = api.runData(run);
+  const keys = Object.keys(metrics).sort();
+  let chosen = list(r.params, "m").filter((k) => metrics[k]);
+  const log = r.params.get("log") === "1";
+  const xAxis = r.params.get("x") === "time" ? "time" : "step";
+  const parent = tags["mlflow.parentRunId"];
+  const dl = (k, v) => [h("dt", {}, k), h("dd", {}, v)];
+  const infoBox = h("dl", { class: "info" },
+    dl("Run id", h("span", { class: "mono" }, info.run_id)),
+    dl("Status", statusBadge(info.status)),
+    dl("Experiment", h("a", { href: `#/experiments/${info.experiment_id}` }, info.experiment_id)),
+    parent ? dl("Parent", h("a", { href: `#/runs/${parent}` }, parent.slice(0, 8))) : null,
+    dl("Started", fmtTime(info.start_time)),
+    dl("Duration", fmtDuration(runDuration(info))),
+    dl("User", info.user_id || ""),
+    dl("Source", source(tags)));
+
+  const histories = {};
+  const loadHistory = async (k) => (histories[k] ??= await api.metricHistory(runId, k));
+  const charts = h("div", { class: "charts" });
+  const overlay = h("div", { class: "overlay" });
+  const draw = async () => {
+    const pointsOf = (hist) => {
+      let t0 = Infinity;
+      for (const m of hist) t0 = Math.min(t0, Number(m.timestamp));
+      return hist.map((m) => ({ x: xAxis === "time" ? Number(m.timestamp) - t0 : Number(m.step), y: Number(m.value) }))
+        .sort((a, b) => a.x - b.x);
+    };
+    const opts = { log, xLabel: xAxis === "time" ? "time since first value" : "step", time: xAxis === "time" };
+    overlay.replaceChildren();
+    if (chosen.length > 1) {
+      const series = [];
+      for (const k of chosen) series.push({ label: k, points: pointsOf(await loadHistory(k)) });
+      overlay.append(h("figure", { class: "card wide", "data-overlay": chosen.join(",") }, h("figcaption", {}, "Overlay: " + chosen.join(", ")), lineChart(series, { ...opts, width: 900, height: 300 }), legend(series)));
+    }
+    const figs = [];
+    for (const k of keys.slice(0, 24)) {
+      const series = [{ label: k, points: pointsOf(await loadHistory(k)) }];
+      figs.push(h("figure", { class: "card", "data-metric": k }, h("figcaption", {}, k, h("span", { class: "muted" }, " · " + series[0].points.length + " values")), lineChart(series, opts)));
+    }
+    charts.replaceChildren(...figs);
+  };
+  const metricRows = keys.map((k) => {
+    const box = h("input", { type: "checkbox", checked: chosen.includes(k), "aria-label": "overlay " + k, onchange: (e) => {
+      chosen = e.target.checked ? [...chosen, k] : chosen.filter((x) => x !== k);
+      setParams({ m: chosen });
+      draw();
+    } });
+    return h("tr", {}, h("td", {}, box), h("td", { class: "mono" }, k), h("td", { class: "num" }, fmtNum(Number(metrics[k].value))), h("td", { class: "num muted" }, metrics[k].step));
+  });
+  const controls = h("div", { class: "controls" },
+    h("label", {}, h("input", { type: "checkbox", id: "log", checked: log, onchange: (e) => { setParams({ log: e.target.checked ? "1" : null }); rerender(); } }), " log scale"),
+    h("label", {}, " x: ", h("select", { id: "xaxis", onchange: (e) => { setParams({ x: e.target.value === "time" ? "time" : null }); rerender(); } },
+      h("option", { value: "step", selected: xAxis === "step" }, "step"), h("option", { value: "time", selected: xAxis === "time" }, "time"))));
+  const kv = (obj, cls) => {
+    const ks = Object.keys(obj).sort();
+    return ks.length ? h("table", { class: "plain kv " + cls }, h("tbody", {}, ks.map((k) => h("tr", {}, h("th", { class: "mono" }, k), h("td", { class: "mono" }, obj[k]))))) : h("p", { class: "muted" }, "none");
+  };
+  const inputs = (run.inputs && run.inputs.dataset_inputs) || [];
+  const datasets = inputs.length ? h("table", { class: "plain" },
+    h("thead", {}, h("tr", {}, h("th", {}, "Dataset"), h("th", {}, "Fingerprint"), h("th", {}, "Context"), h("th", {}, "Columns"))),
+    h("tbody", {}, inputs.map((i) => {
+      const d = i.dataset || {};
+      const ctx = (i.tags || []).find((t) => t.key === "mlflow.data.context");
+      let cols = "";
+      try { const s = JSON.parse(d.schema || "{}"); cols = (s["mlflow_colspec"] || s.columns || []).map((c) => c.name).join(", "); } catch { cols = ""; }
+      return h("tr", {}, h("td", {}, d.name || ""), h("td", { class: "mono" }, (d.digest || "").slice(0, 16)), h("td", {}, ctx ? ctx.value : ""), h("td", { class: "small" }, cols));
+    }))) : h("p", { class: "muted" }, "none");
+  const artifacts = h("div", { class: "artifacts" });
+  const rerender = () => window.dispatchEvent(new HashChangeEvent("hashchange"));
+
+  // Built off-screen and swapped in whole, so a live refresh does not make the page jump.
+  const page = document.createElement("div");
+  put(page,
+    h("p", { class: "crumbs" }, h("a", { href: "#/experiments" }, "Experiments"), " / ", h("a", { href: `#/experiments/${info.experiment_id}` }, "experiment " + info.experiment_id), " / run"),
+    h("h1", {}, info.run_name || info.run_id, " ", statusBadge(info.status)),
+    h("div", { class: "cols2" },
+      h("section", {}, h("h2", {}, "Info"), infoBox, h("h2", {}, "Parameters"), kv(params, "params")),
+      h("section", {}, h("h2", {}, "Metrics"), keys.length ? h("table", { class: "plain", id: "metrics" }, h("thead", {}, h("tr", {}, h("th", { title: "draw the ticked metrics in one chart" }, "Overlay"), h("th", {}, "Metric"), h("th", { class: "num" }, "Latest"), h("th", { class: "num" }, "Step"))), h("tbody", {}, metricRows)) : h("p", { class: "muted" }, "none"),
+        h("h2", {}, "Datasets"), datasets)),
+    h("h2", {}, "Charts"), controls, overlay, charts,
+    h("h2", {}, "Artifacts"), artifacts,
+    h("h2", {}, "Tags"), kv(tags, "tags"));
+  await draw();
+  await artifactTree(artifacts, info, "");
+  main.replaceChildren(...page.childNodes);
+  if (info.status === "RUNNING") live(() => runPage(main, runId, live));
+}
+
+async function artifactTree(container, info, path) {
+  const r = await api.get("artifacts/list", { run_id: info.run_id, path });
+  const files = r.files || [];
+  if (!files.length && !path) { container.append(h("p", { class: "muted" }, "none")); return; }
+  const ul = h("ul", { class: "tree" });
+  for (const f of files) {
+    const name = f.path.split("/").pop();
+    if (f.is_dir) {
+      const sub = h("div");
+      let open = false;
+      ul.append(h("li", {}, h("button", { class: "link", onclick: async () => { open = !open; sub.replaceChildren(); if (open) await artifactTree(sub, info, f.path); } }, "▸ " + name + "/"), sub));
+    } else {
+      const url = api.artifactUrl(info.artifact_uri, f.path);
+      const preview = h("div", { class: "preview" });
+      ul.append(h("li", {},
+        h("button", { class: "link", onclick: () => previewArtifact(preview, url, name) }, name),
+        h("span", { class: "muted" }, " " + fmtBytes(Number(f.file_size || 0)) + " "),
+        url ? h("a", { href: url, download: name }, "download") : null, preview));
+    }
+  }
+  container.append(ul);
+}
+
+function fmtBytes(n) {
+  if (n < 1024) return n + " B";
+  if (n < 1 << 20) return (n / 1024).toFixed(1) + " KiB";
+  return (n / (1 << 20)).toFixed(1) + " MiB";
+}
+
+async function previewArtifact(box, url, name) {
+  if (!url) { box.replaceChildren(h("p", { class: "muted" }, "stored outside this server; no preview")); return; }
+  if (box.childElementCount) { box.replaceChildren(); return; }
+  const ext = (name.split(".").pop() || "").toLowerCase();
+  if (["png", "jpg", "jpeg", "gif", "svg", "webp"].includes(ext)) { box.replaceChildren(h("img", { src: url, alt: name })); return; }
+  if (ext === "html" || ext === "htm") { box.replaceChildren(h("iframe", { src: url, sandbox: "", title: name })); return; }
+  const resp = await fetch(url);
+  if (!resp.ok) { box.replaceChildren(h("p", { class: "error" }, "download failed: HTTP " + resp.status)); return; }
+  const text = (await resp.text()).slice(0, 256 * 1024);
+  if (ext === "json") {
+    let shown = text;
+    try { shown = JSON.stringify(JSON.parse(text), null, 2); } catch { /* shown as text */ }
+    box.replaceChildren(h("pre", {}, shown));
+  } else if (ext === "csv" || ext === "tsv") {
+    const sep = ext === "tsv" ? "\t" : ",";
+    const lines = text.split(/\r?\n/).filter(Boolean).slice(0, 51).map((l) => l.split(sep));
+    box.replaceChildren(h("table", { class: "plain small" }, h("thead", {}, h("tr", {}, (lines[0] || []).map((c) => h("th", {}, c)))),
+      h("tbody", {}, lines.slice(1).map((l) => h("tr", {}, l.map((c) => h("td", {}, c)))))));
+  } else {
+    box.replaceChildren(h("pre", {}, text));
+  }
+}
+
+// ---------------------------------------------------------------- compare
+
+export async function comparePage(main) {
+  const r = route();
+  const ids = list(r.params, "runs").slice(0, 20);
+  if (ids.length < 2) { put(main, h("h1", {}, "Compare runs"), h("p", { class: "muted" }, "Select 2 to 20 runs in an experiment's table, then Compare.")); return; }
+  const runs = await Promise.all(ids.map((id) => api.get("runs/get", { run_id: id }).then((x) => x.run)));
+  const data = runs.map(api.runData);
+  const names = runs.map((x) => x.info.run_name || x.info.run_id.slice(0, 8));
+  const allParams = [...new Set(data.flatMap((d) => Object.keys(d.params)))].sort();
+  const allMetrics = [...new Set(data.flatMap((d) => Object.keys(d.metrics)))].sort();
+  const head = h("thead", {}, h("tr", {}, h("th", {}, ""), runs.map((x, i) => h("th", {}, h("i", { class: "swatch", style: `background:${color(i)}` }), h("a", { href: `#/runs/${x.info.run_id}` }, names[i])))));
+  const paramRows = allParams.map((k) => {
+    const vals = data.map((d) => d.params[k]);
+    const differ = new Set(vals.map((v) => v ?? "")).size > 1;
+    return h("tr", { class: differ ? "diff" : null }, h("th", { class: "mono" }, k), vals.map((v) => h("td", { class: "mono" }, v ?? "—")));
+  });
+  const metricRows = allMetrics.map((k) => {
+    const vals = data.map((d) => (d.metrics[k] ? Number(d.metrics[k].value) : null));
+    const finite = vals.filter((v) => v !== null && Number.isFinite(v));
+    const best = finite.length ? (lowerIsBetter(k) ? Math.min(...finite) : Math.max(...finite)) : null;
+    return h("tr", {}, h("th", { class: "mono" }, k, h("span", { class: "muted" }, lowerIsBetter(k) ? " ↓" : " ↑")),
+      vals.map((v) => h("td", { class: "num" + (v !== null && v === best && finite.length > 1 ? " best" : "") }, v === null ? "—" : fmtNum(v), v !== null && v === best && finite.length > 1 ? " ★" : "")));
+  });
+  const charts = h("div", { class: "charts" });
+  put(main, 
+    h("h1", {}, `Compare ${runs.length} runs`),
+    h("h2", {}, "Parameters ", h("span", { class: "muted small" }, "(rows that differ are highlighted)")),
+    h("div", { class: "hscroll" }, h("table", { class: "plain compare", id: "compare-params" }, head, h("tbody", {}, paramRows))),
+    h("h2", {}, "Metrics ", h("span", { class: "muted small" }, "(★ best; ↓ lower is better)")),
+    h("div", { class: "hscroll" }, h("table", { class: "plain compare", id: "compare-metrics" }, head.cloneNode(true), h("tbody", {}, metricRows))),
+    h("h2", {}, "Histories"), charts);
+  const figs = [];
+  for (const k of allMetrics.slice(0, 12)) {
+    const series = await Promise.all(runs.map(async (x, i) => ({
+      label: names[i],
+      points: x.data && data[i].metrics[k] ? (await api.metricHistory(x.info.run_id, k)).map((m) => ({ x: Number(m.step), y: Number(m.value) })).sort((a, b) => a.x - b.x) : [],
+    })));
+    figs.push(h("figure", { class: "card", "data-metric": k }, h("figcaption", {}, k), lineChart(series), legend(series)));
+  }
+  charts.replaceChildren(...figs);
+}
+
+// ---------------------------------------------------------------- registry
+
+export async function modelsPage(main) {
+  const r = await api.get("registered-models/search", { max_results: 1000 });
+  const models = r.registered_models || [];
+  put(main, h("h1", {}, "Registered models"),
+    models.length ? h("table", { class: "plain", id: "models" },
+      h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "Latest version"), h("th", {}, "Aliases"), h("th", {}, "Updated"))),
+      h("tbody", {}, models.map((m) => h("tr", {},
+        h("td", {}, h("a", { href: `#/models/${encodeURIComponent(m.name)}` }, m.name)),
+        h("td", {}, (m.latest_versions || []).map((v) => "v" + v.version).join(", ")),
+        h("td", {}, (m.aliases || []).map((a) => h("span", { class: "alias" }, a.alias + " → v" + a.version))),
+        h("td", {}, fmtTime(m.last_updated_timestamp))))))
+      : h("p", { class: "muted" }, "No registered models. `whet train … --register NAME` registers one."));
+}
+
+export async function modelPage(main, name) {
+  const [m, vs, hist] = await Promise.all([
+    api.get("registered-models/get", { name }),
+    api.get("model-versions/search", { filter: `name = '${name.replace(/'/g, "\\'")}'`, max_results: 1000 }),
+    api.get(api.ALIAS_HISTORY, { name }).catch(() => null),
+  ]);
+  const model = m.registered_model;
+  const aliasesOf = {};
+  for (const a of model.aliases || []) (aliasesOf[a.version] ||= []).push(a.alias);
+  const versions = (vs.model_versions || []).sort((a, b) => Number(b.version) - Number(a.version));
+  const moves = hist ? (hist.alias_history || []).slice().sort((a, b) => b.moved_time - a.moved_time) : [];
+  put(main, 
+    h("p", { class: "crumbs" }, h("a", { href: "#/models" }, "Models"), " / ", name),
+    h("h1", {}, name),
+    model.description ? h("p", {}, model.description) : null,
+    h("h2", {}, "Versions"),
+    h("table", { class: "plain", id: "versions" },
+      h("thead", {}, h("tr", {}, h("th", {}, "Version"), h("th", {}, "Aliases"), h("th", {}, "Run"), h("th", {}, "Source"), h("th", {}, "Registered by"), h("th", {}, "Created"))),
+      h("tbody", {}, versions.map((v) => h("tr", {},
+        h("td", {}, "v" + v.version),
+        h("td", {}, (aliasesOf[v.version] || []).map((a) => h("span", { class: "alias" }, a))),
+        h("td", {}, v.run_id ? h("a", { href: `#/runs/${v.run_id}`, class: "mono" }, v.run_id.slice(0, 8)) : ""),
+        h("td", { class: "mono small" }, v.source || ""),
+        h("td", {}, v.user_id || ""),
+        h("td", {}, fmtTime(v.creation_timestamp)))))),
+    h("h2", {}, "Alias history"),
+    moves.length ? h("table", { class: "plain", id: "alias-history" },
+      h("thead", {}, h("tr", {}, h("th", {}, "When"), h("th", {}, "Alias"), h("th", {}, "From"), h("th", {}, "To"), h("th", {}, "By"))),
+      h("tbody", {}, moves.map((x) => h("tr", {}, h("td", {}, fmtTime(x.moved_time)), h("td", {}, x.alias),
+        h("td", {}, x.previous_version === null || x.previous_version === undefined ? "—" : "v" + x.previous_version),
+        h("td", {}, x.version === null || x.version === undefined ? "removed" : "v" + x.version), h("td", {}, x.user_id || "")))))
+      : h("p", { class: "muted" }, "no alias moves recorded"));
+}
