@@ -118,8 +118,9 @@ fn main() -> ExitCode {
         Command::Predict(args) => done(predict::cmd_predict(args, cli.store.as_deref(), cli.quiet)),
         Command::Drift(args) => drift::cmd_drift(args, cli.store.as_deref(), cli.quiet),
         Command::Review(args) => done(review::cmd_review(args, cli.store.as_deref(), cli.quiet)),
-        Command::Compare(args) => compare::cmd_compare(args, cli.store.as_deref(), cli.quiet)
-            .map(ExitCode::from),
+        Command::Compare(args) => {
+            compare::cmd_compare(args, cli.store.as_deref(), cli.quiet).map(ExitCode::from)
+        }
         Command::Runs(args) => done(track_cmd::cmd_runs(cli.store.as_deref(), args, cli.quiet)),
         Command::Run(cmd) => done(track_cmd::cmd_run(cli.store.as_deref(), cmd, cli.quiet)),
         Command::Models(args) => done(track_cmd::cmd_models(cli.store.as_deref(), args)),
