@@ -39,7 +39,8 @@ pub fn model_bytes(model: &Path, store_flag: Option<&str>) -> Result<(Vec<u8>, M
         ));
     };
     let (name, which) = whet_track::parse_model_ref(reference);
-    let store = whet_track::Store::open_existing(store_flag)?;
+    let store = whet_track::Store::open_existing(store_flag)
+        .with_context(|| format!("cannot look up {text}"))?;
     let version = store.get_model_version(&name, &which)?;
     if version.source_kind != whet_track::SourceKind::RunArtifact || version.run_id.is_empty() {
         bail!(
