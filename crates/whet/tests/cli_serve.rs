@@ -336,9 +336,24 @@ fn bad_bodies_get_the_right_4xx() {
     let (status, v) = post(&a, &predict, "application/json", big.to_string().as_bytes());
     assert_eq!(status, 413, "{v}");
 
+    // The server may answer 413 and close before the client has written the whole body, so
+    // the client sees either the 413 or its write cut off; either way the server lives on.
     let huge = vec![b' '; 2 << 20];
-    let (status, _) = post(&a, &predict, "application/json", &huge);
-    assert_eq!(status, 413);
+    match a
+        .post(&predict)
+        .header("Content-Type", "application/json")
+        .send(&huge[..])
+    {
+        Ok(r) => assert_eq!(r.status().as_u16(), 413),
+        Err(ureq::Error::Io(e)) => assert!(
+            matches!(
+                e.kind(),
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+            ),
+            "{e}"
+        ),
+        Err(e) => panic!("{e}"),
+    }
 
     let (status, v) = post(
         &a,
