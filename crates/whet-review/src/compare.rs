@@ -432,47 +432,6 @@ mod tests {
         (covered, better)
     }
 
-    /// The measurement: 200 replicates of 1,000 rows, 1,000 resamples. Run with
-    /// `cargo test -p whet-review --release -- --ignored --nocapture statistical_behaviour`.
-    #[test]
-    #[ignore = "a measurement (about a minute), not a check"]
-    fn statistical_behaviour() {
-        let spec = BootstrapSpec {
-            resamples: 1000,
-            seed: 3,
-            confidence: 0.95,
-        };
-        for (noise, what) in [(1.0, "null (equal noise)"), (0.6, "challenger noise 0.6")] {
-            let mut rng = Rng::new(2024);
-            let (mut covered, mut better, mut gain_sum) = (0, 0, 0.0);
-            let replicates = 200;
-            for _ in 0..replicates {
-                let n = 1000;
-                let signal: Vec<f64> = (0..n).map(|_| normal(&mut rng)).collect();
-                let y: Vec<f64> = signal
-                    .iter()
-                    .map(|s| f64::from(u8::from(rng.next_f64() < sigmoid(1.5 * s))))
-                    .collect();
-                let a: Vec<f64> = signal
-                    .iter()
-                    .map(|s| sigmoid(s + normal(&mut rng)))
-                    .collect();
-                let b: Vec<f64> = signal
-                    .iter()
-                    .map(|s| sigmoid(s + noise * normal(&mut rng)))
-                    .collect();
-                let g = gains(&scored(&y, a), &scored(&y, b), &spec);
-                covered += usize::from(g[0].gain.contains(0.0));
-                better += usize::from(Verdict::from_gain(&g[0].gain, 0.0) == Verdict::Better);
-                gain_sum += g[0].gain.value;
-            }
-            println!(
-                "{what}: 95% interval of the ROC AUC gain covers 0 in {covered}/{replicates}, verdict better in {better}/{replicates}, mean AUC gain {:.4} (1000 rows, 1000 resamples)",
-                gain_sum / replicates as f64
-            );
-        }
-    }
-
     #[test]
     fn null_rarely_better_and_a_real_gain_usually_is() {
         let (covered, better) = verdicts(1.0, 60);

@@ -152,8 +152,9 @@ pub fn cmd_compare(args: &CompareArgs, store_flag: Option<&str>, quiet: bool) ->
     if let Some(p) = &args.html {
         check_output(p)?;
     }
-    let champion = crate::model_ref::load(&args.champion, store_flag)?;
-    let challenger = crate::model_ref::load(&args.challenger, store_flag)?;
+    let (champion_model, champion) = crate::model_ref::load_model(&args.champion, store_flag)?;
+    let (challenger_model, challenger) =
+        crate::model_ref::load_model(&args.challenger, store_flag)?;
     let table = load_table(&args.data, &args.read, quiet, true)?;
     let options = CompareOptions {
         bootstrap: BootstrapSpec {
@@ -183,8 +184,8 @@ pub fn cmd_compare(args: &CompareArgs, store_flag: Option<&str>, quiet: bool) ->
         }
     };
     let result = whet_review::compare(
-        &champion.model,
-        &challenger.model,
+        &champion_model,
+        &challenger_model,
         &table,
         &options,
         &on_stage,
@@ -217,9 +218,9 @@ pub fn cmd_compare(args: &CompareArgs, store_flag: Option<&str>, quiet: bool) ->
                 c.verdict.name().to_string(),
             ),
         ];
-        if let Some((name, version)) = &challenger.version {
-            tags.push(("whet.model.name".into(), name.clone()));
-            tags.push(("whet.model.version".into(), version.to_string()));
+        if let Some(r) = &challenger.registered {
+            tags.push(("whet.model.name".into(), r.name.clone()));
+            tags.push(("whet.model.version".into(), r.version.to_string()));
         }
         let main = c.metrics.iter().find(|m| m.def.name == c.metric.name);
         let mut metrics = vec![("min_gain".to_string(), c.min_gain)];

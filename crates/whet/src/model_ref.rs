@@ -69,20 +69,3 @@ pub fn load_model(model: &Path, store_flag: Option<&str>) -> Result<(Model, Mode
     let model = Model::from_bytes(&bytes, &source.label)?;
     Ok((model, source))
 }
-
-/// A decoded model with its label and registered `(name, version)`, the shape review and
-/// compare record.
-pub struct Loaded {
-    pub model: Model,
-    pub label: String,
-    pub version: Option<(String, i64)>,
-}
-
-pub fn load(model: &Path, store_flag: Option<&str>) -> Result<Loaded> {
-    let (model, source) = load_model(model, store_flag)?;
-    Ok(Loaded {
-        model,
-        label: source.label,
-        version: source.registered.map(|r| (r.name, r.version)),
-    })
-}

@@ -277,7 +277,7 @@ pub fn cmd_review(args: &ReviewArgs, store_flag: Option<&str>, quiet: bool) -> R
     if let Some(p) = &args.html {
         check_output(p)?;
     }
-    let loaded = crate::model_ref::load(&args.model, store_flag)?;
+    let (model, source) = crate::model_ref::load_model(&args.model, store_flag)?;
     let table = load_table(&args.data, &args.read, quiet, true)?;
     let options = ReviewOptions {
         bootstrap: BootstrapSpec {
@@ -292,7 +292,7 @@ pub fn cmd_review(args: &ReviewArgs, store_flag: Option<&str>, quiet: bool) -> R
         min_slice_rows: args.min_slice_rows,
         metric: args.metric.clone(),
         explain: !args.no_explain,
-        model_label: loaded.label.clone(),
+        model_label: source.label.clone(),
         data_label: args.data.display().to_string(),
     };
     let spinner = stage_spinner(quiet, "reviewing");
@@ -301,7 +301,7 @@ pub fn cmd_review(args: &ReviewArgs, store_flag: Option<&str>, quiet: bool) -> R
             s.set_message(stage.to_string());
         }
     };
-    let result = whet_review::review(&loaded.model, &table, &options, &on_stage);
+    let result = whet_review::review(&model, &table, &options, &on_stage);
     if let Some(s) = &spinner {
         s.finish_and_clear();
     }
@@ -315,15 +315,15 @@ pub fn cmd_review(args: &ReviewArgs, store_flag: Option<&str>, quiet: bool) -> R
     if !args.no_track {
         let store = Store::open_default(store_flag)?;
         let mut tags = vec![
-            ("whet.review.model".to_string(), loaded.label.clone()),
+            ("whet.review.model".to_string(), source.label.clone()),
             (
                 "whet.review.data".to_string(),
                 args.data.display().to_string(),
             ),
         ];
-        if let Some((name, version)) = &loaded.version {
-            tags.push(("whet.model.name".into(), name.clone()));
-            tags.push(("whet.model.version".into(), version.to_string()));
+        if let Some(r) = &source.registered {
+            tags.push(("whet.model.name".into(), r.name.clone()));
+            tags.push(("whet.model.version".into(), r.version.to_string()));
         }
         let mut metrics = Vec::new();
         for m in &review.metrics {
@@ -341,14 +341,14 @@ pub fn cmd_review(args: &ReviewArgs, store_flag: Option<&str>, quiet: bool) -> R
         let run = record_run(
             &store,
             "review",
-            &format!("review {}", loaded.label),
+            &format!("review {}", source.label),
             tags,
             &metrics,
             &json,
             &page,
         )?;
-        if let Some((name, version)) = &loaded.version {
-            store.set_model_version_tag(name, *version, "whet.review.run_id", &run)?;
+        if let Some(r) = &source.registered {
+            store.set_model_version_tag(&r.name, r.version, "whet.review.run_id", &run)?;
         }
         recorded = Some((run, store.location().to_string()));
     }
