@@ -271,7 +271,7 @@ mod tests {
     use arrow_array::cast::AsArray;
 
     fn write(name: &str, body: &[u8]) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("whet-stream-{}", std::process::id()));
+        let dir = std::env::temp_dir().join("whet-stream-tests");
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join(name);
         std::fs::write(&p, body).unwrap();

@@ -37,7 +37,7 @@ impl Drop for Ctx {
 }
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
         "whet-track-{name}-{}-{}",
         std::process::id(),
         std::time::SystemTime::now()

@@ -10,9 +10,16 @@ fn whet() -> Command {
 }
 
 fn dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("whet-cli-review-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    // One directory per test binary under target/tmp, emptied when the binary starts,
+    // so runs neither collide with nor pile up after earlier ones.
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let d = DIR.get_or_init(|| {
+        let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("whet-cli-review");
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    });
+    d.clone()
 }
 
 fn run(args: &[&str]) -> Output {

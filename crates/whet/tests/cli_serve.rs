@@ -13,8 +13,15 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value, json};
 
 fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("whet-serve-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    // One directory per test binary under target/tmp, emptied when the binary starts,
+    // so runs neither collide with nor pile up after earlier ones.
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("whet-serve-test");
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    });
     dir.join(name)
 }
 

@@ -20,7 +20,8 @@ impl Drop for Fixture {
 }
 
 fn fixture(name: &str) -> Fixture {
-    let dir = std::env::temp_dir().join(format!("whet-cli-track-{name}-{}", std::process::id()));
+    let dir =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("whet-cli-track-{name}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let db = dir.join("whet.db").display().to_string();
@@ -356,7 +357,10 @@ fn store_comes_from_the_environment() {
 fn a_listing_of_zero_runs_is_a_usage_error() {
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_whet"))
         .args(["runs", "-n", "0", "--store"])
-        .arg(std::env::temp_dir().join(format!("whet-n0-{}.db", std::process::id())))
+        .arg(
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+                .join(format!("whet-n0-{}.db", std::process::id())),
+        )
         .output()
         .unwrap();
     assert_eq!(

@@ -17,8 +17,15 @@ fn example() -> PathBuf {
 }
 
 fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("whet-cli-train-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    // One directory per test binary under target/tmp, emptied when the binary starts,
+    // so runs neither collide with nor pile up after earlier ones.
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("whet-cli-train");
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    });
     dir.join(name)
 }
 

@@ -371,7 +371,7 @@ fn the_ui_works_in_a_real_browser() {
         );
         return;
     };
-    let dir = std::env::temp_dir().join(format!("whet-ui-test-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("whet-ui-test");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     let db = dir.join("whet.db");

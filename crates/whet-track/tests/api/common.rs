@@ -46,7 +46,7 @@ impl Drop for Api {
 }
 
 pub fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
         "whet-track-api-{name}-{}-{}",
         std::process::id(),
         uuid_ish()
