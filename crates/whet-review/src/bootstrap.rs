@@ -1,9 +1,9 @@
-//! Seeded, stratified bootstrap resamples as row weights.
+//! Seeded, stratified bootstrap resamples as row counts.
 //!
-//! A resample is a vector of counts, one per row: how often the row was drawn. The metrics of
-//! `whet_learn::metrics` treat a row of weight 2 exactly like the row twice, so every metric is
-//! computed on a resample without copying data, and two models scored on the same rows see
-//! the same resample (the paired bootstrap of `compare`). Classification resamples draw within
+//! A resample is a vector of counts, one per row: how often the row was drawn. A metric
+//! weighs a row drawn twice exactly like the row twice, so every metric is computed on a
+//! resample without copying data (see `Scored::resample_values`), and two models scored on the
+//! same rows see the same resample (the paired bootstrap of `compare`). Classification resamples draw within
 //! each class, so every resample keeps the class counts of the data (stratified). Resample `b`
 //! depends only on the seed and `b`, never on the thread that computes it.
 
@@ -33,21 +33,22 @@ impl Default for BootstrapSpec {
 }
 
 /// Above this many rows, slice intervals use [`LARGE_DATA_SLICE_RESAMPLES`] resamples: every
-/// column's slices together cover all rows, so slicing by ten columns would cost ten full
-/// bootstraps, while on this much data a slice's interval needs fewer resamples to be stable.
+/// sliced column's slices together cover all rows, so slicing by ten columns costs ten passes
+/// over the data per resample, while on this much data a slice's interval needs fewer
+/// resamples to be stable.
 pub const LARGE_DATA_ROWS: usize = 200_000;
 pub const LARGE_DATA_SLICE_RESAMPLES: usize = 200;
 
 impl BootstrapSpec {
-    /// The spec for the slices of data with `n_rows` rows, and the `index`-th slice's seed.
-    pub fn for_slice(&self, n_rows: usize, index: usize) -> BootstrapSpec {
+    /// The spec of the slice intervals of data with `n_rows` rows.
+    pub fn for_slices(&self, n_rows: usize) -> BootstrapSpec {
         BootstrapSpec {
             resamples: if n_rows > LARGE_DATA_ROWS {
                 self.resamples.min(LARGE_DATA_SLICE_RESAMPLES)
             } else {
                 self.resamples
             },
-            seed: self.seed ^ (0x5_11CE + index as u64),
+            seed: self.seed ^ 0x5_11CE,
             confidence: self.confidence,
         }
     }
@@ -87,18 +88,24 @@ impl Strata {
         Strata::by_class(&sub, n_classes)
     }
 
-    /// The counts of resample `b`: within each stratum, as many draws with replacement as it
-    /// has rows.
-    pub fn weights(&self, seed: u64, b: usize) -> Vec<f64> {
-        let mut w = vec![0.0; self.n_rows];
+    /// The counts of resample `b` into `counts` (resized to the rows): within each stratum, as
+    /// many draws with replacement as it has rows. The buffer is reused across resamples, so
+    /// a million-row resample costs its draws, not an allocation.
+    ///
+    /// A count is one byte, so a million rows' counts stay in cache while they are drawn. It
+    /// cannot pass 255 in a stratum of at most 255 rows; in a larger one the chance that a
+    /// row is drawn 256 times is below 1e-500, and the count saturates rather than wraps.
+    pub fn fill_counts(&self, seed: u64, b: usize, counts: &mut Vec<u8>) {
+        counts.clear();
+        counts.resize(self.n_rows, 0);
         let mut rng = Rng::new(seed).fork(b as u64 + 1);
         for g in &self.groups {
             let n = g.len() as u64;
             for _ in 0..n {
-                w[g[rng.below(n) as usize] as usize] += 1.0;
+                let c = &mut counts[g[rng.below(n) as usize] as usize];
+                *c = c.saturating_add(1);
             }
         }
-        w
     }
 }
 
@@ -125,7 +132,7 @@ impl Estimate {
 }
 
 /// Runs `stats` on every resample (in parallel) and returns, per statistic, the sorted finite
-/// values. `stats` maps a weight vector to a fixed number of statistics.
+/// values. `stats` maps a resample's row counts to a fixed number of statistics.
 pub fn replicate<F>(
     strata: &Strata,
     spec: &BootstrapSpec,
@@ -133,11 +140,14 @@ pub fn replicate<F>(
     stats: F,
 ) -> Vec<Vec<f64>>
 where
-    F: Fn(&[f64]) -> Vec<f64> + Sync,
+    F: Fn(&[u8]) -> Vec<f64> + Sync,
 {
     let rows: Vec<Vec<f64>> = (0..spec.resamples)
         .into_par_iter()
-        .map(|b| stats(&strata.weights(spec.seed, b)))
+        .map_init(Vec::new, |counts, b| {
+            strata.fill_counts(spec.seed, b, counts);
+            stats(counts)
+        })
         .collect();
     let mut per_stat = vec![Vec::with_capacity(spec.resamples); n_stats];
     for r in rows {
@@ -151,6 +161,52 @@ where
         v.sort_unstable_by(f64::total_cmp);
     }
     per_stat
+}
+
+/// Runs `stat(subset, counts)` for every subset of rows on every resample of all rows, and
+/// returns per subset the sorted finite values. A resample is drawn once over all rows and
+/// each subset reads its rows' counts from it (`subsets[i]` indexes the rows, ascending), so
+/// a subset's resample size varies as its share of a fresh sample would, and slicing by many
+/// columns costs one draw per row, not one per row and column.
+pub fn replicate_subsets<F>(
+    strata: &Strata,
+    spec: &BootstrapSpec,
+    subsets: &[&[u32]],
+    stat: F,
+) -> Vec<Vec<f64>>
+where
+    F: Fn(usize, &[u8]) -> f64 + Sync,
+{
+    let rows: Vec<Vec<f64>> = (0..spec.resamples)
+        .into_par_iter()
+        .map_init(
+            || (Vec::new(), Vec::new()),
+            |(counts, sub), b| {
+                strata.fill_counts(spec.seed, b, counts);
+                subsets
+                    .iter()
+                    .enumerate()
+                    .map(|(i, rows)| {
+                        sub.clear();
+                        sub.extend(rows.iter().map(|&r| counts[r as usize]));
+                        stat(i, sub)
+                    })
+                    .collect()
+            },
+        )
+        .collect();
+    let mut per_subset = vec![Vec::with_capacity(spec.resamples); subsets.len()];
+    for r in rows {
+        for (i, v) in r.into_iter().enumerate() {
+            if v.is_finite() {
+                per_subset[i].push(v);
+            }
+        }
+    }
+    for v in &mut per_subset {
+        v.sort_unstable_by(f64::total_cmp);
+    }
+    per_subset
 }
 
 /// The percentile interval of sorted bootstrap values around `value`. When fewer than half the
@@ -175,18 +231,23 @@ mod tests {
     fn resamples_keep_class_counts_and_are_seeded() {
         let y: Vec<f64> = (0..100).map(|i| f64::from(u8::from(i % 4 == 0))).collect();
         let s = Strata::by_class(&y, 2);
-        let w = s.weights(7, 3);
-        let pos: f64 = w
+        let counts = |seed, b| {
+            let mut c = vec![7; 3];
+            s.fill_counts(seed, b, &mut c);
+            c
+        };
+        let w = counts(7, 3);
+        let pos: u32 = w
             .iter()
             .zip(&y)
             .filter(|(_, y)| **y == 1.0)
-            .map(|(w, _)| w)
+            .map(|(&w, _)| u32::from(w))
             .sum();
-        assert_eq!(pos, 25.0);
-        assert_eq!(w.iter().sum::<f64>(), 100.0);
-        assert_eq!(w, s.weights(7, 3));
-        assert_ne!(w, s.weights(7, 4));
-        assert_ne!(w, s.weights(8, 3));
+        assert_eq!(pos, 25);
+        assert_eq!(w.iter().map(|&c| u32::from(c)).sum::<u32>(), 100);
+        assert_eq!(w, counts(7, 3));
+        assert_ne!(w, counts(7, 4));
+        assert_ne!(w, counts(8, 3));
     }
 
     /// The 95% interval of a mean covers the true mean in about 95% of samples.
@@ -204,11 +265,11 @@ mod tests {
             // Exponential(1): skewed, true mean 1.
             let x: Vec<f64> = (0..n).map(|_| -(1.0 - rng.next_f64()).ln()).collect();
             let strata = Strata::by_class(&x, 1);
-            let mean = |w: &[f64]| {
-                let total: f64 = w.iter().sum();
-                vec![x.iter().zip(w).map(|(x, w)| x * w).sum::<f64>() / total]
+            let mean = |w: &[u8]| {
+                let total: f64 = w.iter().map(|&c| f64::from(c)).sum();
+                vec![x.iter().zip(w).map(|(x, &c)| x * f64::from(c)).sum::<f64>() / total]
             };
-            let value = mean(&vec![1.0; n])[0];
+            let value = mean(&vec![1; n])[0];
             let reps = replicate(&strata, &spec, 1, mean);
             covered += usize::from(percentile_interval(value, &reps[0], &spec).contains(1.0));
         }

@@ -10,7 +10,9 @@ use serde::Serialize;
 use whet_data::{Table, Task};
 use whet_learn::model::Model;
 
-use crate::bootstrap::{BootstrapSpec, Estimate, Strata, percentile_interval, replicate};
+use crate::bootstrap::{
+    BootstrapSpec, Estimate, Strata, percentile_interval, replicate, replicate_subsets,
+};
 use crate::error::{Result, ReviewError};
 use crate::eval::{MetricDef, Scored};
 use crate::paired::{TestResult, delong_test, mcnemar, paired_t};
@@ -132,8 +134,8 @@ fn gains(a: &Scored, b: &Scored, spec: &BootstrapSpec) -> Vec<MetricGain> {
     let defs = a.metric_defs();
     let (va, vb) = (a.values(None), b.values(None));
     let strata = Strata::by_class(&a.y, a.n_classes());
-    let reps = replicate(&strata, spec, defs.len(), |w| {
-        let (ra, rb) = (a.values(Some(w)), b.values(Some(w)));
+    let reps = replicate(&strata, spec, defs.len(), |c| {
+        let (ra, rb) = (a.resample_values(c), b.resample_values(c));
         defs.iter()
             .zip(ra.iter().zip(&rb))
             .map(|(d, (x, y))| oriented(d, *x, *y))
@@ -275,29 +277,34 @@ pub fn compare(
         &columns,
         options.min_slice_rows.max(1),
     )?;
-    let slices: Vec<SliceGain> = defs
+    let subs: Vec<(Scored, Scored)> = defs
         .par_iter()
-        .enumerate()
-        .map(|(i, d)| {
-            let (xa, xb) = (sa.subset(&d.rows), sb.subset(&d.rows));
+        .map(|d| (sa.subset(&d.rows), sb.subset(&d.rows)))
+        .collect();
+    let index = sa.metric_index(&metric.name);
+    let spec = options.bootstrap.for_slices(sa.n_rows());
+    let rows: Vec<&[u32]> = defs.iter().map(|d| d.rows.as_slice()).collect();
+    let reps = replicate_subsets(
+        &Strata::by_class(&sa.y, sa.n_classes()),
+        &spec,
+        &rows,
+        |i, c| {
+            index.map_or(f64::NAN, |k| {
+                let (xa, xb) = &subs[i];
+                oriented(&metric, xa.resample_value(c, k), xb.resample_value(c, k))
+            })
+        },
+    );
+    let slices: Vec<SliceGain> = defs
+        .iter()
+        .zip(&subs)
+        .zip(&reps)
+        .map(|((d, (xa, xb)), reps)| {
             let (pa, pb) = (
-                xa.value_of(&metric.name, None).unwrap_or(f64::NAN),
-                xb.value_of(&metric.name, None).unwrap_or(f64::NAN),
+                xa.value_of(&metric.name).unwrap_or(f64::NAN),
+                xb.value_of(&metric.name).unwrap_or(f64::NAN),
             );
-            let strata = Strata::by_class(&xa.y, xa.n_classes());
-            let spec = options.bootstrap.for_slice(sa.n_rows(), i);
-            let reps = replicate(&strata, &spec, 1, |w| {
-                let (x, y) = (
-                    xa.value_of(&metric.name, Some(w)),
-                    xb.value_of(&metric.name, Some(w)),
-                );
-                vec![oriented(
-                    &metric,
-                    x.unwrap_or(f64::NAN),
-                    y.unwrap_or(f64::NAN),
-                )]
-            });
-            let gain = percentile_interval(oriented(&metric, pa, pb), &reps[0], &spec);
+            let gain = percentile_interval(oriented(&metric, pa, pb), reps, &spec);
             SliceGain {
                 column: d.column.clone(),
                 label: d.label.clone(),
@@ -330,7 +337,7 @@ pub fn compare(
     if sa.n_rows() > crate::bootstrap::LARGE_DATA_ROWS && !slices.is_empty() {
         notes.push(format!(
             "slice intervals use {} resamples on more than {} rows",
-            options.bootstrap.for_slice(sa.n_rows(), 0).resamples,
+            options.bootstrap.for_slices(sa.n_rows()).resamples,
             crate::bootstrap::LARGE_DATA_ROWS
         ));
     }

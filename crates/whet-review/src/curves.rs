@@ -15,7 +15,7 @@ const MAX_CURVE_POINTS: usize = 400;
 
 /// The confidence a calibration bin is about: p(class 1) for binary, the top class's
 /// probability for multiclass; and whether that event happened.
-fn confidence_and_outcome(s: &Scored, i: usize) -> (f64, f64) {
+pub(crate) fn confidence_and_outcome(s: &Scored, i: usize) -> (f64, f64) {
     let r = s.pred.row(i);
     match s.task {
         Task::Binary => (r[0], s.y[i]),
@@ -26,7 +26,7 @@ fn confidence_and_outcome(s: &Scored, i: usize) -> (f64, f64) {
     }
 }
 
-fn bin_of(p: f64) -> usize {
+pub(crate) fn calibration_bin(p: f64) -> usize {
     ((p * CALIBRATION_BINS as f64) as usize).min(CALIBRATION_BINS - 1)
 }
 
@@ -47,7 +47,7 @@ pub fn ece(s: &Scored, w: Option<&[f64]>) -> f64 {
         if c.is_nan() {
             return f64::NAN;
         }
-        gap[bin_of(c)] += wi * (o - c);
+        gap[calibration_bin(c)] += wi * (o - c);
         total += wi;
     }
     if total == 0.0 {
@@ -72,7 +72,7 @@ pub fn calibration_bins(s: &Scored) -> Vec<CalibrationBin> {
         if c.is_nan() {
             continue;
         }
-        let b = &mut acc[bin_of(c)];
+        let b = &mut acc[calibration_bin(c)];
         b.0 += 1;
         b.1 += c;
         b.2 += o;

@@ -9,7 +9,7 @@ use whet_data::Task;
 use whet_learn::Predictions;
 use whet_learn::metrics as m;
 
-use crate::curves::ece;
+use crate::curves::{CALIBRATION_BINS, calibration_bin, confidence_and_outcome, ece};
 
 /// One metric of a review: its name in JSON, its label for people, and its direction.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -45,6 +45,49 @@ pub struct Scored {
     y_sorted: Vec<f64>,
     s_sorted: Vec<f64>,
     mape_defined: bool,
+    terms: RowTerms,
+}
+
+/// Each row's share of every metric, computed once, so that a bootstrap resample's metrics
+/// are weighted sums over one pass of the rows (and, for the ranking metrics, one pass over
+/// the score order) instead of a pass and a sort per metric. `Scored::values` (through
+/// `whet_learn::metrics`) stays the definition; a test holds the two together.
+#[derive(Clone, Debug, Default)]
+struct RowTerms {
+    /// False when a label or prediction is outside the classes: every metric is NaN then,
+    /// as `whet_learn::metrics` has it.
+    valid: bool,
+    /// Classification: the log loss term. Regression: the squared error.
+    loss: Vec<f64>,
+    /// Binary: the Brier term. Regression: the absolute error.
+    second: Vec<f64>,
+    /// Regression: the absolute percentage error (when MAPE is defined).
+    ape: Vec<f64>,
+    /// Regression: the target minus its mean (centred, so the variance sum keeps precision).
+    y_centred: Vec<f64>,
+    /// Classification: true and predicted class.
+    truth: Vec<u32>,
+    predicted: Vec<u32>,
+    /// Classification: the calibration bin of the row's confidence, and outcome − confidence.
+    ece_bin: Vec<u8>,
+    ece_gap: Vec<f64>,
+    /// Binary, in score order: true where the next row has another score (a threshold ends).
+    tie_end: Vec<bool>,
+}
+
+/// Sums a resample gathers in its pass over the rows.
+#[derive(Default)]
+struct Sums {
+    weight: f64,
+    loss: f64,
+    second: f64,
+    ape: f64,
+    y: f64,
+    y2: f64,
+    correct: f64,
+    y_min: f64,
+    y_max: f64,
+    ece_gap: [f64; CALIBRATION_BINS],
 }
 
 impl Scored {
@@ -82,7 +125,7 @@ impl Scored {
             s_sorted = order.iter().map(|&r| pred.values[r as usize]).collect();
         }
         let mape_defined = task == Task::Regression && y.iter().all(|v| v.abs() > 1e-12);
-        Scored {
+        let mut scored = Scored {
             task,
             classes,
             y,
@@ -93,6 +136,269 @@ impl Scored {
             y_sorted,
             s_sorted,
             mape_defined,
+            terms: RowTerms::default(),
+        };
+        scored.terms = scored.row_terms();
+        scored
+    }
+
+    fn row_terms(&self) -> RowTerms {
+        let n = self.n_rows();
+        let y = &self.y;
+        let p = &self.pred.values;
+        let eps = f64::EPSILON;
+        match self.task {
+            Task::Regression => {
+                let mean = y.iter().sum::<f64>() / n.max(1) as f64;
+                RowTerms {
+                    valid: p.len() == n,
+                    loss: (0..n).map(|i| (y[i] - p[i]).powi(2)).collect(),
+                    second: (0..n).map(|i| (y[i] - p[i]).abs()).collect(),
+                    ape: if self.mape_defined {
+                        (0..n)
+                            .map(|i| (p[i] - y[i]).abs() / y[i].abs().max(eps))
+                            .collect()
+                    } else {
+                        Vec::new()
+                    },
+                    y_centred: y.iter().map(|v| v - mean).collect(),
+                    ..RowTerms::default()
+                }
+            }
+            Task::Binary | Task::Multiclass => {
+                let k = self.n_classes();
+                let truth: Vec<u32> = y.iter().map(|&v| v as u32).collect();
+                let labels_ok = y
+                    .iter()
+                    .all(|&v| v >= 0.0 && v.fract() == 0.0 && (v as usize) < k);
+                let probs_ok = p.iter().all(|v| (0.0..=1.0).contains(v));
+                let valid = labels_ok
+                    && probs_ok
+                    && self.pred_class.iter().all(|&c| c < k)
+                    && p.len() == n * self.pred.n_outputs;
+                if !valid {
+                    return RowTerms::default();
+                }
+                let binary = self.task == Task::Binary;
+                let loss = (0..n)
+                    .map(|i| {
+                        let c = truth[i] as usize;
+                        let pi = if binary {
+                            if c == 1 { p[i] } else { 1.0 - p[i] }
+                        } else {
+                            p[i * k + c]
+                        };
+                        -pi.clamp(eps, 1.0 - eps).ln()
+                    })
+                    .collect();
+                let second = if binary {
+                    (0..n).map(|i| (p[i] - y[i]).powi(2)).collect()
+                } else {
+                    Vec::new()
+                };
+                let (mut ece_bin, mut ece_gap) = (Vec::with_capacity(n), Vec::with_capacity(n));
+                for i in 0..n {
+                    let (c, o) = confidence_and_outcome(self, i);
+                    ece_bin.push(calibration_bin(c) as u8);
+                    ece_gap.push(o - c);
+                }
+                let tie_end = (0..self.s_sorted.len())
+                    .map(|i| {
+                        self.s_sorted
+                            .get(i + 1)
+                            .is_none_or(|&next| next != self.s_sorted[i])
+                    })
+                    .collect();
+                RowTerms {
+                    valid,
+                    loss,
+                    second,
+                    truth,
+                    predicted: self.pred_class.iter().map(|&c| c as u32).collect(),
+                    ece_bin,
+                    ece_gap,
+                    tie_end,
+                    ..RowTerms::default()
+                }
+            }
+        }
+    }
+
+    /// The metrics of [`Scored::metric_defs`] on a bootstrap resample given as row counts (data
+    /// row order): the same values as `values(Some(counts as weights))` up to the order of
+    /// floating-point sums, in one pass over the rows.
+    pub fn resample_values(&self, counts: &[u8]) -> Vec<f64> {
+        let t = &self.terms;
+        let n_metrics = self.metric_defs_len();
+        if !t.valid || counts.len() != self.n_rows() {
+            return vec![f64::NAN; n_metrics];
+        }
+        let k = self.n_classes();
+        // Per class: true positives, false positives, false negatives.
+        let mut class = vec![[0.0f64; 3]; if self.task == Task::Regression { 0 } else { k }];
+        let mut s = Sums {
+            y_min: f64::INFINITY,
+            y_max: f64::NEG_INFINITY,
+            ..Sums::default()
+        };
+        match self.task {
+            Task::Regression => {
+                // Branch-free: a third of the rows are not drawn, at random, which a branch
+                // would mispredict; their weight 0 adds nothing.
+                for (i, &c) in counts.iter().enumerate() {
+                    let w = f64::from(c);
+                    s.weight += w;
+                    s.loss += w * t.loss[i];
+                    s.second += w * t.second[i];
+                    let yc = t.y_centred[i];
+                    s.y += w * yc;
+                    s.y2 += w * yc * yc;
+                    let drawn = c != 0;
+                    s.y_min = s.y_min.min(if drawn { yc } else { f64::INFINITY });
+                    s.y_max = s.y_max.max(if drawn { yc } else { f64::NEG_INFINITY });
+                }
+                if self.mape_defined {
+                    s.ape = counts
+                        .iter()
+                        .zip(&t.ape)
+                        .map(|(&c, a)| f64::from(c) * a)
+                        .sum();
+                }
+            }
+            Task::Binary | Task::Multiclass => {
+                for (i, &c) in counts.iter().enumerate() {
+                    let w = f64::from(c);
+                    s.weight += w;
+                    s.loss += w * t.loss[i];
+                    if let Some(b) = t.second.get(i) {
+                        s.second += w * b;
+                    }
+                    s.ece_gap[t.ece_bin[i] as usize] += w * t.ece_gap[i];
+                    let (truth, pred) = (t.truth[i] as usize, t.predicted[i] as usize);
+                    if truth == pred {
+                        s.correct += w;
+                        class[truth][0] += w;
+                    } else {
+                        class[pred][1] += w;
+                        class[truth][2] += w;
+                    }
+                }
+            }
+        }
+        if s.weight == 0.0 {
+            return vec![f64::NAN; n_metrics];
+        }
+        let mean = |x: f64| x / s.weight;
+        let ratio = |a: f64, b: f64| if b != 0.0 { a / b } else { f64::NAN };
+        let f1 = |[tp, fp, fn_]: [f64; 3]| ratio(2.0 * tp, 2.0 * tp + fp + fn_);
+        let ece = || s.ece_gap.iter().map(|g| g.abs()).sum::<f64>() / s.weight;
+        match self.task {
+            Task::Regression => {
+                let den = s.y2 - s.y * s.y / s.weight;
+                let r2 = if s.y_min == s.y_max || den <= 0.0 {
+                    f64::NAN
+                } else {
+                    1.0 - s.loss / den
+                };
+                let mut v = vec![mean(s.loss).sqrt(), mean(s.second), r2];
+                if self.mape_defined {
+                    v.push(mean(s.ape));
+                }
+                v
+            }
+            Task::Binary => {
+                let [tp, fp, fn_] = class[1];
+                let (auc, ap) = self.ranking_metrics(counts);
+                vec![
+                    auc,
+                    ap,
+                    mean(s.loss),
+                    mean(s.second),
+                    mean(s.correct),
+                    ratio(tp, tp + fp),
+                    ratio(tp, tp + fn_),
+                    f1(class[1]),
+                    ece(),
+                ]
+            }
+            Task::Multiclass => {
+                let f1s: Vec<f64> = class.iter().map(|&c| f1(c)).collect();
+                let defined: Vec<f64> = f1s.iter().copied().filter(|v| !v.is_nan()).collect();
+                let macro_f1 = if defined.is_empty() {
+                    f64::NAN
+                } else {
+                    defined.iter().sum::<f64>() / defined.len() as f64
+                };
+                let (mut weighted, mut support_total) = (0.0, 0.0);
+                for (c, f) in class.iter().zip(&f1s) {
+                    let support = c[0] + c[2];
+                    if support != 0.0 {
+                        weighted += support * if f.is_nan() { 0.0 } else { *f };
+                        support_total += support;
+                    }
+                }
+                let mut v = vec![
+                    mean(s.loss),
+                    mean(s.correct),
+                    macro_f1,
+                    ratio(weighted, support_total),
+                    ece(),
+                ];
+                for (c, f) in class.iter().zip(&f1s) {
+                    v.extend([ratio(c[0], c[0] + c[1]), ratio(c[0], c[0] + c[2]), *f]);
+                }
+                v
+            }
+        }
+    }
+
+    /// ROC AUC and average precision of a resample: one pass over the rows in score order,
+    /// integrating at each threshold (the end of a run of tied scores) as
+    /// `whet_learn::metrics::{roc_auc, pr_auc}` do. Both areas are divided by the class
+    /// totals at the end, so the pass needs nothing computed before it.
+    fn ranking_metrics(&self, counts: &[u8]) -> (f64, f64) {
+        let (mut tp, mut fp) = (0.0, 0.0);
+        let (mut tp_prev, mut fp_prev) = (0.0, 0.0);
+        let (mut area, mut ap) = (0.0, 0.0);
+        for (i, &row) in self.order.iter().enumerate() {
+            let w = f64::from(counts[row as usize]);
+            if self.y_sorted[i] == 1.0 {
+                tp += w;
+            } else {
+                fp += w;
+            }
+            if self.terms.tie_end[i] && (tp != tp_prev || fp != fp_prev) {
+                area += (fp - fp_prev) * (tp + tp_prev) * 0.5;
+                ap += (tp - tp_prev) * (tp / (tp + fp));
+                (tp_prev, fp_prev) = (tp, fp);
+            }
+        }
+        if tp <= 0.0 {
+            return (f64::NAN, f64::NAN);
+        }
+        let auc = if fp > 0.0 { area / (tp * fp) } else { f64::NAN };
+        let ap = ap / tp;
+        (auc, if ap < 0.0 { 0.0 } else { ap })
+    }
+
+    /// Metric `k` of [`Scored::metric_defs`] on a resample; the ranking metrics take only
+    /// their own pass (slices need one metric, on every resample).
+    pub fn resample_value(&self, counts: &[u8], k: usize) -> f64 {
+        if self.task == Task::Binary && k < 2 && self.terms.valid && counts.len() == self.n_rows() {
+            let (auc, ap) = self.ranking_metrics(counts);
+            return if k == 0 { auc } else { ap };
+        }
+        self.resample_values(counts)
+            .get(k)
+            .copied()
+            .unwrap_or(f64::NAN)
+    }
+
+    fn metric_defs_len(&self) -> usize {
+        match self.task {
+            Task::Binary => 9,
+            Task::Multiclass => 5 + 3 * self.classes.len(),
+            Task::Regression => 3 + usize::from(self.mape_defined),
         }
     }
 
@@ -233,10 +539,14 @@ impl Scored {
         }
     }
 
-    /// The value of one named metric (`metric_defs` names), unweighted or weighted.
-    pub fn value_of(&self, name: &str, w: Option<&[f64]>) -> Option<f64> {
-        let i = self.metric_defs().iter().position(|d| d.name == name)?;
-        Some(self.values(w)[i])
+    /// The position of a named metric (`metric_defs` names) in `values`.
+    pub fn metric_index(&self, name: &str) -> Option<usize> {
+        self.metric_defs().iter().position(|d| d.name == name)
+    }
+
+    /// The value of one named metric (`metric_defs` names) on all rows.
+    pub fn value_of(&self, name: &str) -> Option<f64> {
+        Some(self.values(None)[self.metric_index(name)?])
     }
 
     /// Per-row loss whose mean the permutation importance compares: log loss for
@@ -288,5 +598,82 @@ mod tests {
         assert!((s.values(Some(&w))[0] - want).abs() < 1e-12);
         // Threshold 0.5: predicted 1 for 0.7, 0.6, 0.9 → tp 2, fp 1, fn 1.
         assert!((v[5] - 2.0 / 3.0).abs() < 1e-12 && (v[6] - 2.0 / 3.0).abs() < 1e-12);
+    }
+
+    /// The one-pass resample path gives what `whet_learn::metrics` gives with the counts as
+    /// weights, for every task, with ties in the scores and rows left out of the resample.
+    #[test]
+    fn resample_values_agree_with_the_weighted_metrics() {
+        let mut rng = whet_data::rng::Rng::new(17);
+        let n = 600;
+        let cases: Vec<(Task, Vec<String>, usize)> = vec![
+            (Task::Binary, vec!["a".into(), "b".into()], 1),
+            (
+                Task::Multiclass,
+                vec!["x".into(), "y".into(), "z".into()],
+                3,
+            ),
+            (Task::Regression, vec![], 1),
+        ];
+        for (task, classes, k) in cases {
+            let y: Vec<f64> = (0..n)
+                .map(|_| match task {
+                    Task::Regression => 1.0 + 10.0 * rng.next_f64(),
+                    _ => rng.below(k.max(2) as u64) as f64,
+                })
+                .collect();
+            let values: Vec<f64> = match task {
+                // Scores rounded to two decimals: many ties.
+                Task::Binary => (0..n)
+                    .map(|_| (rng.next_f64() * 100.0).round() / 100.0)
+                    .collect(),
+                Task::Multiclass => (0..n)
+                    .flat_map(|_| {
+                        let raw: Vec<f64> = (0..k).map(|_| rng.next_f64() + 0.01).collect();
+                        let total: f64 = raw.iter().sum();
+                        raw.into_iter().map(move |v| v / total)
+                    })
+                    .collect(),
+                Task::Regression => y.iter().map(|v| v + rng.next_f64() - 0.5).collect(),
+            };
+            let s = Scored::new(
+                task,
+                classes,
+                y,
+                Predictions {
+                    n_rows: n,
+                    n_outputs: values.len() / n,
+                    values,
+                },
+                0.5,
+            );
+            for round in 0..5 {
+                let counts: Vec<u8> = (0..n).map(|_| rng.below(3) as u8).collect();
+                let w: Vec<f64> = counts.iter().map(|&c| f64::from(c)).collect();
+                let (fast, slow) = (s.resample_values(&counts), s.values(Some(&w)));
+                for (k, v) in fast.iter().enumerate() {
+                    let one = s.resample_value(&counts, k);
+                    assert!(
+                        (one - v).abs() <= 1e-12 * v.abs().max(1.0) || (one.is_nan() && v.is_nan())
+                    );
+                }
+                assert_eq!(fast.len(), slow.len());
+                for (j, (a, b)) in fast.iter().zip(&slow).enumerate() {
+                    let name = &s.metric_defs()[j].name;
+                    assert!(
+                        (a - b).abs() <= 1e-9 * b.abs().max(1.0) || (a.is_nan() && b.is_nan()),
+                        "{task:?} round {round} {name}: one pass {a} vs weighted {b}"
+                    );
+                }
+            }
+            let ones = vec![1u8; n];
+            let all: Vec<f64> = s.values(None);
+            for (a, b) in s.resample_values(&ones).iter().zip(&all) {
+                assert!(
+                    (a - b).abs() <= 1e-9 * b.abs().max(1.0),
+                    "{task:?}: {a} vs {b}"
+                );
+            }
+        }
     }
 }

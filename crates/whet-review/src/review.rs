@@ -9,7 +9,9 @@ use whet_data::profile::{ProfileOptions, TargetMissing, WarningKind};
 use whet_data::{Table, Task};
 use whet_learn::model::Model;
 
-use crate::bootstrap::{BootstrapSpec, Estimate, Strata, percentile_interval, replicate};
+use crate::bootstrap::{
+    BootstrapSpec, Estimate, Strata, percentile_interval, replicate, replicate_subsets,
+};
 use crate::curves::{
     BinaryCurves, CalibrationBin, RegressionPlots, binary_curves, calibration_bins,
     confusion_matrix, regression_plots,
@@ -304,7 +306,7 @@ pub fn metric_rows(s: &Scored, spec: &BootstrapSpec) -> Vec<MetricRow> {
     let defs = s.metric_defs();
     let point = s.values(None);
     let strata = Strata::by_class(&s.y, s.n_classes());
-    let reps = replicate(&strata, spec, defs.len(), |w| s.values(Some(w)));
+    let reps = replicate(&strata, spec, defs.len(), |c| s.resample_values(c));
     defs.into_iter()
         .zip(point)
         .zip(reps)
@@ -322,19 +324,24 @@ fn slice_report(
     spec: &BootstrapSpec,
     min_rows: usize,
 ) -> SliceReport {
-    let overall = s.value_of(&metric.name, None).unwrap_or(f64::NAN);
+    let overall = s.value_of(&metric.name).unwrap_or(f64::NAN);
+    let subs: Vec<Scored> = defs.par_iter().map(|d| s.subset(&d.rows)).collect();
+    let index = s.metric_index(&metric.name);
+    let spec_slices = spec.for_slices(s.n_rows());
+    let rows: Vec<&[u32]> = defs.iter().map(|d| d.rows.as_slice()).collect();
+    let reps = replicate_subsets(
+        &Strata::by_class(&s.y, s.n_classes()),
+        &spec_slices,
+        &rows,
+        |i, c| index.map_or(f64::NAN, |k| subs[i].resample_value(c, k)),
+    );
     let mut slices: Vec<SliceRow> = defs
-        .par_iter()
-        .enumerate()
-        .map(|(i, d)| {
-            let sub = s.subset(&d.rows);
-            let value = sub.value_of(&metric.name, None).unwrap_or(f64::NAN);
-            let strata = Strata::by_class(&sub.y, sub.n_classes());
-            let spec_i = spec.for_slice(s.n_rows(), i);
-            let reps = replicate(&strata, &spec_i, 1, |w| {
-                vec![sub.value_of(&metric.name, Some(w)).unwrap_or(f64::NAN)]
-            });
-            let estimate = percentile_interval(value, &reps[0], &spec_i);
+        .iter()
+        .zip(&subs)
+        .zip(&reps)
+        .map(|((d, sub), reps)| {
+            let value = sub.value_of(&metric.name).unwrap_or(f64::NAN);
+            let estimate = percentile_interval(value, reps, &spec_slices);
             let worse = if metric.higher_is_better {
                 estimate.hi < overall
             } else {
@@ -708,7 +715,7 @@ pub fn review(
     if s.n_rows() > crate::bootstrap::LARGE_DATA_ROWS && !slices.slices.is_empty() {
         notes.push(format!(
             "slice intervals use {} resamples on more than {} rows",
-            options.bootstrap.for_slice(s.n_rows(), 0).resamples,
+            options.bootstrap.for_slices(s.n_rows()).resamples,
             crate::bootstrap::LARGE_DATA_ROWS
         ));
     }

@@ -164,20 +164,6 @@ fn bad_requests_get_a_4xx_in_mlflow_shape_and_the_server_keeps_serving() {
             get(&a, &s.api("no/such/thing")),
         ),
         (
-            "a body over --max-request-mib",
-            413,
-            "REQUEST_LIMIT_EXCEEDED",
-            post_raw(
-                &a,
-                &s.api("runs/log-batch"),
-                format!(
-                    "{{\"run_id\": \"{run}\", \"tags\": [], \"x\": \"{}\"}}",
-                    "y".repeat(2 << 20)
-                )
-                .as_bytes(),
-            ),
-        ),
-        (
             "more than 1000 metrics in a batch",
             400,
             "INVALID_PARAMETER_VALUE",
@@ -208,6 +194,31 @@ fn bad_requests_get_a_4xx_in_mlflow_shape_and_the_server_keeps_serving() {
             body["message"].as_str().is_some_and(|m| !m.is_empty()),
             "{what}: no message in {body}"
         );
+    }
+    // A body over --max-request-mib: the server may answer 413 and close before the client
+    // has written all of it, so the client sees the 413 or its write cut off.
+    let big = format!(
+        "{{\"run_id\": \"{run}\", \"tags\": [], \"x\": \"{}\"}}",
+        "y".repeat(2 << 20)
+    );
+    match a
+        .post(&s.api("runs/log-batch"))
+        .header("Content-Type", "application/json")
+        .send(big.as_bytes())
+    {
+        Ok(mut r) => {
+            let body = r.body_mut().read_json::<Value>().unwrap_or(Value::Null);
+            assert_eq!(r.status().as_u16(), 413, "{body}");
+            assert_eq!(body["error_code"], "REQUEST_LIMIT_EXCEEDED", "{body}");
+        }
+        Err(ureq::Error::Io(e)) => assert!(
+            matches!(
+                e.kind(),
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+            ),
+            "{e}"
+        ),
+        Err(e) => panic!("{e}"),
     }
     let (status, _) = get(&a, &format!("{}/health", s.url));
     assert_eq!(status, 200, "the server stopped serving after bad requests");
@@ -361,19 +372,28 @@ fn tokens_and_roles_are_enforced_and_writes_are_audited() {
         "{:?}",
         r.body_mut().read_to_string()
     );
+    // The server writes its audit log in batches after answering: read it until the last
+    // audited request is there (a killed server would lose what it had not written yet).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let entries = loop {
+        let audit = Command::new(env!("CARGO_BIN_EXE_whet"))
+            .args(["server", "audit", "--json", "--store"])
+            .arg(dir.join("whet.db"))
+            .output()
+            .unwrap();
+        assert!(
+            audit.status.success(),
+            "{}",
+            String::from_utf8_lossy(&audit.stderr)
+        );
+        let entries: Value = serde_json::from_slice(&audit.stdout).unwrap();
+        let entries = entries.as_array().cloned().unwrap_or_default();
+        if entries.len() >= 2 || std::time::Instant::now() > deadline {
+            break entries;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     drop(s);
-    let audit = Command::new(env!("CARGO_BIN_EXE_whet"))
-        .args(["server", "audit", "--json", "--store"])
-        .arg(dir.join("whet.db"))
-        .output()
-        .unwrap();
-    assert!(
-        audit.status.success(),
-        "{}",
-        String::from_utf8_lossy(&audit.stderr)
-    );
-    let entries: Value = serde_json::from_slice(&audit.stdout).unwrap();
-    let entries = entries.as_array().unwrap();
     let who = |status: i64| {
         entries
             .iter()
