@@ -19,11 +19,11 @@ pub const MAX_LEVELS: usize = 64;
 pub const MIN_MISSING_ROWS: usize = 5;
 
 /// "No encoded column" in [`Encoder`] lookup tables.
-const NO_COLUMN: u32 = u32::MAX;
+pub(crate) const NO_COLUMN: u32 = u32::MAX;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-enum EncodeStep {
+pub(crate) enum EncodeStep {
     /// `(x − mean) / std` in column `value` (absent when the feature was constant in
     /// training); a missing value is encoded as 0 there and as 1 in column `missing` (present
     /// when training had missing values).
@@ -70,7 +70,7 @@ enum EncodeStep {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Encoder {
     feature_names: Vec<String>,
-    steps: Vec<EncodeStep>,
+    pub(crate) steps: Vec<EncodeStep>,
     names: Vec<String>,
 }
 

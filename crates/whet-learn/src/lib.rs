@@ -32,6 +32,7 @@ pub mod learner;
 pub mod linear;
 pub mod metrics;
 pub mod model;
+pub mod onnx;
 pub mod output;
 pub mod param_text;
 pub mod shap;

@@ -4,6 +4,7 @@
 mod compare;
 mod drift;
 mod exit;
+mod export;
 mod fit;
 mod interrupt;
 mod model_ref;
@@ -72,6 +73,8 @@ enum Command {
     Model(track_cmd::ModelCommand),
     /// Remove runs marked deleted, and their artifacts, for good.
     Gc(track_cmd::GcArgs),
+    /// Export a model (prep and predictor) as one ONNX graph for onnxruntime and other runtimes.
+    Export(export::ExportArgs),
     /// Serve a model over HTTP: /predict, MLflow's /invocations, /metadata, /metrics.
     Serve(serve_cmd::ServeArgs),
     /// The team's tracking server: MLflow's REST API, artifact proxy, registry, tokens.
@@ -126,6 +129,7 @@ fn main() -> ExitCode {
         Command::Models(args) => done(track_cmd::cmd_models(cli.store.as_deref(), args)),
         Command::Model(cmd) => done(track_cmd::cmd_model(cli.store.as_deref(), cmd, cli.quiet)),
         Command::Gc(args) => done(track_cmd::cmd_gc(cli.store.as_deref(), args, cli.quiet)),
+        Command::Export(args) => done(export::cmd_export(args, cli.store.as_deref(), cli.quiet)),
         Command::Serve(args) => done(serve_cmd::cmd_serve(args, cli.store.as_deref(), cli.quiet)),
         Command::Server(args) => done(server_cmd::cmd_server(
             cli.store.as_deref(),

@@ -11,17 +11,17 @@ use crate::encode::Encoder;
 /// A fitted linear, logistic or multinomial logistic model.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LinearModel {
-    pub(super) encoder: Encoder,
-    pub(super) task: Task,
-    pub(super) n_classes: usize,
-    pub(super) n_outputs: usize,
+    pub(crate) encoder: Encoder,
+    pub(crate) task: Task,
+    pub(crate) n_classes: usize,
+    pub(crate) n_outputs: usize,
     /// `n_outputs × width`, row-major, on the encoded scale.
-    pub(super) coef: Vec<f64>,
-    pub(super) intercept: Vec<f64>,
+    pub(crate) coef: Vec<f64>,
+    pub(crate) intercept: Vec<f64>,
     /// Multiclass: classes present in training; absent ones get probability 0.
-    pub(super) present: Vec<bool>,
-    pub(super) n_iter: usize,
-    pub(super) converged: bool,
+    pub(crate) present: Vec<bool>,
+    pub(crate) n_iter: usize,
+    pub(crate) converged: bool,
 }
 
 impl LinearModel {
