@@ -16,6 +16,7 @@ mod read;
 mod review;
 mod serve_cmd;
 mod server_cmd;
+mod status;
 mod study;
 mod track_cmd;
 mod train;
@@ -70,6 +71,9 @@ enum Command {
     /// Register model versions, move aliases, show a model.
     #[command(subcommand)]
     Model(track_cmd::ModelCommand),
+    /// The whole store on one screen: progress per experiment, failed runs, running studies,
+    /// each model's aliases and verdicts, and a plan of next actions with their commands.
+    Status(status::StatusArgs),
     /// Remove runs marked deleted, and their artifacts, for good.
     Gc(track_cmd::GcArgs),
     /// Serve a model over HTTP: /predict, MLflow's /invocations, /metadata, /metrics.
@@ -125,6 +129,7 @@ fn main() -> ExitCode {
         Command::Run(cmd) => done(track_cmd::cmd_run(cli.store.as_deref(), cmd, cli.quiet)),
         Command::Models(args) => done(track_cmd::cmd_models(cli.store.as_deref(), args)),
         Command::Model(cmd) => done(track_cmd::cmd_model(cli.store.as_deref(), cmd, cli.quiet)),
+        Command::Status(args) => done(status::cmd_status(cli.store.as_deref(), args)),
         Command::Gc(args) => done(track_cmd::cmd_gc(cli.store.as_deref(), args, cli.quiet)),
         Command::Serve(args) => done(serve_cmd::cmd_serve(args, cli.store.as_deref(), cli.quiet)),
         Command::Server(args) => done(server_cmd::cmd_server(
