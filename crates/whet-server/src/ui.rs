@@ -61,6 +61,11 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../ui/pages.js"),
     },
     Asset {
+        name: "status.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../ui/status.js"),
+    },
+    Asset {
         name: "style.css",
         content_type: "text/css; charset=utf-8",
         body: include_bytes!("../ui/style.css"),

@@ -37,6 +37,7 @@ pub fn routes() -> Router<AppState> {
         .route(api::MODELS_LIST, get(list_models))
         .route(api::MODELS_ALIAS, post(set_alias))
         .route(api::MODELS_ALIAS_HISTORY, get(alias_history))
+        .route(api::STATUS, get(status))
         .route(api::GC, post(gc));
     Router::new().nest(api::PREFIX, api)
 }
@@ -210,4 +211,11 @@ async fn alias_history(
 
 async fn gc(State(state): State<AppState>) -> ApiResult<Json<whet_track::GcReport>> {
     Ok(Json(state.store.gc().await?))
+}
+
+async fn status(
+    State(state): State<AppState>,
+    Input(q): Input<api::StatusParams>,
+) -> ApiResult<Json<whet_track::status::StatusReport>> {
+    Ok(Json(state.store.status(&q.query()?).await?))
 }

@@ -5,6 +5,8 @@
 const MLFLOW = "/ajax-api/2.0/mlflow/";
 /// Run counts and last activity per experiment (whet's UI endpoint, docs/ui.md).
 export const ACTIVITY = "/api/2.0/whet/ui/experiments";
+/// The store on one page: `whet status`'s report (docs/status.md).
+export const STATUS = "/api/2.0/whet/status";
 export const ALIAS_HISTORY = "/api/2.0/whet/registered-models/alias-history";
 
 export class ApiError extends Error {

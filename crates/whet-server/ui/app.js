@@ -4,6 +4,7 @@
 
 import { put, route, errorBox, experimentsPage, runPage, comparePage, modelsPage, modelPage, h } from "/ui/pages.js";
 import { runsPage } from "/ui/runs.js";
+import { statusPage } from "/ui/status.js";
 
 const POLL_MS = 2000;
 let poller = null;
@@ -32,6 +33,7 @@ async function render() {
     else if (page === "compare") await comparePage(main);
     else if (page === "models" && parts[1]) await modelPage(main, parts[1]);
     else if (page === "models") await modelsPage(main);
+    else if (page === "status") await statusPage(main, liveHere);
     else put(main, h("h1", {}, "Not found"), h("p", {}, "No page at ", h("code", {}, location.hash), ". ", h("a", { href: "#/experiments" }, "Experiments")));
     document.title = "whet · " + ((main.querySelector("h1") || {}).textContent || page);
   } catch (err) {

@@ -77,6 +77,8 @@
 //! - `core/`: [`AsyncStore`], one file per concept (opening, migrations and leases;
 //!   experiments; runs; run data; search; artifacts; datasets; registered models, versions
 //!   and aliases; logged models; tokens; gc); its module doc maps them.
+//! - `status.rs`: `whet status`: the store's facts in one report and the plan derived from
+//!   them.
 //! - `schema.rs`: migrations. `filter.rs` (with `filter/entities.rs`): the filter and
 //!   `order_by` parser for every search. `artifacts.rs`: artifact files, written atomically
 //!   and checksummed. `model.rs`: the public types. `error.rs`: [`Error`].
@@ -88,6 +90,7 @@ pub mod filter;
 mod model;
 pub mod remote;
 mod schema;
+pub mod status;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -504,6 +507,12 @@ impl Store {
 
     pub fn list_models(&self) -> Result<Vec<RegisteredModel>> {
         either!(self, |c| c.list_models(), |r| r.list_models())
+    }
+
+    /// The store's facts and the plan they call for ([`status`]). A remote store asks the
+    /// server, which gathers them next to its database (the report's `now` is the server's).
+    pub fn status(&self, query: &status::StatusQuery) -> Result<status::StatusReport> {
+        either!(self, |c| c.status(query), |r| r.status(query))
     }
 
     /// Creates a server access token and returns its secret, which is shown only now. Not

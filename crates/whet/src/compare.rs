@@ -222,6 +222,15 @@ pub fn cmd_compare(args: &CompareArgs, store_flag: Option<&str>, quiet: bool) ->
             tags.push(("whet.model.name".into(), r.name.clone()));
             tags.push(("whet.model.version".into(), r.version.to_string()));
         }
+        // The champion's version, so `whet status` can tell whether the verdict is about the
+        // alias's current holder.
+        if let Some(r) = &champion.registered {
+            tags.push(("whet.compare.champion.name".into(), r.name.clone()));
+            tags.push((
+                "whet.compare.champion.version".into(),
+                r.version.to_string(),
+            ));
+        }
         let main = c.metrics.iter().find(|m| m.def.name == c.metric.name);
         let mut metrics = vec![("min_gain".to_string(), c.min_gain)];
         if let Some(m) = main {

@@ -17,6 +17,7 @@ mod read;
 mod review;
 mod serve_cmd;
 mod server_cmd;
+mod status;
 mod study;
 mod track_cmd;
 mod train;
@@ -71,6 +72,9 @@ enum Command {
     /// Register model versions, move aliases, show a model.
     #[command(subcommand)]
     Model(track_cmd::ModelCommand),
+    /// The whole store on one screen: progress per experiment, failed runs, running studies,
+    /// each model's aliases and verdicts, and a plan of next actions with their commands.
+    Status(status::StatusArgs),
     /// Remove runs marked deleted, and their artifacts, for good.
     Gc(track_cmd::GcArgs),
     /// Export a model (prep and predictor) as one ONNX graph for onnxruntime and other runtimes.
@@ -128,6 +132,7 @@ fn main() -> ExitCode {
         Command::Run(cmd) => done(track_cmd::cmd_run(cli.store.as_deref(), cmd, cli.quiet)),
         Command::Models(args) => done(track_cmd::cmd_models(cli.store.as_deref(), args)),
         Command::Model(cmd) => done(track_cmd::cmd_model(cli.store.as_deref(), cmd, cli.quiet)),
+        Command::Status(args) => done(status::cmd_status(cli.store.as_deref(), args)),
         Command::Gc(args) => done(track_cmd::cmd_gc(cli.store.as_deref(), args, cli.quiet)),
         Command::Export(args) => done(export::cmd_export(args, cli.store.as_deref(), cli.quiet)),
         Command::Serve(args) => done(serve_cmd::cmd_serve(args, cli.store.as_deref(), cli.quiet)),

@@ -115,6 +115,15 @@ pub fn cmd_promote(store: &Store, args: &PromoteArgs, quiet: bool) -> Result<()>
             "whet.compare.verdict".to_string(),
             c.verdict.name().to_string(),
         ),
+        ("whet.compare.champion.name".to_string(), args.name.clone()),
+        (
+            "whet.compare.champion.version".to_string(),
+            holder.to_string(),
+        ),
+        (
+            "whet.compare.data".to_string(),
+            args.data.display().to_string(),
+        ),
         ("whet.promote.alias".to_string(), args.alias.clone()),
         ("whet.promote.moved".to_string(), promoted.to_string()),
         (

@@ -299,7 +299,20 @@ pub fn cmd_train(args: &TrainArgs, store_flag: Option<&str>, quiet: bool) -> Res
         &format!("train {stem}"),
         prepared.fingerprint(),
         &study_params,
-        &[("target".into(), args.target.clone())],
+        &[
+            ("target".into(), args.target.clone()),
+            // What `whet status` compares studies by, without knowing whet's metrics.
+            ("whet.metric".into(), metric.name().into()),
+            (
+                "whet.metric.direction".into(),
+                if metric.higher_is_better() {
+                    "maximize"
+                } else {
+                    "minimize"
+                }
+                .into(),
+            ),
+        ],
     )?;
     let mut guard = StudyGuard(Some(tracker));
     if let Some(t) = guard.0.as_ref() {

@@ -487,6 +487,7 @@ fn promote_moves_the_alias_only_for_a_better_version_and_keeps_the_evidence() {
     let train = d.join("train.csv");
     // Version 1: a logistic model; version 2: boosted trees.
     for learner in ["linear", "gbdt"] {
+        let out = d.join(format!("promote-{learner}.whet"));
         ok(&run(&[
             "train",
             p(&train),
@@ -496,6 +497,8 @@ fn promote_moves_the_alias_only_for_a_better_version_and_keeps_the_evidence() {
             "1",
             "--learners",
             learner,
+            "--out",
+            p(&out),
             "--experiment",
             "churn",
             "--quiet",
@@ -544,6 +547,52 @@ fn promote_moves_the_alias_only_for_a_better_version_and_keeps_the_evidence() {
         .unwrap()
         .to_string();
     let verdict = evidence.split_whitespace().next().unwrap().to_string();
+    // `whet status` reads what train and promote recorded: the studies' metric and its
+    // direction, and which version the comparison was against, for which alias, and whether
+    // the alias moved.
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(&run(&["status", "--json", "--store", p(&store)]))).unwrap();
+    let churn = status["experiments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "churn")
+        .unwrap();
+    assert_eq!(
+        churn["metric"],
+        serde_json::json!({"name": "roc_auc", "key": "cv_roc_auc", "direction": "maximize"})
+    );
+    let runs: serde_json::Value = serde_json::from_str(&ok(&run(&[
+        "runs",
+        "-e",
+        "churn",
+        "--json",
+        "--store",
+        p(&store),
+    ])))
+    .unwrap();
+    let studies: Vec<&serde_json::Value> = runs["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["tags"]["whet.kind"] == "study")
+        .collect();
+    assert_eq!(studies.len(), 2);
+    for r in studies {
+        assert_eq!(r["tags"]["whet.metric"], "roc_auc");
+        assert_eq!(r["tags"]["whet.metric.direction"], "maximize");
+    }
+    let v2 = status["models"][0]["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["version"] == 2)
+        .unwrap();
+    assert_eq!(v2["compare"]["verdict"], verdict.as_str());
+    assert_eq!(v2["compare"]["against_version"], 1);
+    assert_eq!(v2["compare"]["alias"], "champion");
+    assert_eq!(v2["compare"]["promoted"], verdict == "better");
+    assert_eq!(v2["compare"]["data"], p(&f.test));
     let holder = shown("2")["aliases"]
         .as_array()
         .unwrap()

@@ -2,8 +2,8 @@
 //! to with plain HTTP) against `whet server` over a store seeded by a real `whet train` study
 //! and runs logged through the REST API. Every page loads without console errors; filters
 //! (valid and invalid), sorting, a run's charts, comparing and reloading are checked against
-//! what the REST API itself answers. Each step saves a 1280×800 screenshot under
-//! `target/ui-screens/` for people to look at.
+//! what the REST API itself answers, and the status page against whet's status report. Each
+//! step saves a 1280×800 screenshot under `target/ui-screens/` for people to look at.
 //!
 //! Skips (saying so) only when chromedriver is missing and WHET_REQUIRE_BROWSER is unset;
 //! CI sets it, so CI never skips.
@@ -617,6 +617,70 @@ fn the_ui_works_in_a_real_browser() {
     assert_eq!(versions, 1, "{model} has the study's version");
     b.screenshot("09-model");
     b.assert_clean("model");
+
+    // Status: the same report `whet status --json` gives, as a page: the plan's steps in
+    // order with their commands, and the experiments of the window.
+    let mut r = agent
+        .get(&format!("{base}/api/2.0/whet/status?since=30d"))
+        .call()
+        .expect("status");
+    assert_eq!(r.status().as_u16(), 200);
+    let report: Value = r.body_mut().read_json().expect("status json");
+    let want_plan: Vec<Value> = report["plan"]
+        .as_array()
+        .expect("plan")
+        .iter()
+        .map(|p| {
+            json!([
+                p["kind"],
+                format!("$ {}", p["command"].as_str().unwrap_or_default())
+            ])
+        })
+        .collect();
+    // The study's model has no alias and no review yet.
+    let kinds: Vec<&Value> = report["plan"]
+        .as_array()
+        .expect("plan")
+        .iter()
+        .map(|p| &p["kind"])
+        .collect();
+    assert_eq!(kinds, [&json!("review"), &json!("set_alias")], "{report:#}");
+    b.go(&format!("{base}/#/status?since=30d"));
+    let plan = b.wait_for(
+        "plan",
+        "const l = [...document.querySelectorAll('#status-plan li')]; return l.length && l.map(li => [li.dataset.kind, li.querySelector('code').textContent])",
+    );
+    assert_eq!(plan, json!(want_plan));
+    let names = b.js(
+        "return [...document.querySelectorAll('#status-experiments tbody tr')].map(r => r.dataset.name)",
+        json!([]),
+    );
+    let want_names: Vec<&Value> = report["experiments"]
+        .as_array()
+        .expect("experiments")
+        .iter()
+        .map(|e| &e["name"])
+        .collect();
+    assert_eq!(names, json!(want_names));
+    // The API runs started in 2023: outside the window.
+    assert_eq!(names, json!(["churn"]));
+    assert_eq!(
+        b.js("return document.querySelector('#status-experiments tr[data-name=churn] td[data-trend]').dataset.trend", json!([])),
+        "first"
+    );
+    assert_eq!(
+        b.js(
+            "return document.querySelectorAll('#status-models tbody tr').length",
+            json!([])
+        ),
+        1
+    );
+    assert_eq!(
+        b.js("return document.querySelector('#since').value", json!([])),
+        "30d"
+    );
+    b.screenshot("10-status");
+    b.assert_clean("status");
 
     let _ = std::fs::remove_dir_all(&dir);
 }

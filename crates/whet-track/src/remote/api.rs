@@ -50,6 +50,9 @@ pub const MODELS_LIST: &str = "/registered-models/list";
 pub const MODELS_ALIAS: &str = "/registered-models/alias";
 /// `GET ?name=` → [`AliasHistory`].
 pub const MODELS_ALIAS_HISTORY: &str = "/registered-models/alias-history";
+/// `GET ?since=7d[&experiment=E]` ([`StatusParams`]) → [`crate::status::StatusReport`]:
+/// what `whet status` shows, gathered by the server.
+pub const STATUS: &str = "/status";
 /// `POST` `{}` → [`GcReport`]. Admin role.
 pub const GC: &str = "/gc";
 
@@ -255,4 +258,23 @@ pub struct SetAlias {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AliasHistory {
     pub alias_history: Vec<AliasMove>,
+}
+
+/// The query of [`STATUS`]: the window (default 7d) and an optional experiment (name or id).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StatusParams {
+    pub since: String,
+    pub experiment: String,
+}
+
+impl StatusParams {
+    pub fn query(&self) -> crate::Result<crate::status::StatusQuery> {
+        let since = if self.since.trim().is_empty() {
+            crate::status::DEFAULT_SINCE
+        } else {
+            &self.since
+        };
+        crate::status::StatusQuery::new(since, Some(&self.experiment))
+    }
 }

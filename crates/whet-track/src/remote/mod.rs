@@ -608,6 +608,17 @@ impl Client {
         Ok(a.registered_models)
     }
 
+    pub fn status(&self, q: &crate::status::StatusQuery) -> Result<crate::status::StatusReport> {
+        let experiment = q.experiment.clone().unwrap_or_default();
+        self.ext(
+            api::STATUS,
+            &[
+                ("since", q.since.as_str()),
+                ("experiment", experiment.as_str()),
+            ],
+        )
+    }
+
     pub fn gc(&self) -> Result<GcReport> {
         // gc may remove much; a lost answer is not a reason to run it again.
         self.ext_post(api::GC, &json!({}), Retry::Unsent)
