@@ -176,7 +176,8 @@ impl FoldExecutor for QueueExecutor<'_> {
             AutomlError::Queue(format!("fold {fold} of trial {trial} was never queued"))
         })?;
         // Poll fast at first (most results of small trials come within milliseconds of each
-        // other), then back off so a long trial costs the database little.
+        // other), then back off, but to no more than 20 ms: every poll is one indexed read,
+        // and on small data a slower poll would cost more than a fold.
         let mut pause = Duration::from_millis(2);
         loop {
             if whet_learn::stop::stop_requested() || deadline.is_some_and(|d| Instant::now() >= d) {
@@ -213,7 +214,7 @@ impl FoldExecutor for QueueExecutor<'_> {
                 _ => {}
             }
             std::thread::sleep(pause);
-            pause = (pause * 3 / 2).min(Duration::from_millis(100));
+            pause = (pause * 3 / 2).min(Duration::from_millis(20));
         }
     }
 
@@ -381,8 +382,10 @@ pub fn cmd_worker(args: &WorkerArgs, store_flag: Option<&str>, quiet: bool) -> R
             if args.once {
                 break;
             }
+            // An idle worker is usually waiting for the submitter to consume a trial and
+            // propose the next, which takes milliseconds: look again soon.
             std::thread::sleep(idle);
-            idle = (idle * 2).min(Duration::from_millis(500));
+            idle = (idle * 2).min(Duration::from_millis(50));
             continue;
         };
         idle = Duration::from_millis(5);
