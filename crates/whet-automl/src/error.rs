@@ -25,6 +25,9 @@ pub enum AutomlError {
     /// Stopped on request before any trial finished: there is nothing to build a model from.
     #[error("stopped before any trial finished; no model was written")]
     Interrupted,
+    /// The trial queue of a distributed study failed (its database, a worker's result).
+    #[error("{0}")]
+    Queue(String),
     #[error("no trial could be fitted: {0}")]
     NothingFitted(String),
     /// An error in a part of the data named by `context` (e.g. "in the test data").

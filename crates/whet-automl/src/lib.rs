@@ -13,7 +13,8 @@
 //! `search` (the trial loop, pruning), `schedule` (which configuration runs next), `space` and `tuner` (what is searched and
 //! how proposals are made), `trial` (one configuration over the folds), `ensemble` (Caruana
 //! selection), `finalize` (bag or refit), `report` (leaderboard and the final model in words),
-//! `oof` (out-of-fold files), `events`, `memory`, `error`.
+//! `oof` (out-of-fold files), `events`, `memory`, `error`; `remote` (folds fitted by
+//! `whet worker`s through a trial queue).
 
 pub mod budget;
 pub mod ensemble;
@@ -23,6 +24,7 @@ pub mod finalize;
 pub mod memory;
 pub mod oof;
 pub mod plan;
+pub mod remote;
 pub mod report;
 mod schedule;
 pub mod search;
@@ -37,6 +39,7 @@ pub use events::{NoObserver, Observer, Stage, StudyEvent};
 pub use finalize::{FinalMode, FinalStrategy};
 pub use oof::OofWriter;
 pub use plan::CvPlan;
+pub use remote::{FoldExecutor, FoldTask, StudyRecipe};
 pub use report::{LeaderboardRow, StudyReport};
 pub use search::{FoldPredictions, StopReason, TrialRecord, TrialStatus};
 pub use space::LearnerKind;

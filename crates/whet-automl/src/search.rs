@@ -20,6 +20,7 @@ use crate::error::AutomlError;
 use crate::events::{Observer, Stage, StudyEvent, send_new_notes};
 use crate::finalize::{self, FinalMode, FinalStrategy, Member, RefitComparison};
 use crate::plan::CvPlan;
+use crate::remote::{FoldExecutor, FoldTask};
 use crate::schedule::{LearnerState, next_config, portfolio_queue, ran_to_cap};
 use crate::space::{Config, LearnerKind};
 use crate::trial::{FoldError, FoldResult, Problem, fit_fold, loss_of};
@@ -147,6 +148,19 @@ pub fn search(
     options: &SearchOptions,
     observer: &mut dyn Observer,
 ) -> Result<SearchResult, AutomlError> {
+    search_with(problem, plan, options, observer, None)
+}
+
+/// [`search`], with every trial's folds fitted through `executor` when one is given (see
+/// [`crate::remote`]): the same loop, the same proposals and the same pruning, so the same
+/// trials and model as a local search.
+pub fn search_with(
+    problem: &Problem,
+    plan: &CvPlan,
+    options: &SearchOptions,
+    observer: &mut dyn Observer,
+    mut executor: Option<&mut dyn FoldExecutor>,
+) -> Result<SearchResult, AutomlError> {
     let started = Instant::now();
     let metric = options.metric;
     observer.event(StudyEvent::StageChanged(Stage::Search));
@@ -237,15 +251,27 @@ pub fn search(
         let trial_seed = options.seed.wrapping_add(id as u64 * 0x9E37_79B9);
         let best_ref = best_completed(&trials, metric).map(|t| (t.fold_scores.clone(), t.cv_std));
         let t0 = Instant::now();
-        let outcome = run_folds(
-            problem,
-            plan,
-            &config,
-            metric,
-            trial_seed,
-            effective_deadline,
-            best_ref.as_ref(),
-        );
+        let outcome = match executor.as_deref_mut() {
+            None => run_folds(
+                problem,
+                plan,
+                &config,
+                metric,
+                trial_seed,
+                effective_deadline,
+                best_ref.as_ref(),
+            ),
+            Some(e) => run_folds_remote(
+                e,
+                id,
+                plan.folds.len(),
+                &config,
+                metric,
+                trial_seed,
+                effective_deadline,
+                best_ref.as_ref(),
+            )?,
+        };
         let fit_seconds = t0.elapsed().as_secs_f64();
         let (record, results) = match outcome {
             FoldsOutcome::Interrupted => {
@@ -710,7 +736,6 @@ fn run_folds(
         };
         next += batch.len();
         for outcome in batch {
-            let f = results.len();
             match outcome {
                 Ok(r) => {
                     cost += r.cost_units;
@@ -719,24 +744,12 @@ fn run_folds(
                 Err(FoldError::Interrupted) => return FoldsOutcome::Interrupted,
                 Err(FoldError::Failed(m)) => return FoldsOutcome::Failed(m),
             }
-            // Successive halving over folds: stop a trial that trails the best one on the
-            // same folds by more than the best one's own fold-to-fold spread.
-            if let Some((best_scores, best_std)) = best
-                && f + 1 < plan.folds.len()
-                && best_scores.len() > f
-            {
-                let ours: f64 = results.iter().map(|r| r.score).sum::<f64>() / (f + 1) as f64;
-                let theirs: f64 = best_scores[..=f].iter().sum::<f64>() / (f + 1) as f64;
-                let behind = loss_of(metric, ours) - loss_of(metric, theirs);
-                let margin =
-                    best_std.max(1e-4 * theirs.abs().max(1e-3)) * 2.0 / ((f + 1) as f64).sqrt();
-                if behind > margin {
-                    return FoldsOutcome::Done {
-                        results,
-                        pruned: true,
-                        cost,
-                    };
-                }
+            if trails_best(&results, plan.folds.len(), metric, best) {
+                return FoldsOutcome::Done {
+                    results,
+                    pruned: true,
+                    cost,
+                };
             }
         }
     }
@@ -745,6 +758,77 @@ fn run_folds(
         pruned: false,
         cost,
     }
+}
+
+/// Successive halving over folds: whether a trial whose first folds gave `results` trails the
+/// best one on the same folds by more than the best one's own fold-to-fold spread (never
+/// after its last fold).
+fn trails_best(
+    results: &[FoldResult],
+    n_folds: usize,
+    metric: Metric,
+    best: Option<&(Vec<f64>, f64)>,
+) -> bool {
+    let f = results.len() - 1;
+    if let Some((best_scores, best_std)) = best
+        && f + 1 < n_folds
+        && best_scores.len() > f
+    {
+        let ours: f64 = results.iter().map(|r| r.score).sum::<f64>() / (f + 1) as f64;
+        let theirs: f64 = best_scores[..=f].iter().sum::<f64>() / (f + 1) as f64;
+        let behind = loss_of(metric, ours) - loss_of(metric, theirs);
+        let margin = best_std.max(1e-4 * theirs.abs().max(1e-3)) * 2.0 / ((f + 1) as f64).sqrt();
+        return behind > margin;
+    }
+    false
+}
+
+/// [`run_folds`] through an executor: every fold is queued at once and the results are used
+/// one at a time in fold order, pruning exactly as locally; the folds a pruned or failed
+/// trial no longer needs are cancelled.
+#[allow(clippy::too_many_arguments)]
+fn run_folds_remote(
+    executor: &mut dyn FoldExecutor,
+    trial: usize,
+    n_folds: usize,
+    config: &Config,
+    metric: Metric,
+    seed: u64,
+    deadline: Option<Instant>,
+    best: Option<&(Vec<f64>, f64)>,
+) -> Result<FoldsOutcome, AutomlError> {
+    let tasks = (0..n_folds)
+        .map(|f| FoldTask::new(trial, f, config, seed.wrapping_add(f as u64), deadline))
+        .collect();
+    executor.submit(tasks)?;
+    let mut results = Vec::with_capacity(n_folds);
+    let mut cost = 0.0;
+    let outcome = loop {
+        if results.len() == n_folds {
+            break FoldsOutcome::Done {
+                results,
+                pruned: false,
+                cost,
+            };
+        }
+        match executor.wait(trial, results.len(), deadline)? {
+            Ok(r) => {
+                cost += r.cost_units;
+                results.push(r);
+            }
+            Err(FoldError::Interrupted) => break FoldsOutcome::Interrupted,
+            Err(FoldError::Failed(m)) => break FoldsOutcome::Failed(m),
+        }
+        if trails_best(&results, n_folds, metric, best) {
+            break FoldsOutcome::Done {
+                results,
+                pruned: true,
+                cost,
+            };
+        }
+    };
+    executor.cancel(trial)?;
+    Ok(outcome)
 }
 
 /// Out-of-fold predictions over `oof_rows` in row order, the fold models, and the seconds

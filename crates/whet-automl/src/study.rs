@@ -30,8 +30,9 @@ use crate::events::{Observer, Stage, StudyEvent, send_new_notes};
 use crate::finalize::FinalMode;
 use crate::memory::{available_bytes, estimate_training_bytes, human_bytes};
 use crate::plan::{CvPlan, PlanRequest, plan_validation};
+use crate::remote::FoldExecutor;
 use crate::report::StudyReport;
-use crate::search::{SearchOptions, TrialRecord, search};
+use crate::search::{SearchOptions, TrialRecord, search_with};
 use crate::space::LearnerKind;
 use crate::trial::Problem;
 
@@ -454,8 +455,39 @@ impl PreparedStudy {
         &self.data_rows
     }
 
+    pub(crate) fn features(&self) -> &Features {
+        &self.x
+    }
+
+    pub(crate) fn targets(&self) -> &[f64] {
+        &self.y
+    }
+
+    pub(crate) fn n_classes(&self) -> usize {
+        self.n_classes
+    }
+
+    pub(crate) fn binned(&self) -> Option<&BinnedData> {
+        self.binned.as_ref()
+    }
+
+    /// The validation plan: the search's folds and the comparison partition.
+    pub fn plan(&self) -> &CvPlan {
+        &self.plan
+    }
+
     /// Runs the search within the budget, builds the final model and scores the test set.
     pub fn run(self, observer: &mut dyn Observer) -> Result<StudyOutcome> {
+        self.run_with(observer, None)
+    }
+
+    /// [`PreparedStudy::run`], with the folds of every trial fitted through `executor` when
+    /// one is given (`whet worker`s); the rest (search, ensemble, final model) stays here.
+    pub fn run_with(
+        self,
+        observer: &mut dyn Observer,
+        executor: Option<&mut dyn FoldExecutor>,
+    ) -> Result<StudyOutcome> {
         let problem = Problem {
             x: &self.x,
             y: &self.y,
@@ -477,7 +509,7 @@ impl PreparedStudy {
             ),
             final_mode: self.spec.final_mode,
         };
-        let mut result = search(&problem, &self.plan, &options, observer)?;
+        let mut result = search_with(&problem, &self.plan, &options, observer, executor)?;
         if !result.cv_score.is_finite() {
             return Err(AutomlError::Unusable {
                 message: format!(

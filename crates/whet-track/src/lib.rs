@@ -98,12 +98,18 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use crate::core::{
-    AsyncStore, DEFAULT_LEASE, METRIC_HISTORY_PAGE_DEFAULT, RUN_NAME_TAG, TOKEN_PREFIX,
-    validate_artifact_path,
+    AsyncStore, ClaimedTask, DEFAULT_LEASE, METRIC_HISTORY_PAGE_DEFAULT, NewTask, QueueCounts,
+    QueueStudy, RUN_NAME_TAG, TOKEN_PREFIX, TaskInfo, TaskState, validate_artifact_path,
 };
 pub use crate::error::{Error, Result};
 pub use crate::model::*;
 pub use crate::schema::LATEST as SCHEMA_VERSION;
+
+/// The sha256 (hex) of some bytes, as the trial queue names training data by.
+pub fn content_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
 
 /// How to open a store; `Default` is what [`Store::open`] uses.
 #[derive(Debug, Clone)]
@@ -550,6 +556,98 @@ impl Store {
     pub fn gc(&self) -> Result<GcReport> {
         either!(self, |c| c.gc(), |r| r.gc())
     }
+
+    // The trial queue of distributed studies (`core/queue.rs`): the database itself, and
+    // PostgreSQL only (a SQLite store says so; a `whet server` does not serve it yet).
+
+    pub fn queue_put_data(&self, bytes: &[u8]) -> Result<String> {
+        either!(self, |c| c.queue_put_data(bytes), |r| Err(queue_remote(r)))
+    }
+
+    pub fn queue_data(&self, sha256: &str) -> Result<Vec<u8>> {
+        either!(self, |c| c.queue_data(sha256), |r| Err(queue_remote(r)))
+    }
+
+    pub fn queue_create_study(&self, study: &QueueStudy) -> Result<()> {
+        either!(self, |c| c.queue_create_study(study), |r| Err(
+            queue_remote(r)
+        ))
+    }
+
+    pub fn queue_study(&self, study_id: &str) -> Result<QueueStudy> {
+        either!(self, |c| c.queue_study(study_id), |r| Err(queue_remote(r)))
+    }
+
+    pub fn queue_close_study(&self, study_id: &str) -> Result<()> {
+        either!(self, |c| c.queue_close_study(study_id), |r| Err(
+            queue_remote(r)
+        ))
+    }
+
+    pub fn queue_enqueue(
+        &self,
+        study_id: &str,
+        experiment_id: ExperimentId,
+        tasks: &[NewTask],
+    ) -> Result<Vec<i64>> {
+        either!(
+            self,
+            |c| c.queue_enqueue(study_id, experiment_id, tasks),
+            |r| Err(queue_remote(r))
+        )
+    }
+
+    pub fn queue_claim(
+        &self,
+        owner: &str,
+        experiment: Option<ExperimentId>,
+        lease: Duration,
+    ) -> Result<Option<ClaimedTask>> {
+        either!(self, |c| c.queue_claim(owner, experiment, lease), |r| Err(
+            queue_remote(r)
+        ))
+    }
+
+    pub fn queue_heartbeat(&self, key: i64, attempt: i64, lease: Duration) -> Result<bool> {
+        either!(self, |c| c.queue_heartbeat(key, attempt, lease), |r| Err(
+            queue_remote(r)
+        ))
+    }
+
+    pub fn queue_complete(&self, key: i64, attempt: i64, result: &[u8]) -> Result<bool> {
+        either!(self, |c| c.queue_complete(key, attempt, result), |r| Err(
+            queue_remote(r)
+        ))
+    }
+
+    pub fn queue_release(&self, key: i64, attempt: i64, error: &str) -> Result<bool> {
+        either!(self, |c| c.queue_release(key, attempt, error), |r| Err(
+            queue_remote(r)
+        ))
+    }
+
+    pub fn queue_task_state(&self, key: i64) -> Result<TaskState> {
+        either!(self, |c| c.queue_task_state(key), |r| Err(queue_remote(r)))
+    }
+
+    pub fn queue_cancel(&self, keys: &[i64]) -> Result<()> {
+        either!(self, |c| c.queue_cancel(keys), |r| Err(queue_remote(r)))
+    }
+
+    pub fn queue_tasks(&self, study_id: Option<&str>) -> Result<Vec<TaskInfo>> {
+        either!(self, |c| c.queue_tasks(study_id), |r| Err(queue_remote(r)))
+    }
+
+    pub fn queue_counts(&self, study_id: Option<&str>) -> Result<QueueCounts> {
+        either!(self, |c| c.queue_counts(study_id), |r| Err(queue_remote(r)))
+    }
+}
+
+fn queue_remote(r: &remote::Client) -> Error {
+    Error::Invalid(format!(
+        "{} is a whet server: distributed trials go through the PostgreSQL database itself for now\n  hint: give whet train and whet worker the server's postgres:// URL",
+        r.location()
+    ))
 }
 
 impl Drop for Store {

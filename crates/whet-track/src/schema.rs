@@ -5,9 +5,9 @@
 //! Applied versions are recorded in `whet_schema`; a store newer than this build is refused.
 
 /// (version, SQL). Never edit a released entry: add a new one.
-pub const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3)];
+pub const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4)];
 
-pub const LATEST: i64 = 3;
+pub const LATEST: i64 = 4;
 
 const V1: &str = r#"
 CREATE TABLE experiments (
@@ -286,6 +286,51 @@ ALTER TABLE model_versions ADD COLUMN current_stage TEXT NOT NULL DEFAULT 'None'
 CREATE INDEX model_versions_stage ON model_versions (name, current_stage, version);
 "#;
 
+/// The trial queue of distributed studies (`whet train --workers remote`, `whet worker`; see
+/// `core/queue.rs`). Created on both back ends so the schemas stay one, used on PostgreSQL only.
+///
+/// `trial_queue_studies`: one row per distributed study, with the recipe a worker prepares the
+/// data by and the sha256 of the data it prepares. `trial_queue_data`: the training data as
+/// Parquet, once per content (workers need only the database, not the submitter's artifact
+/// folder). `trial_queue`: one task per (trial, fold); `attempts` counts claims and is the
+/// lease token a result must carry, so a result from a claim whose lease ran out is ignored.
+const V4: &str = r#"
+CREATE TABLE trial_queue_studies (
+    study_id TEXT PRIMARY KEY,
+    experiment_id BIGINT NOT NULL REFERENCES experiments(experiment_id),
+    run_uuid TEXT NOT NULL,
+    recipe TEXT NOT NULL,
+    data_sha256 TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_time BIGINT NOT NULL
+);
+CREATE TABLE trial_queue_data (
+    sha256 TEXT PRIMARY KEY,
+    bytes {blob} NOT NULL,
+    size BIGINT NOT NULL,
+    created_time BIGINT NOT NULL
+);
+CREATE TABLE trial_queue (
+    task_key {serial},
+    study_id TEXT NOT NULL REFERENCES trial_queue_studies(study_id),
+    experiment_id BIGINT NOT NULL,
+    trial BIGINT NOT NULL,
+    fold BIGINT NOT NULL,
+    spec TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    lease_owner TEXT,
+    lease_until BIGINT,
+    last_error TEXT,
+    result {blob},
+    result_owner TEXT,
+    created_time BIGINT NOT NULL,
+    finished_time BIGINT
+);
+CREATE INDEX trial_queue_state ON trial_queue (state, task_key);
+CREATE INDEX trial_queue_study ON trial_queue (study_id, trial, fold);
+"#;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -294,13 +339,14 @@ pub enum Backend {
 
 /// The migration's statements for one back end; `{now}` is the time of applying it (ms).
 pub fn statements(sql: &str, backend: Backend, now: i64) -> Vec<String> {
-    let (serial, double) = match backend {
+    let (serial, double, blob) = match backend {
         // INTEGER PRIMARY KEY makes the column SQLite's rowid: no extra index.
-        Backend::Sqlite => ("INTEGER PRIMARY KEY AUTOINCREMENT", "REAL"),
-        Backend::Postgres => ("BIGSERIAL PRIMARY KEY", "DOUBLE PRECISION"),
+        Backend::Sqlite => ("INTEGER PRIMARY KEY AUTOINCREMENT", "REAL", "BLOB"),
+        Backend::Postgres => ("BIGSERIAL PRIMARY KEY", "DOUBLE PRECISION", "BYTEA"),
     };
     sql.replace("{serial}", serial)
         .replace("{double}", double)
+        .replace("{blob}", blob)
         .replace("{now}", &now.to_string())
         .split(';')
         .map(str::trim)

@@ -29,3 +29,30 @@ pub fn install() {
 pub fn requested() -> bool {
     whet_learn::stop::stop_requested()
 }
+
+/// Set by SIGTERM/SIGINT in `whet worker`: finish the trial in hand, then exit.
+static DRAIN: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_drain_signal(_: libc::c_int) {
+    if DRAIN.swap(true, Ordering::SeqCst) {
+        // SAFETY: _exit is async-signal-safe; a second signal means "now".
+        unsafe { libc::_exit(130) };
+    }
+}
+
+/// For `whet worker`: the first SIGINT or SIGTERM lets the current trial finish and its result
+/// be stored (a batch scheduler's stop loses no work); the second ends the process at once.
+pub fn install_drain() {
+    #[cfg(unix)]
+    // SAFETY: the handler only touches an atomic and calls _exit, both async-signal-safe.
+    unsafe {
+        let handler = on_drain_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        libc::signal(libc::SIGINT, handler);
+        libc::signal(libc::SIGTERM, handler);
+    }
+}
+
+/// Whether a worker was asked to stop after its current trial.
+pub fn drain_requested() -> bool {
+    DRAIN.load(Ordering::SeqCst)
+}

@@ -2,6 +2,7 @@
 //! crates. This file only dispatches; each command lives in its own module.
 
 mod compare;
+mod distributed;
 mod drift;
 mod exit;
 mod export;
@@ -83,6 +84,9 @@ enum Command {
     Serve(serve_cmd::ServeArgs),
     /// The team's tracking server: MLflow's REST API, artifact proxy, registry, tokens.
     Server(server_cmd::ServerArgs),
+    /// Fit the trials of distributed studies (whet train --workers remote) from a PostgreSQL
+    /// store's queue; drains and exits on SIGTERM, or when the queue is empty with --once.
+    Worker(distributed::WorkerArgs),
     /// Look at the local store in a browser: starts the web UI on a loopback port and prints its URL.
     Ui(ui_cmd::UiArgs),
 }
@@ -117,6 +121,9 @@ fn main() -> ExitCode {
     if matches!(cli.command, Command::Train(_) | Command::Predict(_)) {
         interrupt::install();
     }
+    if matches!(cli.command, Command::Worker(_)) {
+        interrupt::install_drain();
+    }
     let done = |r: anyhow::Result<()>| r.map(|()| ExitCode::SUCCESS);
     let result = match &cli.command {
         Command::Profile(args) => done(profile::cmd_profile(args, cli.quiet)),
@@ -142,6 +149,11 @@ fn main() -> ExitCode {
             cli.quiet,
         )),
         Command::Ui(args) => done(ui_cmd::cmd_ui(cli.store.as_deref(), args, cli.quiet)),
+        Command::Worker(args) => done(distributed::cmd_worker(
+            args,
+            cli.store.as_deref(),
+            cli.quiet,
+        )),
     };
     match result {
         Ok(code) => code,

@@ -85,6 +85,15 @@ impl<'s> Tracker<'s> {
         })
     }
 
+    pub fn experiment(&self) -> ExperimentId {
+        self.experiment
+    }
+
+    /// The study run's id.
+    pub fn run_id(&self) -> &str {
+        &self.study
+    }
+
     pub fn log_dataset(
         &self,
         name: &str,

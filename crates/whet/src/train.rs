@@ -86,8 +86,28 @@ pub struct TrainArgs {
     /// Print one JSON document instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Where trials are fitted: `local` (this process), or `remote`: by `whet worker`s
+    /// serving the PostgreSQL --store (the search, ensemble and final model stay here).
+    #[arg(long, value_name = "local|remote", default_value = "local", value_parser = parse_workers)]
+    pub workers: Workers,
     #[command(flatten)]
     pub read: ReadArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workers {
+    Local,
+    Remote,
+}
+
+fn parse_workers(s: &str) -> Result<Workers, String> {
+    match s {
+        "local" => Ok(Workers::Local),
+        "remote" => Ok(Workers::Remote),
+        _ => Err(format!(
+            "'{s}' is not a place to fit trials; use local or remote"
+        )),
+    }
 }
 
 fn parse_final_mode(s: &str) -> Result<FinalMode, String> {
@@ -229,6 +249,9 @@ pub fn cmd_train(args: &TrainArgs, store_flag: Option<&str>, quiet: bool) -> Res
 
     // Open the store first: a locked or damaged store should stop us before any work.
     let store = whet_track::Store::open_default(store_flag)?;
+    if args.workers == Workers::Remote {
+        crate::distributed::check_queue_store(&store)?;
+    }
 
     let table = load_table(&args.data, &args.read, quiet, false)?;
     if let Some(p) = &args.test {
@@ -237,6 +260,8 @@ pub fn cmd_train(args: &TrainArgs, store_flag: Option<&str>, quiet: bool) -> Res
             name: p.display().to_string(),
         };
     }
+    // The workers get the table as loaded (the Arrow columns are shared, not copied).
+    let uploaded = (args.workers == Workers::Remote).then(|| table.clone());
     let prepared = Study::prepare(spec, table, &mut whet_automl::NoObserver)?;
     let (task, metric) = (prepared.task(), prepared.metric());
     if !quiet && !args.json {
@@ -335,7 +360,29 @@ pub fn cmd_train(args: &TrainArgs, store_flag: Option<&str>, quiet: bool) -> Res
         tracker,
         oof: (!args.no_oof).then(|| OofWriter::new(&prepared)),
     };
-    let outcome = prepared.run(&mut observer);
+    let mut executor = match &uploaded {
+        Some(table) => Some(crate::distributed::QueueExecutor::start(
+            &store,
+            observer.tracker.experiment(),
+            observer.tracker.run_id(),
+            &prepared,
+            table,
+            quiet || args.json,
+        )?),
+        None => None,
+    };
+    let outcome = prepared.run_with(
+        &mut observer,
+        executor
+            .as_mut()
+            .map(|e| e as &mut dyn whet_automl::FoldExecutor),
+    );
+    if let Some(e) = &executor {
+        // Leave no work behind for the workers, whatever the outcome.
+        if let Err(err) = e.close() {
+            eprintln!("warning: {err:#}");
+        }
+    }
     live.finish();
     let outcome = outcome?;
 

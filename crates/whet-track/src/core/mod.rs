@@ -35,6 +35,8 @@
 //! - `logged_models.rs`: MLflow 3 logged models, their params, tags and metrics, and search.
 //! - `tokens.rs`: server access tokens (only hashes stored) and the audit log.
 //! - `gc.rs`: permanent removal of deleted runs and their artifact folders.
+//! - `queue.rs`: the trial queue of distributed studies (PostgreSQL): data, studies, tasks
+//!   claimed with leases.
 
 mod aliases;
 mod artifacts;
@@ -44,6 +46,7 @@ mod experiments;
 mod gc;
 mod logged_models;
 mod query;
+mod queue;
 mod registry;
 mod run_data;
 mod runs;
@@ -61,6 +64,7 @@ use crate::schema::Backend;
 
 pub use artifacts::validate_artifact_path;
 pub(crate) use db::{Target, parse_target, redact};
+pub use queue::{ClaimedTask, NewTask, QueueCounts, QueueStudy, TaskInfo, TaskState};
 pub use run_data::METRIC_HISTORY_PAGE_DEFAULT;
 pub use runs::RUN_NAME_TAG;
 pub use tokens::TOKEN_PREFIX;

@@ -137,7 +137,7 @@ fn upgrade_v2(spec: String, dir: std::path::PathBuf) {
     testing::create_at_version(&spec, 2).unwrap();
     testing::execute(&spec, V2_DATA).unwrap();
     let a = Api::open(spec, dir);
-    assert_eq!(a.run(a.s.schema_version()).unwrap(), 3);
+    assert_eq!(a.run(a.s.schema_version()).unwrap(), SCHEMA_VERSION);
     // Each point once, in MLflow's order (timestamp, step, value; NaN is stored as 0).
     let points = |a: &Api| -> Vec<(i64, i64, String)> {
         a.run(a.s.metric_history(RUN, "auc"))

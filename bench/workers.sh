@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Distributed trials: wall time of the same study (--trials 200 --seed 1) with 1 and 2
+# `whet worker`s (--threads 1 each), against the single-process run (--threads 1), and the
+# queue's overhead per fold (claim + result, as each worker reports it at exit) with 8 workers.
+#
+#   WHET_TEST_POSTGRES_URL=postgres://… bash bench/workers.sh [DATA TARGET]
+#
+# Needs a PostgreSQL URL (source .ci/postgres.sh && start_postgres gives one). Uses
+# target/release/whet unless WHET_BIN names another binary; WHET_BENCH_NO_BUILD=1 skips the
+# build. Every run gets a fresh schema.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${1:-/work/shared/datasets/credit_data.csv}
+TARGET=${2:-Status}
+TRIALS=${TRIALS:-200}
+: "${WHET_TEST_POSTGRES_URL:?set WHET_TEST_POSTGRES_URL (source .ci/postgres.sh && start_postgres)}"
+BIN=${WHET_BIN:-target/release/whet}
+if [ -z "${WHET_BENCH_NO_BUILD:-}" ] && [ -z "${WHET_BIN:-}" ]; then
+    cargo build --release -p whet
+fi
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/whet-bench-workers.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+export WHET_ARTIFACTS=$WORK/artifacts XDG_CACHE_HOME=$WORK/cache
+
+fresh_schema() {
+    local s="bench_$(date +%s%N)"
+    psql -q "$WHET_TEST_POSTGRES_URL" -c "CREATE SCHEMA $s" >/dev/null
+    echo "${WHET_TEST_POSTGRES_URL}?options=-c%20search_path%3D$s"
+}
+
+now() { date +%s.%N; }
+
+echo "data: $DATA ($TARGET), $TRIALS trials, seed 1"
+echo "binary: $BIN ($(stat -c %y "$BIN" | cut -d. -f1))"
+echo "date: $(date)"
+echo "nproc: $(nproc)"
+echo "load before: $(uptime)"
+
+TRAIN=("$DATA" --target "$TARGET" --trials "$TRIALS" --seed 1 --json --quiet)
+
+t0=$(now)
+"$BIN" --threads 1 train "${TRAIN[@]}" --out "$WORK/local.whet" --store "$WORK/local.db" >"$WORK/local.json"
+t1=$(now)
+echo "single process (--threads 1): $(echo "$t1 - $t0" | bc) s"
+
+run_remote() { # workers
+    local n=$1 url pids=()
+    url=$(fresh_schema)
+    for i in $(seq 1 "$n"); do
+        "$BIN" worker --store "$url" --threads 1 --cache "$WORK/cache-$n-$i" 2>"$WORK/w$n-$i.log" &
+        pids+=($!)
+    done
+    local s e
+    s=$(now)
+    "$BIN" --threads 1 train "${TRAIN[@]}" --out "$WORK/remote$n.whet" --store "$url" --workers remote >"$WORK/remote$n.json"
+    e=$(now)
+    kill -TERM "${pids[@]}"
+    wait "${pids[@]}" || true
+    echo "$n worker(s): $(echo "$e - $s" | bc) s"
+    grep -h "queue time" "$WORK"/w"$n"-*.log | sed 's/^/  /'
+    python3 - "$WORK/local.json" "$WORK/remote$n.json" <<'PY'
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:])
+same = a["cv_score"] == b["cv_score"]
+print(f"  cv_score local {a['cv_score']} remote {b['cv_score']}: {'same' if same else 'DIFFERENT'}")
+PY
+}
+
+run_remote 1
+run_remote 2
+run_remote 8
+echo "load after: $(uptime)"

@@ -1,0 +1,405 @@
+//! Trials fitted by other processes (`whet train --workers remote`, `whet worker`): what
+//! travels through a trial queue, and the seam the search hands folds out through.
+//!
+//! The unit of work is one fold of one trial ([`FoldTask`]). A worker rebuilds everything a
+//! fold needs from the [`StudyRecipe`] and the training data: it runs the same
+//! [`crate::Study::prepare`] on the same table, so the Prep, the features, the bins and the
+//! folds are the submitter's, and the recipe's digest of the prepared problem proves it (a
+//! worker whose preparation differs refuses the study instead of fitting other folds). A fold
+//! fit depends only on the configuration, the fold and its seed, so a fold fitted anywhere is
+//! bit for bit the fold fitted locally; results come back as [`encode_result`] bytes holding
+//! the score, the fold model and its predictions.
+//!
+//! Determinism: the search stays the single-machine loop. It hands a trial's folds to a
+//! [`FoldExecutor`], which queues them all at once (so several workers fit one trial), and
+//! consumes the results in fold order, pruning exactly as a local run does; the next trial is
+//! proposed only once the previous trial's results are consumed. A trial's proposal depends on
+//! every earlier result, so this order is what makes `--trials N --seed S` give the local
+//! run's trials, scores and model whatever the number of workers and the order they finish.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use whet_data::prep::FeatureData;
+use whet_data::{Table, Task, TypeHint};
+use whet_learn::data::Predictions;
+use whet_learn::metrics::Metric;
+use whet_learn::model::Predictor;
+
+use crate::error::{AutomlError, Result};
+use crate::finalize::FinalMode;
+use crate::space::{Config, LearnerKind};
+use crate::study::{PreparedStudy, StudySpec, TestData};
+use crate::trial::{FoldError, FoldResult, Problem, fit_fold};
+
+/// Bumped when a recipe, a task or a result changes meaning; a worker refuses other formats.
+pub const WIRE_FORMAT: u32 = 1;
+
+/// What a worker needs, besides the data, to prepare a study exactly as its submitter did.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct StudyRecipe {
+    pub format: u32,
+    pub data_name: String,
+    pub target: String,
+    pub task: Option<String>,
+    pub metric: Option<String>,
+    pub folds: Option<usize>,
+    pub group: Option<String>,
+    pub time_order: Option<String>,
+    pub seed: u64,
+    /// `--test-size` as f64 bits (a test file changes no training row, so it does not travel).
+    pub test_holdout_bits: Option<u64>,
+    pub learners: Vec<String>,
+    pub keep: Vec<String>,
+    pub text_buckets: u32,
+    /// The loader's type overrides by column, so the data reads back the same.
+    pub type_hints: BTreeMap<String, String>,
+    /// [`PreparedStudy::problem_digest`] of the submitter's preparation.
+    pub digest: String,
+}
+
+fn hint_name(h: TypeHint) -> &'static str {
+    match h {
+        TypeHint::Numeric => "numeric",
+        TypeHint::Categorical => "categorical",
+        TypeHint::Boolean => "boolean",
+        TypeHint::Datetime => "datetime",
+        TypeHint::Text => "text",
+        TypeHint::Id => "id",
+        TypeHint::Ignore => "ignore",
+    }
+}
+
+impl StudyRecipe {
+    /// The recipe of a prepared study whose training table is `table` (as loaded).
+    pub fn new(prepared: &PreparedStudy, table: &Table) -> StudyRecipe {
+        let spec = prepared.spec();
+        StudyRecipe {
+            format: WIRE_FORMAT,
+            data_name: spec.data_name.clone(),
+            target: spec.target.clone(),
+            task: spec.task.map(|t| t.name().to_string()),
+            metric: spec.metric.map(|m| m.name().to_string()),
+            folds: spec.folds,
+            group: spec.group.clone(),
+            time_order: spec.time_order.clone(),
+            seed: spec.seed,
+            test_holdout_bits: match spec.test {
+                TestData::Holdout(share) => Some(share.to_bits()),
+                _ => None,
+            },
+            learners: spec.learners.iter().map(|l| l.name().to_string()).collect(),
+            keep: spec.keep.clone(),
+            text_buckets: spec.text_buckets,
+            type_hints: table
+                .columns
+                .iter()
+                .filter_map(|c| c.hint.map(|h| (c.name.clone(), hint_name(h).to_string())))
+                .collect(),
+            digest: prepared.problem_digest(),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn from_json(text: &str) -> Result<StudyRecipe> {
+        let recipe: StudyRecipe = serde_json::from_str(text).map_err(|e| {
+            AutomlError::invalid(
+                format!("the distributed study's recipe cannot be read: {e}"),
+                "the study was submitted by a different whet version: run workers of the submitter's version",
+            )
+        })?;
+        if recipe.format != WIRE_FORMAT {
+            return Err(AutomlError::invalid(
+                format!(
+                    "the distributed study uses wire format {}, this whet knows {WIRE_FORMAT}",
+                    recipe.format
+                ),
+                "run workers of the submitter's whet version",
+            ));
+        }
+        Ok(recipe)
+    }
+
+    /// Type overrides to read the uploaded data with.
+    pub fn load_hints(&self) -> BTreeMap<String, TypeHint> {
+        self.type_hints
+            .iter()
+            .filter_map(|(c, h)| TypeHint::parse(h).map(|h| (c.clone(), h)))
+            .collect()
+    }
+
+    /// The study spec a worker prepares with (no budget: the submitter keeps time).
+    pub fn spec(&self) -> Result<StudySpec> {
+        let bad = |what: &str, v: &str| {
+            AutomlError::invalid(
+                format!("the distributed study names an unknown {what} '{v}'"),
+                "run workers of the submitter's whet version",
+            )
+        };
+        let mut spec = StudySpec::new(self.data_name.clone(), self.target.clone());
+        spec.task = match &self.task {
+            Some(t) => Some(Task::parse(t).ok_or_else(|| bad("task", t))?),
+            None => None,
+        };
+        spec.metric = match &self.metric {
+            Some(m) => Some(Metric::parse(m).ok_or_else(|| bad("metric", m))?),
+            None => None,
+        };
+        spec.budget = crate::StudyBudget::new(Instant::now(), None, Some(1));
+        spec.folds = self.folds;
+        spec.group = self.group.clone();
+        spec.time_order = self.time_order.clone();
+        spec.seed = self.seed;
+        spec.test = match self.test_holdout_bits {
+            Some(bits) => TestData::Holdout(f64::from_bits(bits)),
+            None => TestData::None,
+        };
+        spec.learners = self
+            .learners
+            .iter()
+            .map(|l| LearnerKind::parse(l).ok_or_else(|| bad("learner", l)))
+            .collect::<Result<_>>()?;
+        spec.final_mode = FinalMode::Bag;
+        spec.keep = self.keep.clone();
+        spec.text_buckets = self.text_buckets;
+        Ok(spec)
+    }
+}
+
+/// One fold of one trial, as queued.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FoldTask {
+    pub trial: usize,
+    pub fold: usize,
+    pub learner: String,
+    /// The configuration's point in its search space, as f64 bits.
+    pub point: Vec<u64>,
+    /// The fold's own seed (the trial's seed plus the fold index).
+    pub seed: u64,
+    /// The submitter's deadline, in ms since the epoch (`--time`); None with `--trials`.
+    pub deadline_unix_ms: Option<i64>,
+}
+
+fn unix_ms_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl FoldTask {
+    pub fn new(
+        trial: usize,
+        fold: usize,
+        config: &Config,
+        seed: u64,
+        deadline: Option<Instant>,
+    ) -> FoldTask {
+        FoldTask {
+            trial,
+            fold,
+            learner: config.learner.name().to_string(),
+            point: config.point.iter().map(|v| v.to_bits()).collect(),
+            seed,
+            deadline_unix_ms: deadline.map(|d| {
+                unix_ms_now() + d.saturating_duration_since(Instant::now()).as_millis() as i64
+            }),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn from_json(text: &str) -> Result<FoldTask> {
+        serde_json::from_str(text).map_err(|e| {
+            AutomlError::invalid(
+                format!("a queued trial cannot be read: {e}"),
+                "run workers of the submitter's whet version",
+            )
+        })
+    }
+
+    pub fn config(&self) -> Result<Config> {
+        let learner = LearnerKind::parse(&self.learner).ok_or_else(|| {
+            AutomlError::invalid(
+                format!("a queued trial names an unknown learner '{}'", self.learner),
+                "run workers of the submitter's whet version",
+            )
+        })?;
+        Ok(Config {
+            learner,
+            point: self.point.iter().map(|&b| f64::from_bits(b)).collect(),
+        })
+    }
+
+    /// The deadline on this machine's clock.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline_unix_ms
+            .map(|ms| Instant::now() + Duration::from_millis((ms - unix_ms_now()).max(0) as u64))
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+enum Wire {
+    Fitted {
+        score: f64,
+        model: Box<Predictor>,
+        predictions: Predictions,
+        iterations: Option<usize>,
+        cost_units: f64,
+        predict_seconds: f64,
+    },
+    Failed(String),
+    Interrupted,
+}
+
+/// A fold's outcome as result bytes (zstd-compressed MessagePack).
+pub fn encode_result(outcome: &std::result::Result<FoldResult, FoldError>) -> Result<Vec<u8>> {
+    let wire = match outcome {
+        Ok(r) => Wire::Fitted {
+            score: r.score,
+            model: Box::new(r.model.clone()),
+            predictions: r.predictions.clone(),
+            iterations: r.iterations,
+            cost_units: r.cost_units,
+            predict_seconds: r.predict_seconds,
+        },
+        Err(FoldError::Failed(m)) => Wire::Failed(m.clone()),
+        Err(FoldError::Interrupted) => Wire::Interrupted,
+    };
+    let packed = rmp_serde::to_vec_named(&wire)
+        .map_err(|e| AutomlError::Queue(format!("cannot encode a fold's result: {e}")))?;
+    zstd::bulk::compress(&packed, 1)
+        .map_err(|e| AutomlError::Queue(format!("cannot compress a fold's result: {e}")))
+}
+
+/// Result bytes back into the fold's outcome.
+pub fn decode_result(bytes: &[u8]) -> Result<std::result::Result<FoldResult, FoldError>> {
+    let bad = |e: String| {
+        AutomlError::Queue(format!(
+            "a worker's result cannot be read ({e}); the worker runs another whet version"
+        ))
+    };
+    // Results are small next to the data; 4 GB bounds a damaged size field.
+    let packed = zstd::bulk::decompress(bytes, 1 << 32).map_err(|e| bad(e.to_string()))?;
+    let wire: Wire = rmp_serde::from_slice(&packed).map_err(|e| bad(e.to_string()))?;
+    Ok(match wire {
+        Wire::Fitted {
+            score,
+            model,
+            predictions,
+            iterations,
+            cost_units,
+            predict_seconds,
+        } => Ok(FoldResult {
+            score,
+            model: *model,
+            predictions,
+            iterations,
+            cost_units,
+            predict_seconds,
+        }),
+        Wire::Failed(m) => Err(FoldError::Failed(m)),
+        Wire::Interrupted => Err(FoldError::Interrupted),
+    })
+}
+
+/// Where the search sends a trial's folds when they are fitted elsewhere. Errors are the
+/// queue's (a lost database, say); a fold that fails to fit is an `Ok(Err(..))` outcome.
+pub trait FoldExecutor {
+    /// Queues every fold of one trial.
+    fn submit(&mut self, tasks: Vec<FoldTask>) -> Result<()>;
+    /// Waits for one fold's outcome; `Err(FoldError::Interrupted)` once `deadline` passes or
+    /// a stop is requested.
+    fn wait(
+        &mut self,
+        trial: usize,
+        fold: usize,
+        deadline: Option<Instant>,
+    ) -> Result<std::result::Result<FoldResult, FoldError>>;
+    /// Drops the folds of a trial that are no longer needed (pruned, failed, or done).
+    fn cancel(&mut self, trial: usize) -> Result<()>;
+}
+
+/// FNV-1a over 64-bit words, for the problem digest.
+struct Digest(u64);
+
+impl Digest {
+    fn word(&mut self, w: u64) {
+        for b in w.to_le_bytes() {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+impl PreparedStudy {
+    /// A digest of everything a fold fit reads: features, targets, task, classes and both
+    /// fold partitions. Two preparations with the same digest fit the same folds.
+    pub fn problem_digest(&self) -> String {
+        let mut d = Digest(0xcbf2_9ce4_8422_2325);
+        let (x, y, plan) = (self.features(), self.targets(), self.plan());
+        d.word(x.n_rows as u64);
+        d.word(x.columns.len() as u64);
+        for c in &x.columns {
+            for b in c.name.bytes() {
+                d.word(u64::from(b));
+            }
+            match &c.data {
+                FeatureData::Numeric(v) => v.iter().for_each(|f| d.word(u64::from(f.to_bits()))),
+                FeatureData::Categorical {
+                    codes,
+                    n_categories,
+                } => {
+                    d.word(*n_categories as u64);
+                    codes.iter().for_each(|&c| d.word(u64::from(c)));
+                }
+            }
+        }
+        y.iter().for_each(|v| d.word(v.to_bits()));
+        self.task()
+            .name()
+            .bytes()
+            .for_each(|b| d.word(u64::from(b)));
+        d.word(self.n_classes() as u64);
+        for f in plan.folds.iter().chain(&plan.comparison_folds) {
+            d.word(f.train.len() as u64);
+            f.train.iter().for_each(|&r| d.word(u64::from(r)));
+            d.word(f.valid.len() as u64);
+            f.valid.iter().for_each(|&r| d.word(u64::from(r)));
+        }
+        format!("fnv64:{:016x}", d.0)
+    }
+
+    /// Fits one queued fold, as the local search would have.
+    pub fn fit_task(&self, task: &FoldTask) -> Result<std::result::Result<FoldResult, FoldError>> {
+        let config = task.config()?;
+        let fold = self.plan().folds.get(task.fold).ok_or_else(|| {
+            AutomlError::Queue(format!(
+                "a queued trial asks for fold {} of a study with {} folds",
+                task.fold,
+                self.plan().folds.len()
+            ))
+        })?;
+        let problem = Problem {
+            x: self.features(),
+            y: self.targets(),
+            weight: None,
+            task: self.task(),
+            n_classes: self.n_classes(),
+            binned: self.binned(),
+        };
+        Ok(fit_fold(
+            &problem,
+            &config,
+            fold,
+            self.metric(),
+            task.seed,
+            task.deadline(),
+        ))
+    }
+}

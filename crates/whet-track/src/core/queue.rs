@@ -1,0 +1,486 @@
+//! The trial queue of distributed studies (PostgreSQL only): a submitter records a study and
+//! enqueues tasks (one per trial and fold); `whet worker` processes claim them with
+//! `SELECT … FOR UPDATE SKIP LOCKED`, keep them by heartbeats, and hand back a result that
+//! counts only while their lease is valid.
+//!
+//! Leases: a claim sets `lease_until` and increments `attempts`, which is the claim's token.
+//! Heartbeats, results and releases name the token and succeed only while the row is still
+//! that claim's and its lease has not run out, so a worker that stalled past its lease (or
+//! died) loses the task to the next claim and its late result is ignored: a task is done at
+//! most once. An expired claim needs no reaper: claiming treats it as queued.
+//!
+//! Every time is the database's clock (`clock_timestamp()`), never a worker's, so machines
+//! with skewed clocks agree on who holds a lease.
+
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use super::AsyncStore;
+use crate::error::{Error, Result};
+use crate::model::ExperimentId;
+use crate::schema::Backend;
+
+/// The database's clock in milliseconds since the epoch.
+const NOW: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
+
+/// A distributed study as its submitter records it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueStudy {
+    pub study_id: String,
+    pub experiment_id: ExperimentId,
+    /// The study's tracked run.
+    pub run_id: String,
+    /// How a worker prepares the data (whet-automl's recipe, JSON).
+    pub recipe: String,
+    /// sha256 (hex) of the training data in `trial_queue_data`.
+    pub data_sha256: String,
+    /// "open" while the submitter runs, "closed" after.
+    pub state: String,
+}
+
+/// One task to enqueue: a trial's fold and what the worker needs to fit it (JSON).
+#[derive(Debug, Clone)]
+pub struct NewTask {
+    pub trial: i64,
+    pub fold: i64,
+    pub spec: String,
+}
+
+/// A task a worker claimed; `attempt` is the claim's lease token.
+#[derive(Debug, Clone)]
+pub struct ClaimedTask {
+    pub key: i64,
+    pub study_id: String,
+    pub trial: i64,
+    pub fold: i64,
+    pub spec: String,
+    pub attempt: i64,
+}
+
+/// Where a task stands, as the submitter polls it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskState {
+    /// Waiting for a worker; `last_error` is why the previous claim gave it back.
+    Queued {
+        attempts: i64,
+        last_error: Option<String>,
+    },
+    Running {
+        owner: String,
+        attempts: i64,
+        last_error: Option<String>,
+    },
+    Done {
+        result: Vec<u8>,
+        owner: String,
+    },
+    Cancelled,
+}
+
+/// Task counts by state, for `whet worker`'s messages and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueCounts {
+    pub queued: i64,
+    pub running: i64,
+    pub done: i64,
+    pub cancelled: i64,
+}
+
+/// One task as listed for inspection (`whet worker --status`, tests).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskInfo {
+    pub key: i64,
+    pub study_id: String,
+    pub trial: i64,
+    pub fold: i64,
+    pub state: String,
+    pub attempts: i64,
+    /// The worker holding it (running) or that stored its result (done).
+    pub owner: Option<String>,
+    pub last_error: Option<String>,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl AsyncStore {
+    fn require_queue(&self) -> Result<()> {
+        if self.backend == Backend::Postgres {
+            return Ok(());
+        }
+        Err(Error::Invalid(format!(
+            "store {} is SQLite: distributed trials (--workers remote, whet worker) need a PostgreSQL store that every machine can reach\n  hint: use --store postgres://USER@HOST/DB (or drop --workers remote to train on this machine)",
+            self.location
+        )))
+    }
+
+    /// Stores training data once per content; returns its sha256 (hex).
+    pub async fn queue_put_data(&self, bytes: &[u8]) -> Result<String> {
+        self.require_queue()?;
+        let sha = sha256_hex(bytes);
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO trial_queue_data (sha256, bytes, size, created_time) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (sha256) DO NOTHING",
+        )
+        .bind(sha.clone())
+        .bind(bytes.to_vec())
+        .bind(bytes.len() as i64)
+        .bind(super::now_ms())
+        .execute(&mut *tx)
+        .await
+        .map_err(self.err("store training data"))?;
+        tx.commit().await.map_err(self.err("commit"))?;
+        Ok(sha)
+    }
+
+    /// The training data with this sha256, checked against it.
+    pub async fn queue_data(&self, sha256: &str) -> Result<Vec<u8>> {
+        self.require_queue()?;
+        let bytes: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT bytes FROM trial_queue_data WHERE sha256 = $1")
+                .bind(sha256.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(self.err("read training data"))?;
+        let bytes = bytes.ok_or_else(|| Error::NotFound {
+            what: format!("training data sha256:{sha256} of a distributed study"),
+            location: self.location.clone(),
+        })?;
+        let got = sha256_hex(&bytes);
+        if got != sha256 {
+            return Err(Error::Corrupt {
+                location: self.location.clone(),
+                detail: format!(
+                    "training data sha256:{sha256} does not match its content (sha256:{got}, {} bytes); submit the study again to upload it afresh",
+                    bytes.len()
+                ),
+            });
+        }
+        Ok(bytes)
+    }
+
+    pub async fn queue_create_study(&self, study: &QueueStudy) -> Result<()> {
+        self.require_queue()?;
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO trial_queue_studies (study_id, experiment_id, run_uuid, recipe, data_sha256, state, created_time) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(study.study_id.clone())
+        .bind(study.experiment_id)
+        .bind(study.run_id.clone())
+        .bind(study.recipe.clone())
+        .bind(study.data_sha256.clone())
+        .bind(study.state.clone())
+        .bind(super::now_ms())
+        .execute(&mut *tx)
+        .await
+        .map_err(self.err("record distributed study"))?;
+        tx.commit().await.map_err(self.err("commit"))?;
+        Ok(())
+    }
+
+    pub async fn queue_study(&self, study_id: &str) -> Result<QueueStudy> {
+        self.require_queue()?;
+        let row = sqlx::query(
+            "SELECT study_id, experiment_id, run_uuid, recipe, data_sha256, state \
+             FROM trial_queue_studies WHERE study_id = $1",
+        )
+        .bind(study_id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(self.err("read distributed study"))?
+        .ok_or_else(|| Error::NotFound {
+            what: format!("distributed study {study_id}"),
+            location: self.location.clone(),
+        })?;
+        let get = |e| Error::db(&self.location, "read distributed study", e);
+        Ok(QueueStudy {
+            study_id: row.try_get(0).map_err(get)?,
+            experiment_id: row.try_get(1).map_err(get)?,
+            run_id: row.try_get(2).map_err(get)?,
+            recipe: row.try_get(3).map_err(get)?,
+            data_sha256: row.try_get(4).map_err(get)?,
+            state: row.try_get(5).map_err(get)?,
+        })
+    }
+
+    /// Ends a study: what it still had queued or running is cancelled.
+    pub async fn queue_close_study(&self, study_id: &str) -> Result<()> {
+        self.require_queue()?;
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE trial_queue_studies SET state = 'closed' WHERE study_id = $1")
+            .bind(study_id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("close distributed study"))?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE trial_queue SET state = 'cancelled', finished_time = {NOW}, result = NULL \
+             WHERE study_id = $1 AND state IN ('queued', 'running')"
+        )))
+        .bind(study_id.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(self.err("cancel the study's tasks"))?;
+        tx.commit().await.map_err(self.err("commit"))?;
+        Ok(())
+    }
+
+    /// Enqueues tasks in order (earlier keys are claimed first); returns their keys.
+    pub async fn queue_enqueue(
+        &self,
+        study_id: &str,
+        experiment_id: ExperimentId,
+        tasks: &[NewTask],
+    ) -> Result<Vec<i64>> {
+        self.require_queue()?;
+        let mut tx = self.begin_write().await?;
+        let mut keys = Vec::with_capacity(tasks.len());
+        for t in tasks {
+            let key: i64 = sqlx::query_scalar(
+                "INSERT INTO trial_queue (study_id, experiment_id, trial, fold, spec, state, created_time) \
+                 VALUES ($1, $2, $3, $4, $5, 'queued', $6) RETURNING task_key",
+            )
+            .bind(study_id.to_string())
+            .bind(experiment_id)
+            .bind(t.trial)
+            .bind(t.fold)
+            .bind(t.spec.clone())
+            .bind(super::now_ms())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(self.err("enqueue trial"))?;
+            keys.push(key);
+        }
+        tx.commit().await.map_err(self.err("commit"))?;
+        Ok(keys)
+    }
+
+    /// Claims the oldest task that is queued or whose lease ran out (of one experiment's
+    /// studies, if given) for `lease`; None when there is none.
+    pub async fn queue_claim(
+        &self,
+        owner: &str,
+        experiment: Option<ExperimentId>,
+        lease: Duration,
+    ) -> Result<Option<ClaimedTask>> {
+        self.require_queue()?;
+        let only = if experiment.is_some() {
+            "AND experiment_id = $3"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "UPDATE trial_queue SET state = 'running', attempts = attempts + 1, lease_owner = $1, \
+             lease_until = {NOW} + $2 \
+             WHERE task_key = (SELECT task_key FROM trial_queue \
+                 WHERE (state = 'queued' OR (state = 'running' AND lease_until < {NOW})) {only} \
+                 ORDER BY task_key LIMIT 1 FOR UPDATE SKIP LOCKED) \
+             RETURNING task_key, study_id, trial, fold, spec, attempts"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(owner.to_string())
+            .bind(lease.as_millis() as i64);
+        if let Some(e) = experiment {
+            q = q.bind(e);
+        }
+        let mut tx = self.begin_write().await?;
+        let row = q
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(self.err("claim a trial"))?;
+        tx.commit().await.map_err(self.err("commit"))?;
+        let Some(row) = row else { return Ok(None) };
+        let get = |e| Error::db(&self.location, "read claimed trial", e);
+        Ok(Some(ClaimedTask {
+            key: row.try_get(0).map_err(get)?,
+            study_id: row.try_get(1).map_err(get)?,
+            trial: row.try_get(2).map_err(get)?,
+            fold: row.try_get(3).map_err(get)?,
+            spec: row.try_get(4).map_err(get)?,
+            attempt: row.try_get(5).map_err(get)?,
+        }))
+    }
+
+    /// Extends a claim's lease; false when the claim is no longer this worker's (its lease ran
+    /// out, or the task was cancelled).
+    pub async fn queue_heartbeat(&self, key: i64, attempt: i64, lease: Duration) -> Result<bool> {
+        self.require_queue()?;
+        let sql = format!(
+            "UPDATE trial_queue SET lease_until = {NOW} + $3 \
+             WHERE task_key = $1 AND attempts = $2 AND state = 'running' AND lease_until >= {NOW}"
+        );
+        let mut tx = self.begin_write().await?;
+        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(key)
+            .bind(attempt)
+            .bind(lease.as_millis() as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("renew a trial's lease"))?;
+        tx.commit().await.map_err(self.err("commit"))?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Stores a claim's result; false (and nothing stored) when the lease ran out first.
+    pub async fn queue_complete(&self, key: i64, attempt: i64, result: &[u8]) -> Result<bool> {
+        self.require_queue()?;
+        let sql = format!(
+            "UPDATE trial_queue SET state = 'done', result = $3, result_owner = lease_owner, \
+             finished_time = {NOW}, lease_until = NULL \
+             WHERE task_key = $1 AND attempts = $2 AND state = 'running' AND lease_until >= {NOW}"
+        );
+        let mut tx = self.begin_write().await?;
+        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(key)
+            .bind(attempt)
+            .bind(result.to_vec())
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("store a trial's result"))?;
+        tx.commit().await.map_err(self.err("commit"))?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Gives a claimed task back to the queue, saying why (e.g. the data could not be read).
+    pub async fn queue_release(&self, key: i64, attempt: i64, error: &str) -> Result<bool> {
+        self.require_queue()?;
+        let mut tx = self.begin_write().await?;
+        let r = sqlx::query(
+            "UPDATE trial_queue SET state = 'queued', last_error = $3, lease_owner = NULL, lease_until = NULL \
+             WHERE task_key = $1 AND attempts = $2 AND state = 'running'",
+        )
+        .bind(key)
+        .bind(attempt)
+        .bind(error.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(self.err("give a trial back"))?;
+        tx.commit().await.map_err(self.err("commit"))?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    pub async fn queue_task_state(&self, key: i64) -> Result<TaskState> {
+        self.require_queue()?;
+        let row = sqlx::query(
+            "SELECT state, attempts, lease_owner, last_error, result, result_owner FROM trial_queue WHERE task_key = $1",
+        )
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(self.err("read a trial's state"))?
+        .ok_or_else(|| Error::NotFound {
+            what: format!("queued task {key}"),
+            location: self.location.clone(),
+        })?;
+        let get = |e| Error::db(&self.location, "read a trial's state", e);
+        let state: String = row.try_get(0).map_err(get)?;
+        let attempts: i64 = row.try_get(1).map_err(get)?;
+        let last_error: Option<String> = row.try_get(3).map_err(get)?;
+        Ok(match state.as_str() {
+            "queued" => TaskState::Queued {
+                attempts,
+                last_error,
+            },
+            "running" => TaskState::Running {
+                owner: row
+                    .try_get::<Option<String>, _>(2)
+                    .map_err(get)?
+                    .unwrap_or_default(),
+                attempts,
+                last_error,
+            },
+            "done" => TaskState::Done {
+                result: row
+                    .try_get::<Option<Vec<u8>>, _>(4)
+                    .map_err(get)?
+                    .unwrap_or_default(),
+                owner: row
+                    .try_get::<Option<String>, _>(5)
+                    .map_err(get)?
+                    .unwrap_or_default(),
+            },
+            _ => TaskState::Cancelled,
+        })
+    }
+
+    /// Cancels tasks not yet done (a pruned trial's remaining folds).
+    pub async fn queue_cancel(&self, keys: &[i64]) -> Result<()> {
+        self.require_queue()?;
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let list = keys
+            .iter()
+            .map(|k| k.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut tx = self.begin_write().await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE trial_queue SET state = 'cancelled', finished_time = {NOW} \
+             WHERE task_key IN ({list}) AND state IN ('queued', 'running')"
+        )))
+        .execute(&mut *tx)
+        .await
+        .map_err(self.err("cancel trials"))?;
+        tx.commit().await.map_err(self.err("commit"))?;
+        Ok(())
+    }
+
+    /// Task counts by state, over one study or every study.
+    pub async fn queue_counts(&self, study_id: Option<&str>) -> Result<QueueCounts> {
+        self.require_queue()?;
+        let rows = sqlx::query(
+            "SELECT state, COUNT(*) FROM trial_queue WHERE ($1 = '' OR study_id = $1) GROUP BY state",
+        )
+        .bind(study_id.unwrap_or("").to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err("count tasks"))?;
+        let mut counts = QueueCounts::default();
+        for row in rows {
+            let get = |e| Error::db(&self.location, "count tasks", e);
+            let state: String = row.try_get(0).map_err(get)?;
+            let n: i64 = row.try_get(1).map_err(get)?;
+            match state.as_str() {
+                "queued" => counts.queued = n,
+                "running" => counts.running = n,
+                "done" => counts.done = n,
+                _ => counts.cancelled += n,
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Every task of one study (or of all), in queue order.
+    pub async fn queue_tasks(&self, study_id: Option<&str>) -> Result<Vec<TaskInfo>> {
+        self.require_queue()?;
+        let rows = sqlx::query(
+            "SELECT task_key, study_id, trial, fold, state, attempts, COALESCE(result_owner, lease_owner), last_error \
+             FROM trial_queue WHERE ($1 = '' OR study_id = $1) ORDER BY task_key",
+        )
+        .bind(study_id.unwrap_or("").to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err("list tasks"))?;
+        let get = |e| Error::db(&self.location, "list tasks", e);
+        rows.iter()
+            .map(|row| {
+                Ok(TaskInfo {
+                    key: row.try_get(0).map_err(get)?,
+                    study_id: row.try_get(1).map_err(get)?,
+                    trial: row.try_get(2).map_err(get)?,
+                    fold: row.try_get(3).map_err(get)?,
+                    state: row.try_get(4).map_err(get)?,
+                    attempts: row.try_get(5).map_err(get)?,
+                    owner: row.try_get(6).map_err(get)?,
+                    last_error: row.try_get(7).map_err(get)?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,177 @@
+//! The trial queue of distributed studies on PostgreSQL (WHET_TEST_POSTGRES_URL; skipped with
+//! a note without it, each test in a fresh schema): claims skip what others hold, a lease that
+//! runs out hands the task to the next claim and voids the late result, and data is checked
+//! against its sha256. On SQLite the queue is refused with a message.
+
+use std::io::Write;
+use std::time::Duration;
+
+use whet_track::{NewTask, QueueStudy, Store, TaskState};
+
+fn postgres(test: &str) -> Option<Store> {
+    match std::env::var("WHET_TEST_POSTGRES_URL") {
+        Ok(base) => {
+            let url = whet_track::testing::fresh_postgres_schema(&base).unwrap();
+            Some(Store::open(&url).unwrap())
+        }
+        Err(_) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped: {test} (WHET_TEST_POSTGRES_URL not set)"
+            );
+            None
+        }
+    }
+}
+
+fn study(store: &Store, id: &str) -> i64 {
+    let exp = store.get_or_create_experiment("queue").unwrap();
+    let sha = store.queue_put_data(b"x,y\n1,2\n").unwrap();
+    store
+        .queue_create_study(&QueueStudy {
+            study_id: id.into(),
+            experiment_id: exp,
+            run_id: id.into(),
+            recipe: "{}".into(),
+            data_sha256: sha,
+            state: "open".into(),
+        })
+        .unwrap();
+    exp
+}
+
+fn tasks(n: i64) -> Vec<NewTask> {
+    (0..n)
+        .map(|f| NewTask {
+            trial: 0,
+            fold: f,
+            spec: format!("fold {f}"),
+        })
+        .collect()
+}
+
+#[test]
+fn claims_are_exclusive_and_in_queue_order() {
+    let Some(store) = postgres("claims_are_exclusive_and_in_queue_order") else {
+        return;
+    };
+    let exp = study(&store, "s1");
+    let keys = store.queue_enqueue("s1", exp, &tasks(3)).unwrap();
+    let lease = Duration::from_secs(30);
+    let a = store.queue_claim("a", None, lease).unwrap().unwrap();
+    let b = store.queue_claim("b", Some(exp), lease).unwrap().unwrap();
+    let c = store.queue_claim("c", None, lease).unwrap().unwrap();
+    assert_eq!((a.key, b.key, c.key), (keys[0], keys[1], keys[2]));
+    assert!(store.queue_claim("d", None, lease).unwrap().is_none());
+    // Another experiment's worker sees nothing of this one.
+    assert!(
+        store
+            .queue_claim("e", Some(exp + 1), lease)
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.queue_complete(a.key, a.attempt, b"result").unwrap());
+    assert_eq!(
+        store.queue_task_state(a.key).unwrap(),
+        TaskState::Done {
+            result: b"result".to_vec(),
+            owner: "a".into()
+        }
+    );
+    // Done once: the same claim cannot store a second result.
+    assert!(!store.queue_complete(a.key, a.attempt, b"again").unwrap());
+    // Given back with a reason, a task is queued again and claimed anew.
+    assert!(
+        store
+            .queue_release(b.key, b.attempt, "data corrupt")
+            .unwrap()
+    );
+    assert_eq!(
+        store.queue_task_state(b.key).unwrap(),
+        TaskState::Queued {
+            attempts: 1,
+            last_error: Some("data corrupt".into())
+        }
+    );
+    let b2 = store.queue_claim("f", None, lease).unwrap().unwrap();
+    assert_eq!((b2.key, b2.attempt), (b.key, 2));
+    // Closing the study cancels what is left.
+    store.queue_close_study("s1").unwrap();
+    assert_eq!(store.queue_task_state(c.key).unwrap(), TaskState::Cancelled);
+    assert!(!store.queue_complete(c.key, c.attempt, b"late").unwrap());
+    let counts = store.queue_counts(Some("s1")).unwrap();
+    assert_eq!((counts.done, counts.cancelled), (1, 2));
+}
+
+#[test]
+fn an_expired_lease_hands_the_task_on_and_voids_the_late_result() {
+    let Some(store) = postgres("an_expired_lease_hands_the_task_on_and_voids_the_late_result")
+    else {
+        return;
+    };
+    let exp = study(&store, "s2");
+    store.queue_enqueue("s2", exp, &tasks(1)).unwrap();
+    let short = Duration::from_millis(300);
+    let dead = store.queue_claim("dead", None, short).unwrap().unwrap();
+    assert!(
+        store
+            .queue_heartbeat(dead.key, dead.attempt, short)
+            .unwrap()
+    );
+    // Held: nobody else gets it.
+    assert!(store.queue_claim("other", None, short).unwrap().is_none());
+    std::thread::sleep(Duration::from_millis(700));
+    // Expired, not yet claimed: the old claim can neither renew nor finish it.
+    assert!(
+        !store
+            .queue_heartbeat(dead.key, dead.attempt, short)
+            .unwrap()
+    );
+    let next = store
+        .queue_claim("next", None, Duration::from_secs(30))
+        .unwrap()
+        .unwrap();
+    assert_eq!((next.key, next.attempt), (dead.key, 2));
+    assert!(
+        !store
+            .queue_complete(dead.key, dead.attempt, b"late")
+            .unwrap()
+    );
+    assert!(
+        store
+            .queue_complete(next.key, next.attempt, b"good")
+            .unwrap()
+    );
+    match store.queue_task_state(next.key).unwrap() {
+        TaskState::Done { result, owner } => {
+            assert_eq!((result.as_slice(), owner.as_str()), (&b"good"[..], "next"))
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn data_is_stored_once_and_checked_against_its_sha256() {
+    let Some(store) = postgres("data_is_stored_once_and_checked_against_its_sha256") else {
+        return;
+    };
+    let a = store.queue_put_data(b"same bytes").unwrap();
+    assert_eq!(store.queue_put_data(b"same bytes").unwrap(), a);
+    assert_eq!(a, whet_track::content_sha256(b"same bytes"));
+    assert_eq!(store.queue_data(&a).unwrap(), b"same bytes");
+    let missing = store.queue_data(&"0".repeat(64)).unwrap_err().to_string();
+    assert!(missing.contains("not found"), "{missing}");
+}
+
+#[test]
+fn the_queue_is_refused_on_sqlite() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("whet-queue-sqlite");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Store::open(&dir.join("q.db").display().to_string()).unwrap();
+    let err = store
+        .queue_claim("w", None, Duration::from_secs(1))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("need a PostgreSQL store"), "{err}");
+}

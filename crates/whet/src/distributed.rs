@@ -1,0 +1,512 @@
+//! Distributed trials: `whet train --workers remote` (the submitter's side: upload the data,
+//! record the study, hand each trial's folds to the queue, wait for them) and `whet worker`
+//! (claim, fit, give the result back). The queue is whet-track's (`core/queue.rs`); what
+//! travels through it is whet-automl's (`remote.rs`).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::Args;
+use whet_automl::remote::{decode_result, encode_result};
+use whet_automl::trial::{FoldError, FoldResult};
+use whet_automl::{AutomlError, FoldExecutor, FoldTask, PreparedStudy, Study, StudyRecipe};
+use whet_data::Table;
+use whet_track::{ExperimentId, NewTask, QueueStudy, Store, TaskState};
+
+/// How long a store call is retried while the database cannot be reached.
+const PATIENCE: Duration = Duration::from_secs(120);
+
+/// Whether a store error may pass (the database restarting, a dropped connection).
+fn transient(e: &whet_track::Error) -> bool {
+    matches!(
+        e,
+        whet_track::Error::Db { .. }
+            | whet_track::Error::Open { .. }
+            | whet_track::Error::Locked { .. }
+    )
+}
+
+/// Runs a store call, retrying for up to [`PATIENCE`] while the database is unreachable; says
+/// once that it lost the database and once that it is back.
+fn retry<T>(quiet: bool, what: &str, mut f: impl FnMut() -> whet_track::Result<T>) -> Result<T> {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(100);
+    let mut said = false;
+    loop {
+        match f() {
+            Ok(v) => {
+                if said && !quiet {
+                    eprintln!("note: the database is back ({what})");
+                }
+                return Ok(v);
+            }
+            Err(e) if transient(&e) && started.elapsed() < PATIENCE => {
+                if !said && !quiet {
+                    eprintln!("warning: lost the database while trying to {what}: {e}; retrying");
+                }
+                said = true;
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => return Err(anyhow!(e).context(format!("cannot {what}"))),
+        }
+    }
+}
+
+/// Refuses a store the queue cannot live in, before any data is read.
+pub fn check_queue_store(store: &Store) -> Result<()> {
+    if store.is_remote() {
+        return Err(crate::exit::usage(format!(
+            "--workers remote: {} is a whet server; distributed trials go through the PostgreSQL database itself for now\nhint: give the database's postgres:// URL to whet train and to every whet worker",
+            store.location()
+        )));
+    }
+    if !store.is_postgres() {
+        return Err(crate::exit::usage(format!(
+            "--workers remote needs a PostgreSQL store that every worker can reach; {} is SQLite\nhint: --store postgres://USER@HOST/DB (or leave out --workers remote to train on this machine)",
+            store.location()
+        )));
+    }
+    Ok(())
+}
+
+/// The submitter's side of a distributed study: the data uploaded, the study recorded, and
+/// the queue every trial's folds go through.
+pub struct QueueExecutor<'s> {
+    store: &'s Store,
+    study_id: String,
+    experiment: ExperimentId,
+    /// Task keys of the folds queued and not yet consumed or cancelled, by (trial, fold).
+    keys: BTreeMap<(usize, usize), i64>,
+    /// Worker errors already reported, by (task key, attempts).
+    reported: BTreeSet<(i64, i64)>,
+    quiet: bool,
+}
+
+impl<'s> QueueExecutor<'s> {
+    /// Uploads `table` (Parquet; stored once per content) and records the study.
+    pub fn start(
+        store: &'s Store,
+        experiment: ExperimentId,
+        run_id: &str,
+        prepared: &PreparedStudy,
+        table: &Table,
+        quiet: bool,
+    ) -> Result<QueueExecutor<'s>> {
+        let bytes =
+            whet_data::sink::parquet_bytes(table.batch.schema(), table.batch.columns().to_vec())
+                .context("cannot write the training data as Parquet for the workers")?;
+        let sha = retry(quiet, "upload the training data", || {
+            store.queue_put_data(&bytes)
+        })?;
+        let recipe = StudyRecipe::new(prepared, table);
+        let study_id = run_id.to_string();
+        let study = QueueStudy {
+            study_id: study_id.clone(),
+            experiment_id: experiment,
+            run_id: run_id.to_string(),
+            recipe: recipe.to_json(),
+            data_sha256: sha.clone(),
+            state: "open".into(),
+        };
+        retry(quiet, "record the distributed study", || {
+            store.queue_create_study(&study)
+        })?;
+        if !quiet {
+            eprintln!(
+                "distributed study {study_id}: data sha256:{} ({} bytes) uploaded; start workers with `whet worker --store URL`",
+                &sha[..12],
+                bytes.len()
+            );
+        }
+        Ok(QueueExecutor {
+            store,
+            study_id,
+            experiment,
+            keys: BTreeMap::new(),
+            reported: BTreeSet::new(),
+            quiet,
+        })
+    }
+
+    /// Cancels whatever the study still has queued and marks it closed.
+    pub fn close(&self) -> Result<()> {
+        retry(self.quiet, "close the distributed study", || {
+            self.store.queue_close_study(&self.study_id)
+        })
+    }
+}
+
+fn queue_err(e: anyhow::Error) -> AutomlError {
+    AutomlError::Queue(format!("{e:#}"))
+}
+
+impl FoldExecutor for QueueExecutor<'_> {
+    fn submit(&mut self, tasks: Vec<FoldTask>) -> whet_automl::Result<()> {
+        let new: Vec<NewTask> = tasks
+            .iter()
+            .map(|t| NewTask {
+                trial: t.trial as i64,
+                fold: t.fold as i64,
+                spec: t.to_json(),
+            })
+            .collect();
+        let keys = retry(self.quiet, "queue a trial", || {
+            self.store
+                .queue_enqueue(&self.study_id, self.experiment, &new)
+        })
+        .map_err(queue_err)?;
+        for (t, k) in tasks.iter().zip(keys) {
+            self.keys.insert((t.trial, t.fold), k);
+        }
+        Ok(())
+    }
+
+    fn wait(
+        &mut self,
+        trial: usize,
+        fold: usize,
+        deadline: Option<Instant>,
+    ) -> whet_automl::Result<std::result::Result<FoldResult, FoldError>> {
+        let key = *self.keys.get(&(trial, fold)).ok_or_else(|| {
+            AutomlError::Queue(format!("fold {fold} of trial {trial} was never queued"))
+        })?;
+        // Poll fast at first (most results of small trials come within milliseconds of each
+        // other), then back off, but to no more than 20 ms: every poll is one indexed read,
+        // and on small data a slower poll would cost more than a fold.
+        let mut pause = Duration::from_millis(2);
+        loop {
+            if whet_learn::stop::stop_requested() || deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(Err(FoldError::Interrupted));
+            }
+            let state = retry(self.quiet, "read a trial's state", || {
+                self.store.queue_task_state(key)
+            })
+            .map_err(queue_err)?;
+            match state {
+                TaskState::Done { result, .. } => {
+                    self.keys.remove(&(trial, fold));
+                    return decode_result(&result);
+                }
+                TaskState::Cancelled => {
+                    return Err(AutomlError::Queue(format!(
+                        "fold {fold} of trial {trial} was cancelled in the queue while the study waited for it (was the study closed by hand?)"
+                    )));
+                }
+                TaskState::Queued {
+                    attempts,
+                    last_error: Some(e),
+                }
+                | TaskState::Running {
+                    attempts,
+                    last_error: Some(e),
+                    ..
+                } if !self.quiet && self.reported.insert((key, attempts)) => {
+                    eprintln!(
+                        "warning: a worker gave back trial {} fold {fold} (it stays queued): {e}",
+                        trial + 1
+                    );
+                }
+                _ => {}
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 3 / 2).min(Duration::from_millis(20));
+        }
+    }
+
+    fn cancel(&mut self, trial: usize) -> whet_automl::Result<()> {
+        let keys: Vec<i64> = self
+            .keys
+            .range((trial, 0)..(trial + 1, 0))
+            .map(|(_, &k)| k)
+            .collect();
+        if keys.is_empty() {
+            return Ok(());
+        }
+        retry(self.quiet, "cancel a trial's remaining folds", || {
+            self.store.queue_cancel(&keys)
+        })
+        .map_err(queue_err)?;
+        self.keys.retain(|&(t, _), _| t != trial);
+        Ok(())
+    }
+}
+
+#[derive(Args)]
+pub struct WorkerArgs {
+    /// Serve only the studies of this experiment (default: every study in the queue).
+    #[arg(long)]
+    pub experiment: Option<String>,
+    /// Exit when the queue is empty instead of waiting for work (batch schedulers).
+    #[arg(long)]
+    pub once: bool,
+    /// How long a claimed trial stays this worker's without a heartbeat; a worker that dies
+    /// loses its trial to another after this long.
+    #[arg(long, default_value = "30s", value_parser = whet_automl::budget::parse_duration)]
+    pub lease: Duration,
+    /// Where fetched training data is cached (default: $XDG_CACHE_HOME/whet/data, else
+    /// ~/.cache/whet/data).
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+}
+
+fn cache_dir(flag: Option<&PathBuf>) -> PathBuf {
+    if let Some(d) = flag {
+        return d.clone();
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("whet").join("data")
+}
+
+/// What a worker keeps between trials: the prepared studies it served last.
+struct Prepared {
+    studies: HashMap<String, Arc<PreparedStudy>>,
+    order: Vec<String>,
+}
+
+impl Prepared {
+    /// At most two studies in memory: a queue shared by studies interleaves them.
+    const KEEP: usize = 2;
+}
+
+fn prepare_study(
+    store: &Store,
+    study_id: &str,
+    cache: &std::path::Path,
+    quiet: bool,
+) -> Result<PreparedStudy> {
+    let study = retry(quiet, "read the distributed study", || {
+        store.queue_study(study_id)
+    })?;
+    let recipe = StudyRecipe::from_json(&study.recipe)?;
+    let path = cache.join(format!("{}.parquet", study.data_sha256));
+    let cached = std::fs::read(&path)
+        .ok()
+        .filter(|b| whet_track::content_sha256(b) == study.data_sha256);
+    if cached.is_none() {
+        let bytes = retry(quiet, "fetch the training data", || {
+            store.queue_data(&study.data_sha256)
+        })
+        .with_context(|| format!("study {study_id} ({})", recipe.data_name))?;
+        std::fs::create_dir_all(cache)
+            .with_context(|| format!("cannot create the data cache {}", cache.display()))?;
+        whet_data::fsutil::write_atomic(&path, &bytes)
+            .with_context(|| format!("cannot cache the training data in {}", path.display()))?;
+    }
+    let options = whet_data::LoadOptions {
+        csv: Default::default(),
+        types: recipe.load_hints(),
+        types_optional: false,
+    };
+    let table = whet_data::load(&path, &options, &whet_data::csv::NoProgress)
+        .with_context(|| format!("cannot read the cached training data {}", path.display()))?;
+    let prepared = Study::prepare(recipe.spec()?, table, &mut whet_automl::NoObserver)?;
+    let digest = prepared.problem_digest();
+    if digest != recipe.digest {
+        bail!(
+            "this worker prepares study {study_id} differently from its submitter (problem digest {digest}, expected {})\nhint: run workers of the submitter's whet version",
+            recipe.digest
+        );
+    }
+    Ok(prepared)
+}
+
+pub fn cmd_worker(args: &WorkerArgs, store_flag: Option<&str>, quiet: bool) -> Result<()> {
+    let store = Store::open_default(store_flag)?;
+    if store.is_remote() || !store.is_postgres() {
+        return Err(crate::exit::usage(format!(
+            "whet worker needs the PostgreSQL store distributed studies are queued in; {} is {}\nhint: --store postgres://USER@HOST/DB, the URL whet train --workers remote was given",
+            store.location(),
+            if store.is_remote() {
+                "a whet server"
+            } else {
+                "SQLite"
+            }
+        )));
+    }
+    let experiment = match &args.experiment {
+        Some(name) => Some(
+            store
+                .experiment_by_name(name)?
+                .ok_or_else(|| {
+                    crate::exit::usage(format!(
+                        "no experiment '{name}' in {}\nhint: name the experiment of a submitted study (whet train --experiment)",
+                        store.location()
+                    ))
+                })?
+                .experiment_id,
+        ),
+        None => None,
+    };
+    let lease = args.lease.max(Duration::from_secs(1));
+    let cache = cache_dir(args.cache.as_ref());
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
+    let owner = format!("{host} pid {}", std::process::id());
+    if !quiet {
+        eprintln!(
+            "whet worker {owner}: serving {} on {} ({} threads, lease {}s)",
+            args.experiment
+                .as_deref()
+                .map_or("every study".to_string(), |e| format!("experiment '{e}'")),
+            store.location(),
+            rayon::current_num_threads(),
+            lease.as_secs_f64()
+        );
+    }
+    let mut prepared = Prepared {
+        studies: HashMap::new(),
+        order: Vec::new(),
+    };
+    let mut done = 0usize;
+    // Time spent in the queue per fold handled (claims that got a task, and results stored),
+    // reported at exit: the queue's overhead, as bench/workers.sh measures it.
+    let mut queue_time = Duration::ZERO;
+    let mut idle = Duration::from_millis(5);
+    while !crate::interrupt::drain_requested() {
+        let t0 = Instant::now();
+        let claimed = retry(quiet, "claim a trial", || {
+            store.queue_claim(&owner, experiment, lease)
+        })?;
+        if claimed.is_some() {
+            queue_time += t0.elapsed();
+        }
+        let Some(task) = claimed else {
+            if args.once {
+                break;
+            }
+            // An idle worker is usually waiting for the submitter to consume a trial and
+            // propose the next, which takes milliseconds: look again soon.
+            std::thread::sleep(idle);
+            idle = (idle * 2).min(Duration::from_millis(50));
+            continue;
+        };
+        idle = Duration::from_millis(5);
+        let ready = match prepared.studies.get(&task.study_id) {
+            Some(s) => Ok(s.clone()),
+            None => prepare_study(&store, &task.study_id, &cache, quiet).map(Arc::new),
+        }
+        .and_then(|s| Ok((s, FoldTask::from_json(&task.spec)?)));
+        let (study, spec) = match ready {
+            Ok(r) => r,
+            Err(e) => {
+                let message = format!("{e:#}");
+                retry(quiet, "give a trial back", || {
+                    store.queue_release(task.key, task.attempt, &message)
+                })?;
+                if args.once {
+                    return Err(e.context(format!(
+                        "study {}: trial {} fold {} given back to the queue",
+                        task.study_id,
+                        task.trial + 1,
+                        task.fold
+                    )));
+                }
+                if !quiet {
+                    eprintln!(
+                        "error: study {}: {message}\n(trial {} fold {} given back to the queue)",
+                        task.study_id,
+                        task.trial + 1,
+                        task.fold
+                    );
+                }
+                // Other workers (or a repaired study) may take it; do not spin on it.
+                std::thread::sleep(Duration::from_secs(2));
+                continue;
+            }
+        };
+        if !prepared.studies.contains_key(&task.study_id) {
+            prepared
+                .studies
+                .insert(task.study_id.clone(), study.clone());
+            prepared.order.push(task.study_id.clone());
+            if prepared.order.len() > Prepared::KEEP {
+                let old = prepared.order.remove(0);
+                prepared.studies.remove(&old);
+            }
+        }
+        let lost = AtomicBool::new(false);
+        let finished = AtomicBool::new(false);
+        let outcome = std::thread::scope(|s| {
+            s.spawn(|| heartbeat(&store, task.key, task.attempt, lease, &finished, &lost));
+            let r = study.fit_task(&spec);
+            finished.store(true, Ordering::SeqCst);
+            r
+        })?;
+        let bytes = encode_result(&outcome)?;
+        let t0 = Instant::now();
+        let kept = retry(quiet, "store a trial's result", || {
+            store.queue_complete(task.key, task.attempt, &bytes)
+        })?;
+        queue_time += t0.elapsed();
+        done += 1;
+        if !quiet {
+            if kept {
+                eprintln!(
+                    "trial {} fold {} of study {}: {}",
+                    spec.trial + 1,
+                    spec.fold,
+                    &task.study_id[..8.min(task.study_id.len())],
+                    match &outcome {
+                        Ok(r) => format!("score {:.5}", r.score),
+                        Err(FoldError::Failed(m)) => format!("failed: {m}"),
+                        Err(FoldError::Interrupted) => "out of time".into(),
+                    }
+                );
+            } else {
+                eprintln!(
+                    "trial {} fold {}: result not used: the study no longer needed the fold (its trial was pruned) or this worker's lease ran out first",
+                    spec.trial + 1,
+                    spec.fold
+                );
+            }
+        }
+    }
+    if !quiet {
+        eprintln!(
+            "whet worker {owner}: {done} folds fitted; queue time {:.2} ms per fold (claim + result); exiting",
+            if done > 0 {
+                queue_time.as_secs_f64() * 1e3 / done as f64
+            } else {
+                0.0
+            }
+        );
+    }
+    Ok(())
+}
+
+/// Renews a claim's lease every third of it until the fit ends; a renewal that fails because
+/// the database is away is tried again at the next beat (the lease may still hold).
+fn heartbeat(
+    store: &Store,
+    key: i64,
+    attempt: i64,
+    lease: Duration,
+    finished: &AtomicBool,
+    lost: &AtomicBool,
+) {
+    let beat = lease / 3;
+    let mut next = Instant::now() + beat;
+    while !finished.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(20));
+        if Instant::now() < next {
+            continue;
+        }
+        next = Instant::now() + beat;
+        match store.queue_heartbeat(key, attempt, lease) {
+            Ok(true) => {}
+            Ok(false) => {
+                lost.store(true, Ordering::SeqCst);
+                return;
+            }
+            Err(_) => {}
+        }
+    }
+}
