@@ -15,6 +15,9 @@ use crate::error::{LearnError, Result};
 /// Rows sampled to choose bin boundaries (as LightGBM's bin_construct_sample_cnt).
 pub const BIN_SAMPLE_ROWS: usize = 200_000;
 pub const MAX_BIN_LIMIT: usize = 255;
+/// Categories with fewer training rows lose their own bin (LightGBM's `min_data_in_bin`
+/// default), after the two most frequent.
+pub const CAT_MIN_DATA_IN_BIN: usize = 3;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum BinKind {
@@ -212,6 +215,50 @@ impl BinnedData {
             hist_offsets,
             hist_len,
         }
+    }
+
+    /// Per feature, the category bins LightGBM would give a bin of their own when binning
+    /// `rows` (its categorical `BinMapper::FindBin`): categories by falling row count, stopping
+    /// at the first one with fewer than `CAT_MIN_DATA_IN_BIN` rows (the two most frequent are
+    /// always kept) and, once the kept ones cover 99% of the non-missing rows, at `max_bin`
+    /// bins counting one for missing values, which without missing values drops the rarest
+    /// category. The others share the missing values' bin, which a split never puts on the
+    /// left; so they go right, as missing and unseen values do. Numeric features get no bins.
+    pub fn categorical_bins_kept(&self, rows: &[u32], max_bin: usize) -> Vec<[u64; 4]> {
+        self.mappers
+            .par_iter()
+            .zip(&self.columns)
+            .map(|(m, col)| {
+                let mut kept = [0u64; 4];
+                if !m.is_categorical() {
+                    return kept;
+                }
+                let mut counts = vec![0usize; m.n_bins()];
+                for &r in rows {
+                    counts[col[r as usize] as usize] += 1;
+                }
+                let missing = counts[m.missing_bin() as usize];
+                let nv = (m.n_value_bins as usize).min(256);
+                let mut order: Vec<usize> = (0..nv).filter(|&b| counts[b] > 0).collect();
+                order.sort_by(|&a, &b| counts[b].cmp(&counts[a]).then(a.cmp(&b)));
+                // LightGBM rounds 99% of the count in single precision.
+                let cut = ((rows.len() - missing) as f32 * 0.99f32 + 0.5).floor() as usize;
+                let max_bins = (order.len() + usize::from(missing > 0)).min(max_bin);
+                let (mut used, mut n_bins) = (0usize, 1usize);
+                for (i, &b) in order.iter().enumerate() {
+                    if used >= cut && n_bins >= max_bins {
+                        break;
+                    }
+                    if counts[b] < CAT_MIN_DATA_IN_BIN && i > 1 {
+                        break;
+                    }
+                    kept[b >> 6] |= 1 << (b & 63);
+                    used += counts[b];
+                    n_bins += 1;
+                }
+                kept
+            })
+            .collect()
     }
 
     #[inline]

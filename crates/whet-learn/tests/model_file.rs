@@ -142,8 +142,10 @@ fn files_are_compressed_and_format_1_files_still_load() {
     let encoded = m.encoded().unwrap();
     let file = m.to_bytes().unwrap();
     assert_eq!(FORMAT_VERSION, 3);
+    // This model's file is 52% of its encoding (under half before its categorical feature
+    // was split as LightGBM does, which gave the trees more distinct leaf values).
     assert!(
-        file.len() * 2 < encoded.len(),
+        file.len() * 10 < encoded.len() * 6,
         "compressed {} vs encoded {}",
         file.len(),
         encoded.len()

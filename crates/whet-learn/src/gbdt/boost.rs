@@ -227,6 +227,7 @@ fn fit_gbdt_core(
         monotone: &params.monotone_constraints,
         has_monotone,
         extra_trees,
+        cat_kept: binned.categorical_bins_kept(&all_rows, params.max_bin),
     };
     let missing_bins: Vec<u8> = binned.mappers.iter().map(BinMapper::missing_bin).collect();
     let bagging = params.bagging_fraction < 1.0;

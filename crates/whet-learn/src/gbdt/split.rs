@@ -40,6 +40,8 @@ pub(super) struct Ctx<'a> {
     pub(super) monotone: &'a [i8],
     pub(super) has_monotone: bool,
     pub(super) extra_trees: bool,
+    /// Per feature, the category bins that may be split on (categorical features only).
+    pub(super) cat_kept: Vec<[u64; 4]>,
 }
 
 impl Ctx<'_> {
@@ -87,7 +89,7 @@ impl Ctx<'_> {
         let h = &hist[off..off + mapper.n_bins()];
         match mapper.kind {
             BinKind::Numeric { .. } => self.numeric_split(f, h, leaf, mapper, rng),
-            BinKind::Categorical => self.categorical_split(f, h, leaf, mapper, rng),
+            BinKind::Categorical => self.categorical_split(f, h, leaf, rng),
         }
     }
 
@@ -177,15 +179,23 @@ impl Ctx<'_> {
         best
     }
 
+    /// LightGBM's categorical split. Only the feature's kept categories (see
+    /// `categorical_bins_kept`) are candidates; missing values and the rest always go right.
+    /// With at most `max_cat_to_onehot - 1` kept categories it tries each one against the rest
+    /// (plain `lambda_l2`); otherwise it orders the categories with at least `cat_smooth` rows in
+    /// the leaf by sum_gradient / (sum_hessian + cat_smooth) and cuts that order from either end,
+    /// at most `min(max_cat_threshold, (n + 1) / 2)` categories on the left, with `cat_l2` added
+    /// to `lambda_l2` in both children (the parent keeps plain `lambda_l2`, so the extra
+    /// regularisation has to be earned by the split), at least `min_data_per_group` rows on the
+    /// right and in every group of categories added to the left between two candidate cuts.
     fn categorical_split(
         &self,
         f: usize,
         h: &[[f64; 2]],
         leaf: &Leaf,
-        mapper: &BinMapper,
         rng: &mut Rng,
     ) -> Option<SplitInfo> {
-        let nv = mapper.n_value_bins as usize;
+        let kept = &self.cat_kept[f];
         let total = leaf.sum;
         let cnt_factor = if total[1] > 0.0 {
             total[2] / total[1]
@@ -193,10 +203,18 @@ impl Ctx<'_> {
             0.0
         };
         let count = |e: &[f64; 2]| (e[1] * cnt_factor).round();
-        let l2 = self.p.lambda_l2 + self.p.cat_l2;
-        let parent_gain = self.leaf_gain(total[0], total[1], l2, leaf.min_out, leaf.max_out);
+        let parent_gain = self.leaf_gain(
+            total[0],
+            total[1],
+            self.p.lambda_l2,
+            leaf.min_out,
+            leaf.max_out,
+        );
+        let cats: Vec<usize> = (0..h.len().min(256))
+            .filter(|&c| (kept[c >> 6] >> (c & 63)) & 1 == 1)
+            .collect();
         let mut best: Option<SplitInfo> = None;
-        let consider = |set: &[usize], best: &mut Option<SplitInfo>| {
+        let consider = |set: &[usize], l2: f64, best: &mut Option<SplitInfo>| {
             let mut left = [0.0; 3];
             let mut bits = [0u64; 4];
             for &c in set {
@@ -206,9 +224,6 @@ impl Ctx<'_> {
                 bits[c >> 6] |= 1 << (c & 63);
             }
             let right = [total[0] - left[0], total[1] - left[1], total[2] - left[2]];
-            if !self.valid_sides(&left, &right) {
-                return;
-            }
             let lo = self.leaf_output(left[0], left[1], l2, leaf.min_out, leaf.max_out);
             let ro = self.leaf_output(right[0], right[1], l2, leaf.min_out, leaf.max_out);
             let gain = self.leaf_gain(left[0], left[1], l2, leaf.min_out, leaf.max_out)
@@ -229,41 +244,80 @@ impl Ctx<'_> {
                 });
             }
         };
-        if nv <= self.p.max_cat_to_onehot {
-            for (c, b) in h.iter().take(nv).enumerate() {
-                if b[1] > 0.0 {
-                    consider(&[c], &mut best);
+        // LightGBM counts a bin for missing and rare values besides the kept categories.
+        if cats.len() < self.p.max_cat_to_onehot {
+            let random = if self.extra_trees && !cats.is_empty() {
+                Some(rng.below(cats.len() as u64) as usize)
+            } else {
+                None
+            };
+            for (i, &c) in cats.iter().enumerate() {
+                if random.is_some_and(|r| r != i) {
+                    continue;
+                }
+                let left = [h[c][0], h[c][1], count(&h[c])];
+                let right = [total[0] - left[0], total[1] - left[1], total[2] - left[2]];
+                if self.valid_sides(&left, &right) {
+                    consider(&[c], self.p.lambda_l2, &mut best);
                 }
             }
             return best;
         }
-        // LightGBM's many-vs-many split: order categories by their smoothed gradient ratio and
-        // cut that order, from either end, keeping at most max_cat_threshold on the left.
-        let mut cats: Vec<(f64, usize)> = (0..nv)
-            .filter(|&c| count(&h[c]) >= self.p.min_data_per_group as f64)
-            .map(|c| (h[c][0] / (h[c][1] + self.p.cat_smooth), c))
+        let mut sorted: Vec<(f64, usize)> = cats
+            .iter()
+            .filter(|&&c| count(&h[c]) >= self.p.cat_smooth)
+            .map(|&c| (h[c][0] / (h[c][1] + self.p.cat_smooth), c))
             .collect();
-        if cats.len() < 2 {
+        sorted.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let used = sorted.len();
+        let max_left = self.p.max_cat_threshold.min(used.div_ceil(2)).min(used);
+        if max_left == 0 {
             return None;
         }
-        cats.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        let max_left = self.p.max_cat_threshold.min(cats.len() - 1).max(1);
-        let random_cut = if self.extra_trees {
-            Some(rng.below(max_left as u64) as usize)
+        let random_cut = if self.extra_trees && max_left > 1 {
+            Some(rng.below(max_left as u64 - 1) as usize)
+        } else if self.extra_trees {
+            Some(0)
         } else {
             None
         };
+        let l2 = self.p.lambda_l2 + self.p.cat_l2;
+        let min_data = self.p.min_data_in_leaf as f64;
+        let min_group = self.p.min_data_per_group as f64;
+        let mut set = Vec::with_capacity(max_left);
         for reverse in [false, true] {
-            let order: Vec<usize> = if reverse {
-                cats.iter().rev().map(|c| c.1).collect()
-            } else {
-                cats.iter().map(|c| c.1).collect()
-            };
-            for k in 1..=max_left {
-                if random_cut.is_some_and(|r| r + 1 != k) {
+            set.clear();
+            let (mut left_count, mut left_hess, mut group) = (0.0, 0.0, 0.0);
+            for i in 0..max_left {
+                let c = if reverse {
+                    sorted[used - 1 - i].1
+                } else {
+                    sorted[i].1
+                };
+                set.push(c);
+                let n = count(&h[c]);
+                left_count += n;
+                left_hess += h[c][1];
+                group += n;
+                if left_count < min_data || left_hess < self.p.min_sum_hessian_in_leaf {
                     continue;
                 }
-                consider(&order[..k], &mut best);
+                let right_count = total[2] - left_count;
+                if right_count < min_data
+                    || right_count < min_group
+                    || total[1] - left_hess < self.p.min_sum_hessian_in_leaf
+                {
+                    break;
+                }
+                // A cut is tried only once another min_data_per_group rows joined the left.
+                if group < min_group {
+                    continue;
+                }
+                group = 0.0;
+                if random_cut.is_some_and(|r| r != i) {
+                    continue;
+                }
+                consider(&set, l2, &mut best);
             }
         }
         best
@@ -278,6 +332,203 @@ mod tests {
 
     use crate::gbdt::test_data::{set, synthetic};
     use crate::gbdt::{GbdtParams, fit_gbdt};
+
+    /// Runs the categorical split finder on a hand-made histogram of one categorical feature
+    /// with unit hessians (L2 loss: hessian = row count): `g[c]`, `n[c]` per category, all of
+    /// them kept unless `kept` says otherwise. Returns the left set and the gain.
+    fn cat_split(
+        g: &[f64],
+        n: &[f64],
+        kept: Option<&[usize]>,
+        p: &GbdtParams,
+    ) -> Option<(Vec<usize>, f64, SplitInfo)> {
+        let x = Features {
+            n_rows: 1,
+            columns: vec![Feature {
+                name: "c".into(),
+                data: FeatureData::Categorical {
+                    codes: vec![0],
+                    n_categories: g.len() as u32,
+                },
+            }],
+        };
+        let binned = BinnedData::fit(&x, 255).unwrap();
+        let mut bits = [0u64; 4];
+        for c in kept.map_or_else(|| (0..g.len()).collect(), |k| k.to_vec()) {
+            bits[c >> 6] |= 1 << (c & 63);
+        }
+        let ctx = Ctx {
+            binned: &binned,
+            pool: HistPool::new(0),
+            p,
+            monotone: &[],
+            has_monotone: false,
+            extra_trees: false,
+            cat_kept: vec![bits],
+        };
+        let mut h: Vec<[f64; 2]> = g.iter().zip(n).map(|(&g, &n)| [g, n]).collect();
+        h.push([0.0, 0.0]); // missing values
+        let leaf = Leaf {
+            begin: 0,
+            end: 0,
+            sum: [g.iter().sum(), n.iter().sum(), n.iter().sum()],
+            output: 0.0,
+            depth: 0,
+            min_out: f64::NEG_INFINITY,
+            max_out: f64::INFINITY,
+            hist: None,
+            best: None,
+            parent: None,
+        };
+        let s = ctx.categorical_split(0, &h, &leaf, &mut Rng::new(0))?;
+        let bits = s.cat_bins.unwrap();
+        let set = (0..256)
+            .filter(|&c| (bits[c >> 6] >> (c & 63)) & 1 == 1)
+            .collect();
+        Some((set, s.gain, s))
+    }
+
+    fn cat_params(min_data_per_group: usize) -> GbdtParams {
+        GbdtParams {
+            min_data_in_leaf: 1,
+            min_data_per_group,
+            ..GbdtParams::default()
+        }
+    }
+
+    // Seven categories of 50 rows; sum_gradient / (50 + cat_smooth) orders them 0 5 2 6 4 3 1.
+    const G7: [f64; 7] = [-50.0, 50.0, -25.0, 25.0, 5.0, -40.0, -10.0];
+    const N7: [f64; 7] = [50.0; 7];
+
+    #[test]
+    fn sorted_categorical_split_known_answer() {
+        // At most (7 + 1) / 2 = 4 categories go left. The best prefix is {0, 5, 2, 6}:
+        // G = -45, H = 350; children with lambda_l2 + cat_l2 = 10, the parent with lambda_l2 = 0:
+        // 125²/210 + 80²/160 - 45²/350 = 108.619...
+        let (set, gain, s) = cat_split(&G7, &N7, None, &cat_params(1)).unwrap();
+        assert_eq!(set, vec![0, 2, 5, 6]);
+        assert!((gain - 108.619_047_619).abs() < 1e-6, "{gain}");
+        assert!((s.left_output - 125.0 / 210.0).abs() < 1e-9);
+        assert!((s.right_output + 80.0 / 160.0).abs() < 1e-9);
+        assert!(!s.default_left);
+        // lambda_l2 = 1 reaches the parent too: 125²/211 + 80²/161 - 45²/351.
+        let p = GbdtParams {
+            lambda_l2: 1.0,
+            ..cat_params(1)
+        };
+        let (set, gain, _) = cat_split(&G7, &N7, None, &p).unwrap();
+        assert_eq!(set, vec![0, 2, 5, 6]);
+        let want = 125.0f64.powi(2) / 211.0 + 80.0f64.powi(2) / 161.0 - 45.0f64.powi(2) / 351.0;
+        assert!((gain - want).abs() < 1e-9, "{gain} vs {want}");
+    }
+
+    #[test]
+    fn max_cat_threshold_limits_the_left_side() {
+        // One category from either end: {0} gains 50²/60 + 5²/310 - 45²/350 = 35.96,
+        // {1} gains 50²/60 + 95²/310 - 45²/350 = 64.99.
+        let p = GbdtParams {
+            max_cat_threshold: 1,
+            ..cat_params(1)
+        };
+        let (set, gain, _) = cat_split(&G7, &N7, None, &p).unwrap();
+        assert_eq!(set, vec![1]);
+        assert!((gain - 64.993_855_607).abs() < 1e-6, "{gain}");
+    }
+
+    #[test]
+    fn min_data_per_group_spaces_the_cuts() {
+        // With 120 rows per group a cut is tried only after three 50-row categories: {0, 5, 2}
+        // or {1, 3, 4} (the complement of the unrestricted best, so the same gain).
+        let (set, gain, _) = cat_split(&G7, &N7, None, &cat_params(120)).unwrap();
+        assert_eq!(set, vec![1, 3, 4]);
+        assert!((gain - 108.619_047_619).abs() < 1e-6, "{gain}");
+        // The right side needs min_data_per_group rows too: none of 350 rows can give 400.
+        assert!(cat_split(&G7, &N7, None, &cat_params(400)).is_none());
+    }
+
+    #[test]
+    fn one_hot_below_max_cat_to_onehot() {
+        let g = [-30.0, -30.0, 30.0, 30.0];
+        let n = [50.0; 4];
+        // Four categories and a bin for missing/rare values make 5 bins <= 5: one against the
+        // rest, with plain lambda_l2: 30²/50 + 30²/150 = 24 (the first of four equal ones).
+        let p = GbdtParams {
+            max_cat_to_onehot: 5,
+            ..cat_params(1)
+        };
+        let (set, gain, s) = cat_split(&g, &n, None, &p).unwrap();
+        assert_eq!(set, vec![0]);
+        assert!((gain - 24.0).abs() < 1e-9, "{gain}");
+        assert!((s.left_output - 30.0 / 50.0).abs() < 1e-12);
+        // 5 bins > 4 (the default): sorted, two a side, cat_l2 in the children: 2 * 60²/110.
+        let (set, gain, _) = cat_split(&g, &n, None, &cat_params(1)).unwrap();
+        assert_eq!(set, vec![0, 1]);
+        assert!((gain - 2.0 * 3600.0 / 110.0).abs() < 1e-9, "{gain}");
+    }
+
+    #[test]
+    fn small_and_dropped_categories_stay_right() {
+        // Category 4 has 8 rows < cat_smooth = 10: it is not sorted and stays on the right.
+        // {3, 2} from the top: 60²/110 + 80²/118 - 20²/208 = 85.04.
+        let g = [-30.0, -30.0, 30.0, 30.0, -20.0];
+        let n = [50.0, 50.0, 50.0, 50.0, 8.0];
+        let (set, gain, _) = cat_split(&g, &n, None, &cat_params(1)).unwrap();
+        assert_eq!(set, vec![2, 3]);
+        assert!((gain - 85.041_483_94).abs() < 1e-6, "{gain}");
+        // A category that lost its bin is never a candidate, however strong.
+        let g = [-1.0, 1.0, 40.0];
+        let n = [50.0, 50.0, 50.0];
+        let p = cat_params(1);
+        let (set, _, _) = cat_split(&g, &n, None, &p).unwrap();
+        assert_eq!(set, vec![2]);
+        let (set, _, _) = cat_split(&g, &n, Some(&[0, 1]), &p).unwrap();
+        assert_eq!(set, vec![0]);
+    }
+
+    #[test]
+    fn lightgbm_keeps_categories_by_frequency() {
+        let kept_of = |codes: Vec<u32>, n_categories: u32| {
+            let x = Features {
+                n_rows: codes.len(),
+                columns: vec![Feature {
+                    name: "c".into(),
+                    data: FeatureData::Categorical {
+                        codes,
+                        n_categories,
+                    },
+                }],
+            };
+            let b = BinnedData::fit(&x, 255).unwrap();
+            let rows: Vec<u32> = (0..x.n_rows as u32).collect();
+            let k = b.categorical_bins_kept(&rows, 255)[0];
+            (0..256usize)
+                .filter(|&c| (k[c >> 6] >> (c & 63)) & 1 == 1)
+                .collect::<Vec<_>>()
+        };
+        let rep = |counts: &[(u32, usize)]| -> Vec<u32> {
+            counts
+                .iter()
+                .flat_map(|&(c, n)| std::iter::repeat_n(c, n))
+                .collect()
+        };
+        // 500/300/195/5 rows, nothing missing: the first three cover 99.5% >= 99%, so the
+        // rarest goes to the missing values' bin.
+        assert_eq!(
+            kept_of(rep(&[(0, 500), (1, 300), (2, 195), (3, 5)]), 5),
+            vec![0, 1, 2]
+        );
+        // With missing values the bin count allows every category.
+        let mut codes = rep(&[(0, 500), (1, 300), (2, 195), (3, 5)]);
+        codes.push(MISSING_CODE);
+        assert_eq!(kept_of(codes, 5), vec![0, 1, 2, 3]);
+        // Below 3 rows a category loses its bin (and so do rarer ones), after the first two.
+        let mut codes = rep(&[(3, 100), (1, 50), (0, 2), (2, 2)]);
+        codes.push(MISSING_CODE);
+        assert_eq!(kept_of(codes, 5), vec![1, 3]);
+        let mut codes = rep(&[(0, 2), (1, 1)]);
+        codes.push(MISSING_CODE);
+        assert_eq!(kept_of(codes, 3), vec![0, 1]);
+    }
 
     #[test]
     fn stump_matches_brute_force_split() {
