@@ -229,9 +229,9 @@ impl Scored {
     /// floating-point sums, in one pass over the rows.
     pub fn resample_values(&self, counts: &[u8]) -> Vec<f64> {
         let t = &self.terms;
-        let n_metrics = self.metric_defs_len();
+        let undefined = || vec![f64::NAN; self.metric_defs().len()];
         if !t.valid || counts.len() != self.n_rows() {
-            return vec![f64::NAN; n_metrics];
+            return undefined();
         }
         let k = self.n_classes();
         // Per class: true positives, false positives, false negatives.
@@ -286,7 +286,7 @@ impl Scored {
             }
         }
         if s.weight == 0.0 {
-            return vec![f64::NAN; n_metrics];
+            return undefined();
         }
         let mean = |x: f64| x / s.weight;
         let ratio = |a: f64, b: f64| if b != 0.0 { a / b } else { f64::NAN };
@@ -392,14 +392,6 @@ impl Scored {
             .get(k)
             .copied()
             .unwrap_or(f64::NAN)
-    }
-
-    fn metric_defs_len(&self) -> usize {
-        match self.task {
-            Task::Binary => 9,
-            Task::Multiclass => 5 + 3 * self.classes.len(),
-            Task::Regression => 3 + usize::from(self.mape_defined),
-        }
     }
 
     pub fn n_rows(&self) -> usize {
