@@ -116,6 +116,14 @@ impl From<whet_track::Error> for ApiError {
             E::Db { .. } if is_unavailable_text(&message) => ErrorCode::TemporarilyUnavailable,
             _ => ErrorCode::InternalError,
         };
+        if code == ErrorCode::TemporarilyUnavailable && !matches!(e, E::Locked { .. }) {
+            return ApiError::new(
+                code,
+                format!(
+                    "{message}; the server cannot write now (full disk or read-only store) but still answers reads: retry once the operator has freed space"
+                ),
+            );
+        }
         ApiError::new(code, message)
     }
 }

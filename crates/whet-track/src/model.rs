@@ -174,6 +174,10 @@ pub struct Run {
     pub inputs: Vec<DatasetInput>,
     /// By model id, then step.
     pub outputs: Vec<ModelOutput>,
+    /// Ids of the logged models the run used (MLflow's model inputs), by the time each was first
+    /// logged, then by id.
+    #[serde(default)]
+    pub model_inputs: Vec<String>,
 }
 
 /// A dataset used by a run and the input's tags (MLflow puts `mlflow.data.context`, e.g.

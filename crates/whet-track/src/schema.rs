@@ -5,9 +5,9 @@
 //! Applied versions are recorded in `whet_schema`; a store newer than this build is refused.
 
 /// (version, SQL). Never edit a released entry: add a new one.
-pub const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4)];
+pub const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4), (5, V5)];
 
-pub const LATEST: i64 = 4;
+pub const LATEST: i64 = 5;
 
 const V1: &str = r#"
 CREATE TABLE experiments (
@@ -329,6 +329,17 @@ CREATE TABLE trial_queue (
 );
 CREATE INDEX trial_queue_state ON trial_queue (state, task_key);
 CREATE INDEX trial_queue_study ON trial_queue (study_id, trial, fold);
+"#;
+
+/// MLflow 3's model inputs: the logged models a run used (e.g. an evaluation run of a model),
+/// once per model, listed in the order they were first logged.
+const V5: &str = r#"
+CREATE TABLE run_model_inputs (
+    run_key BIGINT NOT NULL REFERENCES runs(run_key),
+    model_id TEXT NOT NULL,
+    created_time BIGINT NOT NULL,
+    PRIMARY KEY (run_key, model_id)
+);
 "#;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

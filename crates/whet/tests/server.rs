@@ -565,3 +565,118 @@ fn whet_ui_refuses_a_missing_store_and_serves_an_existing_one_on_loopback() {
     assert_eq!(status, 200, "{v}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Fills the file system holding `dir` until a write fails; returns the filler's path.
+fn fill_disk(dir: &Path) -> PathBuf {
+    use std::io::Write;
+    let path = dir.join("filler");
+    let mut f = std::fs::File::create(&path).unwrap();
+    let block = vec![0u8; 64 * 1024];
+    loop {
+        if f.write_all(&block).is_err() {
+            break;
+        }
+    }
+    // Small writes may still fit in the last partial block: take that too.
+    while f.write_all(&[0u8; 512]).is_ok() {}
+    let _ = f.sync_all();
+    path
+}
+
+/// A full disk under the store and the artifacts gives 503 with a message that says so, the
+/// server keeps answering reads, and writes work again once space is freed. Needs a small file
+/// system of its own (CI mounts an 8 MB tmpfs and sets WHET_TEST_SMALL_FS to it; it skips,
+/// saying so, when the variable is unset and WHET_REQUIRE_SMALL_FS is not).
+#[test]
+fn a_full_disk_gives_503_and_reads_keep_working() {
+    let Some(root) = std::env::var_os("WHET_TEST_SMALL_FS") else {
+        assert!(
+            std::env::var_os("WHET_REQUIRE_SMALL_FS").is_none(),
+            "WHET_REQUIRE_SMALL_FS is set but WHET_TEST_SMALL_FS is not"
+        );
+        eprintln!(
+            "SKIPPED a_full_disk_gives_503_and_reads_keep_working: WHET_TEST_SMALL_FS is unset (see .ci/smallfs.sh)"
+        );
+        return;
+    };
+    let dir = PathBuf::from(root).join("server-full-disk");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let server = Server::start(&dir, &[]);
+    let a = agent();
+    let run = create_run(&a, &server, None);
+    let (status, v) = post(
+        &a,
+        &server.api("experiments/create"),
+        &json!({"name": "kept"}),
+        None,
+    );
+    assert_eq!(status, 200, "{v}");
+
+    let filler = fill_disk(&dir);
+    // Enough new metric rows that SQLite must grow its files.
+    let batch = |tag: &str| {
+        let metrics: Vec<Value> = (0..1000)
+            .map(|i| json!({"key": format!("{tag}_metric_with_a_long_name_{i:04}"), "value": i, "timestamp": 1, "step": 0}))
+            .collect();
+        json!({"run_id": run, "metrics": metrics})
+    };
+    let (status, v) = post(&a, &server.api("runs/log-batch"), &batch("full"), None);
+    assert_eq!(status, 503, "{v}");
+    assert_eq!(v["error_code"], "TEMPORARILY_UNAVAILABLE", "{v}");
+    let message = v["message"].as_str().unwrap_or_default().to_lowercase();
+    assert!(
+        message.contains("full") || message.contains("space"),
+        "the message should say the disk is full: {v}"
+    );
+    let upload = a
+        .put(format!(
+            "{}/api/2.0/mlflow-artifacts/artifacts/0/{run}/artifacts/big.bin",
+            server.url
+        ))
+        .send(&vec![7u8; 256 * 1024][..])
+        .unwrap();
+    assert_eq!(upload.status().as_u16(), 503);
+    assert!(
+        !dir.join("artifacts/0")
+            .join(&run)
+            .join("artifacts/big.bin")
+            .exists(),
+        "a failed upload must leave no partial file"
+    );
+
+    // Reads keep working while the disk is full.
+    let (status, v) = get(&a, &server.api(&format!("runs/get?run_id={run}")));
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = get(
+        &a,
+        &server.api("experiments/get-by-name?experiment_name=kept"),
+    );
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = post(
+        &a,
+        &server.api("runs/search"),
+        &json!({"experiment_ids": ["0"]}),
+        None,
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["runs"].as_array().map(Vec::len), Some(1), "{v}");
+
+    // Freed space: writes are accepted again without a restart.
+    std::fs::remove_file(&filler).unwrap();
+    let (status, v) = post(&a, &server.api("runs/log-batch"), &batch("after"), None);
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = get(&a, &server.api(&format!("runs/get?run_id={run}")));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["run"]["data"]["metrics"].as_array().map(Vec::len),
+        Some(1000),
+        "only the batch sent after space was freed is stored: {}",
+        v["run"]["data"]["metrics"]
+            .as_array()
+            .map(Vec::len)
+            .unwrap_or(0)
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -117,6 +117,15 @@ pub fn run(state: &AppState, r: &Run) -> Value {
             ),
         );
     }
+    if !r.model_inputs.is_empty() {
+        inputs.insert(
+            "model_inputs".into(),
+            r.model_inputs
+                .iter()
+                .map(|id| json!({"model_id": id}))
+                .collect(),
+        );
+    }
     let mut v = json!({
         "info": run_info(state, &r.info),
         "data": Value::Object(data),

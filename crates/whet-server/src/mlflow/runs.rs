@@ -559,12 +559,14 @@ pub async fn log_inputs(
             tag_pairs(&input.tags)?,
         ));
     }
-    if !inputs.is_empty() {
-        state.store.log_inputs(id, &inputs).await?;
+    let models = req
+        .models
+        .iter()
+        .map(|m| required(&m.model_id, "model_id").map(str::to_string))
+        .collect::<ApiResult<Vec<_>>>()?;
+    if !inputs.is_empty() || !models.is_empty() {
+        state.store.log_inputs(id, &inputs, &models).await?;
     }
-    // Logged models used as inputs are checked for shape but not stored: nothing whet or the
-    // client reads back depends on them.
-    model_refs(&req.models)?;
     Ok(Json(json!({})))
 }
 

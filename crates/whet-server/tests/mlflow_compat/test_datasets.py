@@ -82,3 +82,21 @@ def test_search_runs_by_dataset_matches_reference(compare):
         }
 
     compare.same(scenario, "search by dataset")
+
+
+def test_model_inputs_round_trip_and_match_reference(compare):
+    from mlflow.entities import LoggedModelInput
+
+    def scenario(side):
+        eid = side.client.create_experiment(side.prefix)
+        a = side.client.create_logged_model(eid, name="a")
+        b = side.client.create_logged_model(eid, name="b")
+        rid = side.client.create_run(eid).info.run_id
+        side.client.log_inputs(rid, models=[LoggedModelInput(a.model_id)])
+        side.client.log_inputs(rid, datasets=[], models=[LoggedModelInput(b.model_id),
+                                                          LoggedModelInput(a.model_id)])
+        got = side.client.get_run(rid).inputs.model_inputs
+        ids = {a.model_id: "a", b.model_id: "b"}
+        return sorted(ids[m.model_id] for m in got)
+
+    compare.same(scenario, "model inputs")

@@ -59,9 +59,20 @@ impl AsyncStore {
     /// fingerprint is new and linked to the run with its tags. Idempotent: an input the run
     /// already has is left as it is, and a fingerprint repeated in `inputs` counts once (the
     /// first), as MLflow deduplicates by (name, digest).
-    pub async fn log_inputs(&self, run: &str, inputs: &[DatasetInput]) -> Result<()> {
+    ///
+    /// `models` are MLflow 3's model inputs (ids of logged models the run used), stored once
+    /// per model in the same transaction; like MLflow, the ids are not checked.
+    pub async fn log_inputs(
+        &self,
+        run: &str,
+        inputs: &[DatasetInput],
+        models: &[String],
+    ) -> Result<()> {
         for (d, _) in inputs {
             validate_dataset(d)?;
+        }
+        if models.iter().any(String::is_empty) {
+            return Err(Error::Invalid("input model id must not be empty".into()));
         }
         let mut tx = self.begin_write().await?;
         let run_key = self.run_key(&mut tx, run).await?;
@@ -87,6 +98,19 @@ impl AsyncStore {
             .execute(&mut *tx)
             .await
             .map_err(self.err("link dataset"))?;
+        }
+        let now = now_ms();
+        for model in models {
+            sqlx::query(
+                "INSERT INTO run_model_inputs (run_key, model_id, created_time) VALUES ($1, $2, $3) \
+                 ON CONFLICT (run_key, model_id) DO NOTHING",
+            )
+            .bind(run_key)
+            .bind(model.clone())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err("record run model input"))?;
         }
         tx.commit().await.map_err(self.err("commit"))?;
         Ok(())
@@ -154,8 +178,8 @@ impl AsyncStore {
         Ok(())
     }
 
-    /// Fills `inputs` and `outputs` of runs keyed by run_key (`index`: run_key → position),
-    /// one query per 300 runs for both, so that a search page costs one more round trip.
+    /// Fills `inputs`, `outputs` and `model_inputs` of runs keyed by run_key (`index`: run_key →
+    /// position), one query per 300 runs for all three, so that a search page costs one more round trip.
     pub(super) async fn attach_io(
         &self,
         runs: &mut [Run],
@@ -164,8 +188,8 @@ impl AsyncStore {
         let keys: Vec<i64> = index.keys().copied().collect();
         for chunk in keys.chunks(300) {
             let mut sql = Sql::new(self.backend);
-            let mut lists = Vec::with_capacity(2);
-            for _ in 0..2 {
+            let mut lists = Vec::with_capacity(3);
+            for _ in 0..3 {
                 lists.push(
                     chunk
                         .iter()
@@ -176,12 +200,14 @@ impl AsyncStore {
             }
             sql.text = format!(
                 "SELECT 0 AS kind, i.run_key, d.fingerprint, d.name, d.digest, d.source_type, d.source, \
-                 d.schema_json, d.profile_json, i.tags_json, 0 AS step \
+                 d.schema_json, d.profile_json, i.tags_json, 0 AS step, 0 AS ord \
                  FROM run_inputs i JOIN datasets d ON d.dataset_id = i.dataset_id WHERE i.run_key IN ({}) \
-                 UNION ALL SELECT 1, o.run_key, o.model_id, '', '', '', '', '', '', '', o.step \
+                 UNION ALL SELECT 1, o.run_key, o.model_id, '', '', '', '', '', '', '', o.step, 0 \
                  FROM run_outputs o WHERE o.run_key IN ({}) \
-                 ORDER BY 1, 2, 4, 3, 11",
-                lists[0], lists[1]
+                 UNION ALL SELECT 2, m.run_key, m.model_id, '', '', '', '', '', '', '', 0, m.created_time \
+                 FROM run_model_inputs m WHERE m.run_key IN ({}) \
+                 ORDER BY 1, 2, 4, 12, 3, 11",
+                lists[0], lists[1], lists[2]
             );
             let rows = sql
                 .query()
@@ -198,6 +224,8 @@ impl AsyncStore {
                     let json: String = r.try_get(9).map_err(&e)?;
                     let tags = self.parse_tags(&json, &runs[i].info.run_id)?;
                     runs[i].inputs.push((d, tags));
+                } else if kind == 2 {
+                    runs[i].model_inputs.push(r.try_get(2).map_err(&e)?);
                 } else {
                     runs[i].outputs.push(ModelOutput {
                         model_id: r.try_get(2).map_err(&e)?,

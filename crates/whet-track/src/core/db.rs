@@ -150,7 +150,21 @@ impl AsyncStore {
         };
         let mut options = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 2 } else { 4 })
-            .acquire_timeout(Duration::from_secs(60));
+            .acquire_timeout(Duration::from_secs(60))
+            .after_release(|conn, _meta| {
+                Box::pin(async move {
+                    use sqlx::Connection;
+                    if !conn.is_in_transaction() {
+                        return Ok(true);
+                    }
+                    // A dropped transaction's rollback is queued: let it run. If the
+                    // transaction cannot end (SQLite rolls back by itself when a COMMIT fails
+                    // on a full disk, and then refuses the ROLLBACK), the connection would
+                    // refuse every later BEGIN: close it instead of pooling it.
+                    conn.ping().await?;
+                    Ok(!conn.is_in_transaction())
+                })
+            });
         if backend == Backend::Sqlite {
             let busy = format!("PRAGMA busy_timeout = {}", busy_timeout.as_millis());
             options = options.after_connect(move |conn, _meta| {

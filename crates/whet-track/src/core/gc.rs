@@ -93,6 +93,7 @@ impl AsyncStore {
             "artifacts",
             "run_inputs",
             "run_outputs",
+            "run_model_inputs",
             "runs",
         ] {
             sqlx::query(AssertSqlSafe(format!(

@@ -275,6 +275,7 @@ impl AsyncStore {
                 tags: BTreeMap::new(),
                 inputs: Vec::new(),
                 outputs: Vec::new(),
+                model_inputs: Vec::new(),
             });
         }
         let keys: Vec<i64> = index.keys().copied().collect();

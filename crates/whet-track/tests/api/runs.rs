@@ -347,11 +347,11 @@ both!(inputs_and_outputs_round_trip, |a: &Api| {
         (eval.clone(), eval_tags.clone()),
         (train.clone(), kv(&[("ignored", "dup")])),
     ];
-    a.run(a.s.log_inputs(&run, &inputs)).unwrap();
+    a.run(a.s.log_inputs(&run, &inputs, &[])).unwrap();
     // Idempotent: logging again, even with other tags, changes nothing.
-    a.run(a.s.log_inputs(&run, &[(train.clone(), kv(&[("x", "y")]))]))
+    a.run(a.s.log_inputs(&run, &[(train.clone(), kv(&[("x", "y")]))], &[]))
         .unwrap();
-    a.run(a.s.log_inputs(&other, &[(train.clone(), vec![])]))
+    a.run(a.s.log_inputs(&other, &[(train.clone(), vec![])], &[]))
         .unwrap();
     let expected = vec![(eval.clone(), eval_tags), (train.clone(), train_tags)];
     assert_eq!(a.run(a.s.run_inputs(&run)).unwrap(), expected);
@@ -391,7 +391,25 @@ both!(inputs_and_outputs_round_trip, |a: &Api| {
     assert_eq!(found.items[0].inputs.len(), 1);
     assert!(found.items[0].outputs.is_empty());
     let e = a
-        .run(a.s.log_inputs(&run, &[(Dataset::default(), vec![])]))
+        .run(a.s.log_inputs(&run, &[(Dataset::default(), vec![])], &[]))
+        .unwrap_err();
+    assert!(matches!(e, Error::Invalid(_)), "{e}");
+    // Model inputs: the logged models a run used, once each, first logged first; a dataset
+    // logged in the same call lands with them.
+    assert!(r.model_inputs.is_empty());
+    a.run(a.s.log_inputs(&other, &[], &["m-z".into()])).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    a.run(a.s.log_inputs(
+        &other,
+        &[(eval.clone(), vec![])],
+        &["m-a".into(), "m-z".into()],
+    ))
+    .unwrap();
+    let r = a.run(a.s.get_run(&other)).unwrap();
+    assert_eq!(r.model_inputs, ["m-z", "m-a"]);
+    assert_eq!(r.inputs.len(), 2);
+    let e = a
+        .run(a.s.log_inputs(&other, &[], &[String::new()]))
         .unwrap_err();
     assert!(matches!(e, Error::Invalid(_)), "{e}");
 });

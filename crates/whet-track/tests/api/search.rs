@@ -440,7 +440,7 @@ both!(dataset_filters, |a: &Api| {
                 ..Default::default()
             }))
             .unwrap();
-        a.run(a.s.log_inputs(&run, ins)).unwrap();
+        a.run(a.s.log_inputs(&run, ins, &[])).unwrap();
     }
     let names = |f: &str| search(a, &[exp], f, &[]).unwrap_or_else(|e| panic!("{f}: {e}"));
     let none: Vec<String> = Vec::new();
