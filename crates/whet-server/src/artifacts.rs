@@ -45,7 +45,7 @@ pub fn routes() -> Router<AppState> {
 
 /// A client's artifact path as a path under `root`, or 400: no `..`, no absolute paths, no
 /// backslashes or NULs, and no symlink inside the root that leads out of it.
-fn confined(root: &Path, relative: &str) -> ApiResult<PathBuf> {
+pub(crate) fn confined(root: &Path, relative: &str) -> ApiResult<PathBuf> {
     let bad = relative.starts_with('/')
         || relative.contains('\\')
         || relative.contains('\0')

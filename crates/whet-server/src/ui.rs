@@ -1,5 +1,6 @@
 //! The web UI: static files compiled into the binary and served at `/` and `/ui/…`, plus the
-//! one read-only endpoint the UI needs beyond MLflow's API (run counts per experiment).
+//! one read-only endpoint the UI needs beyond MLflow's API (run counts, last activity and best
+//! study per experiment).
 //!
 //! The page is a plain ES-module application (`crates/whet-server/ui/`) that reads only the
 //! REST API, so a fresh clone builds it with `cargo build` alone and it works offline. Routes
@@ -17,11 +18,14 @@ use axum::routing::get;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
 
-/// Where the UI's extra endpoint lives (documented in docs/ui.md).
+/// Where the UI's extra endpoints live (documented in docs/ui.md).
 pub const ACTIVITY_PATH: &str = "/api/2.0/whet/ui/experiments";
+pub const PREVIEW_PATH: &str = "/api/2.0/whet/ui/preview";
+/// The most rows a Parquet preview shows.
+const PREVIEW_MAX_ROWS: usize = 200;
 
 struct Asset {
     name: &'static str,
@@ -66,6 +70,11 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../ui/status.js"),
     },
     Asset {
+        name: "study.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../ui/study.js"),
+    },
+    Asset {
         name: "style.css",
         content_type: "text/css; charset=utf-8",
         body: include_bytes!("../ui/style.css"),
@@ -94,6 +103,7 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(index))
         .route("/ui/{file}", get(asset))
         .route(ACTIVITY_PATH, get(activity))
+        .route(PREVIEW_PATH, get(preview))
 }
 
 /// Paths anyone may fetch without a token: the UI's files hold no data (the API calls they
@@ -154,7 +164,99 @@ fn serve(name: &str, headers: &HeaderMap) -> Response {
 
 async fn activity(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let rows = state.store.experiment_activity().await?;
-    Ok(Json(json!({ "experiments": rows })))
+    let bests = state.store.experiment_bests().await?;
+    let mut out: Vec<Value> = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut v = json!(row);
+        if let Some(b) = bests.iter().find(|b| b.experiment_id == row.experiment_id) {
+            v["metric"] = json!(b.metric);
+            v["best"] = json!(b.best);
+        }
+        out.push(v);
+    }
+    Ok(Json(json!({ "experiments": out })))
+}
+
+#[derive(serde::Deserialize)]
+struct PreviewQuery {
+    /// An artifact path as the proxy names it (`<experiment>/<run>/artifacts/<file>`).
+    path: String,
+    rows: Option<usize>,
+}
+
+/// The first rows of a Parquet artifact as text cells, for the run page's artifact preview
+/// (the browser cannot read Parquet). Only the first batch of rows is decoded.
+async fn preview(
+    State(state): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<PreviewQuery>,
+) -> ApiResult<Json<Value>> {
+    let file = crate::artifacts::confined(&state.artifact_root, &q.path)?;
+    let rows = q.rows.unwrap_or(50).clamp(1, PREVIEW_MAX_ROWS);
+    let shown = q.path.clone();
+    tokio::task::spawn_blocking(move || parquet_preview(&file, &shown, rows))
+        .await
+        .map_err(|e| ApiError::new(ErrorCode::InternalError, format!("preview failed: {e}")))?
+        .map(Json)
+}
+
+fn parquet_preview(file: &std::path::Path, shown: &str, rows: usize) -> ApiResult<Value> {
+    use arrow_cast::display::{ArrayFormatter, FormatOptions};
+    if !file.is_file() {
+        return Err(ApiError::new(
+            ErrorCode::ResourceDoesNotExist,
+            format!("No such artifact: '{shown}'"),
+        ));
+    }
+    let unreadable = |e: whet_data::DataError| {
+        // The server's own path stays out of the answer.
+        let text = e.to_string().replace(&file.display().to_string(), shown);
+        ApiError::invalid(format!("cannot preview '{shown}' as Parquet: {text}"))
+    };
+    let mut chunks = whet_data::load::ParquetChunks::open(file, &Default::default(), rows)
+        .map_err(unreadable)?;
+    let total_rows = chunks.progress().1;
+    let table = chunks.next_chunk().map_err(unreadable)?;
+    let columns: Vec<Value> = chunks
+        .names()
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let kind = table
+                .as_ref()
+                .and_then(|t| t.columns.get(i))
+                .map(|c| format!("{:?}", c.value_type).to_lowercase())
+                .unwrap_or_default();
+            json!({"name": name, "type": kind})
+        })
+        .collect();
+    let mut out_rows: Vec<Vec<Value>> = Vec::new();
+    if let Some(t) = &table {
+        let options = FormatOptions::default().with_null("");
+        let formatters = t
+            .batch
+            .columns()
+            .iter()
+            .map(|a| ArrayFormatter::try_new(a.as_ref(), &options))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ApiError::invalid(format!("cannot preview '{shown}': {e}")))?;
+        for r in 0..t.batch.num_rows().min(rows) {
+            out_rows.push(
+                t.batch
+                    .columns()
+                    .iter()
+                    .zip(&formatters)
+                    .map(|(a, f)| {
+                        if a.is_null(r) {
+                            Value::Null
+                        } else {
+                            Value::String(f.value(r).to_string())
+                        }
+                    })
+                    .collect(),
+            );
+        }
+    }
+    Ok(json!({"columns": columns, "rows": out_rows, "total_rows": total_rows}))
 }
 
 #[cfg(test)]

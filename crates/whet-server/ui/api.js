@@ -70,12 +70,21 @@ export async function metricHistory(runId, key) {
 /// Where a run's artifact can be downloaded through the server's proxy, or null when the
 /// run's artifacts live somewhere the server does not serve.
 export function artifactUrl(artifactUri, path) {
+  const rel = artifactPath(artifactUri, path);
+  if (rel === null) return null;
+  return "/api/2.0/mlflow-artifacts/artifacts/" + rel.split("/").map(encodeURIComponent).join("/");
+}
+
+/// The artifact's path under the server's artifact root (what the proxy and the preview
+/// endpoint take), or null when the server does not serve it.
+export function artifactPath(artifactUri, path) {
   const prefix = "mlflow-artifacts:/";
   if (!artifactUri || !artifactUri.startsWith(prefix)) return null;
-  const root = artifactUri.slice(prefix.length).replace(/^\/+/, "");
-  const enc = (root + "/" + path).split("/").map(encodeURIComponent).join("/");
-  return "/api/2.0/mlflow-artifacts/artifacts/" + enc;
+  return artifactUri.slice(prefix.length).replace(/^\/+/, "") + "/" + path;
 }
+
+/// The first rows of a Parquet artifact as a table (whet's UI endpoint, docs/ui.md).
+export const PREVIEW = "/api/2.0/whet/ui/preview";
 
 /// MLflow's list-shaped data as maps: {metrics: {key: metric}, params: {k: v}, tags: {k: v}}.
 export function runData(run) {

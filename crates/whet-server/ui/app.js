@@ -2,9 +2,10 @@
 // so a reload or a shared link shows the same view. Pages that watch running runs register a
 // poller; it runs every 2 s until the reader navigates away.
 
-import { put, route, errorBox, experimentsPage, runPage, comparePage, modelsPage, modelPage, h } from "/ui/pages.js";
+import { put, route, errorBox, experimentsPage, runPage, comparePage, modelsPage, modelPage, datasetPage, h } from "/ui/pages.js";
 import { runsPage } from "/ui/runs.js";
 import { statusPage } from "/ui/status.js";
+import { studyPage } from "/ui/study.js";
 
 const POLL_MS = 2000;
 let poller = null;
@@ -21,7 +22,7 @@ async function render() {
   const main = document.getElementById("main");
   const { parts } = route();
   const page = parts[0] || "experiments";
-  for (const a of document.querySelectorAll("[data-nav]")) a.classList.toggle("active", a.dataset.nav === page || (page === "runs" && a.dataset.nav === "experiments"));
+  for (const a of document.querySelectorAll("[data-nav]")) a.classList.toggle("active", a.dataset.nav === page || (["runs", "studies", "datasets"].includes(page) && a.dataset.nav === "experiments"));
   const guard = (fn) => (...args) => (gen === generation ? fn(...args) : undefined);
   const liveHere = guard(live);
   try {
@@ -30,6 +31,8 @@ async function render() {
     if (page === "experiments" && parts[1]) await runsPage(main, parts[1], liveHere);
     else if (page === "experiments") await experimentsPage(main);
     else if (page === "runs" && parts[1]) await runPage(main, parts[1], liveHere);
+    else if (page === "studies" && parts[1]) await studyPage(main, parts[1], liveHere);
+    else if (page === "datasets" && parts[2] !== undefined) await datasetPage(main, parts[1], parts[2]);
     else if (page === "compare") await comparePage(main);
     else if (page === "models" && parts[1]) await modelPage(main, parts[1]);
     else if (page === "models") await modelsPage(main);

@@ -137,3 +137,102 @@ export function legend(series) {
   });
   return div;
 }
+
+// Axes for scatter and parallel-coordinates charts: numbers on a linear scale, anything else
+// (a learner's name, "true") as evenly spaced categories in sorted order.
+function axisOf(values) {
+  const nums = values.filter((v) => v !== null && v !== undefined && v !== "" && Number.isFinite(Number(v)));
+  const present = values.filter((v) => v !== null && v !== undefined && v !== "");
+  if (present.length && nums.length === present.length) {
+    let lo = Infinity, hi = -Infinity;
+    for (const v of nums) { const n = Number(v); if (n < lo) lo = n; if (n > hi) hi = n; }
+    if (lo === hi) { const d = Math.abs(lo) * 0.05 || 1; lo -= d; hi += d; }
+    return { kind: "num", lo, hi, pos: (v) => (v === null || v === undefined || v === "" ? null : (Number(v) - lo) / (hi - lo)), ticks: ticks(lo, hi, 4).map((t) => ({ at: (t - lo) / (hi - lo), text: fmtNum(t) })) };
+  }
+  const cats = [...new Set(present.map(String))].sort();
+  const pos = (v) => (v === null || v === undefined || v === "" ? null : cats.length === 1 ? 0.5 : cats.indexOf(String(v)) / (cats.length - 1));
+  return { kind: "cat", cats, pos, ticks: cats.slice(0, 12).map((c) => ({ at: pos(c), text: c.length > 14 ? c.slice(0, 13) + "…" : c })) };
+}
+
+/// points: [{x, y, label, color}] with numbers or category strings; options: {xLabel, yLabel}.
+export function scatterChart(points, options = {}) {
+  const width = options.width || 560, height = options.height || 320;
+  const pad = { l: 64, r: 14, t: 10, b: 38 };
+  const svg = el("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart scatter", role: "img" });
+  const shown = points.filter((p) => p.x !== null && p.x !== undefined && p.x !== "" && p.y !== null && p.y !== undefined && p.y !== "");
+  if (!shown.length) {
+    const t = el("text", { x: width / 2, y: height / 2, "text-anchor": "middle", class: "axis" }, svg);
+    t.textContent = "no run has both values";
+    return svg;
+  }
+  const ax = axisOf(shown.map((p) => p.x)), ay = axisOf(shown.map((p) => p.y));
+  const W = width - pad.l - pad.r, H = height - pad.t - pad.b;
+  const sx = (v) => pad.l + 8 + ax.pos(v) * (W - 16), sy = (v) => pad.t + H - 8 - ay.pos(v) * (H - 16);
+  const grid = el("g", { class: "grid" }, svg);
+  for (const t of ay.ticks) {
+    const y = pad.t + H - 8 - t.at * (H - 16);
+    el("line", { x1: pad.l, x2: pad.l + W, y1: y, y2: y }, grid);
+    el("text", { x: pad.l - 6, y: y + 4, "text-anchor": "end", class: "axis" }, svg).textContent = t.text;
+  }
+  for (const t of ax.ticks) {
+    const x = pad.l + 8 + t.at * (W - 16);
+    el("line", { x1: x, x2: x, y1: pad.t, y2: pad.t + H }, grid);
+    el("text", { x, y: height - pad.b + 16, "text-anchor": "middle", class: "axis" }, svg).textContent = t.text;
+  }
+  el("text", { x: pad.l + W / 2, y: height - 3, "text-anchor": "middle", class: "axis label" }, svg).textContent = options.xLabel || "";
+  const yl = el("text", { x: 12, y: pad.t + H / 2, "text-anchor": "middle", class: "axis label", transform: `rotate(-90 12 ${pad.t + H / 2})` }, svg);
+  yl.textContent = options.yLabel || "";
+  const g = el("g", { class: "series", "data-points": shown.length }, svg);
+  shown.forEach((p, i) => {
+    const c = el("circle", { cx: sx(p.x).toFixed(1), cy: sy(p.y).toFixed(1), r: 4, fill: p.color || color(i), class: "pt", "fill-opacity": 0.85 }, g);
+    el("title", {}, c).textContent = `${p.label}\n${options.xLabel || "x"}: ${typeof p.x === "number" ? fmtNum(p.x) : p.x}\n${options.yLabel || "y"}: ${typeof p.y === "number" ? fmtNum(p.y) : p.y}`;
+  });
+  return svg;
+}
+
+/// dims: [{name, values: [one per line]}]; lines: [{label, color}]. The last dimension is
+/// usually the metric the lines are coloured by.
+export function parallelChart(dims, lines, options = {}) {
+  const width = options.width || Math.max(560, 130 * dims.length), height = options.height || 320;
+  const pad = { l: 40, r: 40, t: 28, b: 30 };
+  const svg = el("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart parallel", role: "img" });
+  if (dims.length < 2) {
+    el("text", { x: width / 2, y: height / 2, "text-anchor": "middle", class: "axis" }, svg).textContent = "needs at least one parameter that differs";
+    return svg;
+  }
+  const W = width - pad.l - pad.r, H = height - pad.t - pad.b;
+  const axes = dims.map((d) => axisOf(d.values));
+  const xAt = (j) => pad.l + (dims.length === 1 ? W / 2 : (j * W) / (dims.length - 1));
+  const yAt = (a, v) => { const p = a.pos(v); return p === null ? null : pad.t + H - p * H; };
+  const g = el("g", { class: "lines" }, svg);
+  lines.forEach((line, i) => {
+    let d = "", pen = false;
+    dims.forEach((dim, j) => {
+      const y = yAt(axes[j], dim.values[i]);
+      if (y === null) { pen = false; return; }
+      d += (pen ? "L" : "M") + xAt(j).toFixed(1) + " " + y.toFixed(1);
+      pen = true;
+    });
+    const p = el("path", { d, fill: "none", stroke: line.color || color(i), "stroke-width": 1.8, "stroke-opacity": 0.85, class: "line", "data-label": line.label }, g);
+    el("title", {}, p).textContent = line.label + "\n" + dims.map((dim) => `${dim.name}: ${dim.values[i] ?? "—"}`).join("\n");
+  });
+  dims.forEach((dim, j) => {
+    const x = xAt(j);
+    el("line", { x1: x, x2: x, y1: pad.t, y2: pad.t + H, class: "axis-line" }, svg);
+    const name = el("text", { x, y: pad.t - 10, "text-anchor": "middle", class: "axis label" }, svg);
+    name.textContent = dim.name.length > 18 ? dim.name.slice(0, 17) + "…" : dim.name;
+    for (const t of axes[j].ticks) {
+      el("text", { x: x + 4, y: pad.t + H - t.at * H + 3, class: "axis" }, svg).textContent = t.text;
+    }
+  });
+  return svg;
+}
+
+/// A colour from blue (worst) to orange (best) for a metric value in [lo, hi].
+export function rampColor(v, lo, hi, higherIsBetter) {
+  if (!Number.isFinite(v) || !(hi > lo)) return "#868e96";
+  let t = (v - lo) / (hi - lo);
+  if (!higherIsBetter) t = 1 - t;
+  const a = [47, 111, 214], b = [230, 119, 0];
+  return "rgb(" + a.map((c, k) => Math.round(c + (b[k] - c) * t)).join(",") + ")";
+}

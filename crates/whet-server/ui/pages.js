@@ -2,7 +2,7 @@
 // other than the runs table: experiments, run, compare, models.
 
 import * as api from "/ui/api.js";
-import { lineChart, legend, fmtNum, fmtDuration, color } from "/ui/chart.js";
+import { lineChart, legend, fmtNum, fmtDuration, color, scatterChart, parallelChart, rampColor } from "/ui/chart.js";
 
 export function h(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
@@ -105,11 +105,15 @@ export async function experimentsPage(main) {
     h("h1", {}, "Experiments"),
     rows.length
       ? h("table", { class: "plain", id: "experiments" },
-          h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", { class: "num" }, "Runs"), h("th", {}, "Last activity"), h("th", {}, "Id"))),
+          h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", { class: "num" }, "Runs"), h("th", {}, "Last activity"), h("th", { title: "the primary metric (the newest study's) and the best finished study on it" }, "Best"), h("th", {}, "Id"))),
           h("tbody", {}, rows.map(({ e, a }) => h("tr", {},
             h("td", {}, h("a", { href: `#/experiments/${encodeURIComponent(e.experiment_id)}` }, e.name)),
             h("td", { class: "num" }, a.runs),
             h("td", {}, fmtTime(a.last_activity || e.last_update_time)),
+            h("td", { class: "best-cell", "data-metric": a.metric ? a.metric.name : null }, a.metric && a.best
+              ? [h("span", { class: "muted small" }, a.metric.name + (a.metric.direction === "maximize" ? " ↑ " : " ↓ ")),
+                 h("a", { href: `#/studies/${a.best.run_id}`, title: a.best.run_name }, fmtNum(a.best.value))]
+              : a.metric ? h("span", { class: "muted small" }, a.metric.name + ": no finished study") : ""),
             h("td", { class: "muted mono" }, e.experiment_id)))))
       : h("p", { class: "muted" }, "No experiments yet. `whet train data.csv --target y` records a study here."));
 }
@@ -179,14 +183,15 @@ export async function runPage(main, runId, live) {
     return ks.length ? h("table", { class: "plain kv " + cls }, h("tbody", {}, ks.map((k) => h("tr", {}, h("th", { class: "mono" }, k), h("td", { class: "mono" }, obj[k]))))) : h("p", { class: "muted" }, "none");
   };
   const inputs = (run.inputs && run.inputs.dataset_inputs) || [];
-  const datasets = inputs.length ? h("table", { class: "plain" },
-    h("thead", {}, h("tr", {}, h("th", {}, "Dataset"), h("th", {}, "Fingerprint"), h("th", {}, "Context"), h("th", {}, "Columns"))),
-    h("tbody", {}, inputs.map((i) => {
+  const datasets = inputs.length ? h("table", { class: "plain", id: "datasets" },
+    h("thead", {}, h("tr", {}, h("th", {}, "Dataset"), h("th", {}, "Fingerprint"), h("th", {}, "Context"), h("th", {}, "Columns"), h("th", {}, "Profile"))),
+    h("tbody", {}, inputs.map((i, idx) => {
       const d = i.dataset || {};
       const ctx = (i.tags || []).find((t) => t.key === "mlflow.data.context");
       let cols = "";
       try { const s = JSON.parse(d.schema || "{}"); cols = (s["mlflow_colspec"] || s.columns || []).map((c) => c.name).join(", "); } catch { cols = ""; }
-      return h("tr", {}, h("td", {}, d.name || ""), h("td", { class: "mono" }, (d.digest || "").slice(0, 16)), h("td", {}, ctx ? ctx.value : ""), h("td", { class: "small" }, cols));
+      return h("tr", {}, h("td", {}, d.name || ""), h("td", { class: "mono" }, (d.digest || "").slice(0, 16)), h("td", {}, ctx ? ctx.value : ""), h("td", { class: "small" }, cols),
+        h("td", {}, d.profile && d.profile !== "{}" ? h("a", { href: `#/datasets/${info.run_id}/${idx}`, class: "profile-link" }, "profile") : h("span", { class: "muted" }, "—")));
     }))) : h("p", { class: "muted" }, "none");
   const artifacts = h("div", { class: "artifacts" });
   const rerender = () => window.dispatchEvent(new HashChangeEvent("hashchange"));
@@ -196,6 +201,7 @@ export async function runPage(main, runId, live) {
   put(page,
     h("p", { class: "crumbs" }, h("a", { href: "#/experiments" }, "Experiments"), " / ", h("a", { href: `#/experiments/${info.experiment_id}` }, "experiment " + info.experiment_id), " / run"),
     h("h1", {}, info.run_name || info.run_id, " ", statusBadge(info.status)),
+    tags["whet.kind"] === "study" ? h("p", {}, h("a", { href: `#/studies/${info.run_id}`, id: "study-link" }, "Study view: leaderboard, best score over time, final model →")) : null,
     h("div", { class: "cols2" },
       h("section", {}, h("h2", {}, "Info"), infoBox, h("h2", {}, "Parameters"), kv(params, "params")),
       h("section", {}, h("h2", {}, "Metrics"), keys.length ? h("table", { class: "plain", id: "metrics" }, h("thead", {}, h("tr", {}, h("th", { title: "draw the ticked metrics in one chart" }, "Overlay"), h("th", {}, "Metric"), h("th", { class: "num" }, "Latest"), h("th", { class: "num" }, "Step"))), h("tbody", {}, metricRows)) : h("p", { class: "muted" }, "none"),
@@ -222,9 +228,10 @@ async function artifactTree(container, info, path) {
       ul.append(h("li", {}, h("button", { class: "link", onclick: async () => { open = !open; sub.replaceChildren(); if (open) await artifactTree(sub, info, f.path); } }, "▸ " + name + "/"), sub));
     } else {
       const url = api.artifactUrl(info.artifact_uri, f.path);
+      const rel = api.artifactPath(info.artifact_uri, f.path);
       const preview = h("div", { class: "preview" });
-      ul.append(h("li", {},
-        h("button", { class: "link", onclick: () => previewArtifact(preview, url, name) }, name),
+      ul.append(h("li", { "data-artifact": f.path },
+        h("button", { class: "link", onclick: () => previewArtifact(preview, url, name, rel) }, name),
         h("span", { class: "muted" }, " " + fmtBytes(Number(f.file_size || 0)) + " "),
         url ? h("a", { href: url, download: name }, "download") : null, preview));
     }
@@ -238,10 +245,23 @@ function fmtBytes(n) {
   return (n / (1 << 20)).toFixed(1) + " MiB";
 }
 
-async function previewArtifact(box, url, name) {
+function previewTable(header, rows) {
+  return h("div", { class: "hscroll" }, h("table", { class: "plain small" }, h("thead", {}, h("tr", {}, header.map((c) => h("th", {}, c)))),
+    h("tbody", {}, rows.map((l) => h("tr", {}, l.map((c) => h("td", { class: c === null ? "muted" : null }, c === null ? "null" : c)))))));
+}
+
+async function previewArtifact(box, url, name, rel) {
   if (!url) { box.replaceChildren(h("p", { class: "muted" }, "stored outside this server; no preview")); return; }
   if (box.childElementCount) { box.replaceChildren(); return; }
   const ext = (name.split(".").pop() || "").toLowerCase();
+  if (ext === "parquet") {
+    try {
+      const p = await api.get(api.PREVIEW, { path: rel, rows: 50 });
+      box.replaceChildren(h("p", { class: "muted small" }, `first ${p.rows.length} of ${p.total_rows} rows · ${p.columns.length} columns`),
+        previewTable(p.columns.map((c) => c.name + (c.type ? " (" + c.type + ")" : "")), p.rows));
+    } catch (err) { box.replaceChildren(errorBox(err)); }
+    return;
+  }
   if (["png", "jpg", "jpeg", "gif", "svg", "webp"].includes(ext)) { box.replaceChildren(h("img", { src: url, alt: name })); return; }
   if (ext === "html" || ext === "htm") { box.replaceChildren(h("iframe", { src: url, sandbox: "", title: name })); return; }
   const resp = await fetch(url);
@@ -254,11 +274,55 @@ async function previewArtifact(box, url, name) {
   } else if (ext === "csv" || ext === "tsv") {
     const sep = ext === "tsv" ? "\t" : ",";
     const lines = text.split(/\r?\n/).filter(Boolean).slice(0, 51).map((l) => l.split(sep));
-    box.replaceChildren(h("table", { class: "plain small" }, h("thead", {}, h("tr", {}, (lines[0] || []).map((c) => h("th", {}, c)))),
-      h("tbody", {}, lines.slice(1).map((l) => h("tr", {}, l.map((c) => h("td", {}, c)))))));
+    box.replaceChildren(previewTable(lines[0] || [], lines.slice(1)));
   } else {
     box.replaceChildren(h("pre", {}, text));
   }
+}
+
+// ---------------------------------------------------------------- dataset profile
+
+/// A run's dataset input and its profile: whet's profile (`whet profile --json`, stored with
+/// every dataset `whet train` logs) as a report, or MLflow's small profile as key/values.
+export async function datasetPage(main, runId, index) {
+  const { run } = await api.get("runs/get", { run_id: runId });
+  const input = ((run.inputs && run.inputs.dataset_inputs) || [])[Number(index)];
+  const crumbs = h("p", { class: "crumbs" }, h("a", { href: "#/experiments" }, "Experiments"), " / ", h("a", { href: `#/runs/${runId}` }, run.info.run_name || runId), " / dataset");
+  if (!input) { put(main, crumbs, h("h1", {}, "No such dataset"), h("p", {}, "The run has no dataset input ", index, ".")); return; }
+  const d = input.dataset || {};
+  let p = {};
+  try { p = JSON.parse(d.profile || "{}"); } catch { p = {}; }
+  const head = [crumbs, h("h1", {}, d.name || "dataset"),
+    h("dl", { class: "info" }, h("dt", {}, "Fingerprint"), h("dd", { class: "mono" }, d.digest || ""), h("dt", {}, "Source"), h("dd", { class: "mono small" }, d.source || ""))];
+  if (!Array.isArray(p.columns)) {
+    const keys = Object.keys(p);
+    put(main, head, h("h2", {}, "Profile"), keys.length ? h("table", { class: "plain kv" }, h("tbody", {}, keys.map((k) => h("tr", {}, h("th", {}, k), h("td", { class: "mono" }, JSON.stringify(p[k])))))) : h("p", { class: "muted" }, "no profile recorded"));
+    return;
+  }
+  const sev = { critical: "bad", warning: "warn", info: "muted" };
+  const stat = (c, k) => {
+    // Datetime statistics are epoch milliseconds: show the first and last day instead.
+    if (c.type === "datetime") return k === "min" ? (c.first || "").slice(0, 10) : k === "max" ? (c.last || "").slice(0, 10) : "";
+    return c.stats && c.stats[k] !== undefined && c.stats[k] !== null ? fmtNum(Number(c.stats[k])) : "";
+  };
+  put(main, head,
+    h("div", { class: "cards" },
+      h("div", { class: "stat" }, h("div", { class: "label" }, "rows"), h("div", { class: "value" }, String(p.rows))),
+      h("div", { class: "stat" }, h("div", { class: "label" }, "columns"), h("div", { class: "value" }, String(p.n_columns))),
+      h("div", { class: "stat" }, h("div", { class: "label" }, "duplicate rows"), h("div", { class: "value" }, String(p.duplicate_rows || 0))),
+      p.target ? h("div", { class: "stat" }, h("div", { class: "label" }, "target"), h("div", { class: "value" }, p.target), h("div", { class: "sub" }, p.task || "")) : null),
+    h("h2", {}, "Warnings"),
+    (p.warnings || []).length ? h("ul", { class: "notes", id: "profile-warnings" }, p.warnings.map((w) => h("li", { class: sev[w.severity] || "" },
+      h("strong", {}, w.severity), " ", w.column ? h("code", {}, w.column) : null, " ", w.message, h("span", { class: "muted" }, " — " + w.suggestion)))) : h("p", { class: "muted" }, "no warnings"),
+    h("h2", {}, "Columns"),
+    h("div", { class: "hscroll" }, h("table", { class: "plain", id: "profile-columns" },
+      h("thead", {}, h("tr", {}, ["Column", "Type", "Role", "Missing %", "Distinct", "Min", "Mean", "Max", "Top values"].map((x, i) => h("th", { class: i >= 3 && i <= 7 ? "num" : null }, x)))),
+      h("tbody", {}, p.columns.map((c) => h("tr", {},
+        h("td", { class: "mono" }, c.name), h("td", {}, c.type), h("td", {}, c.role),
+        h("td", { class: "num" + (c.missing_pct > 20 ? " warn" : "") }, fmtNum(Number(c.missing_pct || 0))),
+        h("td", { class: "num" }, c.distinct), h("td", { class: "num" }, stat(c, "min")), h("td", { class: "num" }, stat(c, "mean")), h("td", { class: "num" }, stat(c, "max")),
+        h("td", { class: "small muted" }, (c.top_values || []).slice(0, 4).map((v) => `${v.value} (${v.count})`).join(", "))))))),
+    (p.notes || []).length ? [h("h2", {}, "Notes"), h("ul", { class: "notes" }, p.notes.map((n) => h("li", {}, n)))] : null);
 }
 
 // ---------------------------------------------------------------- compare
@@ -286,12 +350,14 @@ export async function comparePage(main) {
       vals.map((v) => h("td", { class: "num" + (v !== null && v === best && finite.length > 1 ? " best" : "") }, v === null ? "—" : fmtNum(v), v !== null && v === best && finite.length > 1 ? " ★" : "")));
   });
   const charts = h("div", { class: "charts" });
+  const explore = exploreCharts(r, runs, data, names, allParams, allMetrics);
   put(main, 
     h("h1", {}, `Compare ${runs.length} runs`),
     h("h2", {}, "Parameters ", h("span", { class: "muted small" }, "(rows that differ are highlighted)")),
     h("div", { class: "hscroll" }, h("table", { class: "plain compare", id: "compare-params" }, head, h("tbody", {}, paramRows))),
     h("h2", {}, "Metrics ", h("span", { class: "muted small" }, "(★ best; ↓ lower is better)")),
     h("div", { class: "hscroll" }, h("table", { class: "plain compare", id: "compare-metrics" }, head.cloneNode(true), h("tbody", {}, metricRows))),
+    explore,
     h("h2", {}, "Histories"), charts);
   const figs = [];
   for (const k of allMetrics.slice(0, 12)) {
@@ -302,6 +368,38 @@ export async function comparePage(main) {
     figs.push(h("figure", { class: "card", "data-metric": k }, h("figcaption", {}, k), lineChart(series), legend(series)));
   }
   charts.replaceChildren(...figs);
+}
+
+/// The parallel-coordinates chart (the params that differ, then the chosen metric, lines
+/// coloured by it) and a scatter of any two params or metrics; choices live in the URL.
+function exploreCharts(r, runs, data, names, allParams, allMetrics) {
+  const differing = allParams.filter((k) => new Set(data.map((d) => d.params[k] ?? "")).size > 1);
+  const metricVal = (d, k) => (d.metrics[k] ? Number(d.metrics[k].value) : null);
+  const metric = allMetrics.includes(r.params.get("pm")) ? r.params.get("pm") : allMetrics[0];
+  const choices = [...allMetrics.map((k) => "metrics." + k), ...allParams.map((k) => "params." + k)];
+  const valueOf = (d, spec) => (spec.startsWith("metrics.") ? metricVal(d, spec.slice(8)) : d.params[spec.slice(7)] ?? null);
+  const sx = choices.includes(r.params.get("sx")) ? r.params.get("sx") : (differing[0] ? "params." + differing[0] : choices[1] || choices[0]);
+  const sy = choices.includes(r.params.get("sy")) ? r.params.get("sy") : (metric ? "metrics." + metric : choices[0]);
+  const rerender = () => window.dispatchEvent(new HashChangeEvent("hashchange"));
+  const select = (id, value, options, key) => h("select", { id, onchange: (e) => { setParams({ [key]: e.target.value }); rerender(); } },
+    options.map((o) => h("option", { value: o, selected: o === value }, o)));
+  if (!metric) return null;
+  const vals = data.map((d) => metricVal(d, metric));
+  const finite = vals.filter((v) => v !== null && Number.isFinite(v));
+  const lo = Math.min(...finite), hi = Math.max(...finite);
+  const higher = !lowerIsBetter(metric);
+  const lines = runs.map((x, i) => ({ label: names[i], color: rampColor(vals[i], lo, hi, higher) }));
+  const dims = [...differing.map((k) => ({ name: k, values: data.map((d) => d.params[k] ?? null) })), { name: metric, values: vals }];
+  const points = runs.map((x, i) => ({ x: valueOf(data[i], sx), y: valueOf(data[i], sy), label: names[i], color: color(i) }));
+  return h("div", {},
+    h("h2", {}, "Parameters against a metric"),
+    h("div", { class: "controls" }, h("label", {}, "metric: ", select("pc-metric", metric, allMetrics, "pm")),
+      h("span", { class: "muted small" }, `${differing.length} parameter${differing.length === 1 ? "" : "s"} differ; lines from blue (worst) to orange (best ${metric})`)),
+    h("figure", { class: "card wide", id: "parallel" }, parallelChart(dims, lines, { width: 900, height: 300 })),
+    h("h2", {}, "Scatter"),
+    h("div", { class: "controls" }, h("label", {}, "x: ", select("scatter-x", sx, choices, "sx")), h("label", {}, "y: ", select("scatter-y", sy, choices, "sy"))),
+    h("figure", { class: "card wide", id: "scatter" }, scatterChart(points, { xLabel: sx, yLabel: sy, width: 900, height: 320 }),
+      legend(points.map((p) => ({ label: p.label, color: p.color })))));
 }
 
 // ---------------------------------------------------------------- registry

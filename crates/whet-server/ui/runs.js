@@ -181,7 +181,8 @@ export async function runsPage(main, expId, live) {
             : h("span", { class: "twisty" });
           cell = h("div", { class: "cell name", style: `padding-left:${4 + depth * 18}px` }, toggle,
             h("a", { href: `#/runs/${id}`, tabindex: "-1" }, run.info.run_name || id.slice(0, 8)),
-            kids && !state.flat ? h("span", { class: "muted small" }, ` (${kids.length})`) : null);
+            kids && !state.flat ? h("span", { class: "muted small" }, ` (${kids.length})`) : null,
+            run._tags["whet.kind"] === "study" ? h("a", { href: `#/studies/${id}`, class: "small study-link", tabindex: "-1", title: "leaderboard, best score over time, final model" }, " study ›") : null);
         } else if (c.id === "status") {
           cell = h("div", { class: "cell" }, statusBadge(run.info.status));
         } else {

@@ -239,6 +239,7 @@ impl<'s> Tracker<'s> {
         metrics: &BTreeMap<String, f64>,
         model: &[u8],
         trial_log: &str,
+        report: &str,
         register_as: &str,
     ) -> Result<Recorded> {
         // A trial that was interrupted by the budget never finished; it did not happen.
@@ -260,6 +261,13 @@ impl<'s> Tracker<'s> {
             &self.study,
             "trials.jsonl",
             ArtifactSource::Bytes(trial_log.as_bytes()),
+        )?;
+        // The study's report (leaderboard, ensemble, final strategy, warnings): what the UI's
+        // study page shows once the study has finished.
+        self.store.log_artifact(
+            &self.study,
+            "study.json",
+            ArtifactSource::Bytes(report.as_bytes()),
         )?;
         let version_metrics: Vec<(String, f64)> = metrics
             .iter()

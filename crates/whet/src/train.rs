@@ -400,6 +400,7 @@ pub fn cmd_train(args: &TrainArgs, store_flag: Option<&str>, quiet: bool) -> Res
         &outcome.report.run_metrics(),
         &bytes,
         &log,
+        &serde_json::to_string(&outcome.report)?,
         &experiment_name,
     )?;
     whet_data::fsutil::write_atomic(&args.out, &bytes).with_context(|| {

@@ -526,6 +526,45 @@ fn the_ui_is_served_with_etags_without_a_token_and_its_data_endpoint_needs_one()
         .unwrap_or_else(|| panic!("experiment {e} missing from {v}"));
     assert_eq!(row["runs"], 2);
     assert_eq!(row["last_activity"], 5_000);
+    assert!(row.get("best").is_none(), "no study, no best: {row}");
+
+    // The Parquet preview: a file that is not Parquet and a path out of the root are 400s
+    // that name the artifact, never the server's own path; a missing one is 404.
+    let preview = format!("{}/api/2.0/whet/ui/preview", s.url);
+    let put = a
+        .put(format!(
+            "{}/api/2.0/mlflow-artifacts/artifacts/{e}/r/artifacts/notes.parquet",
+            s.url
+        ))
+        .header("Authorization", &format!("Bearer {writer}"))
+        .send(&b"not parquet at all"[..])
+        .unwrap();
+    assert_eq!(put.status().as_u16(), 200);
+    for (path, status, says) in [
+        (
+            format!("{e}/r/artifacts/notes.parquet"),
+            400,
+            "notes.parquet",
+        ),
+        ("../../etc/passwd".to_string(), 400, "Invalid path"),
+        (
+            format!("{e}/r/artifacts/absent.parquet"),
+            404,
+            "absent.parquet",
+        ),
+    ] {
+        let mut r = a
+            .get(&preview)
+            .query("path", &path)
+            .header("Authorization", &format!("Bearer {reader}"))
+            .call()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), status, "{path}");
+        let v: Value = r.body_mut().read_json().unwrap();
+        let m = v["message"].as_str().unwrap_or_default();
+        assert!(m.contains(says), "{path}: {v}");
+        assert!(!m.contains(&dir.display().to_string()), "{path}: {v}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -402,7 +402,8 @@ fn the_ui_works_in_a_real_browser() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let server = start_server(&db, &dir.join("artifacts"));
+    // The artifacts `whet train` wrote beside the store are the server's too.
+    let server = start_server(&db, &dir.join("whet-artifacts"));
     let agent = agent();
     let (api_exp, api_ids) = log_api_runs(&agent, &server);
     let mut r = agent
@@ -443,10 +444,180 @@ fn the_ui_works_in_a_real_browser() {
     };
     assert_eq!(find("churn")[1], "11");
     assert_eq!(find("api-runs")[1], "3");
+    let study = churn_runs["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .find(|r| {
+            r["data"]["tags"].as_array().is_some_and(|t| {
+                t.iter()
+                    .any(|t| t["key"] == "whet.kind" && t["value"] == "study")
+            })
+        })
+        .expect("the study run");
+    let study_id = study["info"]["run_id"]
+        .as_str()
+        .expect("study id")
+        .to_string();
+    let study_auc = study["data"]["metrics"]
+        .as_array()
+        .expect("study metrics")
+        .iter()
+        .find(|m| m["key"] == "cv_roc_auc")
+        .and_then(|m| m["value"].as_f64())
+        .expect("the study's cv_roc_auc");
+    // The best study on the primary metric, linked; an experiment without studies has none.
+    let best = b.js(
+        "const td = [...document.querySelectorAll('#experiments tbody tr')].find(r => r.cells[0].textContent === 'churn').querySelector('.best-cell'); const a = td.querySelector('a'); return [td.dataset.metric, Number(a.textContent), a.getAttribute('href')]",
+        json!([]),
+    );
+    assert_eq!(best[0], "roc_auc");
+    let shown_auc = best[1].as_f64().expect("best value");
+    assert!(
+        (shown_auc - study_auc).abs() <= 1e-4 * study_auc.abs().max(1.0),
+        "{shown_auc} vs {study_auc}"
+    );
+    assert_eq!(best[2], format!("#/studies/{study_id}"));
+    assert_eq!(find("api-runs")[3], "");
     b.screenshot("01-experiments");
     b.assert_clean("experiments");
 
+    // The study page: leaderboard of all 10 trials (completed ones ranked by CV score), the
+    // best score so far after each completed trial, the final model and its version.
+    b.go(&format!("{base}/#/studies/{study_id}"));
+    b.wait_ready();
+    let board = b.wait_for(
+        "leaderboard",
+        "const r = [...document.querySelectorAll('#leaderboard tbody tr')]; return r.length && r.map(x => [x.cells[0].textContent, x.cells[3].textContent])",
+    );
+    let board = board.as_array().expect("leaderboard rows");
+    assert_eq!(board.len(), 10, "every trial is listed: {board:?}");
+    let ranked: Vec<f64> = board
+        .iter()
+        .filter(|r| r[0] != "")
+        .map(|r| {
+            r[1].as_str()
+                .unwrap_or_default()
+                .parse::<f64>()
+                .expect("score")
+        })
+        .collect();
+    assert!(!ranked.is_empty());
+    assert!(
+        ranked.windows(2).all(|w| w[0] >= w[1]),
+        "best first for roc_auc: {ranked:?}"
+    );
+    let overall = b.js(
+        "return Number(document.querySelector(\"#best-over-time g.series[data-label='overall']\").dataset.points)",
+        json!([]),
+    );
+    assert_eq!(
+        overall,
+        json!(ranked.len()),
+        "one point per completed trial"
+    );
+    let last_best = b.js(
+        "const pts = [...document.querySelectorAll(\"#best-over-time g.series[data-label='overall'] circle title\")]; return pts[pts.length - 1].textContent.split(': ').pop()",
+        json!([]),
+    );
+    assert_eq!(
+        last_best.as_str().unwrap_or_default().parse::<f64>().ok(),
+        Some(ranked[0]),
+        "the best so far ends at the leaderboard's best"
+    );
+    assert!(
+        b.js("return !!document.querySelector('#study-final')", json!([])) == json!(true),
+        "the finished study's report is shown"
+    );
+    let registered = b.js(
+        "return [...document.querySelectorAll('#study-scores .stat')].map(s => s.textContent).join(' | ')",
+        json!([]),
+    );
+    assert!(
+        registered.as_str().unwrap_or_default().contains("churn v1"),
+        "{registered}"
+    );
+    b.screenshot("11-study");
+    b.js(
+        "document.getElementById('best-over-time').scrollIntoView()",
+        json!([]),
+    );
+    b.screenshot("11b-study-search");
+    b.assert_clean("study");
+    b.click("#learner");
+    let learner = b.js(
+        "const s = document.getElementById('learner'); return s.options[1] && s.options[1].value",
+        json!([]),
+    );
+    let learner = learner.as_str().expect("a learner").to_string();
+    b.js(
+        "const s = document.getElementById('learner'); s.value = arguments[0]; s.dispatchEvent(new Event('change'));",
+        json!([learner]),
+    );
+    b.wait_ready();
+    let learners = b.wait_for(
+        "filtered leaderboard",
+        "return location.hash.includes('learner=') && [...new Set([...document.querySelectorAll('#leaderboard tbody tr')].map(x => x.cells[2].textContent))]",
+    );
+    assert_eq!(
+        learners,
+        json!([learner]),
+        "the learner filter keeps only its trials"
+    );
+
+    // The study's dataset: the profile report logged with it.
+    b.go(&format!("{base}/#/runs/{study_id}"));
+    b.wait_ready();
+    b.wait_for(
+        "study link",
+        "return !!document.getElementById('study-link')",
+    );
+    b.click("#datasets a.profile-link");
+    b.wait_ready();
+    let cols = b.wait_for(
+        "profile columns",
+        "return document.querySelectorAll('#profile-columns tbody tr').length",
+    );
+    let header = std::fs::read_to_string(&data).expect("churn.csv");
+    let n_cols = header.lines().next().unwrap_or_default().split(',').count();
+    assert_eq!(
+        cols,
+        json!(n_cols),
+        "one profile row per column of churn.csv"
+    );
+    b.screenshot("12-dataset-profile");
+    b.assert_clean("dataset profile");
+
+    // A trial's out-of-fold predictions: a Parquet artifact previewed as a table.
+    b.go(&format!("{base}/#/studies/{study_id}"));
+    b.wait_ready();
+    b.click("#leaderboard tbody tr:first-child td:nth-child(2) a");
+    b.wait_ready();
+    b.wait_for(
+        "oof artifact",
+        "return !!document.querySelector(\"li[data-artifact='oof.parquet'] button\")",
+    );
+    b.click("li[data-artifact='oof.parquet'] button");
+    let preview = b.wait_for(
+        "parquet preview",
+        "const t = document.querySelector(\"li[data-artifact='oof.parquet'] table\"); return t && [[...t.querySelectorAll('thead th')].map(x => x.textContent.split(' ')[0]), t.querySelectorAll('tbody tr').length]",
+    );
+    assert_eq!(
+        preview[0].as_array().and_then(|h| h.first()).cloned(),
+        Some(json!("data_row")),
+        "{preview}"
+    );
+    assert_eq!(preview[1], 50, "the first 50 rows");
+    b.js(
+        "document.querySelector(\"li[data-artifact='oof.parquet']\").scrollIntoView(); window.scrollBy(0, -60)",
+        json!([]),
+    );
+    b.screenshot("13-parquet-preview");
+    b.assert_clean("parquet preview");
+
     // The study's runs: one study row with its 10 trials collapsed; expanding shows them.
+    b.go(&format!("{base}/"));
+    b.wait_ready();
     b.click(&format!("#experiments a[href='#/experiments/{churn_id}']"));
     b.wait_ready();
     let shown = b.wait_for(
@@ -564,6 +735,21 @@ fn the_ui_works_in_a_real_browser() {
     assert_eq!(best, 2, "one best per metric");
     let series = b.js("return [...document.querySelectorAll(\"figure[data-metric='loss'] g.series\")].map(g => Number(g.dataset.points))", json!([]));
     assert_eq!(series, json!([25, 25]));
+    // Parameters against a metric: one line per run; the scatter: one point per run.
+    assert_eq!(
+        b.js(
+            "return document.querySelectorAll('#parallel path.line').length",
+            json!([])
+        ),
+        2
+    );
+    assert_eq!(
+        b.js(
+            "return Number(document.querySelector('#scatter g.series').dataset.points)",
+            json!([])
+        ),
+        2
+    );
     b.screenshot("06-compare");
     b.assert_clean("compare");
 

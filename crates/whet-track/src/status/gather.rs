@@ -35,6 +35,24 @@ fn metric_of(run: &Run) -> Option<MetricGoal> {
     })
 }
 
+/// An experiment's primary metric: the newest study's.
+fn primary_metric(studies: &[&Run]) -> Option<MetricGoal> {
+    studies
+        .iter()
+        .max_by_key(|r| (r.info.start_time, r.info.run_id.clone()))
+        .and_then(|r| metric_of(r))
+}
+
+/// The finished studies on `goal`'s metric: only those are compared.
+fn scored_studies<'a>(studies: &[&'a Run], goal: &MetricGoal) -> Vec<&'a Run> {
+    studies
+        .iter()
+        .copied()
+        .filter(|r| r.info.status == RunStatus::Finished)
+        .filter(|r| metric_of(r).is_some_and(|m| m.name == goal.name))
+        .collect()
+}
+
 fn best_of<'a>(runs: impl Iterator<Item = &'a Run>, goal: &MetricGoal) -> Option<BestRun> {
     let mut best: Option<(&Run, f64)> = None;
     for r in runs {
@@ -115,6 +133,33 @@ impl AsyncStore {
             })
             .await?
             .items)
+    }
+
+    /// Per experiment with a study: its primary metric and the best finished study on it
+    /// now (what the UI's experiments page shows beside the run counts).
+    pub async fn experiment_bests(&self) -> Result<Vec<ExperimentBest>> {
+        let studies = self
+            .all_runs(SearchRuns {
+                filter: "tags.`whet.kind` = 'study'".into(),
+                ..Default::default()
+            })
+            .await?;
+        let mut by_exp: BTreeMap<ExperimentId, Vec<&Run>> = BTreeMap::new();
+        for r in &studies {
+            by_exp.entry(r.info.experiment_id).or_default().push(r);
+        }
+        Ok(by_exp
+            .into_iter()
+            .filter_map(|(experiment_id, runs)| {
+                let metric = primary_metric(&runs)?;
+                let best = best_of(scored_studies(&runs, &metric).into_iter(), &metric);
+                Some(ExperimentBest {
+                    experiment_id,
+                    metric,
+                    best,
+                })
+            })
+            .collect())
     }
 
     /// The facts of the store and the plan they call for: see the module documentation.
@@ -361,20 +406,11 @@ fn experiment_status(
         .iter()
         .filter(|r| tag(r, "whet.kind") == Some("study"))
         .count() as u64;
-    // The newest study decides the metric; only studies on that metric are compared.
-    let metric = all_studies
-        .iter()
-        .max_by_key(|r| (r.info.start_time, r.info.run_id.clone()))
-        .and_then(|r| metric_of(r));
+    let metric = primary_metric(all_studies);
     let (best, best_at_start) = match &metric {
         None => (None, None),
         Some(goal) => {
-            let scored: Vec<&Run> = all_studies
-                .iter()
-                .copied()
-                .filter(|r| r.info.status == RunStatus::Finished)
-                .filter(|r| metric_of(r).is_some_and(|m| m.name == goal.name))
-                .collect();
+            let scored = scored_studies(all_studies, goal);
             (
                 best_of(scored.iter().copied(), goal),
                 best_of(

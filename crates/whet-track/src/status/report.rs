@@ -74,6 +74,14 @@ pub struct MetricGoal {
     pub direction: Direction,
 }
 
+/// An experiment's primary metric and its best finished study now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExperimentBest {
+    pub experiment_id: ExperimentId,
+    pub metric: MetricGoal,
+    pub best: Option<BestRun>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
