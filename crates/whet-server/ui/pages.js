@@ -418,6 +418,49 @@ export async function modelsPage(main) {
       : h("p", { class: "muted" }, "No registered models. `whet train … --register NAME` registers one."));
 }
 
+/// The newest review, compare and drift run of each version of a model, from the runs those
+/// commands record (tagged with the model's name and version), across experiments.
+async function checksOf(name) {
+  const exps = await api.post("experiments/search", { max_results: 1000, view_type: "ACTIVE_ONLY" });
+  const ids = (exps.experiments || []).map((e) => e.experiment_id);
+  if (!ids.length) return {};
+  const r = await api.post("runs/search", {
+    experiment_ids: ids,
+    filter: `tags.\`whet.model.name\` = '${name.replace(/'/g, "\\'")}'`,
+    order_by: ["attributes.start_time DESC"],
+    max_results: 1000,
+  }).catch(() => ({}));
+  const out = {};
+  for (const run of r.runs || []) {
+    const { tags, metrics } = api.runData(run);
+    const kind = tags["whet.kind"], version = tags["whet.model.version"];
+    if (!version || !["review", "compare", "drift"].includes(kind)) continue;
+    const slot = (out[version] ||= {});
+    if (slot[kind]) continue;
+    slot[kind] = { run, tags, metrics };
+  }
+  return out;
+}
+
+function checkLinks(c) {
+  const link = (x, text, cls) => h("a", { href: `#/runs/${x.run.info.run_id}`, class: "check " + (cls || ""), title: fmtTime(x.run.info.end_time || x.run.info.start_time) }, text);
+  const parts = [];
+  if (c.review) {
+    const w = c.review.metrics.check_warnings ? Number(c.review.metrics.check_warnings.value) : 0;
+    parts.push(link(c.review, w ? `review: ${w} warning${w === 1 ? "" : "s"}` : "review ✓", w ? "warn" : "good"));
+  }
+  if (c.compare) {
+    const v = c.compare.tags["whet.compare.verdict"] || "compared";
+    parts.push(link(c.compare, "compare: " + v.replace(/_/g, " "), v === "better" ? "good" : v === "worse" ? "bad" : ""));
+  }
+  if (c.drift) {
+    const v = c.drift.tags["whet.drift.verdict"] || "";
+    parts.push(link(c.drift, v === "drift" ? "drift: " + (c.drift.tags["whet.drift.columns"] || "yes") : "no drift", v === "drift" ? "bad" : "good"));
+  }
+  if (!parts.length) return h("span", { class: "muted small" }, "none yet");
+  return parts.flatMap((p, i) => (i ? [" · ", p] : [p]));
+}
+
 export async function modelPage(main, name) {
   const [m, vs, hist] = await Promise.all([
     api.get("registered-models/get", { name }),
@@ -425,6 +468,7 @@ export async function modelPage(main, name) {
     api.get(api.ALIAS_HISTORY, { name }).catch(() => null),
   ]);
   const model = m.registered_model;
+  const checks = await checksOf(name);
   const aliasesOf = {};
   for (const a of model.aliases || []) (aliasesOf[a.version] ||= []).push(a.alias);
   const versions = (vs.model_versions || []).sort((a, b) => Number(b.version) - Number(a.version));
@@ -435,11 +479,12 @@ export async function modelPage(main, name) {
     model.description ? h("p", {}, model.description) : null,
     h("h2", {}, "Versions"),
     h("table", { class: "plain", id: "versions" },
-      h("thead", {}, h("tr", {}, h("th", {}, "Version"), h("th", {}, "Aliases"), h("th", {}, "Run"), h("th", {}, "Source"), h("th", {}, "Registered by"), h("th", {}, "Created"))),
-      h("tbody", {}, versions.map((v) => h("tr", {},
+      h("thead", {}, h("tr", {}, h("th", {}, "Version"), h("th", {}, "Aliases"), h("th", {}, "Run"), h("th", { title: "the latest whet review, compare and drift runs of this version" }, "Checks"), h("th", {}, "Source"), h("th", {}, "Registered by"), h("th", {}, "Created"))),
+      h("tbody", {}, versions.map((v) => h("tr", { "data-version": v.version },
         h("td", {}, "v" + v.version),
         h("td", {}, (aliasesOf[v.version] || []).map((a) => h("span", { class: "alias" }, a))),
-        h("td", {}, v.run_id ? h("a", { href: `#/runs/${v.run_id}`, class: "mono" }, v.run_id.slice(0, 8)) : ""),
+        h("td", {}, v.run_id ? [h("a", { href: `#/runs/${v.run_id}`, class: "mono" }, v.run_id.slice(0, 8)), " ", h("a", { href: `#/studies/${v.run_id}`, class: "small" }, "study")] : ""),
+        h("td", { class: "checks" }, checkLinks(checks[v.version] || {})),
         h("td", { class: "mono small" }, v.source || ""),
         h("td", {}, v.user_id || ""),
         h("td", {}, fmtTime(v.creation_timestamp)))))),

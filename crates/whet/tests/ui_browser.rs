@@ -403,6 +403,19 @@ fn the_ui_works_in_a_real_browser() {
     );
 
     // The artifacts `whet train` wrote beside the store are the server's too.
+    // A review of the registered version: the registry page links to it.
+    let out = Command::new(env!("CARGO_BIN_EXE_whet"))
+        .args(["review", "models:/churn/1"])
+        .arg(&data)
+        .args(["--resamples", "200", "--no-explain", "-q", "--store"])
+        .arg(&db)
+        .output()
+        .expect("whet review runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let server = start_server(&db, &dir.join("whet-artifacts"));
     let agent = agent();
     let (api_exp, api_ids) = log_api_runs(&agent, &server);
@@ -801,6 +814,14 @@ fn the_ui_works_in_a_real_browser() {
         json!([]),
     );
     assert_eq!(versions, 1, "{model} has the study's version");
+    let check = b.js(
+        "const a = document.querySelector('#versions tr[data-version=\"1\"] td.checks a'); return a && [a.textContent, a.getAttribute('href')]",
+        json!([]),
+    );
+    assert!(
+        check[0].as_str().unwrap_or_default().starts_with("review"),
+        "the version's review is linked: {check}"
+    );
     b.screenshot("09-model");
     b.assert_clean("model");
 
@@ -823,14 +844,14 @@ fn the_ui_works_in_a_real_browser() {
             ])
         })
         .collect();
-    // The study's model has no alias and no review yet.
+    // The study's model has a review but no alias yet.
     let kinds: Vec<&Value> = report["plan"]
         .as_array()
         .expect("plan")
         .iter()
         .map(|p| &p["kind"])
         .collect();
-    assert_eq!(kinds, [&json!("review"), &json!("set_alias")], "{report:#}");
+    assert_eq!(kinds, [&json!("set_alias")], "{report:#}");
     b.go(&format!("{base}/#/status?since=30d"));
     let plan = b.wait_for(
         "plan",
@@ -848,8 +869,8 @@ fn the_ui_works_in_a_real_browser() {
         .map(|e| &e["name"])
         .collect();
     assert_eq!(names, json!(want_names));
-    // The API runs started in 2023: outside the window.
-    assert_eq!(names, json!(["churn"]));
+    // The API runs started in 2023: outside the window; the review is in its own experiment.
+    assert_eq!(names, json!(["churn", "reviews"]));
     assert_eq!(
         b.js("return document.querySelector('#status-experiments tr[data-name=churn] td[data-trend]').dataset.trend", json!([])),
         "first"

@@ -194,12 +194,23 @@ pub fn plan(r: &StatusReport) -> Vec<PlanStep> {
         if m.aliases.is_empty()
             && let Some(latest) = m.latest_version
         {
+            let reviewed = m
+                .versions
+                .iter()
+                .any(|v| v.version == latest && v.review.is_some());
             let mut s = step(
                 PlanKind::SetAlias,
-                format!(
-                    "{} has no champion: name one once v{latest} is reviewed",
-                    m.name
-                ),
+                if reviewed {
+                    format!(
+                        "{} has no champion: v{latest} is reviewed, name it champion if the review is good",
+                        m.name
+                    )
+                } else {
+                    format!(
+                        "{} has no champion: name one once v{latest} is reviewed",
+                        m.name
+                    )
+                },
                 format!(
                     "whet model promote {} --version {latest} --alias champion --data {data}",
                     shell_word(&m.name)

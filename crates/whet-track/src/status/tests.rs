@@ -199,6 +199,39 @@ fn a_stale_comparison_promotes_nothing_and_asks_for_a_new_one() {
 }
 
 #[test]
+fn a_model_without_champion_is_asked_for_a_review_first_then_for_an_alias() {
+    let model = |reviewed: bool| {
+        let mut v = version(1, &[]);
+        if reviewed {
+            v.review = Some(ReviewFact {
+                run_id: "r".repeat(32),
+                time: 0,
+                data: None,
+                check_warnings: Some(1),
+            });
+        }
+        ModelStatus {
+            name: "churn".into(),
+            latest_version: Some(1),
+            aliases: vec![],
+            versions: vec![v],
+        }
+    };
+    let p = plan(&report(vec![model(false)], vec![]));
+    let kinds: Vec<PlanKind> = p.iter().map(|s| s.kind).collect();
+    assert_eq!(kinds, [PlanKind::Review, PlanKind::SetAlias], "{p:#?}");
+    assert!(p[1].text.contains("once v1 is reviewed"), "{}", p[1].text);
+    let p = plan(&report(vec![model(true)], vec![]));
+    assert_eq!(p.len(), 1, "{p:#?}");
+    assert_eq!(p[0].kind, PlanKind::SetAlias);
+    assert!(
+        p[0].text.contains("v1 is reviewed, name it champion"),
+        "{}",
+        p[0].text
+    );
+}
+
+#[test]
 fn failed_runs_are_listed_until_there_are_too_many() {
     let att = |i: u64, reason: &str, trials: Option<u64>| Attention {
         run_id: format!("{i:032x}"),
