@@ -472,6 +472,22 @@ export async function modelPage(main, name) {
   const aliasesOf = {};
   for (const a of model.aliases || []) (aliasesOf[a.version] ||= []).push(a.alias);
   const versions = (vs.model_versions || []).sort((a, b) => Number(b.version) - Number(a.version));
+  // Each version's run: its dataset and scores (the newest 50 versions).
+  const runOf = {};
+  await Promise.all(versions.slice(0, 50).filter((v) => v.run_id).map(async (v) => {
+    try { runOf[v.version] = (await api.get("runs/get", { run_id: v.run_id })).run; } catch { /* deleted run */ }
+  }));
+  const scores = (run) => {
+    if (!run) return "";
+    const { metrics, tags } = api.runData(run);
+    const metric = tags["whet.metric"];
+    const keys = metric ? ["cv_" + metric, "test_" + metric].filter((k) => metrics[k]) : Object.keys(metrics).sort().slice(0, 3);
+    return keys.map((k) => k + " " + fmtNum(Number(metrics[k].value))).join(" · ");
+  };
+  const datasetOf = (run) => {
+    const inputs = (run && run.inputs && run.inputs.dataset_inputs) || [];
+    return inputs.length ? h("a", { href: `#/datasets/${run.info.run_id}/0` }, (inputs[0].dataset || {}).name || "dataset") : "";
+  };
   const moves = hist ? (hist.alias_history || []).slice().sort((a, b) => b.moved_time - a.moved_time) : [];
   put(main, 
     h("p", { class: "crumbs" }, h("a", { href: "#/models" }, "Models"), " / ", name),
@@ -479,11 +495,13 @@ export async function modelPage(main, name) {
     model.description ? h("p", {}, model.description) : null,
     h("h2", {}, "Versions"),
     h("table", { class: "plain", id: "versions" },
-      h("thead", {}, h("tr", {}, h("th", {}, "Version"), h("th", {}, "Aliases"), h("th", {}, "Run"), h("th", { title: "the latest whet review, compare and drift runs of this version" }, "Checks"), h("th", {}, "Source"), h("th", {}, "Registered by"), h("th", {}, "Created"))),
+      h("thead", {}, h("tr", {}, h("th", {}, "Version"), h("th", {}, "Aliases"), h("th", {}, "Run"), h("th", {}, "Dataset"), h("th", {}, "Scores"), h("th", { title: "the latest whet review, compare and drift runs of this version" }, "Checks"), h("th", {}, "Source"), h("th", {}, "Registered by"), h("th", {}, "Created"))),
       h("tbody", {}, versions.map((v) => h("tr", { "data-version": v.version },
         h("td", {}, "v" + v.version),
         h("td", {}, (aliasesOf[v.version] || []).map((a) => h("span", { class: "alias" }, a))),
         h("td", {}, v.run_id ? [h("a", { href: `#/runs/${v.run_id}`, class: "mono" }, v.run_id.slice(0, 8)), " ", h("a", { href: `#/studies/${v.run_id}`, class: "small" }, "study")] : ""),
+        h("td", {}, datasetOf(runOf[v.version])),
+        h("td", { class: "small mono" }, scores(runOf[v.version])),
         h("td", { class: "checks" }, checkLinks(checks[v.version] || {})),
         h("td", { class: "mono small" }, v.source || ""),
         h("td", {}, v.user_id || ""),

@@ -808,10 +808,10 @@ fn the_ui_works_in_a_real_browser() {
     );
     b.screenshot("08-models");
     b.click("#models tbody a");
-    b.wait_ready();
-    let versions = b.js(
-        "return document.querySelectorAll('#versions tbody tr').length",
-        json!([]),
+    // The model page, not the list still marked ready before the click's navigation.
+    let versions = b.wait_for(
+        "versions",
+        "return document.body.dataset.ready === '1' && location.hash.startsWith('#/models/') && document.querySelectorAll('#versions tbody tr').length",
     );
     assert_eq!(versions, 1, "{model} has the study's version");
     let check = b.js(
@@ -821,6 +821,17 @@ fn the_ui_works_in_a_real_browser() {
     assert!(
         check[0].as_str().unwrap_or_default().starts_with("review"),
         "the version's review is linked: {check}"
+    );
+    let scores = b.js(
+        "return document.querySelector('#versions tr[data-version=\"1\"]').textContent",
+        json!([]),
+    );
+    assert!(
+        scores
+            .as_str()
+            .unwrap_or_default()
+            .contains(&format!("cv_roc_auc {}", &format!("{study_auc:.5}")[..6])),
+        "the version's CV score is shown: {scores}"
     );
     b.screenshot("09-model");
     b.assert_clean("model");
