@@ -67,6 +67,13 @@ export async function metricHistory(runId, key) {
   return out;
 }
 
+/// A long history evenly sampled by the server down to `n` points (first and last kept), as
+/// MLflow's UI draws long histories: a 100,000-step history is ~7 MB of JSON in full.
+export async function sampledHistory(runId, key, n) {
+  const r = await get("metrics/get-history-bulk-interval", { run_ids: runId, metric_key: key, max_results: n });
+  return r.metrics || [];
+}
+
 /// Where a run's artifact can be downloaded through the server's proxy, or null when the
 /// run's artifacts live somewhere the server does not serve.
 export function artifactUrl(artifactUri, path) {

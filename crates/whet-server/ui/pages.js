@@ -120,6 +120,9 @@ export async function experimentsPage(main) {
 
 // ---------------------------------------------------------------- run
 
+/// From this many steps on, a run page charts a server-sampled history of this many points.
+const SAMPLE_ABOVE_STEPS = 4000;
+
 export async function runPage(main, runId, live) {
   const r = route();
   const { run } = await api.get("runs/get", { run_id: runId });
@@ -142,7 +145,10 @@ export async function runPage(main, runId, live) {
     dl("Source", source(tags)));
 
   const histories = {};
-  const loadHistory = async (k) => (histories[k] ??= await api.metricHistory(runId, k));
+  // Histories longer than the charts can show are sampled by the server (the latest step
+  // tells how long a history is before reading it).
+  const sampled = (k) => Number(metrics[k].step) >= SAMPLE_ABOVE_STEPS;
+  const loadHistory = async (k) => (histories[k] ??= sampled(k) ? await api.sampledHistory(runId, k, SAMPLE_ABOVE_STEPS) : await api.metricHistory(runId, k));
   const charts = h("div", { class: "charts" });
   const overlay = h("div", { class: "overlay" });
   const draw = async () => {
@@ -162,7 +168,8 @@ export async function runPage(main, runId, live) {
     const figs = [];
     for (const k of keys.slice(0, 24)) {
       const series = [{ label: k, points: pointsOf(await loadHistory(k)) }];
-      figs.push(h("figure", { class: "card", "data-metric": k }, h("figcaption", {}, k, h("span", { class: "muted" }, " · " + series[0].points.length + " values")), lineChart(series, opts)));
+      const count = sampled(k) ? ` · ${series[0].points.length} values sampled evenly up to step ${metrics[k].step}` : " · " + series[0].points.length + " values";
+      figs.push(h("figure", { class: "card", "data-metric": k, "data-sampled": sampled(k) ? "1" : null }, h("figcaption", {}, k, h("span", { class: "muted" }, count)), lineChart(series, opts)));
     }
     charts.replaceChildren(...figs);
   };

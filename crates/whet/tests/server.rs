@@ -528,6 +528,45 @@ fn the_ui_is_served_with_etags_without_a_token_and_its_data_endpoint_needs_one()
     assert_eq!(row["last_activity"], 5_000);
     assert!(row.get("best").is_none(), "no study, no best: {row}");
 
+    // JSON answers are gzip-compressed for clients that ask, and only for them (above 1 KiB).
+    for i in 0..8 {
+        let (status, v) = post(
+            &a,
+            &s.api("runs/create"),
+            &json!({"experiment_id": e, "start_time": 10_000 + i, "run_name": format!("a run with a long enough name {i}")}),
+            Some(&writer),
+        );
+        assert_eq!(status, 200, "{v}");
+    }
+    let search = |gzip: bool| {
+        let mut req = a
+            .post(s.api("runs/search"))
+            .header("Authorization", &format!("Bearer {reader}"))
+            .header("Content-Type", "application/json");
+        if gzip {
+            req = req.header("Accept-Encoding", "gzip, deflate");
+        }
+        let mut r = req
+            .send(json!({"experiment_ids": [e]}).to_string())
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let encoding = r
+            .headers()
+            .get("content-encoding")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = r.body_mut().read_to_vec().unwrap();
+        (encoding, body)
+    };
+    let (plain_encoding, plain) = search(false);
+    let (gz_encoding, gz) = search(true);
+    assert_eq!(plain_encoding, None);
+    assert_eq!(gz_encoding.as_deref(), Some("gzip"));
+    let mut unzipped = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut unzipped).unwrap();
+    assert_eq!(unzipped, plain, "the same answer, compressed");
+    assert!(gz.len() < plain.len());
+
     // The Parquet preview: a file that is not Parquet and a path out of the root are 400s
     // that name the artifact, never the server's own path; a missing one is 404.
     let preview = format!("{}/api/2.0/whet/ui/preview", s.url);

@@ -345,6 +345,20 @@ fn log_api_runs(agent: &ureq::Agent, s: &Server) -> (String, Vec<String>) {
             json!({"run_id": id, "metrics": metrics,
                    "params": [{"key": "lr", "value": lr}, {"key": "depth", "value": depth}]}),
         );
+        if i == 2 {
+            // A history longer than a chart shows: the run page reads it sampled.
+            for start in (0..6000i64).step_by(1000) {
+                let points: Vec<Value> = (start..start + 1000)
+                    .map(|step| json!({"key": "long", "value": (step % 97) as f64, "timestamp": 1_700_000_000_000i64 + step, "step": step}))
+                    .collect();
+                api(
+                    agent,
+                    s,
+                    "runs/log-batch",
+                    json!({"run_id": id, "metrics": points}),
+                );
+            }
+        }
         if i < 2 {
             api(
                 agent,
@@ -797,6 +811,15 @@ fn the_ui_works_in_a_real_browser() {
     assert_eq!(
         b.js("return !document.getElementById('live').hidden", json!([])),
         true
+    );
+    let long = b.wait_for(
+        "sampled history",
+        "const f = document.querySelector(\"figure[data-metric='long']\"); return f && [f.dataset.sampled, Number(f.querySelector('g.series').dataset.points)]",
+    );
+    assert_eq!(
+        long,
+        json!(["1", 4000]),
+        "a 6,000-step history is drawn from 4,000 sampled points"
     );
     b.assert_clean("running run");
 
