@@ -7,6 +7,7 @@ use whet_data::rng::Rng;
 
 use super::histogram::{Hist, build_hist};
 use super::partition::partition_rows;
+use super::profile::{Phase, PhaseTimer};
 use super::split::{Ctx, SplitInfo};
 use super::tree::{Node, Tree};
 use crate::binning::BinKind;
@@ -39,6 +40,7 @@ pub(super) fn grow_tree(
     let p = ctx.p;
     let n_features = ctx.binned.n_features;
     let all_features = tree_features.len() == n_features;
+    let hist_time = PhaseTimer::start(Phase::Histograms);
     let root_hist = build_hist(
         ctx.binned,
         gh,
@@ -54,6 +56,7 @@ pub(super) fn grow_tree(
         sum[1] += f64::from(h);
     }
     sum[2] = indices.len() as f64;
+    drop(hist_time);
     let root_out = ctx.leaf_output(
         sum[0],
         sum[1],
@@ -86,6 +89,7 @@ pub(super) fn grow_tree(
             return None;
         }
         let hist = leaf.hist.as_ref()?;
+        let _t = PhaseTimer::start(Phase::Splits);
         let node_features: Vec<usize> = if p.feature_fraction_bynode < 1.0 {
             let k = ((tree_features.len() as f64 * p.feature_fraction_bynode).ceil() as usize)
                 .clamp(1, tree_features.len());
@@ -138,7 +142,9 @@ pub(super) fn grow_tree(
         };
         let (begin, end) = (leaves[li].begin, leaves[li].end);
         // Stable partition of the leaf's rows.
+        let partition_time = PhaseTimer::start(Phase::Partition);
         let n_left = partition_rows(ctx.binned, &split, &mut indices[begin..end], scratch);
+        drop(partition_time);
         let mid = begin + n_left;
 
         // Record the internal node.
@@ -189,6 +195,7 @@ pub(super) fn grow_tree(
         };
 
         // Histograms: build the smaller child, subtract for the larger.
+        let hist_time = PhaseTimer::start(Phase::Histograms);
         let parent_hist = leaves[li].hist.take();
         let left_small = n_left <= (end - begin) - n_left;
         let small_rows = if left_small {
@@ -235,6 +242,7 @@ pub(super) fn grow_tree(
         } else {
             (large_hist, Some(small_hist))
         };
+        drop(hist_time);
         let depth = leaves[li].depth + 1;
         leaves[li] = Leaf {
             begin,
