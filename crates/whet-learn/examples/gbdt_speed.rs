@@ -1,6 +1,9 @@
 //! Times binning, fitting, batch prediction and single-row prediction of the GBDT on a CSV file:
-//! `cargo run --release -p whet-learn --example gbdt_speed -- FILE TARGET [ROUNDS]`.
-//! bench/gbdt_vs_lightgbm.sh runs it beside LightGBM.
+//! `cargo run --release -p whet-learn --example gbdt_speed -- FILE TARGET [ROUNDS [TEST_FILE]]`.
+//! `fit_seconds` counts binning and boosting (as LightGBM's Dataset construction and training);
+//! with TEST_FILE the JSON line also holds `test_auc` (binary targets).
+//! bench/gbdt_vs_lightgbm.sh runs it beside LightGBM. With `WHET_GBDT_PROFILE=1` the JSON line
+//! also holds the fit's time per phase (`profile`, seconds).
 
 use std::path::Path;
 use std::time::Instant;
@@ -10,7 +13,7 @@ use whet_data::profile::{TargetMissing, prepare_target};
 use whet_learn::binning::BinnedData;
 use whet_learn::data::TrainSet;
 use whet_learn::gbdt::tree::{DenseRow, code_to_f32};
-use whet_learn::gbdt::{GbdtParams, fit_gbdt};
+use whet_learn::gbdt::{GbdtParams, fit_gbdt, take_fit_profile};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -43,10 +46,34 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let m = fit_gbdt(&data, &binned, None, &params)?;
     let fit_s = started.elapsed().as_secs_f64();
+    let profile = take_fit_profile().map_or(String::new(), |p| {
+        format!(
+            ", \"profile\": {{\"gradients\": {:.4}, \"histograms\": {:.4}, \"splits\": {:.4}, \"partition\": {:.4}, \"scores\": {:.4}, \"losses\": {:.4}, \"boost_total\": {:.4}}}",
+            p.gradients, p.histograms, p.splits, p.partition, p.scores, p.losses, p.total
+        )
+    });
     let started = Instant::now();
     let p = m.predict(&x);
     let pred_s = started.elapsed().as_secs_f64();
     let auc = whet_learn::metrics::roc_auc(&y, &p.values, None);
+    let test_auc = match args.get(4) {
+        Some(test_file) => {
+            let table = whet_data::load(
+                Path::new(test_file),
+                &Default::default(),
+                &whet_data::csv::NoProgress,
+            )?;
+            let t = prepare_target(&table, target, None, TargetMissing::Drop)?;
+            let tx = prep.transform(&t.table)?.features;
+            let ty = prep.transform_target(&t.table)?;
+            let tp = m.predict(&tx);
+            format!(
+                ", \"test_auc\": {:.6}",
+                whet_learn::metrics::roc_auc(&ty, &tp.values, None)
+            )
+        }
+        None => String::new(),
+    };
 
     // Single-row latency: rows gathered into dense buffers first, as a serving path holds them.
     let n_probe = x.n_rows.min(20_000);
@@ -93,7 +120,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let row_us = pass_us[reps / 2];
     let row_min_us = pass_us[0];
     println!(
-        "{{\"bin_seconds\": {bin_s:.4}, \"fit_seconds\": {fit_s:.4}, \"predict_seconds\": {pred_s:.4}, \"single_row_us\": {row_us:.3}, \"single_row_min_us\": {row_min_us:.3}, \"row_reps\": {reps}, \"train_auc\": {auc:.6}, \"trees\": {}, \"checksum\": {checksum:.3}, \"checksum_bits\": \"{:016x}\"}}",
+        "{{\"bin_seconds\": {bin_s:.4}, \"fit_seconds\": {fit_s:.4}, \"predict_seconds\": {pred_s:.4}, \"single_row_us\": {row_us:.3}, \"single_row_min_us\": {row_min_us:.3}, \"row_reps\": {reps}, \"train_auc\": {auc:.6}, \"trees\": {}, \"checksum\": {checksum:.3}, \"checksum_bits\": \"{:016x}\"{test_auc}{profile}}}",
         m.trees.len(),
         checksum.to_bits()
     );

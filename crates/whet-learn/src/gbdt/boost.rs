@@ -11,6 +11,7 @@ use super::grow::grow_tree;
 use super::histogram::HistPool;
 use super::objective::{ObjectiveState, class_prior, share_log_loss, weighted_median};
 use super::params::{Boosting, ClassWeight, GbdtParams, Objective};
+use super::profile::{Phase, PhaseTimer};
 use super::split::Ctx;
 use super::tree::Tree;
 use super::{GbdtModel, LOSS_CHUNK_ROWS};
@@ -131,6 +132,7 @@ fn fit_gbdt_core(
     params: &GbdtParams,
     deadline: Option<std::time::Instant>,
 ) -> Result<(GbdtModel, Vec<usize>)> {
+    let _total_time = PhaseTimer::start(Phase::Total);
     params.validate()?;
     let objective = params
         .objective
@@ -285,6 +287,7 @@ fn fit_gbdt_core(
             bag = sampled;
         }
         if !averaging {
+            let _t = PhaseTimer::start(Phase::Gradients);
             obj.gradients(data.y, &weights, &score, &all_rows, &mut gh);
         }
         let tree_features: Vec<usize> = if params.feature_fraction < 1.0 {
@@ -354,6 +357,7 @@ fn fit_gbdt_core(
                 *v *= shrinkage;
             }
             // In-bag rows by leaf range (one add per row), out-of-bag rows by traversal.
+            let scores_time = PhaseTimer::start(Phase::Scores);
             let acc = if averaging {
                 &mut forest_sum
             } else {
@@ -394,8 +398,10 @@ fn fit_gbdt_core(
                     vs[r * n_outputs + k] += v;
                 }
             }
+            drop(scores_time);
             trees.push(tree);
         }
+        let _losses_time = PhaseTimer::start(Phase::Losses);
         // Forests predict init + mean of trees; boosting accumulates into the score directly.
         let t = (iter + 1) as f64;
         let averaged = |sum: &[f64]| -> Vec<f64> {

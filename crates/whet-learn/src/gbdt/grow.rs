@@ -7,6 +7,7 @@ use whet_data::rng::Rng;
 
 use super::histogram::{Hist, build_hist};
 use super::partition::partition_rows;
+use super::profile::{Phase, PhaseTimer};
 use super::split::{Ctx, SplitInfo};
 use super::tree::{Node, Tree};
 use crate::binning::BinKind;
@@ -37,16 +38,8 @@ pub(super) fn grow_tree(
     leaf_of_range: &mut Vec<(usize, usize, usize)>,
 ) -> Tree {
     let p = ctx.p;
-    let n_features = ctx.binned.n_features;
-    let all_features = tree_features.len() == n_features;
-    let root_hist = build_hist(
-        ctx.binned,
-        gh,
-        indices,
-        tree_features,
-        all_features,
-        &ctx.pool,
-    );
+    let hist_time = PhaseTimer::start(Phase::Histograms);
+    let root_hist = build_hist(ctx.binned, gh, indices, tree_features, &ctx.pool);
     let mut sum = [0.0; 3];
     for &r in indices.iter() {
         let [g, h] = gh[r as usize];
@@ -54,6 +47,7 @@ pub(super) fn grow_tree(
         sum[1] += f64::from(h);
     }
     sum[2] = indices.len() as f64;
+    drop(hist_time);
     let root_out = ctx.leaf_output(
         sum[0],
         sum[1],
@@ -78,14 +72,17 @@ pub(super) fn grow_tree(
     tree.leaf_cover.clear();
     tree.leaf_count.clear();
 
-    let find_best = |leaf: &Leaf, rng: &mut Rng| -> Option<SplitInfo> {
+    // A leaf's split search in two steps: its random draws (node features, extra-trees seeds),
+    // taken from `rng` in leaf order, then the search itself, which may run beside another
+    // leaf's without changing any draw.
+    let plan = |leaf: &Leaf, rng: &mut Rng| -> Option<(Vec<usize>, Vec<Rng>)> {
         if p.max_depth.is_some_and(|d| leaf.depth >= d) {
             return None;
         }
         if (leaf.end - leaf.begin) < 2 * p.min_data_in_leaf.max(1) {
             return None;
         }
-        let hist = leaf.hist.as_ref()?;
+        leaf.hist.as_ref()?;
         let node_features: Vec<usize> = if p.feature_fraction_bynode < 1.0 {
             let k = ((tree_features.len() as f64 * p.feature_fraction_bynode).ceil() as usize)
                 .clamp(1, tree_features.len());
@@ -100,6 +97,11 @@ pub(super) fn grow_tree(
         // One RNG stream per feature keeps extra-trees thresholds independent of thread order.
         let seeds: Vec<Rng> = node_features.iter().map(|&f| rng.fork(f as u64)).collect();
         let _ = rng.next_u64();
+        Some((node_features, seeds))
+    };
+    let search = |leaf: &Leaf, plan: Option<(Vec<usize>, Vec<Rng>)>| -> Option<SplitInfo> {
+        let (node_features, seeds) = plan?;
+        let hist = leaf.hist.as_ref()?;
         let results: Vec<Option<SplitInfo>> =
             if node_features.len() >= 8 && leaf.end - leaf.begin >= 4096 {
                 node_features
@@ -123,7 +125,10 @@ pub(super) fn grow_tree(
         best
     };
 
-    leaves[0].best = find_best(&leaves[0], rng);
+    let root_plan = plan(&leaves[0], rng);
+    let splits_time = PhaseTimer::start(Phase::Splits);
+    leaves[0].best = search(&leaves[0], root_plan);
+    drop(splits_time);
     while leaves.len() < p.num_leaves {
         let Some((li, _)) = leaves
             .iter()
@@ -138,7 +143,9 @@ pub(super) fn grow_tree(
         };
         let (begin, end) = (leaves[li].begin, leaves[li].end);
         // Stable partition of the leaf's rows.
+        let partition_time = PhaseTimer::start(Phase::Partition);
         let n_left = partition_rows(ctx.binned, &split, &mut indices[begin..end], scratch);
+        drop(partition_time);
         let mid = begin + n_left;
 
         // Record the internal node.
@@ -189,6 +196,7 @@ pub(super) fn grow_tree(
         };
 
         // Histograms: build the smaller child, subtract for the larger.
+        let hist_time = PhaseTimer::start(Phase::Histograms);
         let parent_hist = leaves[li].hist.take();
         let left_small = n_left <= (end - begin) - n_left;
         let small_rows = if left_small {
@@ -196,14 +204,7 @@ pub(super) fn grow_tree(
         } else {
             &indices[mid..end]
         };
-        let small_hist = build_hist(
-            ctx.binned,
-            gh,
-            small_rows,
-            tree_features,
-            all_features,
-            &ctx.pool,
-        );
+        let small_hist = build_hist(ctx.binned, gh, small_rows, tree_features, &ctx.pool);
         let large_hist = parent_hist.map(|mut ph| {
             for (a, b) in ph.iter_mut().zip(&small_hist) {
                 a[0] -= b[0];
@@ -225,7 +226,6 @@ pub(super) fn grow_tree(
                     gh,
                     large_rows,
                     tree_features,
-                    all_features,
                     &ctx.pool,
                 ))
             }
@@ -235,6 +235,7 @@ pub(super) fn grow_tree(
         } else {
             (large_hist, Some(small_hist))
         };
+        drop(hist_time);
         let depth = leaves[li].depth + 1;
         leaves[li] = Leaf {
             begin,
@@ -262,9 +263,15 @@ pub(super) fn grow_tree(
             parent: Some((node, false)),
         });
         if leaves.len() < p.num_leaves {
-            leaves[li].best = find_best(&leaves[li], rng);
             let last = leaves.len() - 1;
-            leaves[last].best = find_best(&leaves[last], rng);
+            let left_plan = plan(&leaves[li], rng);
+            let right_plan = plan(&leaves[last], rng);
+            let (left, right) = (&leaves[li], &leaves[last]);
+            // The two children's searches are independent: one per thread.
+            let _t = PhaseTimer::start(Phase::Splits);
+            let (lb, rb) = rayon::join(|| search(left, left_plan), || search(right, right_plan));
+            leaves[li].best = lb;
+            leaves[last].best = rb;
         }
         // Leaves that will not be split again give their histograms back.
         for i in [li, leaves.len() - 1] {

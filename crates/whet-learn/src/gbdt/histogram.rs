@@ -1,5 +1,6 @@
 //! Gradient histograms: (gradient, hessian) per bin of every feature, summed over a leaf's rows
-//! in a fixed number of parts, with recycled buffers and row prefetching.
+//! in a fixed number of parts (or, for a leaf of one part, by features on several threads), with
+//! recycled buffers and row prefetching.
 
 use rayon::prelude::*;
 
@@ -65,34 +66,80 @@ pub(super) fn prefetch<T>(data: &[T], index: usize) {
     let _ = (data, index);
 }
 
+/// Single-part leaves with at least this many rows are filled by several threads at once, each
+/// on its own features: the part count is fixed by the row count, so small leaves would
+/// otherwise leave every thread but one idle.
+const MIN_FEATURE_PARALLEL_ROWS: usize = 2048;
+
+/// Consecutive features (of those histogrammed) whose entries make the contiguous range
+/// `start..end` of the histogram.
+struct Block<'f> {
+    features: &'f [usize],
+    start: usize,
+    end: usize,
+    /// Each feature's first entry, from `start`.
+    rel: Vec<usize>,
+    /// Whether the features are consecutive, so a row's bins for them are one slice.
+    contiguous: bool,
+}
+
+/// Splits `features` (ascending) into at most `n` blocks of about equal histogram entries.
+fn feature_blocks<'f>(binned: &BinnedData, features: &'f [usize], n: usize) -> Vec<Block<'f>> {
+    let offsets = &binned.hist_offsets;
+    let end_of = |f: usize| offsets[f] + binned.mappers[f].n_bins();
+    let total: usize = features.iter().map(|&f| binned.mappers[f].n_bins()).sum();
+    let target = total.div_ceil(n.max(1));
+    let mut blocks = Vec::new();
+    let (mut first, mut entries) = (0, 0);
+    for (i, &f) in features.iter().enumerate() {
+        entries += binned.mappers[f].n_bins();
+        if entries >= target || i + 1 == features.len() {
+            let fs = &features[first..=i];
+            let start = offsets[fs[0]];
+            blocks.push(Block {
+                features: fs,
+                start,
+                end: end_of(f),
+                rel: fs.iter().map(|&f| offsets[f] - start).collect(),
+                contiguous: f - fs[0] + 1 == fs.len(),
+            });
+            first = i + 1;
+            entries = 0;
+        }
+    }
+    blocks
+}
+
+/// Adds the rows' (gradient, hessian) into `hist`, the histogram's entries `block.start..`,
+/// for the block's features, row after row: each entry sums its rows in the order of `rows`.
 fn fill_hist(
     binned: &BinnedData,
     gh: &[[f32; 2]],
     rows: &[u32],
-    features: &[usize],
-    all_features: bool,
-    hist: &mut Hist,
+    block: &Block,
+    hist: &mut [[f64; 2]],
 ) {
     let nf = binned.n_features;
-    let offsets = &binned.hist_offsets;
+    let (first, last) = (block.features[0], block.features[block.features.len() - 1]);
     for (i, &r) in rows.iter().enumerate() {
         if let Some(&ahead) = rows.get(i + PREFETCH_AHEAD) {
             prefetch(gh, ahead as usize);
-            prefetch(&binned.rows, ahead as usize * nf);
+            prefetch(&binned.rows, ahead as usize * nf + first);
         }
         let r = r as usize;
         let [g, h] = gh[r];
         let (g, h) = (f64::from(g), f64::from(h));
-        let bins = &binned.rows[r * nf..(r + 1) * nf];
-        if all_features {
-            for (&off, &b) in offsets.iter().zip(bins) {
+        if block.contiguous {
+            let bins = &binned.rows[r * nf + first..=r * nf + last];
+            for (&off, &b) in block.rel.iter().zip(bins) {
                 let e = &mut hist[off + b as usize];
                 e[0] += g;
                 e[1] += h;
             }
         } else {
-            for &f in features {
-                let e = &mut hist[offsets[f] + bins[f] as usize];
+            let bins = &binned.rows[r * nf..(r + 1) * nf];
+            for (&off, &f) in block.rel.iter().zip(block.features) {
+                let e = &mut hist[off + bins[f] as usize];
                 e[0] += g;
                 e[1] += h;
             }
@@ -100,38 +147,163 @@ fn fill_hist(
     }
 }
 
-/// Sums (gradient, hessian, count) per bin over `rows`.
+/// Sums (gradient, hessian) per bin over `rows` for `features` (ascending, not empty); other
+/// features' entries stay zero. Rows are cut into parts by their count alone and the parts'
+/// sums added in part order; within a part each entry sums its rows in leaf order. Threads
+/// share out parts, or features of a single part, never the additions into one entry: the
+/// same additions in the same order whatever the thread count.
 pub(super) fn build_hist(
     binned: &BinnedData,
     gh: &[[f32; 2]],
     rows: &[u32],
     features: &[usize],
-    all_features: bool,
     pool: &HistPool,
 ) -> Hist {
     let parts = (rows.len() / MIN_PART_ROWS).clamp(1, HIST_PARTS);
     if parts == 1 {
         let mut total = pool.get();
-        fill_hist(binned, gh, rows, features, all_features, &mut total);
+        let threads = rayon::current_num_threads();
+        if threads > 1 && rows.len() >= MIN_FEATURE_PARALLEL_ROWS && features.len() > 1 {
+            let blocks = feature_blocks(binned, features, threads);
+            let mut slices = Vec::with_capacity(blocks.len());
+            let mut rest: &mut [[f64; 2]] = &mut total;
+            let mut at = 0;
+            for b in &blocks {
+                let (_, tail) = std::mem::take(&mut rest).split_at_mut(b.start - at);
+                let (mine, tail) = tail.split_at_mut(b.end - b.start);
+                slices.push(mine);
+                rest = tail;
+                at = b.end;
+            }
+            blocks
+                .par_iter()
+                .zip(slices)
+                .for_each(|(b, h)| fill_hist(binned, gh, rows, b, h));
+        } else if let Some(all) = feature_blocks(binned, features, 1).first() {
+            fill_hist(binned, gh, rows, all, &mut total[all.start..all.end]);
+        }
         return total;
     }
+    let blocks = feature_blocks(binned, features, 1);
+    let Some(all) = blocks.first() else {
+        return pool.get();
+    };
     let part_len = rows.len().div_ceil(parts);
     let mut partials = rows
         .par_chunks(part_len)
         .map(|chunk| {
             let mut h = pool.get();
-            fill_hist(binned, gh, chunk, features, all_features, &mut h);
+            fill_hist(binned, gh, chunk, all, &mut h[all.start..all.end]);
             h
         })
         .collect::<Vec<Hist>>()
         .into_iter();
     let mut total = partials.next().unwrap_or_else(|| pool.get());
     for part in partials {
-        for (t, p) in total.iter_mut().zip(&part) {
+        for (t, p) in total[all.start..all.end]
+            .iter_mut()
+            .zip(&part[all.start..all.end])
+        {
             t[0] += p[0];
             t[1] += p[1];
         }
         pool.put(part);
     }
     total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gbdt::test_data::numeric_features;
+    use whet_data::rng::Rng;
+
+    /// Eight features, some with few bins, and scattered gradients of many magnitudes, so any
+    /// change in the order of additions shows in the bits.
+    fn data(n: usize) -> (BinnedData, Vec<[f32; 2]>) {
+        let mut rng = Rng::new(5);
+        let cols: Vec<Vec<f32>> = (0..8)
+            .map(|f| {
+                (0..n)
+                    .map(|_| (rng.next_f64() * [1000.0, 3.0, 255.0, 40.0][f % 4]).floor() as f32)
+                    .collect()
+            })
+            .collect();
+        let binned = BinnedData::fit(&numeric_features(cols), 255).unwrap();
+        let gh = (0..n)
+            .map(|_| {
+                let g = (rng.next_f64() - 0.5) * 10f64.powi((rng.next_f64() * 8.0) as i32 - 4);
+                [g as f32, rng.next_f64() as f32]
+            })
+            .collect();
+        (binned, gh)
+    }
+
+    /// The histogram of a plain loop: rows in order, cut into the same parts, parts added in order.
+    fn reference(binned: &BinnedData, gh: &[[f32; 2]], rows: &[u32], features: &[usize]) -> Hist {
+        let parts = (rows.len() / MIN_PART_ROWS).clamp(1, HIST_PARTS);
+        let mut total: Option<Hist> = None;
+        for chunk in rows.chunks(rows.len().div_ceil(parts).max(1)) {
+            let mut h = vec![[0.0; 2]; binned.hist_len];
+            for &r in chunk {
+                let [g, he] = gh[r as usize];
+                for &f in features {
+                    let e = &mut h[binned.hist_offsets[f] + binned.row(r as usize)[f] as usize];
+                    e[0] += f64::from(g);
+                    e[1] += f64::from(he);
+                }
+            }
+            match total.as_mut() {
+                None => total = Some(h),
+                Some(t) => t.iter_mut().zip(&h).for_each(|(t, p)| {
+                    t[0] += p[0];
+                    t[1] += p[1];
+                }),
+            }
+        }
+        total.unwrap_or_else(|| vec![[0.0; 2]; binned.hist_len])
+    }
+
+    #[test]
+    fn histograms_are_the_plain_loops_bit_for_bit_on_any_thread_count() {
+        let n = 40_000;
+        let (binned, gh) = data(n);
+        let mut rng = Rng::new(9);
+        // Leaves of one part below and above the feature-parallel threshold, and of many parts.
+        for len in [
+            1,
+            100,
+            MIN_FEATURE_PARALLEL_ROWS + 7,
+            MIN_PART_ROWS * 2 - 1,
+            30_001,
+        ] {
+            let mut rows: Vec<u32> = (0..n as u32).filter(|_| rng.next_f64() < 0.9).collect();
+            rows.truncate(len);
+            for features in [vec![0, 1, 2, 3, 4, 5, 6, 7], vec![1, 2, 5, 7], vec![6]] {
+                let want = reference(&binned, &gh, &rows, &features);
+                for threads in [1, 2, 3] {
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .build()
+                        .unwrap();
+                    let hp = HistPool::new(binned.hist_len);
+                    let got = pool.install(|| build_hist(&binned, &gh, &rows, &features, &hp));
+                    let bits = |h: &Hist| -> Vec<u64> {
+                        h.iter()
+                            .flat_map(|e| [e[0].to_bits(), e[1].to_bits()])
+                            .collect()
+                    };
+                    assert_eq!(
+                        bits(&got),
+                        bits(&want),
+                        "{len} rows, {features:?}, {threads} threads"
+                    );
+                    // A recycled buffer starts from zero again.
+                    hp.put(got);
+                    let again = pool.install(|| build_hist(&binned, &gh, &rows, &features, &hp));
+                    assert_eq!(bits(&again), bits(&want));
+                }
+            }
+        }
+    }
 }

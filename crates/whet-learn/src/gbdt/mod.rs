@@ -16,7 +16,8 @@
 //! * `partition`: moving a leaf's rows to its children;
 //! * `tree`: the fitted tree as flat arrays (the serialized form);
 //! * `flat`: trees recompiled for fast prediction (never saved);
-//! * `predict`: prediction, SHAP values and feature importance of a [`GbdtModel`].
+//! * `predict`: prediction, SHAP values and feature importance of a [`GbdtModel`];
+//! * `profile`: opt-in timing of a fit's phases (`WHET_GBDT_PROFILE=1`) for bench/ scripts.
 //!
 //! This file holds the model type and what other modules import.
 
@@ -28,6 +29,7 @@ mod objective;
 pub mod params;
 mod partition;
 mod predict;
+mod profile;
 mod split;
 #[cfg(test)]
 mod test_data;
@@ -42,6 +44,7 @@ use tree::Tree;
 
 pub use boost::{fit_gbdt, fit_gbdt_stopping_on_each, fit_gbdt_until};
 pub use params::{Boosting, ClassWeight, GbdtParams, Objective};
+pub use profile::{FitProfile, take_fit_profile};
 
 const K_EPSILON: f64 = 1e-15;
 /// Rows per parallel chunk of loss sums and validation traversals; fixed, so sums are the

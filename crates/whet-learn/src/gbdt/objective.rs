@@ -110,6 +110,16 @@ impl ObjectiveState {
                     }
                 }
             }
+            _ if rows.len() == gh[0].len()
+                && rows.iter().enumerate().all(|(i, &r)| r as usize == i) =>
+            {
+                // Every row, in order (no subset of rows): written in place, without the
+                // gathered copy and the scatter a subset needs.
+                gh[0]
+                    .par_iter_mut()
+                    .enumerate()
+                    .for_each(|(r, v)| *v = self.grad_hess(score[r], y[r], weights[r]));
+            }
             _ => {
                 let values: Vec<[f32; 2]> = rows
                     .par_iter()

@@ -27,6 +27,32 @@ fn left_table(binned: &BinnedData, s: &SplitInfo) -> [bool; 256] {
 /// Rows per part when partitioning a large leaf in parallel.
 const PARTITION_PART_ROWS: usize = 32_768;
 
+/// Stable partition of `rows`: the left rows to its front, the right ones to the front of
+/// `right` (as long as `rows`); returns (left, right) counts. Every row is written to both
+/// sides and only the cursor of its own side moves, so the loop has no branch on the side: a
+/// split's direction is a coin flip to a branch predictor.
+fn partition_part(
+    column: &[u8],
+    goes_left: &[bool; 256],
+    rows: &mut [u32],
+    right: &mut [u32],
+) -> (usize, usize) {
+    let (mut n_left, mut n_right) = (0, 0);
+    for i in 0..rows.len() {
+        if let Some(&ahead) = rows.get(i + PREFETCH_AHEAD) {
+            prefetch(column, ahead as usize);
+        }
+        let r = rows[i];
+        let left = goes_left[column[r as usize] as usize];
+        // n_left <= i, so this never overwrites a row not yet read.
+        rows[n_left] = r;
+        right[n_right] = r;
+        n_left += usize::from(left);
+        n_right += usize::from(!left);
+    }
+    (n_left, n_right)
+}
+
 /// Moves the rows going left to the front of `rows`, keeping order on both sides; returns how
 /// many went left. Large leaves are split into parts handled in parallel and stitched back in
 /// part order, so the result is the same as the sequential one.
@@ -38,45 +64,83 @@ pub(super) fn partition_rows(
 ) -> usize {
     let column = &binned.columns[split.feature];
     let goes_left = left_table(binned, split);
-    let sequential = |rows: &mut [u32], scratch: &mut Vec<u32>| -> usize {
-        scratch.clear();
-        let mut n_left = 0;
-        for i in 0..rows.len() {
-            if let Some(&ahead) = rows.get(i + PREFETCH_AHEAD) {
-                prefetch(column, ahead as usize);
-            }
-            let r = rows[i];
-            if goes_left[column[r as usize] as usize] {
-                rows[n_left] = r;
-                n_left += 1;
-            } else {
-                scratch.push(r);
-            }
-        }
-        rows[n_left..].copy_from_slice(scratch);
-        n_left
-    };
-    if rows.len() < 2 * PARTITION_PART_ROWS {
-        return sequential(rows, scratch);
+    if scratch.len() < rows.len() {
+        scratch.resize(rows.len(), 0);
     }
-    let mut parts: Vec<(Vec<u32>, usize)> = rows
+    let right = &mut scratch[..rows.len()];
+    if rows.len() < 2 * PARTITION_PART_ROWS {
+        let (n_left, n_right) = partition_part(column, &goes_left, rows, right);
+        rows[n_left..].copy_from_slice(&right[..n_right]);
+        return n_left;
+    }
+    let counts: Vec<(usize, usize)> = rows
         .par_chunks_mut(PARTITION_PART_ROWS)
-        .map(|part| {
-            let mut local = Vec::with_capacity(part.len());
-            let n_left = sequential(part, &mut local);
-            (part.to_vec(), n_left)
-        })
+        .zip(right.par_chunks_mut(PARTITION_PART_ROWS))
+        .map(|(part, right)| partition_part(column, &goes_left, part, right))
         .collect();
+    // Left rows move toward the front (never past rows still to be moved), right rows come
+    // from the scratch parts.
     let mut at = 0;
-    for (part, n_left) in parts.iter() {
-        rows[at..at + n_left].copy_from_slice(&part[..*n_left]);
+    for (p, &(n_left, _)) in counts.iter().enumerate() {
+        let start = p * PARTITION_PART_ROWS;
+        rows.copy_within(start..start + n_left, at);
         at += n_left;
     }
     let n_left = at;
-    for (part, n_left) in parts.iter_mut() {
-        let right = &part[*n_left..];
-        rows[at..at + right.len()].copy_from_slice(right);
-        at += right.len();
+    for (p, &(_, n_right)) in counts.iter().enumerate() {
+        let start = p * PARTITION_PART_ROWS;
+        rows[at..at + n_right].copy_from_slice(&right[start..start + n_right]);
+        at += n_right;
     }
     n_left
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gbdt::test_data::numeric_features;
+    use whet_data::rng::Rng;
+
+    #[test]
+    fn partition_is_stable_and_matches_a_filter_sequential_or_parallel() {
+        let n = 3 * PARTITION_PART_ROWS + 123;
+        let mut rng = Rng::new(3);
+        let x = numeric_features(vec![
+            (0..n)
+                .map(|_| (rng.next_f64() * 50.0).floor() as f32)
+                .collect(),
+        ]);
+        let binned = BinnedData::fit(&x, 255).unwrap();
+        let split = SplitInfo {
+            feature: 0,
+            gain: 1.0,
+            threshold_bin: 20,
+            default_left: false,
+            cat_bins: None,
+            left: [0.0; 3],
+            right: [0.0; 3],
+            left_output: 0.0,
+            right_output: 0.0,
+        };
+        let col = &binned.columns[0];
+        // A small leaf (sequential) and a large one (parallel parts), rows in leaf order.
+        for len in [1000, n - 50] {
+            let mut rows: Vec<u32> = (0..n as u32).filter(|r| r % 7 != 3).take(len).collect();
+            let want_left: Vec<u32> = rows
+                .iter()
+                .copied()
+                .filter(|&r| col[r as usize] <= 20)
+                .collect();
+            let want_right: Vec<u32> = rows
+                .iter()
+                .copied()
+                .filter(|&r| col[r as usize] > 20)
+                .collect();
+            let mut scratch = Vec::new();
+            let n_left = partition_rows(&binned, &split, &mut rows, &mut scratch);
+            assert_eq!(n_left, want_left.len());
+            assert_eq!(&rows[..n_left], &want_left[..]);
+            assert_eq!(&rows[n_left..], &want_right[..]);
+        }
+    }
 }

@@ -33,6 +33,19 @@ fn threshold_l1(g: f64, l1: f64) -> f64 {
     }
 }
 
+/// `x.round()` without a libm call per histogram bin (it was 4% of a fit): below 2^52 the
+/// truncation is exact, and so is the fraction `x - t`; other values take `round` itself.
+#[inline]
+fn round_count(x: f64) -> f64 {
+    if (0.0..4_503_599_627_370_496.0).contains(&x) {
+        let t = (x as i64) as f64;
+        // Branch-free: whether the fraction reaches one half is a coin flip per bin.
+        t + f64::from(u8::from(x - t >= 0.5))
+    } else {
+        x.round()
+    }
+}
+
 pub(super) struct Ctx<'a> {
     pub(super) binned: &'a BinnedData,
     pub(super) pool: HistPool,
@@ -111,7 +124,7 @@ impl Ctx<'_> {
         } else {
             0.0
         };
-        let count = |e: &[f64; 2]| (e[1] * cnt_factor).round();
+        let count = |e: &[f64; 2]| round_count(e[1] * cnt_factor);
         let miss = [h[nv][0], h[nv][1], count(&h[nv])];
         let l2 = self.p.lambda_l2;
         let parent_gain = self.leaf_gain(total[0], total[1], l2, leaf.min_out, leaf.max_out);
@@ -202,7 +215,7 @@ impl Ctx<'_> {
         } else {
             0.0
         };
-        let count = |e: &[f64; 2]| (e[1] * cnt_factor).round();
+        let count = |e: &[f64; 2]| round_count(e[1] * cnt_factor);
         let parent_gain = self.leaf_gain(
             total[0],
             total[1],
@@ -332,6 +345,29 @@ mod tests {
 
     use crate::gbdt::test_data::{set, synthetic};
     use crate::gbdt::{GbdtParams, fit_gbdt};
+
+    #[test]
+    fn round_count_is_round() {
+        let below_half = 0.5f64.next_down();
+        for x in [
+            0.0,
+            below_half,
+            0.5,
+            1.5,
+            2.5,
+            7.499_999_999_999_999,
+            1e6 + 0.5,
+            4_503_599_627_370_495.5,
+            4_503_599_627_370_496.0,
+            1e300,
+            -0.5,
+            -2.5,
+            f64::INFINITY,
+        ] {
+            assert_eq!(round_count(x).to_bits(), x.round().to_bits(), "{x}");
+        }
+        assert!(round_count(f64::NAN).is_nan());
+    }
 
     /// Runs the categorical split finder on a hand-made histogram of one categorical feature
     /// with unit hessians (L2 loss: hessian = row count): `g[c]`, `n[c]` per category, all of
