@@ -8,7 +8,10 @@ import { fmtNum, fmtDuration } from "/ui/chart.js";
 import { h, put, route, setParams, list, fmtTime, runDuration, source, statusBadge, errorBox } from "/ui/pages.js";
 
 const ROW = 30;
-const PAGE = 500;
+// The first page fills the screen fast; later pages are larger so that scrolling far needs
+// fewer round trips.
+const FIRST_PAGE = 100;
+const PAGE = 1000;
 const OVERSCAN = 10;
 const DEFAULT_ORDER = "attributes.start_time DESC";
 
@@ -230,7 +233,7 @@ export async function runsPage(main, expId, live) {
 
   async function loadPage() {
     const gen = generation;
-    const req = { experiment_ids: [expId], max_results: PAGE, order_by: [state.order], filter: state.filter };
+    const req = { experiment_ids: [expId], max_results: token ? PAGE : FIRST_PAGE, order_by: [state.order], filter: state.filter };
     if (token) req.page_token = token;
     loading = api.post("runs/search", req);
     scroller.setAttribute("aria-busy", "true");
