@@ -56,6 +56,20 @@ pub fn compare_table(
     predictions: &[(String, Vec<f64>)],
     thresholds: &Thresholds,
 ) -> Result<DriftReport> {
+    let inputs = input_values(reference, prep, table)?;
+    let target = target_values(prep, table);
+    let mut report = compare_values(reference, &inputs, predictions, target.as_ref(), thresholds);
+    report.rows = table.n_rows() as u64;
+    Ok(report)
+}
+
+/// The model input columns of `table` that `reference` describes, read the way the Prep reads
+/// them (hashed text is left out), in Prep order. Fails when the table lacks one.
+pub fn input_values(
+    reference: &ReferenceProfile,
+    prep: &Prep,
+    table: &Table,
+) -> Result<Vec<(String, ColumnValues)>> {
     let missing: Vec<String> = reference
         .columns
         .iter()
@@ -65,17 +79,35 @@ pub fn compare_table(
     if !missing.is_empty() {
         return Err(DataError::MissingColumns { columns: missing });
     }
-    let mut columns = Vec::with_capacity(reference.columns.len());
+    let mut out = Vec::with_capacity(reference.columns.len());
     for step in &prep.steps {
-        let Some(r) = reference.column(step.column()) else {
+        if reference.column(step.column()).is_none() {
             continue;
-        };
+        }
         let i = table.require(step.column())?;
         if let Some(values) = step_values(prep, step, table.array(i), table.columns[i].value_type)?
         {
-            columns.push(compare(r, &values));
+            out.push((step.column().to_string(), values));
         }
     }
+    Ok(out)
+}
+
+/// The drift report of input columns' values (as [`input_values`] reads them), the model's
+/// predictions and the target's values, all of the same rows, against `reference`. Inputs and
+/// predictions the profile does not describe are left out. `whet drift` reads them from a
+/// file, `whet serve` keeps them over a window of the rows it scored.
+pub fn compare_values(
+    reference: &ReferenceProfile,
+    inputs: &[(String, ColumnValues)],
+    predictions: &[(String, Vec<f64>)],
+    target: Option<&ColumnValues>,
+    thresholds: &Thresholds,
+) -> DriftReport {
+    let mut columns: Vec<ColumnDrift> = inputs
+        .iter()
+        .filter_map(|(name, v)| reference.column(name).map(|r| compare(r, v)))
+        .collect();
     let mut prediction_drift: Vec<ColumnDrift> = reference
         .predictions
         .iter()
@@ -86,8 +118,8 @@ pub fn compare_table(
                 .map(|(_, v)| compare(r, &ColumnValues::Numeric(v.clone())))
         })
         .collect();
-    let mut target = match (&reference.target, target_values(prep, table)) {
-        (Some(r), Some(values)) => Some(compare(r, &values)),
+    let mut target = match (&reference.target, target) {
+        (Some(r), Some(values)) => Some(compare(r, values)),
         _ => None,
     };
     {
@@ -111,9 +143,14 @@ pub fn compare_table(
             .then(b.psi.total_cmp(&a.psi))
     });
     let drifted: Vec<String> = flagged.iter().map(|d| d.column.clone()).collect();
-    Ok(DriftReport {
+    let rows = inputs
+        .first()
+        .map(|(_, v)| v.len())
+        .or_else(|| predictions.first().map(|p| p.1.len()))
+        .unwrap_or(0);
+    DriftReport {
         drift: !drifted.is_empty(),
-        rows: table.n_rows() as u64,
+        rows: rows as u64,
         reference_rows: reference.rows,
         thresholds: *thresholds,
         test_level: thresholds.alpha / tests.max(1) as f64,
@@ -122,7 +159,7 @@ pub fn compare_table(
         target,
         not_compared: reference.skipped.clone(),
         drifted,
-    })
+    }
 }
 
 /// The thresholds of a drift verdict; `Default` gives the documented ones.

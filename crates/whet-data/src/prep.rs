@@ -810,6 +810,35 @@ fn token_bucket(token: &str, buckets: u32) -> usize {
     (fnv1a(token.as_bytes()) % u64::from(buckets)) as usize
 }
 
+/// One input column and the feature indices it became.
+#[derive(Clone, Debug)]
+pub struct ColumnGroup {
+    pub column: String,
+    pub features: Vec<usize>,
+}
+
+/// Which features each input column of `prep` became in `x` (columns that made none are
+/// left out): explanations sum over a group, which SHAP's additivity keeps exact.
+pub fn column_groups(prep: &Prep, x: &Features) -> Vec<ColumnGroup> {
+    prep.steps
+        .iter()
+        .map(|s| {
+            let names = s.feature_names();
+            ColumnGroup {
+                column: s.column().to_string(),
+                features: x
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| names.contains(&c.name))
+                    .map(|(i, _)| i)
+                    .collect(),
+            }
+        })
+        .filter(|g| !g.features.is_empty())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -91,6 +91,19 @@ pub enum ColumnValues {
     Labels(Vec<Option<String>>),
 }
 
+impl ColumnValues {
+    pub fn len(&self) -> usize {
+        match self {
+            ColumnValues::Numeric(v) => v.len(),
+            ColumnValues::Labels(l) => l.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 impl ColumnReference {
     pub fn missing_fraction(&self) -> f64 {
         if self.rows == 0 {

@@ -169,3 +169,128 @@ pub fn tree_shap(tree: &Tree, row: &impl RowView, phi: &mut [f64], scale: f64) {
     }
     recurse(tree, row, phi, scale, 0, &[], 0, 1.0, 1.0, -1);
 }
+
+/// How a predictor's raw score (what SHAP values add up to) becomes its prediction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Link {
+    /// The raw score is the prediction (regression).
+    Identity,
+    /// p = 1 / (1 + e^−raw): log-odds of the positive class.
+    Logistic,
+    /// Class probabilities are the softmax of the per-class raw scores.
+    Softmax,
+    /// The prediction is e^raw (Poisson).
+    Log,
+    /// Averaged class shares of a random forest: probabilities are the shares clipped at 0
+    /// and normalized (a single output: clipped to [0, 1]).
+    Shares,
+}
+
+/// Exact SHAP values of a predictor on some rows.
+#[derive(Clone, Debug)]
+pub struct ShapValues {
+    /// Row-major `n_rows × n_outputs × (n_features + 1)`: per output, one value per feature,
+    /// then the expected raw score; each row's values for an output sum to its raw score.
+    pub values: Vec<f64>,
+    pub n_outputs: usize,
+    pub n_features: usize,
+    pub link: Link,
+    /// How the values were computed, for reports.
+    pub method: &'static str,
+}
+
+impl ShapValues {
+    /// The values of `row` for `output`: `n_features` contributions, then the expected value.
+    pub fn of(&self, row: usize, output: usize) -> &[f64] {
+        let w = self.n_features + 1;
+        let start = (row * self.n_outputs + output) * w;
+        &self.values[start..start + w]
+    }
+}
+
+fn gbdt_link(m: &crate::gbdt::GbdtModel) -> Link {
+    use crate::gbdt::Objective;
+    if m.class_shares {
+        return Link::Shares;
+    }
+    match m.objective {
+        Objective::Binary => Link::Logistic,
+        Objective::Multiclass => Link::Softmax,
+        Objective::Poisson => Link::Log,
+        Objective::L2 | Objective::L1 | Objective::Huber => Link::Identity,
+    }
+}
+
+fn linear_link(m: &crate::linear::LinearModel) -> Link {
+    match m.task() {
+        whet_data::Task::Regression => Link::Identity,
+        whet_data::Task::Binary => Link::Logistic,
+        whet_data::Task::Multiclass => Link::Softmax,
+    }
+}
+
+impl crate::model::Predictor {
+    /// Exact SHAP values of this predictor's raw score on the rows of `x`, or why there are
+    /// none. Trees use TreeSHAP (path-dependent, on the training covers); linear models treat
+    /// features as independent with `background`'s rows (default: `x`'s own) as the
+    /// reference; an ensemble of regressors with identity links averages its members'.
+    pub fn shap_values(
+        &self,
+        x: &whet_data::prep::Features,
+        background: Option<&whet_data::prep::Features>,
+    ) -> std::result::Result<ShapValues, String> {
+        use crate::model::Predictor;
+        let n_features = x.columns.len();
+        match self {
+            Predictor::Gbdt(m) => Ok(ShapValues {
+                values: m.shap_values(x),
+                n_outputs: m.n_outputs,
+                n_features,
+                link: gbdt_link(m),
+                method: "TreeSHAP (exact, path-dependent)",
+            }),
+            Predictor::Linear(m) => Ok(ShapValues {
+                values: m.shap_values_against(x, background.unwrap_or(x)),
+                n_outputs: m.n_outputs(),
+                n_features,
+                link: linear_link(m),
+                method: "exact for a linear model (features independent)",
+            }),
+            Predictor::Ensemble(e) => {
+                // Averages of raw scores stay additive; averages of probabilities (classifiers)
+                // or of e^raw (Poisson) are not sums of the members' contributions.
+                let mut acc: Option<Vec<f64>> = None;
+                let total: f64 = e.members.iter().map(|m| m.weight).sum();
+                for m in e.members.iter().filter(|m| m.weight > 0.0) {
+                    if matches!(m.predictor, Predictor::Knn(_)) {
+                        return Err(format!(
+                            "the ensemble holds a kNN model ('{}'), which has no exact SHAP values",
+                            m.label
+                        ));
+                    }
+                    let s = m.predictor.shap_values(x, background)?;
+                    if s.link != Link::Identity || s.n_outputs != 1 {
+                        return Err("this ensemble averages the predictions (probabilities, or e^raw for Poisson) of several models, which SHAP values cannot split exactly".into());
+                    }
+                    let w = m.weight / total;
+                    match acc.as_mut() {
+                        None => acc = Some(s.values.into_iter().map(|a| a * w).collect()),
+                        Some(a) => a.iter_mut().zip(s.values).for_each(|(a, v)| *a += v * w),
+                    }
+                }
+                acc.map(|values| ShapValues {
+                    values,
+                    n_outputs: 1,
+                    n_features,
+                    link: Link::Identity,
+                    method: "exact per member (TreeSHAP or linear), averaged by ensemble weight",
+                })
+                .ok_or_else(|| "the ensemble has no members with weight".into())
+            }
+            Predictor::Knn(_) => Err(
+                "kNN models have no exact SHAP values (a prediction is a vote of neighbours, not a sum over features)".into(),
+            ),
+        }
+    }
+}

@@ -7,7 +7,7 @@
 use rayon::prelude::*;
 use serde::Serialize;
 use whet_data::Task;
-use whet_data::prep::{FeatureData, Features, Prep};
+use whet_data::prep::{FeatureData, Features};
 use whet_data::rng::Rng;
 use whet_learn::model::{Model, Predictor};
 
@@ -22,32 +22,7 @@ const BEESWARM_ROWS: usize = 400;
 /// Permutations per column.
 const REPEATS: usize = 5;
 
-/// One input column and the feature indices it became.
-#[derive(Clone, Debug)]
-pub struct ColumnGroup {
-    pub column: String,
-    pub features: Vec<usize>,
-}
-
-pub fn column_groups(prep: &Prep, x: &Features) -> Vec<ColumnGroup> {
-    prep.steps
-        .iter()
-        .map(|s| {
-            let names = s.feature_names();
-            ColumnGroup {
-                column: s.column().to_string(),
-                features: x
-                    .columns
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, c)| names.contains(&c.name))
-                    .map(|(i, _)| i)
-                    .collect(),
-            }
-        })
-        .filter(|g| !g.features.is_empty())
-        .collect()
-}
+pub use whet_data::prep::{ColumnGroup, column_groups};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct ColumnImportance {
@@ -124,57 +99,6 @@ fn gain_per_feature(p: &Predictor, n_features: usize) -> Option<Vec<f64>> {
             any.then_some(acc)
         }
         _ => None,
-    }
-}
-
-/// SHAP values `n_rows × n_outputs × (n_features + 1)` in the model's raw space, when exact
-/// ones exist for this predictor, else the reason.
-fn shap_values(p: &Predictor, x: &Features) -> Result<(Vec<f64>, usize, String), String> {
-    match p {
-        Predictor::Gbdt(m) => Ok((
-            m.shap_values(x),
-            m.n_outputs,
-            "TreeSHAP (exact, path-dependent)".into(),
-        )),
-        Predictor::Linear(m) => Ok((
-            m.shap_values(x),
-            m.n_outputs(),
-            "exact for a linear model (features independent, background = these rows)".into(),
-        )),
-        Predictor::Ensemble(e)
-            if e.members
-                .iter()
-                .all(|m| matches!(m.predictor, Predictor::Gbdt(_) | Predictor::Linear(_))) =>
-        {
-            // Averages of raw outputs stay additive; averages of probabilities (classifiers)
-            // are not sums of the members' log-odds contributions.
-            let regression = e.members.iter().all(|m| match &m.predictor {
-                Predictor::Gbdt(g) => g.task == Task::Regression,
-                Predictor::Linear(l) => l.task() == Task::Regression,
-                _ => false,
-            });
-            if !regression {
-                return Err("this model averages the probabilities of several classifiers, which SHAP values cannot split exactly; permutation importance covers it".into());
-            }
-            let total: f64 = e.members.iter().map(|m| m.weight).sum();
-            let mut acc: Option<Vec<f64>> = None;
-            for m in e.members.iter().filter(|m| m.weight > 0.0) {
-                let (v, _, _) = shap_values(&m.predictor, x)?;
-                let w = m.weight / total;
-                match acc.as_mut() {
-                    None => acc = Some(v.into_iter().map(|a| a * w).collect()),
-                    Some(a) => a.iter_mut().zip(v).for_each(|(a, v)| *a += v * w),
-                }
-            }
-            acc.map(|a| (a, 1, "TreeSHAP per member, averaged by ensemble weight (exact for a weighted average)".into()))
-                .ok_or_else(|| "the ensemble has no members".into())
-        }
-        Predictor::Ensemble(_) => {
-            Err("the ensemble holds a model without exact SHAP values (kNN)".into())
-        }
-        Predictor::Knn(_) => {
-            Err("kNN models have no exact SHAP values; permutation importance covers them".into())
-        }
     }
 }
 
@@ -270,8 +194,13 @@ pub fn explain(
 
     let (mut shap, mut shap_note) = (None, None);
     let mut per_column_shap: Option<(Vec<Vec<f64>>, usize)> = None; // [group][row*k + o]
-    match shap_values(&model.predictor, &xs) {
-        Ok((values, k, method)) => {
+    match model.predictor.shap_values(&xs, None) {
+        Ok(whet_learn::shap::ShapValues {
+            values,
+            n_outputs: k,
+            method,
+            ..
+        }) => {
             let nf = xs.n_features();
             let width = k * (nf + 1);
             let per: Vec<Vec<f64>> = groups
@@ -345,7 +274,7 @@ pub fn explain(
                 }
             }
             shap = Some(ShapSummary {
-                method,
+                method: method.into(),
                 units: match (scored.task, k) {
                     (Task::Regression, _) => "target units".into(),
                     (_, 1) => "log-odds".into(),

@@ -12,15 +12,19 @@
 //! in whole; requests in flight finish on the version they started with. A version that fails
 //! the check is refused, logged and counted, and the old one keeps serving.
 //!
-//! Modules: `input` (request bodies to a table), `metrics` (counters and histograms).
+//! Modules: `input` (request bodies to a table), `explain` (SHAP values per row), `drift`
+//! (the window of served rows against the training reference), `metrics` (counters and
+//! histograms).
 //!
 //! **Invariant:** this crate reads no files and no store; it is given models.
 
+pub mod drift;
+pub mod explain;
 pub mod input;
 pub mod metrics;
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -36,6 +40,7 @@ use whet_data::reference::Distribution;
 use whet_learn::model::Model;
 use whet_learn::output::prediction_distributions;
 
+use crate::drift::DriftWindow;
 use crate::input::{BadInput, Protocol};
 use crate::metrics::Metrics;
 
@@ -66,6 +71,8 @@ pub struct ServeConfig {
     pub max_batch_rows: usize,
     /// How often the watcher is asked.
     pub poll: Duration,
+    /// Rows of served traffic compared with the model's training reference (`--drift-window`).
+    pub drift_window: Option<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +95,7 @@ struct Shared {
     model: RwLock<Arc<ServedModel>>,
     metrics: Metrics,
     config: ServeConfig,
+    drift: Option<Mutex<DriftWindow>>,
 }
 
 type AppState = Arc<Shared>;
@@ -165,6 +173,7 @@ pub fn run(
     let state: AppState = Arc::new(Shared {
         model: RwLock::new(Arc::new(model)),
         metrics,
+        drift: config.drift_window.map(|n| Mutex::new(DriftWindow::new(n))),
         config: config.clone(),
     });
     runtime.block_on(async move {
@@ -266,6 +275,7 @@ fn router(state: AppState) -> Router {
         .route("/ready", get(ready))
         .route("/metadata", get(metadata))
         .route("/metrics", get(metrics_text))
+        .route("/drift", get(drift_json))
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(Arc::clone(&state), observe))
         .with_state(state)
@@ -277,9 +287,8 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
     let path = req.uri().path().to_string();
     let response = next.run(req).await;
     let endpoint = match path.as_str() {
-        "/predict" | "/invocations" | "/health" | "/ping" | "/ready" | "/metadata" | "/metrics" => {
-            path.as_str()
-        }
+        "/predict" | "/invocations" | "/health" | "/ping" | "/ready" | "/metadata" | "/metrics"
+        | "/drift" => path.as_str(),
         _ => "other",
     };
     let status = response.status().as_u16();
@@ -316,6 +325,10 @@ struct PredictQuery {
 struct Scored {
     served: Arc<ServedModel>,
     predictions: whet_learn::data::Predictions,
+    /// `?explain=true`: the SHAP values of the rows.
+    shap: Option<Value>,
+    /// With `--drift-window`: the rows' input values as the drift window keeps them.
+    drift_inputs: Option<Vec<(String, whet_data::reference::ColumnValues)>>,
 }
 
 async fn score(
@@ -323,6 +336,7 @@ async fn score(
     headers: &HeaderMap,
     body: Bytes,
     protocol: Protocol,
+    explain: bool,
 ) -> Result<Scored, BadInput> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -331,6 +345,7 @@ async fn score(
         .to_string();
     let served = current(state);
     let max_rows = state.config.max_batch_rows;
+    let keep_drift = state.drift.is_some();
     let work = move || -> Result<Scored, BadInput> {
         let cols = input::parse_body(&content_type, &body, protocol)?;
         if cols.rows > max_rows {
@@ -359,14 +374,38 @@ async fn score(
             })?
             .features;
         let predictions = served.model.predictor.predict(&features);
+        let shap = if explain {
+            Some(
+                explain::explain(&served.model, &features).map_err(|why| BadInput {
+                    status: 400,
+                    message: format!("explain=true is not available for this model: {why}"),
+                    column: None,
+                    row: None,
+                    value: None,
+                })?,
+            )
+        } else {
+            None
+        };
+        // Values the profile cannot read (it would have refused the table above) only cost
+        // the window these rows.
+        let drift_inputs = keep_drift
+            .then(|| {
+                whet_data::drift::input_values(&served.model.reference, &served.model.prep, &table)
+                    .ok()
+            })
+            .flatten();
         Ok(Scored {
             served,
             predictions,
+            shap,
+            drift_inputs,
         })
     };
-    // Small requests are scored on the worker; large ones move off it so they do not hold up
-    // the small ones queued behind them.
-    let scored = if body_is_small(headers) {
+    // Small requests are scored on the worker; large ones, and explanations (TreeSHAP costs
+    // far more than a prediction), move off it so they do not hold up the small ones queued
+    // behind them.
+    let scored = if body_is_small(headers) && !explain {
         work()
     } else {
         tokio::task::spawn_blocking(work)
@@ -387,7 +426,41 @@ async fn score(
     if let Some((_, v)) = first.first() {
         state.metrics.scored(v.iter().copied());
     }
+    let mut scored = scored;
+    if let (Some(window), Some(inputs)) = (&state.drift, scored.drift_inputs.take()) {
+        observe_drift(state, window, &scored.served, inputs, first);
+    }
     Ok(scored)
+}
+
+/// Adds scored rows to the drift window and, when a check is due, runs it on a blocking
+/// thread. Rows of a version no longer served are not added.
+fn observe_drift(
+    state: &AppState,
+    window: &Mutex<DriftWindow>,
+    served: &Arc<ServedModel>,
+    inputs: Vec<(String, whet_data::reference::ColumnValues)>,
+    predictions: Vec<(String, Vec<f64>)>,
+) {
+    if !Arc::ptr_eq(served, &current(state)) {
+        return;
+    }
+    let address = Arc::as_ptr(served) as usize;
+    let snapshot = match window.lock() {
+        Ok(mut w) => w.push(address, &served.model.reference, inputs, predictions),
+        Err(_) => return,
+    };
+    if let Some(snapshot) = snapshot {
+        let state = Arc::clone(state);
+        tokio::task::spawn_blocking(move || {
+            let (generation, check) = snapshot.compare();
+            if let Some(window) = &state.drift
+                && let Ok(mut w) = window.lock()
+            {
+                w.finish(generation, check);
+            }
+        });
+    }
 }
 
 fn body_is_small(headers: &HeaderMap) -> bool {
@@ -433,16 +506,8 @@ async fn predict(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if q.explain == Some(true) {
-        return error_response(&BadInput {
-            status: 400,
-            message: "explain=true is not available in this version of whet serve".into(),
-            column: None,
-            row: None,
-            value: None,
-        });
-    }
-    match score(&state, &headers, body, Protocol::Whet).await {
+    let explain = q.explain == Some(true);
+    match score(&state, &headers, body, Protocol::Whet, explain).await {
         Ok(s) => {
             let m = &s.served.model;
             let mut out = json!({
@@ -453,6 +518,9 @@ async fn predict(
                 out["classes"] = json!(m.metadata.classes);
                 out["probabilities"] = json!(probabilities(m, &s.predictions));
             }
+            if let Some(shap) = s.shap {
+                out["shap"] = shap;
+            }
             axum::Json(out).into_response()
         }
         Err(e) => error_response(&e),
@@ -460,7 +528,7 @@ async fn predict(
 }
 
 async fn invocations(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    match score(&state, &headers, body, Protocol::Mlflow).await {
+    match score(&state, &headers, body, Protocol::Mlflow, false).await {
         Ok(s) => axum::Json(json!({ "predictions": labels(&s.served.model, &s.predictions) }))
             .into_response(),
         Err(e) => error_response(&e),
@@ -554,11 +622,34 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
         .first()
         .map_or("prediction", |p| p.name.as_str())
         .to_string();
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(&labels, &prediction_name),
-    )
-        .into_response()
+    let mut text = state.metrics.render(&labels, &prediction_name);
+    if let Some(window) = &state.drift
+        && let Ok(w) = window.lock()
+    {
+        w.render(&mut text);
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+async fn drift_json(State(state): State<AppState>) -> Response {
+    match &state.drift {
+        Some(window) => match window.lock() {
+            Ok(w) => axum::Json(w.to_json()).into_response(),
+            Err(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the drift window is unavailable",
+            )
+                .into_response(),
+        },
+        None => (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({
+                "error_code": "RESOURCE_DOES_NOT_EXIST",
+                "message": "drift is not tracked; start the server with --drift-window N",
+            })),
+        )
+            .into_response(),
+    }
 }
 
 async fn shutdown_signal() {

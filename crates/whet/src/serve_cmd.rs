@@ -36,6 +36,10 @@ pub struct ServeArgs {
     /// How often a model named by alias is looked up in the registry, in seconds.
     #[arg(long, default_value_t = 1.0)]
     pub poll_seconds: f64,
+    /// Compare the last N scored rows with the model's training reference (as `whet drift`
+    /// does) when the window fills and every N/10 rows after; shown in /metrics and GET /drift.
+    #[arg(long, value_name = "N")]
+    pub drift_window: Option<usize>,
 }
 
 pub fn cmd_serve(args: &ServeArgs, store_flag: Option<&str>, quiet: bool) -> Result<()> {
@@ -50,7 +54,18 @@ pub fn cmd_serve(args: &ServeArgs, store_flag: Option<&str>, quiet: bool) -> Res
             args.poll_seconds
         )));
     }
+    if args.drift_window.is_some_and(|n| n < 100) {
+        return Err(crate::exit::usage(
+            "--drift-window must be at least 100 rows\nhint: a window of a few thousand rows tells drift from noise; 10000 is a good start",
+        ));
+    }
     let (model, source) = load_model(&args.model, store_flag)?;
+    if args.drift_window.is_some() && model.reference.is_empty() {
+        return Err(crate::exit::usage(format!(
+            "--drift-window needs the reference profile of the training data, which {} does not hold (written before model format 3)\nhint: retrain the model, or run `whet drift MODEL DATA --reference TRAIN` on saved traffic",
+            source.label
+        )));
+    }
     let text = args.model.to_string_lossy().into_owned();
     let (name, which) = match text.strip_prefix("models:/") {
         Some(r) => {
@@ -110,6 +125,7 @@ pub fn cmd_serve(args: &ServeArgs, store_flag: Option<&str>, quiet: bool) -> Res
         max_body_bytes: args.max_body_mb.saturating_mul(1 << 20),
         max_batch_rows: args.max_batch_rows,
         poll: Duration::from_secs_f64(args.poll_seconds),
+        drift_window: args.drift_window,
     };
     whet_server::init_logging(false, quiet);
     let label = source.label;

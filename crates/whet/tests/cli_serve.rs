@@ -104,10 +104,15 @@ fn fields(line: &str) -> Vec<String> {
 
 /// The first `n` rows of the example, without the target, as (header, rows of text).
 fn rows(n: usize) -> (Vec<String>, Vec<Vec<String>>) {
+    rows_without("churned", n)
+}
+
+/// The first `n` rows of the example without column `target`, as (header, rows of text).
+fn rows_without(target: &str, n: usize) -> (Vec<String>, Vec<Vec<String>>) {
     let text = std::fs::read_to_string(example()).unwrap();
     let mut lines = text.lines();
     let header = fields(lines.next().unwrap());
-    let t = header.iter().position(|h| h == "churned").unwrap();
+    let t = header.iter().position(|h| h == target).unwrap();
     let strip = |mut v: Vec<String>| {
         v.remove(t);
         v
@@ -143,10 +148,15 @@ fn records(header: &[String], rows: &[Vec<String>]) -> Value {
 }
 
 fn fit_model(out: &Path, extra: &[&str]) {
+    fit_target(out, "churned", &["-p", "num_iterations=30"], extra);
+}
+
+fn fit_target(out: &Path, target: &str, learner: &[&str], extra: &[&str]) {
     let o = Command::new(env!("CARGO_BIN_EXE_whet"))
         .arg("fit")
         .arg(example())
-        .args(["--target", "churned", "--quiet", "-p", "num_iterations=30"])
+        .args(["--target", target, "--quiet"])
+        .args(learner)
         .args(extra)
         .arg("--out")
         .arg(out)
@@ -466,4 +476,268 @@ fn an_alias_moved_under_load_is_followed_without_a_failed_request() {
     }
     let status = s.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
+}
+
+/// Mean of a numeric column of the example (the training target of the regression models).
+fn example_mean(column: &str) -> f64 {
+    let text = std::fs::read_to_string(example()).unwrap();
+    let mut lines = text.lines();
+    let c = fields(lines.next().unwrap())
+        .iter()
+        .position(|h| h == column)
+        .unwrap();
+    let v: Vec<f64> = lines.map(|l| fields(l)[c].parse().unwrap()).collect();
+    v.iter().sum::<f64>() / v.len() as f64
+}
+
+#[test]
+fn explain_contributions_plus_base_give_the_raw_score() {
+    let store = tmp("explain.db");
+    let gbdt: &[&str] = &["-p", "num_iterations=25"];
+    let linear: &[&str] = &["--learner", "linear"];
+    let rf: &[&str] = &["--learner", "rf", "-p", "num_iterations=10"];
+    let cases: [(&str, &[&str], &str, &str); 7] = [
+        ("gbdt-binary", gbdt, "churned", "logistic"),
+        ("gbdt-regression", gbdt, "monthly_charges", "identity"),
+        ("gbdt-multiclass", gbdt, "region", "softmax"),
+        ("linear-binary", linear, "churned", "logistic"),
+        ("linear-regression", linear, "monthly_charges", "identity"),
+        ("linear-multiclass", linear, "region", "softmax"),
+        ("rf-binary", rf, "churned", "shares"),
+    ];
+    let a = agent();
+    let n = 12;
+    for (name, learner, target, link) in cases {
+        let model = tmp(&format!("{name}.whet"));
+        fit_target(&model, target, learner, &[]);
+        let s = Server::start(&store, model.to_str().unwrap(), &[]);
+        let (header, body_rows) = rows_without(target, n);
+        let body = records(&header, &body_rows).to_string();
+        let (status, v) = post(
+            &a,
+            &format!("{}/predict?explain=true", s.url),
+            "application/json",
+            body.as_bytes(),
+        );
+        assert_eq!(status, 200, "{name}: {v}");
+        let shap = &v["shap"];
+        assert_eq!(shap["link"], link, "{name}: {shap}");
+        let outputs: Vec<String> = shap["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o.as_str().unwrap().to_string())
+            .collect();
+        let contributions = shap["contributions"].as_array().unwrap();
+        assert_eq!(contributions.len(), n, "{name}");
+        let mut distinct = std::collections::BTreeSet::new();
+        for (r, row) in contributions.iter().enumerate() {
+            // Per output: the raw score the link turns into the prediction.
+            let raw: Vec<f64> = outputs
+                .iter()
+                .map(|o| {
+                    let per_column = row[o].as_object().unwrap();
+                    // Named by the columns the caller sent: a date's parts and a text's
+                    // tokens are summed into their column.
+                    for c in ["signup_date", "last_comment", "plan", "age"] {
+                        assert!(
+                            per_column.contains_key(c),
+                            "{name}: no {c} in {per_column:?}"
+                        );
+                    }
+                    assert!(!per_column.contains_key(target));
+                    let sum: f64 = per_column.values().map(|x| x.as_f64().unwrap()).sum();
+                    distinct.insert(format!("{sum:.9}"));
+                    sum + shap["base_values"][o].as_f64().unwrap()
+                })
+                .collect();
+            let close = |got: f64, want: f64| {
+                assert!(
+                    (got - want).abs() <= 1e-9 * want.abs().max(1.0),
+                    "{name} row {r}: contributions + base give {got}, the prediction is {want}"
+                )
+            };
+            match link {
+                "identity" => close(raw[0], v["predictions"][r].as_f64().unwrap()),
+                "logistic" => {
+                    assert_eq!(outputs, ["yes"], "{name}: the positive class");
+                    close(
+                        1.0 / (1.0 + (-raw[0]).exp()),
+                        v["probabilities"][r][1].as_f64().unwrap(),
+                    )
+                }
+                "shares" => close(
+                    raw[0].clamp(0.0, 1.0),
+                    v["probabilities"][r][1].as_f64().unwrap(),
+                ),
+                "softmax" => {
+                    assert_eq!(json!(outputs), v["classes"], "{name}: one output per class");
+                    let max = raw.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let total: f64 = raw.iter().map(|x| (x - max).exp()).sum();
+                    for (c, x) in raw.iter().enumerate() {
+                        close(
+                            (x - max).exp() / total,
+                            v["probabilities"][r][c].as_f64().unwrap(),
+                        );
+                    }
+                }
+                other => panic!("unexpected link {other}"),
+            }
+        }
+        // Rows are explained each on their own, not all alike (a 10-tree forest gives few
+        // distinct scores).
+        assert!(distinct.len() >= 4, "{name}: {distinct:?}");
+        if target == "monthly_charges" && !name.starts_with("rf") {
+            // The base is the mean training score: trees under their covers, the linear model
+            // against its stored reference profile.
+            let base = shap["base_values"]["monthly_charges"].as_f64().unwrap();
+            let mean = example_mean("monthly_charges");
+            assert!(
+                (base - mean).abs() < 0.02 * mean,
+                "{name}: base {base}, training mean {mean}"
+            );
+        }
+    }
+
+    // A kNN model has no exact SHAP values: 400 saying why; plain scoring still works.
+    let model = tmp("knn.whet");
+    fit_target(&model, "churned", &["--learner", "knn"], &[]);
+    let s = Server::start(&store, model.to_str().unwrap(), &[]);
+    let (header, body_rows) = rows(3);
+    let body = records(&header, &body_rows).to_string();
+    let (status, v) = post(
+        &a,
+        &format!("{}/predict?explain=true", s.url),
+        "application/json",
+        body.as_bytes(),
+    );
+    assert_eq!(status, 400, "{v}");
+    let message = v["message"].as_str().unwrap();
+    assert!(
+        message.contains("explain=true") && message.contains("kNN"),
+        "{message}"
+    );
+    let (status, _) = post(
+        &a,
+        &format!("{}/predict", s.url),
+        "application/json",
+        body.as_bytes(),
+    );
+    assert_eq!(status, 200);
+}
+
+/// The value of an unlabelled or labelled metric line, e.g. `whet_drift_verdict` or
+/// `whet_drift_psi{feature="age"}`.
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Polls GET /drift until `checks` checks are done (they run off the request path).
+fn drift_after(a: &ureq::Agent, url: &str, checks: u64) -> Value {
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, text) = get_text(a, &format!("{url}/drift"));
+        assert_eq!(status, 200, "{text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        if v["checks"].as_u64().unwrap() >= checks {
+            return v;
+        }
+        assert!(Instant::now() < until, "no drift check after 20 s: {v}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn drift_window_flags_shifted_traffic_and_not_unshifted() {
+    let store = tmp("drift.db");
+    let model = tmp("drift.whet");
+    fit_model(&model, &["-p", "num_iterations=10"]);
+    let s = Server::start(&store, model.to_str().unwrap(), &["--drift-window", "400"]);
+    let a = agent();
+    let predict = format!("{}/predict", s.url);
+    let (header, all) = rows(1200);
+    let charges = header.iter().position(|h| h == "monthly_charges").unwrap();
+    let send = |batch: &[Vec<String>]| {
+        let (status, v) = post(
+            &a,
+            &predict,
+            "application/json",
+            records(&header, batch).to_string().as_bytes(),
+        );
+        assert_eq!(status, 200, "{v}");
+    };
+    let (_, before) = get_text(&a, &format!("{}/drift", s.url));
+    assert!(before.contains("\"rows_seen\":0"), "{before}");
+
+    // Rows like the training data: the window fills at 400 and is checked; no drift.
+    for batch in all[..400].chunks(50) {
+        send(batch);
+    }
+    let v = drift_after(&a, &s.url, 1);
+    assert_eq!(v["drift"], false, "{v}");
+    assert_eq!(v["rows_in_window"], 400);
+    let (_, m) = get_text(&a, &format!("{}/metrics", s.url));
+    assert_eq!(metric(&m, "whet_drift_verdict"), Some(0.0), "{m}");
+    assert_eq!(metric(&m, "whet_drift_window_rows"), Some(400.0), "{m}");
+    let calm = metric(&m, "whet_drift_psi{feature=\"monthly_charges\"}").unwrap();
+    assert!(calm < 0.1, "{m}");
+
+    // The same customers charged three times as much: checked every 40 rows; once they fill
+    // the window the verdict flips and the column's PSI is far above the calm one.
+    let shifted: Vec<Vec<String>> = all[400..]
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            if let Ok(x) = r[charges].parse::<f64>() {
+                r[charges] = format!("{}", x * 3.0);
+            }
+            r
+        })
+        .collect();
+    for batch in shifted[..400].chunks(40) {
+        send(batch);
+    }
+    // A check is not started while one runs; more traffic starts the next one.
+    let until = Instant::now() + Duration::from_secs(20);
+    let mut more = shifted[400..].chunks(40);
+    let v = loop {
+        let (_, t) = get_text(&a, &format!("{}/drift", s.url));
+        let v: Value = serde_json::from_str(&t).unwrap();
+        if v["checked_at_rows_seen"].as_u64() >= Some(800) {
+            break v;
+        }
+        assert!(Instant::now() < until, "{v}");
+        if let Some(batch) = more.next() {
+            send(batch);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(v["drift"], true, "{v}");
+    let drifted: Vec<&str> = v["report"]["drifted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    assert!(drifted.contains(&"monthly_charges"), "{drifted:?}");
+    let (_, m) = get_text(&a, &format!("{}/metrics", s.url));
+    assert_eq!(metric(&m, "whet_drift_verdict"), Some(1.0), "{m}");
+    let psi = metric(&m, "whet_drift_psi{feature=\"monthly_charges\"}").unwrap();
+    assert!(psi > 1.0 && psi > 10.0 * calm, "PSI {psi}, calm {calm}");
+    assert_eq!(
+        metric(&m, "whet_drift_drifted{feature=\"monthly_charges\"}"),
+        Some(1.0)
+    );
+    // An unshifted column stays calm in the same window.
+    assert_eq!(
+        metric(&m, "whet_drift_drifted{feature=\"support_tickets\"}"),
+        Some(0.0),
+        "{m}"
+    );
+    // Without --drift-window, GET /drift says how to turn it on.
+    let plain = Server::start(&store, model.to_str().unwrap(), &[]);
+    let (status, text) = get_text(&a, &format!("{}/drift", plain.url));
+    assert_eq!(status, 404);
+    assert!(text.contains("--drift-window"), "{text}");
 }

@@ -81,17 +81,23 @@ impl LinearModel {
     /// `n_rows × n_outputs × (n_features + 1)`, the last slot of each output the expected
     /// score; each row's values sum to its linear score, as [`crate::gbdt::GbdtModel`]'s do.
     pub fn shap_values(&self, x: &Features) -> Vec<f64> {
+        self.shap_values_against(x, x)
+    }
+
+    /// [`LinearModel::shap_values`] with the rows of `background` as the reference (a single
+    /// scored row has no spread of its own to be explained against).
+    pub fn shap_values_against(&self, x: &Features, background: &Features) -> Vec<f64> {
         let k = self.n_outputs;
         let w = self.encoder.width();
         let nf = x.columns.len();
         let width = k * (nf + 1);
         let owner = self.encoder.column_features();
         let mut mean = vec![0.0; w];
-        for row in 0..x.n_rows {
-            self.encoder.visit_row(x, row, |c, v| mean[c] += v);
+        for row in 0..background.n_rows {
+            self.encoder.visit_row(background, row, |c, v| mean[c] += v);
         }
         for m in &mut mean {
-            *m /= x.n_rows.max(1) as f64;
+            *m /= background.n_rows.max(1) as f64;
         }
         let mut out = vec![0.0; x.n_rows * width];
         out.par_chunks_mut(width)
