@@ -92,10 +92,8 @@ fn open_parquet(
     crate::parquet_pages::check_pages(path, &probe, builder.metadata())?;
     let total_rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
     let schema = builder.schema().clone();
-    let reader = builder
-        .with_batch_size(batch_rows.max(1))
-        .build()
-        .map_err(parquet_err(path))?;
+    let builder = builder.with_batch_size(batch_rows.max(1));
+    let reader = contain_panic(path, || builder.build())?.map_err(parquet_err(path))?;
     Ok((reader, schema, total_rows))
 }
 
@@ -179,14 +177,30 @@ fn contain_panic<T>(path: &Path, step: impl FnOnce() -> T) -> Result<T> {
     })
 }
 
-/// The parquet crate asserts (panics) when a column chunk's offset or size is negative, so a
-/// damaged footer is checked here first: every chunk must lie inside the file.
+/// The parquet crate asserts (panics) when a column chunk's offset or size is negative, and
+/// overflows summing row groups' row counts, so a damaged footer is checked here first: every
+/// chunk must lie inside the file, and the row counts must be counts.
 fn check_column_chunks(
     path: &Path,
     metadata: &parquet::file::metadata::ParquetMetaData,
     file_len: u64,
 ) -> Result<()> {
+    let mut rows: i64 = 0;
     for (g, group) in metadata.row_groups().iter().enumerate() {
+        let counted = (group.num_rows() >= 0)
+            .then(|| rows.checked_add(group.num_rows()))
+            .flatten();
+        let Some(total) = counted else {
+            return Err(DataError::Format {
+                path: path.to_path_buf(),
+                message: format!(
+                    "the Parquet metadata is damaged: row group {g} claims {} rows",
+                    group.num_rows()
+                ),
+                hint: "the file is incomplete or corrupt: write or copy it again".into(),
+            });
+        };
+        rows = total;
         for column in group.columns() {
             let start = column
                 .dictionary_page_offset()

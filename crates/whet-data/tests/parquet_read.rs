@@ -360,3 +360,17 @@ fn a_dictionary_page_claiming_more_values_than_its_bytes_is_refused() {
     );
     assert!(whet_data::load::ParquetChunks::open(&path, &Default::default(), 3).is_err());
 }
+
+/// Found by the `parquet` fuzz target: a row group claiming -11 rows made the parquet crate
+/// overflow summing the row counts (a panic outside any step whet-data contained).
+#[test]
+fn a_row_group_with_a_negative_row_count_is_a_damaged_file() {
+    let dir = TempDir::new("pq-negative-rows");
+    let path = dir.file(
+        "damaged.parquet",
+        include_bytes!("fixtures/negative_row_group_rows.parquet"),
+    );
+    let err = load_err(&path, &LoadOptions::default());
+    assert!(err.contains("row group 2 claims -11 rows"), "{err}");
+    assert!(whet_data::load::ParquetChunks::open(&path, &Default::default(), 3).is_err());
+}
