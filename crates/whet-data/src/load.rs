@@ -82,6 +82,7 @@ fn open_parquet(
     let file = File::open(path).map_err(|e| io_err(path, e))?;
     let file_len = file.metadata().map_err(|e| io_err(path, e))?.len();
     let probe = file.try_clone().map_err(|e| io_err(path, e))?;
+    crate::parquet_pages::check_footer(path, &probe, file_len)?;
     let file = BoundedFile {
         file,
         len: file_len,

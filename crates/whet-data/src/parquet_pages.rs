@@ -27,6 +27,47 @@ fn read_at(mut file: &File, offset: u64, len: usize) -> std::io::Result<Vec<u8>>
     Ok(buf)
 }
 
+/// The parquet crate decodes the footer's Thrift with a skip for unknown fields that takes a
+/// list of booleans to occupy no bytes, so a footer of a few bytes can claim a list of two
+/// billion of them and keep the crate looping for seconds (tens in a fuzzing build). This walks
+/// the footer as the crate's skip does, with a budget of one value per byte of footer plus a
+/// million, which no real footer comes near; a footer past it, or not Thrift, is damaged.
+pub fn check_footer(path: &Path, file: &File, file_len: u64) -> Result<()> {
+    let damaged = |message: String| DataError::Format {
+        path: path.to_path_buf(),
+        message: format!("the Parquet footer is damaged: {message}"),
+        hint: "the file is incomplete or corrupt: write or copy it again".into(),
+    };
+    if file_len < 12 {
+        // Too short to hold a footer: the crate says so itself.
+        return Ok(());
+    }
+    let tail = read_at(file, file_len - 8, 8).map_err(|e| damaged(e.to_string()))?;
+    let Some(len) = tail.get(..4).and_then(|b| <[u8; 4]>::try_from(b).ok()) else {
+        return Ok(());
+    };
+    let len = u64::from(u32::from_le_bytes(len));
+    if len + 8 > file_len || &tail[4..] != b"PAR1" {
+        // The crate reports a missing magic or an impossible length itself.
+        return Ok(());
+    }
+    let footer =
+        read_at(file, file_len - 8 - len, len as usize).map_err(|e| damaged(e.to_string()))?;
+    let mut t = Thrift {
+        buf: &footer,
+        pos: 0,
+        as_the_crate_skips: true,
+        budget: len + (1 << 20),
+    };
+    if t.skip(STRUCT, 0).is_none() && t.budget == 0 {
+        return Err(damaged(format!(
+            "its {len} bytes claim more than {} values",
+            len + (1 << 20)
+        )));
+    }
+    Ok(())
+}
+
 /// Checks every page header of every column chunk in `metadata` (chunks already known to lie
 /// inside the file).
 pub fn check_pages(path: &Path, file: &File, metadata: &ParquetMetaData) -> Result<()> {
@@ -126,7 +167,12 @@ struct PageHeader {
 impl PageHeader {
     /// None when `buf` ends inside the header or the header is not valid Thrift.
     fn decode(buf: &[u8]) -> Option<PageHeader> {
-        let mut t = Thrift { buf, pos: 0 };
+        let mut t = Thrift {
+            buf,
+            pos: 0,
+            as_the_crate_skips: false,
+            budget: u64::MAX,
+        };
         let mut header = PageHeader {
             len: 0,
             uncompressed: -1,
@@ -166,6 +212,10 @@ const UUID: u8 = 13;
 struct Thrift<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// The parquet crate's skip (see [`check_footer`]): booleans in lists take no byte.
+    as_the_crate_skips: bool,
+    /// Values left to visit before the walk gives up.
+    budget: u64,
 }
 
 impl Thrift<'_> {
@@ -214,10 +264,20 @@ impl Thrift<'_> {
         Some(Some((id, ty)))
     }
 
+    /// A boolean element of a list or map: a byte on the wire, none in the crate's skip.
+    fn skip_bool_element(&mut self) -> Option<()> {
+        if self.as_the_crate_skips {
+            Some(())
+        } else {
+            self.byte().map(drop)
+        }
+    }
+
     fn skip(&mut self, ty: u8, depth: u32) -> Option<()> {
-        if depth > 32 {
+        if depth > 64 {
             return None;
         }
+        self.budget = self.budget.checked_sub(1)?;
         match ty {
             BOOL_TRUE | BOOL_FALSE => Some(()),
             BYTE => self.byte().map(drop),
@@ -238,7 +298,8 @@ impl Thrift<'_> {
                 for _ in 0..n {
                     // A boolean element is a byte of its own in a list.
                     if matches!(element, BOOL_TRUE | BOOL_FALSE) {
-                        self.byte()?;
+                        self.budget = self.budget.checked_sub(1)?;
+                        self.skip_bool_element()?;
                     } else {
                         self.skip(element, depth + 1)?;
                     }
@@ -252,7 +313,8 @@ impl Thrift<'_> {
                     for _ in 0..n {
                         for t in [kv >> 4, kv & 0x0f] {
                             if matches!(t, BOOL_TRUE | BOOL_FALSE) {
-                                self.byte()?;
+                                self.budget = self.budget.checked_sub(1)?;
+                                self.skip_bool_element()?;
                             } else {
                                 self.skip(t, depth + 1)?;
                             }
@@ -312,6 +374,28 @@ mod tests {
         for n in 0..bytes.len() {
             assert_eq!(PageHeader::decode(&bytes[..n]), None, "{n}");
         }
+    }
+
+    #[test]
+    fn a_footer_claiming_billions_of_booleans_runs_out_of_budget() {
+        // A struct whose field 1 is a list of 2^31 - 1 booleans, then the end of the struct.
+        let bytes = [0x19, 0xf1, 0xff, 0xff, 0xff, 0xff, 0x07, 0x00];
+        let mut t = Thrift {
+            buf: &bytes,
+            pos: 0,
+            as_the_crate_skips: true,
+            budget: 1000,
+        };
+        assert_eq!(t.skip(STRUCT, 0), None);
+        assert_eq!(t.budget, 0);
+        // Read as the protocol means it (a byte per boolean), the same bytes simply end.
+        let mut t = Thrift {
+            buf: &bytes,
+            pos: 0,
+            as_the_crate_skips: false,
+            budget: u64::MAX,
+        };
+        assert_eq!(t.skip(STRUCT, 0), None);
     }
 
     #[test]

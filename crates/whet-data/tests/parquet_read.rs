@@ -374,3 +374,22 @@ fn a_row_group_with_a_negative_row_count_is_a_damaged_file() {
     assert!(err.contains("row group 2 claims -11 rows"), "{err}");
     assert!(whet_data::load::ParquetChunks::open(&path, &Default::default(), 3).is_err());
 }
+
+/// Found by the `parquet` fuzz target: a footer with an unknown field holding a list of about
+/// two billion booleans, which the parquet crate's Thrift skip takes to occupy no bytes: it
+/// looped for 2 s per footer read (21 s in the fuzzing build). whet-data walks the footer as the
+/// crate would, on a budget, first.
+#[test]
+fn a_footer_claiming_billions_of_values_is_refused_before_the_parquet_crate_loops() {
+    let dir = TempDir::new("pq-footer-booleans");
+    let path = dir.file(
+        "damaged.parquet",
+        include_bytes!("fixtures/footer_claiming_billions_of_booleans.parquet"),
+    );
+    let err = load_err(&path, &LoadOptions::default());
+    assert!(
+        err.contains("footer is damaged: its 1007 bytes claim more than"),
+        "{err}"
+    );
+    assert!(whet_data::load::ParquetChunks::open(&path, &Default::default(), 3).is_err());
+}
