@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A short coverage-guided fuzzing pass over every target (fuzz/): builds them, runs each for
-# FUZZ_SECONDS (default 20) from the committed seeds, and fails on any crash, hang (10 s per
+# FUZZ_SECONDS (default 20) from the committed corpus, and fails on any crash, hang (10 s per
 # input) or memory blow-up (2 GB). The hour-long runs are bench/fuzz.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."

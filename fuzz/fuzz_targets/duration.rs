@@ -1,10 +1,4 @@
-//! `--time` parsing.
+//! The `duration` fuzz target: see `whet_fuzz::targets::duration`.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    if let Ok(text) = std::str::from_utf8(data) {
-        let _ = whet_automl::budget::parse_duration(text);
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| whet_fuzz::targets::duration(data));

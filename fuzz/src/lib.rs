@@ -1,4 +1,5 @@
-//! Helpers shared by the fuzz targets.
+//! The fuzz targets' bodies (targets.rs, shared with the corpus replay test of the whet crate)
+//! and what the libFuzzer binaries need around them.
 
 use std::path::PathBuf;
 
@@ -10,22 +11,9 @@ pub mod track {
     pub mod filter;
 }
 
-/// Writes `bytes` to a file named `name` in this process's scratch folder and returns its path.
-/// The readers under test take paths, so every input goes through a real file.
-pub fn scratch_file(name: &str, bytes: &[u8]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("whet-fuzz-{}", std::process::id()));
-    if !dir.is_dir() {
-        std::fs::create_dir_all(&dir).expect("scratch folder");
-    }
-    let path = dir.join(name);
-    std::fs::write(&path, bytes).expect("scratch file");
-    path
-}
+pub mod targets;
 
-/// Takes the first byte of `data` (0 when empty) and returns it with the rest.
-pub fn take_byte(data: &[u8]) -> (u8, &[u8]) {
-    match data.split_first() {
-        Some((b, rest)) => (*b, rest),
-        None => (0, data),
-    }
+/// This process's scratch folder for the readers that take paths.
+pub fn scratch() -> PathBuf {
+    std::env::temp_dir().join(format!("whet-fuzz-{}", std::process::id()))
 }

@@ -15,6 +15,7 @@ pub mod table;
 pub use error::{DataError, Result};
 pub use table::{ColumnInfo, Table, TypeHint, ValueType};
 pub mod load;
+mod parquet_pages;
 pub mod roles;
 pub mod summary;
 

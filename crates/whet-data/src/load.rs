@@ -77,24 +77,88 @@ fn parquet_err(path: &Path) -> impl Fn(parquet::errors::ParquetError) -> DataErr
 fn open_parquet(
     path: &Path,
     batch_rows: usize,
-) -> Result<(
-    parquet::arrow::arrow_reader::ParquetRecordBatchReader,
-    arrow_schema::SchemaRef,
-    u64,
-)> {
+) -> Result<(ParquetReader, arrow_schema::SchemaRef, u64)> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let file = File::open(path).map_err(|e| io_err(path, e))?;
     let file_len = file.metadata().map_err(|e| io_err(path, e))?.len();
+    let probe = file.try_clone().map_err(|e| io_err(path, e))?;
+    crate::parquet_pages::check_footer(path, &probe, file_len)?;
+    let file = BoundedFile {
+        file,
+        len: file_len,
+    };
     let builder = contain_panic(path, || ParquetRecordBatchReaderBuilder::try_new(file))?
         .map_err(parquet_err(path))?;
     check_column_chunks(path, builder.metadata(), file_len)?;
+    crate::parquet_pages::check_pages(path, &probe, builder.metadata())?;
     let total_rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
     let schema = builder.schema().clone();
-    let reader = builder
-        .with_batch_size(batch_rows.max(1))
-        .build()
-        .map_err(parquet_err(path))?;
+    let builder = builder.with_batch_size(batch_rows.max(1));
+    let reader = contain_panic(path, || builder.build())?.map_err(parquet_err(path))?;
     Ok((reader, schema, total_rows))
+}
+
+type ParquetReader = parquet::arrow::arrow_reader::ParquetRecordBatchReader;
+
+/// The file as the parquet crate reads it, with the bounds the crate does not check itself.
+/// Its Thrift decoder skips unknown fields of a page header by reading through them, and a
+/// read past the end of a `File` is an empty success: a header claiming a list of two billion
+/// 8-byte fields then loops two billion times at the end of the file (a hang, found by
+/// fuzzing). Here a read at the end of the file is an error, and a byte range is checked
+/// against the file's length before a buffer of the claimed size is allocated.
+struct BoundedFile {
+    file: File,
+    len: u64,
+}
+
+impl parquet::file::reader::Length for BoundedFile {
+    fn len(&self) -> u64 {
+        self.len
+    }
+}
+
+impl parquet::file::reader::ChunkReader for BoundedFile {
+    type T = EndIsError<std::io::BufReader<File>>;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
+        if start > self.len {
+            return Err(past_end(start, 0, self.len));
+        }
+        Ok(EndIsError(self.file.get_read(start)?))
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<bytes::Bytes> {
+        let inside = start
+            .checked_add(length as u64)
+            .is_some_and(|end| end <= self.len);
+        if !inside {
+            return Err(past_end(start, length, self.len));
+        }
+        self.file.get_bytes(start, length)
+    }
+}
+
+fn past_end(start: u64, length: usize, len: u64) -> parquet::errors::ParquetError {
+    parquet::errors::ParquetError::EOF(format!(
+        "the file claims {length} bytes at offset {start} of a {len}-byte file"
+    ))
+}
+
+/// A reader for which reaching the end of the file is an error rather than an empty read.
+/// The parquet crate reads pages with exact lengths, so a well-formed file never gets there.
+struct EndIsError<R>(R);
+
+impl<R: std::io::Read> std::io::Read for EndIsError<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.0.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "read past the end of the file",
+            ));
+        }
+        Ok(n)
+    }
 }
 
 /// Runs a step of the parquet crate, whose decoders panic on some damaged pages (e.g. a
@@ -114,14 +178,30 @@ fn contain_panic<T>(path: &Path, step: impl FnOnce() -> T) -> Result<T> {
     })
 }
 
-/// The parquet crate asserts (panics) when a column chunk's offset or size is negative, so a
-/// damaged footer is checked here first: every chunk must lie inside the file.
+/// The parquet crate asserts (panics) when a column chunk's offset or size is negative, and
+/// overflows summing row groups' row counts, so a damaged footer is checked here first: every
+/// chunk must lie inside the file, and the row counts must be counts.
 fn check_column_chunks(
     path: &Path,
     metadata: &parquet::file::metadata::ParquetMetaData,
     file_len: u64,
 ) -> Result<()> {
+    let mut rows: i64 = 0;
     for (g, group) in metadata.row_groups().iter().enumerate() {
+        let counted = (group.num_rows() >= 0)
+            .then(|| rows.checked_add(group.num_rows()))
+            .flatten();
+        let Some(total) = counted else {
+            return Err(DataError::Format {
+                path: path.to_path_buf(),
+                message: format!(
+                    "the Parquet metadata is damaged: row group {g} claims {} rows",
+                    group.num_rows()
+                ),
+                hint: "the file is incomplete or corrupt: write or copy it again".into(),
+            });
+        };
+        rows = total;
         for column in group.columns() {
             let start = column
                 .dictionary_page_offset()
@@ -257,7 +337,7 @@ fn parquet_table(
 /// whole file: memory stays bounded by a row group, not the file.
 pub struct ParquetChunks {
     path: std::path::PathBuf,
-    reader: parquet::arrow::arrow_reader::ParquetRecordBatchReader,
+    reader: ParquetReader,
     schema: arrow_schema::SchemaRef,
     hints: BTreeMap<String, TypeHint>,
     names: Vec<String>,

@@ -32,6 +32,19 @@ pub const FORMAT_VERSION: u32 = 3;
 const COMPRESSION_LEVEL: i32 = 3;
 /// No model decodes to more than this; a larger claimed size means a damaged file.
 const MAX_DECODED_BYTES: u64 = 16 << 30;
+/// A model file's MessagePack compresses a few times over (trees and tables of distinct
+/// numbers); zstd can reach thousands over on runs of equal bytes, which is what a
+/// decompression bomb is made of. The size a file claims is trusted up to this many times its
+/// compressed size, so memory stays within a bounded multiple of the file.
+const MAX_COMPRESSION_RATIO: u64 = 1000;
+/// Small models are never refused by the ratio: at most this much is allocated regardless.
+const RATIO_FREE_BYTES: u64 = 1 << 20;
+
+/// Whether a payload of `compressed` bytes may claim `decoded` bytes uncompressed.
+fn plausible_decoded_size(decoded: u64, compressed: u64) -> bool {
+    decoded <= MAX_DECODED_BYTES
+        && decoded <= RATIO_FREE_BYTES.max(compressed.saturating_mul(MAX_COMPRESSION_RATIO))
+}
 const HEADER_LEN: usize = 8 + 4 + 8 + 8;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -166,6 +179,19 @@ impl Model {
                 hint: "this is a bug in whet; please report it".into(),
             }
         })?;
+        // The loader's bound holds for every file whet writes; one that broke it could not be
+        // read back, so it is refused here rather than written.
+        if !plausible_decoded_size(encoded.len() as u64, compressed.len() as u64) {
+            return Err(LearnError::ModelFile {
+                path: String::new(),
+                message: format!(
+                    "the model compresses from {} to {} bytes, beyond what a model file may claim",
+                    encoded.len(),
+                    compressed.len()
+                ),
+                hint: "this is a bug in whet; please report it".into(),
+            });
+        }
         let mut payload = Vec::with_capacity(8 + compressed.len());
         payload.extend_from_slice(&(encoded.len() as u64).to_le_bytes());
         payload.extend_from_slice(&compressed);
@@ -254,10 +280,16 @@ impl Model {
             let mut size = [0u8; 8];
             size.copy_from_slice(&payload[..8]);
             let size = u64::from_le_bytes(size);
-            if size > MAX_DECODED_BYTES {
+            let compressed = (payload.len() - 8) as u64;
+            if !plausible_decoded_size(size, compressed) {
                 return Err(err(
-                    format!("damaged: claims {size} bytes uncompressed"),
-                    "the file is damaged; write it again",
+                    format!(
+                        "damaged: claims {size} bytes uncompressed from {compressed} compressed \
+                         (whet reads at most {MAX_COMPRESSION_RATIO} times the compressed size, \
+                         and at most {} GB)",
+                        MAX_DECODED_BYTES >> 30
+                    ),
+                    "the file is damaged or not written by whet; write it again",
                 ));
             }
             decoded = zstd::bulk::decompress(&payload[8..], size as usize).map_err(|e| {

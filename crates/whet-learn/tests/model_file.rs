@@ -172,6 +172,52 @@ fn files_are_compressed_and_format_1_files_still_load() {
     assert!(e.contains("uncompressed"), "{e}");
 }
 
+/// A format-3 file around `payload` (claimed uncompressed size, then zstd), checksum intact.
+fn wrap_v3(payload: &[u8]) -> Vec<u8> {
+    let mut file = b"WHETMDL\0".to_vec();
+    file.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    file.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    file.extend_from_slice(&fnv(payload).to_le_bytes());
+    file.extend_from_slice(payload);
+    file
+}
+
+#[test]
+fn a_decompression_bomb_is_refused_before_it_is_decompressed() {
+    // 64 MiB of zeros compress to a few kilobytes: an honest claim, but far past any model's
+    // ratio. The loader must refuse it from the header, not allocate and inflate it.
+    let inflated = 64usize << 20;
+    let compressed = zstd::bulk::compress(&vec![0u8; inflated], 19).unwrap();
+    assert!(compressed.len() * 1000 < inflated, "{}", compressed.len());
+    let mut payload = (inflated as u64).to_le_bytes().to_vec();
+    payload.extend_from_slice(&compressed);
+    let e = Model::from_bytes(&wrap_v3(&payload), "bomb.whet")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&format!(
+            "claims {inflated} bytes uncompressed from {}",
+            compressed.len()
+        )) && e.contains("1000 times"),
+        "{e}"
+    );
+
+    // A claim under the bound that the data then exceeds stops at the claim.
+    let m = model();
+    let encoded = m.encoded().unwrap();
+    let compressed = zstd::bulk::compress(&encoded, 3).unwrap();
+    let mut short = ((encoded.len() / 2) as u64).to_le_bytes().to_vec();
+    short.extend_from_slice(&compressed);
+    let e = Model::from_bytes(&wrap_v3(&short), "short.whet")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("cannot decompress"), "{e}");
+
+    // Every real model is far inside the bound, which the writer checks as well.
+    let file = m.to_bytes().unwrap();
+    assert_eq!(Model::from_bytes(&file, "ok.whet").unwrap(), m);
+}
+
 #[test]
 fn format_2_files_load_with_an_empty_reference_profile() {
     let m = model();

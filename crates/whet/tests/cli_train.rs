@@ -1024,3 +1024,123 @@ fn predictions_go_only_to_files_named_csv_or_parquet() {
     assert!(stderr(&p).contains(".csv or .parquet"), "{}", stderr(&p));
     assert!(!out.exists());
 }
+
+/// SIGTERM (what a service manager or `kill` sends) is Ctrl-C: stopped before any trial
+/// finished, there is nothing to build a model from, so the study and its trial are KILLED at
+/// once (not left RUNNING for the lease to expire), no model is written and the exit code is
+/// 130.
+#[test]
+fn sigterm_before_any_trial_finished_kills_the_study_and_writes_nothing() {
+    // Rows enough that one GBDT trial of an unoptimised build takes seconds.
+    let mut text = String::from("a,b,c,d,e,f,y\n");
+    let mut state: u64 = 7;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 40) as f64 / (1u64 << 24) as f64
+    };
+    for _ in 0..60_000 {
+        let x: Vec<f64> = (0..6).map(|_| next()).collect();
+        let y = u8::from(x[0] + x[1] * x[2] + 0.3 * next() > 0.9);
+        let cells: Vec<String> = x.iter().map(|v| format!("{v:.4}")).collect();
+        text.push_str(&format!("{},{y}\n", cells.join(",")));
+    }
+    let data = write("sigterm.csv", &text);
+    let store = tmp("sigterm.db");
+    let model = tmp("sigterm.whet");
+    let child = whet()
+        .env("WHET_STORE", &store)
+        .arg("train")
+        .arg(&data)
+        .args([
+            "--target",
+            "y",
+            "--learners",
+            "gbdt",
+            "--time",
+            "300s",
+            "-q",
+        ])
+        .arg("--out")
+        .arg(&model)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let running =
+        |runs: &[serde_json::Value]| runs.iter().any(|r| r.to_string().contains("\"RUNNING\""));
+    let mut waited = 0;
+    while !store.exists() || !running(&runs_json(&store)) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        waited += 1;
+        assert!(waited < 600, "the study never started");
+    }
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("stopped"), "{err}");
+    assert!(!model.exists(), "a model was written");
+    let runs = runs_json(&store);
+    assert!(!running(&runs), "runs left RUNNING: {runs:?}");
+    assert!(
+        runs.iter().any(|r| r.to_string().contains("\"KILLED\"")),
+        "no run marked KILLED: {runs:?}"
+    );
+}
+
+/// `--out` checked at the start can still fail at the end (the folder removed meanwhile): the
+/// model was given to the store first, so the error says where it is and it still predicts.
+#[test]
+fn a_model_whose_out_fails_at_the_end_is_kept_in_the_store() {
+    let store = tmp("late-out.db");
+    let folder = tmp("late-out-folder");
+    std::fs::create_dir_all(&folder).unwrap();
+    let model = folder.join("m.whet");
+    let child = whet()
+        .env("WHET_STORE", &store)
+        .arg("train")
+        .arg(example())
+        .args(["--target", "churned", "--time", "4s", "-q", "--out"])
+        .arg(&model)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut waited = 0;
+    while !store.exists()
+        || !runs_json(&store)
+            .iter()
+            .any(|r| r.to_string().contains("\"RUNNING\""))
+    {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        waited += 1;
+        assert!(waited < 300, "the study never started");
+    }
+    std::fs::remove_dir_all(&folder).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the model is safe in the tracking store"),
+        "{err}"
+    );
+    let show = err
+        .split("`whet model show ")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .unwrap_or_else(|| panic!("no model reference in: {err}"))
+        .to_string();
+    let p = whet()
+        .env("WHET_STORE", &store)
+        .arg("predict")
+        .arg(format!("models:/{show}"))
+        .arg(example())
+        .args(["--proba", "-q"])
+        .output()
+        .unwrap();
+    assert!(p.status.success(), "{}", stderr(&p));
+    assert_eq!(p.stdout.iter().filter(|&&b| b == b'\n').count(), 2001);
+}
