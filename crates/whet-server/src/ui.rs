@@ -224,8 +224,7 @@ fn parquet_preview(file: &std::path::Path, shown: &str, rows: usize) -> ApiResul
             let kind = table
                 .as_ref()
                 .and_then(|t| t.columns.get(i))
-                .map(|c| format!("{:?}", c.value_type).to_lowercase())
-                .unwrap_or_default();
+                .map_or("", |c| c.value_type.name());
             json!({"name": name, "type": kind})
         })
         .collect();

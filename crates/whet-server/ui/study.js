@@ -29,9 +29,7 @@ async function trialsOf(experimentId, studyId) {
 async function reportOf(info) {
   const url = api.artifactUrl(info.artifact_uri, "study.json");
   if (!url || info.status === "RUNNING") return null;
-  const resp = await fetch(url, { headers: localStorage.getItem("whet.token") ? { Authorization: "Bearer " + localStorage.getItem("whet.token") } : {} });
-  if (!resp.ok) return null;
-  try { return await resp.json(); } catch { return null; }
+  return api.get(url).catch(() => null);
 }
 
 function trialRows(runs, metric) {
