@@ -92,7 +92,7 @@ impl AsyncStore {
     /// Appends one move to the alias history, inside the caller's transaction.
     pub(super) async fn record_alias_move(
         &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        tx: &mut super::WriteTx,
         name: &str,
         alias: &str,
         version: Option<i64>,

@@ -130,11 +130,7 @@ impl AsyncStore {
     }
 
     /// A run's key whatever its lifecycle stage; NotFound if there is no such run.
-    async fn any_run_key(
-        &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-        run: &str,
-    ) -> Result<i64> {
+    async fn any_run_key(&self, tx: &mut super::WriteTx, run: &str) -> Result<i64> {
         let key: Option<i64> = sqlx::query_scalar("SELECT run_key FROM runs WHERE run_uuid = $1")
             .bind(run.to_string())
             .fetch_optional(&mut **tx)

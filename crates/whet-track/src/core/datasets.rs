@@ -16,7 +16,7 @@ use super::{Arg, AsyncStore, Sql, now_ms};
 use crate::error::{Error, Result};
 use crate::model::*;
 
-type Tx = sqlx::Transaction<'static, sqlx::Any>;
+type Tx = super::WriteTx;
 
 /// One input tag as `run_inputs.tags_json` stores it, MLflow's InputTag shape.
 #[derive(Serialize, Deserialize)]

@@ -226,6 +226,7 @@ impl AsyncStore {
             lease,
             owner: format!("pid {} {}", std::process::id(), &new_run_id()[..8]),
             last_reap: std::sync::atomic::AtomicI64::new(now_ms()),
+            write_gate: Default::default(),
         };
         if backend == Backend::Sqlite {
             core.enable_wal().await?;

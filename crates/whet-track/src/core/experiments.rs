@@ -20,7 +20,7 @@ use crate::model::*;
 
 const COLUMNS: &str = "e.experiment_id, e.name, e.artifact_location, e.lifecycle_stage, e.creation_time, e.last_update_time";
 
-type Tx = sqlx::Transaction<'static, sqlx::Any>;
+type Tx = super::WriteTx;
 
 impl AsyncStore {
     /// The experiment called `name`, created if there is none (in any lifecycle stage). For

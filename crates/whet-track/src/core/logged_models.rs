@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::filter::{self, Entity, Field};
 use crate::model::*;
 
-type Tx = sqlx::Transaction<'static, sqlx::Any>;
+type Tx = super::WriteTx;
 
 /// MLflow's SEARCH_LOGGED_MODEL_MAX_RESULTS_DEFAULT.
 const SEARCH_DEFAULT: usize = 100;

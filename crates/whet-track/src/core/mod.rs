@@ -91,6 +91,37 @@ pub struct AsyncStore {
     pub(crate) lease: Duration,
     pub(crate) owner: String,
     last_reap: std::sync::atomic::AtomicI64,
+    /// SQLite has one writer at a time. Writers of this process queue here, in order, rather
+    /// than in SQLite's busy handler, which polls with sleeps of 1 to 100 ms and left the file
+    /// idle between writes under concurrent log-batch requests. Other processes still meet
+    /// the busy timeout.
+    write_gate: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A write transaction; on SQLite it holds this process's write turn until it ends.
+pub(crate) struct WriteTx {
+    // Declared first, so a dropped transaction queues its rollback before the turn passes.
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -203,11 +234,18 @@ impl AsyncStore {
         move |e| Error::db(&self.location, context, e)
     }
 
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
-        let r = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
+    async fn begin_write(&self) -> Result<WriteTx> {
+        let (tx, turn) = match self.backend {
+            Backend::Sqlite => {
+                let turn = self.write_gate.clone().lock_owned().await;
+                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await;
+                (tx, Some(turn))
+            }
+            Backend::Postgres => (self.pool.begin().await, None),
         };
-        r.map_err(self.err("begin transaction"))
+        Ok(WriteTx {
+            tx: tx.map_err(self.err("begin transaction"))?,
+            _turn: turn,
+        })
     }
 }

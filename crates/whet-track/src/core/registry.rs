@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::filter::{self, Entity, Field};
 use crate::model::*;
 
-type Tx = sqlx::Transaction<'static, sqlx::Any>;
+type Tx = super::WriteTx;
 
 /// MLflow's SEARCH_REGISTERED_MODEL_MAX_RESULTS_DEFAULT and _THRESHOLD.
 const SEARCH_DEFAULT: usize = 100;

@@ -17,7 +17,7 @@ use super::{Arg, AsyncStore, Sql, now_ms};
 use crate::error::{Error, Result};
 use crate::model::*;
 
-type Tx = sqlx::Transaction<'static, sqlx::Any>;
+type Tx = super::WriteTx;
 
 /// Points per page of metric history when the caller does not say: MLflow's
 /// GET_METRIC_HISTORY_MAX_RESULTS.

@@ -14,6 +14,9 @@
 //!   parent when the run has no such tag row (runs started by whet or by an MLflow client that
 //!   sent only `run_name` have none; MLflow stores both as tags).
 
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
 use super::query::{self, decode_token, encode_token, page_size};
 use super::runs::{RUN_COLUMNS, RUN_NAME_TAG, run_info_from_row};
 use super::{Arg, AsyncStore, Sql};
@@ -55,34 +58,195 @@ impl AsyncStore {
         let limit = page_size(s.max_results, MAX_RESULTS_DEFAULT, MAX_RESULTS_LIMIT)?;
         let fingerprint = query_fingerprint(s);
         let offset = decode_token(s.page_token.as_deref(), fingerprint)?;
-        let collate = byte_collation(self.backend);
+        let driver = self.narrowest_metric_range(&conditions).await?;
+        let q = RunQuery {
+            s,
+            conditions: &conditions,
+            orders: &orders,
+            backend: self.backend,
+            driver,
+        };
+        // Ordered by a metric the filter does not bound (or a param or tag), the runs with a
+        // number (a value) come first: read them on their own, walking the (key, value) index
+        // in order and stopping at the page (0.3 ms instead of a sort of every run: 200 ms at
+        // 100,000 runs), and read the others only when the page reaches them.
+        let want = limit + 1;
+        let rows = if q.splits_on_first_order() {
+            let mut rows = self.fetch(q.select(Segment::Valued, want, offset)).await?;
+            if rows.len() < want {
+                let numbers = if rows.is_empty() && offset > 0 {
+                    let count = self.fetch(q.count(Segment::Valued)).await?;
+                    let n: i64 = count
+                        .first()
+                        .map(|r| r.try_get(0))
+                        .transpose()
+                        .map_err(self.err("search runs"))?
+                        .unwrap_or(0);
+                    usize::try_from(n).unwrap_or(0)
+                } else {
+                    offset + rows.len()
+                };
+                let rest_offset = offset.saturating_sub(numbers);
+                let rest = self
+                    .fetch(q.select(Segment::Unvalued, want - rows.len(), rest_offset))
+                    .await?;
+                rows.extend(rest);
+            }
+            rows
+        } else {
+            self.fetch(q.select(Segment::All, want, offset)).await?
+        };
+        let more = rows.len() > limit;
+        let infos = rows
+            .iter()
+            .take(limit)
+            .map(run_info_from_row)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(self.err("search runs"))?;
+        let items = self.attach_data(infos).await?;
+        let next_page_token = more.then(|| encode_token(offset + limit, fingerprint));
+        Ok(Page {
+            items,
+            next_page_token,
+        })
+    }
 
+    /// The filter's metric range (a condition only numbers satisfy) that matches fewest
+    /// runs, when it matches so few that reading the runs from it beats walking the runs in
+    /// the order asked for and testing each. SQLite keeps no statistics of value ranges and
+    /// always chose the walk: `metrics.m0 > 0.99 and params.p0 = 'a'` over 100,000 runs tested
+    /// 40,000 of them to fill a page. One index range count, stopped at the limit, decides.
+    /// PostgreSQL's planner has the statistics, so it decides there.
+    async fn narrowest_metric_range(
+        &self,
+        conditions: &[filter::Condition],
+    ) -> Result<Option<usize>> {
+        const FEW: i64 = 5_000;
+        if self.backend != Backend::Sqlite {
+            return Ok(None);
+        }
+        let mut best: Option<(i64, usize)> = None;
+        for (i, c) in conditions.iter().enumerate() {
+            if !is_metric_range(c) {
+                continue;
+            }
+            let Field::Metric(k) = &c.field else { continue };
+            let mut sql = Sql::new(self.backend);
+            let key = sql.arg(Arg::S(k.clone()));
+            let cmp = query::compare(&mut sql, c, "value");
+            let lim = sql.arg(Arg::I(FEW));
+            sql.text = format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM latest_metrics WHERE key = {key} AND {cmp} AND is_nan = 0 LIMIT {lim})"
+            );
+            let rows = self.fetch(sql).await?;
+            let n: i64 = rows
+                .first()
+                .map(|r| r.try_get(0))
+                .transpose()
+                .map_err(self.err("search runs"))?
+                .unwrap_or(FEW);
+            if n < FEW && best.is_none_or(|(m, _)| n < m) {
+                best = Some((n, i));
+            }
+        }
+        Ok(best.map(|(_, i)| i))
+    }
+
+    async fn fetch(&self, sql: Sql) -> Result<Vec<AnyRow>> {
+        sql.query()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.err("search runs"))
+    }
+}
+
+/// Which runs of a search ordered by a metric, param or tag a query reads.
+#[derive(Clone, Copy, PartialEq)]
+enum Segment {
+    /// Every run, in the whole order.
+    All,
+    /// Runs whose first-ordered metric is a number, or that have the first-ordered param or
+    /// tag.
+    Valued,
+    /// The others: the metric NaN or missing, the param or tag missing.
+    Unvalued,
+}
+
+/// One `search_runs` request translated to SQL.
+struct RunQuery<'a> {
+    s: &'a SearchRuns,
+    conditions: &'a [filter::Condition],
+    orders: &'a [filter::OrderBy],
+    backend: Backend,
+    /// The condition (a metric range) the runs are read from, if any: see
+    /// [`AsyncStore::narrowest_metric_range`].
+    driver: Option<usize>,
+}
+
+/// A condition on a metric that only numbers satisfy.
+fn is_metric_range(c: &filter::Condition) -> bool {
+    matches!(c.field, Field::Metric(_))
+        && matches!(c.value, Value::Number(_))
+        && matches!(c.op, Op::Lt | Op::Le | Op::Gt | Op::Ge | Op::Eq)
+}
+
+impl RunQuery<'_> {
+    /// The numeric bounds the filter puts on metric `k` (conditions only numbers satisfy).
+    fn bounds(&self, k: &str) -> Vec<(Op, f64)> {
+        self.conditions
+            .iter()
+            .filter_map(|c| match (&c.field, c.op, &c.value) {
+                (Field::Metric(ck), op, Value::Number(n)) if ck == k && op != Op::Ne => {
+                    Some((op, *n))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Whether the first order is a metric the filter does not bound, a param, or a tag
+    /// stored only as a tag, so the runs with a value can be read apart from the others.
+    fn splits_on_first_order(&self) -> bool {
+        match self.orders.first().map(|o| &o.field) {
+            Some(Field::Metric(k)) => self.bounds(k).is_empty(),
+            Some(Field::Param(_)) => true,
+            Some(Field::Tag(k)) => derived_tag_column(k).is_none(),
+            _ => false,
+        }
+    }
+
+    fn select(&self, segment: Segment, limit: usize, offset: usize) -> Sql {
+        self.build(segment, Some((limit, offset)))
+    }
+
+    fn count(&self, segment: Segment) -> Sql {
+        self.build(segment, None)
+    }
+
+    fn build(&self, segment: Segment, page: Option<(usize, usize)>) -> Sql {
+        let collate = byte_collation(self.backend);
         let mut sql = Sql::new(self.backend);
         let mut joins = String::new();
         let mut order_sql = Vec::new();
+        let mut wheres = Vec::new();
         let mut by_start_time = false;
-        for (i, o) in orders.iter().enumerate() {
+        for (i, o) in self.orders.iter().enumerate() {
             let dir = if o.descending { "DESC" } else { "ASC" };
             match &o.field {
                 Field::Metric(k) => {
-                    // Conditions on this metric that only numbers satisfy: every result has
-                    // the metric and it is not NaN.
-                    let bounds: Vec<(Op, f64)> = conditions
-                        .iter()
-                        .filter_map(|c| match (&c.field, c.op, &c.value) {
-                            (Field::Metric(ck), op, Value::Number(n))
-                                if ck == k && op != Op::Ne =>
-                            {
-                                Some((op, *n))
-                            }
-                            _ => None,
-                        })
-                        .collect();
+                    let bounds = self.bounds(k);
                     let p = sql.arg(Arg::S(k.clone()));
-                    if bounds.is_empty() {
+                    if i == 0 && segment == Segment::Valued {
+                        joins.push_str(&format!(
+                            " JOIN latest_metrics o{i} ON o{i}.run_key = r.run_key AND o{i}.key = {p} AND o{i}.is_nan = 0"
+                        ));
+                    } else if bounds.is_empty() {
                         joins.push_str(&format!(
                             " LEFT JOIN latest_metrics o{i} ON o{i}.run_key = r.run_key AND o{i}.key = {p}"
                         ));
+                        if i == 0 && segment == Segment::Unvalued {
+                            wheres.push(format!("(o{i}.run_key IS NULL OR o{i}.is_nan = 1)"));
+                        }
                         order_sql.push(format!(
                             "CASE WHEN o{i}.run_key IS NULL THEN 2 WHEN o{i}.is_nan = 1 THEN 1 ELSE 0 END"
                         ));
@@ -109,14 +273,26 @@ impl AsyncStore {
                         "tags"
                     };
                     let p = sql.arg(Arg::S(k.clone()));
+                    let kind = if i == 0 && segment == Segment::Valued {
+                        "JOIN"
+                    } else {
+                        "LEFT JOIN"
+                    };
                     joins.push_str(&format!(
-                        " LEFT JOIN {table} o{i} ON o{i}.run_key = r.run_key AND o{i}.key = {p}"
+                        " {kind} {table} o{i} ON o{i}.run_key = r.run_key AND o{i}.key = {p}"
                     ));
+                    if i == 0 && segment == Segment::Unvalued {
+                        wheres.push(format!("o{i}.run_key IS NULL"));
+                    }
                     let expr = match derived_tag_column(k).filter(|_| table == "tags") {
                         Some(col) => format!("COALESCE(o{i}.value, {col})"),
                         None => format!("o{i}.value"),
                     };
-                    order_sql.push(format!("CASE WHEN {expr} IS NULL THEN 1 ELSE 0 END"));
+                    // Every run of the valued segment has a value: no CASE to stop the walk
+                    // of the (key, value) index.
+                    if !(i == 0 && segment == Segment::Valued) {
+                        order_sql.push(format!("CASE WHEN {expr} IS NULL THEN 1 ELSE 0 END"));
+                    }
                     order_sql.push(format!("{expr}{collate} {dir}"));
                 }
                 Field::Attribute(a) => {
@@ -136,14 +312,14 @@ impl AsyncStore {
         }
         order_sql.push("r.run_uuid ASC".to_string());
 
-        let mut wheres = Vec::new();
-        match s.view {
+        match self.s.view {
             ViewType::ActiveOnly => wheres.push("r.lifecycle_stage = 'active'".to_string()),
             ViewType::DeletedOnly => wheres.push("r.lifecycle_stage = 'deleted'".to_string()),
             ViewType::All => {}
         }
-        if !s.experiments.is_empty() {
-            let list = s
+        if !self.s.experiments.is_empty() {
+            let list = self
+                .s
                 .experiments
                 .iter()
                 .map(|e| sql.arg(Arg::I(*e)))
@@ -151,34 +327,35 @@ impl AsyncStore {
                 .join(", ");
             wheres.push(format!("r.experiment_id IN ({list})"));
         }
-        for c in &conditions {
-            wheres.push(condition_sql(&mut sql, c));
+        // The driving range first in FROM: SQLite keeps a CROSS JOIN's order, PostgreSQL
+        // plans it as any join. The metric's row is unique per run, so no run repeats.
+        let mut from = "runs r".to_string();
+        for (i, c) in self.conditions.iter().enumerate() {
+            if self.driver == Some(i) {
+                let Field::Metric(k) = &c.field else { continue };
+                let key = sql.arg(Arg::S(k.clone()));
+                let cmp = query::compare(&mut sql, c, "dm.value");
+                from = "latest_metrics dm CROSS JOIN runs r".to_string();
+                wheres.push(format!(
+                    "dm.run_key = r.run_key AND dm.key = {key} AND dm.is_nan = 0 AND {cmp}"
+                ));
+            } else {
+                wheres.push(condition_sql(&mut sql, c));
+            }
         }
-        let lim = sql.arg(Arg::I(limit as i64 + 1));
-        let off = sql.arg(Arg::I(offset as i64));
-        sql.text = format!(
-            "SELECT {RUN_COLUMNS} FROM runs r{joins}{} ORDER BY {} LIMIT {lim} OFFSET {off}",
-            query::where_clause(&wheres),
-            order_sql.join(", ")
-        );
-        let rows = sql
-            .query()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(self.err("search runs"))?;
-        let more = rows.len() > limit;
-        let infos = rows
-            .iter()
-            .take(limit)
-            .map(run_info_from_row)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(self.err("search runs"))?;
-        let items = self.attach_data(infos).await?;
-        let next_page_token = more.then(|| encode_token(offset + limit, fingerprint));
-        Ok(Page {
-            items,
-            next_page_token,
-        })
+        let where_sql = query::where_clause(&wheres);
+        sql.text = match page {
+            Some((limit, offset)) => {
+                let lim = sql.arg(Arg::I(limit as i64));
+                let off = sql.arg(Arg::I(offset as i64));
+                format!(
+                    "SELECT {RUN_COLUMNS} FROM {from}{joins}{where_sql} ORDER BY {} LIMIT {lim} OFFSET {off}",
+                    order_sql.join(", ")
+                )
+            }
+            None => format!("SELECT COUNT(*) FROM {from}{joins}{where_sql}"),
+        };
+        sql
     }
 }
 

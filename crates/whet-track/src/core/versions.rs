@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::filter::{self, Entity, Field};
 use crate::model::*;
 
-type Tx = sqlx::Transaction<'static, sqlx::Any>;
+type Tx = super::WriteTx;
 
 /// Whether versions read come with their aliases. MLflow fills them in when a version is read
 /// (GetModelVersion, GetLatestVersions, the alias lookup) but not in SearchModelVersions nor in

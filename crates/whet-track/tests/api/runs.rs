@@ -470,3 +470,70 @@ both!(artifacts_written_by_a_proxy, |a: &Api| {
         .unwrap_err();
     assert!(matches!(e, Error::NotFound { .. }), "{e}");
 });
+
+both!(run_data_reads_back_exactly, |a: &Api| {
+    // Every double comes back bit for bit, and keys and values with quotes, backslashes,
+    // control characters and non-ASCII text come back unchanged, through get and search.
+    let run = start(a, "exact");
+    let values = [
+        0.1,
+        1.0 / 3.0,
+        -2.0 / 3.0,
+        5e-324,
+        2.2250738585072014e-308,
+        f64::MAX,
+        f64::MIN,
+        123456789.12345679,
+        1e300,
+        0.30000000000000004,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NAN,
+    ];
+    let points: Vec<Metric> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            point(
+                &format!("m{i}"),
+                *v,
+                i as i64 * 3,
+                1_700_000_000_000 + i as i64,
+            )
+        })
+        .collect();
+    let odd = [
+        ("quote\"d", "va\"lue"),
+        ("back\\slash", "c:\\path\\"),
+        ("tab", "a\tb\nc\u{1}"),
+        ("unicode", "größe ✓ 日本"),
+        ("empty", ""),
+        ("json", "[1, {\"a\": null}]"),
+    ];
+    a.run(a.s.log_batch(&run, &points, &kv(&odd), &kv(&odd)))
+        .unwrap();
+    let fetched = a.run(a.s.get_run(&run)).unwrap();
+    let searched = a
+        .run(a.s.search_runs(&SearchRuns {
+            experiments: vec![0],
+            filter: "attributes.run_name = 'exact'".into(),
+            ..Default::default()
+        }))
+        .unwrap()
+        .items
+        .remove(0);
+    for r in [&fetched, &searched] {
+        for (i, v) in values.iter().enumerate() {
+            let m = &r.metrics[&format!("m{i}")];
+            assert_eq!(m.value.to_bits(), v.to_bits(), "m{i}: {} vs {v}", m.value);
+            assert_eq!(
+                (m.step, m.timestamp_ms),
+                (i as i64 * 3, 1_700_000_000_000 + i as i64)
+            );
+        }
+        for (k, v) in odd {
+            assert_eq!(r.params[k], v);
+            assert_eq!(r.tags[k], v);
+        }
+    }
+});
