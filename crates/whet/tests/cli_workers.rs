@@ -5,7 +5,8 @@
 //!
 //! What is checked: 3 workers give the local run's trials, scores and model, and so do 2
 //! workers and a submitter that reach the queue through a `whet server` on that PostgreSQL
-//! with tokens (a read token's worker is refused and takes nothing); a worker killed
+//! with tokens (a read token's worker is refused and takes nothing; a damaged data artifact is
+//! reported and the fold stays queued); a worker killed
 //! (SIGKILL) while it holds a trial loses it when its lease runs out, another worker fits it,
 //! and every trial is recorded once; a worker cut off from the database for a few seconds
 //! carries on; bad input (a SQLite store, a store of a newer schema, corrupt training data)
@@ -734,6 +735,36 @@ fn workers_through_a_server_give_the_local_runs_trials_and_model_and_a_read_toke
         ("queued", 0),
         "{first:?}"
     );
+
+    // The data artifact damaged on the server: the download does not match the recorded
+    // sha256, the worker says so, and the fold goes back to the queue.
+    let uri = handle.get_run(&study.run_id).unwrap().info.artifact_uri;
+    let file = art.join(uri).join(&artifact);
+    let good = std::fs::read(&file).unwrap();
+    let mut bad = good.clone();
+    bad.push(0);
+    std::fs::write(&file, &bad).unwrap();
+    let o = wait_for(
+        worker_command(url, &dir, "damaged", &["--once"])
+            .env("WHET_TOKEN", &write)
+            .spawn()
+            .unwrap(),
+        Duration::from_secs(120),
+        "a worker on a damaged data artifact",
+    );
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("is damaged: expected sha256"), "{err}");
+    let first = handle.queue_tasks(None).unwrap().remove(0);
+    assert_eq!(first.state, "queued", "{first:?}");
+    assert!(
+        first
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("is damaged")),
+        "{first:?}"
+    );
+    std::fs::write(&file, &good).unwrap();
 
     let workers: Vec<Child> = (0..2)
         .map(|i| {
