@@ -6,11 +6,11 @@
 //! What is checked: 3 workers give the local run's trials, scores and model, and so do 2
 //! workers and a submitter that reach the queue through a `whet server` on that PostgreSQL
 //! with tokens (a read token's worker is refused and takes nothing; a damaged data artifact is
-//! reported and the fold stays queued); a worker killed
-//! (SIGKILL) while it holds a trial loses it when its lease runs out, another worker fits it,
-//! and every trial is recorded once; a worker cut off from the database for a few seconds
-//! carries on; bad input (a SQLite store, a store of a newer schema, corrupt training data)
-//! gives a clear error and loses no trial; a whet server on SQLite is refused.
+//! reported and the fold stays queued); a worker killed (SIGKILL) while it holds a trial loses
+//! it when its lease runs out, another worker fits it, and every trial is recorded once; a
+//! worker cut off from the database for a few seconds carries on, and so does one cut off from
+//! the whet server it goes through; bad input (a SQLite store or a server on one, a store of a
+//! newer schema, corrupt training data) gives a clear error and loses no trial.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -801,4 +801,47 @@ fn workers_through_a_server_give_the_local_runs_trials_and_model_and_a_read_toke
             .iter()
             .all(|t| t.state == "done" || t.state == "cancelled")
     );
+}
+
+#[test]
+fn a_worker_that_loses_the_server_for_a_few_seconds_carries_on() {
+    let Some(store) = postgres("a_worker_that_loses_the_server_for_a_few_seconds_carries_on")
+    else {
+        return;
+    };
+    let dir = study_dir("server-outage");
+    let (local, _) = local_run(&dir);
+    let art = dir.join("art");
+    let server = Server::start(&store, &art, &["--auth", "off"]);
+    let relay = Relay::start(server.url.trim_start_matches("http://").to_string());
+    let worker_url = format!("http://127.0.0.1:{}", relay.port);
+    let handle = whet_track::Store::open(&store).unwrap();
+    let out = dir.join("remote.whet");
+    let train = spawn_train(&server.url, &dir, &out);
+    let worker = spawn_worker(&worker_url, &dir, "cut", &["--lease", "20s"]);
+    let started = Instant::now();
+    while handle
+        .queue_tasks(None)
+        .unwrap()
+        .iter()
+        .filter(|t| t.state == "done")
+        .count()
+        < 20
+    {
+        assert!(started.elapsed() < Duration::from_secs(300), "no progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    relay.cut_for(Duration::from_secs(4));
+    let remote = report(&wait_for(
+        train,
+        Duration::from_secs(600),
+        "the study after the server outage",
+    ));
+    assert_eq!(trials(&remote, &store, &art), local);
+    sigterm(&worker);
+    let o = wait_for(worker, Duration::from_secs(60), "the worker after SIGTERM");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("lost the server"), "{err}");
+    assert!(err.contains("the server is back"), "{err}");
 }
