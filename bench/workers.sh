@@ -3,8 +3,11 @@
 # `whet worker`s (--threads 1 each), against the single-process run (--threads 1), and the
 # queue's overhead per fold (claim + result, as each worker reports it at exit) with 8 workers.
 #
-#   WHET_TEST_POSTGRES_URL=postgres://… bash bench/workers.sh [DATA TARGET]
+#   WHET_TEST_POSTGRES_URL=postgres://… [VIA=postgres|server] [WORKERS="1 2 8"] [TRIALS=200] \
+#     bash bench/workers.sh [DATA TARGET]
 #
+# VIA=server puts a `whet server` (on the same PostgreSQL, --auth off) between the workers,
+# the submitter and the database: every queue call is then an HTTP request.
 # Needs a PostgreSQL URL (source .ci/postgres.sh && start_postgres gives one). Uses
 # target/release/whet unless WHET_BIN names another binary; WHET_BENCH_NO_BUILD=1 skips the
 # build. Every run gets a fresh schema.
@@ -13,6 +16,8 @@ cd "$(dirname "$0")/.."
 DATA=${1:-/work/shared/datasets/credit_data.csv}
 TARGET=${2:-Status}
 TRIALS=${TRIALS:-200}
+VIA=${VIA:-postgres}
+WORKERS=${WORKERS:-1 2 8}
 : "${WHET_TEST_POSTGRES_URL:?set WHET_TEST_POSTGRES_URL (source .ci/postgres.sh && start_postgres)}"
 BIN=${WHET_BIN:-target/release/whet}
 if [ -z "${WHET_BENCH_NO_BUILD:-}" ] && [ -z "${WHET_BIN:-}" ]; then
@@ -30,7 +35,7 @@ fresh_schema() {
 
 now() { date +%s.%N; }
 
-echo "data: $DATA ($TARGET), $TRIALS trials, seed 1"
+echo "data: $DATA ($TARGET), $TRIALS trials, seed 1, queue via $VIA"
 echo "binary: $BIN ($(stat -c %y "$BIN" | cut -d. -f1))"
 echo "date: $(date)"
 echo "nproc: $(nproc)"
@@ -44,8 +49,18 @@ t1=$(now)
 echo "single process (--threads 1): $(echo "$t1 - $t0" | bc) s"
 
 run_remote() { # workers
-    local n=$1 url pids=()
+    local n=$1 url pids=() server=""
     url=$(fresh_schema)
+    if [ "$VIA" = server ]; then
+        "$BIN" server --port 0 --auth off --store "$url" --artifacts-destination "$WORK/server-art-$n" \
+            >"$WORK/server-$n.out" 2>"$WORK/server-$n.log" &
+        server=$!
+        for _ in $(seq 1 100); do
+            grep -q "http://" "$WORK/server-$n.out" 2>/dev/null && break
+            sleep 0.1
+        done
+        url=$(grep -o "http://[0-9.:]*" "$WORK/server-$n.out" | head -n 1)
+    fi
     for i in $(seq 1 "$n"); do
         "$BIN" worker --store "$url" --threads 1 --cache "$WORK/cache-$n-$i" 2>"$WORK/w$n-$i.log" &
         pids+=($!)
@@ -56,6 +71,7 @@ run_remote() { # workers
     e=$(now)
     kill -TERM "${pids[@]}"
     wait "${pids[@]}" || true
+    if [ -n "$server" ]; then kill -TERM "$server"; wait "$server" || true; fi
     echo "$n worker(s): $(echo "$e - $s" | bc) s"
     grep -h "queue time" "$WORK"/w"$n"-*.log | sed 's/^/  /'
     python3 - "$WORK/local.json" "$WORK/remote$n.json" <<'PY'
@@ -66,7 +82,5 @@ print(f"  cv_score local {a['cv_score']} remote {b['cv_score']}: {'same' if same
 PY
 }
 
-run_remote 1
-run_remote 2
-run_remote 8
+for n in $WORKERS; do run_remote "$n"; done
 echo "load after: $(uptime)"

@@ -218,13 +218,22 @@ pub fn search_with(
     let mut trials: Vec<TrialRecord> = Vec::new();
     let mut kept: Vec<Kept> = Vec::new();
     let mut stopped_by = StopReason::TrialBudget;
+    // A time-only study whose folds go to workers proposes one trial ahead: the next trial's
+    // folds are queued while the current one's are fitted, so up to twice the number of
+    // folds keep workers busy. It is proposed before the current trial's score is told, so
+    // it is not the proposal a one-at-a-time search would make; that is why a study with a
+    // trial budget (whose trials must be the local run's) never looks ahead.
+    let look_ahead = executor.is_some() && matches!(options.budget, Budget::Until(_));
+    let mut ahead: Option<(LearnerKind, Config, Option<usize>)> = None;
 
     while trials.len() < max_trials {
-        let (learner, config, portfolio_index) =
-            match next_config(&learners, &mut states, &mut queue) {
-                Some(c) => c,
+        let (learner, config, portfolio_index, submitted) = match ahead.take() {
+            Some((l, c, p)) => (l, c, p, true),
+            None => match next_config(&learners, &mut states, &mut queue) {
+                Some((l, c, p)) => (l, c, p, false),
                 None => break,
-            };
+            },
+        };
         // Leave time to assemble and use the final model.
         let effective_deadline = deadline.map(|d| {
             let final_stage = finalize::reserve_seconds(
@@ -248,7 +257,7 @@ pub fn search_with(
         }
         let id = trials.len();
         observer.event(StudyEvent::TrialStarted { id, learner });
-        let trial_seed = options.seed.wrapping_add(id as u64 * 0x9E37_79B9);
+        let trial_seed = seed_of_trial(options.seed, id);
         let best_ref = best_completed(&trials, metric).map(|t| (t.fold_scores.clone(), t.cv_std));
         let t0 = Instant::now();
         let outcome = match executor.as_deref_mut() {
@@ -261,16 +270,37 @@ pub fn search_with(
                 effective_deadline,
                 best_ref.as_ref(),
             ),
-            Some(e) => run_folds_remote(
-                e,
-                id,
-                plan.folds.len(),
-                &config,
-                metric,
-                trial_seed,
-                effective_deadline,
-                best_ref.as_ref(),
-            )?,
+            Some(e) => {
+                if !submitted {
+                    e.submit(fold_tasks(
+                        id,
+                        plan.folds.len(),
+                        &config,
+                        trial_seed,
+                        effective_deadline,
+                    ))?;
+                }
+                if look_ahead && trials.len() + 1 < max_trials {
+                    ahead = next_config(&learners, &mut states, &mut queue);
+                    if let Some((_, next, _)) = &ahead {
+                        e.submit(fold_tasks(
+                            id + 1,
+                            plan.folds.len(),
+                            next,
+                            seed_of_trial(options.seed, id + 1),
+                            effective_deadline,
+                        ))?;
+                    }
+                }
+                run_folds_remote(
+                    e,
+                    id,
+                    plan.folds.len(),
+                    metric,
+                    effective_deadline,
+                    best_ref.as_ref(),
+                )?
+            }
         };
         let fit_seconds = t0.elapsed().as_secs_f64();
         let (record, results) = match outcome {
@@ -401,6 +431,11 @@ pub fn search_with(
             let mut keep = ensemble_candidates(&ranked).into_iter();
             kept.retain(|_| keep.next().unwrap_or(false));
         }
+    }
+    if let Some(e) = executor {
+        // A trial proposed ahead and never consumed leaves nothing queued behind.
+        e.cancel(trials.len())?;
+        e.cancel(trials.len() + 1)?;
     }
     if trials.len() >= max_trials && stopped_by != StopReason::Interrupted {
         stopped_by = StopReason::TrialBudget;
@@ -783,24 +818,36 @@ fn trails_best(
     false
 }
 
-/// [`run_folds`] through an executor: every fold is queued at once and the results are used
-/// one at a time in fold order, pruning exactly as locally; the folds a pruned or failed
-/// trial no longer needs are cancelled.
-#[allow(clippy::too_many_arguments)]
+/// A trial's seed: the study's seed and the trial's position, nothing else.
+fn seed_of_trial(seed: u64, id: usize) -> u64 {
+    seed.wrapping_add(id as u64 * 0x9E37_79B9)
+}
+
+/// Every fold of one trial, as [`run_folds`] would fit them (each fold's seed is the trial's
+/// plus its index).
+fn fold_tasks(
+    trial: usize,
+    n_folds: usize,
+    config: &Config,
+    seed: u64,
+    deadline: Option<Instant>,
+) -> Vec<FoldTask> {
+    (0..n_folds)
+        .map(|f| FoldTask::new(trial, f, config, seed.wrapping_add(f as u64), deadline))
+        .collect()
+}
+
+/// [`run_folds`] through an executor, for a trial whose folds were all submitted
+/// ([`fold_tasks`]): the results are used one at a time in fold order, pruning exactly as
+/// locally; the folds a pruned or failed trial no longer needs are cancelled.
 fn run_folds_remote(
     executor: &mut dyn FoldExecutor,
     trial: usize,
     n_folds: usize,
-    config: &Config,
     metric: Metric,
-    seed: u64,
     deadline: Option<Instant>,
     best: Option<&(Vec<f64>, f64)>,
 ) -> Result<FoldsOutcome, AutomlError> {
-    let tasks = (0..n_folds)
-        .map(|f| FoldTask::new(trial, f, config, seed.wrapping_add(f as u64), deadline))
-        .collect();
-    executor.submit(tasks)?;
     let mut results = Vec::with_capacity(n_folds);
     let mut cost = 0.0;
     let outcome = loop {
@@ -1044,5 +1091,132 @@ mod tests {
         assert_eq!(auto.final_strategy, expected);
         let again = run_with(10, 2, FinalMode::Auto);
         assert_eq!(again.predictor.predict(&x), auto.predictor.predict(&x));
+    }
+
+    /// Fits each fold here when it is submitted, and logs what the search asked of it.
+    struct Recorder<'a> {
+        problem: &'a Problem<'a>,
+        plan: &'a CvPlan,
+        results: BTreeMap<(usize, usize), Result<FoldResult, FoldError>>,
+        log: Vec<(&'static str, usize)>,
+    }
+
+    impl FoldExecutor for Recorder<'_> {
+        fn submit(&mut self, tasks: Vec<FoldTask>) -> Result<(), AutomlError> {
+            for t in tasks {
+                if t.fold == 0 {
+                    self.log.push(("submit", t.trial));
+                }
+                let fold = &self.plan.folds[t.fold];
+                let r = fit_fold(
+                    self.problem,
+                    &t.config()?,
+                    fold,
+                    Metric::RocAuc,
+                    t.seed,
+                    None,
+                );
+                self.results.insert((t.trial, t.fold), r);
+            }
+            Ok(())
+        }
+
+        fn wait(
+            &mut self,
+            trial: usize,
+            fold: usize,
+            _deadline: Option<Instant>,
+        ) -> Result<Result<FoldResult, FoldError>, AutomlError> {
+            if fold == 0 {
+                self.log.push(("wait", trial));
+            }
+            self.results
+                .remove(&(trial, fold))
+                .ok_or_else(|| AutomlError::Queue(format!("trial {trial} fold {fold} not queued")))
+        }
+
+        fn cancel(&mut self, trial: usize) -> Result<(), AutomlError> {
+            self.results.retain(|&(t, _), _| t != trial);
+            Ok(())
+        }
+    }
+
+    fn through_recorder(budget: Budget, seed: u64) -> (SearchResult, Vec<(&'static str, usize)>) {
+        let (x, y) = binary_data();
+        let binned = BinnedData::fit(&x, 255).unwrap();
+        let problem = Problem {
+            x: &x,
+            y: &y,
+            weight: None,
+            task: Task::Binary,
+            n_classes: 2,
+            binned: Some(&binned),
+        };
+        let plan = plan_folds(Task::Binary, &y, 2, 4, seed).unwrap();
+        let options = SearchOptions {
+            metric: Metric::RocAuc,
+            budget,
+            learners: LearnerKind::ALL.to_vec(),
+            seed,
+            finish_factor: 0.0,
+            final_mode: FinalMode::Auto,
+        };
+        let mut recorder = Recorder {
+            problem: &problem,
+            plan: &plan,
+            results: BTreeMap::new(),
+            log: Vec::new(),
+        };
+        let r = search_with(
+            &problem,
+            &plan,
+            &options,
+            &mut crate::events::NoObserver,
+            Some(&mut recorder),
+        )
+        .unwrap();
+        (r, recorder.log)
+    }
+
+    #[test]
+    fn with_a_trial_budget_an_executor_gives_the_local_search_one_trial_at_a_time() {
+        let local = run(16, 4);
+        let (remote, log) = through_recorder(Budget::Trials(16), 4);
+        let key = |r: &SearchResult| {
+            r.trials
+                .iter()
+                .map(|t| (t.learner, t.params.clone(), t.cv_score.to_bits()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(key(&remote), key(&local));
+        // Each trial is submitted only once the previous one has been waited for.
+        let mut expected = Vec::new();
+        for t in 0..16 {
+            expected.push(("submit", t));
+            expected.push(("wait", t));
+        }
+        assert_eq!(log, expected);
+    }
+
+    #[test]
+    fn with_a_time_budget_an_executor_gets_the_next_trial_before_the_current_one_is_in() {
+        let budget = Budget::Until(Instant::now() + Duration::from_secs(3));
+        let (r, log) = through_recorder(budget, 4);
+        assert!(r.trials.len() >= 3, "{} trials", r.trials.len());
+        assert_eq!(
+            r.trials.iter().map(|t| t.id).collect::<Vec<_>>(),
+            (0..r.trials.len()).collect::<Vec<_>>()
+        );
+        let at = |what: &str, t: usize| log.iter().position(|&(w, k)| w == what && k == t);
+        // Trial k+1 is queued before trial k is waited for, for every trial but the first.
+        for k in 1..r.trials.len() - 1 {
+            let (Some(next), Some(wait)) = (at("submit", k + 1), at("wait", k)) else {
+                panic!("trial {k}: {log:?}");
+            };
+            assert!(next < wait, "trial {k}: {log:?}");
+        }
+        // Trials are consumed in order, each once.
+        let waits: Vec<usize> = log.iter().filter(|e| e.0 == "wait").map(|e| e.1).collect();
+        assert_eq!(waits, (0..waits.len()).collect::<Vec<_>>());
     }
 }

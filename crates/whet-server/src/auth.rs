@@ -111,13 +111,15 @@ fn needed_role(method: &Method, path: &str) -> Role {
     Role::Write
 }
 
-/// Whether a request is recorded in the audit log: every write but a whet client's lease
-/// heartbeat, which changes nothing but a run's lease and comes every few seconds.
+/// Whether a request is recorded in the audit log: every write but the ones a whet client
+/// repeats as it works: a run's lease heartbeat, and a worker's trial claims (an idle worker
+/// asks several times a second) and claim heartbeats, which change nothing but the queue.
 fn mutates(method: &Method, path: &str) -> bool {
+    use whet_track::remote::api;
     needed_role(method, path) != Role::Read
-        && path
-            .strip_prefix(whet_track::remote::api::PREFIX)
-            .is_none_or(|rest| rest != whet_track::remote::api::RUNS_HEARTBEAT)
+        && path.strip_prefix(api::PREFIX).is_none_or(|rest| {
+            ![api::RUNS_HEARTBEAT, api::QUEUE_CLAIM, api::QUEUE_HEARTBEAT].contains(&rest)
+        })
 }
 
 fn token_from(headers: &HeaderMap) -> Option<String> {
@@ -259,6 +261,15 @@ mod tests {
         );
         assert_eq!(needed_role(&Method::POST, &p("/gc")), Role::Admin);
         assert!(!mutates(&Method::POST, &p("/runs/heartbeat")));
+        // A worker's claim (which may carry a result) is a write a read token cannot make.
+        assert_eq!(needed_role(&Method::POST, &p("/queue/claim")), Role::Write);
+        assert_eq!(
+            needed_role(&Method::POST, &p("/queue/complete")),
+            Role::Write
+        );
+        assert_eq!(needed_role(&Method::GET, &p("/queue/task")), Role::Read);
+        assert!(!mutates(&Method::POST, &p("/queue/claim")));
+        assert!(mutates(&Method::POST, &p("/queue/complete")));
         assert!(mutates(&Method::POST, &p("/runs/start")));
     }
 }

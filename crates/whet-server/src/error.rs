@@ -103,6 +103,13 @@ impl From<whet_track::Error> for ApiError {
             whet_track::Error::AlreadyExists { what, .. } => mlflow_already_exists(what),
             _ => e.to_string(),
         };
+        if e.connection_lost() {
+            // Answered as busy, so that whet clients (a worker, a submitter) wait and retry.
+            return ApiError::new(
+                ErrorCode::TemporarilyUnavailable,
+                format!("{message}; the server lost its database for now: retry shortly"),
+            );
+        }
         let code = match &e {
             E::NotFound { .. } => ErrorCode::ResourceDoesNotExist,
             E::AlreadyExists { .. } => ErrorCode::ResourceAlreadyExists,

@@ -5,7 +5,9 @@
 //! data fingerprint, version metrics, source kinds, sha256 of artifacts).
 //!
 //! Roles (`auth::needed_role`): GETs and `POST runs/search` read, other POSTs write, `POST gc`
-//! needs admin. Handlers hold no policy: each is one call into the store.
+//! needs admin. Handlers hold no policy: each is one call into the store. The trial queue's
+//! handlers too: the store refuses it on SQLite, and its leases, claims and results keep the
+//! semantics they have on the database directly (`whet_track`'s `core/queue.rs`).
 
 use axum::Json;
 use axum::Router;
@@ -13,7 +15,7 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 use whet_track::remote::api;
-use whet_track::{Page, Run, SearchRuns};
+use whet_track::{Completion, Page, QueueCounts, QueueStudy, Run, SearchRuns, TaskState};
 
 use crate::error::{ApiError, ApiResult};
 use crate::mlflow::wire::Input;
@@ -38,7 +40,19 @@ pub fn routes() -> Router<AppState> {
         .route(api::MODELS_ALIAS, post(set_alias))
         .route(api::MODELS_ALIAS_HISTORY, get(alias_history))
         .route(api::STATUS, get(status))
-        .route(api::GC, post(gc));
+        .route(api::GC, post(gc))
+        .route(api::QUEUE_STUDY_CREATE, post(queue_create_study))
+        .route(api::QUEUE_STUDY_GET, get(queue_study))
+        .route(api::QUEUE_STUDY_CLOSE, post(queue_close_study))
+        .route(api::QUEUE_ENQUEUE, post(queue_enqueue))
+        .route(api::QUEUE_CLAIM, post(queue_claim))
+        .route(api::QUEUE_HEARTBEAT, post(queue_heartbeat))
+        .route(api::QUEUE_COMPLETE, post(queue_complete))
+        .route(api::QUEUE_RELEASE, post(queue_release))
+        .route(api::QUEUE_TASK, get(queue_task))
+        .route(api::QUEUE_CANCEL, post(queue_cancel))
+        .route(api::QUEUE_TASKS, get(queue_tasks))
+        .route(api::QUEUE_COUNTS, get(queue_counts));
     Router::new().nest(api::PREFIX, api)
 }
 
@@ -218,4 +232,130 @@ async fn status(
     Input(q): Input<api::StatusParams>,
 ) -> ApiResult<Json<whet_track::status::StatusReport>> {
     Ok(Json(state.store.status(&q.query()?).await?))
+}
+
+fn lease(ms: u64) -> std::time::Duration {
+    std::time::Duration::from_millis(ms)
+}
+
+async fn queue_create_study(
+    State(state): State<AppState>,
+    Input(req): Input<QueueStudy>,
+) -> ApiResult<Json<Value>> {
+    state.store.queue_create_study(&req).await?;
+    Ok(Json(json!({})))
+}
+
+async fn queue_study(
+    State(state): State<AppState>,
+    Input(q): Input<api::StudyId>,
+) -> ApiResult<Json<QueueStudy>> {
+    let id = required(&q.study_id, "study_id")?;
+    Ok(Json(state.store.queue_study(id).await?))
+}
+
+async fn queue_close_study(
+    State(state): State<AppState>,
+    Input(q): Input<api::StudyId>,
+) -> ApiResult<Json<Value>> {
+    let id = required(&q.study_id, "study_id")?;
+    state.store.queue_close_study(id).await?;
+    Ok(Json(json!({})))
+}
+
+async fn queue_enqueue(
+    State(state): State<AppState>,
+    Input(req): Input<api::Enqueue>,
+) -> ApiResult<Json<api::TaskKeys>> {
+    let keys = state
+        .store
+        .queue_enqueue(&req.study_id, req.experiment_id, &req.tasks)
+        .await?;
+    Ok(Json(api::TaskKeys { keys }))
+}
+
+async fn queue_claim(
+    State(state): State<AppState>,
+    Input(req): Input<api::Claim>,
+) -> ApiResult<Json<api::Claimed>> {
+    let (kept, task) = state
+        .store
+        .queue_claim_next(
+            req.done.as_ref(),
+            &req.owner,
+            req.experiment_id,
+            lease(req.lease_ms),
+        )
+        .await?;
+    Ok(Json(api::Claimed { kept, task }))
+}
+
+async fn queue_heartbeat(
+    State(state): State<AppState>,
+    Input(req): Input<api::Lease>,
+) -> ApiResult<Json<api::Kept>> {
+    let kept = state
+        .store
+        .queue_heartbeat(req.key, req.attempt, lease(req.lease_ms))
+        .await?;
+    Ok(Json(api::Kept { kept }))
+}
+
+async fn queue_complete(
+    State(state): State<AppState>,
+    Input(req): Input<Completion>,
+) -> ApiResult<Json<api::Kept>> {
+    let kept = state
+        .store
+        .queue_complete(req.key, req.attempt, &req.result)
+        .await?;
+    Ok(Json(api::Kept { kept }))
+}
+
+async fn queue_release(
+    State(state): State<AppState>,
+    Input(req): Input<api::Release>,
+) -> ApiResult<Json<api::Kept>> {
+    let kept = state
+        .store
+        .queue_release(req.key, req.attempt, &req.error)
+        .await?;
+    Ok(Json(api::Kept { kept }))
+}
+
+async fn queue_task(
+    State(state): State<AppState>,
+    Input(q): Input<api::TaskQuery>,
+) -> ApiResult<Json<TaskState>> {
+    let key = required(&q.key, "key")?;
+    let key: i64 = key
+        .parse()
+        .map_err(|_| ApiError::invalid(format!("key '{key}' is not a task key (a number)")))?;
+    Ok(Json(state.store.queue_task_state(key).await?))
+}
+
+async fn queue_cancel(
+    State(state): State<AppState>,
+    Input(req): Input<api::TaskKeys>,
+) -> ApiResult<Json<Value>> {
+    state.store.queue_cancel(&req.keys).await?;
+    Ok(Json(json!({})))
+}
+
+async fn queue_tasks(
+    State(state): State<AppState>,
+    Input(q): Input<api::StudyId>,
+) -> ApiResult<Json<api::Tasks>> {
+    let study = Some(q.study_id.as_str()).filter(|s| !s.is_empty());
+    Ok(Json(api::Tasks {
+        tasks: state.store.queue_tasks(study).await?,
+    }))
+}
+
+async fn queue_counts(
+    State(state): State<AppState>,
+    Input(q): Input<api::StudyId>,
+) -> ApiResult<Json<QueueCounts>> {
+    let study = Some(q.study_id.as_str()).filter(|s| !s.is_empty());
+    Ok(Json(state.store.queue_counts(study).await?))
 }

@@ -111,6 +111,23 @@ pub enum Error {
 }
 
 impl Error {
+    /// True when the database connection failed or went away (the server restarting, the
+    /// network), as opposed to the request being wrong: worth trying again shortly.
+    pub fn connection_lost(&self) -> bool {
+        let source = match self {
+            Error::Db { source, .. } | Error::Open { source, .. } => source,
+            _ => return false,
+        };
+        match source {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+            // SQLSTATE classes 08 (connection exception) and 57P (the server shutting down).
+            sqlx::Error::Database(d) => d
+                .code()
+                .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+            _ => false,
+        }
+    }
+
     pub(crate) fn io(
         action: &'static str,
         path: impl Into<PathBuf>,
@@ -211,4 +228,23 @@ fn classify(e: &sqlx::Error) -> Option<Class> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lost_connection_is_told_from_a_bad_request() {
+        let db = |source| Error::Db {
+            location: "postgres://h/db".into(),
+            context: "claim a trial".into(),
+            source,
+        };
+        assert!(db(sqlx::Error::PoolTimedOut).connection_lost());
+        let io = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert!(db(sqlx::Error::Io(io)).connection_lost());
+        assert!(!db(sqlx::Error::RowNotFound).connection_lost());
+        assert!(!Error::Invalid("bad".into()).connection_lost());
+    }
 }

@@ -98,8 +98,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use crate::core::{
-    AsyncStore, ClaimedTask, DEFAULT_LEASE, METRIC_HISTORY_PAGE_DEFAULT, NewTask, QueueCounts,
-    QueueStudy, RUN_NAME_TAG, TOKEN_PREFIX, TaskInfo, TaskState, validate_artifact_path,
+    AsyncStore, ClaimedTask, Completion, DEFAULT_LEASE, METRIC_HISTORY_PAGE_DEFAULT, NewTask,
+    QueueCounts, QueueStudy, RUN_NAME_TAG, TOKEN_PREFIX, TaskInfo, TaskState,
+    validate_artifact_path,
 };
 pub use crate::error::{Error, Result};
 pub use crate::model::*;
@@ -557,31 +558,39 @@ impl Store {
         either!(self, |c| c.gc(), |r| r.gc())
     }
 
-    // The trial queue of distributed studies (`core/queue.rs`): the database itself, and
-    // PostgreSQL only (a SQLite store says so; a `whet server` does not serve it yet).
+    // The trial queue of distributed studies (`core/queue.rs`): PostgreSQL only, directly or
+    // through a `whet server` on PostgreSQL (a SQLite store, or a server on one, says so).
 
+    /// Stores training data once per content in the database; returns its sha256 (hex). Not
+    /// through a server: there the submitter logs the data as an artifact of the study run
+    /// ([`remote::api::queue_data_artifact`]), which workers fetch through the artifact proxy.
     pub fn queue_put_data(&self, bytes: &[u8]) -> Result<String> {
-        either!(self, |c| c.queue_put_data(bytes), |r| Err(queue_remote(r)))
+        either!(self, |c| c.queue_put_data(bytes), |r| Err(
+            r.server_only("storing training data in the queue's table")
+        ))
     }
 
+    /// The training data with this sha256 from the database, checked. Not through a server
+    /// (see [`Store::queue_put_data`]).
     pub fn queue_data(&self, sha256: &str) -> Result<Vec<u8>> {
-        either!(self, |c| c.queue_data(sha256), |r| Err(queue_remote(r)))
+        either!(self, |c| c.queue_data(sha256), |r| Err(
+            r.server_only("reading training data from the queue's table")
+        ))
     }
 
     pub fn queue_create_study(&self, study: &QueueStudy) -> Result<()> {
-        either!(self, |c| c.queue_create_study(study), |r| Err(
-            queue_remote(r)
-        ))
+        either!(self, |c| c.queue_create_study(study), |r| r
+            .queue_create_study(study))
     }
 
     pub fn queue_study(&self, study_id: &str) -> Result<QueueStudy> {
-        either!(self, |c| c.queue_study(study_id), |r| Err(queue_remote(r)))
+        either!(self, |c| c.queue_study(study_id), |r| r
+            .queue_study(study_id))
     }
 
     pub fn queue_close_study(&self, study_id: &str) -> Result<()> {
-        either!(self, |c| c.queue_close_study(study_id), |r| Err(
-            queue_remote(r)
-        ))
+        either!(self, |c| c.queue_close_study(study_id), |r| r
+            .queue_close_study(study_id))
     }
 
     pub fn queue_enqueue(
@@ -593,7 +602,7 @@ impl Store {
         either!(
             self,
             |c| c.queue_enqueue(study_id, experiment_id, tasks),
-            |r| Err(queue_remote(r))
+            |r| r.queue_enqueue(study_id, experiment_id, tasks)
         )
     }
 
@@ -603,51 +612,58 @@ impl Store {
         experiment: Option<ExperimentId>,
         lease: Duration,
     ) -> Result<Option<ClaimedTask>> {
-        either!(self, |c| c.queue_claim(owner, experiment, lease), |r| Err(
-            queue_remote(r)
-        ))
+        Ok(self.queue_claim_next(None, owner, experiment, lease)?.1)
+    }
+
+    /// Stores the previous claim's result (if any) and claims the next task in one round
+    /// trip; returns whether the result counted (None without one) and the task claimed.
+    pub fn queue_claim_next(
+        &self,
+        done: Option<&Completion>,
+        owner: &str,
+        experiment: Option<ExperimentId>,
+        lease: Duration,
+    ) -> Result<(Option<bool>, Option<ClaimedTask>)> {
+        either!(
+            self,
+            |c| c.queue_claim_next(done, owner, experiment, lease),
+            |r| r.queue_claim_next(done, owner, experiment, lease)
+        )
     }
 
     pub fn queue_heartbeat(&self, key: i64, attempt: i64, lease: Duration) -> Result<bool> {
-        either!(self, |c| c.queue_heartbeat(key, attempt, lease), |r| Err(
-            queue_remote(r)
-        ))
+        either!(self, |c| c.queue_heartbeat(key, attempt, lease), |r| r
+            .queue_heartbeat(key, attempt, lease))
     }
 
     pub fn queue_complete(&self, key: i64, attempt: i64, result: &[u8]) -> Result<bool> {
-        either!(self, |c| c.queue_complete(key, attempt, result), |r| Err(
-            queue_remote(r)
-        ))
+        either!(self, |c| c.queue_complete(key, attempt, result), |r| r
+            .queue_complete(key, attempt, result))
     }
 
     pub fn queue_release(&self, key: i64, attempt: i64, error: &str) -> Result<bool> {
-        either!(self, |c| c.queue_release(key, attempt, error), |r| Err(
-            queue_remote(r)
-        ))
+        either!(self, |c| c.queue_release(key, attempt, error), |r| r
+            .queue_release(key, attempt, error))
     }
 
     pub fn queue_task_state(&self, key: i64) -> Result<TaskState> {
-        either!(self, |c| c.queue_task_state(key), |r| Err(queue_remote(r)))
+        either!(self, |c| c.queue_task_state(key), |r| r
+            .queue_task_state(key))
     }
 
     pub fn queue_cancel(&self, keys: &[i64]) -> Result<()> {
-        either!(self, |c| c.queue_cancel(keys), |r| Err(queue_remote(r)))
+        either!(self, |c| c.queue_cancel(keys), |r| r.queue_cancel(keys))
     }
 
     pub fn queue_tasks(&self, study_id: Option<&str>) -> Result<Vec<TaskInfo>> {
-        either!(self, |c| c.queue_tasks(study_id), |r| Err(queue_remote(r)))
+        either!(self, |c| c.queue_tasks(study_id), |r| r
+            .queue_tasks(study_id))
     }
 
     pub fn queue_counts(&self, study_id: Option<&str>) -> Result<QueueCounts> {
-        either!(self, |c| c.queue_counts(study_id), |r| Err(queue_remote(r)))
+        either!(self, |c| c.queue_counts(study_id), |r| r
+            .queue_counts(study_id))
     }
-}
-
-fn queue_remote(r: &remote::Client) -> Error {
-    Error::Invalid(format!(
-        "{} is a whet server: distributed trials go through the PostgreSQL database itself for now\n  hint: give whet train and whet worker the server's postgres:// URL",
-        r.location()
-    ))
 }
 
 impl Drop for Store {

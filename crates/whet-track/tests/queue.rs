@@ -1,7 +1,8 @@
 //! The trial queue of distributed studies on PostgreSQL (WHET_TEST_POSTGRES_URL; skipped with
 //! a note without it, each test in a fresh schema): claims skip what others hold, a lease that
 //! runs out hands the task to the next claim and voids the late result, and data is checked
-//! against its sha256. On SQLite the queue is refused with a message.
+//! against its sha256; a result and the next claim go in one call (and a void result does not
+//! make its own task claimable by that call). On SQLite the queue is refused with a message.
 
 use std::io::Write;
 use std::time::Duration;
@@ -174,4 +175,60 @@ fn the_queue_is_refused_on_sqlite() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("need a PostgreSQL store"), "{err}");
+}
+
+#[test]
+fn a_result_and_the_next_claim_go_in_one_call_and_a_late_result_is_void() {
+    let Some(store) =
+        postgres("a_result_and_the_next_claim_go_in_one_call_and_a_late_result_is_void")
+    else {
+        return;
+    };
+    let exp = study(&store, "s9");
+    let keys = store.queue_enqueue("s9", exp, &tasks(3)).unwrap();
+    let long = Duration::from_secs(30);
+    let a = store.queue_claim("w", Some(exp), long).unwrap().unwrap();
+    assert_eq!(a.key, keys[0]);
+    // Storing a's result and claiming the next: one call.
+    let done = whet_track::Completion {
+        key: a.key,
+        attempt: a.attempt,
+        result: b"ra".to_vec(),
+    };
+    let (kept, b) = store
+        .queue_claim_next(Some(&done), "w", Some(exp), Duration::from_millis(50))
+        .unwrap();
+    let b = b.unwrap();
+    assert_eq!((kept, b.key), (Some(true), keys[1]));
+    match store.queue_task_state(a.key).unwrap() {
+        TaskState::Done { result, owner } => {
+            assert_eq!((result, owner.as_str()), (b"ra".to_vec(), "w"))
+        }
+        s => panic!("{s:?}"),
+    }
+    // b's lease runs out before its result comes: the result is void, and the same call
+    // claims another task, not b again (b is claimable, but not by the claim that voided it).
+    std::thread::sleep(Duration::from_millis(200));
+    let late = whet_track::Completion {
+        key: b.key,
+        attempt: b.attempt,
+        result: b"rb".to_vec(),
+    };
+    let (kept, c) = store
+        .queue_claim_next(Some(&late), "w", None, long)
+        .unwrap();
+    assert_eq!((kept, c.map(|c| c.key)), (Some(false), Some(keys[2])));
+    let again = store.queue_claim("v", None, long).unwrap().unwrap();
+    assert_eq!((again.key, again.attempt), (b.key, b.attempt + 1));
+    // Nothing left: no task, and no result means no verdict.
+    assert_eq!(
+        store.queue_claim_next(None, "v", None, long).unwrap().0,
+        None
+    );
+    // Another experiment's worker sees none of these.
+    let other = store.get_or_create_experiment("other").unwrap();
+    store
+        .queue_release(again.key, again.attempt, "test")
+        .unwrap();
+    assert!(store.queue_claim("x", Some(other), long).unwrap().is_none());
 }

@@ -1,7 +1,8 @@
 //! Distributed trials: `whet train --workers remote` (the submitter's side: upload the data,
 //! record the study, hand each trial's folds to the queue, wait for them) and `whet worker`
-//! (claim, fit, give the result back). The queue is whet-track's (`core/queue.rs`); what
-//! travels through it is whet-automl's (`remote.rs`).
+//! (claim, fit, give the result back). The queue is whet-track's (`core/queue.rs`), in the
+//! PostgreSQL database directly or through a `whet server` on one; what travels through it is
+//! whet-automl's (`remote.rs`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -15,40 +16,51 @@ use whet_automl::remote::{decode_result, encode_result};
 use whet_automl::trial::{FoldError, FoldResult};
 use whet_automl::{AutomlError, FoldExecutor, FoldTask, PreparedStudy, Study, StudyRecipe};
 use whet_data::Table;
-use whet_track::{ExperimentId, NewTask, QueueStudy, Store, TaskState};
+use whet_track::remote::api::queue_data_artifact;
+use whet_track::{ArtifactSource, Completion, ExperimentId, NewTask, QueueStudy, Store, TaskState};
 
 /// How long a store call is retried while the database cannot be reached.
 const PATIENCE: Duration = Duration::from_secs(120);
 
-/// Whether a store error may pass (the database restarting, a dropped connection).
-fn transient(e: &whet_track::Error) -> bool {
-    matches!(
-        e,
-        whet_track::Error::Db { .. }
-            | whet_track::Error::Open { .. }
-            | whet_track::Error::Locked { .. }
-    )
+/// What went away when a store error may pass: the database (restarting, a dropped
+/// connection), or the whet server (unreachable, or answering that it is busy or restarting
+/// behind a proxy). None for errors that another try cannot cure (a refused token, bad input).
+fn transient(e: &whet_track::Error) -> Option<&'static str> {
+    use whet_track::Error as E;
+    match e {
+        E::Db { .. } | E::Open { .. } | E::Locked { .. } => Some("the database"),
+        E::Unreachable { .. } => Some("the server"),
+        E::Remote {
+            status: 502..=504, ..
+        } => Some("the server"),
+        _ => None,
+    }
 }
 
-/// Runs a store call, retrying for up to [`PATIENCE`] while the database is unreachable; says
-/// once that it lost the database and once that it is back.
+/// Runs a store call, retrying for up to [`PATIENCE`] while the database (or the server) is
+/// unreachable; says once that it lost it and once that it is back.
 fn retry<T>(quiet: bool, what: &str, mut f: impl FnMut() -> whet_track::Result<T>) -> Result<T> {
     let started = Instant::now();
     let mut pause = Duration::from_millis(100);
-    let mut said = false;
+    let mut lost: Option<&'static str> = None;
     loop {
         match f() {
             Ok(v) => {
-                if said && !quiet {
-                    eprintln!("note: the database is back ({what})");
+                if let Some(noun) = lost
+                    && !quiet
+                {
+                    eprintln!("note: {noun} is back ({what})");
                 }
                 return Ok(v);
             }
-            Err(e) if transient(&e) && started.elapsed() < PATIENCE => {
-                if !said && !quiet {
-                    eprintln!("warning: lost the database while trying to {what}: {e}; retrying");
+            Err(e) if transient(&e).is_some() && started.elapsed() < PATIENCE => {
+                if lost.is_none() && !quiet {
+                    eprintln!(
+                        "warning: lost {} while trying to {what}: {e}; retrying",
+                        transient(&e).unwrap_or("the store")
+                    );
                 }
-                said = true;
+                lost = lost.or(transient(&e));
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(Duration::from_secs(2));
             }
@@ -59,9 +71,9 @@ fn retry<T>(quiet: bool, what: &str, mut f: impl FnMut() -> whet_track::Result<T
 
 /// Refuses a store the queue cannot live in, before any data is read.
 pub fn check_queue_store(store: &Store) -> Result<()> {
-    if store.is_remote() {
+    if store.is_remote() && !store.is_postgres() {
         return Err(crate::exit::usage(format!(
-            "--workers remote: {} is a whet server; distributed trials go through the PostgreSQL database itself for now\nhint: give the database's postgres:// URL to whet train and to every whet worker",
+            "--workers remote needs a store on PostgreSQL that every worker can reach; the whet server at {} runs on SQLite\nhint: start the server on PostgreSQL (whet server --store postgres://USER@HOST/DB), or leave out --workers remote to train on this machine",
             store.location()
         )));
     }
@@ -100,9 +112,23 @@ impl<'s> QueueExecutor<'s> {
         let bytes =
             whet_data::sink::parquet_bytes(table.batch.schema(), table.batch.columns().to_vec())
                 .context("cannot write the training data as Parquet for the workers")?;
-        let sha = retry(quiet, "upload the training data", || {
-            store.queue_put_data(&bytes)
-        })?;
+        // Through a server the data goes through its artifact proxy, as an artifact of the
+        // study run named by its sha256: workers need only the server's URL to fetch it.
+        let sha = if store.is_remote() {
+            let sha = whet_track::content_sha256(&bytes);
+            retry(quiet, "upload the training data", || {
+                store.log_artifact(
+                    run_id,
+                    &queue_data_artifact(&sha),
+                    ArtifactSource::Bytes(&bytes),
+                )
+            })?;
+            sha
+        } else {
+            retry(quiet, "upload the training data", || {
+                store.queue_put_data(&bytes)
+            })?
+        };
         let recipe = StudyRecipe::new(prepared, table);
         let study_id = run_id.to_string();
         let study = QueueStudy {
@@ -292,10 +318,8 @@ fn prepare_study(
         .ok()
         .filter(|b| whet_track::content_sha256(b) == study.data_sha256);
     if cached.is_none() {
-        let bytes = retry(quiet, "fetch the training data", || {
-            store.queue_data(&study.data_sha256)
-        })
-        .with_context(|| format!("study {study_id} ({})", recipe.data_name))?;
+        let bytes = fetch_data(store, &study, quiet)
+            .with_context(|| format!("study {study_id} ({})", recipe.data_name))?;
         std::fs::create_dir_all(cache)
             .with_context(|| format!("cannot create the data cache {}", cache.display()))?;
         whet_data::fsutil::write_atomic(&path, &bytes)
@@ -319,14 +343,46 @@ fn prepare_study(
     Ok(prepared)
 }
 
+/// A study's training data: from the database's queue table, or through a server from the
+/// study run's artifact (checked against the sha256 the server recorded, then against the
+/// study's). A study submitted through a server and served by a worker on the database
+/// directly finds its data as the run's artifact where that worker can read the artifact root.
+fn fetch_data(store: &Store, study: &QueueStudy, quiet: bool) -> Result<Vec<u8>> {
+    let artifact = queue_data_artifact(&study.data_sha256);
+    let bytes = if store.is_remote() {
+        retry(quiet, "fetch the training data", || {
+            store.read_artifact(&study.run_id, &artifact)
+        })?
+    } else {
+        match retry(quiet, "fetch the training data", || {
+            store.queue_data(&study.data_sha256)
+        }) {
+            Ok(b) => b,
+            Err(e) => match store.read_artifact(&study.run_id, &artifact) {
+                Ok(b) => b,
+                Err(_) => return Err(e),
+            },
+        }
+    };
+    let got = whet_track::content_sha256(&bytes);
+    if got != study.data_sha256 {
+        bail!(
+            "training data sha256:{} does not match its content (sha256:{got}, {} bytes); submit the study again to upload it afresh",
+            study.data_sha256,
+            bytes.len()
+        );
+    }
+    Ok(bytes)
+}
+
 pub fn cmd_worker(args: &WorkerArgs, store_flag: Option<&str>, quiet: bool) -> Result<()> {
     let store = Store::open_default(store_flag)?;
-    if store.is_remote() || !store.is_postgres() {
+    if !store.is_postgres() {
         return Err(crate::exit::usage(format!(
-            "whet worker needs the PostgreSQL store distributed studies are queued in; {} is {}\nhint: --store postgres://USER@HOST/DB, the URL whet train --workers remote was given",
+            "whet worker needs the PostgreSQL store distributed studies are queued in; {} is {}\nhint: --store postgres://USER@HOST/DB or http://HOST:PORT (a whet server on it), the store whet train --workers remote was given",
             store.location(),
             if store.is_remote() {
-                "a whet server"
+                "a whet server on SQLite"
             } else {
                 "SQLite"
             }
@@ -366,16 +422,28 @@ pub fn cmd_worker(args: &WorkerArgs, store_flag: Option<&str>, quiet: bool) -> R
         order: Vec::new(),
     };
     let mut done = 0usize;
-    // Time spent in the queue per fold handled (claims that got a task, and results stored),
+    // Time spent in the queue per fold handled (claims that got a task or stored a result),
     // reported at exit: the queue's overhead, as bench/workers.sh measures it.
     let mut queue_time = Duration::ZERO;
     let mut idle = Duration::from_millis(5);
+    // A fitted fold's result waits here for the next claim, which stores it in the same
+    // round trip; it is stored alone when the worker stops.
+    let mut pending: Option<Finished> = None;
     while !crate::interrupt::drain_requested() {
         let t0 = Instant::now();
-        let claimed = retry(quiet, "claim a trial", || {
-            store.queue_claim(&owner, experiment, lease)
+        let (kept, claimed) = retry(quiet, "claim a trial", || {
+            store.queue_claim_next(
+                pending.as_ref().map(|p| &p.completion),
+                &owner,
+                experiment,
+                lease,
+            )
         })?;
-        if claimed.is_some() {
+        if let Some(p) = pending.take() {
+            p.report(kept.unwrap_or(false), quiet);
+            done += 1;
+        }
+        if claimed.is_some() || kept.is_some() {
             queue_time += t0.elapsed();
         }
         let Some(task) = claimed else {
@@ -440,34 +508,30 @@ pub fn cmd_worker(args: &WorkerArgs, store_flag: Option<&str>, quiet: bool) -> R
             finished.store(true, Ordering::SeqCst);
             r
         })?;
-        let bytes = encode_result(&outcome)?;
+        pending = Some(Finished {
+            completion: Completion {
+                key: task.key,
+                attempt: task.attempt,
+                result: encode_result(&outcome)?,
+            },
+            trial: spec.trial,
+            fold: spec.fold,
+            study: task.study_id[..8.min(task.study_id.len())].to_string(),
+            summary: match &outcome {
+                Ok(r) => format!("score {:.5}", r.score),
+                Err(FoldError::Failed(m)) => format!("failed: {m}"),
+                Err(FoldError::Interrupted) => "out of time".into(),
+            },
+        });
+    }
+    if let Some(p) = pending.take() {
         let t0 = Instant::now();
         let kept = retry(quiet, "store a trial's result", || {
-            store.queue_complete(task.key, task.attempt, &bytes)
+            store.queue_complete(p.completion.key, p.completion.attempt, &p.completion.result)
         })?;
         queue_time += t0.elapsed();
+        p.report(kept, quiet);
         done += 1;
-        if !quiet {
-            if kept {
-                eprintln!(
-                    "trial {} fold {} of study {}: {}",
-                    spec.trial + 1,
-                    spec.fold,
-                    &task.study_id[..8.min(task.study_id.len())],
-                    match &outcome {
-                        Ok(r) => format!("score {:.5}", r.score),
-                        Err(FoldError::Failed(m)) => format!("failed: {m}"),
-                        Err(FoldError::Interrupted) => "out of time".into(),
-                    }
-                );
-            } else {
-                eprintln!(
-                    "trial {} fold {}: result not used: the study no longer needed the fold (its trial was pruned) or this worker's lease ran out first",
-                    spec.trial + 1,
-                    spec.fold
-                );
-            }
-        }
     }
     if !quiet {
         eprintln!(
@@ -480,6 +544,39 @@ pub fn cmd_worker(args: &WorkerArgs, store_flag: Option<&str>, quiet: bool) -> R
         );
     }
     Ok(())
+}
+
+/// A fitted fold whose result is on its way to the queue.
+struct Finished {
+    completion: Completion,
+    trial: usize,
+    fold: usize,
+    /// The study id's first characters, for messages.
+    study: String,
+    summary: String,
+}
+
+impl Finished {
+    fn report(&self, kept: bool, quiet: bool) {
+        if quiet {
+            return;
+        }
+        if kept {
+            eprintln!(
+                "trial {} fold {} of study {}: {}",
+                self.trial + 1,
+                self.fold,
+                self.study,
+                self.summary
+            );
+        } else {
+            eprintln!(
+                "trial {} fold {}: result not used: the study no longer needed the fold (its trial was pruned) or this worker's lease ran out first",
+                self.trial + 1,
+                self.fold
+            );
+        }
+    }
 }
 
 /// Renews a claim's lease every third of it until the fit ends; a renewal that fails because

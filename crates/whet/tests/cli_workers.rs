@@ -3,13 +3,16 @@
 //! `.ci/postgres.sh`); without it the PostgreSQL tests say they are skipped. Each test gets a
 //! fresh schema.
 //!
-//! What is checked: 3 workers give the local run's trials, scores and model; a worker killed
-//! (SIGKILL) while it holds a trial loses it when its lease runs out, another worker fits it,
-//! and every trial is recorded once; a worker cut off from the database for a few seconds
-//! carries on; bad input (a SQLite store, a store of a newer schema, corrupt training data)
-//! gives a clear error and loses no trial.
+//! What is checked: 3 workers give the local run's trials, scores and model, and so do 2
+//! workers and a submitter that reach the queue through a `whet server` on that PostgreSQL
+//! with tokens (a read token's worker is refused and takes nothing; a damaged data artifact is
+//! reported and the fold stays queued); a worker killed (SIGKILL) while it holds a trial loses
+//! it when its lease runs out, another worker fits it, and every trial is recorded once; a
+//! worker cut off from the database for a few seconds carries on, and so does one cut off from
+//! the whet server it goes through; bad input (a SQLite store or a server on one, a store of a
+//! newer schema, corrupt training data) gives a clear error and loses no trial.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -76,6 +79,8 @@ fn example() -> PathBuf {
 fn whet(artifacts: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_whet"));
     c.env_remove("WHET_STORE")
+        .env_remove("WHET_TOKEN")
+        .env_remove("MLFLOW_TRACKING_TOKEN")
         .env("WHET_ARTIFACTS", artifacts)
         .env("XDG_CACHE_HOME", artifacts.join("cache"));
     c
@@ -118,24 +123,30 @@ fn train_args(out: &Path) -> Vec<String> {
 }
 
 fn spawn_worker(store: &str, dir: &Path, name: &str, extra: &[&str]) -> Child {
-    whet(dir)
-        .args(["worker", "--store", store, "--threads", "1", "--cache"])
+    worker_command(store, dir, name, extra).spawn().unwrap()
+}
+
+fn worker_command(store: &str, dir: &Path, name: &str, extra: &[&str]) -> Command {
+    let mut c = whet(dir);
+    c.args(["worker", "--store", store, "--threads", "1", "--cache"])
         .arg(dir.join(format!("cache-{name}")))
         .args(extra)
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+        .stderr(Stdio::piped());
+    c
 }
 
 fn spawn_train(store: &str, dir: &Path, out: &Path) -> Child {
-    whet(dir)
-        .args(train_args(out))
+    train_command(store, dir, out).spawn().unwrap()
+}
+
+fn train_command(store: &str, dir: &Path, out: &Path) -> Command {
+    let mut c = whet(dir);
+    c.args(train_args(out))
         .args(["--store", store, "--workers", "remote"])
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+        .stderr(Stdio::piped());
+    c
 }
 
 /// Waits for a child, killing it (and failing) after `limit`.
@@ -497,6 +508,31 @@ fn remote_workers_are_refused_on_sqlite() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("SQLite"));
+
+    // Through a whet server on SQLite: the same refusal, naming the server.
+    let server = Server::start(
+        &dir.join("server.db").display().to_string(),
+        &dir.join("art"),
+        &[],
+    );
+    let o = whet(&dir)
+        .args(train_args(&dir.join("m.whet")))
+        .args(["--workers", "remote", "--store", &server.url])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("the whet server at") && err.contains("runs on SQLite"),
+        "{err}"
+    );
+    let o = whet(&dir)
+        .args(["worker", "--once", "--store", &server.url])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("a whet server on SQLite"), "{err}");
 }
 
 #[test]
@@ -573,4 +609,239 @@ fn corrupt_training_data_is_reported_and_the_trial_stays_queued() {
     assert_eq!(trials(&remote, &store, &dir).len(), 40);
     sigterm(&worker);
     wait_for(worker, Duration::from_secs(60), "the worker after SIGTERM");
+}
+
+/// `whet server` on a free loopback port over `store`, its artifacts in `artifacts`.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(store: &str, artifacts: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_whet"))
+            .args(["server", "--port", "0", "--store", store])
+            .arg("--artifacts-destination")
+            .arg(artifacts)
+            .args(extra)
+            .env("WHET_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_string();
+        Server {
+            child,
+            url: format!("http://{addr}"),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `whet server token create` on the store: the secret is the last line of stdout.
+fn token(store: &str, name: &str, role: &str) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_whet"))
+        .args(["server", "token", "create", "--name", name, "--role", role])
+        .args(["--store", store])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn workers_through_a_server_give_the_local_runs_trials_and_model_and_a_read_token_is_refused() {
+    let Some(store) = postgres(
+        "workers_through_a_server_give_the_local_runs_trials_and_model_and_a_read_token_is_refused",
+    ) else {
+        return;
+    };
+    let dir = study_dir("server");
+    let (local, local_model) = local_run(&dir);
+    let write = token(&store, "trainer", "write");
+    let read = token(&store, "viewer", "read");
+    let art = dir.join("art");
+    let server = Server::start(&store, &art, &["--auth", "on"]);
+    let url = server.url.as_str();
+    let handle = whet_track::Store::open(&store).unwrap();
+
+    let out = dir.join("remote.whet");
+    let train = train_command(url, &dir, &out)
+        .env("WHET_TOKEN", &write)
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while handle.queue_tasks(None).unwrap().is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "nothing queued"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The data went through the artifact proxy, not into the queue's table.
+    let study = handle
+        .queue_study(&handle.queue_tasks(None).unwrap()[0].study_id)
+        .unwrap();
+    assert!(handle.queue_data(&study.data_sha256).is_err());
+    let artifact = whet_track::remote::api::queue_data_artifact(&study.data_sha256);
+    assert!(
+        handle
+            .list_artifacts(&study.run_id)
+            .unwrap()
+            .iter()
+            .any(|a| a.path == artifact && a.sha256 == study.data_sha256),
+        "no data artifact {artifact}"
+    );
+
+    // A read token may look but not claim: a clear error, and the trial stays queued.
+    let o = wait_for(
+        worker_command(url, &dir, "reader", &["--once"])
+            .env("WHET_TOKEN", &read)
+            .spawn()
+            .unwrap(),
+        Duration::from_secs(60),
+        "a worker with a read token",
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("cannot claim a trial") && err.contains("read role"),
+        "{err}"
+    );
+    assert!(err.contains("WHET_TOKEN"), "{err}");
+    let first = handle.queue_tasks(None).unwrap().remove(0);
+    assert_eq!(
+        (first.state.as_str(), first.attempts),
+        ("queued", 0),
+        "{first:?}"
+    );
+
+    // The data artifact damaged on the server: the download does not match the recorded
+    // sha256, the worker says so, and the fold goes back to the queue.
+    let uri = handle.get_run(&study.run_id).unwrap().info.artifact_uri;
+    let file = art.join(uri).join(&artifact);
+    let good = std::fs::read(&file).unwrap();
+    let mut bad = good.clone();
+    bad.push(0);
+    std::fs::write(&file, &bad).unwrap();
+    let o = wait_for(
+        worker_command(url, &dir, "damaged", &["--once"])
+            .env("WHET_TOKEN", &write)
+            .spawn()
+            .unwrap(),
+        Duration::from_secs(120),
+        "a worker on a damaged data artifact",
+    );
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("is damaged: expected sha256"), "{err}");
+    let first = handle.queue_tasks(None).unwrap().remove(0);
+    assert_eq!(first.state, "queued", "{first:?}");
+    assert!(
+        first
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("is damaged")),
+        "{first:?}"
+    );
+    std::fs::write(&file, &good).unwrap();
+
+    let workers: Vec<Child> = (0..2)
+        .map(|i| {
+            worker_command(url, &dir, &format!("s{i}"), &[])
+                .env("WHET_TOKEN", &write)
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let remote = report(&wait_for(
+        train,
+        Duration::from_secs(600),
+        "the distributed study through a server",
+    ));
+    assert_eq!(trials(&remote, &store, &art), local);
+    assert!(model_encoding(&out) == local_model, "model differs");
+    for w in &workers {
+        sigterm(w);
+    }
+    let mut fitted = 0;
+    for w in workers {
+        let o = wait_for(w, Duration::from_secs(60), "a worker after SIGTERM");
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert!(o.status.success(), "{err}");
+        fitted += err
+            .lines()
+            .filter(|l| l.starts_with("trial ") && l.contains(" of study "))
+            .count();
+    }
+    let tasks = handle.queue_tasks(None).unwrap();
+    assert_eq!(fitted, tasks.iter().filter(|t| t.state == "done").count());
+    assert!(
+        tasks
+            .iter()
+            .all(|t| t.state == "done" || t.state == "cancelled")
+    );
+}
+
+#[test]
+fn a_worker_that_loses_the_server_for_a_few_seconds_carries_on() {
+    let Some(store) = postgres("a_worker_that_loses_the_server_for_a_few_seconds_carries_on")
+    else {
+        return;
+    };
+    let dir = study_dir("server-outage");
+    let (local, _) = local_run(&dir);
+    let art = dir.join("art");
+    let server = Server::start(&store, &art, &["--auth", "off"]);
+    let relay = Relay::start(server.url.trim_start_matches("http://").to_string());
+    let worker_url = format!("http://127.0.0.1:{}", relay.port);
+    let handle = whet_track::Store::open(&store).unwrap();
+    let out = dir.join("remote.whet");
+    let train = spawn_train(&server.url, &dir, &out);
+    let worker = spawn_worker(&worker_url, &dir, "cut", &["--lease", "20s"]);
+    let started = Instant::now();
+    while handle
+        .queue_tasks(None)
+        .unwrap()
+        .iter()
+        .filter(|t| t.state == "done")
+        .count()
+        < 20
+    {
+        assert!(started.elapsed() < Duration::from_secs(300), "no progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    relay.cut_for(Duration::from_secs(4));
+    let remote = report(&wait_for(
+        train,
+        Duration::from_secs(600),
+        "the study after the server outage",
+    ));
+    assert_eq!(trials(&remote, &store, &art), local);
+    sigterm(&worker);
+    let o = wait_for(worker, Duration::from_secs(60), "the worker after SIGTERM");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("lost the server"), "{err}");
+    assert!(err.contains("the server is back"), "{err}");
 }

@@ -64,7 +64,7 @@ use crate::schema::Backend;
 
 pub use artifacts::validate_artifact_path;
 pub(crate) use db::{Target, parse_target, redact};
-pub use queue::{ClaimedTask, NewTask, QueueCounts, QueueStudy, TaskInfo, TaskState};
+pub use queue::{ClaimedTask, Completion, NewTask, QueueCounts, QueueStudy, TaskInfo, TaskState};
 pub use run_data::METRIC_HISTORY_PAGE_DEFAULT;
 pub use runs::RUN_NAME_TAG;
 pub use tokens::TOKEN_PREFIX;

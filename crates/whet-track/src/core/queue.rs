@@ -14,6 +14,7 @@
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
@@ -26,7 +27,7 @@ use crate::schema::Backend;
 const NOW: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
 
 /// A distributed study as its submitter records it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueueStudy {
     pub study_id: String,
     pub experiment_id: ExperimentId,
@@ -41,7 +42,7 @@ pub struct QueueStudy {
 }
 
 /// One task to enqueue: a trial's fold and what the worker needs to fit it (JSON).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NewTask {
     pub trial: i64,
     pub fold: i64,
@@ -49,7 +50,7 @@ pub struct NewTask {
 }
 
 /// A task a worker claimed; `attempt` is the claim's lease token.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClaimedTask {
     pub key: i64,
     pub study_id: String,
@@ -60,7 +61,8 @@ pub struct ClaimedTask {
 }
 
 /// Where a task stands, as the submitter polls it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "lowercase")]
 pub enum TaskState {
     /// Waiting for a worker; `last_error` is why the previous claim gave it back.
     Queued {
@@ -73,6 +75,7 @@ pub enum TaskState {
         last_error: Option<String>,
     },
     Done {
+        #[serde(with = "crate::remote::api::base64_bytes")]
         result: Vec<u8>,
         owner: String,
     },
@@ -80,7 +83,7 @@ pub enum TaskState {
 }
 
 /// Task counts by state, for `whet worker`'s messages and tests.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueCounts {
     pub queued: i64,
     pub running: i64,
@@ -89,7 +92,7 @@ pub struct QueueCounts {
 }
 
 /// One task as listed for inspection (`whet worker --status`, tests).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskInfo {
     pub key: i64,
     pub study_id: String,
@@ -100,6 +103,15 @@ pub struct TaskInfo {
     /// The worker holding it (running) or that stored its result (done).
     pub owner: Option<String>,
     pub last_error: Option<String>,
+}
+
+/// A claim's result, handed back with the next claim ([`AsyncStore::queue_claim_next`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Completion {
+    pub key: i64,
+    pub attempt: i64,
+    #[serde(with = "crate::remote::api::base64_bytes")]
+    pub result: Vec<u8>,
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -268,42 +280,77 @@ impl AsyncStore {
         experiment: Option<ExperimentId>,
         lease: Duration,
     ) -> Result<Option<ClaimedTask>> {
+        Ok(self
+            .queue_claim_next(None, owner, experiment, lease)
+            .await?
+            .1)
+    }
+
+    /// Stores the previous claim's result (if any; as [`AsyncStore::queue_complete`]) and
+    /// claims the next task (as [`AsyncStore::queue_claim`]) in one statement, so that a busy
+    /// worker pays one round trip per task. Returns whether the result counted (None without
+    /// one) and the task claimed.
+    ///
+    /// One statement is one transaction: both happen or neither. The claim skips the task
+    /// whose result is being stored, which PostgreSQL could otherwise see as claimable (its
+    /// lease ran out) in the statement's snapshot and update twice.
+    pub async fn queue_claim_next(
+        &self,
+        done: Option<&Completion>,
+        owner: &str,
+        experiment: Option<ExperimentId>,
+        lease: Duration,
+    ) -> Result<(Option<bool>, Option<ClaimedTask>)> {
         self.require_queue()?;
-        let only = if experiment.is_some() {
-            "AND experiment_id = $3"
-        } else {
-            ""
-        };
         let sql = format!(
-            "UPDATE trial_queue SET state = 'running', attempts = attempts + 1, lease_owner = $1, \
-             lease_until = {NOW} + $2 \
-             WHERE task_key = (SELECT task_key FROM trial_queue \
-                 WHERE (state = 'queued' OR (state = 'running' AND lease_until < {NOW})) {only} \
-                 ORDER BY task_key LIMIT 1 FOR UPDATE SKIP LOCKED) \
-             RETURNING task_key, study_id, trial, fold, spec, attempts"
+            "WITH done AS (\
+                 UPDATE trial_queue SET state = 'done', result = $6, result_owner = lease_owner, \
+                 finished_time = {NOW}, lease_until = NULL \
+                 WHERE task_key = $4 AND attempts = $5 AND state = 'running' AND lease_until >= {NOW} \
+                 RETURNING task_key), \
+             next AS (\
+                 UPDATE trial_queue SET state = 'running', attempts = attempts + 1, lease_owner = $1, \
+                 lease_until = {NOW} + $2 \
+                 WHERE task_key = (SELECT task_key FROM trial_queue \
+                     WHERE (state = 'queued' OR (state = 'running' AND lease_until < {NOW})) \
+                     AND ($3 < 0 OR experiment_id = $3) AND task_key <> $4 \
+                     ORDER BY task_key LIMIT 1 FOR UPDATE SKIP LOCKED) \
+                 RETURNING task_key, study_id, trial, fold, spec, attempts) \
+             SELECT (SELECT COUNT(*) FROM done), next.task_key, next.study_id, next.trial, \
+                 next.fold, next.spec, next.attempts \
+             FROM (SELECT 1) AS one LEFT JOIN next ON TRUE"
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let (key, attempt, result) = match done {
+            Some(c) => (c.key, c.attempt, c.result.clone()),
+            None => (-1, -1, Vec::new()),
+        };
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(owner.to_string())
-            .bind(lease.as_millis() as i64);
-        if let Some(e) = experiment {
-            q = q.bind(e);
-        }
-        let mut tx = self.begin_write().await?;
-        let row = q
-            .fetch_optional(&mut *tx)
+            .bind(lease.as_millis() as i64)
+            .bind(experiment.unwrap_or(-1))
+            .bind(key)
+            .bind(attempt)
+            .bind(result)
+            .fetch_one(&self.pool)
             .await
             .map_err(self.err("claim a trial"))?;
-        tx.commit().await.map_err(self.err("commit"))?;
-        let Some(row) = row else { return Ok(None) };
         let get = |e| Error::db(&self.location, "read claimed trial", e);
-        Ok(Some(ClaimedTask {
-            key: row.try_get(0).map_err(get)?,
-            study_id: row.try_get(1).map_err(get)?,
-            trial: row.try_get(2).map_err(get)?,
-            fold: row.try_get(3).map_err(get)?,
-            spec: row.try_get(4).map_err(get)?,
-            attempt: row.try_get(5).map_err(get)?,
-        }))
+        let kept: i64 = row.try_get(0).map_err(get)?;
+        let kept = done.map(|_| kept == 1);
+        let Some(task_key) = row.try_get::<Option<i64>, _>(1).map_err(get)? else {
+            return Ok((kept, None));
+        };
+        Ok((
+            kept,
+            Some(ClaimedTask {
+                key: task_key,
+                study_id: row.try_get(2).map_err(get)?,
+                trial: row.try_get(3).map_err(get)?,
+                fold: row.try_get(4).map_err(get)?,
+                spec: row.try_get(5).map_err(get)?,
+                attempt: row.try_get(6).map_err(get)?,
+            }),
+        ))
     }
 
     /// Extends a claim's lease; false when the claim is no longer this worker's (its lease ran
@@ -327,6 +374,7 @@ impl AsyncStore {
     }
 
     /// Stores a claim's result; false (and nothing stored) when the lease ran out first.
+    /// One statement, so one round trip and its own transaction.
     pub async fn queue_complete(&self, key: i64, attempt: i64, result: &[u8]) -> Result<bool> {
         self.require_queue()?;
         let sql = format!(
@@ -334,15 +382,13 @@ impl AsyncStore {
              finished_time = {NOW}, lease_until = NULL \
              WHERE task_key = $1 AND attempts = $2 AND state = 'running' AND lease_until >= {NOW}"
         );
-        let mut tx = self.begin_write().await?;
         let r = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(key)
             .bind(attempt)
             .bind(result.to_vec())
-            .execute(&mut *tx)
+            .execute(&self.pool)
             .await
             .map_err(self.err("store a trial's result"))?;
-        tx.commit().await.map_err(self.err("commit"))?;
         Ok(r.rows_affected() == 1)
     }
 

@@ -56,6 +56,42 @@ pub const STATUS: &str = "/status";
 /// `POST` `{}` → [`GcReport`]. Admin role.
 pub const GC: &str = "/gc";
 
+// The trial queue of distributed studies (whet-track's `core/queue.rs`, served only by a
+// server on PostgreSQL). The training data does not travel here: the submitter uploads it as
+// an artifact of the study run ([`queue_data_artifact`]) through the artifact proxy.
+
+/// `POST` [`crate::QueueStudy`] → `{}`.
+pub const QUEUE_STUDY_CREATE: &str = "/queue/studies/create";
+/// `GET ?study_id=` → [`crate::QueueStudy`].
+pub const QUEUE_STUDY_GET: &str = "/queue/studies/get";
+/// `POST` [`StudyId`] → `{}`: closes the study, cancelling what it still has queued.
+pub const QUEUE_STUDY_CLOSE: &str = "/queue/studies/close";
+/// `POST` [`Enqueue`] → [`TaskKeys`].
+pub const QUEUE_ENQUEUE: &str = "/queue/enqueue";
+/// `POST` [`Claim`] → [`Claimed`]: stores the previous claim's result, if any, and claims the
+/// next task, in one request (and one statement on the server). Not retried once sent.
+pub const QUEUE_CLAIM: &str = "/queue/claim";
+/// `POST` [`Lease`] → [`Kept`]: renews a claim's lease.
+pub const QUEUE_HEARTBEAT: &str = "/queue/heartbeat";
+/// `POST` [`crate::Completion`] → [`Kept`]: stores a claim's result.
+pub const QUEUE_COMPLETE: &str = "/queue/complete";
+/// `POST` [`Release`] → [`Kept`]: gives a claimed task back, with the reason.
+pub const QUEUE_RELEASE: &str = "/queue/release";
+/// `GET ?key=` → [`crate::TaskState`].
+pub const QUEUE_TASK: &str = "/queue/task";
+/// `POST` [`TaskKeys`] → `{}`: cancels tasks not yet done.
+pub const QUEUE_CANCEL: &str = "/queue/cancel";
+/// `GET [?study_id=]` → [`Tasks`], in queue order.
+pub const QUEUE_TASKS: &str = "/queue/tasks";
+/// `GET [?study_id=]` → [`crate::QueueCounts`].
+pub const QUEUE_COUNTS: &str = "/queue/counts";
+
+/// Where a study submitted through a server keeps its training data: an artifact of the
+/// study run, named by its sha256, so that workers fetch it through the artifact proxy.
+pub fn queue_data_artifact(sha256: &str) -> String {
+    format!("queue-data/{sha256}.parquet")
+}
+
 /// What a whet server tells its clients about itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Info {
@@ -276,5 +312,88 @@ impl StatusParams {
             &self.since
         };
         crate::status::StatusQuery::new(since, Some(&self.experiment))
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StudyId {
+    pub study_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Enqueue {
+    pub study_id: String,
+    pub experiment_id: ExperimentId,
+    pub tasks: Vec<crate::NewTask>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TaskKeys {
+    pub keys: Vec<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claim {
+    pub owner: String,
+    pub experiment_id: Option<ExperimentId>,
+    pub lease_ms: u64,
+    /// The previous claim's result, stored before the next claim.
+    pub done: Option<crate::Completion>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claimed {
+    /// Whether `done` counted (None without one).
+    pub kept: Option<bool>,
+    pub task: Option<crate::ClaimedTask>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Lease {
+    pub key: i64,
+    pub attempt: i64,
+    pub lease_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Release {
+    pub key: i64,
+    pub attempt: i64,
+    pub error: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Kept {
+    pub kept: bool,
+}
+
+/// The query of [`QUEUE_TASK`]; the key as a string, as every GET argument.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TaskQuery {
+    pub key: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Tasks {
+    pub tasks: Vec<crate::TaskInfo>,
+}
+
+/// Bytes (a trial's result) as base64 in JSON: a third larger, instead of four times as an
+/// array of numbers.
+pub mod base64_bytes {
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text.as_bytes())
+            .map_err(serde::de::Error::custom)
     }
 }

@@ -624,6 +624,113 @@ impl Client {
         self.ext_post(api::GC, &json!({}), Retry::Unsent)
     }
 
+    // ---- the trial queue (its server must run on PostgreSQL; the server says so otherwise)
+
+    pub fn queue_create_study(&self, study: &crate::QueueStudy) -> Result<()> {
+        // A second try after a lost answer fails on the study id it already recorded.
+        let _: Value = self.ext_post(api::QUEUE_STUDY_CREATE, study, Retry::Unsent)?;
+        Ok(())
+    }
+
+    pub fn queue_study(&self, study_id: &str) -> Result<crate::QueueStudy> {
+        self.ext(api::QUEUE_STUDY_GET, &[("study_id", study_id)])
+    }
+
+    pub fn queue_close_study(&self, study_id: &str) -> Result<()> {
+        let req = api::StudyId {
+            study_id: study_id.to_string(),
+        };
+        let _: Value = self.ext_post(api::QUEUE_STUDY_CLOSE, &req, Retry::Idempotent)?;
+        Ok(())
+    }
+
+    pub fn queue_enqueue(
+        &self,
+        study_id: &str,
+        experiment_id: ExperimentId,
+        tasks: &[crate::NewTask],
+    ) -> Result<Vec<i64>> {
+        let req = api::Enqueue {
+            study_id: study_id.to_string(),
+            experiment_id,
+            tasks: tasks.to_vec(),
+        };
+        // Not repeated once sent: a second try would queue the folds twice.
+        let r: api::TaskKeys = self.ext_post(api::QUEUE_ENQUEUE, &req, Retry::Unsent)?;
+        Ok(r.keys)
+    }
+
+    pub fn queue_claim_next(
+        &self,
+        done: Option<&crate::Completion>,
+        owner: &str,
+        experiment: Option<ExperimentId>,
+        lease: Duration,
+    ) -> Result<(Option<bool>, Option<crate::ClaimedTask>)> {
+        let req = api::Claim {
+            owner: owner.to_string(),
+            experiment_id: experiment,
+            lease_ms: lease.as_millis() as u64,
+            done: done.cloned(),
+        };
+        // A claim repeated after a lost answer would hold a second task until its lease ran
+        // out: sent once.
+        let r: api::Claimed = self.ext_post(api::QUEUE_CLAIM, &req, Retry::Unsent)?;
+        Ok((r.kept, r.task))
+    }
+
+    pub fn queue_heartbeat(&self, key: i64, attempt: i64, lease: Duration) -> Result<bool> {
+        let req = api::Lease {
+            key,
+            attempt,
+            lease_ms: lease.as_millis() as u64,
+        };
+        let r: api::Kept = self.ext_post(api::QUEUE_HEARTBEAT, &req, Retry::Idempotent)?;
+        Ok(r.kept)
+    }
+
+    pub fn queue_complete(&self, key: i64, attempt: i64, result: &[u8]) -> Result<bool> {
+        let req = crate::Completion {
+            key,
+            attempt,
+            result: result.to_vec(),
+        };
+        // Repeating it stores nothing more (the task is done); it may only say `false`.
+        let r: api::Kept = self.ext_post(api::QUEUE_COMPLETE, &req, Retry::Idempotent)?;
+        Ok(r.kept)
+    }
+
+    pub fn queue_release(&self, key: i64, attempt: i64, error: &str) -> Result<bool> {
+        let req = api::Release {
+            key,
+            attempt,
+            error: error.to_string(),
+        };
+        let r: api::Kept = self.ext_post(api::QUEUE_RELEASE, &req, Retry::Idempotent)?;
+        Ok(r.kept)
+    }
+
+    pub fn queue_task_state(&self, key: i64) -> Result<crate::TaskState> {
+        self.ext(api::QUEUE_TASK, &[("key", &key.to_string())])
+    }
+
+    pub fn queue_cancel(&self, keys: &[i64]) -> Result<()> {
+        let req = api::TaskKeys {
+            keys: keys.to_vec(),
+        };
+        let _: Value = self.ext_post(api::QUEUE_CANCEL, &req, Retry::Idempotent)?;
+        Ok(())
+    }
+
+    pub fn queue_tasks(&self, study_id: Option<&str>) -> Result<Vec<crate::TaskInfo>> {
+        let r: api::Tasks = self.ext(api::QUEUE_TASKS, &[("study_id", study_id.unwrap_or(""))])?;
+        Ok(r.tasks)
+    }
+
+    pub fn queue_counts(&self, study_id: Option<&str>) -> Result<crate::QueueCounts> {
+        self.ext(api::QUEUE_COUNTS, &[("study_id", study_id.unwrap_or(""))])
+    }
+
     /// What a server-only operation says when asked of a remote store.
     pub fn server_only(&self, what: &str) -> Error {
         Error::Invalid(format!(
