@@ -6,7 +6,7 @@
 //! positions, and ROC AUC and average precision integrate the same running sums at the end
 //! of each run of tied scores. The pass is branch-free (a third of the rows are not drawn,
 //! at random, which a branch would mispredict), the class counts are exact integers, and the
-//! floating-point sums use four independent partial sums so consecutive rows do not wait on
+//! floating-point sums use two independent partial sums so consecutive rows do not wait on
 //! each other.
 
 use crate::curves::{CALIBRATION_BINS, calibration_bin};
@@ -157,40 +157,64 @@ impl Ranked {
     }
 
     fn segment(&self, counts: &[u8], start: usize, end: usize, acc: &mut Acc) {
-        let mut i = start;
-        // Four rows per step, each into its own partial sums.
-        while i + 4 <= end {
-            for lane in 0..4 {
-                self.step(counts, i + lane, lane, acc);
-            }
+        // Integer running sums (exact, one-cycle adds) and two partial sums of each float
+        // sum in registers, so consecutive rows do not wait on each other's additions.
+        let (mut tp, mut fp) = (acc.tp as i64, acc.fp as i64);
+        let (mut tp_prev, mut fp_prev) = (acc.tp_prev as i64, acc.fp_prev as i64);
+        let mut area = acc.area as i64;
+        let (mut loss, mut brier, mut gap, mut ap) = (acc.loss, acc.brier, acc.gap, acc.ap);
+        let row = &self.row[start..end];
+        let y = &self.y[start..end];
+        let tie_end = &self.tie_end[start..end];
+        let (l, b, g) = (
+            &self.loss[start..end],
+            &self.brier[start..end],
+            &self.gap[start..end],
+        );
+        // A macro, not a closure: the four calls per step must be inlined into the loop.
+        macro_rules! step {
+            ($i:expr, $lane:expr) => {{
+                let (i, lane): (usize, usize) = ($i, $lane);
+                let c = i64::from(counts[row[i] as usize]);
+                let pos = i64::from(y[i]);
+                tp += c * pos;
+                fp += c - c * pos;
+                let w = c as f64;
+                loss[lane] += w * l[i];
+                brier[lane] += w * b[i];
+                gap[lane] += w * g[i];
+                // At a run's end: the trapezoid under the ROC curve (twice its area, exactly)
+                // and the precision at this threshold times the recall gained; 0 elsewhere.
+                let end = i64::from(tie_end[i]);
+                area += end * (fp - fp_prev) * (tp + tp_prev);
+                let drawn = (tp + fp).max(1) as f64;
+                ap[lane] += (end * (tp - tp_prev)) as f64 * (tp as f64 / drawn);
+                let keep = end - 1; // all ones inside a run, 0 at its end
+                tp_prev = (tp_prev & keep) | (tp & !keep);
+                fp_prev = (fp_prev & keep) | (fp & !keep);
+            }};
+        }
+        let n = row.len();
+        let mut i = 0;
+        while i + 4 <= n {
+            step!(i, 0);
+            step!(i + 1, 1);
+            step!(i + 2, 0);
+            step!(i + 3, 1);
             i += 4;
         }
-        while i < end {
-            self.step(counts, i, 0, acc);
+        while i < n {
+            step!(i, 0);
             i += 1;
         }
-    }
-
-    #[inline(always)]
-    fn step(&self, counts: &[u8], i: usize, lane: usize, acc: &mut Acc) {
-        let c = u64::from(counts[self.row[i] as usize]);
-        let pos = u64::from(self.y[i]);
-        // Exact integers: tp and fp are counts of drawn rows.
-        acc.tp += c * pos;
-        acc.fp += c - c * pos;
-        let w = c as f64;
-        acc.loss[lane] += w * self.loss[i];
-        acc.brier[lane] += w * self.brier[i];
-        acc.gap[lane] += w * self.gap[i];
-        let end = u64::from(self.tie_end[i]);
-        // At a run's end: the trapezoid under the ROC curve (twice its area, exactly) and the
-        // precision at this threshold times the recall gained. Elsewhere both terms are 0.
-        acc.area += end * (acc.fp - acc.fp_prev) * (acc.tp + acc.tp_prev);
-        let drawn = (acc.tp + acc.fp).max(1) as f64;
-        acc.ap[lane] += (end * (acc.tp - acc.tp_prev)) as f64 * (acc.tp as f64 / drawn);
-        let keep = end.wrapping_sub(1); // all ones inside a run, 0 at its end
-        acc.tp_prev = (acc.tp_prev & keep) | (acc.tp & !keep);
-        acc.fp_prev = (acc.fp_prev & keep) | (acc.fp & !keep);
+        (acc.tp, acc.fp, acc.tp_prev, acc.fp_prev, acc.area) = (
+            tp as u64,
+            fp as u64,
+            tp_prev as u64,
+            fp_prev as u64,
+            area as u64,
+        );
+        (acc.loss, acc.brier, acc.gap, acc.ap) = (loss, brier, gap, ap);
     }
 }
 
@@ -201,8 +225,8 @@ struct Acc {
     tp_prev: u64,
     fp_prev: u64,
     area: u64,
-    ap: [f64; 4],
-    loss: [f64; 4],
-    brier: [f64; 4],
-    gap: [f64; 4],
+    ap: [f64; 2],
+    loss: [f64; 2],
+    brier: [f64; 2],
+    gap: [f64; 2],
 }
