@@ -10,6 +10,8 @@ echo "date: $(date -u)"
 echo "nproc: $(nproc)"
 echo "load before: $(uptime)"
 echo
-cargo run --release -q -p whet-review --example compare_calibration -- "$@"
+# The test profile (opt-level 1, dependencies at 2) reuses what `cargo test -p whet-review`
+# built; a release build of whet-review alone would rebuild every dependency for its features.
+cargo run --profile test -q -p whet-review --example compare_calibration -- "$@"
 echo
 echo "load after: $(uptime)"
