@@ -176,6 +176,9 @@ pub struct StudyOutcome {
     pub report: StudyReport,
     /// Every trial in the order run (0-based ids), for the trial log.
     pub trials: Vec<TrialRecord>,
+    /// The test rows' targets (class index or value) and the final model's predictions on
+    /// them, when there is a test set: what the short review of `whet train` needs.
+    pub test: Option<(Vec<f64>, whet_learn::Predictions)>,
 }
 
 pub struct Study;
@@ -567,6 +570,11 @@ impl PreparedStudy {
         // The reference predictions are the model's on rows it did not learn from — the test
         // holdout's, else out-of-fold — because on its own training rows a model is more
         // confident than on any new data, and every new batch would seem to drift.
+        let test = self
+            .test
+            .as_ref()
+            .zip(test_predictions.as_ref())
+            .map(|((_, ty), p)| (ty.clone(), p.clone()));
         let held_out_predictions = match (test_predictions, result.oof_predictions.take()) {
             (Some(p), _) | (None, Some(p)) => p,
             (None, None) => result.predictor.predict(&self.x),
@@ -601,6 +609,7 @@ impl PreparedStudy {
             model,
             report,
             trials: result.trials,
+            test,
         })
     }
 }

@@ -32,24 +32,12 @@ impl Default for BootstrapSpec {
     }
 }
 
-/// Above this many rows, slice intervals use [`LARGE_DATA_SLICE_RESAMPLES`] resamples: every
-/// sliced column's slices together cover all rows, so slicing by ten columns costs ten passes
-/// over the data per resample, while on this much data a slice's interval needs fewer
-/// resamples to be stable.
-pub const LARGE_DATA_ROWS: usize = 200_000;
-pub const LARGE_DATA_SLICE_RESAMPLES: usize = 200;
-
 impl BootstrapSpec {
-    /// The spec of the slice intervals of data with `n_rows` rows.
-    pub fn for_slices(&self, n_rows: usize) -> BootstrapSpec {
+    /// The spec of the bootstrap of slice `index` (each slice draws its own resamples).
+    pub fn for_slice(&self, index: usize) -> BootstrapSpec {
         BootstrapSpec {
-            resamples: if n_rows > LARGE_DATA_ROWS {
-                self.resamples.min(LARGE_DATA_SLICE_RESAMPLES)
-            } else {
-                self.resamples
-            },
-            seed: self.seed ^ 0x5_11CE,
-            confidence: self.confidence,
+            seed: Rng::new(self.seed ^ 0x5_11CE).fork(index as u64).next_u64(),
+            ..*self
         }
     }
 }
@@ -99,14 +87,34 @@ impl Strata {
         counts.clear();
         counts.resize(self.n_rows, 0);
         let mut rng = Rng::new(seed).fork(b as u64 + 1);
+        // Draws count positions within a stratum first (a stratum-sized array that stays in
+        // cache), then move them to the stratum's rows in one sequential read of its row
+        // list: drawing `g[random]` directly would read the row list at random, a cache miss
+        // per draw on a million rows.
+        let mut drawn: Vec<u8> = Vec::new();
         for g in &self.groups {
             let n = g.len() as u64;
+            drawn.clear();
+            drawn.resize(g.len(), 0);
             for _ in 0..n {
-                let c = &mut counts[g[rng.below(n) as usize] as usize];
+                let c = &mut drawn[rng.below(n) as usize];
                 *c = c.saturating_add(1);
+            }
+            for (&row, &c) in g.iter().zip(&drawn) {
+                counts[row as usize] = c;
             }
         }
     }
+}
+
+/// How a slice's interval was computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntervalKind {
+    /// Percentile bootstrap (the slice's own stratified resamples).
+    Bootstrap,
+    /// Normal interval with the influence (delta-method) standard error; DeLong's for ROC AUC.
+    Influence,
 }
 
 /// A point estimate with its interval.
@@ -161,52 +169,6 @@ where
         v.sort_unstable_by(f64::total_cmp);
     }
     per_stat
-}
-
-/// Runs `stat(subset, counts)` for every subset of rows on every resample of all rows, and
-/// returns per subset the sorted finite values. A resample is drawn once over all rows and
-/// each subset reads its rows' counts from it (`subsets[i]` indexes the rows, ascending), so
-/// a subset's resample size varies as its share of a fresh sample would, and slicing by many
-/// columns costs one draw per row, not one per row and column.
-pub fn replicate_subsets<F>(
-    strata: &Strata,
-    spec: &BootstrapSpec,
-    subsets: &[&[u32]],
-    stat: F,
-) -> Vec<Vec<f64>>
-where
-    F: Fn(usize, &[u8]) -> f64 + Sync,
-{
-    let rows: Vec<Vec<f64>> = (0..spec.resamples)
-        .into_par_iter()
-        .map_init(
-            || (Vec::new(), Vec::new()),
-            |(counts, sub), b| {
-                strata.fill_counts(spec.seed, b, counts);
-                subsets
-                    .iter()
-                    .enumerate()
-                    .map(|(i, rows)| {
-                        sub.clear();
-                        sub.extend(rows.iter().map(|&r| counts[r as usize]));
-                        stat(i, sub)
-                    })
-                    .collect()
-            },
-        )
-        .collect();
-    let mut per_subset = vec![Vec::with_capacity(spec.resamples); subsets.len()];
-    for r in rows {
-        for (i, v) in r.into_iter().enumerate() {
-            if v.is_finite() {
-                per_subset[i].push(v);
-            }
-        }
-    }
-    for v in &mut per_subset {
-        v.sort_unstable_by(f64::total_cmp);
-    }
-    per_subset
 }
 
 /// The percentile interval of sorted bootstrap values around `value`. When fewer than half the

@@ -11,12 +11,13 @@ use whet_data::{Table, Task};
 use whet_learn::model::Model;
 
 use crate::bootstrap::{
-    BootstrapSpec, Estimate, Strata, percentile_interval, replicate, replicate_subsets,
+    BootstrapSpec, Estimate, IntervalKind, Strata, percentile_interval, replicate,
 };
 use crate::error::{Result, ReviewError};
 use crate::eval::{MetricDef, Scored};
+use crate::influence;
 use crate::paired::{TestResult, delong_test, mcnemar, paired_t};
-use crate::review::{apply, primary_metric};
+use crate::review::{apply, primary_metric, slice_rows_in_score_order};
 use crate::slices::{default_columns, define};
 
 #[derive(Clone, Debug)]
@@ -96,6 +97,7 @@ pub struct SliceGain {
     pub champion: f64,
     pub challenger: f64,
     pub gain: Estimate,
+    pub interval: IntervalKind,
     pub verdict: Verdict,
 }
 
@@ -130,7 +132,7 @@ fn oriented(def: &MetricDef, champion: f64, challenger: f64) -> f64 {
 }
 
 /// Gains of every metric of `a` → `b` with paired intervals, on the rows `a` and `b` share.
-fn gains(a: &Scored, b: &Scored, spec: &BootstrapSpec) -> Vec<MetricGain> {
+pub fn gains(a: &Scored, b: &Scored, spec: &BootstrapSpec) -> Vec<MetricGain> {
     let defs = a.metric_defs();
     let (va, vb) = (a.values(None), b.values(None));
     let strata = Strata::by_class(&a.y, a.n_classes());
@@ -153,6 +155,63 @@ fn gains(a: &Scored, b: &Scored, spec: &BootstrapSpec) -> Vec<MetricGain> {
             }
         })
         .collect()
+}
+
+/// The gain on one slice with its paired interval: the influence (delta-method) normal
+/// interval of the difference on a slice of at least `influence::MIN_ROWS` rows where the
+/// metric has one, else the paired percentile bootstrap of the slice's own resamples.
+/// `ordered` holds the slice's rows in each model's score order (see
+/// `slice_rows_in_score_order`). Returns the champion's and challenger's values too.
+fn slice_gain(
+    a: &Scored,
+    b: &Scored,
+    metric: &MetricDef,
+    rows: &[u32],
+    ordered: (&[u32], &[u32]),
+    spec: BootstrapSpec,
+) -> (f64, f64, Estimate, IntervalKind) {
+    let (oa, ob) = ordered;
+    if rows.len() >= influence::MIN_ROWS
+        && let Some((va, ga)) = influence::influence(a, &metric.name, oa)
+        && let Some((vb, gb)) = influence::influence(b, &metric.name, ob)
+    {
+        // The challenger's influence values by row, read in the champion's row order.
+        let mut by_row = vec![0.0; a.n_rows()];
+        for (&r, g) in ob.iter().zip(&gb) {
+            by_row[r as usize] = *g;
+        }
+        let g: Vec<f64> = oa
+            .iter()
+            .zip(&ga)
+            .map(|(&r, ga)| oriented(metric, *ga, by_row[r as usize]))
+            .collect();
+        let se = influence::standard_error(a, oa, &g);
+        let gain = influence::normal_interval(oriented(metric, va, vb), se, spec.confidence);
+        return (va, vb, gain, IntervalKind::Influence);
+    }
+    let (xa, xb) = (a.subset(rows), b.subset(rows));
+    let (pa, pb) = (
+        xa.value_of(&metric.name).unwrap_or(f64::NAN),
+        xb.value_of(&metric.name).unwrap_or(f64::NAN),
+    );
+    let Some(k) = xa.metric_index(&metric.name) else {
+        return (
+            pa,
+            pb,
+            Estimate::point(oriented(metric, pa, pb)),
+            IntervalKind::Bootstrap,
+        );
+    };
+    let strata = Strata::by_class(&xa.y, xa.n_classes());
+    let reps = replicate(&strata, &spec, 1, |c| {
+        vec![oriented(
+            metric,
+            xa.resample_value(c, k),
+            xb.resample_value(c, k),
+        )]
+    });
+    let gain = percentile_interval(oriented(metric, pa, pb), &reps[0], &spec);
+    (pa, pb, gain, IntervalKind::Bootstrap)
 }
 
 fn check_same_target(a: &Model, b: &Model) -> Result<()> {
@@ -277,34 +336,22 @@ pub fn compare(
         &columns,
         options.min_slice_rows.max(1),
     )?;
-    let subs: Vec<(Scored, Scored)> = defs
-        .par_iter()
-        .map(|d| (sa.subset(&d.rows), sb.subset(&d.rows)))
-        .collect();
-    let index = sa.metric_index(&metric.name);
-    let spec = options.bootstrap.for_slices(sa.n_rows());
-    let rows: Vec<&[u32]> = defs.iter().map(|d| d.rows.as_slice()).collect();
-    let reps = replicate_subsets(
-        &Strata::by_class(&sa.y, sa.n_classes()),
-        &spec,
-        &rows,
-        |i, c| {
-            index.map_or(f64::NAN, |k| {
-                let (xa, xb) = &subs[i];
-                oriented(&metric, xa.resample_value(c, k), xb.resample_value(c, k))
-            })
-        },
+    let (ordered_a, ordered_b) = (
+        slice_rows_in_score_order(sa, &defs),
+        slice_rows_in_score_order(sb, &defs),
     );
     let slices: Vec<SliceGain> = defs
-        .iter()
-        .zip(&subs)
-        .zip(&reps)
-        .map(|((d, (xa, xb)), reps)| {
-            let (pa, pb) = (
-                xa.value_of(&metric.name).unwrap_or(f64::NAN),
-                xb.value_of(&metric.name).unwrap_or(f64::NAN),
+        .par_iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let (pa, pb, gain, interval) = slice_gain(
+                sa,
+                sb,
+                &metric,
+                &d.rows,
+                (&ordered_a[i], &ordered_b[i]),
+                options.bootstrap.for_slice(i),
             );
-            let gain = percentile_interval(oriented(&metric, pa, pb), reps, &spec);
             SliceGain {
                 column: d.column.clone(),
                 label: d.label.clone(),
@@ -313,6 +360,7 @@ pub fn compare(
                 challenger: pb,
                 verdict: Verdict::from_gain(&gain, 0.0),
                 gain,
+                interval,
             }
         })
         .collect();
@@ -334,12 +382,8 @@ pub fn compare(
         ),
     };
     let mut notes = a.notes.clone();
-    if sa.n_rows() > crate::bootstrap::LARGE_DATA_ROWS && !slices.is_empty() {
-        notes.push(format!(
-            "slice intervals use {} resamples on more than {} rows",
-            options.bootstrap.for_slices(sa.n_rows()).resamples,
-            crate::bootstrap::LARGE_DATA_ROWS
-        ));
+    if slices.iter().any(|x| x.interval == IntervalKind::Influence) {
+        notes.push(crate::review::SLICE_INTERVAL_NOTE.to_string());
     }
     notes.extend(b.notes.iter().filter(|n| !a.notes.contains(n)).cloned());
     Ok(Comparison {
@@ -437,6 +481,57 @@ mod tests {
             better += usize::from(Verdict::from_gain(auc, 0.0) == Verdict::Better);
         }
         (covered, better)
+    }
+
+    /// A slice of 6,000 rows takes the influence interval of the paired gain, and its width
+    /// is the paired bootstrap's on the same rows, for ROC AUC (DeLong's paired variance)
+    /// and log loss.
+    #[test]
+    fn large_slices_get_the_paired_influence_interval_of_the_bootstrap_width() {
+        let mut rng = Rng::new(8);
+        let n = 6000;
+        let signal: Vec<f64> = (0..n).map(|_| normal(&mut rng)).collect();
+        let y: Vec<f64> = signal
+            .iter()
+            .map(|s| f64::from(u8::from(rng.next_f64() < sigmoid(1.5 * s))))
+            .collect();
+        let a = scored(
+            &y,
+            signal
+                .iter()
+                .map(|s| sigmoid(s + normal(&mut rng)))
+                .collect(),
+        );
+        let b = scored(
+            &y,
+            signal
+                .iter()
+                .map(|s| sigmoid(s + 0.8 * normal(&mut rng)))
+                .collect(),
+        );
+        let spec = BootstrapSpec {
+            resamples: 400,
+            seed: 1,
+            confidence: 0.95,
+        };
+        let boot = gains(&a, &b, &spec);
+        let all: Vec<u32> = (0..n as u32).collect();
+        for (k, name) in [(0, "roc_auc"), (2, "log_loss")] {
+            let def = a.metric_defs()[k].clone();
+            assert_eq!(def.name, name);
+            let (pa, pb, gain, kind) =
+                slice_gain(&a, &b, &def, &all, (a.score_order(), b.score_order()), spec);
+            assert_eq!(kind, IntervalKind::Influence);
+            assert!((gain.value - boot[k].gain.value).abs() < 1e-12);
+            assert!(
+                (pa - boot[k].champion).abs() < 1e-12 && (pb - boot[k].challenger).abs() < 1e-12
+            );
+            let (w, wb) = (gain.hi - gain.lo, boot[k].gain.hi - boot[k].gain.lo);
+            assert!(
+                (0.85..1.15).contains(&(w / wb)),
+                "{name}: influence width {w} vs bootstrap {wb}"
+            );
+        }
     }
 
     #[test]

@@ -54,33 +54,14 @@ pub fn shifted(c: &ColumnShift, threshold: f64) -> bool {
     c.psi > threshold && c.p_value < SHIFT_P_VALUE
 }
 
-/// Upper tail of chi-square with `k` degrees of freedom (Wilson–Hilferty).
-fn chi2_sf(x: f64, k: f64) -> f64 {
-    if k <= 0.0 || x.is_nan() {
-        return f64::NAN;
-    }
-    let z = ((x / k).cbrt() - (1.0 - 2.0 / (9.0 * k))) / (2.0 / (9.0 * k)).sqrt();
-    1.0 - crate::stats::normal_cdf(z)
-}
-
-/// Population stability index of two count vectors over the same bins; empty bins get a
-/// floor of 1e-4 so one new bin does not make it infinite.
+/// Population stability index of two count vectors over the same bins, as `whet drift`
+/// computes it (`whet_data::drift::psi`: shares floored at 1e-4); NaN when a side is empty
+/// (there is nothing to compare).
 pub fn psi(expected: &[u64], actual: &[u64]) -> f64 {
-    let (te, ta) = (
-        expected.iter().sum::<u64>() as f64,
-        actual.iter().sum::<u64>() as f64,
-    );
-    if te == 0.0 || ta == 0.0 {
+    if expected.iter().all(|&c| c == 0) || actual.iter().all(|&c| c == 0) {
         return f64::NAN;
     }
-    expected
-        .iter()
-        .zip(actual)
-        .map(|(&e, &a)| {
-            let (p, q) = ((e as f64 / te).max(1e-4), (a as f64 / ta).max(1e-4));
-            (q - p) * (q / p).ln()
-        })
-        .sum()
+    whet_data::drift::psi(expected, actual)
 }
 
 fn shares(c: &[u64]) -> Vec<f64> {
@@ -161,7 +142,7 @@ fn shift(reference: &ColumnReference, values: &ColumnValues, kind: &str) -> Opti
         psi: value,
         psi_noise: df * scale,
         p_value: if df > 0.0 {
-            chi2_sf(value / scale, df)
+            whet_data::drift::chi_square_sf(value / scale, df)
         } else {
             1.0
         },

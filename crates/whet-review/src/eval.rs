@@ -10,6 +10,7 @@ use whet_learn::Predictions;
 use whet_learn::metrics as m;
 
 use crate::curves::{CALIBRATION_BINS, calibration_bin, confidence_and_outcome, ece};
+use crate::ranked::Ranked;
 
 /// One metric of a review: its name in JSON, its label for people, and its direction.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -46,6 +47,8 @@ pub struct Scored {
     s_sorted: Vec<f64>,
     mape_defined: bool,
     terms: RowTerms,
+    /// Binary: the rows in score order for the one-pass resample metrics.
+    ranked: Ranked,
 }
 
 /// Each row's share of every metric, computed once, so that a bootstrap resample's metrics
@@ -71,8 +74,6 @@ struct RowTerms {
     /// Classification: the calibration bin of the row's confidence, and outcome − confidence.
     ece_bin: Vec<u8>,
     ece_gap: Vec<f64>,
-    /// Binary, in score order: true where the next row has another score (a threshold ends).
-    tie_end: Vec<bool>,
 }
 
 /// Sums a resample gathers in its pass over the rows.
@@ -137,8 +138,12 @@ impl Scored {
             s_sorted,
             mape_defined,
             terms: RowTerms::default(),
+            ranked: Ranked::default(),
         };
         scored.terms = scored.row_terms();
+        if task == Task::Binary && scored.terms.valid {
+            scored.ranked = Ranked::new(&scored.order, &scored.y, &scored.pred.values, threshold);
+        }
         scored
     }
 
@@ -202,13 +207,6 @@ impl Scored {
                     ece_bin.push(calibration_bin(c) as u8);
                     ece_gap.push(o - c);
                 }
-                let tie_end = (0..self.s_sorted.len())
-                    .map(|i| {
-                        self.s_sorted
-                            .get(i + 1)
-                            .is_none_or(|&next| next != self.s_sorted[i])
-                    })
-                    .collect();
                 RowTerms {
                     valid,
                     loss,
@@ -217,7 +215,6 @@ impl Scored {
                     predicted: self.pred_class.iter().map(|&c| c as u32).collect(),
                     ece_bin,
                     ece_gap,
-                    tie_end,
                     ..RowTerms::default()
                 }
             }
@@ -232,6 +229,9 @@ impl Scored {
         let undefined = || vec![f64::NAN; self.metric_defs().len()];
         if !t.valid || counts.len() != self.n_rows() {
             return undefined();
+        }
+        if self.task == Task::Binary {
+            return self.ranked.values(counts).to_vec();
         }
         let k = self.n_classes();
         // Per class: true positives, false positives, false negatives.
@@ -306,21 +306,8 @@ impl Scored {
                 }
                 v
             }
-            Task::Binary => {
-                let [tp, fp, fn_] = class[1];
-                let (auc, ap) = self.ranking_metrics(counts);
-                vec![
-                    auc,
-                    ap,
-                    mean(s.loss),
-                    mean(s.second),
-                    mean(s.correct),
-                    ratio(tp, tp + fp),
-                    ratio(tp, tp + fn_),
-                    f1(class[1]),
-                    ece(),
-                ]
-            }
+            // Returned before the pass above.
+            Task::Binary => self.ranked.values(counts).to_vec(),
             Task::Multiclass => {
                 let f1s: Vec<f64> = class.iter().map(|&c| f1(c)).collect();
                 let defined: Vec<f64> = f1s.iter().copied().filter(|v| !v.is_nan()).collect();
@@ -352,46 +339,22 @@ impl Scored {
         }
     }
 
-    /// ROC AUC and average precision of a resample: one pass over the rows in score order,
-    /// integrating at each threshold (the end of a run of tied scores) as
-    /// `whet_learn::metrics::{roc_auc, pr_auc}` do. Both areas are divided by the class
-    /// totals at the end, so the pass needs nothing computed before it.
-    fn ranking_metrics(&self, counts: &[u8]) -> (f64, f64) {
-        let (mut tp, mut fp) = (0.0, 0.0);
-        let (mut tp_prev, mut fp_prev) = (0.0, 0.0);
-        let (mut area, mut ap) = (0.0, 0.0);
-        for (i, &row) in self.order.iter().enumerate() {
-            let w = f64::from(counts[row as usize]);
-            if self.y_sorted[i] == 1.0 {
-                tp += w;
-            } else {
-                fp += w;
-            }
-            if self.terms.tie_end[i] && (tp != tp_prev || fp != fp_prev) {
-                area += (fp - fp_prev) * (tp + tp_prev) * 0.5;
-                ap += (tp - tp_prev) * (tp / (tp + fp));
-                (tp_prev, fp_prev) = (tp, fp);
-            }
-        }
-        if tp <= 0.0 {
-            return (f64::NAN, f64::NAN);
-        }
-        let auc = if fp > 0.0 { area / (tp * fp) } else { f64::NAN };
-        let ap = ap / tp;
-        (auc, if ap < 0.0 { 0.0 } else { ap })
-    }
-
-    /// Metric `k` of [`Scored::metric_defs`] on a resample; the ranking metrics take only
-    /// their own pass (slices need one metric, on every resample).
+    /// Metric `k` of [`Scored::metric_defs`] on a resample.
     pub fn resample_value(&self, counts: &[u8], k: usize) -> f64 {
-        if self.task == Task::Binary && k < 2 && self.terms.valid && counts.len() == self.n_rows() {
-            let (auc, ap) = self.ranking_metrics(counts);
-            return if k == 0 { auc } else { ap };
-        }
         self.resample_values(counts)
             .get(k)
             .copied()
             .unwrap_or(f64::NAN)
+    }
+
+    /// Binary: the rows by descending score (ties in row order); empty for other tasks.
+    pub fn score_order(&self) -> &[u32] {
+        &self.order
+    }
+
+    /// False when a label or prediction lies outside the classes (every metric is NaN).
+    pub fn labels_valid(&self) -> bool {
+        self.terms.valid
     }
 
     pub fn n_rows(&self) -> usize {

@@ -5,7 +5,9 @@
 //! * `stats`: distributions and quantiles for intervals and p-values;
 //! * `bootstrap`: seeded, stratified resamples as row weights and percentile intervals;
 //! * `eval`: a model's predictions on labelled rows (`Scored`) and the metrics of its task,
-//!   all from `whet_learn::metrics`;
+//!   all from `whet_learn::metrics`; `ranked`: a binary resample's metrics in one pass over
+//!   the rows in score order; `influence`: normal intervals from each row's influence on a
+//!   metric (the delta method), for large slices;
 //! * `curves`: ROC, precision-recall, calibration (ECE), thresholds, confusion matrix,
 //!   regression plots;
 //! * `slices`: categorical levels and numeric quantile bins;
@@ -28,7 +30,9 @@ pub mod error;
 pub mod eval;
 pub mod explain;
 pub mod html;
+pub mod influence;
 pub mod paired;
+mod ranked;
 pub mod review;
 pub mod slices;
 pub mod stats;

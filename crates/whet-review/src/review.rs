@@ -10,7 +10,7 @@ use whet_data::{Table, Task};
 use whet_learn::model::Model;
 
 use crate::bootstrap::{
-    BootstrapSpec, Estimate, Strata, percentile_interval, replicate, replicate_subsets,
+    BootstrapSpec, Estimate, IntervalKind, Strata, percentile_interval, replicate,
 };
 use crate::curves::{
     BinaryCurves, CalibrationBin, RegressionPlots, binary_curves, calibration_bins,
@@ -20,7 +20,11 @@ use crate::drift::{DriftReport, PSI_MAJOR};
 use crate::error::{Result, ReviewError};
 use crate::eval::{MetricDef, Scored};
 use crate::explain::{Explanations, explain};
-use crate::slices::{SliceDef, default_columns, define};
+use crate::influence;
+use crate::slices::{SliceDef, default_columns, define, rows_in_order};
+
+/// How slices of many rows get their intervals, in words (reports and JSON notes).
+pub const SLICE_INTERVAL_NOTE: &str = "slices of at least 5,000 rows: normal interval with the delta-method (influence) standard error, DeLong's for ROC AUC; smaller slices and PR AUC/ECE: percentile bootstrap of the slice's own resamples";
 
 /// Version of the review's JSON shape.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -96,6 +100,7 @@ pub struct SliceRow {
     pub label: String,
     pub rows: u64,
     pub estimate: Estimate,
+    pub interval: IntervalKind,
     /// The slice's interval lies entirely on the worse side of the whole data's value.
     pub significantly_worse: bool,
     /// rows × shortfall against the whole: how much the slice costs overall.
@@ -301,6 +306,20 @@ pub fn primary_metric(s: &Scored, name: Option<&str>) -> Result<MetricDef> {
         })
 }
 
+/// How the whole data's intervals are computed, in words.
+pub fn interval_method(task: Task, spec: &BootstrapSpec) -> String {
+    format!(
+        "percentile bootstrap, {} resamples{}, seed {}",
+        spec.resamples,
+        if task == Task::Regression {
+            ""
+        } else {
+            " stratified by class"
+        },
+        spec.seed
+    )
+}
+
 /// Metric values with intervals on the rows of `s`.
 pub fn metric_rows(s: &Scored, spec: &BootstrapSpec) -> Vec<MetricRow> {
     let defs = s.metric_defs();
@@ -325,23 +344,18 @@ fn slice_report(
     min_rows: usize,
 ) -> SliceReport {
     let overall = s.value_of(&metric.name).unwrap_or(f64::NAN);
-    let subs: Vec<Scored> = defs.par_iter().map(|d| s.subset(&d.rows)).collect();
-    let index = s.metric_index(&metric.name);
-    let spec_slices = spec.for_slices(s.n_rows());
-    let rows: Vec<&[u32]> = defs.iter().map(|d| d.rows.as_slice()).collect();
-    let reps = replicate_subsets(
-        &Strata::by_class(&s.y, s.n_classes()),
-        &spec_slices,
-        &rows,
-        |i, c| index.map_or(f64::NAN, |k| subs[i].resample_value(c, k)),
-    );
+    let ordered = slice_rows_in_score_order(s, defs);
+    let estimates: Vec<(Estimate, IntervalKind)> = defs
+        .par_iter()
+        .zip(&ordered)
+        .enumerate()
+        .map(|(i, (d, rows))| slice_estimate(s, metric, &d.rows, rows, spec.for_slice(i)))
+        .collect();
     let mut slices: Vec<SliceRow> = defs
         .iter()
-        .zip(&subs)
-        .zip(&reps)
-        .map(|((d, sub), reps)| {
-            let value = sub.value_of(&metric.name).unwrap_or(f64::NAN);
-            let estimate = percentile_interval(value, reps, &spec_slices);
+        .zip(estimates)
+        .map(|(d, (estimate, interval))| {
+            let value = estimate.value;
             let worse = if metric.higher_is_better {
                 estimate.hi < overall
             } else {
@@ -357,6 +371,7 @@ fn slice_report(
                 label: d.label.clone(),
                 rows: d.rows.len() as u64,
                 estimate,
+                interval,
                 significantly_worse: worse,
                 impact: if shortfall.is_finite() {
                     d.rows.len() as f64 * shortfall.max(0.0)
@@ -382,6 +397,49 @@ fn slice_report(
         min_rows,
         slices,
     }
+}
+
+/// Each slice's rows, in descending score order for a binary task (ROC AUC's influence reads
+/// them in that order), else ascending.
+pub(crate) fn slice_rows_in_score_order(s: &Scored, defs: &[SliceDef]) -> Vec<Vec<u32>> {
+    if s.task == Task::Binary {
+        rows_in_order(defs, s.score_order(), s.n_rows())
+    } else {
+        defs.iter().map(|d| d.rows.clone()).collect()
+    }
+}
+
+/// The metric on one slice with its interval: the influence (delta-method) normal interval
+/// on a slice of at least `influence::MIN_ROWS` rows where the metric has one, else the
+/// percentile bootstrap of the slice's own stratified resamples. `rows` are the slice's rows
+/// (ascending), `ordered` the same rows as `slice_rows_in_score_order` gives them.
+pub(crate) fn slice_estimate(
+    s: &Scored,
+    metric: &MetricDef,
+    rows: &[u32],
+    ordered: &[u32],
+    spec: BootstrapSpec,
+) -> (Estimate, IntervalKind) {
+    if ordered.len() >= influence::MIN_ROWS
+        && let Some((value, g)) = influence::influence(s, &metric.name, ordered)
+    {
+        let se = influence::standard_error(s, ordered, &g);
+        return (
+            influence::normal_interval(value, se, spec.confidence),
+            IntervalKind::Influence,
+        );
+    }
+    let sub = s.subset(rows);
+    let value = sub.value_of(&metric.name).unwrap_or(f64::NAN);
+    let Some(k) = sub.metric_index(&metric.name) else {
+        return (Estimate::point(value), IntervalKind::Bootstrap);
+    };
+    let strata = Strata::by_class(&sub.y, sub.n_classes());
+    let reps = replicate(&strata, &spec, 1, |c| vec![sub.resample_value(c, k)]);
+    (
+        percentile_interval(value, &reps[0], &spec),
+        IntervalKind::Bootstrap,
+    )
 }
 
 fn fmt_ci(e: &Estimate) -> String {
@@ -712,12 +770,12 @@ pub fn review(
     let drift = crate::drift::drift(&model.reference, &model.prep, &applied.table, s);
     checks.push(drift_check(drift.as_ref()));
     let mut notes = applied.notes.clone();
-    if s.n_rows() > crate::bootstrap::LARGE_DATA_ROWS && !slices.slices.is_empty() {
-        notes.push(format!(
-            "slice intervals use {} resamples on more than {} rows",
-            options.bootstrap.for_slices(s.n_rows()).resamples,
-            crate::bootstrap::LARGE_DATA_ROWS
-        ));
+    if slices
+        .slices
+        .iter()
+        .any(|x| x.interval == IntervalKind::Influence)
+    {
+        notes.push(SLICE_INTERVAL_NOTE.to_string());
     }
     let mut class_rows = vec![
         0u64;
@@ -750,16 +808,7 @@ pub fn review(
             class_rows,
         },
         bootstrap: options.bootstrap,
-        interval_method: format!(
-            "percentile bootstrap, {} resamples{}, seed {}",
-            options.bootstrap.resamples,
-            if task == Task::Regression {
-                ""
-            } else {
-                " stratified by class"
-            },
-            options.bootstrap.seed
-        ),
+        interval_method: interval_method(task, &options.bootstrap),
         threshold: (task == Task::Binary).then_some(options.threshold),
         metrics,
         binary,

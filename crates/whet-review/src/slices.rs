@@ -50,7 +50,10 @@ pub fn define(
     min_rows: usize,
 ) -> Result<Vec<SliceDef>> {
     let mut out = Vec::new();
-    for name in columns {
+    let mut seen = std::collections::HashSet::new();
+    // A column named twice is sliced once: the slices of a column are disjoint, which
+    // `rows_in_order` relies on.
+    for name in columns.iter().filter(|c| seen.insert(c.as_str())) {
         let Some(index) = table.index_of(name) else {
             let known: Vec<&str> = table.names().collect();
             return Err(ReviewError::usage(
@@ -139,4 +142,35 @@ pub fn define(
         }
     }
     Ok(out)
+}
+
+/// Each slice's rows in the order `order` lists all rows (e.g. by descending score): one pass
+/// over `order` per column, since a column's slices are disjoint.
+pub fn rows_in_order(defs: &[SliceDef], order: &[u32], n_rows: usize) -> Vec<Vec<u32>> {
+    let mut out: Vec<Vec<u32>> = defs
+        .iter()
+        .map(|d| Vec::with_capacity(d.rows.len()))
+        .collect();
+    let mut which = vec![u32::MAX; n_rows];
+    let mut start = 0;
+    while start < defs.len() {
+        let end = start
+            + defs[start..]
+                .iter()
+                .take_while(|d| d.column == defs[start].column)
+                .count();
+        which.fill(u32::MAX);
+        for (i, d) in defs.iter().enumerate().take(end).skip(start) {
+            for &r in &d.rows {
+                which[r as usize] = i as u32;
+            }
+        }
+        for &r in order {
+            if let Some(rows) = out.get_mut(which[r as usize] as usize) {
+                rows.push(r);
+            }
+        }
+        start = end;
+    }
+    out
 }

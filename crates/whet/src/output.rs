@@ -220,6 +220,28 @@ pub fn print_train_report(report: &TrainReport) {
     for n in &r.notes {
         println!("note: {n}");
     }
+    if let Some(t) = &report.test_review {
+        println!(
+            "\nreview of the final model on the {} test rows (95% intervals: {}):",
+            t.rows, t.interval_method
+        );
+        // Per-class scores are in the full review; the summary metrics fit a screen.
+        for m in t.metrics.iter().filter(|m| !m.def.name.contains('[')) {
+            let e = &m.estimate;
+            if e.lo.is_nan() {
+                println!("  {:<28} {:>9.5}", m.def.label, e.value);
+            } else {
+                println!(
+                    "  {:<28} {:>9.5}  [{:.5}, {:.5}]",
+                    m.def.label, e.value, e.lo, e.hi
+                );
+            }
+        }
+    }
+    println!(
+        "full review (slices, explanations, checks): {}",
+        report.review_command
+    );
     println!(
         "model written to {} ({:.1} MB) in {:.1}s; registered as {} version {} (run {} in {})",
         report.model_path,
@@ -230,4 +252,17 @@ pub fn print_train_report(report: &TrainReport) {
         report.tracking.run_id,
         report.tracking.store
     );
+}
+
+/// `word` as one shell word: as it is when it needs no quoting, else in single quotes.
+pub fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:@=+,".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }

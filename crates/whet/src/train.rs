@@ -125,6 +125,61 @@ pub struct TrainReport<'a> {
     pub study: &'a StudyReport,
     pub elapsed_seconds: f64,
     pub tracking: study::Recorded,
+    /// The final model's test metrics with 95% intervals, when there is a test set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_review: Option<TestReview>,
+    /// The command that reviews the model in full.
+    pub review_command: String,
+}
+
+/// The short review `whet train` ends with: the review's metrics on the test rows, each
+/// with its 95% interval (the intervals of `whet review`).
+#[derive(Serialize)]
+pub struct TestReview {
+    pub rows: u64,
+    pub interval_method: String,
+    pub metrics: Vec<whet_review::review::MetricRow>,
+}
+
+/// Resamples of the short review: those of `whet review`.
+const TEST_REVIEW_RESAMPLES: usize = 1000;
+
+fn test_review(
+    model: &whet_learn::model::Model,
+    seed: u64,
+    test: Option<&(Vec<f64>, whet_learn::Predictions)>,
+) -> Option<TestReview> {
+    let (y, pred) = test?;
+    let target = model.prep.target.as_ref()?;
+    let scored = whet_review::eval::Scored::new(
+        target.task,
+        target.classes.clone(),
+        y.clone(),
+        pred.clone(),
+        0.5,
+    );
+    let spec = whet_review::BootstrapSpec {
+        resamples: TEST_REVIEW_RESAMPLES,
+        seed,
+        ..Default::default()
+    };
+    Some(TestReview {
+        rows: y.len() as u64,
+        interval_method: whet_review::review::interval_method(target.task, &spec),
+        metrics: whet_review::review::metric_rows(&scored, &spec),
+    })
+}
+
+/// `whet review MODEL DATA` for this model: the test file when there is one.
+fn review_command(args: &TrainArgs) -> String {
+    let model = crate::output::shell_word(&args.out.display().to_string());
+    match &args.test {
+        Some(t) => format!(
+            "whet review {model} {}",
+            crate::output::shell_word(&t.display().to_string())
+        ),
+        None => format!("whet review {model} DATA"),
+    }
 }
 
 /// The CLI's subscriber to a study: the live display and the tracking store.
@@ -419,6 +474,8 @@ pub fn cmd_train(args: &TrainArgs, store_flag: Option<&str>, quiet: bool) -> Res
         study: &outcome.report,
         elapsed_seconds: started.elapsed().as_secs_f64(),
         tracking: recorded,
+        test_review: test_review(&outcome.model, args.seed, outcome.test.as_ref()),
+        review_command: review_command(args),
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -98,6 +98,37 @@ fn train_reports_leaderboard_and_test_score_and_predict_uses_the_model() {
     assert!(cv > 0.8 && cv < 1.0, "cv {cv}");
     let test_auc = v["test_metrics"]["roc_auc"].as_f64().unwrap();
     assert!(test_auc > 0.75, "test auc {test_auc}");
+    // The short review: the same test score, now with its interval, and where to go next.
+    let review = &v["test_review"];
+    let rows = review["rows"].as_u64().unwrap();
+    assert!(
+        rows > 0 && rows < v["train_rows"].as_u64().unwrap(),
+        "{review}"
+    );
+    assert!(
+        review["interval_method"]
+            .as_str()
+            .unwrap()
+            .starts_with("percentile bootstrap, 1000 resamples stratified by class"),
+        "{review}"
+    );
+    let auc = review["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "roc_auc")
+        .unwrap();
+    let (value, lo, hi) = (
+        auc["value"].as_f64().unwrap(),
+        auc["lo"].as_f64().unwrap(),
+        auc["hi"].as_f64().unwrap(),
+    );
+    assert!((value - test_auc).abs() < 1e-9, "{auc} vs {test_auc}");
+    assert!(lo < value && value < hi && hi - lo < 0.3, "{auc}");
+    assert_eq!(
+        v["review_command"],
+        format!("whet review {} DATA", model.display())
+    );
     let board = v["leaderboard"].as_array().unwrap();
     assert!(!board.is_empty());
     assert_eq!(v["trials"], 8);
@@ -285,6 +316,68 @@ fn train_reports_leaderboard_and_test_score_and_predict_uses_the_model() {
         assert!((a + b - 1.0).abs() < 1e-9, "{r}");
         assert_eq!(f[1], if b >= 0.5 { "yes" } else { "no" }, "{r}");
     }
+}
+
+/// The text report ends with the short review of the final model on `--test` and the
+/// `whet review` command for that file; without a test set there is no review to show, only
+/// the command.
+#[test]
+fn train_ends_with_a_short_review_and_the_command_for_the_full_one() {
+    let model = tmp("short-review.whet");
+    let run = |extra: &[&str]| {
+        let o = whet()
+            .arg("train")
+            .arg(example())
+            .args([
+                "--target",
+                "churned",
+                "--trials",
+                "2",
+                "--learners",
+                "linear",
+            ])
+            .args(["--experiment", "short-review", "--out"])
+            .arg(&model)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let test = example().display().to_string();
+    let out = run(&["--test", &test]);
+    let rows = std::fs::read_to_string(example()).unwrap().lines().count() - 1;
+    assert!(
+        out.contains(&format!(
+            "review of the final model on the {rows} test rows (95% intervals: percentile bootstrap"
+        )),
+        "{out}"
+    );
+    let auc_line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("ROC AUC"))
+        .unwrap_or_else(|| panic!("no ROC AUC line: {out}"));
+    let numbers: Vec<f64> = auc_line
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert!(
+        numbers.len() == 3 && numbers[1] < numbers[0] && numbers[0] < numbers[2],
+        "{auc_line}"
+    );
+    assert!(
+        out.contains(&format!(
+            "full review (slices, explanations, checks): whet review {} {test}",
+            model.display()
+        )),
+        "{out}"
+    );
+    let out = run(&[]);
+    assert!(!out.contains("review of the final model"), "{out}");
+    assert!(
+        out.contains("full review (slices, explanations, checks): whet review"),
+        "{out}"
+    );
 }
 
 #[test]
