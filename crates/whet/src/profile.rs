@@ -39,16 +39,20 @@ pub struct ProfileArgs {
 
 pub fn cmd_profile(args: &ProfileArgs, quiet: bool) -> Result<()> {
     let started = Instant::now();
-    // Ctrl-C is honoured between steps (a load or the profile runs to its end first) and
-    // before anything is printed or written, so a stopped profile leaves no report behind.
+    // Ctrl-C stops a load at its next chunk, and is honoured between steps (the profile itself
+    // runs to its end) and before anything is printed or written, so no report is left behind.
     let stopped = |step: &str| {
         crate::interrupt::check(|| format!("stopped on request {step}; no profile was written"))
     };
-    let table = load_table(&args.file, &args.read, quiet, false)?;
+    let table = load_table(&args.file, &args.read, quiet, false)
+        .or_else(|e| stopped("while reading the data").and(Err(e)))?;
     let load_seconds = started.elapsed().as_secs_f64();
     stopped("after loading the data")?;
     let test = match &args.test {
-        Some(p) => Some(load_table(p, &args.read, quiet, true)?),
+        Some(p) => Some(
+            load_table(p, &args.read, quiet, true)
+                .or_else(|e| stopped("while reading the data").and(Err(e)))?,
+        ),
         None => None,
     };
     stopped("after loading the data")?;
