@@ -70,6 +70,8 @@ pub enum DataError {
         #[source]
         source: arrow_schema::ArrowError,
     },
+    #[error("stopped on request while reading '{path}'")]
+    Interrupted { path: PathBuf },
     #[error(
         "'{path}': cannot read Parquet: {source}\nhint: check that the file is a complete Parquet file"
     )]

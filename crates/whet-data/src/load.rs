@@ -244,6 +244,11 @@ fn read_parquet(
         })?;
         progress.advance(batch.num_rows() as u64);
         batches.push(batch);
+        if progress.stop_requested() {
+            return Err(DataError::Interrupted {
+                path: path.to_path_buf(),
+            });
+        }
     }
     progress.finish();
     let n_rows: usize = batches.iter().map(RecordBatch::num_rows).sum();

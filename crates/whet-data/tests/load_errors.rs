@@ -136,3 +136,51 @@ fn damaged_inputs_do_not_panic() {
     let (_dir, t) = load_text("closed.csv", "a,b\n1,\"x\ny\"");
     assert_eq!(strs(&t, "b"), [s("x\ny")]);
 }
+
+/// A reader whose user has asked to stop (Ctrl-C in the binary).
+struct Stopped;
+
+impl whet_data::csv::Progress for Stopped {
+    fn stop_requested(&self) -> bool {
+        true
+    }
+}
+
+/// A stop ends every kind of read with `Interrupted` naming the file, never a partial table;
+/// the same files load in full when no stop is asked.
+#[test]
+fn a_requested_stop_ends_the_read_with_interrupted() {
+    let dir = TempDir::new("stop");
+    let mut text = String::from("a,b,c\n");
+    for i in 0..5_000 {
+        text.push_str(&format!("{i},{}.5,x{}\n", i * 3, i % 7));
+    }
+    let csv = dir.file("stop.csv", &text);
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(text.as_bytes()).unwrap();
+    let gz = dir.file("stop.csv.gz", enc.finish().unwrap());
+    let table =
+        whet_data::load(&csv, &LoadOptions::default(), &whet_data::csv::NoProgress).unwrap();
+    let parquet = dir.path().join("stop.parquet");
+    let bytes =
+        whet_data::sink::parquet_bytes(table.batch.schema(), table.batch.columns().to_vec())
+            .unwrap();
+    std::fs::write(&parquet, bytes).unwrap();
+    for path in [&csv, &gz, &parquet] {
+        let full =
+            whet_data::load(path, &LoadOptions::default(), &whet_data::csv::NoProgress).unwrap();
+        assert_eq!(full.n_rows(), 5_000, "{}", path.display());
+        match whet_data::load(path, &LoadOptions::default(), &Stopped) {
+            Err(e @ whet_data::DataError::Interrupted { .. }) => {
+                assert!(e.to_string().contains("stopped on request"), "{e}");
+                assert!(e.to_string().contains("stop."), "{e}");
+            }
+            Err(e) => panic!("{}: not Interrupted: {e}", path.display()),
+            Ok(t) => panic!(
+                "{}: read {} rows despite the stop",
+                path.display(),
+                t.n_rows()
+            ),
+        }
+    }
+}

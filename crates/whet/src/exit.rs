@@ -86,6 +86,10 @@ pub fn report(e: &anyhow::Error) -> ExitCode {
                 c.downcast_ref::<whet_automl::AutomlError>(),
                 Some(whet_automl::AutomlError::Interrupted)
             )
+            || matches!(
+                c.downcast_ref::<whet_data::DataError>(),
+                Some(whet_data::DataError::Interrupted { .. })
+            )
     });
     if let Some(r) = e.chain().find_map(|c| c.downcast_ref::<Refused>()) {
         return ExitCode::from(r.code);

@@ -1,6 +1,7 @@
 //! Ctrl-C and SIGTERM during long commands: the first asks the work to stop (a search keeps
 //! its finished trials and builds its model from them; a prediction stops between chunks and
-//! leaves no output file); the second ends the process at once.
+//! a profile between its steps, and neither leaves an output file); the second ends the
+//! process at once.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -28,6 +29,15 @@ pub fn install() {
 /// Whether the user asked to stop.
 pub fn requested() -> bool {
     whet_learn::stop::stop_requested()
+}
+
+/// Fails with [`crate::exit::Interrupted`] (exit code 130) if the user asked to stop; `said`
+/// tells what was done and what was not written.
+pub fn check(said: impl FnOnce() -> String) -> anyhow::Result<()> {
+    if requested() {
+        return Err(anyhow::Error::new(crate::exit::Interrupted(said())));
+    }
+    Ok(())
 }
 
 /// Set by SIGTERM/SIGINT in `whet worker`: finish the trial in hand, then exit.

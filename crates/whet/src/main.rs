@@ -118,7 +118,10 @@ fn main() -> ExitCode {
             .num_threads(n)
             .build_global();
     }
-    if matches!(cli.command, Command::Train(_) | Command::Predict(_)) {
+    if matches!(
+        cli.command,
+        Command::Train(_) | Command::Predict(_) | Command::Profile(_)
+    ) {
         interrupt::install();
     }
     if matches!(cli.command, Command::Worker(_)) {

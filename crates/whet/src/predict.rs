@@ -136,13 +136,15 @@ pub fn cmd_predict(args: &PredictArgs, store_flag: Option<&str>, quiet: bool) ->
         }
         b
     });
+    // On a stop the sink is dropped unfinished: its temporary file goes, no output appears
+    // (a previous file of that name is left as it was).
+    let stopped = |rows: u64| {
+        crate::interrupt::check(|| {
+            format!("stopped on request after {rows} rows; no predictions were written")
+        })
+    };
     while let Some(table) = chunks.next_chunk()? {
-        if crate::interrupt::requested() {
-            // The sink is dropped unfinished: its temporary file goes, no output appears.
-            return Err(anyhow::Error::new(crate::exit::Interrupted(format!(
-                "stopped on request after {rows} rows; no predictions were written"
-            ))));
-        }
+        stopped(rows)?;
         score_chunk(&table, chunks.rows_before_chunk(), &mut sink)?;
         rows += table.n_rows() as u64;
         if let Some(b) = &bar {
@@ -153,6 +155,8 @@ pub fn cmd_predict(args: &PredictArgs, store_flag: Option<&str>, quiet: bool) ->
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
+    // A stop during the last chunk: the user asked for no output, so none appears.
+    stopped(rows)?;
     sink.finish()?;
     if !quiet {
         if let Some(out) = &args.out {

@@ -39,12 +39,23 @@ pub struct ProfileArgs {
 
 pub fn cmd_profile(args: &ProfileArgs, quiet: bool) -> Result<()> {
     let started = Instant::now();
-    let table = load_table(&args.file, &args.read, quiet, false)?;
+    // Ctrl-C stops a load at its next chunk, and is honoured between steps (the profile itself
+    // runs to its end) and before anything is printed or written, so no report is left behind.
+    let stopped = |step: &str| {
+        crate::interrupt::check(|| format!("stopped on request {step}; no profile was written"))
+    };
+    let table = load_table(&args.file, &args.read, quiet, false)
+        .or_else(|e| stopped("while reading the data").and(Err(e)))?;
     let load_seconds = started.elapsed().as_secs_f64();
+    stopped("after loading the data")?;
     let test = match &args.test {
-        Some(p) => Some(load_table(p, &args.read, quiet, true)?),
+        Some(p) => Some(
+            load_table(p, &args.read, quiet, true)
+                .or_else(|e| stopped("while reading the data").and(Err(e)))?,
+        ),
         None => None,
     };
+    stopped("after loading the data")?;
     let options = ProfileOptions {
         target: args.target.clone(),
         task: args.task,
@@ -52,8 +63,10 @@ pub fn cmd_profile(args: &ProfileArgs, quiet: bool) -> Result<()> {
     };
     let profile = whet_data::profile::profile(&table, &options, test.as_ref())?;
     let total_seconds = started.elapsed().as_secs_f64();
+    stopped("after profiling")?;
     if let Some(path) = &args.html {
         let html = whet_data::report::profile_html(&profile);
+        stopped("while writing the report")?;
         whet_data::fsutil::write_atomic(path, html.as_bytes())?;
     }
     if args.json {

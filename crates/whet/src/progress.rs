@@ -63,6 +63,10 @@ impl whet_data::csv::Progress for Bar {
             b.finish_and_clear();
         }
     }
+
+    fn stop_requested(&self) -> bool {
+        crate::interrupt::requested()
+    }
 }
 
 /// `whet train`'s live display: one line per finished trial above a spinner with the budget and the best so far.

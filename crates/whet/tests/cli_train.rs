@@ -976,6 +976,50 @@ fn targets_no_model_can_learn_are_refused_and_nothing_is_registered() {
     );
 }
 
+/// "NaN" in a regression target is a missing value, not a number to learn: its rows are
+/// dropped and counted like empty targets, and the model trains on the rest with a finite CV.
+/// ("inf" and "-Infinity" are refused, above.)
+#[test]
+fn nan_strings_in_a_regression_target_are_dropped_and_counted() {
+    let mut text = String::from("x,y\n");
+    for i in 0..30 {
+        let y = if i % 10 == 3 {
+            "NaN".to_string()
+        } else {
+            format!("{}", 2 * i + 1)
+        };
+        text.push_str(&format!("{i},{y}\n"));
+    }
+    let data = write("nan-target.csv", &text);
+    let model = tmp("nan-target.whet");
+    let v = json(&train(&data, "y", &model, &["--trials", "1"]));
+    assert_eq!(v["task"], "regression");
+    assert_eq!(v["train_rows"], 27, "{v}");
+    assert!(
+        v["notes"]
+            .to_string()
+            .contains("dropped 3 rows without a target"),
+        "{}",
+        v["notes"]
+    );
+    assert!(v["cv_score"].as_f64().is_some_and(f64::is_finite), "{v}");
+    let p = whet()
+        .arg("predict")
+        .arg(&model)
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(p.status.success(), "{}", stderr(&p));
+    let out = String::from_utf8_lossy(&p.stdout);
+    let predictions: Vec<f64> = out
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.rsplit(',').next()?.parse().ok())
+        .collect();
+    assert_eq!(predictions.len(), 30, "{out}");
+    assert!(predictions.iter().all(|p| p.is_finite()), "{out}");
+}
+
 #[test]
 fn predict_takes_a_registered_model_by_alias_or_version() {
     let store = tmp("registry-predict.db");

@@ -110,6 +110,9 @@ pub(super) fn read(
         .enumerate()
         .map(|(k, specs)| {
             let r = chunks[k].clone();
+            if progress.stop_requested() {
+                return Err(ChunkError::Stopped);
+            }
             let out = match infos[k].utf8_error {
                 Some(at) => Err(ChunkError::Utf8((bom + r.start + at) as u64)),
                 None => source
@@ -139,6 +142,11 @@ pub(super) fn read(
             }
             Err(ChunkError::Bad(bad)) => return Err(record_error(ctx, bad, lines_before)),
             Err(ChunkError::Changed) => return Err(file_changed(ctx)),
+            Err(ChunkError::Stopped) => {
+                return Err(DataError::Interrupted {
+                    path: ctx.path.clone(),
+                });
+            }
         };
         if out.header.is_some() {
             header = out.header;
@@ -522,6 +530,8 @@ enum ChunkError {
     Utf8(u64),
     Bad(BadRecord),
     Changed,
+    /// Skipped because the user asked to stop.
+    Stopped,
 }
 
 struct ChunkOut {

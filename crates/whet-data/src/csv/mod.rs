@@ -67,6 +67,11 @@ pub trait Progress: Sync {
     fn start(&self, _label: &str, _total: u64) {}
     fn advance(&self, _delta: u64) {}
     fn finish(&self) {}
+    /// Whether the user asked to stop (Ctrl-C): the read then ends with
+    /// [`DataError::Interrupted`] at its next chunk instead of reading the rest.
+    fn stop_requested(&self) -> bool {
+        false
+    }
 }
 
 pub struct NoProgress;

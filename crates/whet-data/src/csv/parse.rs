@@ -189,6 +189,11 @@ fn scan_pass_with(
     let mut first = true;
     let mut chunk_rows = Vec::new();
     loop {
+        if progress.stop_requested() {
+            return Err(DataError::Interrupted {
+                path: ctx.path.clone(),
+            });
+        }
         let batch = reader.next_batch(batch_size)?;
         progress.advance(reader.take_progress());
         if batch.is_empty() {
@@ -518,6 +523,11 @@ pub(super) fn parse_pass(
     let mut chunk_index = 0usize;
     let mut row_start = 0usize;
     loop {
+        if progress.stop_requested() {
+            return Err(DataError::Interrupted {
+                path: ctx.path.clone(),
+            });
+        }
         let batch = reader.next_batch(batch_size)?;
         progress.advance(reader.take_progress());
         if batch.is_empty() {
