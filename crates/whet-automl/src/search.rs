@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use whet_data::prep::FeatureData;
 use whet_learn::data::Predictions;
 use whet_learn::metrics::Metric;
 use whet_learn::model::{EnsembleMember, EnsembleModel, Predictor};
@@ -22,7 +23,7 @@ use crate::finalize::{self, FinalMode, FinalStrategy, Member, RefitComparison};
 use crate::plan::CvPlan;
 use crate::remote::{FoldExecutor, FoldTask};
 use crate::schedule::{LearnerState, next_config, portfolio_queue, ran_to_cap};
-use crate::space::{Config, LearnerKind};
+use crate::space::{Config, LearnerKind, active_dims};
 use crate::trial::{FoldError, FoldResult, Problem, fit_fold, loss_of};
 use crate::tuner::Tuner;
 
@@ -185,13 +186,18 @@ pub fn search_with(
         ));
     }
     let mut queue = portfolio_queue(&learners, problem.task);
+    let has_categorical = problem
+        .x
+        .columns
+        .iter()
+        .any(|c| matches!(c.data, FeatureData::Categorical { .. }));
     let mut states: BTreeMap<LearnerKind, LearnerState> = learners
         .iter()
         .map(|&l| {
             (
                 l,
                 LearnerState {
-                    tuner: Tuner::new(l, options.seed),
+                    tuner: Tuner::with_active(l, options.seed, active_dims(l, has_categorical)),
                     skip_portfolio: false,
                     best_loss: f64::INFINITY,
                     first_loss: f64::NAN,
@@ -876,6 +882,8 @@ fn rescue_config() -> Config {
             ("feature_fraction", 1.0),
             ("bagging_fraction", 1.0),
             ("lambda_l2", 1.0),
+            ("cat_regularization", 1.0),
+            ("max_cat_to_onehot", 4.0),
         ],
     )
 }
