@@ -81,6 +81,22 @@ pub(crate) fn portfolio_queue(
         .collect()
 }
 
+/// Moves each probe learner's first default (a forest, the softmax linear model, extra
+/// trees, kNN: see [`crate::expense::PROBES`]) to the front of the queue, in that order: when
+/// one boosting trial takes a large share of the budget, they are what tells the search
+/// early which kind of model the problem wants.
+pub(crate) fn probes_first(queue: &mut VecDeque<(LearnerKind, usize, Config)>) {
+    let mut front = Vec::new();
+    for probe in crate::expense::PROBES {
+        if let Some(at) = queue.iter().position(|(l, _, _)| *l == probe) {
+            front.extend(queue.remove(at));
+        }
+    }
+    for entry in front.into_iter().rev() {
+        queue.push_front(entry);
+    }
+}
+
 /// Picks the next configuration: the portfolio queue first, then the learner with the lowest
 /// estimated cost of improvement (FLAML's ECI, on deterministic cost units) asks its tuner.
 pub(crate) fn next_config(

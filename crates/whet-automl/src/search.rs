@@ -19,10 +19,11 @@ use crate::budget::{Budget, finish_reserve};
 use crate::ensemble::{self, ensemble_candidates};
 use crate::error::AutomlError;
 use crate::events::{Observer, Stage, StudyEvent, send_new_notes};
+use crate::expense::{DEFAULT_MAX_BIN, PROBES, Shape, TRIAL_SHARE, Triage};
 use crate::finalize::{self, FinalMode, FinalStrategy, Member, RefitComparison};
 use crate::plan::CvPlan;
 use crate::remote::{FoldExecutor, FoldTask};
-use crate::schedule::{LearnerState, next_config, portfolio_queue, ran_to_cap};
+use crate::schedule::{LearnerState, next_config, portfolio_queue, probes_first, ran_to_cap};
 use crate::space::{Config, LearnerKind, active_dims};
 use crate::trial::{FoldError, FoldResult, Problem, fit_fold, loss_of};
 use crate::tuner::Tuner;
@@ -44,6 +45,10 @@ pub struct SearchOptions {
     pub finish_factor: f64,
     /// Bag of fold models, refit on all rows, or whichever scores better (nested CV).
     pub final_mode: FinalMode,
+    /// The time budget as given (`--time`), which trials are planned against: an expensive
+    /// problem runs its cheap learners first and caps each trial's trees (see
+    /// [`crate::expense`]). A given number, not the clock, so the plan is reproducible.
+    pub plan_seconds: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -186,6 +191,33 @@ pub fn search_with(
         ));
     }
     let mut queue = portfolio_queue(&learners, problem.task);
+    let shape = problem
+        .binned
+        .map(|b| Shape::with_bins(n_rows, b, DEFAULT_MAX_BIN, problem.task, problem.n_classes));
+    let fold_rows: Vec<usize> = plan.folds.iter().map(|f| f.train.len()).collect();
+    let triage = match (shape, options.plan_seconds) {
+        (Some(shape), Some(seconds)) if seconds > 0.0 => {
+            Some(Triage::assess(problem.task, &shape, &fold_rows, seconds))
+        }
+        _ => None,
+    };
+    if let Some(t) = &triage
+        && t.probes_first()
+    {
+        probes_first(&mut queue);
+        notes.push(format!(
+            "one boosting trial is estimated at {:.0} s of the {:.0} s budget: {} run first, and every trial's trees are capped to about {:.0}% of the budget",
+            t.reference_seconds,
+            t.budget_seconds,
+            PROBES
+                .iter()
+                .filter(|l| learners.contains(l))
+                .map(|l| l.name())
+                .collect::<Vec<_>>()
+                .join(", "),
+            TRIAL_SHARE * 100.0
+        ));
+    }
     let has_categorical = problem
         .x
         .columns
@@ -231,6 +263,12 @@ pub fn search_with(
                 Some(c) => c,
                 None => break,
             };
+        let (config, capped) = match (&triage, &shape) {
+            (Some(t), Some(shape)) => t.afford(&config, shape, &fold_rows),
+            _ => (config, false),
+        };
+        // An expensive trial stops after its first fold unless it can still beat the best.
+        let strict = triage.as_ref().is_some_and(Triage::probes_first);
         // Leave time to assemble and use the final model.
         let effective_deadline = deadline.map(|d| {
             let final_stage = finalize::reserve_seconds(
@@ -266,6 +304,7 @@ pub fn search_with(
                 trial_seed,
                 effective_deadline,
                 best_ref.as_ref(),
+                strict,
             ),
             Some(e) => run_folds_remote(
                 e,
@@ -276,6 +315,7 @@ pub fn search_with(
                 trial_seed,
                 effective_deadline,
                 best_ref.as_ref(),
+                strict,
             )?,
         };
         let fit_seconds = t0.elapsed().as_secs_f64();
@@ -346,7 +386,8 @@ pub fn search_with(
                 state.skip_portfolio = true;
             }
             state.tuner.tell(&config, loss);
-            if learner == LearnerKind::Gbdt && ran_to_cap(&config, &record.iterations) {
+            // Rounds capped to fit the budget are not asked for again with three times as many.
+            if learner == LearnerKind::Gbdt && !capped && ran_to_cap(&config, &record.iterations) {
                 state.tuner.tell_capped(&config);
             }
             state.spent += record.cost_units;
@@ -700,6 +741,7 @@ enum FoldsOutcome {
     Failed(String),
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_folds(
     problem: &Problem,
     plan: &CvPlan,
@@ -708,6 +750,7 @@ fn run_folds(
     seed: u64,
     deadline: Option<Instant>,
     best: Option<&(Vec<f64>, f64)>,
+    strict: bool,
 ) -> FoldsOutcome {
     let fit = |f: usize| {
         fit_fold(
@@ -750,7 +793,7 @@ fn run_folds(
                 Err(FoldError::Interrupted) => return FoldsOutcome::Interrupted,
                 Err(FoldError::Failed(m)) => return FoldsOutcome::Failed(m),
             }
-            if trails_best(&results, plan.folds.len(), metric, best) {
+            if trails_best(&results, plan.folds.len(), metric, best, strict) {
                 return FoldsOutcome::Done {
                     results,
                     pruned: true,
@@ -768,12 +811,14 @@ fn run_folds(
 
 /// Successive halving over folds: whether a trial whose first folds gave `results` trails the
 /// best one on the same folds by more than the best one's own fold-to-fold spread (never
-/// after its last fold).
+/// after its last fold). `strict` (an expensive problem, where every fold counts): by any
+/// margin at all.
 fn trails_best(
     results: &[FoldResult],
     n_folds: usize,
     metric: Metric,
     best: Option<&(Vec<f64>, f64)>,
+    strict: bool,
 ) -> bool {
     let f = results.len() - 1;
     if let Some((best_scores, best_std)) = best
@@ -783,7 +828,11 @@ fn trails_best(
         let ours: f64 = results.iter().map(|r| r.score).sum::<f64>() / (f + 1) as f64;
         let theirs: f64 = best_scores[..=f].iter().sum::<f64>() / (f + 1) as f64;
         let behind = loss_of(metric, ours) - loss_of(metric, theirs);
-        let margin = best_std.max(1e-4 * theirs.abs().max(1e-3)) * 2.0 / ((f + 1) as f64).sqrt();
+        let margin = if strict {
+            0.0
+        } else {
+            best_std.max(1e-4 * theirs.abs().max(1e-3)) * 2.0 / ((f + 1) as f64).sqrt()
+        };
         return behind > margin;
     }
     false
@@ -802,6 +851,7 @@ fn run_folds_remote(
     seed: u64,
     deadline: Option<Instant>,
     best: Option<&(Vec<f64>, f64)>,
+    strict: bool,
 ) -> Result<FoldsOutcome, AutomlError> {
     let tasks = (0..n_folds)
         .map(|f| FoldTask::new(trial, f, config, seed.wrapping_add(f as u64), deadline))
@@ -825,7 +875,7 @@ fn run_folds_remote(
             Err(FoldError::Interrupted) => break FoldsOutcome::Interrupted,
             Err(FoldError::Failed(m)) => break FoldsOutcome::Failed(m),
         }
-        if trails_best(&results, n_folds, metric, best) {
+        if trails_best(&results, n_folds, metric, best, strict) {
             break FoldsOutcome::Done {
                 results,
                 pruned: true,
@@ -969,8 +1019,124 @@ mod tests {
             seed,
             finish_factor: 0.0,
             final_mode,
+            plan_seconds: None,
         };
         search(&problem, &plan, &options, &mut crate::events::NoObserver).unwrap()
+    }
+
+    /// A 32-class problem decided by two categoricals (4 x 8 levels), with numeric noise:
+    /// the shape of data where one boosting trial (32 trees a round) eats the budget.
+    fn many_classes(n: usize) -> (Features, Vec<f64>) {
+        let mut rng = Rng::new(32);
+        let levels = [4u32, 8, 3, 5];
+        let mut cats: Vec<Vec<u32>> = vec![Vec::new(); levels.len()];
+        let mut nums: Vec<Vec<f32>> = vec![Vec::new(); 4];
+        let mut y = Vec::new();
+        for _ in 0..n {
+            let c: Vec<u32> = levels
+                .iter()
+                .map(|&k| rng.below(u64::from(k)) as u32)
+                .collect();
+            y.push(f64::from(c[0] * 8 + c[1]));
+            for (col, v) in cats.iter_mut().zip(&c) {
+                col.push(*v);
+            }
+            for col in &mut nums {
+                col.push(rng.next_f64() as f32);
+            }
+        }
+        let mut columns: Vec<Feature> = nums
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| Feature {
+                name: format!("n{i}"),
+                data: FeatureData::Numeric(v),
+            })
+            .collect();
+        for (i, (codes, &k)) in cats.into_iter().zip(&levels).enumerate() {
+            columns.push(Feature {
+                name: format!("c{i}"),
+                data: FeatureData::Categorical {
+                    codes,
+                    n_categories: k + 1,
+                },
+            });
+        }
+        (Features { n_rows: n, columns }, y)
+    }
+
+    #[test]
+    fn an_expensive_many_class_problem_probes_several_learners_first() {
+        let (x, y) = many_classes(320);
+        let binned = BinnedData::fit(&x, 63).unwrap();
+        let problem = Problem {
+            x: &x,
+            y: &y,
+            weight: None,
+            task: Task::Multiclass,
+            n_classes: 32,
+            binned: Some(&binned),
+        };
+        let plan = plan_folds(Task::Multiclass, &y, 32, 3, 0).unwrap();
+        let shape = Shape::with_bins(320, &binned, DEFAULT_MAX_BIN, Task::Multiclass, 32);
+        let fold_rows: Vec<usize> = plan.folds.iter().map(|f| f.train.len()).collect();
+        // A budget scaled down with the data: one boosting default takes over its share.
+        let seconds = 2.0;
+        let triage = Triage::assess(Task::Multiclass, &shape, &fold_rows, seconds);
+        assert!(triage.probes_first(), "{triage:?}");
+        let options = SearchOptions {
+            metric: Metric::LogLoss,
+            budget: Budget::Trials(10),
+            learners: LearnerKind::ALL.to_vec(),
+            seed: 0,
+            finish_factor: 0.0,
+            final_mode: FinalMode::Bag,
+            plan_seconds: Some(seconds),
+        };
+        let r = search(&problem, &plan, &options, &mut crate::events::NoObserver).unwrap();
+        assert_eq!(r.trials.len(), 10);
+        let learners: Vec<LearnerKind> = r.trials.iter().map(|t| t.learner).collect();
+        // The probes first, then boosting.
+        use LearnerKind::*;
+        assert_eq!(learners[..5], [Rf, Linear, Et, Knn, Gbdt]);
+        let mut distinct = learners.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert!(distinct.len() >= 3, "{distinct:?}");
+        // Every tree trial is capped to its share of the budget.
+        for t in &r.trials {
+            if t.learner.is_tree() {
+                let config = Config::from_values(
+                    t.learner,
+                    &t.params
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.parse::<f64>().unwrap_or(0.0)))
+                        .collect::<Vec<_>>(),
+                );
+                let trial = crate::expense::trial_seconds(&config, &shape, &fold_rows);
+                let rounds: f64 = t.params["num_iterations"].parse().unwrap();
+                let floor = crate::space::dims(t.learner)[0].low;
+                assert!(
+                    trial <= TRIAL_SHARE * seconds * 1.1 || rounds == floor,
+                    "{}: {trial} s at {rounds} rounds",
+                    t.learner
+                );
+            }
+        }
+        assert!(
+            r.notes.iter().any(|n| n.contains("run first")),
+            "{:?}",
+            r.notes
+        );
+        assert!(r.cv_score.is_finite());
+        // Without a time budget to plan against, nothing changes: boosting leads.
+        let plain = SearchOptions {
+            budget: Budget::Trials(1),
+            plan_seconds: None,
+            ..options
+        };
+        let r = search(&problem, &plan, &plain, &mut crate::events::NoObserver).unwrap();
+        assert_eq!(r.trials[0].learner, Gbdt);
     }
 
     #[test]
