@@ -522,6 +522,7 @@ pub fn search_with(
     let mut ensemble_report = None;
     let mut uses_ensemble = false;
     let mut members: Vec<(usize, f64)> = vec![(0, 1.0)];
+    let mut why_single = "ensemble selection kept only the best trial";
     if let Some(sel) = selection {
         let total: usize = sel.members.iter().map(|m| m.1).sum();
         let weighted: Vec<(usize, f64)> = sel
@@ -537,17 +538,20 @@ pub fn search_with(
             cv_score: sel.score,
             best_trial_oof_score: best_oof,
         });
-        if weighted.len() > 1 && loss_of(metric, sel.score) < loss_of(metric, best_oof) - 1e-9 {
-            uses_ensemble = true;
-            members = weighted;
+        if weighted.len() > 1 {
+            why_single = "the ensemble did not beat the best single model out-of-fold; the final model is the best trial";
+            if loss_of(metric, sel.score) < loss_of(metric, best_oof) - 1e-9 {
+                if holds_out_of_sample(problem, metric, &oof_rows, &candidates, options.seed) {
+                    uses_ensemble = true;
+                    members = weighted;
+                } else {
+                    why_single = "the ensemble beat the best single model out-of-fold, but one selected on half of those rows did not beat it on the other half (either way round, summed); the final model is the best trial, which generalises more surely";
+                }
+            }
         }
     }
     if !uses_ensemble {
-        notes.push(if ensemble_report.as_ref().is_some_and(|e| e.members.len() > 1) {
-            "the ensemble did not beat the best single model out-of-fold; the final model is the best trial".into()
-        } else {
-            "ensemble selection kept only the best trial".into()
-        });
+        notes.push(why_single.into());
     }
     let final_members: Vec<Member> = members
         .iter()
@@ -598,6 +602,7 @@ pub fn search_with(
         cv_std,
         predictor: Predictor::Ensemble(EnsembleModel {
             members: predictor_members,
+            clip: problem.clip_bounds(),
         }),
         final_strategy,
         refit_comparison,
@@ -606,6 +611,72 @@ pub fn search_with(
         notes,
         search_seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Whether ensemble selection generalises on these out-of-fold rows: selected on one half
+/// (a seeded shuffle), the blend is scored on the other against the best single candidate
+/// (`candidates[0]`), and the other way round; it holds when the two gains sum to more than
+/// nothing. Selection fits its weights to the very rows it is scored on, and on small data
+/// that optimism alone can make a blend win out-of-fold and lose on the test set.
+fn holds_out_of_sample(
+    problem: &Problem,
+    metric: Metric,
+    rows: &[u32],
+    candidates: &[&Predictions],
+    seed: u64,
+) -> bool {
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    whet_data::rng::Rng::new(seed ^ 0x4A1F_5EED).shuffle(&mut order);
+    let (a, b) = order.split_at(order.len() / 2);
+    let mut a = a.to_vec();
+    let mut b = b.to_vec();
+    a.sort_unstable();
+    b.sort_unstable();
+    let mut gain = 0.0;
+    for (select_on, check_on) in [(&a, &b), (&b, &a)] {
+        let sel_rows: Vec<u32> = select_on.iter().map(|&i| rows[i]).collect();
+        let check_rows: Vec<u32> = check_on.iter().map(|&i| rows[i]).collect();
+        let sel_preds: Vec<Predictions> = candidates.iter().map(|c| subset(c, select_on)).collect();
+        let refs: Vec<&Predictions> = sel_preds.iter().collect();
+        let Some(sel) = ensemble::select(problem, metric, &sel_rows, &refs, ENSEMBLE_STEPS) else {
+            return false;
+        };
+        let total: usize = sel.members.iter().map(|m| m.1).sum();
+        let first = subset(candidates[0], check_on);
+        let mut blend = Predictions {
+            n_rows: first.n_rows,
+            n_outputs: first.n_outputs,
+            values: vec![0.0; first.values.len()],
+        };
+        for &(i, count) in &sel.members {
+            let w = count as f64 / total as f64;
+            for (acc, v) in blend
+                .values
+                .iter_mut()
+                .zip(&subset(candidates[i], check_on).values)
+            {
+                *acc += w * v;
+            }
+        }
+        let blended = loss_of(metric, problem.score(metric, &check_rows, &blend));
+        let single = loss_of(metric, problem.score(metric, &check_rows, &first));
+        gain += single - blended;
+    }
+    gain > 0.0
+}
+
+/// The rows at `positions` of `p`.
+fn subset(p: &Predictions, positions: &[usize]) -> Predictions {
+    let k = p.n_outputs;
+    let mut values = Vec::with_capacity(positions.len() * k);
+    for &i in positions {
+        values.extend_from_slice(&p.values[i * k..(i + 1) * k]);
+    }
+    Predictions {
+        n_rows: positions.len(),
+        n_outputs: k,
+        values,
+    }
 }
 
 /// The weighted average of the kept trials' out-of-fold predictions, as the final model
@@ -1218,5 +1289,90 @@ mod tests {
         assert_eq!(auto.final_strategy, expected);
         let again = run_with(10, 2, FinalMode::Auto);
         assert_eq!(again.predictor.predict(&x), auto.predictor.predict(&x));
+    }
+}
+
+#[cfg(test)]
+mod generalise_tests {
+    use super::*;
+    use whet_data::Task;
+    use whet_data::prep::{Feature, FeatureData, Features};
+    use whet_data::rng::Rng;
+
+    fn regression(n: usize) -> (Features, Vec<f64>) {
+        let x = Features {
+            n_rows: n,
+            columns: vec![Feature {
+                name: "x".into(),
+                data: FeatureData::Numeric((0..n).map(|i| i as f32).collect()),
+            }],
+        };
+        (x, (0..n).map(|i| (i % 7) as f64).collect())
+    }
+
+    fn noisy(y: &[f64], scale: f64, seed: u64) -> Predictions {
+        let mut rng = Rng::new(seed);
+        Predictions {
+            n_rows: y.len(),
+            n_outputs: 1,
+            values: y
+                .iter()
+                .map(|v| v + scale * (rng.next_f64() - 0.5))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn regression_predictions_are_held_to_a_margin_around_the_targets() {
+        let (x, y) = regression(50);
+        let problem = Problem {
+            x: &x,
+            y: &y,
+            weight: None,
+            task: Task::Regression,
+            n_classes: 1,
+            binned: None,
+        };
+        let [low, high] = problem.clip_bounds().unwrap();
+        assert!((low + 0.6).abs() < 1e-12 && (high - 6.6).abs() < 1e-12);
+        let classes = Problem {
+            task: Task::Multiclass,
+            n_classes: 7,
+            ..problem
+        };
+        assert_eq!(classes.clip_bounds(), None);
+    }
+
+    #[test]
+    fn an_ensemble_is_kept_only_when_it_holds_on_the_other_half() {
+        let (x, y) = regression(400);
+        let problem = Problem {
+            x: &x,
+            y: &y,
+            weight: None,
+            task: Task::Regression,
+            n_classes: 1,
+            binned: None,
+        };
+        let rows: Vec<u32> = (0..400).collect();
+        // Two members with independent errors: their average halves the variance anywhere.
+        let a = noisy(&y, 2.0, 1);
+        let b = noisy(&y, 2.0, 2);
+        assert!(holds_out_of_sample(
+            &problem,
+            Metric::Rmse,
+            &rows,
+            &[&a, &b],
+            0
+        ));
+        // A member that is far off: selection on either half keeps the best alone.
+        let junk = noisy(&vec![20.0; 400], 8.0, 3);
+        assert!(!holds_out_of_sample(
+            &problem,
+            Metric::Rmse,
+            &rows,
+            &[&a, &junk],
+            0
+        ));
     }
 }
