@@ -614,8 +614,9 @@ pub fn search_with(
 }
 
 /// Whether ensemble selection generalises on these out-of-fold rows: selected on one half
-/// (a seeded shuffle), the blend is scored on the other against the best single candidate
-/// (`candidates[0]`), and the other way round; it holds when the two gains sum to more than
+/// (a seeded shuffle), the blend is scored on the other against the single candidate that is
+/// best on the same selection half (the best overall was chosen on the check rows too, which
+/// would favour it), and the other way round; it holds when the two gains sum to more than
 /// nothing. Selection fits its weights to the very rows it is scored on, and on small data
 /// that optimism alone can make a blend win out-of-fold and lose on the test set.
 fn holds_out_of_sample(
@@ -642,7 +643,13 @@ fn holds_out_of_sample(
             return false;
         };
         let total: usize = sel.members.iter().map(|m| m.1).sum();
-        let first = subset(candidates[0], check_on);
+        let single_on_half = (0..refs.len())
+            .min_by(|&i, &j| {
+                let l = |k: usize| loss_of(metric, problem.score(metric, &sel_rows, refs[k]));
+                l(i).total_cmp(&l(j)).then(i.cmp(&j))
+            })
+            .unwrap_or(0);
+        let first = subset(candidates[single_on_half], check_on);
         let mut blend = Predictions {
             n_rows: first.n_rows,
             n_outputs: first.n_outputs,
