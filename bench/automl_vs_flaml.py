@@ -17,6 +17,12 @@ Per dataset (MANIFEST order):
          <budget>, n_jobs=2, seed=0, metric roc_auc / log_loss / rmse) on reference.py's frame) and
          reference.metrics() on the test rows. Wall time is measured around fit, as reference.py does.
 
+  defaults  reference.py's LightGBM defaults (pandas categoricals), sklearn HistGradientBoosting* defaults
+         with native categorical features, and RandomForest (reference.run_model "lgbm", "hgb", "rf") on the
+         same split; `--skip-defaults` leaves them out. whet is also judged against the best of the three
+         (same tie margins, relative to that model's score): a user who tries two lines of sklearn after whet
+         must not find a better model.
+
 Margin is signed so that positive = whet better (AUC: whet - flaml; log loss, RMSE: flaml - whet).
 Verdict: tie if |margin| <= 0.002 AUC, 0.01 log loss, or 0.5% of FLAML's RMSE; else win / loss.
 Relative margin = margin / |FLAML score| (the "never more than 1% worse" goal is checked on it).
@@ -60,8 +66,11 @@ HIGHER_IS_BETTER = {"roc_auc": True, "log_loss": False, "rmse": False}
 TIE = {"roc_auc": 0.002, "log_loss": 0.01}  # absolute; rmse: 0.5% of FLAML's RMSE
 RMSE_TIE_REL = 0.005
 BUDGET_SLACK = 1.05
+DEFAULTS = ("lgbm", "hgb", "rf")
 COLS = ["dataset", "task", "metric", "whet", "flaml", "margin", "rel_margin", "verdict", "whet_s", "flaml_s",
-        "n_train", "n_test", "whet_cv", "flaml_best", "whet_error", "flaml_error"]
+        "n_train", "n_test", "whet_cv", "flaml_best", "whet_error", "flaml_error",
+        "lgbm", "hgb", "rf", "best_default", "default_margin", "default_rel_margin", "default_verdict",
+        "default_error"]
 
 
 def split(data_dir, m, seed):
@@ -132,6 +141,19 @@ def run_flaml(task, Xtr, Xte, ytr, yte, cat_cols, classes, budget):
     return reference.metrics(task, yte, pred, n_classes), fit_s, notes.replace("best=", "")
 
 
+def run_defaults(task, Xtr, Xte, ytr, yte, cat_cols, classes, budget):
+    """The three default models' test scores: ({name: metric value}, error text)."""
+    n_classes = len(classes) if classes else None
+    out, errors = {}, []
+    for name in DEFAULTS:
+        try:
+            pred, _fit_s, _pred_s, _notes = reference.run_model(name, task, Xtr, Xte, ytr, cat_cols, n_classes, budget)
+            out[name] = float(reference.metrics(task, yte, pred, n_classes)[METRIC[task]])
+        except Exception as e:  # record and go on
+            errors.append(f"{name}: {type(e).__name__}: {e}"[:150])
+    return out, "; ".join(errors)
+
+
 def verdict(metric, w, f):
     """(margin, relative margin, win/tie/loss); positive margin = whet better."""
     margin = (w - f) if HIGHER_IS_BETTER[metric] else (f - w)
@@ -146,10 +168,15 @@ def fmt(v, spec=".4f"):
 
 def md_row(r):
     margin = "" if r["margin"] is None else f"{r['margin']:+.4f} ({r['rel_margin'] * 100:+.2f}%)"
+    dmargin = "" if r["default_margin"] is None else f"{r['default_margin']:+.4f} ({r['default_rel_margin'] * 100:+.2f}%)"
+    defaults = " / ".join(fmt(r[d]) for d in DEFAULTS)
     notes = "; ".join(x for x in (f"n={r['n_train']}/{r['n_test']}", f"FLAML best {r['flaml_best']}" if r["flaml_best"] else "",
                                   f"whet ERROR {r['whet_error']}" if r["whet_error"] else "",
                                   f"FLAML ERROR {r['flaml_error']}" if r["flaml_error"] else "") if x)
+    if r["default_error"]:
+        notes += f"; defaults ERROR {r['default_error']}"
     cells = [r["dataset"], r["task"], r["metric"], fmt(r["whet"]), fmt(r["flaml"]), margin, r["verdict"],
+             defaults, r["best_default"], dmargin, r["default_verdict"],
              fmt(r["whet_s"], ".1f"), fmt(r["flaml_s"], ".1f"), notes.replace("|", "/")]
     return "| " + " | ".join(cells) + " |"
 
@@ -157,6 +184,13 @@ def md_row(r):
 def summary(rows, budget, skip_flaml):
     n = len(rows)
     lines = []
+    judged = [r for r in rows if r["default_verdict"]]
+    if judged:
+        losses = [r for r in judged if r["default_verdict"] == "loss"]
+        lines.append(f"against the best default model (LightGBM, HGB, RF): wins/ties/losses "
+                     f"{sum(r['default_verdict'] == 'win' for r in judged)}/{sum(r['default_verdict'] == 'tie' for r in judged)}/{len(losses)}"
+                     f" of {len(judged)} (goal: no loss beyond the tie margin: {'met' if not losses else 'NOT met'})"
+                     + (f"; lost on: {', '.join(r['dataset'] + ' ' + format(r['default_rel_margin'] * 100, '+.2f') + '% vs ' + r['best_default'] for r in losses)}" if losses else ""))
     if not skip_flaml:
         cnt = {v: sum(r["verdict"] == v for r in rows) for v in ("win", "tie", "loss")}
         unscored = n - sum(cnt.values())
@@ -199,6 +233,7 @@ def main():
     ap.add_argument("--budget", type=float, default=60, help="seconds, for both whet (--time) and FLAML (time_budget)")
     ap.add_argument("--whet", default=os.path.join(ROOT, "target", "release", "whet"))
     ap.add_argument("--skip-flaml", action="store_true", help="only whet (quick checks)")
+    ap.add_argument("--skip-defaults", action="store_true", help="leave out the LightGBM, HGB and RF defaults")
     ap.add_argument("--data", default=os.path.join(SHARED, "datasets"), help="folder with MANIFEST.tsv and the CSVs")
     ap.add_argument("--split-seed", type=int, default=reference.SEED,
                     help="random_state of the 80/20 split (default reference.py's); other values measure how much a "
@@ -227,8 +262,8 @@ def main():
     if unknown:
         sys.exit(f"unknown dataset(s): {', '.join(unknown)} (known: {', '.join(names)})")
 
-    print("| dataset | task | metric | whet | FLAML | whet margin | verdict | whet s | FLAML s | notes |")
-    print("|---|---|---|---|---|---|---|---|---|---|", flush=True)
+    print("| dataset | task | metric | whet | FLAML | whet margin | verdict | LightGBM / HGB / RF defaults | best default | whet margin vs it | verdict vs default | whet s | FLAML s | notes |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
     with open(out, "w") as f:
         f.write("\t".join(COLS) + "\n")
     rows = []
@@ -240,7 +275,8 @@ def main():
         tag = name if a.split_seed == reference.SEED else f"{name}_split{a.split_seed}"
         r = dict(dataset=name, task=task, metric=metric, whet=None, flaml=None, margin=None, rel_margin=None, verdict="",
                  whet_s=None, flaml_s=None, n_train="", n_test="", whet_cv=None, flaml_best="", whet_error="",
-                 flaml_error="")
+                 flaml_error="", lgbm=None, hgb=None, rf=None, best_default="", default_margin=None,
+                 default_rel_margin=None, default_verdict="", default_error="")
         try:
             Xtr, Xte, ytr, yte, cat_cols, classes, y_raw, itr, ite = split(a.data, m, a.split_seed)
             train_csv, test_csv = write_raw_split(a.data, m, tag, y_raw, itr, ite)
@@ -265,6 +301,14 @@ def main():
                 r["flaml"] = float(fm[metric])
             except Exception as e:  # record and go on, as reference.py does
                 r["flaml_error"] = f"{type(e).__name__}: {e}"[:300]
+        if not a.skip_defaults:
+            scores, r["default_error"] = run_defaults(task, Xtr, Xte, ytr, yte, cat_cols, classes, a.budget)
+            r.update(scores)
+            if scores:
+                best = (max if HIGHER_IS_BETTER[metric] else min)(scores, key=scores.get)
+                r["best_default"] = best
+                if r["whet"] is not None:
+                    r["default_margin"], r["default_rel_margin"], r["default_verdict"] = verdict(metric, r["whet"], scores[best])
         if r["whet"] is not None and r["flaml"] is not None:
             r["margin"], r["rel_margin"], r["verdict"] = verdict(metric, r["whet"], r["flaml"])
         elif not a.skip_flaml:

@@ -5,6 +5,8 @@
 #                     --budget 60 --skip-flaml]
 # Output: machine facts, then a markdown table row per dataset as it finishes and a summary; the same rows go to
 # bench/data/automl/results-<UTC time>.tsv. Splits and models land in bench/data/automl/ (gitignored).
+# Also runs LightGBM, sklearn HistGradientBoosting (native categoricals) and RandomForest defaults on the same
+# split and judges whet against the best of them (--skip-defaults leaves them out).
 # Takes about 2 x budget per dataset (whet, then FLAML; never at the same time): ~45 min for 20 datasets at 60 s.
 # WHET_BENCH_NO_BUILD=1 skips the cargo build (use the existing target/release/whet).
 set -euo pipefail

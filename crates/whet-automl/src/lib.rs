@@ -9,7 +9,8 @@
 //! [`StudyEvent`]s to an [`Observer`].
 //!
 //! Modules, in the order a study uses them: `study` (the entry point and every policy of
-//! `whet train`), `plan` (validation plans), `budget` (the time budget, cut in one place),
+//! `whet train`), `plan` (validation plans), `budget` (the time budget, cut in one place), `expense` (what a trial
+//! will cost, and what an expensive problem does about it),
 //! `search` (the trial loop, pruning), `schedule` (which configuration runs next), `space` and `tuner` (what is searched and
 //! how proposals are made), `trial` (one configuration over the folds), `ensemble` (Caruana
 //! selection), `finalize` (bag or refit), `report` (leaderboard and the final model in words),
@@ -20,6 +21,7 @@ pub mod budget;
 pub mod ensemble;
 pub mod error;
 pub mod events;
+pub mod expense;
 pub mod finalize;
 pub mod memory;
 pub mod oof;

@@ -55,6 +55,9 @@ pub struct StudyRecipe {
     pub text_buckets: u32,
     /// The loader's type overrides by column, so the data reads back the same.
     pub type_hints: BTreeMap<String, String>,
+    /// Histogram bins per feature the submitter's preparation chose (absent: 255).
+    #[serde(default)]
+    pub max_bin: Option<usize>,
     /// [`PreparedStudy::problem_digest`] of the submitter's preparation.
     pub digest: String,
 }
@@ -82,6 +85,7 @@ impl StudyRecipe {
             task: spec.task.map(|t| t.name().to_string()),
             metric: spec.metric.map(|m| m.name().to_string()),
             folds: spec.folds,
+            max_bin: spec.max_bin,
             group: spec.group.clone(),
             time_order: spec.time_order.clone(),
             seed: spec.seed,
@@ -151,6 +155,7 @@ impl StudyRecipe {
         };
         spec.budget = crate::StudyBudget::new(Instant::now(), None, Some(1));
         spec.folds = self.folds;
+        spec.max_bin = self.max_bin;
         spec.group = self.group.clone();
         spec.time_order = self.time_order.clone();
         spec.seed = self.seed;

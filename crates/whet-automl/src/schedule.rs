@@ -38,8 +38,8 @@ pub(crate) fn ran_to_cap(config: &Config, iterations: &[usize]) -> bool {
         .any(|&kept| kept + EARLY_STOPPING_ROUNDS > cap)
 }
 
-/// The portfolio in the order it is tried: boosting's two cheapest defaults first (it wins
-/// most tabular problems), then its large default (many leaves, slow learning rate: on big or
+/// The portfolio in the order it is tried: boosting's HGB-like default and its two cheapest
+/// LightGBM-like ones first (it wins most tabular problems), then its large default (many leaves, slow learning rate: on big or
 /// hard data it wins by a wide margin, and there a 60 s budget fits only a handful of trials,
 /// so it must not come last), then the forests' cheapest, then boosting's many-small-trees
 /// default, then every other default round-robin.
@@ -55,7 +55,8 @@ pub(crate) fn portfolio_queue(
         order.extend([
             (LearnerKind::Gbdt, 0),
             (LearnerKind::Gbdt, 1),
-            (LearnerKind::Gbdt, 3),
+            (LearnerKind::Gbdt, 2),
+            (LearnerKind::Gbdt, 4),
         ]);
     }
     for &l in learners {
@@ -64,7 +65,7 @@ pub(crate) fn portfolio_queue(
         }
     }
     if gbdt {
-        order.push((LearnerKind::Gbdt, 2));
+        order.push((LearnerKind::Gbdt, 3));
     }
     let rounds = lists.values().map(Vec::len).max().unwrap_or(0);
     for round in 0..rounds {
@@ -78,6 +79,22 @@ pub(crate) fn portfolio_queue(
         .into_iter()
         .filter_map(|(l, i)| lists.get(&l)?.get(i).map(|c| (l, i, c.clone())))
         .collect()
+}
+
+/// Moves each probe learner's first default (a forest, the softmax linear model, extra
+/// trees, kNN: see [`crate::expense::PROBES`]) to the front of the queue, in that order: when
+/// one boosting trial takes a large share of the budget, they are what tells the search
+/// early which kind of model the problem wants.
+pub(crate) fn probes_first(queue: &mut VecDeque<(LearnerKind, usize, Config)>) {
+    let mut front = Vec::new();
+    for probe in crate::expense::PROBES {
+        if let Some(at) = queue.iter().position(|(l, _, _)| *l == probe) {
+            front.extend(queue.remove(at));
+        }
+    }
+    for entry in front.into_iter().rev() {
+        queue.push_front(entry);
+    }
 }
 
 /// Picks the next configuration: the portfolio queue first, then the learner with the lowest
@@ -139,14 +156,14 @@ mod tests {
             [
                 (Gbdt, 0),
                 (Gbdt, 1),
-                (Gbdt, 3),
+                (Gbdt, 2),
+                (Gbdt, 4),
                 (Rf, 0),
                 (Et, 0),
-                (Gbdt, 2),
+                (Gbdt, 3),
                 (Linear, 0),
                 (Knn, 0),
                 (Rf, 1),
-                (Et, 1),
             ]
         );
         let total: usize = LearnerKind::ALL

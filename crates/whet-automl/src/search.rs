@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use whet_data::prep::FeatureData;
 use whet_learn::data::Predictions;
 use whet_learn::metrics::Metric;
 use whet_learn::model::{EnsembleMember, EnsembleModel, Predictor};
@@ -18,11 +19,12 @@ use crate::budget::{Budget, finish_reserve};
 use crate::ensemble::{self, ensemble_candidates};
 use crate::error::AutomlError;
 use crate::events::{Observer, Stage, StudyEvent, send_new_notes};
+use crate::expense::{DEFAULT_MAX_BIN, PROBES, Shape, TRIAL_SHARE, Triage};
 use crate::finalize::{self, FinalMode, FinalStrategy, Member, RefitComparison};
 use crate::plan::CvPlan;
 use crate::remote::{FoldExecutor, FoldTask};
-use crate::schedule::{LearnerState, next_config, portfolio_queue, ran_to_cap};
-use crate::space::{Config, LearnerKind};
+use crate::schedule::{LearnerState, next_config, portfolio_queue, probes_first, ran_to_cap};
+use crate::space::{Config, LearnerKind, active_dims};
 use crate::trial::{FoldError, FoldResult, Problem, fit_fold, loss_of};
 use crate::tuner::Tuner;
 
@@ -43,6 +45,10 @@ pub struct SearchOptions {
     pub finish_factor: f64,
     /// Bag of fold models, refit on all rows, or whichever scores better (nested CV).
     pub final_mode: FinalMode,
+    /// The time budget as given (`--time`), which trials are planned against: an expensive
+    /// problem runs its cheap learners first and caps each trial's trees (see
+    /// [`crate::expense`]). A given number, not the clock, so the plan is reproducible.
+    pub plan_seconds: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -185,13 +191,45 @@ pub fn search_with(
         ));
     }
     let mut queue = portfolio_queue(&learners, problem.task);
+    let shape = problem
+        .binned
+        .map(|b| Shape::with_bins(n_rows, b, DEFAULT_MAX_BIN, problem.task, problem.n_classes));
+    let fold_rows: Vec<usize> = plan.folds.iter().map(|f| f.train.len()).collect();
+    let triage = match (shape, options.plan_seconds) {
+        (Some(shape), Some(seconds)) if seconds > 0.0 => {
+            Some(Triage::assess(problem.task, &shape, &fold_rows, seconds))
+        }
+        _ => None,
+    };
+    if let Some(t) = &triage
+        && t.probes_first()
+    {
+        probes_first(&mut queue);
+        notes.push(format!(
+            "one boosting trial is estimated at {:.0} s of the {:.0} s budget: {} run first, and every trial's trees are capped to about {:.0}% of the budget",
+            t.reference_seconds,
+            t.budget_seconds,
+            PROBES
+                .iter()
+                .filter(|l| learners.contains(l))
+                .map(|l| l.name())
+                .collect::<Vec<_>>()
+                .join(", "),
+            TRIAL_SHARE * 100.0
+        ));
+    }
+    let has_categorical = problem
+        .x
+        .columns
+        .iter()
+        .any(|c| matches!(c.data, FeatureData::Categorical { .. }));
     let mut states: BTreeMap<LearnerKind, LearnerState> = learners
         .iter()
         .map(|&l| {
             (
                 l,
                 LearnerState {
-                    tuner: Tuner::new(l, options.seed),
+                    tuner: Tuner::with_active(l, options.seed, active_dims(l, has_categorical)),
                     skip_portfolio: false,
                     best_loss: f64::INFINITY,
                     first_loss: f64::NAN,
@@ -224,16 +262,27 @@ pub fn search_with(
     // it is not the proposal a one-at-a-time search would make; that is why a study with a
     // trial budget (whose trials must be the local run's) never looks ahead.
     let look_ahead = executor.is_some() && matches!(options.budget, Budget::Until(_));
-    let mut ahead: Option<(LearnerKind, Config, Option<usize>)> = None;
+    // The trial proposed ahead: learner, config (already capped to the budget), portfolio
+    // index, and whether the cap changed it.
+    let mut ahead: Option<(LearnerKind, Config, Option<usize>, bool)> = None;
+    let afford = |config: Config| match (&triage, &shape) {
+        (Some(t), Some(shape)) => t.afford(&config, shape, &fold_rows),
+        _ => (config, false),
+    };
 
     while trials.len() < max_trials {
-        let (learner, config, portfolio_index, submitted) = match ahead.take() {
-            Some((l, c, p)) => (l, c, p, true),
+        let (learner, config, portfolio_index, capped, submitted) = match ahead.take() {
+            Some((l, c, p, capped)) => (l, c, p, capped, true),
             None => match next_config(&learners, &mut states, &mut queue) {
-                Some((l, c, p)) => (l, c, p, false),
+                Some((l, c, p)) => {
+                    let (c, capped) = afford(c);
+                    (l, c, p, capped, false)
+                }
                 None => break,
             },
         };
+        // An expensive trial stops after its first fold unless it can still beat the best.
+        let strict = triage.as_ref().is_some_and(Triage::probes_first);
         // Leave time to assemble and use the final model.
         let effective_deadline = deadline.map(|d| {
             let final_stage = finalize::reserve_seconds(
@@ -269,6 +318,7 @@ pub fn search_with(
                 trial_seed,
                 effective_deadline,
                 best_ref.as_ref(),
+                strict,
             ),
             Some(e) => {
                 if !submitted {
@@ -281,8 +331,11 @@ pub fn search_with(
                     ))?;
                 }
                 if look_ahead && trials.len() + 1 < max_trials {
-                    ahead = next_config(&learners, &mut states, &mut queue);
-                    if let Some((_, next, _)) = &ahead {
+                    ahead = next_config(&learners, &mut states, &mut queue).map(|(l, c, p)| {
+                        let (c, capped) = afford(c);
+                        (l, c, p, capped)
+                    });
+                    if let Some((_, next, _, _)) = &ahead {
                         e.submit(fold_tasks(
                             id + 1,
                             plan.folds.len(),
@@ -299,6 +352,7 @@ pub fn search_with(
                     metric,
                     effective_deadline,
                     best_ref.as_ref(),
+                    strict,
                 )?
             }
         };
@@ -370,7 +424,8 @@ pub fn search_with(
                 state.skip_portfolio = true;
             }
             state.tuner.tell(&config, loss);
-            if learner == LearnerKind::Gbdt && ran_to_cap(&config, &record.iterations) {
+            // Rounds capped to fit the budget are not asked for again with three times as many.
+            if learner == LearnerKind::Gbdt && !capped && ran_to_cap(&config, &record.iterations) {
                 state.tuner.tell_capped(&config);
             }
             state.spent += record.cost_units;
@@ -510,6 +565,7 @@ pub fn search_with(
     let mut ensemble_report = None;
     let mut uses_ensemble = false;
     let mut members: Vec<(usize, f64)> = vec![(0, 1.0)];
+    let mut why_single = "ensemble selection kept only the best trial";
     if let Some(sel) = selection {
         let total: usize = sel.members.iter().map(|m| m.1).sum();
         let weighted: Vec<(usize, f64)> = sel
@@ -525,17 +581,20 @@ pub fn search_with(
             cv_score: sel.score,
             best_trial_oof_score: best_oof,
         });
-        if weighted.len() > 1 && loss_of(metric, sel.score) < loss_of(metric, best_oof) - 1e-9 {
-            uses_ensemble = true;
-            members = weighted;
+        if weighted.len() > 1 {
+            why_single = "the ensemble did not beat the best single model out-of-fold; the final model is the best trial";
+            if loss_of(metric, sel.score) < loss_of(metric, best_oof) - 1e-9 {
+                if holds_out_of_sample(problem, metric, &oof_rows, &candidates, options.seed) {
+                    uses_ensemble = true;
+                    members = weighted;
+                } else {
+                    why_single = "the ensemble beat the best single model out-of-fold, but one selected on half of those rows did not beat it on the other half (either way round, summed); the final model is the best trial, which generalises more surely";
+                }
+            }
         }
     }
     if !uses_ensemble {
-        notes.push(if ensemble_report.as_ref().is_some_and(|e| e.members.len() > 1) {
-            "the ensemble did not beat the best single model out-of-fold; the final model is the best trial".into()
-        } else {
-            "ensemble selection kept only the best trial".into()
-        });
+        notes.push(why_single.into());
     }
     let final_members: Vec<Member> = members
         .iter()
@@ -586,6 +645,7 @@ pub fn search_with(
         cv_std,
         predictor: Predictor::Ensemble(EnsembleModel {
             members: predictor_members,
+            clip: problem.clip_bounds(),
         }),
         final_strategy,
         refit_comparison,
@@ -594,6 +654,79 @@ pub fn search_with(
         notes,
         search_seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Whether ensemble selection generalises on these out-of-fold rows: selected on one half
+/// (a seeded shuffle), the blend is scored on the other against the single candidate that is
+/// best on the same selection half (the best overall was chosen on the check rows too, which
+/// would favour it), and the other way round; it holds when the two gains sum to more than
+/// nothing. Selection fits its weights to the very rows it is scored on, and on small data
+/// that optimism alone can make a blend win out-of-fold and lose on the test set.
+fn holds_out_of_sample(
+    problem: &Problem,
+    metric: Metric,
+    rows: &[u32],
+    candidates: &[&Predictions],
+    seed: u64,
+) -> bool {
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    whet_data::rng::Rng::new(seed ^ 0x4A1F_5EED).shuffle(&mut order);
+    let (a, b) = order.split_at(order.len() / 2);
+    let mut a = a.to_vec();
+    let mut b = b.to_vec();
+    a.sort_unstable();
+    b.sort_unstable();
+    let mut gain = 0.0;
+    for (select_on, check_on) in [(&a, &b), (&b, &a)] {
+        let sel_rows: Vec<u32> = select_on.iter().map(|&i| rows[i]).collect();
+        let check_rows: Vec<u32> = check_on.iter().map(|&i| rows[i]).collect();
+        let sel_preds: Vec<Predictions> = candidates.iter().map(|c| subset(c, select_on)).collect();
+        let refs: Vec<&Predictions> = sel_preds.iter().collect();
+        let Some(sel) = ensemble::select(problem, metric, &sel_rows, &refs, ENSEMBLE_STEPS) else {
+            return false;
+        };
+        let total: usize = sel.members.iter().map(|m| m.1).sum();
+        let single_on_half = (0..refs.len())
+            .min_by(|&i, &j| {
+                let l = |k: usize| loss_of(metric, problem.score(metric, &sel_rows, refs[k]));
+                l(i).total_cmp(&l(j)).then(i.cmp(&j))
+            })
+            .unwrap_or(0);
+        let first = subset(candidates[single_on_half], check_on);
+        let mut blend = Predictions {
+            n_rows: first.n_rows,
+            n_outputs: first.n_outputs,
+            values: vec![0.0; first.values.len()],
+        };
+        for &(i, count) in &sel.members {
+            let w = count as f64 / total as f64;
+            for (acc, v) in blend
+                .values
+                .iter_mut()
+                .zip(&subset(candidates[i], check_on).values)
+            {
+                *acc += w * v;
+            }
+        }
+        let blended = loss_of(metric, problem.score(metric, &check_rows, &blend));
+        let single = loss_of(metric, problem.score(metric, &check_rows, &first));
+        gain += single - blended;
+    }
+    gain > 0.0
+}
+
+/// The rows at `positions` of `p`.
+fn subset(p: &Predictions, positions: &[usize]) -> Predictions {
+    let k = p.n_outputs;
+    let mut values = Vec::with_capacity(positions.len() * k);
+    for &i in positions {
+        values.extend_from_slice(&p.values[i * k..(i + 1) * k]);
+    }
+    Predictions {
+        n_rows: positions.len(),
+        n_outputs: k,
+        values,
+    }
 }
 
 /// The weighted average of the kept trials' out-of-fold predictions, as the final model
@@ -729,6 +862,7 @@ enum FoldsOutcome {
     Failed(String),
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_folds(
     problem: &Problem,
     plan: &CvPlan,
@@ -737,6 +871,7 @@ fn run_folds(
     seed: u64,
     deadline: Option<Instant>,
     best: Option<&(Vec<f64>, f64)>,
+    strict: bool,
 ) -> FoldsOutcome {
     let fit = |f: usize| {
         fit_fold(
@@ -779,7 +914,7 @@ fn run_folds(
                 Err(FoldError::Interrupted) => return FoldsOutcome::Interrupted,
                 Err(FoldError::Failed(m)) => return FoldsOutcome::Failed(m),
             }
-            if trails_best(&results, plan.folds.len(), metric, best) {
+            if trails_best(&results, plan.folds.len(), metric, best, strict) {
                 return FoldsOutcome::Done {
                     results,
                     pruned: true,
@@ -797,12 +932,14 @@ fn run_folds(
 
 /// Successive halving over folds: whether a trial whose first folds gave `results` trails the
 /// best one on the same folds by more than the best one's own fold-to-fold spread (never
-/// after its last fold).
+/// after its last fold). `strict` (an expensive problem, where every fold counts): by any
+/// margin at all.
 fn trails_best(
     results: &[FoldResult],
     n_folds: usize,
     metric: Metric,
     best: Option<&(Vec<f64>, f64)>,
+    strict: bool,
 ) -> bool {
     let f = results.len() - 1;
     if let Some((best_scores, best_std)) = best
@@ -812,7 +949,11 @@ fn trails_best(
         let ours: f64 = results.iter().map(|r| r.score).sum::<f64>() / (f + 1) as f64;
         let theirs: f64 = best_scores[..=f].iter().sum::<f64>() / (f + 1) as f64;
         let behind = loss_of(metric, ours) - loss_of(metric, theirs);
-        let margin = best_std.max(1e-4 * theirs.abs().max(1e-3)) * 2.0 / ((f + 1) as f64).sqrt();
+        let margin = if strict {
+            0.0
+        } else {
+            best_std.max(1e-4 * theirs.abs().max(1e-3)) * 2.0 / ((f + 1) as f64).sqrt()
+        };
         return behind > margin;
     }
     false
@@ -847,6 +988,7 @@ fn run_folds_remote(
     metric: Metric,
     deadline: Option<Instant>,
     best: Option<&(Vec<f64>, f64)>,
+    strict: bool,
 ) -> Result<FoldsOutcome, AutomlError> {
     let mut results = Vec::with_capacity(n_folds);
     let mut cost = 0.0;
@@ -866,7 +1008,7 @@ fn run_folds_remote(
             Err(FoldError::Interrupted) => break FoldsOutcome::Interrupted,
             Err(FoldError::Failed(m)) => break FoldsOutcome::Failed(m),
         }
-        if trails_best(&results, n_folds, metric, best) {
+        if trails_best(&results, n_folds, metric, best, strict) {
             break FoldsOutcome::Done {
                 results,
                 pruned: true,
@@ -923,6 +1065,8 @@ fn rescue_config() -> Config {
             ("feature_fraction", 1.0),
             ("bagging_fraction", 1.0),
             ("lambda_l2", 1.0),
+            ("cat_regularization", 1.0),
+            ("max_cat_to_onehot", 4.0),
         ],
     )
 }
@@ -1008,8 +1152,124 @@ mod tests {
             seed,
             finish_factor: 0.0,
             final_mode,
+            plan_seconds: None,
         };
         search(&problem, &plan, &options, &mut crate::events::NoObserver).unwrap()
+    }
+
+    /// A 32-class problem decided by two categoricals (4 x 8 levels), with numeric noise:
+    /// the shape of data where one boosting trial (32 trees a round) eats the budget.
+    fn many_classes(n: usize) -> (Features, Vec<f64>) {
+        let mut rng = Rng::new(32);
+        let levels = [4u32, 8, 3, 5];
+        let mut cats: Vec<Vec<u32>> = vec![Vec::new(); levels.len()];
+        let mut nums: Vec<Vec<f32>> = vec![Vec::new(); 4];
+        let mut y = Vec::new();
+        for _ in 0..n {
+            let c: Vec<u32> = levels
+                .iter()
+                .map(|&k| rng.below(u64::from(k)) as u32)
+                .collect();
+            y.push(f64::from(c[0] * 8 + c[1]));
+            for (col, v) in cats.iter_mut().zip(&c) {
+                col.push(*v);
+            }
+            for col in &mut nums {
+                col.push(rng.next_f64() as f32);
+            }
+        }
+        let mut columns: Vec<Feature> = nums
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| Feature {
+                name: format!("n{i}"),
+                data: FeatureData::Numeric(v),
+            })
+            .collect();
+        for (i, (codes, &k)) in cats.into_iter().zip(&levels).enumerate() {
+            columns.push(Feature {
+                name: format!("c{i}"),
+                data: FeatureData::Categorical {
+                    codes,
+                    n_categories: k + 1,
+                },
+            });
+        }
+        (Features { n_rows: n, columns }, y)
+    }
+
+    #[test]
+    fn an_expensive_many_class_problem_probes_several_learners_first() {
+        let (x, y) = many_classes(320);
+        let binned = BinnedData::fit(&x, 63).unwrap();
+        let problem = Problem {
+            x: &x,
+            y: &y,
+            weight: None,
+            task: Task::Multiclass,
+            n_classes: 32,
+            binned: Some(&binned),
+        };
+        let plan = plan_folds(Task::Multiclass, &y, 32, 3, 0).unwrap();
+        let shape = Shape::with_bins(320, &binned, DEFAULT_MAX_BIN, Task::Multiclass, 32);
+        let fold_rows: Vec<usize> = plan.folds.iter().map(|f| f.train.len()).collect();
+        // A budget scaled down with the data: one boosting default takes over its share.
+        let seconds = 2.0;
+        let triage = Triage::assess(Task::Multiclass, &shape, &fold_rows, seconds);
+        assert!(triage.probes_first(), "{triage:?}");
+        let options = SearchOptions {
+            metric: Metric::LogLoss,
+            budget: Budget::Trials(10),
+            learners: LearnerKind::ALL.to_vec(),
+            seed: 0,
+            finish_factor: 0.0,
+            final_mode: FinalMode::Bag,
+            plan_seconds: Some(seconds),
+        };
+        let r = search(&problem, &plan, &options, &mut crate::events::NoObserver).unwrap();
+        assert_eq!(r.trials.len(), 10);
+        let learners: Vec<LearnerKind> = r.trials.iter().map(|t| t.learner).collect();
+        // The probes first, then boosting.
+        use LearnerKind::*;
+        assert_eq!(learners[..5], [Rf, Linear, Et, Knn, Gbdt]);
+        let mut distinct = learners.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert!(distinct.len() >= 3, "{distinct:?}");
+        // Every tree trial is capped to its share of the budget.
+        for t in &r.trials {
+            if t.learner.is_tree() {
+                let config = Config::from_values(
+                    t.learner,
+                    &t.params
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.parse::<f64>().unwrap_or(0.0)))
+                        .collect::<Vec<_>>(),
+                );
+                let trial = crate::expense::trial_seconds(&config, &shape, &fold_rows);
+                let rounds: f64 = t.params["num_iterations"].parse().unwrap();
+                let floor = crate::space::dims(t.learner)[0].low;
+                assert!(
+                    trial <= TRIAL_SHARE * seconds * 1.1 || rounds == floor,
+                    "{}: {trial} s at {rounds} rounds",
+                    t.learner
+                );
+            }
+        }
+        assert!(
+            r.notes.iter().any(|n| n.contains("run first")),
+            "{:?}",
+            r.notes
+        );
+        assert!(r.cv_score.is_finite());
+        // Without a time budget to plan against, nothing changes: boosting leads.
+        let plain = SearchOptions {
+            budget: Budget::Trials(1),
+            plan_seconds: None,
+            ..options
+        };
+        let r = search(&problem, &plan, &plain, &mut crate::events::NoObserver).unwrap();
+        assert_eq!(r.trials[0].learner, Gbdt);
     }
 
     #[test]
@@ -1160,6 +1420,7 @@ mod tests {
             seed,
             finish_factor: 0.0,
             final_mode: FinalMode::Auto,
+            plan_seconds: None,
         };
         let mut recorder = Recorder {
             problem: &problem,
@@ -1218,5 +1479,90 @@ mod tests {
         // Trials are consumed in order, each once.
         let waits: Vec<usize> = log.iter().filter(|e| e.0 == "wait").map(|e| e.1).collect();
         assert_eq!(waits, (0..waits.len()).collect::<Vec<_>>());
+    }
+}
+
+#[cfg(test)]
+mod generalise_tests {
+    use super::*;
+    use whet_data::Task;
+    use whet_data::prep::{Feature, FeatureData, Features};
+    use whet_data::rng::Rng;
+
+    fn regression(n: usize) -> (Features, Vec<f64>) {
+        let x = Features {
+            n_rows: n,
+            columns: vec![Feature {
+                name: "x".into(),
+                data: FeatureData::Numeric((0..n).map(|i| i as f32).collect()),
+            }],
+        };
+        (x, (0..n).map(|i| (i % 7) as f64).collect())
+    }
+
+    fn noisy(y: &[f64], scale: f64, seed: u64) -> Predictions {
+        let mut rng = Rng::new(seed);
+        Predictions {
+            n_rows: y.len(),
+            n_outputs: 1,
+            values: y
+                .iter()
+                .map(|v| v + scale * (rng.next_f64() - 0.5))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn regression_predictions_are_held_to_a_margin_around_the_targets() {
+        let (x, y) = regression(50);
+        let problem = Problem {
+            x: &x,
+            y: &y,
+            weight: None,
+            task: Task::Regression,
+            n_classes: 1,
+            binned: None,
+        };
+        let [low, high] = problem.clip_bounds().unwrap();
+        assert!((low + 0.6).abs() < 1e-12 && (high - 6.6).abs() < 1e-12);
+        let classes = Problem {
+            task: Task::Multiclass,
+            n_classes: 7,
+            ..problem
+        };
+        assert_eq!(classes.clip_bounds(), None);
+    }
+
+    #[test]
+    fn an_ensemble_is_kept_only_when_it_holds_on_the_other_half() {
+        let (x, y) = regression(400);
+        let problem = Problem {
+            x: &x,
+            y: &y,
+            weight: None,
+            task: Task::Regression,
+            n_classes: 1,
+            binned: None,
+        };
+        let rows: Vec<u32> = (0..400).collect();
+        // Two members with independent errors: their average halves the variance anywhere.
+        let a = noisy(&y, 2.0, 1);
+        let b = noisy(&y, 2.0, 2);
+        assert!(holds_out_of_sample(
+            &problem,
+            Metric::Rmse,
+            &rows,
+            &[&a, &b],
+            0
+        ));
+        // A member that is far off: selection on either half keeps the best alone.
+        let junk = noisy(&vec![20.0; 400], 8.0, 3);
+        assert!(!holds_out_of_sample(
+            &problem,
+            Metric::Rmse,
+            &rows,
+            &[&a, &junk],
+            0
+        ));
     }
 }

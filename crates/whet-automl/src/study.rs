@@ -27,6 +27,9 @@ use whet_learn::output::prediction_references;
 use crate::budget::{StudyBudget, finish_factor};
 use crate::error::{AutomlError, Context, Result};
 use crate::events::{Observer, Stage, StudyEvent, send_new_notes};
+use crate::expense::{
+    DEFAULT_MAX_BIN, EXPENSIVE_FOLDS, EXPENSIVE_MAX_BIN, Shape, Triage, kfold_train_rows,
+};
 use crate::finalize::FinalMode;
 use crate::memory::{available_bytes, estimate_training_bytes, human_bytes};
 use crate::plan::{CvPlan, PlanRequest, plan_validation};
@@ -75,6 +78,9 @@ pub struct StudySpec {
     pub keep: Vec<String>,
     /// Free-text columns hash into this many features; 0 drops them.
     pub text_buckets: u32,
+    /// Histogram bins per feature for the tree learners; None: 255, or 63 when one trial
+    /// would take a large share of the time budget (see `expense`). Set once prepared.
+    pub max_bin: Option<usize>,
 }
 
 impl StudySpec {
@@ -95,6 +101,7 @@ impl StudySpec {
             final_mode: FinalMode::Auto,
             keep: Vec::new(),
             text_buckets: 32,
+            max_bin: None,
         }
     }
 
@@ -188,7 +195,7 @@ impl Study {
     /// kept), splits off the test set, fits the Prep and plans validation. Notes go to the
     /// observer as they are made.
     pub fn prepare(
-        spec: StudySpec,
+        mut spec: StudySpec,
         mut table: Table,
         observer: &mut dyn Observer,
     ) -> Result<PreparedStudy> {
@@ -360,6 +367,26 @@ impl Study {
         };
 
         check_enough_rows(task, &y, n_classes)?;
+        let trees = spec.learners.iter().any(|l| l.is_tree());
+        let mut binned = if trees {
+            Some(BinnedData::fit(
+                &x,
+                spec.max_bin.unwrap_or(DEFAULT_MAX_BIN),
+            )?)
+        } else {
+            None
+        };
+        if let Some(b) = &binned
+            && let Some(cheaper) = cheaper_validation(&spec, task, &y, n_classes, b, &mut notes)
+        {
+            spec.folds = Some(cheaper.folds);
+            if cheaper.max_bin != DEFAULT_MAX_BIN {
+                binned = Some(BinnedData::fit(&x, cheaper.max_bin)?);
+            }
+            spec.max_bin = Some(cheaper.max_bin);
+        }
+        // A worker preparing this study from its recipe bins the same way.
+        spec.max_bin = Some(spec.max_bin.unwrap_or(DEFAULT_MAX_BIN));
         let request = PlanRequest {
             folds: spec.folds,
             groups: groups.as_deref().zip(spec.group.as_deref()),
@@ -374,11 +401,6 @@ impl Study {
             spec.seed,
             &mut notes,
         )?;
-        let binned = if spec.learners.iter().any(|l| l.is_tree()) {
-            Some(BinnedData::fit(&x, 255)?)
-        } else {
-            None
-        };
         let mut sent = 0;
         send_new_notes(observer, &notes, &mut sent);
         Ok(PreparedStudy {
@@ -511,6 +533,7 @@ impl PreparedStudy {
                 self.test.as_ref().map(|(tx, _)| tx.n_rows),
             ),
             final_mode: self.spec.final_mode,
+            plan_seconds: self.spec.budget.time.map(|t| t.as_secs_f64()),
         };
         let mut result = search_with(&problem, &self.plan, &options, observer, executor)?;
         if !result.cv_score.is_finite() {
@@ -706,5 +729,131 @@ fn order_key(table: &Table, column: &str) -> Result<Vec<i64>> {
             ),
             "use a date/time or numeric column",
         )),
+    }
+}
+
+/// How an expensive problem is validated instead: fewer folds, and coarser bins when that is
+/// not enough.
+struct Cheaper {
+    folds: usize,
+    max_bin: usize,
+}
+
+/// [`Cheaper`] validation, with a note, for a problem where one boosting trial would take a
+/// large share of the time budget; None when the user chose the folds or bins, validation is
+/// grouped, time-ordered or a holdout, or there is no time budget.
+fn cheaper_validation(
+    spec: &StudySpec,
+    task: Task,
+    y: &[f64],
+    n_classes: usize,
+    binned: &BinnedData,
+    notes: &mut Vec<String>,
+) -> Option<Cheaper> {
+    let budget = spec.budget.time?.as_secs_f64();
+    let n_rows = y.len();
+    let large = n_rows >= crate::plan::LARGE_DATA_ROWS
+        || n_rows * binned.n_features > crate::plan::LARGE_DATA_CELLS;
+    if spec.folds.is_some()
+        || spec.max_bin.is_some()
+        || spec.group.is_some()
+        || spec.time_order.is_some()
+        || large
+    {
+        return None;
+    }
+    let shape = |max_bin| Shape::with_bins(n_rows, binned, max_bin, task, n_classes);
+    let five = kfold_train_rows(n_rows, 5);
+    let triage = Triage::assess(task, &shape(DEFAULT_MAX_BIN), &five, budget);
+    if !triage.expensive {
+        return None;
+    }
+    let three = kfold_train_rows(n_rows, EXPENSIVE_FOLDS);
+    let still = Triage::assess(task, &shape(DEFAULT_MAX_BIN), &three, budget).expensive;
+    let max_bin = if still {
+        EXPENSIVE_MAX_BIN
+    } else {
+        DEFAULT_MAX_BIN
+    };
+    let after = Triage::assess(task, &shape(max_bin), &three, budget);
+    let classes = if task == Task::Multiclass {
+        format!(" ({n_classes} classes, a tree per class per round)")
+    } else {
+        String::new()
+    };
+    let bins = if still {
+        format!(" with {max_bin} bins per feature")
+    } else {
+        String::new()
+    };
+    notes.push(format!(
+        "one boosting trial{classes} is estimated at {:.0} s of the {budget:.0} s budget under 5-fold cross-validation: trials are validated on {EXPENSIVE_FOLDS} folds{bins} instead (about {:.0} s; set --folds to choose)",
+        triage.reference_seconds,
+        after.reference_seconds,
+    ));
+    Some(Cheaper {
+        folds: EXPENSIVE_FOLDS,
+        max_bin,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+    use whet_data::prep::{Feature, FeatureData, Features};
+    use whet_data::rng::Rng;
+
+    /// `n` rows of `classes` classes over 58 numeric features with 255 distinct values each.
+    fn shaped(n: usize, classes: usize) -> (BinnedData, Vec<f64>) {
+        let mut rng = Rng::new(1);
+        let columns = (0..58)
+            .map(|f| Feature {
+                name: format!("x{f}"),
+                data: FeatureData::Numeric((0..n).map(|_| rng.next_f64() as f32).collect()),
+            })
+            .collect();
+        let x = Features { n_rows: n, columns };
+        let y = (0..n).map(|i| (i % classes) as f64).collect();
+        (BinnedData::fit(&x, 255).unwrap(), y)
+    }
+
+    fn spec(seconds: u64) -> StudySpec {
+        let mut spec = StudySpec::new("t", "y");
+        spec.budget = StudyBudget::new(Instant::now(), Some(Duration::from_secs(seconds)), None);
+        spec
+    }
+
+    #[test]
+    fn an_expensive_problem_is_validated_on_fewer_folds_and_bins() {
+        let (binned, y) = shaped(1200, 32);
+        let mut notes = Vec::new();
+        let c = cheaper_validation(&spec(60), Task::Multiclass, &y, 32, &binned, &mut notes)
+            .expect("32 classes x 1,200 rows is expensive in 60 s");
+        assert_eq!((c.folds, c.max_bin), (EXPENSIVE_FOLDS, EXPENSIVE_MAX_BIN));
+        assert!(notes[0].contains("3 folds with 63 bins"), "{notes:?}");
+        // A longer budget needs fewer folds only; a much longer one nothing.
+        let mut notes = Vec::new();
+        let c = cheaper_validation(&spec(500), Task::Multiclass, &y, 32, &binned, &mut notes);
+        assert_eq!(c.map(|c| (c.folds, c.max_bin)), Some((3, 255)));
+        assert!(
+            cheaper_validation(&spec(3600), Task::Multiclass, &y, 32, &binned, &mut notes)
+                .is_none()
+        );
+        // Binary data of the same shape is cheap; the user's folds and trial budgets rule.
+        let (binned2, y2) = shaped(1200, 2);
+        assert!(
+            cheaper_validation(&spec(60), Task::Binary, &y2, 2, &binned2, &mut notes).is_none()
+        );
+        let mut chosen = spec(60);
+        chosen.folds = Some(5);
+        assert!(
+            cheaper_validation(&chosen, Task::Multiclass, &y, 32, &binned, &mut notes).is_none()
+        );
+        let mut trials = spec(60);
+        trials.budget = StudyBudget::new(Instant::now(), None, Some(10));
+        assert!(
+            cheaper_validation(&trials, Task::Multiclass, &y, 32, &binned, &mut notes).is_none()
+        );
     }
 }

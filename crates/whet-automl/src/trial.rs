@@ -57,12 +57,39 @@ impl Problem<'_> {
         (y, w)
     }
 
+    /// Regression: the range every model's predictions are held to, the training targets'
+    /// range widened by [`CLIP_MARGIN`] of itself on each side (None for classification or
+    /// without targets).
+    pub fn clip_bounds(&self) -> Option<[f64; 2]> {
+        if self.task != Task::Regression {
+            return None;
+        }
+        let (lo, hi) = self
+            .y
+            .iter()
+            .filter(|v| v.is_finite())
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+                (lo.min(v), hi.max(v))
+            });
+        if lo > hi || lo.is_nan() {
+            return None;
+        }
+        let margin = (hi - lo) * CLIP_MARGIN;
+        Some([lo - margin, hi + margin])
+    }
+
     /// The metric on a subset of rows given their predictions.
     pub fn score(&self, metric: Metric, rows: &[u32], p: &Predictions) -> f64 {
         let (y, w) = self.targets(rows);
         evaluate(metric, &y, p, w.as_deref())
     }
 }
+
+/// Share of the training targets' range a regression prediction may go beyond it on either
+/// side: room for a trend the data supports, not for a linear model's extrapolation on a
+/// skewed target (on a house-price set it took a 22% share of the ensemble and its test RMSE
+/// past what the boosting alone scored).
+pub const CLIP_MARGIN: f64 = 0.1;
 
 /// Lower is better, whatever the metric: scores are negated.
 pub fn loss_of(metric: Metric, score: f64) -> f64 {
@@ -206,11 +233,17 @@ fn fit_fold_with(
 }
 
 /// Predictions of `model` for `rows` of the problem's features, in that order.
+/// Regression predictions are clipped to [`Problem::clip_bounds`], as the final model clips
+/// its members.
 pub fn predict_rows(problem: &Problem, model: &Predictor, rows: &[u32]) -> Predictions {
-    match (model, problem.binned) {
+    let mut p = match (model, problem.binned) {
         (Predictor::Gbdt(m), Some(binned)) => m.predict_binned_rows(binned, rows),
         _ => model.predict(&problem.x.take_rows(rows)),
+    };
+    if let Some([low, high]) = problem.clip_bounds() {
+        p.values.iter_mut().for_each(|v| *v = v.clamp(low, high));
     }
+    p
 }
 
 /// Fits `params` on `rows` without scoring. A boosting fit given `stop_on` groups follows

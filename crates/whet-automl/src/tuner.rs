@@ -27,11 +27,21 @@ pub struct Tuner {
     /// The best configuration with a larger round cap, asked next: it used every round it was
     /// allowed, so it had not finished learning.
     grow: Option<Config>,
+    /// Dimensions the tuner may move; the others stay where the start point put them.
+    active: Vec<bool>,
 }
 
 impl Tuner {
     pub fn new(learner: LearnerKind, seed: u64) -> Tuner {
+        let active = vec![true; crate::space::dims(learner).len()];
+        Tuner::with_active(learner, seed, active)
+    }
+
+    /// A tuner that moves only the dimensions marked in `active` (see
+    /// [`crate::space::active_dims`]).
+    pub fn with_active(learner: LearnerKind, seed: u64, active: Vec<bool>) -> Tuner {
         Tuner {
+            active,
             learner,
             rng: Rng::new(seed).fork(learner as u64 + 0x7E7),
             best: None,
@@ -44,7 +54,7 @@ impl Tuner {
     }
 
     fn dims(&self) -> usize {
-        crate::space::dims(self.learner).len()
+        self.active.iter().filter(|&&a| a).count().max(1)
     }
 
     /// Records a finished configuration; `loss` is lower-is-better (NaN for a failed trial).
@@ -107,7 +117,15 @@ impl Tuner {
             let mut r = self.rng.fork(0x5EED + self.restarts);
             let point: Vec<f64> = center
                 .iter()
-                .map(|&c| (0.5 * c + 0.5 * r.next_f64()).clamp(0.0, 1.0))
+                .zip(&self.active)
+                .map(|(&c, &active)| {
+                    let u = r.next_f64();
+                    if active {
+                        (0.5 * c + 0.5 * u).clamp(0.0, 1.0)
+                    } else {
+                        c
+                    }
+                })
                 .collect();
             self.step = INITIAL_STEP;
             self.failures = 0;
@@ -137,14 +155,17 @@ impl Tuner {
     }
 
     fn random_direction(&mut self) -> Vec<f64> {
-        let d = self.dims();
+        let active = self.active.clone();
         loop {
-            // Gaussian coordinates (Box–Muller) normalized: uniform on the sphere.
-            let v: Vec<f64> = (0..d)
-                .map(|_| {
+            // Gaussian coordinates (Box–Muller) normalized: uniform on the sphere of the
+            // active dimensions.
+            let v: Vec<f64> = active
+                .iter()
+                .map(|&a| {
                     let u1 = self.rng.next_f64().max(1e-300);
                     let u2 = self.rng.next_f64();
-                    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+                    let g = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+                    if a { g } else { 0.0 }
                 })
                 .collect();
             let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
@@ -207,7 +228,7 @@ mod tests {
     #[test]
     fn a_capped_best_is_retried_with_more_rounds() {
         let mut t = Tuner::new(LearnerKind::Gbdt, 1);
-        let start = portfolio(LearnerKind::Gbdt, Task::Binary)[1].clone();
+        let start = portfolio(LearnerKind::Gbdt, Task::Binary)[2].clone();
         t.tell(&start, 0.5);
         t.tell_capped(&start);
         let grown = t.ask().unwrap();
@@ -231,10 +252,30 @@ mod tests {
         // A capped trial that is not the best changes nothing.
         let mut t = Tuner::new(LearnerKind::Gbdt, 1);
         t.tell(&start, 0.5);
-        let worse = portfolio(LearnerKind::Gbdt, Task::Binary)[0].clone();
+        let worse = portfolio(LearnerKind::Gbdt, Task::Binary)[1].clone();
         t.tell(&worse, 0.9);
         t.tell_capped(&worse);
         assert!(t.grow.is_none());
+    }
+
+    #[test]
+    fn inactive_dimensions_stay_put() {
+        let active = crate::space::active_dims(LearnerKind::Gbdt, false);
+        let fixed: Vec<usize> = (0..active.len()).filter(|&i| !active[i]).collect();
+        assert_eq!(fixed.len(), 2, "the categorical dimensions");
+        let mut t = Tuner::with_active(LearnerKind::Gbdt, 4, active);
+        let start = portfolio(LearnerKind::Gbdt, Task::Binary)[1].clone();
+        t.tell(&start, bowl(&start));
+        let mut moved = false;
+        for _ in 0..200 {
+            let c = t.ask().unwrap();
+            for &i in &fixed {
+                assert_eq!(c.point[i], start.point[i]);
+            }
+            moved |= c.point != start.point;
+            t.tell(&c, bowl(&c));
+        }
+        assert!(moved);
     }
 
     #[test]

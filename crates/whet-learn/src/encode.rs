@@ -18,6 +18,12 @@ pub const MAX_LEVELS: usize = 64;
 /// (numeric) or the baseline (categorical).
 pub const MIN_MISSING_ROWS: usize = 5;
 
+/// Fewest training rows with a category for it to get its own one-hot column (from 250
+/// training rows; one per 50 rows below that): a level seen on
+/// one or two rows lets a weakly regularised model fit those rows exactly, a coefficient the
+/// test set then pays for. Rarer levels encode as the baseline, like levels beyond the cap.
+pub const MIN_LEVEL_ROWS: usize = 5;
+
 /// "No encoded column" in [`Encoder`] lookup tables.
 pub(crate) const NO_COLUMN: u32 = u32::MAX;
 
@@ -53,7 +59,9 @@ pub(crate) enum EncodeStep {
 ///   and features missing on at least [`MIN_MISSING_ROWS`] training rows also get a 0/1
 ///   column `name__missing`;
 /// * categorical features are one-hot encoded (0/1, not standardized) over the up to
-///   [`MAX_LEVELS`] most frequent codes (by training weight; ties by code) in columns
+///   [`MAX_LEVELS`] most frequent codes seen on at least [`MIN_LEVEL_ROWS`] training rows
+///   (fewer on fewer than 250 rows)
+///   (by training weight; ties by code) in columns
 ///   `name__<code>`, where the code is the index into the Prep step's category list and the
 ///   Prep's "other/unseen" code is written `name__other`. The "other/unseen" code is treated
 ///   like any other code: it gets a column when it occurred in training often enough. When
@@ -147,6 +155,7 @@ impl Encoder {
                 } => {
                     let k = *n_categories as usize;
                     let mut weight = vec![0.0f64; k];
+                    let mut rows = vec![0usize; k];
                     let mut missing_rows = 0usize;
                     for i in 0..n {
                         let row = data.row(i);
@@ -156,12 +165,19 @@ impl Encoder {
                             missing_rows += usize::from(w > 0.0);
                         } else if let Some(slot) = weight.get_mut(c as usize) {
                             *slot += w;
+                            rows[c as usize] += usize::from(w > 0.0);
                         }
                     }
                     let mut levels: Vec<usize> = (0..k).filter(|&c| weight[c] > 0.0).collect();
                     let missing_column = missing_rows >= MIN_MISSING_ROWS;
                     let states = levels.len() + usize::from(missing_column);
                     if states < 2 {
+                        continue;
+                    }
+                    // On tiny data every level is rare; the bar grows with the rows.
+                    let min_rows = (n / 50).clamp(1, MIN_LEVEL_ROWS);
+                    levels.retain(|&c| rows[c] >= min_rows);
+                    if levels.is_empty() && !missing_column {
                         continue;
                     }
                     levels.sort_by(|&a, &b| weight[b].total_cmp(&weight[a]).then(a.cmp(&b)));

@@ -61,6 +61,12 @@ pub enum Predictor {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EnsembleModel {
     pub members: Vec<EnsembleMember>,
+    /// Regression: every member's prediction is clipped to `[low, high]` before averaging, a
+    /// margin around the training targets' range, so one member extrapolating far (a linear
+    /// model on a skewed target) cannot drag the blend with it. Absent in older files and for
+    /// classification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip: Option<[f64; 2]>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -77,7 +83,10 @@ impl EnsembleModel {
         let total: f64 = self.members.iter().map(|m| m.weight).sum();
         let mut out: Option<Predictions> = None;
         for m in self.members.iter().filter(|m| m.weight > 0.0) {
-            let p = m.predictor.predict(x);
+            let mut p = m.predictor.predict(x);
+            if let Some([low, high]) = self.clip {
+                p.values.iter_mut().for_each(|v| *v = v.clamp(low, high));
+            }
             let w = m.weight / total;
             match out.as_mut() {
                 None => {

@@ -258,7 +258,9 @@ impl crate::model::Predictor {
                 method: "exact for a linear model (features independent)",
             }),
             Predictor::Ensemble(e) => {
-                // Averages of raw scores stay additive; averages of probabilities (classifiers)
+                // A regression ensemble's clip (members held to the training range) is left
+                // out: on the rare rows where a member is clipped the values sum to the
+                // unclipped blend. Averages of raw scores stay additive; averages of probabilities (classifiers)
                 // or of e^raw (Poisson) are not sums of the members' contributions.
                 let mut acc: Option<Vec<f64>> = None;
                 let total: f64 = e.members.iter().map(|m| m.weight).sum();

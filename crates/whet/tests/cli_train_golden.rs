@@ -25,6 +25,13 @@
 //! `max_cat_to_onehot`, the `cat_smooth` filter and `min_data_per_group` groups): every cv_score
 //! improved (churn AUC 0.8676 -> 0.8733, regression RMSE 0.4969 -> 0.3428, multiclass log loss
 //! 0.3545 -> 0.3494).
+//!
+//! Re-recorded when the search changed on purpose (issue 20): boosting's portfolio starts with
+//! sklearn HistGradientBoosting's defaults and searches the categorical regularisation, so the
+//! 30 trials are different ones; regression predictions are clipped to the targets' range
+//! +-10%; an ensemble must also hold from one half of the out-of-fold rows to the other;
+//! linear/kNN one-hot levels need 5 rows. cv_scores: churn AUC 0.8733 -> 0.8742, regression
+//! RMSE 0.3428 -> 0.3442, multiclass log loss 0.3494 -> 0.3473.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -226,10 +233,10 @@ fn binary_churn_with_a_test_holdout_is_unchanged() {
     check(
         got,
         (
-            11740615058769313457,
-            14770938405893880692,
-            0.8732967806596821,
-            3963927538558784620,
+            3356901064119306550,
+            1354000195811582124,
+            0.8742296714767765,
+            14250626195317343204,
         ),
         "churn",
     );
@@ -243,10 +250,10 @@ fn regression_is_unchanged() {
     check(
         got,
         (
-            18350717165247714929,
-            15370944170475076893,
-            0.34283178651946244,
-            2675111575822359057,
+            6862969423427293289,
+            5441055528586938050,
+            0.3441553945123138,
+            15070843353318608419,
         ),
         "regression",
     );
@@ -260,10 +267,10 @@ fn multiclass_with_refit_is_unchanged() {
     check(
         got,
         (
-            2036993346183819874,
-            3287356224406857043,
-            0.34936510785258784,
-            5434790664492358823,
+            16428091117154567317,
+            16894961478639219688,
+            0.34729389784624687,
+            11012474390940257607,
         ),
         "multiclass",
     );

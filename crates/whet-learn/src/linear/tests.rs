@@ -737,3 +737,54 @@ fn shap_values_sum_to_the_linear_score_and_average_to_zero() {
     // The categorical feature's one-hot columns land on feature 2, not elsewhere.
     assert!((0..x.n_rows).any(|r| phi[r * (nf + 1) + 2].abs() > 1e-6));
 }
+
+#[test]
+fn rare_levels_get_no_column() {
+    // 300 rows: level 0 on 290, level 1 on 6, level 2 on 4 (below MIN_LEVEL_ROWS), level 3 on
+    // none; the bar is 5 rows from 250 training rows.
+    let mut codes = vec![0u32; 290];
+    codes.extend([1; 6]);
+    codes.extend([2; 4]);
+    let y: Vec<f64> = (0..codes.len()).map(|i| (i % 3) as f64).collect();
+    let x = features(vec![cat("k", &codes, 5)]);
+    let e = Encoder::fit(&train(&x, &y, Task::Regression)).unwrap();
+    assert_eq!(e.names(), ["k__0", "k__1"]);
+    // A rare level encodes as the baseline, like an unseen one.
+    let mut row = vec![9.0; e.width()];
+    e.encode_row(&x, 299, &mut row);
+    assert_eq!(row, [0.0, 0.0]);
+    // On 100 rows the bar is 2: a level on 4 rows keeps its column.
+    let small = features(vec![cat("k", &codes[200..], 5)]);
+    let e = Encoder::fit(&train(&small, &y[200..], Task::Regression)).unwrap();
+    assert_eq!(e.names(), ["k__0", "k__1", "k__2"]);
+}
+
+#[test]
+fn an_ensemble_clips_its_members_to_its_range_and_exports_the_clip() {
+    use crate::model::{EnsembleMember, EnsembleModel, Predictor};
+    // y = 10 x on x in [0, 1]; at x = 5 the line says 50.
+    let xs: Vec<f32> = (0..20).map(|i| i as f32 / 19.0).collect();
+    let y: Vec<f64> = xs.iter().map(|&v| 10.0 * f64::from(v)).collect();
+    let x = features(vec![num("x", &xs)]);
+    let m = fit_linear(&train(&x, &y, Task::Regression), &params(0.0, 0.0)).unwrap();
+    let far = features(vec![num("x", &[5.0, 0.5])]);
+    let member = |w| EnsembleMember {
+        weight: w,
+        label: "linear".into(),
+        predictor: Predictor::Linear(m.clone()),
+    };
+    let mut e = EnsembleModel {
+        members: vec![member(1.0), member(1.0)],
+        clip: Some([-1.0, 11.0]),
+    };
+    let p = e.predict(&far).values;
+    assert!((p[0] - 11.0).abs() < 1e-9, "{p:?}");
+    assert!((p[1] - 5.0).abs() < 1e-6, "{p:?}");
+    e.clip = None;
+    assert!((e.predict(&far).values[0] - 50.0).abs() < 1e-4);
+    // Without a clip the field is not written, so models without one encode as before.
+    let bytes = rmp_serde::to_vec_named(&e).unwrap();
+    assert!(!String::from_utf8_lossy(&bytes).contains("clip"));
+    let back: EnsembleModel = rmp_serde::from_slice(&bytes).unwrap();
+    assert_eq!(back, e);
+}

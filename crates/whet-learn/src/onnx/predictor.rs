@@ -48,7 +48,13 @@ fn ensemble(
     let mut acc: Option<String> = None;
     for member in m.members.iter().filter(|m| m.weight > 0.0) {
         let name = format!("ensemble member '{}'", member.label);
-        let p = predictor(b, prep, &member.predictor, &name)?;
+        let mut p = predictor(b, prep, &member.predictor, &name)?;
+        if let Some([low, high]) = m.clip {
+            let low = b.scalar(low);
+            let high = b.scalar(high);
+            let above = b.op("Max", &[&p, &low], vec![]);
+            p = b.op("Min", &[&above, &high], vec![]);
+        }
         let w = b.scalar(member.weight / total);
         let term = b.op("Mul", &[&p, &w], vec![]);
         acc = Some(match acc {
