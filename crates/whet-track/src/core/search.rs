@@ -58,7 +58,19 @@ impl AsyncStore {
         let limit = page_size(s.max_results, MAX_RESULTS_DEFAULT, MAX_RESULTS_LIMIT)?;
         let fingerprint = query_fingerprint(s);
         let offset = decode_token(s.page_token.as_deref(), fingerprint)?;
-        let driver = self.narrowest_metric_range(&conditions).await?;
+        // Ordered by a metric the filter bounds, the query already reads that metric's range
+        // in order and stops at the page: nothing to choose.
+        let sorted_range = match orders.first().map(|o| &o.field) {
+            Some(Field::Metric(k)) => conditions
+                .iter()
+                .any(|c| is_metric_range(c) && matches!(&c.field, Field::Metric(ck) if ck == k)),
+            _ => false,
+        };
+        let driver = if sorted_range {
+            None
+        } else {
+            self.narrowest_metric_range(&conditions).await?
+        };
         let q = RunQuery {
             s,
             conditions: &conditions,
@@ -121,7 +133,7 @@ impl AsyncStore {
         &self,
         conditions: &[filter::Condition],
     ) -> Result<Option<usize>> {
-        const FEW: i64 = 5_000;
+        const FEW: i64 = 2_000;
         if self.backend != Backend::Sqlite {
             return Ok(None);
         }
