@@ -435,9 +435,12 @@ fn condition_sql(sql: &mut Sql, c: &filter::Condition) -> String {
     }
 }
 
+/// What a page token is tied to: the runs searched and their order. Not the page size: the
+/// token carries an offset, and MLflow's clients (and whet's UI: a short first page, then long
+/// ones) may ask each page for a different number of runs.
 fn query_fingerprint(s: &SearchRuns) -> u64 {
     let experiments: Vec<[u8; 8]> = s.experiments.iter().map(|e| e.to_le_bytes()).collect();
-    let tail = [s.view as u8, (s.max_results % 251) as u8];
+    let tail = [s.view as u8];
     query::fingerprint(
         experiments
             .iter()

@@ -309,6 +309,33 @@ both!(order_by_metric_puts_nan_then_missing_last, |a: &Api| {
             }
             assert_eq!(joined, whole, "{o}, pages of {size}");
         }
+        // A page token carries an offset: later pages may ask for another page size, as the
+        // web UI does (a short first page, then long ones) and MLflow allows.
+        let first = a
+            .run(a.s.search_runs(&SearchRuns {
+                experiments: vec![d.a],
+                order_by: vec![o.into()],
+                max_results: 2,
+                ..Default::default()
+            }))
+            .unwrap();
+        let rest = a
+            .run(a.s.search_runs(&SearchRuns {
+                experiments: vec![d.a],
+                order_by: vec![o.into()],
+                max_results: 100,
+                page_token: first.next_page_token.clone(),
+                ..Default::default()
+            }))
+            .unwrap();
+        let joined: Vec<String> = first
+            .items
+            .iter()
+            .chain(&rest.items)
+            .map(|r| r.info.run_name.clone())
+            .collect();
+        assert_eq!(joined, whole, "{o}, a page of 2 then one of 100");
+        assert!(rest.next_page_token.is_none());
     }
 });
 
