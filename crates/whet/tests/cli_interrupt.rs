@@ -1,6 +1,6 @@
 //! Ctrl-C (SIGINT) during `whet predict` and `whet profile`: the first stops the command at
 //! its next step with exit code 130 and leaves no output file (a previous one unchanged); the
-//! second ends the process at once. (`whet train`'s Ctrl-C and SIGTERM are in cli_train.rs.)
+//! second ends the process at once. (`whet train`'s Ctrl-C and SIGTERM are in cli_train/store.rs.)
 //!
 //! No sleeps decide anything: each test waits until the child is demonstrably at work (its
 //! temporary output file exists, or /proc shows it reading the input) before signalling, and
