@@ -87,13 +87,7 @@ impl AsyncStore {
             let mut rows = self.fetch(q.select(Segment::Valued, want, offset)).await?;
             if rows.len() < want {
                 let numbers = if rows.is_empty() && offset > 0 {
-                    let count = self.fetch(q.count(Segment::Valued)).await?;
-                    let n: i64 = count
-                        .first()
-                        .map(|r| r.try_get(0))
-                        .transpose()
-                        .map_err(self.err("search runs"))?
-                        .unwrap_or(0);
+                    let n = self.fetch_count(q.count(Segment::Valued)).await?;
                     usize::try_from(n).unwrap_or(0)
                 } else {
                     offset + rows.len()
@@ -150,18 +144,21 @@ impl AsyncStore {
             sql.text = format!(
                 "SELECT COUNT(*) FROM (SELECT 1 FROM latest_metrics WHERE key = {key} AND {cmp} AND is_nan = 0 LIMIT {lim})"
             );
-            let rows = self.fetch(sql).await?;
-            let n: i64 = rows
-                .first()
-                .map(|r| r.try_get(0))
-                .transpose()
-                .map_err(self.err("search runs"))?
-                .unwrap_or(FEW);
+            let n = self.fetch_count(sql).await?;
             if n < FEW && best.is_none_or(|(m, _)| n < m) {
                 best = Some((n, i));
             }
         }
         Ok(best.map(|(_, i)| i))
+    }
+
+    async fn fetch_count(&self, sql: Sql) -> Result<i64> {
+        let row = sql
+            .query()
+            .fetch_one(&self.pool)
+            .await
+            .map_err(self.err("search runs"))?;
+        row.try_get(0).map_err(self.err("search runs"))
     }
 
     async fn fetch(&self, sql: Sql) -> Result<Vec<AnyRow>> {
@@ -207,10 +204,9 @@ impl RunQuery<'_> {
     fn bounds(&self, k: &str) -> Vec<(Op, f64)> {
         self.conditions
             .iter()
-            .filter_map(|c| match (&c.field, c.op, &c.value) {
-                (Field::Metric(ck), op, Value::Number(n)) if ck == k && op != Op::Ne => {
-                    Some((op, *n))
-                }
+            .filter(|c| is_metric_range(c))
+            .filter_map(|c| match (&c.field, &c.value) {
+                (Field::Metric(ck), Value::Number(n)) if ck == k => Some((c.op, *n)),
                 _ => None,
             })
             .collect()
