@@ -201,17 +201,22 @@ async fn download(
     UrlPath(path): UrlPath<String>,
 ) -> ApiResult<Response> {
     let target = confined(&state.artifact_root, &path)?;
-    let meta = tokio::fs::metadata(&target)
+    send_file(&target, &path).await
+}
+
+/// Streams one artifact file (`shown`: its path as the client named it) with MLflow's headers.
+async fn send_file(target: &Path, shown: &str) -> ApiResult<Response> {
+    let meta = tokio::fs::metadata(target)
         .await
-        .map_err(|e| io_error("cannot read", &path, e))?;
+        .map_err(|e| io_error("cannot read", shown, e))?;
     if meta.is_dir() {
         return Err(ApiError::invalid(format!(
-            "'{path}' is a directory; list it with GET …/artifacts?path={path}"
+            "'{shown}' is a directory; list it with GET …/artifacts?path={shown}"
         )));
     }
-    let file = tokio::fs::File::open(&target)
+    let file = tokio::fs::File::open(target)
         .await
-        .map_err(|e| io_error("cannot read", &path, e))?;
+        .map_err(|e| io_error("cannot read", shown, e))?;
     let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024);
     let mut response = Body::from_stream(stream).into_response();
     let name = target
@@ -393,11 +398,10 @@ pub async fn list_run_artifacts(
     }
     let run = state.store.get_run(&run_id).await?;
     let root_uri = state.artifact_uri(&run.info.artifact_uri);
-    if crate::state::is_absolute_location(&run.info.artifact_uri) {
+    let Some(run_root) = state.local_artifact_dir(&run.info.artifact_uri)? else {
         // Artifacts the client writes elsewhere itself: nothing for the server to list.
         return Ok(Json(json!({ "root_uri": root_uri })));
-    }
-    let run_root = confined(&state.artifact_root, &run.info.artifact_uri)?;
+    };
     let sub = q.path.clone().unwrap_or_default();
     let dir = if sub.trim_matches('/').is_empty() {
         run_root.clone()
@@ -410,6 +414,79 @@ pub async fn list_run_artifacts(
         out["files"] = Value::Array(files);
     }
     Ok(Json(out))
+}
+
+#[derive(Deserialize)]
+pub struct LoggedModelList {
+    #[serde(default, deserialize_with = "string_opt")]
+    artifact_directory_path: Option<String>,
+}
+
+/// A logged model's artifact URI as clients see it, and its folder if this server can read it.
+async fn logged_model_root(
+    state: &AppState,
+    model_id: &str,
+) -> ApiResult<(String, Option<PathBuf>)> {
+    let model = state.store.get_logged_model(model_id).await?;
+    let root_uri = state.artifact_uri(&model.artifact_location);
+    Ok((
+        root_uri,
+        state.local_artifact_dir(&model.artifact_location)?,
+    ))
+}
+
+/// `GET …/logged-models/<id>/artifacts/directories`: MLflow's ListLoggedModelArtifacts, the
+/// files of a logged model under `artifact_directory_path`, relative to the model's root.
+pub async fn list_logged_model_artifacts(
+    State(state): State<AppState>,
+    UrlPath(model_id): UrlPath<String>,
+    QueryInput(q): QueryInput<LoggedModelList>,
+) -> ApiResult<Json<Value>> {
+    let (root_uri, root) = logged_model_root(&state, &model_id).await?;
+    let mut out = json!({ "root_uri": root_uri });
+    let Some(root) = root else {
+        return Ok(Json(out));
+    };
+    let sub = q.artifact_directory_path.unwrap_or_default();
+    let dir = if sub.trim_matches('/').is_empty() {
+        root.clone()
+    } else {
+        confined(&root, sub.trim_end_matches('/'))?
+    };
+    let files = list_dir(&dir, &root, &sub).await?;
+    if !files.is_empty() {
+        out["files"] = Value::Array(files);
+    }
+    Ok(Json(out))
+}
+
+#[derive(Deserialize)]
+pub struct LoggedModelFile {
+    #[serde(default, deserialize_with = "string_opt")]
+    artifact_file_path: Option<String>,
+}
+
+/// `GET …/logged-models/<id>/artifacts/files?artifact_file_path=P`: one file of a logged model
+/// (what MLflow's web UI reads to show a model's MLmodel and other files).
+pub async fn logged_model_artifact_file(
+    State(state): State<AppState>,
+    UrlPath(model_id): UrlPath<String>,
+    QueryInput(q): QueryInput<LoggedModelFile>,
+) -> ApiResult<Response> {
+    let path = q
+        .artifact_file_path
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| {
+            ApiError::invalid("Request must include the \"artifact_file_path\" query parameter.")
+        })?;
+    let (_, root) = logged_model_root(&state, &model_id).await?;
+    let Some(root) = root else {
+        return Err(ApiError::invalid(format!(
+            "The files of logged model '{model_id}' are not stored on this server; read them from its artifact_uri"
+        )));
+    };
+    let target = confined(&root, &path)?;
+    send_file(&target, &path).await
 }
 
 #[cfg(test)]

@@ -130,6 +130,14 @@ fn api() -> Router<AppState> {
             "/logged-models/{model_id}/params",
             post(logged_models::log_params),
         )
+        .route(
+            "/logged-models/{model_id}/artifacts/directories",
+            get(crate::artifacts::list_logged_model_artifacts),
+        )
+        .route(
+            "/logged-models/{model_id}/artifacts/files",
+            get(crate::artifacts::logged_model_artifact_file),
+        )
 }
 
 pub fn routes() -> Router<AppState> {

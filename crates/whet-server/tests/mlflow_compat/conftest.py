@@ -159,6 +159,7 @@ class Server:
         self.log_path = workdir / "server.log"
         self.store = workdir / ("whet.db" if kind == "whet" else "mlflow.db")
         self.artifacts = workdir / "artifacts"
+        self.extra_args: list[str] = []  # e.g. --default-artifact-root, set by before_start
         self.proc: subprocess.Popen | None = None
 
     def command(self) -> list[str]:
@@ -170,6 +171,7 @@ class Server:
                 "--host", "127.0.0.1",
                 "--port", str(self.port),
                 "--workers", os.environ.get("WHET_COMPAT_MLFLOW_WORKERS", "1"),
+                *self.extra_args,
             ]  # fmt: skip
         cmd = [
             str(_whet_bin()), "server",
@@ -180,7 +182,7 @@ class Server:
         ]  # fmt: skip
         if self.auth:
             cmd += ["--auth", "on"]
-        return cmd
+        return cmd + self.extra_args
 
     def launch(self) -> "Server":
         self.workdir.mkdir(parents=True, exist_ok=True)

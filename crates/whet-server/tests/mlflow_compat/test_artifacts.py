@@ -218,3 +218,43 @@ def test_artifact_upload_url_is_quoted_path(rest, experiment_id):
     assert r.status_code == 200, r.text
     r = rest.get(ARTIFACTS, params={"path": base})
     assert _files(r) == [{"path": name, "is_dir": False, "file_size": 1}]
+
+
+def test_artifacts_under_a_local_default_artifact_root_are_listed_by_the_server(
+    start_server, server_kind, tmp_path, monkeypatch
+):
+    """With `--default-artifact-root file:///…` clients write artifacts there themselves; the
+    server's listings (a run's artifacts/list, a logged model's artifacts/directories) read
+    that folder, as MLflow's server does."""
+    from mlflow import MlflowClient
+
+    from compat_helpers import API, Rest
+
+    root = tmp_path / "client-written"
+    root.mkdir()
+
+    def with_root(s):
+        s.extra_args = ["--default-artifact-root", root.as_uri()]
+
+    server = start_server(server_kind, before_start=with_root)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
+    mlflow.set_tracking_uri(server.url)
+    client = MlflowClient(server.url)
+    exp = client.create_experiment("local-root")
+    run = client.create_run(exp)
+    assert run.info.artifact_uri.startswith(root.as_uri() + "/")
+    src = _write(tmp_path / "src" / "notes.txt", b"written by the client\n")
+    client.log_artifact(run.info.run_id, str(src), artifact_path="docs")
+    assert (root / exp / run.info.run_id / "artifacts" / "docs" / "notes.txt").is_file()
+
+    rest = Rest(server.url)
+    listed = rest.get(f"{API}/artifacts/list", params={"run_id": run.info.run_id, "path": "docs"})
+    assert listed.status_code == 200, listed.text
+    assert listed.json()["root_uri"] == run.info.artifact_uri
+    assert [(f["path"], f.get("file_size")) for f in listed.json()["files"]] == [("docs/notes.txt", 22)]
+
+    model = client.create_logged_model(experiment_id=exp)
+    client.log_model_artifact(model.model_id, str(src))
+    files = rest.get(f"{API}/logged-models/{model.model_id}/artifacts/directories").json()
+    assert files["root_uri"] == model.artifact_location
+    assert [f["path"] for f in files["files"]] == ["notes.txt"]

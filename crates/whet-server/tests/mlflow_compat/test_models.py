@@ -197,3 +197,31 @@ def test_logged_model_raw_shapes(rest, experiment_id):
     assert {p["key"]: p["value"] for p in model["data"]["params"]} == {"p": "1", "q": "2"}
     r = rest.post(f"{API}/logged-models/search", json={"experiment_ids": [experiment_id], "max_results": 1})
     assert r.status_code == 200 and len(r.json()["models"]) == 1
+
+
+def test_logged_model_files_are_listed_and_read_as_mlflows_ui_reads_them(client, rest, experiment_id, model):
+    info = mlflow.sklearn.log_model(model, name="model", pip_requirements=["scikit-learn"])
+    lm = client.get_logged_model(info.model_id)
+    ui = "/ajax-api/2.0/mlflow/logged-models"
+
+    listed = rest.get(f"{ui}/{info.model_id}/artifacts/directories")
+    assert listed.status_code == 200, listed.text
+    body = listed.json()
+    assert body["root_uri"] == lm.artifact_location
+    files = {f["path"]: f for f in body["files"]}
+    assert {"MLmodel", "requirements.txt"} <= set(files)
+    assert not files["MLmodel"]["is_dir"] and files["MLmodel"]["file_size"] > 0
+    # The same listing is a public API endpoint (ListLoggedModelArtifacts).
+    assert rest.get(f"{API}/logged-models/{info.model_id}/artifacts/directories").json() == body
+
+    mlmodel = rest.get(f"{ui}/{info.model_id}/artifacts/files", params={"artifact_file_path": "MLmodel"})
+    assert mlmodel.status_code == 200
+    assert info.model_id in mlmodel.text
+    assert int(mlmodel.headers["Content-Length"]) == files["MLmodel"]["file_size"]
+
+    missing_param = rest.get(f"{ui}/{info.model_id}/artifacts/files")
+    assert missing_param.status_code == 400
+    escape = rest.get(f"{ui}/{info.model_id}/artifacts/files", params={"artifact_file_path": "../x"})
+    assert escape.status_code == 400
+    unknown = rest.get(f"{ui}/m-{'0' * 32}/artifacts/directories")
+    assert unknown.status_code == 404
