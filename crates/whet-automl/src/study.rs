@@ -263,6 +263,8 @@ impl Study {
                 target: Some(spec.target.clone()),
                 task: Some(task),
                 target_missing: TargetMissing::Drop,
+                // Ctrl-C while the data is profiled stops the study before any trial.
+                stop: Some(whet_learn::stop::stop_requested),
             },
             None,
         )?;

@@ -15,7 +15,7 @@ use crate::hash::{fold_row, hash_bytes, mix64};
 use crate::roles::{Role, Task, check_task, infer_role, infer_task};
 use crate::summary::{
     ColumnSummary, Histogram, NumericStats, TextStats, ValueCount, numeric_values, radix_sort_u64,
-    summarize, summarize_table,
+    summarize,
 };
 use crate::table::{Table, ValueType};
 
@@ -35,6 +35,10 @@ pub struct ProfileOptions {
     pub target: Option<String>,
     pub task: Option<Task>,
     pub target_missing: TargetMissing,
+    /// Asked between columns and between the profile's passes: once it answers true the
+    /// profile ends with [`DataError::Interrupted`] (Ctrl-C in the binary). A plain function,
+    /// so that this crate needs no signal handling of its own.
+    pub stop: Option<fn() -> bool>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -328,7 +332,21 @@ pub fn profile(table: &Table, options: &ProfileOptions, test: Option<&Table>) ->
         None => None,
     };
     let table = target.as_ref().map_or(table, |t| &t.table);
-    let summaries = summarize_table(table);
+    let stop = options.stop.unwrap_or(|| false);
+    let stopped = || -> Result<()> {
+        if stop() {
+            return Err(DataError::Interrupted {
+                path: table.source.clone().unwrap_or_default(),
+            });
+        }
+        Ok(())
+    };
+    stopped()?;
+    let summaries = crate::summary::summarize_table_until(table, stop).ok_or_else(|| {
+        DataError::Interrupted {
+            path: table.source.clone().unwrap_or_default(),
+        }
+    })?;
     let mut columns: Vec<ColumnProfile> = summaries
         .iter()
         .zip(&table.columns)
@@ -356,13 +374,16 @@ pub fn profile(table: &Table, options: &ProfileOptions, test: Option<&Table>) ->
                 suggestion: "fill the target for those rows if they are labelled elsewhere; training drops them too".into(),
             });
         }
+        stopped()?;
         let powers = target_power(table, t, &columns);
         for (c, p) in columns.iter_mut().zip(powers) {
             c.target_power = p;
         }
     }
 
+    stopped()?;
     let duplicate_rows = count_duplicate_rows(table);
+    stopped()?;
     column_warnings(table, &columns, &mut warnings);
     if duplicate_rows > 0 {
         let pct = 100.0 * duplicate_rows as f64 / table.n_rows() as f64;
@@ -387,7 +408,9 @@ pub fn profile(table: &Table, options: &ProfileOptions, test: Option<&Table>) ->
     if let Some(t) = &target {
         leakage_warnings(&columns, t, &mut warnings);
     }
+    stopped()?;
     let test = test.map(|test| compare_test(table, test, target.as_ref(), &mut warnings));
+    stopped()?;
     // An unusable target's critical warning says all there is to say about that column; a
     // "drop the column" hint on the target would mislead.
     let unusable: Vec<Option<String>> = warnings
@@ -1067,5 +1090,50 @@ mod tests {
         let c = compare_test(&train, &test, None, &mut w);
         assert_eq!(c.shared_rows, 1);
         assert_eq!(w[0].kind, WarningKind::TrainTestOverlap);
+    }
+
+    static ASKED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    /// Says "stop" from its fourth question on: the profile is then past its start and
+    /// inside its per-column pass (30 columns).
+    fn stop_after_three_questions() -> bool {
+        ASKED.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 3
+    }
+
+    #[test]
+    fn a_stop_request_ends_the_profile_part_way() {
+        let n = 2_000;
+        let columns: Vec<(String, Vec<f64>)> = (0..30)
+            .map(|c| {
+                let v = (0..n).map(|i| ((i * (c + 7)) % 97) as f64).collect();
+                (format!("x{c}"), v)
+            })
+            .collect();
+        let t = table(
+            columns
+                .iter()
+                .map(|(name, v)| {
+                    let a: ArrayRef = Arc::new(Float64Array::from(v.clone()));
+                    (name.as_str(), ValueType::Float, a)
+                })
+                .collect(),
+        );
+        let whole = profile(&t, &ProfileOptions::default(), None).unwrap();
+        assert_eq!(whole.columns.len(), 30);
+        let never = ProfileOptions {
+            stop: Some(|| false),
+            ..Default::default()
+        };
+        assert_eq!(profile(&t, &never, None).unwrap().columns.len(), 30);
+
+        let part_way = ProfileOptions {
+            stop: Some(stop_after_three_questions),
+            ..Default::default()
+        };
+        let err = profile(&t, &part_way, None).unwrap_err();
+        assert!(matches!(err, DataError::Interrupted { .. }), "{err}");
+        // Asked once before the columns, then per column until the answer changed: stopping
+        // did not wait for the rest of the profile.
+        assert!(ASKED.load(std::sync::atomic::Ordering::SeqCst) >= 4);
     }
 }

@@ -89,17 +89,26 @@ impl ColumnSummary {
 }
 
 pub fn summarize_table(table: &Table) -> Vec<ColumnSummary> {
+    summarize_table_until(table, || false).unwrap_or_default()
+}
+
+/// [`summarize_table`], asking `stop` before each column: `None` once it said stop (the
+/// columns already running finish; no new one starts).
+pub fn summarize_table_until(table: &Table, stop: fn() -> bool) -> Option<Vec<ColumnSummary>> {
     // Key and scratch buffers are reused across the columns one worker summarises: fresh
     // column-sized buffers each time cost page faults (kernel time) for every column.
     (0..table.n_cols())
         .into_par_iter()
         .map_init(Buffers::default, |bufs, i| {
-            summarize_with(
+            if stop() {
+                return None;
+            }
+            Some(summarize_with(
                 &table.columns[i].name,
                 table.columns[i].value_type,
                 table.array(i),
                 bufs,
-            )
+            ))
         })
         .collect()
 }

@@ -568,6 +568,7 @@ fn dominance_check(ex: Option<&Explanations>, table: &Table, target: &str, task:
         target: Some(target.to_string()),
         task: Some(task),
         target_missing: TargetMissing::Drop,
+        stop: None,
     };
     // The profile's leakage test needs a sample, not a million rows.
     let sample;

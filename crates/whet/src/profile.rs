@@ -39,8 +39,8 @@ pub struct ProfileArgs {
 
 pub fn cmd_profile(args: &ProfileArgs, quiet: bool) -> Result<()> {
     let started = Instant::now();
-    // Ctrl-C stops a load at its next chunk, and is honoured between steps (the profile itself
-    // runs to its end) and before anything is printed or written, so no report is left behind.
+    // Ctrl-C stops a load at its next chunk and the profile before its next column or pass, and
+    // is honoured before anything is printed or written, so no report is left behind.
     let stopped = |step: &str| {
         crate::interrupt::check(|| format!("stopped on request {step}; no profile was written"))
     };
@@ -60,8 +60,10 @@ pub fn cmd_profile(args: &ProfileArgs, quiet: bool) -> Result<()> {
         target: args.target.clone(),
         task: args.task,
         target_missing: args.target_missing,
+        stop: Some(crate::interrupt::requested),
     };
-    let profile = whet_data::profile::profile(&table, &options, test.as_ref())?;
+    let profile = whet_data::profile::profile(&table, &options, test.as_ref())
+        .or_else(|e| stopped("while profiling").and(Err(e.into())))?;
     let total_seconds = started.elapsed().as_secs_f64();
     stopped("after profiling")?;
     if let Some(path) = &args.html {
