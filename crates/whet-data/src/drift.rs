@@ -226,6 +226,15 @@ pub struct ColumnDrift {
     pub severity: Severity,
     /// Why the column drifted, in words (empty when it did not).
     pub reasons: Vec<String>,
+    /// The bins compared, for charts: the reference's quantile bins or levels (then "(other)"),
+    /// and "(missing)" last; each bin's share of the reference's rows and of the new rows.
+    /// Not in the JSON report, whose fields are documented in docs/drift.md.
+    #[serde(skip)]
+    pub bins: Vec<String>,
+    #[serde(skip)]
+    pub reference_shares: Vec<f64>,
+    #[serde(skip)]
+    pub shares: Vec<f64>,
 }
 
 impl ColumnDrift {
@@ -285,6 +294,9 @@ pub fn compare(reference: &ColumnReference, values: &ColumnValues) -> ColumnDrif
         reference_other_levels: 0,
         severity: Severity::None,
         reasons: Vec::new(),
+        bins: Vec::new(),
+        reference_shares: Vec::new(),
+        shares: Vec::new(),
     };
     match (&reference.distribution, values) {
         (Distribution::Numeric(r), ColumnValues::Numeric(v)) => numeric(&mut d, r, v),
@@ -309,12 +321,47 @@ pub fn compare(reference: &ColumnReference, values: &ColumnValues) -> ColumnDrif
             categorical(&mut d, r, &l)
         }
     }
+    d.bins.push("(missing)".into());
+    d.reference_shares.push(reference.missing_fraction());
+    d.shares.push(d.missing);
+    // The other bins' shares were of the non-missing rows: make every share one of all rows.
+    let (ref_present, new_present) = (1.0 - d.reference_missing, 1.0 - d.missing);
+    let last = d.shares.len() - 1;
+    for (i, (r, n)) in d
+        .reference_shares
+        .iter_mut()
+        .zip(d.shares.iter_mut())
+        .enumerate()
+    {
+        if i < last {
+            *r *= ref_present;
+            *n *= new_present;
+        }
+    }
     d
+}
+
+/// Each count's share of their sum (all zeros when the sum is 0).
+fn shares_of(counts: &[u64]) -> Vec<f64> {
+    let total = counts.iter().sum::<u64>();
+    counts
+        .iter()
+        .map(|&c| {
+            if total == 0 {
+                0.0
+            } else {
+                c as f64 / total as f64
+            }
+        })
+        .collect()
 }
 
 fn numeric(d: &mut ColumnDrift, r: &NumericReference, v: &[f64]) {
     let new_counts = bin_counts(&r.edges, v);
     d.psi = psi(&r.counts, &new_counts);
+    d.bins = numeric_bin_labels(&r.edges);
+    d.reference_shares = shares_of(&r.counts);
+    d.shares = shares_of(&new_counts);
     let n: u64 = r.counts.iter().sum();
     let m: u64 = new_counts.iter().sum();
     let mut gap: f64 = 0.0;
@@ -367,6 +414,14 @@ fn categorical(d: &mut ColumnDrift, r: &CategoricalReference, labels: &[Option<S
         .collect();
     let m: u64 = new_counts.iter().sum();
     let n: u64 = ref_counts.iter().sum();
+    d.bins = r
+        .levels
+        .iter()
+        .map(|(l, _)| l.clone())
+        .chain(["(other)".to_string()])
+        .collect();
+    d.reference_shares = shares_of(&ref_counts);
+    d.shares = shares_of(&new_counts);
     unseen.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     d.unseen_fraction = if m == 0 {
         0.0
@@ -391,6 +446,21 @@ fn categorical(d: &mut ColumnDrift, r: &CategoricalReference, labels: &[Option<S
     } else {
         chi_square_sf(stat, df as f64)
     };
+}
+
+/// "< a", "a – b", …, "≥ z" for the bins between `edges`.
+fn numeric_bin_labels(edges: &[f64]) -> Vec<String> {
+    use crate::report::fmt_short;
+    (0..=edges.len())
+        .map(
+            |b| match (b.checked_sub(1).map(|i| edges[i]), edges.get(b)) {
+                (None, Some(hi)) => format!("< {}", fmt_short(*hi)),
+                (Some(lo), None) => format!("≥ {}", fmt_short(lo)),
+                (Some(lo), Some(hi)) => format!("{} – {}", fmt_short(lo), fmt_short(*hi)),
+                (None, None) => "all".into(),
+            },
+        )
+        .collect()
 }
 
 /// Settles every column's severity with a Bonferroni level over all `tests` in the report.

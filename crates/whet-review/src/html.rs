@@ -563,13 +563,13 @@ fn drift_section(h: &mut String, r: &Review) {
     let Some(d) = &r.drift else { return };
     let _ = write!(
         h,
-        "<h2>Has the data moved since training?</h2><p class=\"small\">Each input column and the model's predictions, binned as the training data was (the model file's reference profile of {} rows), compared by the population stability index: below 0.1 stable, 0.1–0.25 some shift, above 0.25 a major shift — when it is also beyond what sampling alone gives (p &lt; 0.001; the PSI expected by chance is shown).</p>",
-        d.train_rows
+        "<h2>Has the data moved since training?</h2><p class=\"small\">Each input column and the model's predictions against the model file's reference profile of {} training rows, by the rule of <code>whet drift</code>: a Kolmogorov–Smirnov test (numeric) or a chi-square test (categorical) and a test of the missing rate, each held to {:.1e} (5% over all the tests of this report), and a change large enough to matter (a KS gap or total variation of 0.05, or 5 points of missing rate); a major shift from a population stability index of 0.25.</p>",
+        d.train_rows, d.test_level
     );
     let moved: Vec<_> = d
         .columns
         .iter()
-        .filter(|c| crate::drift::shifted(c, crate::drift::PSI_MODERATE) && c.bins.len() > 1)
+        .filter(|c| c.moved() && c.bins.len() > 1)
         .take(3)
         .collect();
     if !moved.is_empty() {
@@ -608,27 +608,24 @@ fn drift_section(h: &mut String, r: &Review) {
         }
         h.push_str("</div>");
     }
-    h.push_str("<table><tr><th>column</th><th>kind</th><th>PSI</th><th>expected by chance</th><th></th><th>missing in training</th><th>missing here</th></tr>");
+    h.push_str("<table><tr><th>column</th><th>kind</th><th>PSI</th><th>test p</th><th></th><th>missing in training</th><th>missing here</th></tr>");
     for c in &d.columns {
-        let word = if crate::drift::shifted(c, crate::drift::PSI_MAJOR) {
+        let word = if c.major() {
             "<span class=\"warn\">major shift</span>"
-        } else if crate::drift::shifted(c, crate::drift::PSI_MODERATE) {
+        } else if c.moved() {
             "<span class=\"nc\">some shift</span>"
         } else {
             "stable"
         };
         let _ = write!(
             h,
-            "<tr{}><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{word}</td><td class=\"num\">{:.1}%</td><td class=\"num\">{:.1}%</td></tr>",
-            if crate::drift::shifted(c, crate::drift::PSI_MAJOR) {
-                " class=\"flag\""
-            } else {
-                ""
-            },
+            "<tr{}><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td title=\"{}\">{word}</td><td class=\"num\">{:.1}%</td><td class=\"num\">{:.1}%</td></tr>",
+            if c.major() { " class=\"flag\"" } else { "" },
             escape(&c.column),
             escape(&c.kind),
             num(c.psi),
-            num(c.psi_noise),
+            crate::stats::p_text(c.p_value),
+            escape(&c.reasons.join("; ")),
             100.0 * c.missing_train,
             100.0 * c.missing_data
         );

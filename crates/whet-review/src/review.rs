@@ -16,7 +16,7 @@ use crate::curves::{
     BinaryCurves, CalibrationBin, RegressionPlots, binary_curves, calibration_bins,
     confusion_matrix, regression_plots,
 };
-use crate::drift::{DriftReport, PSI_MAJOR};
+use crate::drift::DriftReport;
 use crate::error::{Result, ReviewError};
 use crate::eval::{MetricDef, Scored};
 use crate::explain::{Explanations, explain};
@@ -634,45 +634,50 @@ fn drift_check(d: Option<&DriftReport>) -> Check {
             evidence: "retrain or refit the model with this whet to record one".into(),
         };
     };
-    let major: Vec<&crate::drift::ColumnShift> = d
-        .columns
-        .iter()
-        .filter(|c| crate::drift::shifted(c, PSI_MAJOR))
-        .collect();
+    let moved: Vec<&crate::drift::ColumnShift> = d.columns.iter().filter(|c| c.moved()).collect();
     let top: Vec<String> = d
         .columns
         .iter()
         .take(3)
         .map(|c| {
             format!(
-                "{} {} (PSI {:.3}, {:.3} expected by chance)",
-                c.kind, c.column, c.psi, c.psi_noise
+                "{} {} (PSI {:.3}, {} p = {})",
+                c.kind,
+                c.column,
+                c.psi,
+                if c.test == "ks" { "KS" } else { "chi-square" },
+                crate::stats::p_text(c.p_value)
             )
         })
         .collect();
     Check {
         name,
-        verdict: if major.is_empty() {
+        verdict: if moved.is_empty() {
             CheckVerdict::Pass
         } else {
             CheckVerdict::Warn
         },
-        summary: if major.is_empty() {
-            "no input column and not the predictions moved beyond PSI 0.25 and sampling noise"
+        summary: if moved.is_empty() {
+            "no input column and not the predictions moved beyond sampling noise (the rule of whet drift)"
                 .into()
         } else {
             format!(
-                "{} moved away from the training data (PSI > 0.25, beyond sampling noise): the scores above may not carry over",
-                major
+                "{} moved away from the training data: the scores above may not carry over",
+                moved
                     .iter()
-                    .map(|c| format!("'{}'", c.column))
+                    .map(|c| format!(
+                        "'{}' ({})",
+                        c.column,
+                        if c.major() { "major" } else { "moderate" }
+                    ))
                     .collect::<Vec<_>>()
                     .join(", ")
             )
         },
         evidence: format!(
-            "largest shifts against {} training rows: {}",
+            "largest shifts against {} training rows, each test at level {:.1e}: {}",
             d.train_rows,
+            d.test_level,
             top.join(", ")
         ),
     }
