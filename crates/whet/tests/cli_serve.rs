@@ -587,6 +587,22 @@ fn explain_contributions_plus_base_give_the_raw_score() {
         // Rows are explained each on their own, not all alike (a 10-tree forest gives few
         // distinct scores).
         assert!(distinct.len() >= 4, "{name}: {distinct:?}");
+        // A row's explanation is the same in a later request of other rows: the background a
+        // linear model is explained against belongs to the model, not to a request.
+        let again = records(&header, &body_rows[3..7]).to_string();
+        let (status, w) = post(
+            &a,
+            &format!("{}/predict?explain=true", s.url),
+            "application/json",
+            again.as_bytes(),
+        );
+        assert_eq!(status, 200, "{name}: {w}");
+        assert_eq!(w["shap"]["base_values"], shap["base_values"], "{name}");
+        assert_eq!(
+            w["shap"]["contributions"].as_array().unwrap()[..],
+            contributions[3..7],
+            "{name}"
+        );
         if target == "monthly_charges" && !name.starts_with("rf") {
             // The base is the mean training score: trees under their covers, the linear model
             // against its stored reference profile.
@@ -740,4 +756,222 @@ fn drift_window_flags_shifted_traffic_and_not_unshifted() {
     let (status, text) = get_text(&a, &format!("{}/drift", plain.url));
     assert_eq!(status, 404);
     assert!(text.contains("--drift-window"), "{text}");
+}
+
+/// Polls GET /drift until `done` holds of it.
+fn drift_until(
+    a: &ureq::Agent,
+    url: &str,
+    what: &str,
+    mut done: impl FnMut(&Value) -> bool,
+) -> Value {
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, text) = get_text(a, &format!("{url}/drift"));
+        let v: Value = serde_json::from_str(&text).unwrap();
+        if done(&v) {
+            return v;
+        }
+        assert!(Instant::now() < until, "not {what} after 30 s: {v}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn drift_window_checks_are_recorded_as_drift_runs_of_the_served_version() {
+    let store = tmp("drift-record.db");
+    // Trained on the first 1000 rows with a test holdout, served the others: the reference
+    // profile's predictions are then the final model's on rows it did not learn from, as
+    // the served ones are (out-of-fold predictions of other models, or training rows, would
+    // differ in spread).
+    let text = std::fs::read_to_string(example()).unwrap();
+    let train = tmp("drift-record-train.csv");
+    let first: Vec<&str> = text.lines().take(1001).collect();
+    std::fs::write(&train, first.join("\n") + "\n").unwrap();
+    let o = whet(&store)
+        .arg("train")
+        .arg(&train)
+        .args([
+            "--target", "churned", "--trials", "1", "--quiet", "--seed", "1",
+        ])
+        // `city` has 120 levels, too sparse in 700 reference rows for a calm verdict at 400.
+        .args(["--test-size", "0.3", "--types", "city=ignore"])
+        .args(["--experiment", "churn", "--out"])
+        .arg(tmp("drift-record.whet"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s = Server::start(&store, "models:/churn/1", &["--drift-window", "400"]);
+    let a = agent();
+    let predict = format!("{}/predict", s.url);
+    let (header, all) = rows(2000);
+    let all = all[1000..].to_vec();
+    let charges = header.iter().position(|h| h == "monthly_charges").unwrap();
+    let send = |batch: &[Vec<String>]| {
+        let (status, v) = post(
+            &a,
+            &predict,
+            "application/json",
+            records(&header, batch).to_string().as_bytes(),
+        );
+        assert_eq!(status, 200, "{v}");
+    };
+    let shifted: Vec<Vec<String>> = all[..400]
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            if let Ok(x) = r[charges].parse::<f64>() {
+                r[charges] = format!("{}", x * 3.0);
+            }
+            r
+        })
+        .collect();
+
+    // The first check of the version (drift) is recorded at once.
+    for batch in shifted.chunks(100) {
+        send(batch);
+    }
+    let v = drift_until(&a, &s.url, "recorded", |v| v["recorded"]["ok"] == 1);
+    assert_eq!(v["drift"], true, "{v}");
+
+    // Unshifted traffic: checks every 40 rows; the first one without drift is recorded (the
+    // verdict changed), the ones after it are not (the same verdict within 600 s).
+    let mut calm = all[400..].chunks(40);
+    let v = drift_until(&a, &s.url, "calm", |v| {
+        if v["drift"] == false && v["checked_at_rows_seen"].as_u64() >= Some(800) {
+            return true;
+        }
+        if let Some(batch) = calm.next() {
+            send(batch);
+        }
+        false
+    });
+    let checks = v["checks"].as_u64().unwrap();
+    drift_until(&a, &s.url, "recorded twice", |v| v["recorded"]["ok"] == 2);
+    let mut more = calm;
+    let v = drift_until(&a, &s.url, "checked again", |v| {
+        if v["checks"].as_u64().unwrap() >= checks + 2 {
+            return true;
+        }
+        if let Some(batch) = more.next() {
+            send(batch);
+        }
+        false
+    });
+    assert_eq!(v["drift"], false, "{v}");
+    std::thread::sleep(Duration::from_millis(500));
+    let (_, text) = get_text(&a, &format!("{}/drift", s.url));
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        v["recorded"],
+        json!({"ok": 2, "failed": 0, "dropped": 0}),
+        "{v}"
+    );
+    let (_, m) = get_text(&a, &format!("{}/metrics", s.url));
+    assert_eq!(
+        metric(&m, "whet_drift_records_total{outcome=\"ok\"}"),
+        Some(2.0),
+        "{m}"
+    );
+
+    // In the store: two drift runs of version 1 of 'churn', newest first, in the model's
+    // experiment; `whet status` shows the latest verdict of the version.
+    let o = whet(&store)
+        .args(["runs", "--json", "-f", "tags.whet.kind = 'drift'"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let listed: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let runs = listed["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{listed}");
+    let tags = |r: &Value| r["tags"].clone();
+    let verdicts: Vec<Value> = runs
+        .iter()
+        .map(|r| tags(r)["whet.drift.verdict"].clone())
+        .collect();
+    assert_eq!(verdicts, [json!("none"), json!("drift")], "{listed}");
+    for r in runs {
+        let t = tags(r);
+        assert_eq!(t["whet.model.name"], "churn", "{r}");
+        assert_eq!(t["whet.model.version"], "1", "{r}");
+        assert_eq!(t["whet.drift.source"], "serve", "{r}");
+        assert_eq!(t["whet.drift.window"], "400", "{r}");
+    }
+    assert!(
+        tags(&runs[1])["whet.drift.columns"]
+            .as_str()
+            .unwrap()
+            .contains("monthly_charges"),
+        "{listed}"
+    );
+    let o = whet(&store).args(["status", "--json"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let status: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let model = status["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "churn")
+        .unwrap_or_else(|| panic!("{status}"));
+    let v1 = model["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["version"] == 1)
+        .unwrap_or_else(|| panic!("{model}"));
+    assert_eq!(v1["drift"]["verdict"], "none", "{v1}");
+    assert!(
+        v1["drift"]["data"]
+            .as_str()
+            .unwrap()
+            .contains("served traffic"),
+        "{v1}"
+    );
+}
+
+#[test]
+fn an_unreachable_store_costs_the_drift_records_not_the_service() {
+    let store = tmp("drift-unreachable.db");
+    let model = tmp("drift-unreachable.whet");
+    fit_model(&model, &["-p", "num_iterations=10"]);
+    // Nothing listens on port 1 of loopback.
+    let s = Server::start(
+        &store,
+        model.to_str().unwrap(),
+        &["--drift-window", "200", "--store", "http://127.0.0.1:1"],
+    );
+    let a = agent();
+    let (header, all) = rows(400);
+    let body = |batch: &[Vec<String>]| records(&header, batch).to_string();
+    let mut batches = all.chunks(50);
+    let v = drift_until(&a, &s.url, "a failed record", |v| {
+        if v["recorded"]["failed"].as_u64() >= Some(1) {
+            return true;
+        }
+        if let Some(b) = batches.next() {
+            let (status, v) = post(
+                &a,
+                &format!("{}/predict", s.url),
+                "application/json",
+                body(b).as_bytes(),
+            );
+            assert_eq!(status, 200, "{v}");
+        }
+        false
+    });
+    assert_eq!(v["recorded"]["ok"], 0, "{v}");
+    let (_, m) = get_text(&a, &format!("{}/metrics", s.url));
+    assert!(
+        metric(&m, "whet_drift_records_total{outcome=\"failed\"}") >= Some(1.0),
+        "{m}"
+    );
+    // Still scoring, and still checking drift in /metrics.
+    let (status, _) = post(
+        &a,
+        &format!("{}/predict", s.url),
+        "application/json",
+        body(&all[..5]).as_bytes(),
+    );
+    assert_eq!(status, 200);
+    assert!(metric(&m, "whet_drift_checks_total") >= Some(1.0), "{m}");
 }
