@@ -975,3 +975,80 @@ fn an_unreachable_store_costs_the_drift_records_not_the_service() {
     assert_eq!(status, 200);
     assert!(metric(&m, "whet_drift_checks_total") >= Some(1.0), "{m}");
 }
+
+/// MLflow's own scoring client (`mlflow.pyfunc.scoring_server.client.ScoringServerClient`,
+/// which writes a DataFrame's missing values as Python's bare `NaN`) and the `requests` calls
+/// MLflow documents for `mlflow models serve`, run by the pinned mlflow in
+/// WHET_TEST_MLFLOW_PYTHON (.ci/mlflow.sh makes it; CI always sets it).
+const MLFLOW_CLIENT: &str = r#"
+import json, sys
+import pandas as pd
+import requests
+from mlflow.pyfunc.scoring_server.client import ScoringServerClient
+
+host, port, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+df = pd.read_csv(path)
+client = ScoringServerClient(host, port)
+client.wait_server_ready(timeout=20)
+out = {"missing_cells": int(df.isna().sum().sum())}
+out["client"] = client.invoke(df).get_predictions(predictions_format="ndarray").tolist()
+url = f"http://{host}:{port}/invocations"
+def post(payload):
+    r = requests.post(url, data=json.dumps(payload), headers={"Content-Type": "application/json"})
+    assert r.status_code == 200, r.text
+    return r.json()["predictions"]
+out["dataframe_split"] = post({"dataframe_split": df.to_dict(orient="split")})
+out["dataframe_records"] = post({"dataframe_records": df.to_dict(orient="records")})
+out["instances"] = post({"instances": df.to_dict(orient="records")})
+r = requests.post(url, data=df.to_csv(index=False), headers={"Content-Type": "text/csv"})
+assert r.status_code == 200, r.text
+out["csv"] = r.json()["predictions"]
+print(json.dumps(out))
+"#;
+
+#[test]
+fn mlflow_scoring_client_and_documented_calls_get_whet_predictions() {
+    let Ok(python) = std::env::var("WHET_TEST_MLFLOW_PYTHON") else {
+        eprintln!(
+            "skipped: MLflow scoring client (WHET_TEST_MLFLOW_PYTHON not set; `source .ci/mlflow.sh && setup_mlflow_venv` makes one)"
+        );
+        return;
+    };
+    let store = tmp("mlflow-client.db");
+    let model = tmp("mlflow-client.whet");
+    fit_model(&model, &["-p", "num_iterations=10"]);
+    let s = Server::start(&store, model.to_str().unwrap(), &[]);
+    // Rows with missing ages among them: the client sends those as NaN.
+    let (header, body_rows) = rows(60);
+    let csv = tmp("mlflow-client.csv");
+    let text: Vec<String> = std::iter::once(header.join(","))
+        .chain(body_rows.iter().map(|r| r.join(",")))
+        .collect();
+    std::fs::write(&csv, text.join("\n") + "\n").unwrap();
+    let addr = s.url.trim_start_matches("http://");
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let o = Command::new(&python)
+        .args(["-c", MLFLOW_CLIENT, host, port])
+        .arg(&csv)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let got: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(got["missing_cells"].as_u64().unwrap() > 0, "{got}");
+    let (status, want) = post(
+        &agent(),
+        &format!("{}/predict", s.url),
+        "application/json",
+        records(&header, &body_rows).to_string().as_bytes(),
+    );
+    assert_eq!(status, 200, "{want}");
+    for call in [
+        "client",
+        "dataframe_split",
+        "dataframe_records",
+        "instances",
+        "csv",
+    ] {
+        assert_eq!(got[call], want["predictions"], "{call}: {got}");
+    }
+}
