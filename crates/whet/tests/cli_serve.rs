@@ -1052,3 +1052,30 @@ fn mlflow_scoring_client_and_documented_calls_get_whet_predictions() {
         assert_eq!(got[call], want["predictions"], "{call}: {got}");
     }
 }
+
+#[test]
+fn a_file_that_is_not_a_model_and_an_unknown_alias_are_refused_before_listening() {
+    let store = tmp("refused.db");
+    let not_model = tmp("not-a-model.whet");
+    std::fs::write(&not_model, "hello").unwrap();
+    let o = whet(&store)
+        .args(["serve", not_model.to_str().unwrap(), "--port", "0"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("not a whet model file"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(o.stdout.is_empty(), "it never said it was serving");
+
+    train_version(&store, "1");
+    let o = whet(&store)
+        .args(["serve", "models:/churn@nosuch", "--port", "0"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("nosuch"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(o.stdout.is_empty());
+}
