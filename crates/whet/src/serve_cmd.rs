@@ -45,7 +45,8 @@ pub struct ServeArgs {
     pub drift_window: Option<usize>,
     /// With --drift-window: record a check of the window in the tracking store as a drift run
     /// of the served version at most once per this many seconds (and whenever the verdict
-    /// changes). A model file is recorded only when a store is named (--store, $WHET_STORE).
+    /// changes; 0 records every check). A model file is recorded only when a store is named
+    /// (--store, $WHET_STORE).
     #[arg(long, value_name = "SECONDS", default_value_t = 600.0)]
     pub drift_record_every: f64,
     /// With --drift-window: do not record checks in the tracking store (/metrics and /drift
