@@ -6,10 +6,18 @@
 //! `whet_data::drift::compare_values` (the statistics and verdict of `whet drift`) on a
 //! blocking thread, off the request path; the latest report feeds `/metrics` and `/drift`.
 //! The window belongs to one model version: when a new version is swapped in, it starts over.
+//!
+//! Checks are also handed to a recorder (the CLI's, writing a drift run to the tracking store)
+//! on a thread of its own: the first check of a version, then at most one every
+//! `--drift-record-every`, plus one whenever the verdict differs from the last one recorded.
+//! The hand-over never waits: when the recorder is still busy (a slow or unreachable store)
+//! the check is dropped and counted, and serving goes on.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use whet_data::drift::{DriftReport, Thresholds, compare_values};
@@ -102,6 +110,10 @@ impl Snapshot {
 
 pub struct DriftWindow {
     capacity: usize,
+    /// How often a check is handed to the recorder (None: no recorder).
+    record_every: Option<Duration>,
+    /// When the last check was handed to the recorder, and its verdict.
+    last_recorded: Option<(Instant, bool)>,
     /// The reference of the model version the window holds rows of (None before any row, or
     /// when that version has no profile).
     reference: Option<Arc<ReferenceProfile>>,
@@ -120,9 +132,12 @@ pub struct DriftWindow {
 }
 
 impl DriftWindow {
-    pub fn new(capacity: usize) -> DriftWindow {
+    /// A window of `capacity` rows; `record_every` when checks are recorded.
+    pub fn new(capacity: usize, record_every: Option<Duration>) -> DriftWindow {
         DriftWindow {
             capacity: capacity.max(1),
+            record_every,
+            last_recorded: None,
             reference: None,
             model: 0,
             generation: 0,
@@ -142,7 +157,7 @@ impl DriftWindow {
             generation: self.generation + 1,
             model,
             reference,
-            ..DriftWindow::new(self.capacity)
+            ..DriftWindow::new(self.capacity, self.record_every)
         };
     }
 
@@ -216,10 +231,17 @@ impl DriftWindow {
     }
 
     /// Takes a finished check (dropped when the window started over meanwhile). Logs when the
-    /// verdict changes, not at every check.
-    pub fn finish(&mut self, generation: u64, check: Check) {
+    /// verdict changes, not at every check. Returns the report when it is due to be recorded.
+    pub fn finish(&mut self, generation: u64, check: Check) -> Option<DriftReport> {
         if generation != self.generation {
-            return;
+            return None;
+        }
+        let now = Instant::now();
+        let record = self
+            .record_every
+            .is_some_and(|every| record_due(self.last_recorded, check.report.drift, now, every));
+        if record {
+            self.last_recorded = Some((now, check.report.drift));
         }
         self.checking = false;
         self.checks += 1;
@@ -234,11 +256,13 @@ impl DriftWindow {
         } else if was && !r.drift {
             tracing::info!("no drift in the last {} rows served any more", r.rows);
         }
+        let recorded = record.then(|| check.report.clone());
         self.latest = Some(check);
+        recorded
     }
 
-    /// `GET /drift`.
-    pub fn to_json(&self) -> Value {
+    /// `GET /drift`; `records` when checks are recorded in a store.
+    pub fn to_json(&self, records: Option<&RecordCounts>) -> Value {
         let status = match (&self.reference, &self.latest) {
             (None, _) if self.seen == 0 && self.model == 0 => "waiting for rows",
             (None, _) => "off: the model holds no reference profile of its training data",
@@ -254,6 +278,8 @@ impl DriftWindow {
             "drift": self.latest.as_ref().map(|c| c.report.drift),
             "checked_at_rows_seen": self.latest.as_ref().map(|c| c.at_rows),
             "report": self.latest.as_ref().map(|c| &c.report),
+            "recorded": records.map(RecordCounts::to_json),
+            "record_every_seconds": self.record_every.map(|d| d.as_secs_f64()),
         })
     }
 
@@ -308,5 +334,74 @@ impl DriftWindow {
                 u8::from(d.drifted())
             );
         }
+    }
+}
+
+/// Whether a check with verdict `drift` is recorded, given the last one recorded: the first
+/// always, then one whose verdict differs, or one `every` after the last.
+fn record_due(last: Option<(Instant, bool)>, drift: bool, now: Instant, every: Duration) -> bool {
+    match last {
+        None => true,
+        Some((at, verdict)) => verdict != drift || now.duration_since(at) >= every,
+    }
+}
+
+/// What the drift recorder did with the checks handed to it.
+#[derive(Default)]
+pub struct RecordCounts {
+    pub ok: AtomicU64,
+    /// The store refused or could not be reached.
+    pub failed: AtomicU64,
+    /// The recorder was still busy with an earlier check.
+    pub dropped: AtomicU64,
+}
+
+impl RecordCounts {
+    fn to_json(&self) -> Value {
+        json!({
+            "ok": self.ok.load(Ordering::Relaxed),
+            "failed": self.failed.load(Ordering::Relaxed),
+            "dropped": self.dropped.load(Ordering::Relaxed),
+        })
+    }
+
+    /// The recorder's lines of `/metrics`.
+    pub fn render(&self, out: &mut String) {
+        out.push_str("# HELP whet_drift_records_total Drift checks handed to the tracking store, by outcome (failed: the store refused or was unreachable; dropped: the recorder was busy).\n# TYPE whet_drift_records_total counter\n");
+        for (outcome, n) in [
+            ("ok", &self.ok),
+            ("failed", &self.failed),
+            ("dropped", &self.dropped),
+        ] {
+            let _ = writeln!(
+                out,
+                "whet_drift_records_total{{outcome=\"{outcome}\"}} {}",
+                n.load(Ordering::Relaxed)
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_the_first_check_then_verdict_changes_and_one_per_interval() {
+        let every = Duration::from_secs(600);
+        let t0 = Instant::now();
+        assert!(record_due(None, false, t0, every));
+        let last = Some((t0, false));
+        // Same verdict within the interval: not recorded.
+        assert!(!record_due(
+            last,
+            false,
+            t0 + Duration::from_secs(599),
+            every
+        ));
+        // A changed verdict is recorded at once.
+        assert!(record_due(last, true, t0 + Duration::from_secs(1), every));
+        // The same verdict again once the interval has passed.
+        assert!(record_due(last, false, t0 + every, every));
     }
 }

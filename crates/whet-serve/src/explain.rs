@@ -121,7 +121,16 @@ fn interpolate(quantiles: &[(f64, f64)], q: f64) -> Option<f64> {
     quantiles.last().map(|l| l.1)
 }
 
-/// The background a linear model is explained against, when the predictor needs one.
+/// The background a linear model is explained against (None for trees, which need none), or
+/// why it cannot be built. It depends on the model alone, so it is built once per model.
+pub struct Background(Result<Option<Features>, String>);
+
+impl Background {
+    pub fn of(m: &Model) -> Background {
+        Background(background(m))
+    }
+}
+
 fn background(m: &Model) -> Result<Option<Features>, String> {
     if !has_linear(&m.predictor) {
         return Ok(None);
@@ -137,9 +146,9 @@ fn background(m: &Model) -> Result<Option<Features>, String> {
 }
 
 /// The `"shap"` member of a `/predict?explain=true` answer for the rows of `x`, or why this
-/// model cannot be explained exactly.
-pub fn explain(m: &Model, x: &Features) -> Result<Value, String> {
-    let bg = background(m)?;
+/// model cannot be explained exactly. `bg` is [`Background::of`] the same model.
+pub fn explain(m: &Model, bg: &Background, x: &Features) -> Result<Value, String> {
+    let bg = bg.0.as_ref().map_err(Clone::clone)?;
     let s = m.predictor.shap_values(x, bg.as_ref())?;
     let outputs: Vec<String> = match (m.metadata.task, s.n_outputs) {
         (Task::Regression, 1) => vec![m.metadata.target.clone()],

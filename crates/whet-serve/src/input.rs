@@ -53,6 +53,39 @@ pub enum Protocol {
     Mlflow,
 }
 
+/// `body` with every bare `NaN` token (outside strings) written as `null`, or None when it
+/// holds none.
+fn nan_as_null(body: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(body.len() + 16);
+    let (mut in_string, mut escaped, mut found) = (false, false, false);
+    let mut i = 0;
+    while i < body.len() {
+        let c = body[i];
+        if in_string {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+        } else if c == b'"' {
+            in_string = true;
+        } else if body[i..].starts_with(b"NaN")
+            && !body
+                .get(i + 3)
+                .is_some_and(|n| n.is_ascii_alphanumeric() || *n == b'_')
+        {
+            out.extend_from_slice(b"null");
+            found = true;
+            i += 3;
+            continue;
+        }
+        out.push(c);
+        i += 1;
+    }
+    found.then_some(out)
+}
+
 pub fn parse_body(
     content_type: &str,
     body: &[u8],
@@ -75,8 +108,26 @@ pub fn parse_body(
             ))
         });
     }
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| BadInput::new(format!("the body is not valid JSON: {e}")))?;
+    let v: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        // Python's json (MLflow's own scoring client, `json.dumps` of a DataFrame) writes a
+        // missing value as the bare token NaN, which `mlflow models serve` reads; so do we,
+        // as a missing value. Only bodies that fail to parse are scanned for it.
+        Err(e) => match nan_as_null(body) {
+            Some(fixed) => serde_json::from_slice(&fixed),
+            None => Err(e),
+        }
+        .map_err(|e| {
+            let hint = if e.to_string().contains("expected value")
+                && body.windows(8).any(|w| w == b"Infinity")
+            {
+                "\nhint: Infinity is not a value a model can score; send a finite number, or null for a missing value"
+            } else {
+                ""
+            };
+            BadInput::new(format!("the body is not valid JSON: {e}{hint}"))
+        })?,
+    };
     match (&v, protocol) {
         (Value::Object(o), _) if o.contains_key("dataframe_split") => split(&o["dataframe_split"]),
         (Value::Object(o), _) if o.contains_key("dataframe_records") => {
@@ -398,5 +449,28 @@ fn label(v: &Value) -> Result<Option<String>, String> {
             None => n.to_string(),
         })),
         other => Err(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn python_nan_tokens_are_missing_values_and_nan_in_text_is_kept() {
+        // What MLflow's ScoringServerClient sends for a DataFrame with a missing value.
+        let body = br#"{"dataframe_split": {"columns": ["age", "note"], "data": [[NaN, "NaN \"x\" NaN"], [3.5, "ok"]]}}"#;
+        let cols = parse_body("application/json", body, Protocol::Mlflow).unwrap();
+        assert_eq!(cols.names, ["age", "note"]);
+        assert_eq!(cols.values[0], [Value::Null, json!(3.5)]);
+        assert_eq!(cols.values[1], [json!("NaN \"x\" NaN"), json!("ok")]);
+        assert_eq!(nan_as_null(br#"{"a": "NaN"}"#), None);
+        assert_eq!(nan_as_null(b"[NaN,NaNx]").unwrap(), b"[null,NaNx]");
+        // Still not JSON: an error, with a hint for Infinity.
+        let e = parse_body("application/json", b"[{\"a\": Infinity}]", Protocol::Whet)
+            .err()
+            .unwrap();
+        assert!(e.message.contains("hint: Infinity"), "{}", e.message);
     }
 }

@@ -12,6 +12,10 @@
 //! in whole; requests in flight finish on the version they started with. A version that fails
 //! the check is refused, logged and counted, and the old one keeps serving.
 //!
+//! With `--drift-window`, checks of the served traffic are handed to a recorder (the CLI's,
+//! which writes drift runs to the tracking store) on a thread of its own, rate-limited by
+//! the window (see `drift`); a recorder that fails is logged and counted, never waited for.
+//!
 //! Modules: `input` (request bodies to a table), `explain` (SHAP values per row), `drift`
 //! (the window of served rows against the training reference), `metrics` (counters and
 //! histograms).
@@ -40,7 +44,7 @@ use whet_data::reference::Distribution;
 use whet_learn::model::Model;
 use whet_learn::output::prediction_distributions;
 
-use crate::drift::DriftWindow;
+use crate::drift::{DriftWindow, RecordCounts};
 use crate::input::{BadInput, Protocol};
 use crate::metrics::Metrics;
 
@@ -52,7 +56,44 @@ pub struct ServedModel {
     pub name: Option<String>,
     pub version: Option<i64>,
     pub alias: Option<String>,
+    /// What `?explain=true` explains a linear model against, built once when the model is
+    /// loaded (it costs a thousand rows through the Prep) instead of at every request.
+    background: explain::Background,
 }
+
+impl ServedModel {
+    pub fn new(
+        model: Model,
+        label: String,
+        name: Option<String>,
+        version: Option<i64>,
+        alias: Option<String>,
+    ) -> ServedModel {
+        let background = explain::Background::of(&model);
+        ServedModel {
+            model,
+            label,
+            name,
+            version,
+            alias,
+            background,
+        }
+    }
+}
+
+/// A check of the served traffic to record: its report and the model version it is of.
+pub struct DriftRecord {
+    pub report: whet_data::drift::DriftReport,
+    /// Rows the window holds (`--drift-window`).
+    pub window: usize,
+    pub label: String,
+    pub name: Option<String>,
+    pub version: Option<i64>,
+}
+
+/// Writes a drift check to the tracking store; answers the run's id, or why it could not.
+/// Called on a thread of its own, one check at a time.
+pub type DriftRecorder = Box<dyn FnMut(&DriftRecord) -> Result<String, String> + Send>;
 
 /// Asked every poll interval whether the model changed: `Ok(None)` for no change,
 /// `Ok(Some(model))` for a new version to check and swap in, `Err` for a version that could not
@@ -73,6 +114,8 @@ pub struct ServeConfig {
     pub poll: Duration,
     /// Rows of served traffic compared with the model's training reference (`--drift-window`).
     pub drift_window: Option<usize>,
+    /// At most one drift check recorded per this interval (plus one per verdict change).
+    pub drift_record_every: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +139,9 @@ struct Shared {
     metrics: Metrics,
     config: ServeConfig,
     drift: Option<Mutex<DriftWindow>>,
+    /// Hands checks to the recorder's thread, without waiting.
+    recorder: Option<std::sync::mpsc::SyncSender<DriftRecord>>,
+    records: Arc<RecordCounts>,
 }
 
 type AppState = Arc<Shared>;
@@ -160,6 +206,7 @@ pub fn run(
     config: ServeConfig,
     model: ServedModel,
     watcher: Option<Watcher>,
+    recorder: Option<DriftRecorder>,
     ready: impl FnOnce(SocketAddr),
 ) -> Result<(), ServeError> {
     check_model(&model.model).map_err(ServeError::Model)?;
@@ -170,12 +217,29 @@ pub fn run(
     let runtime = builder.enable_all().thread_name("whet-serve").build()?;
     let metrics = Metrics::default();
     metrics.set_prediction_buckets(prediction_buckets(&model.model));
+    let recorder = recorder.filter(|_| config.drift_window.is_some());
+    let record_every = recorder.as_ref().map(|_| config.drift_record_every);
+    let (sender, receiver) = match recorder {
+        // One check waiting beside the one being written: more means the store is slow.
+        Some(r) => {
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            (Some(tx), Some((r, rx)))
+        }
+        None => (None, None),
+    };
     let state: AppState = Arc::new(Shared {
         model: RwLock::new(Arc::new(model)),
         metrics,
-        drift: config.drift_window.map(|n| Mutex::new(DriftWindow::new(n))),
+        drift: config
+            .drift_window
+            .map(|n| Mutex::new(DriftWindow::new(n, record_every))),
+        recorder: sender,
+        records: Arc::default(),
         config: config.clone(),
     });
+    if let Some((recorder, rx)) = receiver {
+        spawn_recorder(Arc::clone(&state.records), recorder, rx)?;
+    }
     runtime.block_on(async move {
         let addr = SocketAddr::new(config.host, config.port);
         let listener = tokio::net::TcpListener::bind(addr)
@@ -254,6 +318,53 @@ async fn watch(state: AppState, mut watcher: Watcher) {
                 state.metrics.reload(false);
             }
         }
+    }
+}
+
+/// The recorder's thread: a store may block (or run a runtime of its own), so it never runs
+/// on the server's workers. It ends when the server's state, holding the sender, is dropped.
+fn spawn_recorder(
+    counts: Arc<RecordCounts>,
+    mut recorder: DriftRecorder,
+    rx: std::sync::mpsc::Receiver<DriftRecord>,
+) -> Result<(), ServeError> {
+    use std::sync::atomic::Ordering;
+    std::thread::Builder::new()
+        .name("whet-serve-drift-record".into())
+        .spawn(move || {
+            for record in rx {
+                match recorder(&record) {
+                    Ok(run) => {
+                        counts.ok.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!(
+                            "recorded the drift check of the last {} rows served ({}) as run {run}",
+                            record.report.rows,
+                            if record.report.drift { "drift" } else { "no drift" }
+                        );
+                    }
+                    Err(e) => {
+                        counts.failed.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(
+                            "cannot record the drift check in the tracking store (serving goes on; /metrics and /drift show it): {e}"
+                        );
+                    }
+                }
+            }
+        })?;
+    Ok(())
+}
+
+/// Hands a check to the recorder; drops it (counted) when the recorder is still busy.
+fn hand_to_recorder(state: &Shared, record: DriftRecord) {
+    use std::sync::atomic::Ordering;
+    let Some(tx) = &state.recorder else {
+        return;
+    };
+    if tx.try_send(record).is_err() {
+        state.records.dropped.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            "the drift recorder is busy (slow tracking store?): a check is not recorded"
+        );
     }
 }
 
@@ -376,12 +487,14 @@ async fn score(
         let predictions = served.model.predictor.predict(&features);
         let shap = if explain {
             Some(
-                explain::explain(&served.model, &features).map_err(|why| BadInput {
-                    status: 400,
-                    message: format!("explain=true is not available for this model: {why}"),
-                    column: None,
-                    row: None,
-                    value: None,
+                explain::explain(&served.model, &served.background, &features).map_err(|why| {
+                    BadInput {
+                        status: 400,
+                        message: format!("explain=true is not available for this model: {why}"),
+                        column: None,
+                        row: None,
+                        value: None,
+                    }
                 })?,
             )
         } else {
@@ -452,12 +565,27 @@ fn observe_drift(
     };
     if let Some(snapshot) = snapshot {
         let state = Arc::clone(state);
+        let served = Arc::clone(served);
         tokio::task::spawn_blocking(move || {
             let (generation, check) = snapshot.compare();
-            if let Some(window) = &state.drift
-                && let Ok(mut w) = window.lock()
-            {
-                w.finish(generation, check);
+            let due = match &state.drift {
+                Some(window) => match window.lock() {
+                    Ok(mut w) => w.finish(generation, check),
+                    Err(_) => None,
+                },
+                None => None,
+            };
+            if let Some(report) = due {
+                hand_to_recorder(
+                    &state,
+                    DriftRecord {
+                        report,
+                        window: state.config.drift_window.unwrap_or(0),
+                        label: served.label.clone(),
+                        name: served.name.clone(),
+                        version: served.version,
+                    },
+                );
             }
         });
     }
@@ -628,13 +756,17 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
     {
         w.render(&mut text);
     }
+    if state.recorder.is_some() {
+        state.records.render(&mut text);
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 async fn drift_json(State(state): State<AppState>) -> Response {
     match &state.drift {
         Some(window) => match window.lock() {
-            Ok(w) => axum::Json(w.to_json()).into_response(),
+            Ok(w) => axum::Json(w.to_json(state.recorder.as_ref().map(|_| &*state.records)))
+                .into_response(),
             Err(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "the drift window is unavailable",

@@ -94,7 +94,21 @@ pub fn cmd_drift(args: &DriftArgs, store_flag: Option<&str>, quiet: bool) -> Res
     let tracked = if args.no_track {
         None
     } else {
-        Some(record(args, store_flag, &source, &report)?)
+        let store = Store::open_default(store_flag)?;
+        let run = DriftRun {
+            experiment: args.experiment.clone(),
+            data: args.data.display().to_string(),
+            name: format!(
+                "drift {}",
+                args.data
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            ),
+            source: source.clone(),
+            tags: Vec::new(),
+        };
+        Some(record(&store, &run, &report)?)
     };
     if args.json {
         let mut v = serde_json::to_value(&report)?;
@@ -142,23 +156,30 @@ fn reference_from_data(
 }
 
 #[derive(serde::Serialize)]
-struct Tracked {
-    store: String,
-    experiment: String,
-    run_id: String,
+pub struct Tracked {
+    pub store: String,
+    pub experiment: String,
+    pub run_id: String,
+}
+
+/// What a drift run is of: `whet drift`'s data file, or `whet serve`'s window of traffic.
+pub struct DriftRun {
+    /// The experiment to record in (default: the model's own, else "drift").
+    pub experiment: Option<String>,
+    /// What was compared (the `whet.drift.data` tag).
+    pub data: String,
+    pub name: String,
+    pub source: ModelSource,
+    /// More tags.
+    pub tags: Vec<(String, String)>,
 }
 
 /// The drift run: verdict and per-column statistics as metrics, the report as an artifact,
 /// and tags linking it to the model version so the latest verdict of a model can be found
 /// (`tags.whet.kind = 'drift' and tags.whet.model.name = …`).
-fn record(
-    args: &DriftArgs,
-    store_flag: Option<&str>,
-    source: &ModelSource,
-    report: &DriftReport,
-) -> Result<Tracked> {
-    let store = Store::open_default(store_flag)?;
-    let experiment_name = match (&args.experiment, &source.registered) {
+pub fn record(store: &Store, what: &DriftRun, report: &DriftReport) -> Result<Tracked> {
+    let source = &what.source;
+    let experiment_name = match (&what.experiment, &source.registered) {
         (Some(e), _) => e.clone(),
         (None, Some(r)) => {
             let run = store.get_run(&r.run_id)?;
@@ -179,11 +200,9 @@ fn record(
             "whet.drift.verdict".to_string(),
             if report.drift { "drift" } else { "none" }.to_string(),
         ),
-        (
-            "whet.drift.data".to_string(),
-            args.data.display().to_string(),
-        ),
+        ("whet.drift.data".to_string(), what.data.clone()),
     ];
+    tags.extend(what.tags.iter().cloned());
     match &source.registered {
         Some(r) => {
             tags.push(("whet.model.name".into(), r.name.clone()));
@@ -197,13 +216,7 @@ fn record(
     }
     let run = store.start_run(&NewRun {
         experiment,
-        name: format!(
-            "drift {}",
-            args.data
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        ),
+        name: what.name.clone(),
         source_command: crate::study::source_command(),
         tags,
         ..NewRun::default()

@@ -351,3 +351,25 @@ fn exported_models_of_every_learner_and_task_predict_as_whet_predict_in_onnxrunt
         check_in_onnxruntime(&python, &reference, &onnx, &awkward, classifier);
     }
 }
+
+#[test]
+fn a_file_that_is_not_a_model_and_an_unknown_alias_are_clear_errors_with_no_file() {
+    let not_model = tmp("not-a-model.whet");
+    std::fs::write(&not_model, "hello").unwrap();
+    let out = tmp("never.onnx");
+    let o = export(not_model.to_str().unwrap(), &out);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not a whet model file"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    assert!(!out.exists());
+
+    let o = export("models:/nobody@champion", &out);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("nobody"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    assert!(!out.exists());
+}

@@ -587,6 +587,22 @@ fn explain_contributions_plus_base_give_the_raw_score() {
         // Rows are explained each on their own, not all alike (a 10-tree forest gives few
         // distinct scores).
         assert!(distinct.len() >= 4, "{name}: {distinct:?}");
+        // A row's explanation is the same in a later request of other rows: the background a
+        // linear model is explained against belongs to the model, not to a request.
+        let again = records(&header, &body_rows[3..7]).to_string();
+        let (status, w) = post(
+            &a,
+            &format!("{}/predict?explain=true", s.url),
+            "application/json",
+            again.as_bytes(),
+        );
+        assert_eq!(status, 200, "{name}: {w}");
+        assert_eq!(w["shap"]["base_values"], shap["base_values"], "{name}");
+        assert_eq!(
+            w["shap"]["contributions"].as_array().unwrap()[..],
+            contributions[3..7],
+            "{name}"
+        );
         if target == "monthly_charges" && !name.starts_with("rf") {
             // The base is the mean training score: trees under their covers, the linear model
             // against its stored reference profile.
@@ -740,4 +756,326 @@ fn drift_window_flags_shifted_traffic_and_not_unshifted() {
     let (status, text) = get_text(&a, &format!("{}/drift", plain.url));
     assert_eq!(status, 404);
     assert!(text.contains("--drift-window"), "{text}");
+}
+
+/// Polls GET /drift until `done` holds of it.
+fn drift_until(
+    a: &ureq::Agent,
+    url: &str,
+    what: &str,
+    mut done: impl FnMut(&Value) -> bool,
+) -> Value {
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, text) = get_text(a, &format!("{url}/drift"));
+        let v: Value = serde_json::from_str(&text).unwrap();
+        if done(&v) {
+            return v;
+        }
+        assert!(Instant::now() < until, "not {what} after 30 s: {v}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn drift_window_checks_are_recorded_as_drift_runs_of_the_served_version() {
+    let store = tmp("drift-record.db");
+    // Trained on the first 1000 rows with a test holdout, served the others: the reference
+    // profile's predictions are then the final model's on rows it did not learn from, as
+    // the served ones are (out-of-fold predictions of other models, or training rows, would
+    // differ in spread).
+    let text = std::fs::read_to_string(example()).unwrap();
+    let train = tmp("drift-record-train.csv");
+    let first: Vec<&str> = text.lines().take(1001).collect();
+    std::fs::write(&train, first.join("\n") + "\n").unwrap();
+    let o = whet(&store)
+        .arg("train")
+        .arg(&train)
+        .args([
+            "--target", "churned", "--trials", "1", "--quiet", "--seed", "1",
+        ])
+        // `city` has 120 levels, too sparse in 700 reference rows for a calm verdict at 400.
+        .args(["--test-size", "0.3", "--types", "city=ignore"])
+        .args(["--experiment", "churn", "--out"])
+        .arg(tmp("drift-record.whet"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s = Server::start(&store, "models:/churn/1", &["--drift-window", "400"]);
+    let a = agent();
+    let predict = format!("{}/predict", s.url);
+    let (header, all) = rows(2000);
+    let all = all[1000..].to_vec();
+    let charges = header.iter().position(|h| h == "monthly_charges").unwrap();
+    let send = |batch: &[Vec<String>]| {
+        let (status, v) = post(
+            &a,
+            &predict,
+            "application/json",
+            records(&header, batch).to_string().as_bytes(),
+        );
+        assert_eq!(status, 200, "{v}");
+    };
+    let shifted: Vec<Vec<String>> = all[..400]
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            if let Ok(x) = r[charges].parse::<f64>() {
+                r[charges] = format!("{}", x * 3.0);
+            }
+            r
+        })
+        .collect();
+
+    // The first check of the version (drift) is recorded at once.
+    for batch in shifted.chunks(100) {
+        send(batch);
+    }
+    let v = drift_until(&a, &s.url, "recorded", |v| v["recorded"]["ok"] == 1);
+    assert_eq!(v["drift"], true, "{v}");
+
+    // Unshifted traffic: checks every 40 rows; the first one without drift is recorded (the
+    // verdict changed), the ones after it are not (the same verdict within 600 s).
+    let mut calm = all[400..].chunks(40);
+    let v = drift_until(&a, &s.url, "calm", |v| {
+        if v["drift"] == false && v["checked_at_rows_seen"].as_u64() >= Some(800) {
+            return true;
+        }
+        if let Some(batch) = calm.next() {
+            send(batch);
+        }
+        false
+    });
+    let checks = v["checks"].as_u64().unwrap();
+    drift_until(&a, &s.url, "recorded twice", |v| v["recorded"]["ok"] == 2);
+    let mut more = calm;
+    let v = drift_until(&a, &s.url, "checked again", |v| {
+        if v["checks"].as_u64().unwrap() >= checks + 2 {
+            return true;
+        }
+        if let Some(batch) = more.next() {
+            send(batch);
+        }
+        false
+    });
+    assert_eq!(v["drift"], false, "{v}");
+    std::thread::sleep(Duration::from_millis(500));
+    let (_, text) = get_text(&a, &format!("{}/drift", s.url));
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        v["recorded"],
+        json!({"ok": 2, "failed": 0, "dropped": 0}),
+        "{v}"
+    );
+    let (_, m) = get_text(&a, &format!("{}/metrics", s.url));
+    assert_eq!(
+        metric(&m, "whet_drift_records_total{outcome=\"ok\"}"),
+        Some(2.0),
+        "{m}"
+    );
+
+    // In the store: two drift runs of version 1 of 'churn', newest first, in the model's
+    // experiment; `whet status` shows the latest verdict of the version.
+    let o = whet(&store)
+        .args(["runs", "--json", "-f", "tags.whet.kind = 'drift'"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let listed: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let runs = listed["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{listed}");
+    let tags = |r: &Value| r["tags"].clone();
+    let verdicts: Vec<Value> = runs
+        .iter()
+        .map(|r| tags(r)["whet.drift.verdict"].clone())
+        .collect();
+    assert_eq!(verdicts, [json!("none"), json!("drift")], "{listed}");
+    for r in runs {
+        let t = tags(r);
+        assert_eq!(t["whet.model.name"], "churn", "{r}");
+        assert_eq!(t["whet.model.version"], "1", "{r}");
+        assert_eq!(t["whet.drift.source"], "serve", "{r}");
+        assert_eq!(t["whet.drift.window"], "400", "{r}");
+    }
+    assert!(
+        tags(&runs[1])["whet.drift.columns"]
+            .as_str()
+            .unwrap()
+            .contains("monthly_charges"),
+        "{listed}"
+    );
+    let o = whet(&store).args(["status", "--json"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let status: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let model = status["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "churn")
+        .unwrap_or_else(|| panic!("{status}"));
+    let v1 = model["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["version"] == 1)
+        .unwrap_or_else(|| panic!("{model}"));
+    assert_eq!(v1["drift"]["verdict"], "none", "{v1}");
+    assert!(
+        v1["drift"]["data"]
+            .as_str()
+            .unwrap()
+            .contains("served traffic"),
+        "{v1}"
+    );
+}
+
+#[test]
+fn an_unreachable_store_costs_the_drift_records_not_the_service() {
+    let store = tmp("drift-unreachable.db");
+    let model = tmp("drift-unreachable.whet");
+    fit_model(&model, &["-p", "num_iterations=10"]);
+    // Nothing listens on port 1 of loopback.
+    let s = Server::start(
+        &store,
+        model.to_str().unwrap(),
+        &["--drift-window", "200", "--store", "http://127.0.0.1:1"],
+    );
+    let a = agent();
+    let (header, all) = rows(400);
+    let body = |batch: &[Vec<String>]| records(&header, batch).to_string();
+    let mut batches = all.chunks(50);
+    let v = drift_until(&a, &s.url, "a failed record", |v| {
+        if v["recorded"]["failed"].as_u64() >= Some(1) {
+            return true;
+        }
+        if let Some(b) = batches.next() {
+            let (status, v) = post(
+                &a,
+                &format!("{}/predict", s.url),
+                "application/json",
+                body(b).as_bytes(),
+            );
+            assert_eq!(status, 200, "{v}");
+        }
+        false
+    });
+    assert_eq!(v["recorded"]["ok"], 0, "{v}");
+    let (_, m) = get_text(&a, &format!("{}/metrics", s.url));
+    assert!(
+        metric(&m, "whet_drift_records_total{outcome=\"failed\"}") >= Some(1.0),
+        "{m}"
+    );
+    // Still scoring, and still checking drift in /metrics.
+    let (status, _) = post(
+        &a,
+        &format!("{}/predict", s.url),
+        "application/json",
+        body(&all[..5]).as_bytes(),
+    );
+    assert_eq!(status, 200);
+    assert!(metric(&m, "whet_drift_checks_total") >= Some(1.0), "{m}");
+}
+
+/// MLflow's own scoring client (`mlflow.pyfunc.scoring_server.client.ScoringServerClient`,
+/// which writes a DataFrame's missing values as Python's bare `NaN`) and the `requests` calls
+/// MLflow documents for `mlflow models serve`, run by the pinned mlflow in
+/// WHET_TEST_MLFLOW_PYTHON (.ci/mlflow.sh makes it; CI always sets it).
+const MLFLOW_CLIENT: &str = r#"
+import json, sys
+import pandas as pd
+import requests
+from mlflow.pyfunc.scoring_server.client import ScoringServerClient
+
+host, port, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+df = pd.read_csv(path)
+client = ScoringServerClient(host, port)
+client.wait_server_ready(timeout=20)
+out = {"missing_cells": int(df.isna().sum().sum())}
+out["client"] = client.invoke(df).get_predictions(predictions_format="ndarray").tolist()
+url = f"http://{host}:{port}/invocations"
+def post(payload):
+    r = requests.post(url, data=json.dumps(payload), headers={"Content-Type": "application/json"})
+    assert r.status_code == 200, r.text
+    return r.json()["predictions"]
+out["dataframe_split"] = post({"dataframe_split": df.to_dict(orient="split")})
+out["dataframe_records"] = post({"dataframe_records": df.to_dict(orient="records")})
+out["instances"] = post({"instances": df.to_dict(orient="records")})
+r = requests.post(url, data=df.to_csv(index=False), headers={"Content-Type": "text/csv"})
+assert r.status_code == 200, r.text
+out["csv"] = r.json()["predictions"]
+print(json.dumps(out))
+"#;
+
+#[test]
+fn mlflow_scoring_client_and_documented_calls_get_whet_predictions() {
+    let Ok(python) = std::env::var("WHET_TEST_MLFLOW_PYTHON") else {
+        eprintln!(
+            "skipped: MLflow scoring client (WHET_TEST_MLFLOW_PYTHON not set; `source .ci/mlflow.sh && setup_mlflow_venv` makes one)"
+        );
+        return;
+    };
+    let store = tmp("mlflow-client.db");
+    let model = tmp("mlflow-client.whet");
+    fit_model(&model, &["-p", "num_iterations=10"]);
+    let s = Server::start(&store, model.to_str().unwrap(), &[]);
+    // Rows with missing ages among them: the client sends those as NaN.
+    let (header, body_rows) = rows(60);
+    let csv = tmp("mlflow-client.csv");
+    let text: Vec<String> = std::iter::once(header.join(","))
+        .chain(body_rows.iter().map(|r| r.join(",")))
+        .collect();
+    std::fs::write(&csv, text.join("\n") + "\n").unwrap();
+    let addr = s.url.trim_start_matches("http://");
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let o = Command::new(&python)
+        .args(["-c", MLFLOW_CLIENT, host, port])
+        .arg(&csv)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let got: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(got["missing_cells"].as_u64().unwrap() > 0, "{got}");
+    let (status, want) = post(
+        &agent(),
+        &format!("{}/predict", s.url),
+        "application/json",
+        records(&header, &body_rows).to_string().as_bytes(),
+    );
+    assert_eq!(status, 200, "{want}");
+    for call in [
+        "client",
+        "dataframe_split",
+        "dataframe_records",
+        "instances",
+        "csv",
+    ] {
+        assert_eq!(got[call], want["predictions"], "{call}: {got}");
+    }
+}
+
+#[test]
+fn a_file_that_is_not_a_model_and_an_unknown_alias_are_refused_before_listening() {
+    let store = tmp("refused.db");
+    let not_model = tmp("not-a-model.whet");
+    std::fs::write(&not_model, "hello").unwrap();
+    let o = whet(&store)
+        .args(["serve", not_model.to_str().unwrap(), "--port", "0"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("not a whet model file"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(o.stdout.is_empty(), "it never said it was serving");
+
+    train_version(&store, "1");
+    let o = whet(&store)
+        .args(["serve", "models:/churn@nosuch", "--port", "0"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("nosuch"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(o.stdout.is_empty());
 }
