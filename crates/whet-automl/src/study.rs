@@ -30,7 +30,7 @@ use crate::events::{Observer, Stage, StudyEvent, send_new_notes};
 use crate::expense::{
     DEFAULT_MAX_BIN, EXPENSIVE_FOLDS, EXPENSIVE_MAX_BIN, Shape, Triage, kfold_train_rows,
 };
-use crate::finalize::FinalMode;
+use crate::finalize::{FinalMode, FinalStrategy};
 use crate::memory::{available_bytes, estimate_training_bytes, human_bytes};
 use crate::plan::{CvPlan, PlanRequest, plan_validation};
 use crate::remote::FoldExecutor;
@@ -600,12 +600,23 @@ impl PreparedStudy {
             .as_ref()
             .zip(test_predictions.as_ref())
             .map(|((_, ty), p)| (ty.clone(), p.clone()));
-        let held_out_predictions = match (test_predictions, result.oof_predictions.take()) {
-            (Some(p), _) | (None, Some(p)) => p,
-            (None, None) => result.predictor.predict(&self.x),
-        };
         let mut reference = self.reference;
-        reference.predictions = prediction_references(self.task, &classes, &held_out_predictions);
+        if test_predictions.is_none() && report.final_strategy == FinalStrategy::Refit {
+            // Out-of-fold predictions are the fold models', and a model refit on every row
+            // spreads its predictions differently: compared with them, unchanged data reads as
+            // drift. Better no prediction reference than a false alarm on every batch.
+            reference.predictions_not_compared = Some(
+                "the model was refit on every training row, so it has no predictions on rows it did not learn from; train with --test-size or --test (or --final bag) to check prediction drift"
+                    .into(),
+            );
+        } else {
+            let held_out_predictions = match (test_predictions, result.oof_predictions.take()) {
+                (Some(p), _) | (None, Some(p)) => p,
+                (None, None) => result.predictor.predict(&self.x),
+            };
+            reference.predictions =
+                prediction_references(self.task, &classes, &held_out_predictions);
+        }
         let mut shown_params = BTreeMap::new();
         shown_params.insert("final_model".to_string(), report.final_model_detail.clone());
         shown_params.insert(

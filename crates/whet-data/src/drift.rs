@@ -43,6 +43,9 @@ pub struct DriftReport {
     pub target: Option<ColumnDrift>,
     /// Model inputs the profile does not describe (hashed text).
     pub not_compared: Vec<String>,
+    /// Why the model's predictions were not compared, when they were not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predictions_not_compared: Option<String>,
     /// What drifted, most severe (then highest PSI) first.
     pub drifted: Vec<String>,
 }
@@ -158,6 +161,7 @@ pub fn compare_values(
         predictions: prediction_drift,
         target,
         not_compared: reference.skipped.clone(),
+        predictions_not_compared: reference.predictions_not_compared.clone(),
         drifted,
     }
 }
@@ -771,6 +775,13 @@ td,th{{padding:4px 10px;border-bottom:1px solid #ddd;text-align:right}}td:first-
     let target: Vec<&ColumnDrift> = r.target.iter().collect();
     section(&mut s, "Inputs", &inputs);
     section(&mut s, "Predictions", &predictions);
+    if let Some(why) = &r.predictions_not_compared {
+        let _ = write!(
+            s,
+            "<p>Predictions not compared: {}.</p>",
+            crate::report::escape(why)
+        );
+    }
     section(&mut s, "Target", &target);
     let _ = write!(
         s,

@@ -43,6 +43,10 @@ pub struct ReferenceProfile {
     /// `prediction` for regression, `proba_<class>` for classifiers (the positive class only
     /// for a binary task).
     pub predictions: Vec<ColumnReference>,
+    /// Why `predictions` is empty when the model has predictions (e.g. a model refit on every
+    /// training row has no predictions on rows it did not learn from), for drift reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predictions_not_compared: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -252,6 +256,7 @@ impl ReferenceProfile {
             skipped,
             target,
             predictions: Vec::new(),
+            predictions_not_compared: None,
         })
     }
 

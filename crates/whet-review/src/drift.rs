@@ -72,6 +72,9 @@ pub struct DriftReport {
     pub columns: Vec<ColumnShift>,
     /// Input columns the profile does not describe (hashed text).
     pub skipped: Vec<String>,
+    /// Why the predictions were not compared, when they were not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predictions_not_compared: Option<String>,
 }
 
 /// DATA's input columns and the model's predictions on DATA against the training profile.
@@ -129,6 +132,7 @@ pub fn drift(
         test_level: report.test_level,
         columns,
         skipped: reference.skipped.clone(),
+        predictions_not_compared: report.predictions_not_compared,
     })
 }
 

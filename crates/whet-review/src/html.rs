@@ -631,6 +631,13 @@ fn drift_section(h: &mut String, r: &Review) {
         );
     }
     h.push_str("</table>");
+    if let Some(why) = &d.predictions_not_compared {
+        let _ = write!(
+            h,
+            "<p class=\"small\">Predictions not compared: {}.</p>",
+            escape(why)
+        );
+    }
     if !d.skipped.is_empty() {
         let _ = write!(
             h,

@@ -302,6 +302,9 @@ fn print_report(r: &DriftReport, model: &str) {
         println!("target:");
         line(t);
     }
+    if let Some(why) = &r.predictions_not_compared {
+        println!("predictions not compared: {why}");
+    }
     if !r.not_compared.is_empty() {
         println!("not compared (hashed text): {}", r.not_compared.join(", "));
     }

@@ -287,3 +287,46 @@ fn bad_input_gives_clear_errors_and_no_output_file() {
     let (o, _) = drift(&store, m, &lacking, &["--alpha", "2"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// A study model refit on every training row, with no test holdout, has no predictions on rows
+/// it did not learn from: its profile keeps no prediction reference (the fold models'
+/// out-of-fold predictions spread differently from the refit model's and made unchanged data
+/// read as prediction drift), the report says why, and unchanged data passes.
+#[test]
+fn a_refit_model_without_a_holdout_compares_no_predictions_and_unchanged_data_passes() {
+    let store = tmp("refit.db");
+    let (train, model) = (tmp("refit-train.csv"), tmp("refit.whet"));
+    data(&train, 1_500, 21, Change::default());
+    let o = whet(&store)
+        .arg("train")
+        .arg(&train)
+        .args([
+            "--target", "y", "--trials", "3", "--final", "refit", "--quiet",
+        ])
+        .arg("--out")
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let same = tmp("refit-same.csv");
+    data(&same, 1_500, 40, Change::default());
+    let (o, v) = drift(&store, model.to_str().unwrap(), &same, &["--no-track"]);
+    assert_eq!(o.status.code(), Some(0), "{v}");
+    assert_eq!(v["predictions"].as_array().map(Vec::len), Some(0), "{v}");
+    let why = v["predictions_not_compared"].as_str().unwrap_or_default();
+    assert!(why.contains("refit") && why.contains("--test-size"), "{v}");
+    // Inputs are still compared: a shifted column is found.
+    let moved = tmp("refit-moved.csv");
+    data(
+        &moved,
+        1_500,
+        23,
+        Change {
+            shift_x1: 1.0,
+            ..Change::default()
+        },
+    );
+    let (o, v) = drift(&store, model.to_str().unwrap(), &moved, &["--no-track"]);
+    assert_eq!(o.status.code(), Some(3), "{v}");
+    assert_eq!(v["drifted"][0], "x1", "{v}");
+}
