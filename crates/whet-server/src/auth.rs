@@ -12,7 +12,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -55,6 +56,31 @@ impl TokenCache {
             map.insert(secret.to_string(), (info.clone(), Instant::now()));
         }
         Ok(info)
+    }
+}
+
+/// Who sent a request, as the token proves it: the token's name on a server that requires
+/// tokens, None otherwise. Handlers record it as who registered a model version or moved an
+/// alias; without tokens they fall back to the name a whet client sends, if any.
+#[derive(Clone, Debug, Default)]
+pub struct Caller(pub Option<String>);
+
+impl Caller {
+    /// The token's name, else the name the client gave (empty when it gave none).
+    pub fn or(&self, claimed: &str) -> String {
+        self.0.clone().unwrap_or_else(|| claimed.to_string())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .unwrap_or_default())
     }
 }
 
@@ -140,7 +166,7 @@ fn token_from(headers: &HeaderMap) -> Option<String> {
     None
 }
 
-pub async fn authorize(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let open = path == "/health" || path == "/version" || crate::ui::is_open(&path);
@@ -192,6 +218,8 @@ pub async fn authorize(State(state): State<AppState>, req: Request, next: Next) 
         }
     };
     let audited = mutates(&method, &path);
+    let verified = (state.auth_required && !open).then(|| caller.clone());
+    req.extensions_mut().insert(Caller(verified));
     let response = next.run(req).await;
     if audited {
         state.audit.record(AuditEntry {

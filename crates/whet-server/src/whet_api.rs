@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use whet_track::remote::api;
 use whet_track::{Completion, Page, QueueCounts, QueueStudy, Run, SearchRuns, TaskState};
 
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::mlflow::wire::Input;
 use crate::state::AppState;
@@ -167,12 +168,19 @@ async fn log_dataset(
 
 async fn register(
     State(state): State<AppState>,
+    caller: Caller,
     Input(req): Input<api::Register>,
 ) -> ApiResult<Json<api::Registered>> {
     let metrics: Vec<(String, f64)> = req.metrics.into_iter().collect();
     let version = state
         .store
-        .register_model(&req.name, &req.run_id, &req.artifact_path, &metrics)
+        .register_model_by(
+            &req.name,
+            &req.run_id,
+            &req.artifact_path,
+            &metrics,
+            &caller.or(&req.user),
+        )
         .await?;
     Ok(Json(api::Registered { version }))
 }
@@ -204,11 +212,12 @@ async fn list_models(State(state): State<AppState>) -> ApiResult<Json<api::Model
 
 async fn set_alias(
     State(state): State<AppState>,
+    caller: Caller,
     Input(req): Input<api::SetAlias>,
 ) -> ApiResult<Json<Value>> {
     state
         .store
-        .set_alias_by(&req.name, &req.alias, req.version, &req.user)
+        .set_alias_by(&req.name, &req.alias, req.version, &caller.or(&req.user))
         .await?;
     Ok(Json(json!({})))
 }

@@ -50,9 +50,10 @@ export async function get(path, params = {}) {
   return handle(await fetch(url, { headers: headers(false) }));
 }
 
-export async function post(path, body) {
+/// `signal` (an AbortSignal) cancels a request whose answer is no longer wanted.
+export async function post(path, body, signal) {
   const url = path.startsWith("/") ? path : MLFLOW + path;
-  return handle(await fetch(url, { method: "POST", headers: headers(true), body: JSON.stringify(body) }));
+  return handle(await fetch(url, { method: "POST", headers: headers(true), body: JSON.stringify(body), signal }));
 }
 
 /// The whole history of one metric, following page tokens.

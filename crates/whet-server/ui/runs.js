@@ -49,7 +49,11 @@ export async function runsPage(main, expId, live) {
   const { experiment } = await api.get("experiments/get", { experiment_id: expId });
 
   let runs = [], byId = new Map(), children = new Map(), display = [], token = null, loading = null, generation = 0;
+  // The request of a superseded view (a new sort or filter) is cancelled, so its answer does
+  // not hold a connection the new view's first page needs.
+  let inflight = null;
   const seenKeys = { metrics: new Set(), params: new Set(), tags: new Set() };
+  let pickerKeys = -1;
 
   const search = h("input", { id: "filter", type: "search", value: state.filter, spellcheck: "false", autocomplete: "off",
     placeholder: "metrics.auc > 0.8 AND params.learner = 'gbdt'", "aria-label": "filter runs" });
@@ -102,6 +106,10 @@ export async function runsPage(main, expId, live) {
   }
 
   function drawPicker() {
+    // Redrawn only when a page brought keys not seen before.
+    const n = seenKeys.metrics.size + seenKeys.params.size + seenKeys.tags.size;
+    if (n === pickerKeys) return;
+    pickerKeys = n;
     const bodyEl = picker.querySelector(".picker-body");
     const groups = [["metrics", "Metrics"], ["params", "Parameters"], ["tags", "Tags"]];
     bodyEl.replaceChildren(...groups.map(([kind, label]) => {
@@ -202,6 +210,11 @@ export async function runsPage(main, expId, live) {
     compareBtn.href = `#/compare?runs=${[...state.sel].join(",")}`;
     compareBtn.classList.toggle("disabled", n < 2 || n > 20);
     compareBtn.textContent = n ? `Compare ${n}` : "Compare";
+    moreIfNear(last);
+  }
+
+  // The next page once the reader is within a fifth of a page of the end of what is loaded.
+  function moreIfNear(last) {
     if (!loading && token && last + PAGE / 5 > display.length) loadPage();
   }
 
@@ -233,25 +246,39 @@ export async function runsPage(main, expId, live) {
 
   async function loadPage() {
     const gen = generation;
-    const req = { experiment_ids: [expId], max_results: token ? PAGE : FIRST_PAGE, order_by: [state.order], filter: state.filter };
+    const first = !token;
+    const req = { experiment_ids: [expId], max_results: first ? FIRST_PAGE : PAGE, order_by: [state.order], filter: state.filter };
     if (token) req.page_token = token;
-    loading = api.post("runs/search", req);
+    inflight = new AbortController();
+    // Marks for bench/ui_100k.py (and anyone's performance panel): when a view's first page
+    // was asked for, arrived and was drawn.
+    if (first) performance.mark("whet:runs:request");
+    loading = api.post("runs/search", req, inflight.signal);
     scroller.setAttribute("aria-busy", "true");
     try {
       const res = await loading;
       if (gen !== generation) return;
+      if (first) performance.mark("whet:runs:response");
       token = res.next_page_token || null;
       ingest(res.runs || []);
       errLine.hidden = true;
       search.classList.remove("bad");
-      drawPicker();
       rebuild();
+      if (first) performance.mark("whet:runs:drawn");
+      drawPicker();
     } catch (err) {
       if (gen !== generation) return;
       if (err.code === "INVALID_PARAMETER_VALUE") showFilterError(err);
       else main.prepend(errorBox(err));
     } finally {
-      if (gen === generation) { loading = null; scroller.setAttribute("aria-busy", "false"); }
+      if (gen === generation) {
+        loading = null; inflight = null;
+        scroller.setAttribute("aria-busy", "false");
+        // A page that arrived while the reader sat at the end asks for the next one at once
+        // (the scroll that asked for it happened while this page was on its way). Not before
+        // the first scroll: a sort or filter right after the first rows would wait behind it.
+        if (token && errLine.hidden && scroller.scrollTop > 0) requestAnimationFrame(() => { if (gen === generation) paint(); });
+      }
     }
   }
 
@@ -275,7 +302,8 @@ export async function runsPage(main, expId, live) {
 
   function reload() {
     generation++;
-    runs = []; byId = new Map(); token = null; loading = null;
+    if (inflight) inflight.abort();
+    runs = []; byId = new Map(); token = null; loading = null; inflight = null;
     scroller.scrollTop = 0;
     drawHeader();
     return loadPage();

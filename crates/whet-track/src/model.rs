@@ -358,6 +358,9 @@ pub struct ModelVersion {
     /// The MLflow 3 logged model this version was made from.
     pub model_id: Option<String>,
     pub run_link: String,
+    /// Who registered it (schema 6); empty when not known.
+    #[serde(default)]
+    pub user_id: String,
 }
 
 /// What `create_model_version` needs (MLflow's CreateModelVersion).
@@ -372,6 +375,8 @@ pub struct NewModelVersion {
     pub description: String,
     pub tags: Vec<(String, String)>,
     pub model_id: Option<String>,
+    /// Who registers it; empty when not known.
+    pub user_id: String,
 }
 
 /// Where a logged model is in its life (MLflow's LoggedModelStatus).

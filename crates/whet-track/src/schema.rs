@@ -5,9 +5,9 @@
 //! Applied versions are recorded in `whet_schema`; a store newer than this build is refused.
 
 /// (version, SQL). Never edit a released entry: add a new one.
-pub const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4), (5, V5)];
+pub const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6)];
 
-pub const LATEST: i64 = 5;
+pub const LATEST: i64 = 6;
 
 const V1: &str = r#"
 CREATE TABLE experiments (
@@ -340,6 +340,13 @@ CREATE TABLE run_model_inputs (
     created_time BIGINT NOT NULL,
     PRIMARY KEY (run_key, model_id)
 );
+"#;
+
+/// Who registered each model version: the token name on a server that requires tokens, the
+/// name a whet client sends, or the local user; empty when nobody is known (an MLflow client
+/// on a server without tokens, and every version registered before this migration).
+const V6: &str = r#"
+ALTER TABLE model_versions ADD COLUMN user_id TEXT NOT NULL DEFAULT '';
 "#;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -354,6 +354,47 @@ fn tokens_and_roles_are_enforced_and_writes_are_audited() {
     );
     let (status, body) = create(Some(&writer), "e1");
     assert_eq!(status, 200, "{body}");
+    // A model version records the token that registered it, as MLflow's user_id, and so
+    // does an alias move; the whet client's claimed name does not override the token.
+    let (status, body) = post(
+        &a,
+        &s.api("registered-models/create"),
+        &json!({"name": "m"}),
+        Some(&writer),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post(
+        &a,
+        &s.api("model-versions/create"),
+        &json!({"name": "m", "source": "s3://bucket/m"}),
+        Some(&writer),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["model_version"]["user_id"], "ci-job", "{body}");
+    let (status, body) = post(
+        &a,
+        &s.api("registered-models/alias"),
+        &json!({"name": "m", "alias": "champion", "version": "1"}),
+        Some(&writer),
+    );
+    assert_eq!(status, 200, "{body}");
+    let mut r = a
+        .get(&s.api("model-versions/get?name=m&version=1"))
+        .header("Authorization", &format!("Bearer {reader}"))
+        .call()
+        .unwrap();
+    let got: Value = r.body_mut().read_json().unwrap();
+    assert_eq!(got["model_version"]["user_id"], "ci-job", "{got}");
+    let mut r = a
+        .get(&format!(
+            "{}/api/2.0/whet/registered-models/alias-history?name=m",
+            s.url
+        ))
+        .header("Authorization", &format!("Bearer {reader}"))
+        .call()
+        .unwrap();
+    let moves: Value = r.body_mut().read_json().unwrap();
+    assert_eq!(moves["alias_history"][0]["user_id"], "ci-job", "{moves}");
     // Reads, including the searches MLflow sends as POST, are allowed to a read token.
     let (status, body) = post(&a, &s.api("experiments/search"), &json!({}), Some(&reader));
     assert_eq!(status, 200, "{body}");

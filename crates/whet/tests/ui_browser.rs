@@ -372,17 +372,125 @@ fn log_api_runs(agent: &ureq::Agent, s: &Server) -> (String, Vec<String>) {
     (exp, ids)
 }
 
-#[test]
-fn the_ui_works_in_a_real_browser() {
-    let Some(chromedriver) = find_on_path("chromedriver") else {
+/// chromedriver, or None (saying the test is skipped) when it is missing and
+/// WHET_REQUIRE_BROWSER is unset.
+fn chromedriver_for(test: &str) -> Option<PathBuf> {
+    let found = find_on_path("chromedriver");
+    if found.is_none() {
         if std::env::var_os("WHET_REQUIRE_BROWSER").is_some() {
             panic!(
                 "WHET_REQUIRE_BROWSER is set but chromedriver is not on PATH (apt-get install chromium chromium-driver)"
             );
         }
         eprintln!(
-            "SKIPPED the_ui_works_in_a_real_browser: no chromedriver on PATH (apt-get install chromium chromium-driver; CI sets WHET_REQUIRE_BROWSER=1 so it never skips)"
+            "SKIPPED {test}: no chromedriver on PATH (apt-get install chromium chromium-driver; CI sets WHET_REQUIRE_BROWSER=1 so it never skips)"
         );
+    }
+    found
+}
+
+/// More runs than the table's first page (100) holds: scrolling to the end reads the next
+/// page with the first page's token (a longer page after a short one, which the server once
+/// refused), and every run shows up exactly once, in the server's order.
+#[test]
+fn the_runs_table_scrolls_past_its_first_page_to_every_run() {
+    let Some(chromedriver) =
+        chromedriver_for("the_runs_table_scrolls_past_its_first_page_to_every_run")
+    else {
+        return;
+    };
+    const RUNS: usize = 250;
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("whet-ui-scroll");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let server = start_server(&dir.join("whet.db"), &dir.join("whet-artifacts"));
+    let agent = agent();
+    let exp = api(
+        &agent,
+        &server,
+        "experiments/create",
+        json!({"name": "many-runs"}),
+    );
+    let exp = exp["experiment_id"].as_str().expect("id").to_string();
+    for i in 0..RUNS {
+        let start = 1_700_000_000_000i64 + i as i64 * 1000;
+        let r = api(
+            &agent,
+            &server,
+            "runs/create",
+            json!({"experiment_id": exp, "run_name": format!("run-{i:03}"), "start_time": start, "user_id": "ana"}),
+        );
+        let id = r["run"]["info"]["run_id"].as_str().expect("run id");
+        api(
+            &agent,
+            &server,
+            "runs/update",
+            json!({"run_id": id, "status": "FINISHED", "end_time": start + 500}),
+        );
+    }
+    // Newest first, as the table asks.
+    let want: Vec<String> = (0..RUNS).rev().map(|i| format!("run-{i:03}")).collect();
+
+    let b = Browser::start(&chromedriver);
+    b.go(&format!("{}/#/experiments/{exp}", server.url));
+    b.wait_for(
+        "first rows",
+        "return document.querySelectorAll('#runs .grid-row').length > 0",
+    );
+    // Every row drawn on the way down, by its index in the table: a run listed twice (or a
+    // page repeated) would show under two indexes.
+    b.js("window.__rows = {};", json!([]));
+    let collect = "const g = document.getElementById('runs');
+        for (const r of g.querySelectorAll('.grid-row')) window.__rows[r.dataset.index] = r.querySelector('.name a').textContent;
+        return g.getAttribute('aria-busy') === 'false' && g.scrollTop + g.clientHeight >= g.scrollHeight - 1
+          && document.getElementById('count').textContent.startsWith('250 runs')";
+    let started = Instant::now();
+    loop {
+        if b.js(collect, json!([])) == json!(true) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the table did not reach its end: {}",
+            b.js("return [document.getElementById('count').textContent, document.querySelector('.error') && document.querySelector('.error').textContent]", json!([]))
+        );
+        // Less than a screen at a time, so that no row is skipped between two looks.
+        b.js(
+            "const g = document.getElementById('runs'); g.scrollTop += g.clientHeight / 2;",
+            json!([]),
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let rows = b.js("return window.__rows", json!([]));
+    let rows = rows.as_object().expect("rows by index");
+    let mut seen: Vec<(usize, String)> = rows
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.parse().expect("index"),
+                v.as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    seen.sort();
+    let indexes: Vec<usize> = seen.iter().map(|(k, _)| *k).collect();
+    assert_eq!(indexes, (0..RUNS).collect::<Vec<_>>(), "every row once");
+    let names: Vec<String> = seen.into_iter().map(|(_, n)| n).collect();
+    assert_eq!(names, want, "every run once, newest first");
+    assert_eq!(
+        b.js(
+            "return document.getElementById('count').textContent",
+            json!([])
+        ),
+        "250 runs"
+    );
+    b.screenshot("14-runs-scrolled-to-end");
+    b.assert_clean("runs scrolled to the end");
+}
+
+#[test]
+fn the_ui_works_in_a_real_browser() {
+    let Some(chromedriver) = chromedriver_for("the_ui_works_in_a_real_browser") else {
         return;
     };
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("whet-ui-test");
@@ -408,6 +516,7 @@ fn the_ui_works_in_a_real_browser() {
         .arg(dir.join("churn.whet"))
         .arg("--store")
         .arg(&db)
+        .env("USER", "ana-ui-test")
         .output()
         .expect("whet train runs");
     assert!(
@@ -856,6 +965,12 @@ fn the_ui_works_in_a_real_browser() {
             .contains(&format!("cv_roc_auc {}", &format!("{study_auc:.5}")[..6])),
         "the version's CV score is shown: {scores}"
     );
+    // Who registered it: `whet train` ran as this user (USER, set below).
+    let by = b.js(
+        "const t = document.querySelector('#versions'); const i = [...t.querySelectorAll('thead th')].findIndex(th => th.textContent === 'Registered by'); return t.querySelector('tr[data-version=\"1\"]').cells[i].textContent",
+        json!([]),
+    );
+    assert_eq!(by, "ana-ui-test", "the version's registrant is shown");
     b.screenshot("09-model");
     b.assert_clean("model");
 

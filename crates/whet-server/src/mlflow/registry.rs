@@ -11,6 +11,7 @@ use super::experiments::{max_results, tag_pairs};
 use super::render;
 use super::sources;
 use super::wire::{Input, KeyValue, int_opt, list, required, string_opt};
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -181,22 +182,30 @@ fn version_number(version: &Option<String>) -> ApiResult<i64> {
 
 pub async fn set_alias(
     State(state): State<AppState>,
+    caller: Caller,
     Input(req): Input<ModelIn>,
 ) -> ApiResult<Json<Value>> {
     let name = required(&req.name, "name")?;
     let alias = required(&req.alias, "alias")?;
     let version = version_number(&req.version)?;
-    state.store.set_alias(name, alias, Some(version)).await?;
+    state
+        .store
+        .set_alias_by(name, alias, Some(version), &caller.or(""))
+        .await?;
     Ok(Json(json!({})))
 }
 
 pub async fn delete_alias(
     State(state): State<AppState>,
+    caller: Caller,
     Input(req): Input<ModelIn>,
 ) -> ApiResult<Json<Value>> {
     let name = required(&req.name, "name")?;
     let alias = required(&req.alias, "alias")?;
-    state.store.set_alias(name, alias, None).await?;
+    state
+        .store
+        .set_alias_by(name, alias, None, &caller.or(""))
+        .await?;
     Ok(Json(json!({})))
 }
 
@@ -265,6 +274,7 @@ fn logged_model_id(source: &str) -> Option<&str> {
 
 pub async fn create_version(
     State(state): State<AppState>,
+    caller: Caller,
     Input(req): Input<VersionIn>,
 ) -> ApiResult<Json<Value>> {
     let name = required(&req.name, "name")?;
@@ -310,6 +320,8 @@ pub async fn create_version(
             description: req.description.clone().unwrap_or_default(),
             tags: tag_pairs(&req.tags)?,
             model_id: model_id.clone(),
+            // MLflow's clients do not say who they are here: without tokens, nobody is known.
+            user_id: caller.or(""),
         })
         .await?;
     if let Some(id) = model_id.as_deref() {

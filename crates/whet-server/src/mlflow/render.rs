@@ -163,6 +163,9 @@ pub fn model_version(v: &ModelVersion) -> Value {
     if let Some(id) = &v.model_id {
         out["model_id"] = json!(id);
     }
+    if !v.user_id.is_empty() {
+        out["user_id"] = json!(v.user_id);
+    }
     out
 }
 

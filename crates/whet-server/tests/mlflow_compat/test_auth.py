@@ -122,6 +122,17 @@ def test_write_token_works_as_basic_auth_password(use_server, monkeypatch, uniq,
     _full_session(use_server, uniq, tmp_path)
 
 
+def test_a_model_version_names_the_token_that_registered_it(use_server, monkeypatch, uniq):
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", use_server.tokens["write"])
+    client = MlflowClient(use_server.url)
+    client.create_registered_model(uniq)
+    v = client.create_model_version(uniq, "s3://bucket/model")
+    assert v.user_id == "compat-write"
+    assert client.get_model_version(uniq, v.version).user_id == "compat-write"
+    found = client.search_model_versions(f"name = '{uniq}'")
+    assert [x.user_id for x in found] == ["compat-write"]
+
+
 def test_admin_token_can_write(use_server, monkeypatch, uniq):
     monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", use_server.tokens["admin"])
     eid = MlflowClient(use_server.url).create_experiment(uniq)

@@ -15,7 +15,7 @@ use super::artifacts::{prefix_len, validate_artifact_path};
 use super::query::{self, Searched, Side, decode_token, encode_token, page_size};
 use super::registry::validate_model_name;
 use super::runs::validate_key;
-use super::{Arg, AsyncStore, Sql, now_ms};
+use super::{Arg, AsyncStore, Sql, default_user, now_ms};
 use crate::error::{Error, Result};
 use crate::filter::{self, Entity, Field};
 use crate::model::*;
@@ -46,12 +46,12 @@ const SEARCH_LIMIT: usize = 200_000;
 
 pub(super) const VERSION_COLUMNS: &str = "v.name, v.version, v.run_uuid, v.source, v.source_kind, v.status, \
     v.status_message, v.description, v.creation_time, v.last_updated_time, v.model_id, v.run_link, \
-    v.current_stage";
+    v.current_stage, v.user_id";
 
 impl AsyncStore {
     /// Registers the run's artifact (a file or folder already logged) as the next version of
-    /// model `name`, creating the model if needed (whet's CLI registers this way). Returns the
-    /// version number.
+    /// model `name`, creating the model if needed (whet's CLI registers this way), as
+    /// registered by this process's user. Returns the version number.
     pub async fn register_model(
         &self,
         name: &str,
@@ -59,7 +59,26 @@ impl AsyncStore {
         artifact_path: &str,
         metrics: &[(String, f64)],
     ) -> Result<i64> {
+        self.register_model_by(name, run, artifact_path, metrics, &default_user())
+            .await
+    }
+
+    /// [`AsyncStore::register_model`] recording `user` as who registered it (the server passes
+    /// on the token name, or the name a remote whet client sends).
+    pub async fn register_model_by(
+        &self,
+        name: &str,
+        run: &str,
+        artifact_path: &str,
+        metrics: &[(String, f64)],
+        user: &str,
+    ) -> Result<i64> {
         validate_model_name(name)?;
+        let user = if user.is_empty() {
+            default_user()
+        } else {
+            user.to_string()
+        };
         validate_artifact_path(artifact_path)?;
         let now = now_ms();
         let mut tx = self.begin_write().await?;
@@ -79,6 +98,7 @@ impl AsyncStore {
             source: artifact_path.to_string(),
             source_kind: SourceKind::RunArtifact,
             run_id: Some(run.to_string()),
+            user_id: user,
             ..Default::default()
         };
         self.insert_version(&mut tx, &new, version, now).await?;
@@ -153,6 +173,7 @@ impl AsyncStore {
             tags: new.tags.iter().cloned().collect(),
             model_id: new.model_id.clone(),
             run_link: new.run_link.clone(),
+            user_id: new.user_id.clone(),
         })
     }
 
@@ -615,8 +636,8 @@ impl AsyncStore {
     ) -> Result<()> {
         sqlx::query(
             "INSERT INTO model_versions (name, version, run_uuid, source, source_kind, status, status_message, \
-             description, creation_time, last_updated_time, model_id, run_link) \
-             VALUES ($1, $2, $3, $4, $5, 'READY', '', $6, $7, $7, $8, $9)",
+             description, creation_time, last_updated_time, model_id, run_link, user_id) \
+             VALUES ($1, $2, $3, $4, $5, 'READY', '', $6, $7, $7, $8, $9, $10)",
         )
         .bind(new.name.clone())
         .bind(version)
@@ -627,6 +648,7 @@ impl AsyncStore {
         .bind(now)
         .bind(new.model_id.clone())
         .bind(new.run_link.clone())
+        .bind(new.user_id.clone())
         .execute(&mut **tx)
         .await
         .map_err(self.err("create model version"))?;
@@ -711,6 +733,7 @@ fn version_from_row(r: &AnyRow) -> Result<ModelVersion, sqlx::Error> {
         model_id: r.try_get(10)?,
         run_link: r.try_get(11)?,
         current_stage: Stage::parse(&r.try_get::<String, _>(12)?).unwrap_or_default(),
+        user_id: r.try_get(13)?,
         metrics: BTreeMap::new(),
         aliases: Vec::new(),
         tags: BTreeMap::new(),

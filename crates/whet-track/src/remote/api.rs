@@ -215,6 +215,9 @@ pub struct Register {
     pub artifact_path: String,
     #[serde(with = "crate::model::json_float::map")]
     pub metrics: BTreeMap<String, f64>,
+    /// Who registers it (empty: the server's user); a server with tokens records the token.
+    #[serde(default)]
+    pub user: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -547,6 +547,7 @@ impl Client {
             run_id: run.to_string(),
             artifact_path: artifact_path.to_string(),
             metrics: metrics.iter().cloned().collect::<BTreeMap<_, _>>(),
+            user: default_user(),
         };
         // Not repeated once sent: a second try would make another version.
         let r: api::Registered = self.ext_post(api::VERSIONS_REGISTER, &req, Retry::Unsent)?;

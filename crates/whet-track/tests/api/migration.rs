@@ -87,6 +87,8 @@ fn check(a: &Api) {
         (v.version, v.run_id.as_str(), v.source.as_str()),
         (1, RUN, "model.whet")
     );
+    // Who registered it was not recorded before schema 6: nobody is named.
+    assert_eq!(v.user_id, "");
     assert_eq!(
         a.run(a.s.register_model("churn", RUN, "model.whet", &[]))
             .unwrap(),

@@ -570,3 +570,36 @@ both!(registry_searches_leave_out_prompts, |a: &Api| {
         ["p-prompt/1"]
     );
 });
+
+both!(a_version_records_who_registered_it, |a: &Api| {
+    let run = run_with_model(a);
+    let v = a
+        .run(a.s.register_model_by("churn", &run, "model", &[], "ana"))
+        .unwrap();
+    a.run(a.s.create_registered_model("uri", "", &[])).unwrap();
+    let by_uri = a
+        .run(a.s.create_model_version(&NewModelVersion {
+            user_id: "ci-job".into(),
+            ..uri_version("uri", "s3://b/m", None)
+        }))
+        .unwrap();
+    assert_eq!(by_uri.user_id, "ci-job");
+    let anonymous = a
+        .run(a.s.create_model_version(&uri_version("uri", "s3://b/n", None)))
+        .unwrap();
+    assert_eq!(anonymous.user_id, "");
+    // Read back by every path that lists versions.
+    let got = a
+        .run(a.s.get_model_version("churn", &VersionRef::Number(v)))
+        .unwrap();
+    assert_eq!(got.user_id, "ana");
+    let users: Vec<(i64, String)> = a
+        .run(a.s.model_versions("uri", None))
+        .unwrap()
+        .into_iter()
+        .map(|v| (v.version, v.user_id))
+        .collect();
+    assert_eq!(users, [(2, String::new()), (1, "ci-job".to_string())]);
+    let latest = a.run(a.s.get_registered_model("uri")).unwrap();
+    assert_eq!(latest.latest_versions[0].user_id, "");
+});
