@@ -267,6 +267,7 @@ fn search_loop(
                 LearnerState {
                     tuner: Tuner::with_active(l, options.seed, active_dims(l, has_categorical)),
                     skip_portfolio: false,
+                    first_pending: false,
                     best_loss: f64::INFINITY,
                     first_loss: f64::NAN,
                     spent: 0.0,
@@ -338,6 +339,13 @@ fn search_loop(
             break;
         }
         let id = trials.len();
+        if portfolio_index == Some(0)
+            && id > 0
+            && let Some(state) = states.get_mut(&learner)
+        {
+            // Trial 0 has nothing to be pruned against: its learner's defaults need not wait.
+            state.first_pending = true;
+        }
         observer.event(StudyEvent::TrialStarted { id, learner });
         let trial_seed = seed_of_trial(options.seed, id);
         let best_ref = best_completed(&trials, metric).map(|t| (t.fold_scores.clone(), t.cv_std));
@@ -454,8 +462,11 @@ fn search_loop(
         // Tuner and scheduler bookkeeping; pruned trials count as what they scored so far.
         let loss = loss_of(metric, record.cv_score);
         if let Some(state) = states.get_mut(&learner) {
-            if portfolio_index == Some(0) && record.status != TrialStatus::Completed {
-                state.skip_portfolio = true;
+            if portfolio_index == Some(0) {
+                state.first_pending = false;
+                if record.status != TrialStatus::Completed {
+                    state.skip_portfolio = true;
+                }
             }
             state.tuner.tell(&config, loss);
             // Rounds capped to fit the budget are not asked for again with three times as many.
