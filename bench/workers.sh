@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Distributed trials: wall time of the same study (--trials 200 --seed 1) with 1 and 2
-# `whet worker`s (--threads 1 each), against the single-process run (--threads 1), and the
+# `whet worker`s (--threads 1 each), against the single-process run (--threads 1, and
+# --threads 2, which fits two trials' folds at once in one process), and the
 # queue's overhead per fold (claim + result, as each worker reports it at exit) with 8 workers.
 #
 #   WHET_TEST_POSTGRES_URL=postgres://… [VIA=postgres|server] [WORKERS="1 2 8"] [TRIALS=200] \
@@ -47,6 +48,16 @@ t0=$(now)
 "$BIN" --threads 1 train "${TRAIN[@]}" --out "$WORK/local.whet" --store "$WORK/local.db" >"$WORK/local.json"
 t1=$(now)
 echo "single process (--threads 1): $(echo "$t1 - $t0" | bc) s"
+# The same study on two threads: folds of two trials fitted at once (crates/whet-automl/src/local.rs).
+t0=$(now)
+"$BIN" --threads 2 train "${TRAIN[@]}" --out "$WORK/local2.whet" --store "$WORK/local2.db" >"$WORK/local2.json"
+t1=$(now)
+echo "single process (--threads 2): $(echo "$t1 - $t0" | bc) s"
+python3 - "$WORK/local.json" "$WORK/local2.json" <<'PY'
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:])
+print(f"  cv_score --threads 1 {a['cv_score']} --threads 2 {b['cv_score']}: {'same' if a['cv_score'] == b['cv_score'] else 'DIFFERENT'}")
+PY
 
 run_remote() { # workers
     local n=$1 url pids=() server=""

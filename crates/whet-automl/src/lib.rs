@@ -14,8 +14,9 @@
 //! `search` (the trial loop, pruning), `schedule` (which configuration runs next), `space` and `tuner` (what is searched and
 //! how proposals are made), `trial` (one configuration over the folds), `ensemble` (Caruana
 //! selection), `finalize` (bag or refit), `report` (leaderboard and the final model in words),
-//! `oof` (out-of-fold files), `events`, `memory`, `error`; `remote` (folds fitted by
-//! `whet worker`s through a trial queue).
+//! `oof` (out-of-fold files), `events`, `memory`, `error`; `local` (folds fitted by several
+//! threads of this process, two trials at a time), `remote` (folds fitted by `whet worker`s
+//! through a trial queue).
 
 pub mod budget;
 pub mod ensemble;
@@ -23,6 +24,7 @@ pub mod error;
 pub mod events;
 pub mod expense;
 pub mod finalize;
+mod local;
 pub mod memory;
 pub mod oof;
 pub mod plan;

@@ -12,10 +12,12 @@
 //!
 //! Determinism: the search stays the single-machine loop. It hands a trial's folds to a
 //! [`FoldExecutor`], which queues them all at once (so several workers fit one trial), and
-//! consumes the results in fold order, pruning exactly as a local run does; the next trial is
-//! proposed only once the previous trial's results are consumed. A trial's proposal depends on
-//! every earlier result, so this order is what makes `--trials N --seed S` give the local
-//! run's trials, scores and model whatever the number of workers and the order they finish.
+//! consumes the results in fold order, pruning exactly as a local run does. Trial k+1 is
+//! proposed from the results of trials up to k−1 (one ahead, the same in every run, see
+//! [`crate::search`]), so its folds are queued behind trial k's while those are fitted; the
+//! results are consumed in trial order. That fixed rule, not the order results arrive in, is
+//! what makes `--trials N --seed S` give the local run's trials, scores and model whatever the
+//! number of workers and the order they finish.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -328,6 +330,12 @@ pub trait FoldExecutor {
     ) -> Result<std::result::Result<FoldResult, FoldError>>;
     /// Drops the folds of a trial that are no longer needed (pruned, failed, or done).
     fn cancel(&mut self, trial: usize) -> Result<()>;
+    /// Called once after the last trial: returns when nothing of this study is still being
+    /// fitted on the caller's behalf (the in-process executor's threads; a queue's workers
+    /// need no waiting for).
+    fn finish(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// FNV-1a over 64-bit words, for the problem digest.

@@ -15,6 +15,9 @@ pub(crate) struct LearnerState {
     pub(crate) tuner: Tuner,
     /// Its first portfolio trial was pruned or failed: skip its other defaults.
     pub(crate) skip_portfolio: bool,
+    /// Its first portfolio trial is proposed but not yet told (the search proposes one trial
+    /// ahead): its other defaults wait, so the skip above can still apply to them.
+    pub(crate) first_pending: bool,
     pub(crate) best_loss: f64,
     pub(crate) first_loss: f64,
     pub(crate) spent: f64,
@@ -99,16 +102,46 @@ pub(crate) fn probes_first(queue: &mut VecDeque<(LearnerKind, usize, Config)>) {
 
 /// Picks the next configuration: the portfolio queue first, then the learner with the lowest
 /// estimated cost of improvement (FLAML's ECI, on deterministic cost units) asks its tuner.
+/// A default whose learner's first default is still untold waits in the queue for the next
+/// entry (or, when only such defaults are left, for a tuner's proposal): run at once, a
+/// learner whose first default gets pruned would still run its second, and that pair's
+/// difference would pass for fast progress in the cost of improvement.
 pub(crate) fn next_config(
     learners: &[LearnerKind],
     states: &mut BTreeMap<LearnerKind, LearnerState>,
     queue: &mut VecDeque<(LearnerKind, usize, Config)>,
 ) -> Option<(LearnerKind, Config, Option<usize>)> {
+    let mut waiting = Vec::new();
+    let mut found = None;
     while let Some((l, i, c)) = queue.pop_front() {
-        if states.get(&l).is_some_and(|s| !s.skip_portfolio) {
-            return Some((l, c, Some(i)));
+        match states.get(&l) {
+            Some(s) if s.skip_portfolio => {}
+            Some(s) if s.first_pending => waiting.push((l, i, c)),
+            Some(_) => {
+                found = Some((l, c, Some(i)));
+                break;
+            }
+            None => {}
         }
     }
+    for entry in waiting.into_iter().rev() {
+        queue.push_front(entry);
+    }
+    if found.is_some() {
+        return found;
+    }
+    if let Some(tuned) = tuner_choice(learners, states) {
+        return Some(tuned);
+    }
+    // Nothing to tune yet: the waiting default after all.
+    queue.pop_front().map(|(l, i, c)| (l, c, Some(i)))
+}
+
+/// The learner with the lowest estimated cost of improvement, and its tuner's proposal.
+fn tuner_choice(
+    learners: &[LearnerKind],
+    states: &mut BTreeMap<LearnerKind, LearnerState>,
+) -> Option<(LearnerKind, Config, Option<usize>)> {
     let global_best = states
         .values()
         .map(|s| s.best_loss)
@@ -173,5 +206,56 @@ mod tests {
         assert_eq!(q.len(), total);
         let only_linear = portfolio_queue(&[LearnerKind::Linear], Task::Binary);
         assert!(only_linear.iter().all(|e| e.0 == LearnerKind::Linear));
+    }
+
+    fn state(l: LearnerKind) -> LearnerState {
+        LearnerState {
+            tuner: Tuner::new(l, 0),
+            skip_portfolio: false,
+            first_pending: false,
+            best_loss: f64::INFINITY,
+            first_loss: f64::NAN,
+            spent: 0.0,
+            since_improvement: 0.0,
+            best_trial_cost: 0.0,
+        }
+    }
+
+    #[test]
+    fn a_learners_defaults_wait_while_its_first_is_untold() {
+        use LearnerKind::*;
+        let learners = [Linear, Knn];
+        let mut states: BTreeMap<LearnerKind, LearnerState> =
+            learners.iter().map(|&l| (l, state(l))).collect();
+        let mut queue: VecDeque<(LearnerKind, usize, Config)> =
+            portfolio_queue(&learners, Task::Binary)
+                .into_iter()
+                .filter(|e| e.1 < 2)
+                .collect();
+        let order = |q: &VecDeque<(LearnerKind, usize, Config)>| {
+            q.iter().map(|e| (e.0, e.1)).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            order(&queue),
+            [(Linear, 0), (Knn, 0), (Linear, 1), (Knn, 1)]
+        );
+        let pick = |states: &mut BTreeMap<_, _>, queue: &mut VecDeque<_>| {
+            next_config(&learners, states, queue).map(|(l, _, i)| (l, i))
+        };
+        assert_eq!(pick(&mut states, &mut queue), Some((Linear, Some(0))));
+        states.get_mut(&Linear).unwrap().first_pending = true;
+        // Linear's second default waits; knn's first goes ahead of it.
+        assert_eq!(pick(&mut states, &mut queue), Some((Knn, Some(0))));
+        states.get_mut(&Knn).unwrap().first_pending = true;
+        // Only waiting defaults are left and no learner has a result to tune from: the
+        // first of them runs after all, and the other stays queued.
+        assert_eq!(pick(&mut states, &mut queue), Some((Linear, Some(1))));
+        assert_eq!(order(&queue), [(Knn, 1)]);
+        // Knn's first default was pruned: its second never runs.
+        let knn = states.get_mut(&Knn).unwrap();
+        knn.first_pending = false;
+        knn.skip_portfolio = true;
+        assert_eq!(pick(&mut states, &mut queue), None);
+        assert!(queue.is_empty());
     }
 }

@@ -5,6 +5,13 @@
 //! Determinism: proposals, pruning and the choice of learner depend only on the seed and on
 //! scores and deterministic cost estimates, never on the clock. A time budget only decides
 //! where the sequence stops (an interrupted trial is discarded whole).
+//!
+//! Look-ahead: trial k+1 is proposed from the results of trials up to k−1, before trial k's
+//! result is told (the tuners, the choice of learner and the portfolio skips see results one
+//! trial late); its pruning compares it with the best of trials up to k, as results are
+//! consumed in trial order. This fixed pipeline depth holds in every run, one thread or many,
+//! local or through workers, so they all make the same trials; it lets trial k+1's folds be
+//! fitted while trial k's last ones finish ([`crate::local`], [`crate::remote`]).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -159,8 +166,37 @@ pub fn search(
 
 /// [`search`], with every trial's folds fitted through `executor` when one is given (see
 /// [`crate::remote`]): the same loop, the same proposals and the same pruning, so the same
-/// trials and model as a local search.
+/// trials and model as a local search. Without one, a search with more than one thread fits
+/// folds through the in-process pipeline ([`crate::local`]), one thread fits them in turn.
 pub fn search_with(
+    problem: &Problem,
+    plan: &CvPlan,
+    options: &SearchOptions,
+    observer: &mut dyn Observer,
+    executor: Option<&mut dyn FoldExecutor>,
+) -> Result<SearchResult, AutomlError> {
+    let threads = rayon::current_num_threads();
+    match executor {
+        Some(e) => search_loop(problem, plan, options, observer, Some(e)),
+        None if threads > 1 => {
+            let shared = crate::local::Shared::default();
+            rayon::in_place_scope(|scope| {
+                let mut local = crate::local::LocalExecutor::new(
+                    scope,
+                    &shared,
+                    problem,
+                    plan,
+                    options.metric,
+                    threads,
+                );
+                search_loop(problem, plan, options, observer, Some(&mut local))
+            })
+        }
+        None => search_loop(problem, plan, options, observer, None),
+    }
+}
+
+fn search_loop(
     problem: &Problem,
     plan: &CvPlan,
     options: &SearchOptions,
@@ -231,6 +267,7 @@ pub fn search_with(
                 LearnerState {
                     tuner: Tuner::with_active(l, options.seed, active_dims(l, has_categorical)),
                     skip_portfolio: false,
+                    first_pending: false,
                     best_loss: f64::INFINITY,
                     first_loss: f64::NAN,
                     spent: 0.0,
@@ -256,12 +293,9 @@ pub fn search_with(
     let mut trials: Vec<TrialRecord> = Vec::new();
     let mut kept: Vec<Kept> = Vec::new();
     let mut stopped_by = StopReason::TrialBudget;
-    // A time-only study whose folds go to workers proposes one trial ahead: the next trial's
-    // folds are queued while the current one's are fitted, so up to twice the number of
-    // folds keep workers busy. It is proposed before the current trial's score is told, so
-    // it is not the proposal a one-at-a-time search would make; that is why a study with a
-    // trial budget (whose trials must be the local run's) never looks ahead.
-    let look_ahead = executor.is_some() && matches!(options.budget, Budget::Until(_));
+    // Every study proposes one trial ahead (module doc: "Look-ahead"), with or without an
+    // executor, so that a run whose folds are fitted two trials at a time makes the trials
+    // of a run that fits them one after another.
     // The trial proposed ahead: learner, config (already capped to the budget), portfolio
     // index, and whether the cap changed it.
     let mut ahead: Option<(LearnerKind, Config, Option<usize>, bool)> = None;
@@ -305,10 +339,44 @@ pub fn search_with(
             break;
         }
         let id = trials.len();
+        if portfolio_index == Some(0)
+            && id > 0
+            && let Some(state) = states.get_mut(&learner)
+        {
+            // Trial 0 has nothing to be pruned against: its learner's defaults need not wait.
+            state.first_pending = true;
+        }
         observer.event(StudyEvent::TrialStarted { id, learner });
         let trial_seed = seed_of_trial(options.seed, id);
         let best_ref = best_completed(&trials, metric).map(|t| (t.fold_scores.clone(), t.cv_std));
         let t0 = Instant::now();
+        if let Some(e) = executor.as_deref_mut()
+            && !submitted
+        {
+            e.submit(fold_tasks(
+                id,
+                plan.folds.len(),
+                &config,
+                trial_seed,
+                effective_deadline,
+            ))?;
+        }
+        if trials.len() + 1 < max_trials {
+            ahead = next_config(&learners, &mut states, &mut queue).map(|(l, c, p)| {
+                let (c, capped) = afford(c);
+                (l, c, p, capped)
+            });
+            if let (Some(e), Some((_, next, _, _))) = (executor.as_deref_mut(), &ahead) {
+                // Queued behind trial k's folds, so those are taken first.
+                e.submit(fold_tasks(
+                    id + 1,
+                    plan.folds.len(),
+                    next,
+                    seed_of_trial(options.seed, id + 1),
+                    effective_deadline,
+                ))?;
+            }
+        }
         let outcome = match executor.as_deref_mut() {
             None => run_folds(
                 problem,
@@ -320,41 +388,15 @@ pub fn search_with(
                 best_ref.as_ref(),
                 strict,
             ),
-            Some(e) => {
-                if !submitted {
-                    e.submit(fold_tasks(
-                        id,
-                        plan.folds.len(),
-                        &config,
-                        trial_seed,
-                        effective_deadline,
-                    ))?;
-                }
-                if look_ahead && trials.len() + 1 < max_trials {
-                    ahead = next_config(&learners, &mut states, &mut queue).map(|(l, c, p)| {
-                        let (c, capped) = afford(c);
-                        (l, c, p, capped)
-                    });
-                    if let Some((_, next, _, _)) = &ahead {
-                        e.submit(fold_tasks(
-                            id + 1,
-                            plan.folds.len(),
-                            next,
-                            seed_of_trial(options.seed, id + 1),
-                            effective_deadline,
-                        ))?;
-                    }
-                }
-                run_folds_remote(
-                    e,
-                    id,
-                    plan.folds.len(),
-                    metric,
-                    effective_deadline,
-                    best_ref.as_ref(),
-                    strict,
-                )?
-            }
+            Some(e) => run_folds_remote(
+                e,
+                id,
+                plan.folds.len(),
+                metric,
+                effective_deadline,
+                best_ref.as_ref(),
+                strict,
+            )?,
         };
         let fit_seconds = t0.elapsed().as_secs_f64();
         let (record, results) = match outcome {
@@ -420,8 +462,11 @@ pub fn search_with(
         // Tuner and scheduler bookkeeping; pruned trials count as what they scored so far.
         let loss = loss_of(metric, record.cv_score);
         if let Some(state) = states.get_mut(&learner) {
-            if portfolio_index == Some(0) && record.status != TrialStatus::Completed {
-                state.skip_portfolio = true;
+            if portfolio_index == Some(0) {
+                state.first_pending = false;
+                if record.status != TrialStatus::Completed {
+                    state.skip_portfolio = true;
+                }
             }
             state.tuner.tell(&config, loss);
             // Rounds capped to fit the budget are not asked for again with three times as many.
@@ -491,6 +536,7 @@ pub fn search_with(
         // A trial proposed ahead and never consumed leaves nothing queued behind.
         e.cancel(trials.len())?;
         e.cancel(trials.len() + 1)?;
+        e.finish()?;
     }
     if trials.len() >= max_trials && stopped_by != StopReason::Interrupted {
         stopped_by = StopReason::TrialBudget;
@@ -883,44 +929,26 @@ fn run_folds(
             deadline,
         )
     };
-    // Folds are fitted in pairs when there are threads to spare: a learner's own parallelism
-    // leaves cores idle on the many small tree nodes of mid-sized data, two independent fits
-    // do not. Results are then used one at a time in fold order, exactly as if fitted one
-    // after another, so pruning decisions and the model never depend on the thread count; a
-    // fold fitted alongside one that got the trial pruned is discarded.
-    let width = if rayon::current_num_threads() > 1 {
-        2
-    } else {
-        1
-    };
+    // One thread: folds in turn, stopping at the first that gets the trial pruned. (With
+    // more, the search fits them through the in-process pipeline, `crate::local`, and uses
+    // the results in this same order.)
     let mut results = Vec::with_capacity(plan.folds.len());
     let mut cost = 0.0;
-    let mut next = 0;
-    while next < plan.folds.len() {
-        let batch: Vec<Result<FoldResult, FoldError>> = if width == 2 && next + 1 < plan.folds.len()
-        {
-            let (a, b) = rayon::join(|| fit(next), || fit(next + 1));
-            vec![a, b]
-        } else {
-            vec![fit(next)]
-        };
-        next += batch.len();
-        for outcome in batch {
-            match outcome {
-                Ok(r) => {
-                    cost += r.cost_units;
-                    results.push(r);
-                }
-                Err(FoldError::Interrupted) => return FoldsOutcome::Interrupted,
-                Err(FoldError::Failed(m)) => return FoldsOutcome::Failed(m),
+    for f in 0..plan.folds.len() {
+        match fit(f) {
+            Ok(r) => {
+                cost += r.cost_units;
+                results.push(r);
             }
-            if trails_best(&results, plan.folds.len(), metric, best, strict) {
-                return FoldsOutcome::Done {
-                    results,
-                    pruned: true,
-                    cost,
-                };
-            }
+            Err(FoldError::Interrupted) => return FoldsOutcome::Interrupted,
+            Err(FoldError::Failed(m)) => return FoldsOutcome::Failed(m),
+        }
+        if trails_best(&results, plan.folds.len(), metric, best, strict) {
+            return FoldsOutcome::Done {
+                results,
+                pruned: true,
+                cost,
+            };
         }
     }
     FoldsOutcome::Done {
@@ -1439,24 +1467,101 @@ mod tests {
         (r, recorder.log)
     }
 
+    /// The search's trials, as compared between runs that must agree bit for bit.
+    fn trial_key(r: &SearchResult) -> Vec<(LearnerKind, BTreeMap<String, String>, u64, bool)> {
+        r.trials
+            .iter()
+            .map(|t| {
+                (
+                    t.learner,
+                    t.params.clone(),
+                    t.cv_score.to_bits(),
+                    t.status == TrialStatus::Pruned,
+                )
+            })
+            .collect()
+    }
+
+    fn pool(threads: usize) -> rayon::ThreadPool {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+    }
+
     #[test]
-    fn with_a_trial_budget_an_executor_gives_the_local_search_one_trial_at_a_time() {
-        let local = run(16, 4);
+    fn with_a_trial_budget_an_executor_gets_the_local_searchs_trials_one_ahead() {
+        let local = pool(1).install(|| run(16, 4));
         let (remote, log) = through_recorder(Budget::Trials(16), 4);
-        let key = |r: &SearchResult| {
-            r.trials
-                .iter()
-                .map(|t| (t.learner, t.params.clone(), t.cv_score.to_bits()))
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(key(&remote), key(&local));
-        // Each trial is submitted only once the previous one has been waited for.
-        let mut expected = Vec::new();
+        assert_eq!(trial_key(&remote), trial_key(&local));
+        assert_eq!(remote.cv_score.to_bits(), local.cv_score.to_bits());
+        // Trial k+1 is queued before trial k is waited for; nothing beyond the budget.
+        let mut expected = vec![("submit", 0)];
         for t in 0..16 {
-            expected.push(("submit", t));
+            if t + 1 < 16 {
+                expected.push(("submit", t + 1));
+            }
             expected.push(("wait", t));
         }
         assert_eq!(log, expected);
+    }
+
+    #[test]
+    fn folds_fitted_two_trials_at_a_time_give_the_one_thread_search() {
+        let one = pool(1).install(|| run(16, 6));
+        // Through the in-process pipeline, watched: the calling thread is one of the pool's
+        // and only waits, so three threads leave two fitting.
+        let (x, y) = binary_data();
+        let binned = BinnedData::fit(&x, 255).unwrap();
+        let problem = Problem {
+            x: &x,
+            y: &y,
+            weight: None,
+            task: Task::Binary,
+            n_classes: 2,
+            binned: Some(&binned),
+        };
+        let plan = plan_folds(Task::Binary, &y, 2, 4, 6).unwrap();
+        let options = SearchOptions {
+            metric: Metric::RocAuc,
+            budget: Budget::Trials(16),
+            learners: LearnerKind::ALL.to_vec(),
+            seed: 6,
+            finish_factor: 0.0,
+            final_mode: FinalMode::Auto,
+            plan_seconds: None,
+        };
+        let shared = crate::local::Shared::default();
+        let (piped, most) = pool(3).install(|| {
+            rayon::in_place_scope(|scope| {
+                let mut local = crate::local::LocalExecutor::new(
+                    scope,
+                    &shared,
+                    &problem,
+                    &plan,
+                    Metric::RocAuc,
+                    2,
+                );
+                let r = search_with(
+                    &problem,
+                    &plan,
+                    &options,
+                    &mut crate::events::NoObserver,
+                    Some(&mut local),
+                )
+                .unwrap();
+                (r, local.most_trials_fitting())
+            })
+        });
+        assert_eq!(trial_key(&piped), trial_key(&one));
+        assert_eq!(piped.cv_score.to_bits(), one.cv_score.to_bits());
+        assert_eq!(piped.predictor.predict(&x), one.predictor.predict(&x));
+        // Some trial's folds were fitted while the previous trial's were.
+        assert_eq!(most, 2);
+        // And the search picks the pipeline by itself with threads to spare.
+        let auto = pool(2).install(|| run(16, 6));
+        assert_eq!(trial_key(&auto), trial_key(&one));
+        assert_eq!(auto.predictor.predict(&x), one.predictor.predict(&x));
     }
 
     #[test]

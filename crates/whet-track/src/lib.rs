@@ -783,6 +783,37 @@ pub mod testing {
         })
     }
 
+    /// (trial, fold, finished time in ms by the database's clock) of every fitted task of the
+    /// trial queue, in queue order: what tests read the order folds were fitted in from.
+    pub fn queue_finish_times(spec: &str) -> Result<Vec<(i64, i64, i64)>> {
+        let out = std::sync::Mutex::new(Vec::new());
+        with_connection(spec, |mut conn, _, location| {
+            let out = &out;
+            async move {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT trial, fold, finished_time FROM trial_queue \
+                     WHERE state = 'done' ORDER BY task_key",
+                )
+                .fetch_all(&mut conn)
+                .await;
+                let _ = conn.close().await;
+                let rows = rows.map_err(|e| Error::db(&location, "read the queue", e))?;
+                let mut times = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    let get = |i: usize| {
+                        row.try_get::<i64, _>(i)
+                            .map_err(|e| Error::db(&location, "read the queue", e))
+                    };
+                    times.push((get(0)?, get(1)?, get(2)?));
+                }
+                *out.lock().unwrap_or_else(|e| e.into_inner()) = times;
+                Ok(())
+            }
+        })?;
+        Ok(out.into_inner().unwrap_or_else(|e| e.into_inner()))
+    }
+
     fn with_connection<F, Fut>(spec: &str, f: F) -> Result<()>
     where
         F: FnOnce(sqlx::AnyConnection, crate::schema::Backend, String) -> Fut,

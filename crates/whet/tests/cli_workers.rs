@@ -3,7 +3,8 @@
 //! `.ci/postgres.sh`); without it the PostgreSQL tests say they are skipped. Each test gets a
 //! fresh schema.
 //!
-//! What is checked: 3 workers give the local run's trials, scores and model, and so do 2
+//! What is checked: 3 workers give the local run's trials, scores and model, with two
+//! trials' folds in flight at once (from the queue's finish times), and so do 2
 //! workers and a submitter that reach the queue through a `whet server` on that PostgreSQL
 //! with tokens (a read token's worker is refused and takes nothing; a damaged data artifact is
 //! reported and the fold stays queued); a worker killed (SIGKILL) while it holds a trial loses
@@ -275,6 +276,23 @@ fn three_workers_give_the_local_runs_trials_scores_and_model() {
         tasks
             .iter()
             .all(|t| t.state == "done" || t.state == "cancelled")
+    );
+    // Two trials' folds were in flight at once: trial k+1 is queued while trial k's folds
+    // are fitted (the search proposes one trial ahead), so a worker that finds trial k's
+    // folds all taken fits one of k+1's. Folds are claimed in queue order, trial k's first,
+    // so a fold of k+1 done before one of k's was fitted while that one was.
+    let finished = whet_track::testing::queue_finish_times(&store).unwrap();
+    let overlaps = finished
+        .iter()
+        .filter(|&&(trial, _, at)| {
+            finished
+                .iter()
+                .any(|&(earlier, _, then)| earlier + 1 == trial && then > at)
+        })
+        .count();
+    assert!(
+        overlaps > 0,
+        "no fold of a trial finished before the previous trial's last fold: {finished:?}"
     );
 
     // --once on an empty queue: exits at once, successfully.
