@@ -4,7 +4,7 @@
 # --threads 2, which fits two trials' folds at once in one process), and the
 # queue's overhead per fold (claim + result, as each worker reports it at exit) with 8 workers.
 #
-#   WHET_TEST_POSTGRES_URL=postgres://… [VIA=postgres|server] [WORKERS="1 2 8"] [TRIALS=200] \
+#   WHET_TEST_POSTGRES_URL=postgres://… [VIA=postgres|server] [WORKERS="1 2 8"] [TRIALS=200] [SKIP_LOCAL=1] \
 #     bash bench/workers.sh [DATA TARGET]
 #
 # VIA=server puts a `whet server` (on the same PostgreSQL, --auth off) between the workers,
@@ -44,6 +44,7 @@ echo "load before: $(uptime)"
 
 TRAIN=("$DATA" --target "$TARGET" --trials "$TRIALS" --seed 1 --json --quiet)
 
+if [ "${SKIP_LOCAL:-0}" != 1 ]; then
 t0=$(now)
 "$BIN" --threads 1 train "${TRAIN[@]}" --out "$WORK/local.whet" --store "$WORK/local.db" >"$WORK/local.json"
 t1=$(now)
@@ -58,6 +59,7 @@ import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:])
 print(f"  cv_score --threads 1 {a['cv_score']} --threads 2 {b['cv_score']}: {'same' if a['cv_score'] == b['cv_score'] else 'DIFFERENT'}")
 PY
+fi
 
 run_remote() { # workers
     local n=$1 url pids=() server=""
@@ -78,13 +80,17 @@ run_remote() { # workers
     done
     local s e
     s=$(now)
-    "$BIN" --threads 1 train "${TRAIN[@]}" --out "$WORK/remote$n.whet" --store "$url" --workers remote >"$WORK/remote$n.json"
+    /usr/bin/time -o "$WORK/submitter-$n.time" -f "%U %S" \
+        "$BIN" --threads 1 train "${TRAIN[@]}" --out "$WORK/remote$n.whet" --store "$url" --workers remote >"$WORK/remote$n.json"
     e=$(now)
     kill -TERM "${pids[@]}"
     wait "${pids[@]}" || true
     if [ -n "$server" ]; then kill -TERM "$server"; wait "$server" || true; fi
     echo "$n worker(s): $(echo "$e - $s" | bc) s"
+    read -r su ss <"$WORK/submitter-$n.time"
+    echo "  submitter CPU: $su s user + $ss s sys = $(echo "scale=1; 100 * ($su + $ss) / ($e - $s)" | bc)% of one core over the run"
     grep -h "queue time" "$WORK"/w"$n"-*.log | sed 's/^/  /'
+    [ -f "$WORK/local.json" ] || return 0
     python3 - "$WORK/local.json" "$WORK/remote$n.json" <<'PY'
 import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:])
