@@ -25,6 +25,22 @@ pub(crate) struct LearnerState {
     pub(crate) best_trial_cost: f64,
 }
 
+impl LearnerState {
+    /// A learner nothing has been tried with yet.
+    pub(crate) fn new(tuner: Tuner) -> LearnerState {
+        LearnerState {
+            tuner,
+            skip_portfolio: false,
+            first_pending: false,
+            best_loss: f64::INFINITY,
+            first_loss: f64::NAN,
+            spent: 0.0,
+            since_improvement: 0.0,
+            best_trial_cost: 0.0,
+        }
+    }
+}
+
 /// Whether a boosting trial used every round it was allowed in some fold: early stopping
 /// would have ended it otherwise, so more rounds would likely still help.
 pub(crate) fn ran_to_cap(config: &Config, iterations: &[usize]) -> bool {
@@ -209,16 +225,7 @@ mod tests {
     }
 
     fn state(l: LearnerKind) -> LearnerState {
-        LearnerState {
-            tuner: Tuner::new(l, 0),
-            skip_portfolio: false,
-            first_pending: false,
-            best_loss: f64::INFINITY,
-            first_loss: f64::NAN,
-            spent: 0.0,
-            since_improvement: 0.0,
-            best_trial_cost: 0.0,
-        }
+        LearnerState::new(Tuner::new(l, 0))
     }
 
     #[test]

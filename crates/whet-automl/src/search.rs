@@ -264,16 +264,11 @@ fn search_loop(
         .map(|&l| {
             (
                 l,
-                LearnerState {
-                    tuner: Tuner::with_active(l, options.seed, active_dims(l, has_categorical)),
-                    skip_portfolio: false,
-                    first_pending: false,
-                    best_loss: f64::INFINITY,
-                    first_loss: f64::NAN,
-                    spent: 0.0,
-                    since_improvement: 0.0,
-                    best_trial_cost: 0.0,
-                },
+                LearnerState::new(Tuner::with_active(
+                    l,
+                    options.seed,
+                    active_dims(l, has_categorical),
+                )),
             )
         })
         .collect();
