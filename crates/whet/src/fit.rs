@@ -214,8 +214,17 @@ pub fn cmd_fit(args: &FitArgs, quiet: bool) -> Result<()> {
         _ => None,
     };
     let valid_pair = valid_set.as_ref().zip(valid_binned.as_ref());
+    crate::interrupt::check(|| "stopped on request before the fit; no model was written".into())?;
     let started = Instant::now();
-    let predictor = whet_learn::fit(&params, &train_set, binned.as_ref(), valid_pair, None)?;
+    // No deadline: the fit ends early only when the user asks (Ctrl-C, SIGTERM).
+    let predictor = match whet_learn::fit(&params, &train_set, binned.as_ref(), valid_pair, None) {
+        Err(whet_learn::LearnError::Interrupted { done, planned }) => {
+            return Err(anyhow::Error::new(crate::exit::Interrupted(format!(
+                "stopped on request after {done} of {planned} rounds; no model was written"
+            ))));
+        }
+        other => other?,
+    };
     let (iterations, best_iteration) = match &predictor {
         Predictor::Gbdt(m) => (Some(m.n_iterations()), m.best_iteration),
         _ => (None, None),
@@ -247,6 +256,7 @@ pub fn cmd_fit(args: &FitArgs, quiet: bool) -> Result<()> {
         metrics.insert("test".to_string(), m.clone());
     }
     let learner = predictor.learner_name().to_string();
+    crate::interrupt::check(|| "stopped on request after the fit; no model was written".into())?;
     if let Some(out) = &args.out {
         let classes = prep
             .target

@@ -1,7 +1,7 @@
 //! Ctrl-C and SIGTERM during long commands: the first asks the work to stop (a search keeps
-//! its finished trials and builds its model from them; a prediction stops between chunks and
-//! a profile between its steps, and neither leaves an output file); the second ends the
-//! process at once.
+//! its finished trials and builds its model from them; `whet fit` stops at its next round; a
+//! prediction stops between chunks and a profile between its steps; none of the last three
+//! leaves an output file); the second ends the process at once.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

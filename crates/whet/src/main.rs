@@ -120,7 +120,7 @@ fn main() -> ExitCode {
     }
     if matches!(
         cli.command,
-        Command::Train(_) | Command::Predict(_) | Command::Profile(_)
+        Command::Train(_) | Command::Fit(_) | Command::Predict(_) | Command::Profile(_)
     ) {
         interrupt::install();
     }

@@ -1,4 +1,4 @@
-//! Ctrl-C (SIGINT) during `whet predict` and `whet profile`: the first stops the command at
+//! Ctrl-C (SIGINT) during `whet predict`, `whet profile` and `whet fit`: the first stops the command at
 //! its next step with exit code 130 and leaves no output file (a previous one unchanged); the
 //! second ends the process at once. (`whet train`'s Ctrl-C and SIGTERM are in cli_train/store.rs.)
 //!
@@ -229,4 +229,44 @@ fn a_second_ctrl_c_ends_profile_at_once() {
     // Ended by the second signal, not at the next step the first one waits for.
     assert!(!err.contains("stopped on request"), "{err}");
     assert!(!html.exists(), "a report was written");
+}
+
+/// A fit of thousands of rounds on 200,000 rows lasts minutes; Ctrl-C once the data is read
+/// (the fit is under way) stops it at its next round without writing the model.
+#[test]
+fn ctrl_c_during_fit_stops_it_and_writes_no_model() {
+    let data = big_churn();
+    let model = tmp("stopped-fit.whet");
+    let mut child = spawn(
+        whet()
+            .arg("fit")
+            .arg(&data)
+            .args([
+                "--target",
+                "churned",
+                "-p",
+                "num_iterations=100000",
+                "-p",
+                "learning_rate=0.001",
+                "--out",
+            ])
+            .arg(&model),
+    );
+    let pid = child.id();
+    wait_until(&mut child, "the data was being read", || {
+        reading(pid, &data)
+    });
+    wait_until(&mut child, "the data was read", || !reading(pid, &data));
+    sigint(&child);
+    let o = finish(child, Duration::from_secs(60));
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(err.contains("stopped on request"), "{err}");
+    assert!(err.contains("no model was written"), "{err}");
+    assert!(
+        o.stdout.is_empty(),
+        "a report was printed: {}",
+        text(&o.stdout)
+    );
+    assert!(!model.exists(), "a model was written");
 }
