@@ -2,7 +2,9 @@
 //! a note without it, each test in a fresh schema): claims skip what others hold, a lease that
 //! runs out hands the task to the next claim and voids the late result, and data is checked
 //! against its sha256; a result and the next claim go in one call (and a void result does not
-//! make its own task claimable by that call). On SQLite the queue is refused with a message.
+//! make its own task claimable by that call); a task whose lease ran out goes before older
+//! queued ones; eight workers calling back to back get every task exactly once. On SQLite the
+//! queue is refused with a message.
 
 use std::io::Write;
 use std::time::Duration;
@@ -10,11 +12,13 @@ use std::time::Duration;
 use whet_track::{NewTask, QueueStudy, Store, TaskState};
 
 fn postgres(test: &str) -> Option<Store> {
+    postgres_url(test).map(|url| Store::open(&url).unwrap())
+}
+
+/// A fresh schema's URL, for tests that open several handles as separate workers do.
+fn postgres_url(test: &str) -> Option<String> {
     match std::env::var("WHET_TEST_POSTGRES_URL") {
-        Ok(base) => {
-            let url = whet_track::testing::fresh_postgres_schema(&base).unwrap();
-            Some(Store::open(&url).unwrap())
-        }
+        Ok(base) => Some(whet_track::testing::fresh_postgres_schema(&base).unwrap()),
         Err(_) => {
             let _ = writeln!(
                 std::io::stderr(),
@@ -231,4 +235,92 @@ fn a_result_and_the_next_claim_go_in_one_call_and_a_late_result_is_void() {
         .queue_release(again.key, again.attempt, "test")
         .unwrap();
     assert!(store.queue_claim("x", Some(other), long).unwrap().is_none());
+}
+
+#[test]
+fn a_task_whose_lease_ran_out_is_claimed_before_queued_ones() {
+    let Some(store) = postgres("a_task_whose_lease_ran_out_is_claimed_before_queued_ones") else {
+        return;
+    };
+    let exp = study(&store, "s6");
+    let keys = store.queue_enqueue("s6", exp, &tasks(3)).unwrap();
+    let lease = Duration::from_secs(30);
+    let dead = store
+        .queue_claim("dead", None, Duration::from_millis(200))
+        .unwrap()
+        .unwrap();
+    assert_eq!(dead.key, keys[0]);
+    std::thread::sleep(Duration::from_millis(500));
+    let again = store.queue_claim("a", None, lease).unwrap().unwrap();
+    assert_eq!((again.key, again.attempt), (keys[0], 2));
+    let next = store.queue_claim("b", None, lease).unwrap().unwrap();
+    assert_eq!((next.key, next.attempt), (keys[1], 1));
+}
+
+/// Workers that store a result and claim the next task in one call, back to back, contend for
+/// the same rows: every task must be done exactly once by the claim that holds it, and no call
+/// may fail (two such calls once deadlocked on each other's rows).
+#[test]
+fn eight_workers_calling_back_to_back_do_every_task_exactly_once() {
+    let Some(url) = postgres_url("eight_workers_calling_back_to_back_do_every_task_exactly_once")
+    else {
+        return;
+    };
+    let store = Store::open(&url).unwrap();
+    let exp = study(&store, "s7");
+    let n = 800;
+    let all: Vec<NewTask> = (0..n)
+        .map(|i| NewTask {
+            trial: i / 5,
+            fold: i % 5,
+            spec: String::new(),
+        })
+        .collect();
+    let keys = store.queue_enqueue("s7", exp, &all).unwrap();
+    let workers: Vec<_> = (0..8)
+        .map(|w| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let store = Store::open(&url).unwrap();
+                let owner = format!("w{w}");
+                let mut mine = Vec::new();
+                let mut pending: Option<whet_track::Completion> = None;
+                loop {
+                    let (kept, claimed) = store
+                        .queue_claim_next(pending.as_ref(), &owner, None, Duration::from_secs(60))
+                        .unwrap();
+                    if pending.is_some() {
+                        assert_eq!(kept, Some(true), "{owner}'s result was not kept");
+                    }
+                    let Some(task) = claimed else { break };
+                    mine.push(task.key);
+                    pending = Some(whet_track::Completion {
+                        key: task.key,
+                        attempt: task.attempt,
+                        result: owner.clone().into_bytes(),
+                    });
+                }
+                (owner, mine)
+            })
+        })
+        .collect();
+    let mut claimed = Vec::new();
+    for w in workers {
+        let (owner, mine) = w.join().unwrap();
+        for key in mine {
+            match store.queue_task_state(key).unwrap() {
+                TaskState::Done { result, owner: by } => {
+                    assert_eq!(
+                        (result, by.as_str()),
+                        (owner.clone().into_bytes(), owner.as_str())
+                    )
+                }
+                other => panic!("task {key}: {other:?}"),
+            }
+            claimed.push(key);
+        }
+    }
+    claimed.sort();
+    assert_eq!(claimed, keys, "every task claimed exactly once");
+    assert_eq!(store.queue_counts(Some("s7")).unwrap().done, n);
 }

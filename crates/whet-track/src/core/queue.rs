@@ -294,6 +294,18 @@ impl AsyncStore {
     /// One statement is one transaction: both happen or neither. The claim skips the task
     /// whose result is being stored, which PostgreSQL could otherwise see as claimable (its
     /// lease ran out) in the statement's snapshot and update twice.
+    ///
+    /// A task whose lease ran out goes first, then the oldest queued one; each is one walk of
+    /// the `(state, task_key)` index, so a claim costs the same with ten tasks queued or
+    /// ten thousand (an `OR` of the two made PostgreSQL read and sort every queued row).
+    ///
+    /// The result is stored before the claim looks for a task (the claim's one-time filter
+    /// reads `done`). Otherwise two workers could deadlock: `SKIP LOCKED` keeps the lock on a
+    /// row it locked and then found taken (claimed after the statement's snapshot), and that
+    /// row may be the one whose result another worker is storing while it holds such a lock
+    /// on this worker's row. Stored first, a statement waits (if at all) before it holds any
+    /// lock another could want. A deadlock PostgreSQL still reports is retried: it rolled the
+    /// whole statement back.
     pub async fn queue_claim_next(
         &self,
         done: Option<&Completion>,
@@ -311,10 +323,16 @@ impl AsyncStore {
              next AS (\
                  UPDATE trial_queue SET state = 'running', attempts = attempts + 1, lease_owner = $1, \
                  lease_until = {NOW} + $2 \
-                 WHERE task_key = (SELECT task_key FROM trial_queue \
-                     WHERE (state = 'queued' OR (state = 'running' AND lease_until < {NOW})) \
-                     AND ($3 < 0 OR experiment_id = $3) AND task_key <> $4 \
-                     ORDER BY task_key LIMIT 1 FOR UPDATE SKIP LOCKED) \
+                 WHERE task_key = COALESCE(\
+                     (SELECT task_key FROM trial_queue \
+                         WHERE (SELECT COUNT(*) FROM done) >= 0 \
+                         AND state = 'running' AND lease_until < {NOW} \
+                         AND ($3 < 0 OR experiment_id = $3) AND task_key <> $4 \
+                         ORDER BY task_key LIMIT 1 FOR UPDATE SKIP LOCKED), \
+                     (SELECT task_key FROM trial_queue \
+                         WHERE (SELECT COUNT(*) FROM done) >= 0 \
+                         AND state = 'queued' AND ($3 < 0 OR experiment_id = $3) \
+                         ORDER BY task_key LIMIT 1 FOR UPDATE SKIP LOCKED)) \
                  RETURNING task_key, study_id, trial, fold, spec, attempts) \
              SELECT (SELECT COUNT(*) FROM done), next.task_key, next.study_id, next.trial, \
                  next.fold, next.spec, next.attempts \
@@ -324,16 +342,22 @@ impl AsyncStore {
             Some(c) => (c.key, c.attempt, c.result.clone()),
             None => (-1, -1, Vec::new()),
         };
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(owner.to_string())
-            .bind(lease.as_millis() as i64)
-            .bind(experiment.unwrap_or(-1))
-            .bind(key)
-            .bind(attempt)
-            .bind(result)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(self.err("claim a trial"))?;
+        let mut tries = 0;
+        let row = loop {
+            let r = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(owner.to_string())
+                .bind(lease.as_millis() as i64)
+                .bind(experiment.unwrap_or(-1))
+                .bind(key)
+                .bind(attempt)
+                .bind(result.clone())
+                .fetch_one(&self.pool)
+                .await;
+            match r {
+                Err(e) if Error::is_transient(&e) && tries < 5 => tries += 1,
+                r => break r.map_err(self.err("claim a trial"))?,
+            }
+        };
         let get = |e| Error::db(&self.location, "read claimed trial", e);
         let kept: i64 = row.try_get(0).map_err(get)?;
         let kept = done.map(|_| kept == 1);
