@@ -100,7 +100,13 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
-    if let Some(n) = cli.threads {
+    let requested_threads = cli.threads.or_else(|| {
+        // One core and no --threads: the same one-thread pool as --threads 1 (below).
+        std::thread::available_parallelism()
+            .is_ok_and(|n| n.get() == 1)
+            .then_some(1)
+    });
+    if let Some(n) = requested_threads {
         let n = match exit::thread_count(n) {
             Ok((n, note)) => {
                 if let Some(note) = note.filter(|_| !cli.quiet) {
@@ -113,10 +119,21 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         };
+        // With one thread, the commands that fit on the main thread make it the pool's thread:
+        // otherwise each parallel loop inside a fit (thousands per second) is handed to a
+        // separate pool thread and waited for, and those hand-offs cost more than the work
+        // on small data. Not for the servers, whose request threads also call into the pool
+        // while the main thread never does.
+        let fits_on_main_thread = matches!(
+            cli.command,
+            Command::Train(_) | Command::Fit(_) | Command::Worker(_)
+        );
+        let mut pool = rayon::ThreadPoolBuilder::new().num_threads(n);
+        if n == 1 && fits_on_main_thread {
+            pool = pool.use_current_thread();
+        }
         // Only fails if a pool already exists, which cannot happen this early.
-        let _ = rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build_global();
+        let _ = pool.build_global();
     }
     if matches!(
         cli.command,
