@@ -148,7 +148,7 @@ export async function studyPage(main, studyId, live) {
       h("p", {}, h("strong", {}, used ? "Ensemble" : "Best single trial"), ": ", report.final_model_detail),
       h("p", {}, "Final strategy: ", h("strong", {}, report.final_strategy),
         report.final_strategy === "bag" ? " — each member's fold models are averaged, so no model is fitted outside the validated folds." : " — each member is fitted once more on all training rows.",
-        cmp ? h("span", { class: "muted" }, ` Compared in nested cross-validation on ${cmp.folds_compared} of ${cmp.folds} folds: bag ${fmtNum(cmp.bag_score)} vs refit ${fmtNum(cmp.refit_score)} (refit ahead by ${fmtNum(cmp.refit_gain)} ± ${cmp.refit_gain_se === null ? "—" : fmtNum(cmp.refit_gain_se)} per fold).`) : null),
+        cmp ? h("span", { class: "muted" }, ` Compared in nested cross-validation on ${cmp.folds_compared} of ${cmp.folds} folds: bag ${fmtNum(cmp.bag_score)} vs refit ${fmtNum(cmp.refit_score)} (${cmp.refit_gain >= 0 ? "refit" : "bag"} ahead by ${fmtNum(Math.abs(cmp.refit_gain))} ± ${cmp.refit_gain_se === null ? "—" : fmtNum(cmp.refit_gain_se)} per fold).`) : null),
       ens ? h("div", {},
         h("p", { class: "muted small" }, `Ensemble out-of-fold ${metric} ${fmtNum(ens.cv_score)} vs best trial ${fmtNum(ens.best_trial_oof_score)} on the same rows${used ? "" : " (not used)"}.`),
         h("table", { class: "plain", id: "ensemble" },
