@@ -426,6 +426,9 @@ pub fn cmd_worker(args: &WorkerArgs, store_flag: Option<&str>, quiet: bool) -> R
     // reported at exit: the queue's overhead, as bench/workers.sh measures it.
     let mut queue_time = Duration::ZERO;
     let mut idle = Duration::from_millis(5);
+    // Time spent waiting for a task to appear, reported at exit: a busy study's workers
+    // should hardly wait.
+    let mut idle_time = Duration::ZERO;
     // A fitted fold's result waits here for the next claim, which stores it in the same
     // round trip; it is stored alone when the worker stops.
     let mut pending: Option<Finished> = None;
@@ -453,6 +456,7 @@ pub fn cmd_worker(args: &WorkerArgs, store_flag: Option<&str>, quiet: bool) -> R
             // An idle worker is usually waiting for the submitter to consume a trial and
             // propose the next, which takes milliseconds: look again soon.
             std::thread::sleep(idle);
+            idle_time += idle;
             idle = (idle * 2).min(Duration::from_millis(50));
             continue;
         };
@@ -535,12 +539,13 @@ pub fn cmd_worker(args: &WorkerArgs, store_flag: Option<&str>, quiet: bool) -> R
     }
     if !quiet {
         eprintln!(
-            "whet worker {owner}: {done} folds fitted; queue time {:.2} ms per fold (claim + result); exiting",
+            "whet worker {owner}: {done} folds fitted; queue time {:.2} ms per fold (claim + result); waited {:.1} s for work; exiting",
             if done > 0 {
                 queue_time.as_secs_f64() * 1e3 / done as f64
             } else {
                 0.0
-            }
+            },
+            idle_time.as_secs_f64()
         );
     }
     Ok(())
