@@ -324,12 +324,17 @@ pub fn interval_method(task: Task, spec: &BootstrapSpec, n_rows: usize, paired: 
         let per = 100.min(spec.resamples.max(1));
         let subsets = spec.resamples.div_ceil(per);
         format!(
-            "{paired}bag of little bootstraps{same_rows} (data of {} rows or more): {subsets} subsets of n^0.7 rows{}, {per} resamples each of multinomial weights summing to n{strata} ({} in all), seed {}; interval = the value on all rows + the percentile ends of the subsets' pooled deviations from their own values",
+            "{paired}bag of little bootstraps{same_rows}, for data of {} rows or more: {subsets} subsets of n^0.7 rows{}, {per} resamples each of multinomial weights summing to n{} ({} in all), seed {}; interval = the value on all rows + the percentile ends of the subsets' pooled deviations from their own values",
             spec.blb_min_rows,
             if task == Task::Regression {
                 ""
             } else {
                 " per class"
+            },
+            if task == Task::Regression {
+                ""
+            } else {
+                ", stratified by class"
             },
             subsets * per,
             spec.seed
