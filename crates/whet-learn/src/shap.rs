@@ -78,6 +78,9 @@ fn cover(tree: &Tree, child: i32) -> f64 {
     }
 }
 
+/// `parent` is the path down to this node's parent (as many elements as `depth`); this
+/// node's path is built in the front of `scratch` and the children's in the rest, so a row's
+/// walk allocates nothing (LightGBM's layout: each depth owns a segment of one buffer).
 #[allow(clippy::too_many_arguments)]
 fn recurse(
     tree: &Tree,
@@ -85,19 +88,20 @@ fn recurse(
     phi: &mut [f64],
     scale: f64,
     node: i32,
-    parent_path: &[PathElement],
+    parent: &[PathElement],
+    scratch: &mut [PathElement],
     mut depth: usize,
     zero: f64,
     one: f64,
     feature: i64,
 ) {
-    let mut path = parent_path.to_vec();
-    path.resize(depth + 1, PathElement::default());
-    extend(&mut path, depth, zero, one, feature);
+    let (path, rest) = scratch.split_at_mut(depth + 1);
+    path[..depth].copy_from_slice(&parent[..depth]);
+    extend(path, depth, zero, one, feature);
     if node < 0 {
         let value = tree.leaf_value[!node as usize] * scale;
         for i in 1..=depth {
-            let w = unwound_sum(&path, depth, i);
+            let w = unwound_sum(path, depth, i);
             let el = path[i];
             phi[el.feature as usize] += w * (el.one_fraction - el.zero_fraction) * value;
         }
@@ -118,17 +122,18 @@ fn recurse(
     if let Some(k) = (1..=depth).find(|&k| path[k].feature == split) {
         incoming_zero = path[k].zero_fraction;
         incoming_one = path[k].one_fraction;
-        unwind(&mut path, depth, k);
+        unwind(path, depth, k);
         depth -= 1;
-        path.truncate(depth + 1);
     }
+    let path = &path[..=depth];
     recurse(
         tree,
         row,
         phi,
         scale,
         hot,
-        &path,
+        path,
+        rest,
         depth + 1,
         hot_zero * incoming_zero,
         incoming_one,
@@ -140,12 +145,29 @@ fn recurse(
         phi,
         scale,
         cold,
-        &path,
+        path,
+        rest,
         depth + 1,
         cold_zero * incoming_zero,
         0.0,
         split,
     );
+}
+
+/// Levels of internal nodes on the tree's longest root-to-leaf path.
+fn depth(tree: &Tree) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(0i32, 1usize)];
+    while let Some((node, d)) = stack.pop() {
+        if node < 0 {
+            continue;
+        }
+        deepest = deepest.max(d);
+        let n = &tree.nodes[node as usize];
+        stack.push((n.left, d + 1));
+        stack.push((n.right, d + 1));
+    }
+    deepest
 }
 
 /// The tree's expected output under its covers (the prediction with no features known).
@@ -167,7 +189,10 @@ pub fn tree_shap(tree: &Tree, row: &impl RowView, phi: &mut [f64], scale: f64) {
     if tree.nodes.is_empty() {
         return;
     }
-    recurse(tree, row, phi, scale, 0, &[], 0, 1.0, 1.0, -1);
+    // The path at depth d holds d + 1 elements; a leaf sits one below the deepest node.
+    let levels = depth(tree) + 2;
+    let mut scratch = vec![PathElement::default(); levels * (levels + 1) / 2];
+    recurse(tree, row, phi, scale, 0, &[], &mut scratch, 0, 1.0, 1.0, -1);
 }
 
 /// How a predictor's raw score (what SHAP values add up to) becomes its prediction.

@@ -9,6 +9,10 @@
 //! `--min-gain 0`; DeLong's test is counted alongside.
 //!
 //! Usage: compare_calibration [REPLICATES] [ROWS] [RESAMPLES] [CHALLENGER_NOISE ...]
+//!
+//! `WHET_BLB_MIN_ROWS=N` sets the row count from which the intervals come from the bag of
+//! little bootstraps (default `whet_review::bootstrap::BLB_MIN_ROWS`, as `whet compare`), so
+//! the large-data path can be checked on fewer rows; the table says which method ran.
 
 use whet_data::Task;
 use whet_data::rng::Rng;
@@ -51,14 +55,18 @@ fn main() {
     let replicates = num(0, 200.0) as usize;
     let rows = num(1, 1000.0) as usize;
     let resamples = num(2, 1000.0) as usize;
+    let blb_min_rows = std::env::var("WHET_BLB_MIN_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(whet_review::bootstrap::BLB_MIN_ROWS);
     let mut noises: Vec<f64> = args.iter().skip(3).filter_map(|a| a.parse().ok()).collect();
     if noises.is_empty() {
         noises = vec![1.0, 0.5];
     }
     println!(
-        "| challenger noise (champion 1.0) | replicates | rows | resamples | mean AUC gain | mean interval width | interval covers 0 | interval covers the true gain | verdict better | verdict worse | DeLong p < 0.05 | seconds |"
+        "| challenger noise (champion 1.0) | replicates | rows | resamples | interval | mean AUC gain | mean interval width | interval covers 0 | interval covers the true gain | verdict better | verdict worse | DeLong p < 0.05 | seconds |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for &noise in &noises {
         let started = std::time::Instant::now();
         // The true AUC gain of this noise level: both models on one large sample.
@@ -83,6 +91,7 @@ fn main() {
         };
         let (mut covers0, mut covers_truth, mut better, mut worse, mut delong) = (0, 0, 0, 0, 0);
         let (mut gain_sum, mut width_sum) = (0.0, 0.0);
+        let mut kind = "";
         for r in 0..replicates {
             let mut rng = Rng::new(42).fork(r as u64);
             let signal: Vec<f64> = (0..rows).map(|_| normal(&mut rng)).collect();
@@ -105,9 +114,11 @@ fn main() {
                 resamples,
                 seed: r as u64,
                 confidence: 0.95,
+                blb_min_rows,
             };
             let g = gains(&scored(&y, a), &scored(&y, b), &spec);
             let auc = &g[0].gain;
+            kind = g[0].interval.label();
             gain_sum += auc.value;
             width_sum += auc.hi - auc.lo;
             covers0 += usize::from(auc.contains(0.0));
@@ -120,7 +131,7 @@ fn main() {
         }
         let pct = |k: usize| format!("{:.1}%", 100.0 * k as f64 / replicates as f64);
         println!(
-            "| {noise} | {replicates} | {rows} | {resamples} | {:+.4} (true {truth:+.4}) | {:.4} | {} | {} | {} | {} | {} | {:.1} |",
+            "| {noise} | {replicates} | {rows} | {resamples} | {kind} | {:+.4} (true {truth:+.4}) | {:.4} | {} | {} | {} | {} | {} | {:.1} |",
             gain_sum / replicates as f64,
             width_sum / replicates as f64,
             pct(covers0),

@@ -10,9 +10,7 @@ use serde::Serialize;
 use whet_data::{Table, Task};
 use whet_learn::model::Model;
 
-use crate::bootstrap::{
-    BootstrapSpec, Estimate, IntervalKind, Strata, percentile_interval, replicate,
-};
+use crate::bootstrap::{BootstrapSpec, Estimate, IntervalKind, Strata, intervals};
 use crate::error::{Result, ReviewError};
 use crate::eval::{MetricDef, Scored};
 use crate::influence;
@@ -87,6 +85,8 @@ pub struct MetricGain {
     pub challenger: f64,
     /// Challenger's advantage (positive = better), with its paired interval.
     pub gain: Estimate,
+    /// How the interval was computed.
+    pub interval: IntervalKind,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -136,23 +136,31 @@ pub fn gains(a: &Scored, b: &Scored, spec: &BootstrapSpec) -> Vec<MetricGain> {
     let defs = a.metric_defs();
     let (va, vb) = (a.values(None), b.values(None));
     let strata = Strata::by_class(&a.y, a.n_classes());
-    let reps = replicate(&strata, spec, defs.len(), |c| {
-        let (ra, rb) = (a.resample_values(c), b.resample_values(c));
+    let gain_of = |ra: &[f64], rb: &[f64]| -> Vec<f64> {
         defs.iter()
-            .zip(ra.iter().zip(&rb))
+            .zip(ra.iter().zip(rb))
             .map(|(d, (x, y))| oriented(d, *x, *y))
             .collect()
-    });
+    };
+    let point = gain_of(&va, &vb);
+    let (estimates, kind) = intervals(
+        &strata,
+        spec,
+        &point,
+        |c| gain_of(&a.resample_values(c), &b.resample_values(c)),
+        |rows| (a.subset(rows), b.subset(rows)),
+        |(x, y), c| gain_of(&x.resample_values(c), &y.resample_values(c)),
+        |(x, y), w| gain_of(&x.values(Some(w)), &y.values(Some(w))),
+    );
     defs.into_iter()
+        .zip(estimates)
         .enumerate()
-        .map(|(k, def)| {
-            let gain = percentile_interval(oriented(&def, va[k], vb[k]), &reps[k], spec);
-            MetricGain {
-                champion: va[k],
-                challenger: vb[k],
-                gain,
-                def,
-            }
+        .map(|(k, (def, gain))| MetricGain {
+            champion: va[k],
+            challenger: vb[k],
+            gain,
+            interval: kind,
+            def,
         })
         .collect()
 }
@@ -203,15 +211,23 @@ fn slice_gain(
         );
     };
     let strata = Strata::by_class(&xa.y, xa.n_classes());
-    let reps = replicate(&strata, &spec, 1, |c| {
+    let gain_of = |x: &Scored, y: &Scored, c: &[u8]| {
         vec![oriented(
             metric,
-            xa.resample_value(c, k),
-            xb.resample_value(c, k),
+            x.resample_value(c, k),
+            y.resample_value(c, k),
         )]
-    });
-    let gain = percentile_interval(oriented(metric, pa, pb), &reps[0], &spec);
-    (pa, pb, gain, IntervalKind::Bootstrap)
+    };
+    let (estimates, kind) = intervals(
+        &strata,
+        &spec,
+        &[oriented(metric, pa, pb)],
+        |c| gain_of(&xa, &xb, c),
+        |r| (xa.subset(r), xb.subset(r)),
+        |(x, y), c| gain_of(x, y, c),
+        |(x, y), w| vec![oriented(metric, x.values(Some(w))[k], y.values(Some(w))[k])],
+    );
+    (pa, pb, estimates[0], kind)
 }
 
 fn check_same_target(a: &Model, b: &Model) -> Result<()> {
@@ -404,15 +420,11 @@ pub fn compare(
         verdict,
         summary,
         bootstrap: options.bootstrap,
-        interval_method: format!(
-            "paired percentile bootstrap (both models on the same resampled rows), {} resamples{}, seed {}",
-            options.bootstrap.resamples,
-            if sa.task == Task::Regression {
-                ""
-            } else {
-                " stratified by class"
-            },
-            options.bootstrap.seed
+        interval_method: crate::review::interval_method(
+            sa.task,
+            &options.bootstrap,
+            sa.n_rows(),
+            true,
         ),
         metrics,
         tests,
@@ -451,17 +463,23 @@ mod tests {
     }
 
     /// Two models: a shared signal plus independent noise of the same size (the null), or the
-    /// challenger with less noise (a real gain). 60 replicates of 400 rows, 200 resamples.
-    fn verdicts(challenger_noise: f64, replicates: usize) -> (usize, usize) {
+    /// challenger with less noise (a real gain). `n` rows, 200 resamples; `blb_min_rows` 0
+    /// takes the bag of little bootstraps at any size.
+    fn verdicts(
+        challenger_noise: f64,
+        replicates: usize,
+        n: usize,
+        blb_min_rows: usize,
+    ) -> (usize, usize) {
         let spec = BootstrapSpec {
             resamples: 200,
             seed: 3,
             confidence: 0.95,
+            blb_min_rows,
         };
         let mut rng = Rng::new(99);
         let (mut covered, mut better) = (0, 0);
         for _ in 0..replicates {
-            let n = 400;
             let signal: Vec<f64> = (0..n).map(|_| normal(&mut rng)).collect();
             let y: Vec<f64> = signal
                 .iter()
@@ -513,6 +531,7 @@ mod tests {
             resamples: 400,
             seed: 1,
             confidence: 0.95,
+            ..Default::default()
         };
         let boot = gains(&a, &b, &spec);
         let all: Vec<u32> = (0..n as u32).collect();
@@ -536,13 +555,29 @@ mod tests {
 
     #[test]
     fn null_rarely_better_and_a_real_gain_usually_is() {
-        let (covered, better) = verdicts(1.0, 60);
+        let (covered, better) = verdicts(1.0, 60, 400, usize::MAX);
         assert!(
             covered >= 53,
             "the interval covered 0 in {covered} of 60 null replicates"
         );
         assert!(better <= 4, "said better in {better} of 60 null replicates");
-        let (_, better) = verdicts(0.3, 30);
+        let (_, better) = verdicts(0.3, 30, 400, usize::MAX);
+        assert!(
+            better >= 24,
+            "said better in only {better} of 30 replicates with a real gain"
+        );
+    }
+
+    /// The same with the bag of little bootstraps (the path of large data), on 3,000 rows.
+    #[test]
+    fn little_bootstraps_null_rarely_better_and_a_real_gain_usually_is() {
+        let (covered, better) = verdicts(1.0, 60, 3000, 0);
+        assert!(
+            covered >= 53,
+            "the interval covered 0 in {covered} of 60 null replicates"
+        );
+        assert!(better <= 4, "said better in {better} of 60 null replicates");
+        let (_, better) = verdicts(0.6, 30, 3000, 0);
         assert!(
             better >= 24,
             "said better in only {better} of 30 replicates with a real gain"

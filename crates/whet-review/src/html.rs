@@ -725,16 +725,17 @@ pub fn review_html(r: &Review) -> String {
 
     let _ = write!(
         h,
-        "<h2>How accurate is it?</h2><p class=\"small\">Intervals: {}.</p><table><tr><th>metric</th><th>value</th><th>95% interval</th><th></th></tr>",
+        "<h2>How accurate is it?</h2><p class=\"small\">Intervals: {}.</p><table><tr><th>metric</th><th>value</th><th>95% interval</th><th>interval by</th><th></th></tr>",
         escape(&r.interval_method)
     );
     for m in r.metrics.iter().filter(|m| !m.def.name.contains('[')) {
         let _ = write!(
             h,
-            "<tr><td>{}</td><td class=\"num\"><b>{}</b></td><td class=\"num\">{}</td><td class=\"small\">{}</td></tr>",
+            "<tr><td>{}</td><td class=\"num\"><b>{}</b></td><td class=\"num\">{}</td><td class=\"small\">{}</td><td class=\"small\">{}</td></tr>",
             escape(&m.def.label),
             num(m.estimate.value),
             ci(&m.estimate),
+            m.interval.label(),
             if m.def.higher_is_better {
                 "higher is better"
             } else {
@@ -829,12 +830,12 @@ pub fn compare_html(c: &Comparison) -> String {
         "<h2>Every metric</h2><p class=\"small\">Gain: positive means the challenger is better (for losses, champion − challenger). Intervals: {}.</p>",
         escape(&c.interval_method)
     );
-    h.push_str("<table><tr><th>metric</th><th>champion</th><th>challenger</th><th>gain</th><th>95% interval of the gain</th><th></th></tr>");
+    h.push_str("<table><tr><th>metric</th><th>champion</th><th>challenger</th><th>gain</th><th>95% interval of the gain</th><th>interval by</th><th></th></tr>");
     for m in &c.metrics {
         let v = Verdict::from_gain(&m.gain, 0.0);
         let _ = write!(
             h,
-            "<tr{}><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\"><b>{}</b></td><td class=\"num\">{}</td><td>{}</td></tr>",
+            "<tr{}><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\"><b>{}</b></td><td class=\"num\">{}</td><td class=\"small\">{}</td><td>{}</td></tr>",
             if m.def.name == c.metric.name {
                 " class=\"opt\""
             } else {
@@ -853,6 +854,7 @@ pub fn compare_html(c: &Comparison) -> String {
                     signed(m.gain.hi)
                 )
             },
+            m.interval.label(),
             match v {
                 Verdict::Better => "<span class=\"pass\">challenger better</span>",
                 Verdict::Worse => "<span class=\"warn\">challenger worse</span>",

@@ -393,6 +393,7 @@ mod tests {
             resamples: 400,
             seed: 5,
             confidence: 0.95,
+            ..Default::default()
         };
         for task in [Task::Binary, Task::Multiclass, Task::Regression] {
             let s = case(task, 3000, 11);

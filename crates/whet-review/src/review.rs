@@ -9,9 +9,7 @@ use whet_data::profile::{ProfileOptions, TargetMissing, WarningKind};
 use whet_data::{Table, Task};
 use whet_learn::model::Model;
 
-use crate::bootstrap::{
-    BootstrapSpec, Estimate, IntervalKind, Strata, percentile_interval, replicate,
-};
+use crate::bootstrap::{BootstrapSpec, Estimate, IntervalKind, Strata, intervals};
 use crate::curves::{
     BinaryCurves, CalibrationBin, RegressionPlots, binary_curves, calibration_bins,
     confusion_matrix, regression_plots,
@@ -92,6 +90,8 @@ pub struct MetricRow {
     pub def: MetricDef,
     #[serde(flatten)]
     pub estimate: Estimate,
+    /// How the interval was computed.
+    pub interval: IntervalKind,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -306,18 +306,45 @@ pub fn primary_metric(s: &Scored, name: Option<&str>) -> Result<MetricDef> {
         })
 }
 
-/// How the whole data's intervals are computed, in words.
-pub fn interval_method(task: Task, spec: &BootstrapSpec) -> String {
-    format!(
-        "percentile bootstrap, {} resamples{}, seed {}",
-        spec.resamples,
-        if task == Task::Regression {
-            ""
-        } else {
-            " stratified by class"
-        },
-        spec.seed
-    )
+/// How the whole data's intervals are computed, in words; `n_rows` decides between the exact
+/// bootstrap and the bag of little bootstraps (`bootstrap::intervals`), `paired` says both
+/// models see the same resamples.
+pub fn interval_method(task: Task, spec: &BootstrapSpec, n_rows: usize, paired: bool) -> String {
+    let strata = if task == Task::Regression {
+        ""
+    } else {
+        " stratified by class"
+    };
+    let (paired, same_rows) = if paired {
+        ("paired ", " (both models on the same resampled rows)")
+    } else {
+        ("", "")
+    };
+    if n_rows >= spec.blb_min_rows.max(1) {
+        let per = 100.min(spec.resamples.max(1));
+        let subsets = spec.resamples.div_ceil(per);
+        format!(
+            "{paired}bag of little bootstraps{same_rows}, for data of {} rows or more: {subsets} subsets of n^0.7 rows{}, {per} resamples each of multinomial weights summing to n{} ({} in all), seed {}; interval = the value on all rows + the percentile ends of the subsets' pooled deviations from their own values",
+            spec.blb_min_rows,
+            if task == Task::Regression {
+                ""
+            } else {
+                " per class"
+            },
+            if task == Task::Regression {
+                ""
+            } else {
+                ", stratified by class"
+            },
+            subsets * per,
+            spec.seed
+        )
+    } else {
+        format!(
+            "{paired}percentile bootstrap{same_rows}, {} resamples{strata}, seed {}",
+            spec.resamples, spec.seed
+        )
+    }
 }
 
 /// Metric values with intervals on the rows of `s`.
@@ -325,13 +352,21 @@ pub fn metric_rows(s: &Scored, spec: &BootstrapSpec) -> Vec<MetricRow> {
     let defs = s.metric_defs();
     let point = s.values(None);
     let strata = Strata::by_class(&s.y, s.n_classes());
-    let reps = replicate(&strata, spec, defs.len(), |c| s.resample_values(c));
+    let (estimates, kind) = intervals(
+        &strata,
+        spec,
+        &point,
+        |c| s.resample_values(c),
+        |rows| s.subset(rows),
+        |x, c| x.resample_values(c),
+        |x, w| x.values(Some(w)),
+    );
     defs.into_iter()
-        .zip(point)
-        .zip(reps)
-        .map(|((def, v), r)| MetricRow {
+        .zip(estimates)
+        .map(|(def, estimate)| MetricRow {
             def,
-            estimate: percentile_interval(v, &r, spec),
+            estimate,
+            interval: kind,
         })
         .collect()
 }
@@ -435,11 +470,16 @@ pub(crate) fn slice_estimate(
         return (Estimate::point(value), IntervalKind::Bootstrap);
     };
     let strata = Strata::by_class(&sub.y, sub.n_classes());
-    let reps = replicate(&strata, &spec, 1, |c| vec![sub.resample_value(c, k)]);
-    (
-        percentile_interval(value, &reps[0], &spec),
-        IntervalKind::Bootstrap,
-    )
+    let (estimates, kind) = intervals(
+        &strata,
+        &spec,
+        &[value],
+        |c| vec![sub.resample_value(c, k)],
+        |r| sub.subset(r),
+        |x, c| vec![x.resample_value(c, k)],
+        |x, w| vec![x.values(Some(w))[k]],
+    );
+    (estimates[0], kind)
 }
 
 fn fmt_ci(e: &Estimate) -> String {
@@ -814,7 +854,7 @@ pub fn review(
             class_rows,
         },
         bootstrap: options.bootstrap,
-        interval_method: interval_method(task, &options.bootstrap),
+        interval_method: interval_method(task, &options.bootstrap, s.n_rows(), false),
         threshold: (task == Task::Binary).then_some(options.threshold),
         metrics,
         binary,
@@ -827,4 +867,76 @@ pub fn review(
         checks,
         notes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use whet_data::rng::Rng;
+    use whet_learn::Predictions;
+
+    /// On the same 40,000 binary rows, the bag of little bootstraps gives every metric an
+    /// interval of the exact bootstrap's width around the same value, and says so.
+    #[test]
+    fn little_bootstrap_metric_intervals_agree_with_the_exact_bootstrap() {
+        let mut rng = Rng::new(5);
+        let n = 40_000;
+        let normal = |rng: &mut Rng| {
+            let (u, v) = (1.0 - rng.next_f64(), rng.next_f64());
+            (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+        };
+        let signal: Vec<f64> = (0..n).map(|_| normal(&mut rng)).collect();
+        let y: Vec<f64> = signal
+            .iter()
+            .map(|s| {
+                f64::from(u8::from(
+                    rng.next_f64() < 1.0 / (1.0 + (-1.5 * s - 1.0).exp()),
+                ))
+            })
+            .collect();
+        let p: Vec<f64> = signal
+            .iter()
+            .map(|s| 1.0 / (1.0 + (-(s + normal(&mut rng)) - 0.8).exp()))
+            .collect();
+        let s = Scored::new(
+            Task::Binary,
+            vec!["0".into(), "1".into()],
+            y,
+            Predictions {
+                n_rows: n,
+                n_outputs: 1,
+                values: p,
+            },
+            0.5,
+        );
+        let exact = BootstrapSpec {
+            resamples: 1000,
+            seed: 4,
+            confidence: 0.95,
+            blb_min_rows: usize::MAX,
+        };
+        let little = BootstrapSpec {
+            blb_min_rows: n,
+            ..exact
+        };
+        let (e, l) = (metric_rows(&s, &exact), metric_rows(&s, &little));
+        for (e, l) in e.iter().zip(&l) {
+            assert_eq!(
+                (e.interval, l.interval),
+                (IntervalKind::Bootstrap, IntervalKind::LittleBootstraps)
+            );
+            assert_eq!(e.estimate.value, l.estimate.value);
+            let (we, wl) = (e.estimate.hi - e.estimate.lo, l.estimate.hi - l.estimate.lo);
+            let shift = (e.estimate.lo + e.estimate.hi - l.estimate.lo - l.estimate.hi) / 2.0;
+            assert!(
+                (wl / we - 1.0).abs() < 0.15 && shift.abs() < 0.2 * we,
+                "{}: little bootstraps {:?}, exact {:?}",
+                e.def.name,
+                l.estimate,
+                e.estimate
+            );
+        }
+        assert!(interval_method(Task::Binary, &little, n, false).contains("little bootstraps"));
+        assert!(interval_method(Task::Binary, &little, n - 1, false).starts_with("percentile"));
+    }
 }

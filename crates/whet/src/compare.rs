@@ -79,8 +79,8 @@ fn print_text(c: &Comparison) {
         .max()
         .unwrap_or(6);
     println!(
-        "  {:<w$}  {:>10}  {:>10}  {:>10}  95% interval of the gain",
-        "metric", "champion", "challenger", "gain"
+        "  {:<w$}  {:>10}  {:>10}  {:>10}  {:<21}  interval by",
+        "metric", "champion", "challenger", "gain", "95% interval of gain"
     );
     for m in &c.metrics {
         let ci = if m.gain.lo.is_nan() {
@@ -94,11 +94,12 @@ fn print_text(c: &Comparison) {
             ""
         };
         println!(
-            "  {:<w$}  {:>10.4}  {:>10.4}  {:>10}  {ci}{mark}",
+            "  {:<w$}  {:>10.4}  {:>10.4}  {:>10}  {ci:<21}  {}{mark}",
             m.def.label,
             m.champion,
             m.challenger,
-            num(m.gain.value)
+            num(m.gain.value),
+            m.interval.label()
         );
     }
     if !c.tests.is_empty() {
@@ -161,6 +162,7 @@ pub fn cmd_compare(args: &CompareArgs, store_flag: Option<&str>, quiet: bool) ->
             resamples: args.resamples,
             seed: args.seed,
             confidence: 0.95,
+            ..Default::default()
         },
         metric: args.metric.clone(),
         min_gain: args.min_gain,

@@ -82,6 +82,7 @@ pub fn cmd_promote(store: &Store, args: &PromoteArgs, quiet: bool) -> Result<()>
             resamples: args.resamples,
             seed: args.seed,
             confidence: 0.95,
+            ..Default::default()
         },
         metric: args.metric.clone(),
         min_gain: args.min_gain,

@@ -132,14 +132,22 @@ fn print_text(r: &Review) {
         .map(|m| m.def.label.chars().count())
         .max()
         .unwrap_or(6);
-    println!("  {:<w$}  {:>10}  95% interval", "metric", "value");
+    println!(
+        "  {:<w$}  {:>10}  {:<19}  interval by",
+        "metric", "value", "95% interval"
+    );
     for m in &r.metrics {
         let ci = if m.estimate.lo.is_nan() {
             "-".to_string()
         } else {
             format!("{} – {}", num(m.estimate.lo), num(m.estimate.hi))
         };
-        println!("  {:<w$}  {:>10}  {ci}", m.def.label, num(m.estimate.value));
+        println!(
+            "  {:<w$}  {:>10}  {ci:<19}  {}",
+            m.def.label,
+            num(m.estimate.value),
+            m.interval.label()
+        );
     }
     if let Some(b) = &r.binary {
         println!(
@@ -284,6 +292,7 @@ pub fn cmd_review(args: &ReviewArgs, store_flag: Option<&str>, quiet: bool) -> R
             resamples: args.resamples,
             seed: args.seed,
             confidence: 0.95,
+            ..Default::default()
         },
         threshold: args.threshold,
         cost_fp: args.cost_fp,

@@ -165,7 +165,7 @@ fn test_review(
     };
     Some(TestReview {
         rows: y.len() as u64,
-        interval_method: whet_review::review::interval_method(target.task, &spec),
+        interval_method: whet_review::review::interval_method(target.task, &spec, y.len(), false),
         metrics: whet_review::review::metric_rows(&scored, &spec),
     })
 }
