@@ -197,10 +197,10 @@ impl Ctx<'_> {
         } else {
             &[false]
         };
-        let occupied = occupied_bins(&h[..nv - 1], random_bin);
         if random_bin.is_none() && !self.has_monotone && self.p.lambda_l1 <= 0.0 {
-            return self.numeric_split_plain(f, h, leaf, &occupied, miss, directions);
+            return self.numeric_split_plain(f, h, leaf, nv, miss, directions);
         }
+        let occupied = occupied_bins(&h[..nv - 1], random_bin);
         for &miss_left in directions {
             let mut left = if miss_left { miss } else { [0.0; 3] };
             for t in SetBits::new(&occupied) {
@@ -255,7 +255,8 @@ impl Ctx<'_> {
 
     /// [`Self::numeric_split`] without extra-trees, monotone constraints or L1, where a
     /// threshold's gain is a plain function of its left sums: the same sums, gains and choice,
-    /// bit for bit, computed in three passes over the occupied bins instead of one with a
+    /// bit for bit, computed in three passes over the occupied bins (of the `nv - 1` that
+    /// may end a left side) instead of one with a
     /// branch per bin. Running sums first (the additions in bin order, as before); then every
     /// threshold's gain, with no branch on whether it is allowed (a bin with rows but no
     /// hessian, a side below the minimums: such thresholds get -inf), which the compiler can
@@ -267,7 +268,7 @@ impl Ctx<'_> {
         f: usize,
         h: &[[f64; 2]],
         leaf: &Leaf,
-        occupied: &[u64; 4],
+        nv: usize,
         miss: [f64; 3],
         directions: &[bool],
     ) -> Option<SplitInfo> {
@@ -282,11 +283,13 @@ impl Ctx<'_> {
         let min_hess = self.p.min_sum_hessian_in_leaf;
         let gain_of = |g: f64, h: f64| g * g / (h + l2 + K_EPSILON);
         let parent_gain = gain_of(total[0], total[1]);
+        // The occupied bins (see `occupied_bins`), listed without a branch: every bin is
+        // written at the cursor, which moves on only past an occupied one.
         let mut bins = [0u8; 256];
         let mut m = 0;
-        for t in SetBits::new(occupied) {
+        for (t, b) in h[..nv - 1].iter().enumerate().take(255) {
             bins[m] = t as u8;
-            m += 1;
+            m += usize::from((b[0].to_bits() | b[1].to_bits()) != 0);
         }
         let bins = &bins[..m];
         let mut sums = [[0.0f64; 4]; 256];
