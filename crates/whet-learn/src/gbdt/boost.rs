@@ -20,6 +20,19 @@ use crate::data::{TrainSet, check_train_set};
 use crate::error::{LearnError, Result};
 
 const TRACK_LOSS_ROWS: usize = 100_000;
+/// Up to this many rows, a round's class trees grow in parallel (see `class_parallel`): most
+/// of a tree's leaves are then below the sizes whose histograms and split searches are
+/// shared out between threads, so one tree at a time leaves threads idle.
+const CLASS_PARALLEL_MAX_ROWS: usize = 32_768;
+
+/// One class's buffers when a round's class trees grow in parallel, kept across rounds.
+#[derive(Default)]
+struct ClassWork {
+    indices: Vec<u32>,
+    scratch: Vec<u32>,
+    ranges: Vec<(usize, usize, usize)>,
+    tree: Option<Tree>,
+}
 
 fn sample_weights(data: &TrainSet, p: &GbdtParams) -> Result<Vec<f64>> {
     let n_all = data.x.n_rows;
@@ -244,6 +257,19 @@ fn fit_gbdt_core(
     let mut group_stops = vec![GroupStop::default(); groups.map_or(0, <[_]>::len)];
     let mut bootstrap_counts: Vec<f32> = Vec::new();
     let all_features: Vec<usize> = (0..binned.n_features).collect();
+    // Trees of different classes grow in parallel when nothing random shapes a tree (so no
+    // draw order to keep) and the rows are few enough that one tree leaves threads idle.
+    let class_parallel = n_outputs > 1
+        && params.boosting == Boosting::Gbdt
+        && !extra_trees
+        && params.feature_fraction_bynode >= 1.0
+        && n <= CLASS_PARALLEL_MAX_ROWS
+        && rayon::current_num_threads() > 1;
+    let mut class_work: Vec<ClassWork> = if class_parallel {
+        (0..n_outputs).map(|_| ClassWork::default()).collect()
+    } else {
+        Vec::new()
+    };
 
     if class_shares {
         // Squared error on the class indicator from the class prior: a split's gain is the
@@ -302,44 +328,74 @@ fn fit_gbdt_core(
             all_features.clone()
         };
         let mut iter_rng = rng.fork(iter as u64);
+        if class_parallel {
+            // Each class's tree depends only on its own gradients (scores move once all of
+            // them are grown) and takes no random draw that shapes it, so they grow side by
+            // side and come out as the one-by-one loop below grows them.
+            class_work
+                .par_iter_mut()
+                .zip(gh.par_iter())
+                .for_each(|(w, g)| {
+                    w.indices.clone_from(&bag);
+                    let mut unused = iter_rng.clone();
+                    w.tree = Some(grow_tree(
+                        &ctx,
+                        g,
+                        &mut w.indices,
+                        &mut w.scratch,
+                        &tree_features,
+                        &mut unused,
+                        &mut w.ranges,
+                    ));
+                });
+        }
         for k in 0..n_outputs {
-            let mut indices = bag.clone();
-            let tree_gh: &[[f32; 2]] = if params.boosting == Boosting::Rf && !bagging {
-                // Bootstrap by weights when no bagging sample is drawn.
-                let mut brng = iter_rng.fork(0xB00 + k as u64);
-                bootstrap_counts.clear();
-                bootstrap_counts.resize(n_all, 0.0);
-                for _ in 0..n {
-                    let r = all_rows[brng.below(n as u64) as usize] as usize;
-                    bootstrap_counts[r] += 1.0;
-                }
-                indices.retain(|&r| bootstrap_counts[r as usize] > 0.0);
-                for &r in &indices {
-                    let c = bootstrap_counts[r as usize];
-                    let v = gh[k][r as usize];
-                    gh[k][r as usize] = [v[0] * c, v[1] * c];
-                }
-                &gh[k]
+            let grown = class_work
+                .get_mut(k)
+                .and_then(|w| Some((w.tree.take()?, w)));
+            let (mut tree, indices) = if let Some((tree, w)) = grown {
+                std::mem::swap(&mut ranges, &mut w.ranges);
+                (tree, std::mem::take(&mut w.indices))
             } else {
-                &gh[k]
-            };
-            let mut tree = grow_tree(
-                &ctx,
-                tree_gh,
-                &mut indices,
-                &mut scratch,
-                &tree_features,
-                &mut iter_rng,
-                &mut ranges,
-            );
-            if params.boosting == Boosting::Rf && !bagging {
-                // Undo the bootstrap scaling for the next tree.
-                for &r in &indices {
-                    let c = bootstrap_counts[r as usize];
-                    let v = gh[k][r as usize];
-                    gh[k][r as usize] = [v[0] / c, v[1] / c];
+                let mut indices = bag.clone();
+                let tree_gh: &[[f32; 2]] = if params.boosting == Boosting::Rf && !bagging {
+                    // Bootstrap by weights when no bagging sample is drawn.
+                    let mut brng = iter_rng.fork(0xB00 + k as u64);
+                    bootstrap_counts.clear();
+                    bootstrap_counts.resize(n_all, 0.0);
+                    for _ in 0..n {
+                        let r = all_rows[brng.below(n as u64) as usize] as usize;
+                        bootstrap_counts[r] += 1.0;
+                    }
+                    indices.retain(|&r| bootstrap_counts[r as usize] > 0.0);
+                    for &r in &indices {
+                        let c = bootstrap_counts[r as usize];
+                        let v = gh[k][r as usize];
+                        gh[k][r as usize] = [v[0] * c, v[1] * c];
+                    }
+                    &gh[k]
+                } else {
+                    &gh[k]
+                };
+                let tree = grow_tree(
+                    &ctx,
+                    tree_gh,
+                    &mut indices,
+                    &mut scratch,
+                    &tree_features,
+                    &mut iter_rng,
+                    &mut ranges,
+                );
+                if params.boosting == Boosting::Rf && !bagging {
+                    // Undo the bootstrap scaling for the next tree.
+                    for &r in &indices {
+                        let c = bootstrap_counts[r as usize];
+                        let v = gh[k][r as usize];
+                        gh[k][r as usize] = [v[0] / c, v[1] / c];
+                    }
                 }
-            }
+                (tree, indices)
+            };
             if objective == Objective::L1 {
                 // Newton steps on |r| are ±1/n; the optimal constant per leaf is the median residual.
                 for &(b, e, leaf) in &ranges {
@@ -399,6 +455,10 @@ fn fit_gbdt_core(
                 }
             }
             drop(scores_time);
+            if let Some(w) = class_work.get_mut(k) {
+                // The row buffer goes back for the next round.
+                w.indices = indices;
+            }
             trees.push(tree);
         }
         let _losses_time = PhaseTimer::start(Phase::Losses);
@@ -548,6 +608,64 @@ mod tests {
         p2.seed = 12;
         let d = fit_gbdt(&set(&x, &ybin, Task::Binary, 2), &binned, None, &p2).unwrap();
         assert_ne!(a.trees, d.trees);
+    }
+
+    #[test]
+    fn class_trees_grown_side_by_side_are_the_one_by_one_trees() {
+        // 6 classes on 1,500 rows: on 2 threads a round's class trees grow in parallel, on 1
+        // thread one after another; bagging, feature sampling and a validation set included.
+        let (x, yreg, _) = synthetic(1500, 21);
+        let y: Vec<f64> = yreg
+            .iter()
+            .map(|v| ((v + 1.0) * 2.0).clamp(0.0, 5.0).floor())
+            .collect();
+        assert!((0..6).all(|c| y.iter().filter(|&&v| v == f64::from(c)).count() > 20));
+        let binned = BinnedData::fit(&x, 255).unwrap();
+        let train_rows: Vec<u32> = (0..1200).collect();
+        let valid_rows: Vec<u32> = (1200..1500).collect();
+        let train = TrainSet {
+            rows: Some(&train_rows),
+            ..set(&x, &y, Task::Multiclass, 6)
+        };
+        let valid = TrainSet {
+            rows: Some(&valid_rows),
+            ..set(&x, &y, Task::Multiclass, 6)
+        };
+        for p in [
+            GbdtParams {
+                num_iterations: 15,
+                ..GbdtParams::default()
+            },
+            GbdtParams {
+                num_iterations: 15,
+                bagging_fraction: 0.7,
+                bagging_freq: 1,
+                feature_fraction: 0.75,
+                early_stopping_round: 5,
+                seed: 3,
+                ..GbdtParams::default()
+            },
+            // Random draws inside trees: grown one by one on any pool.
+            GbdtParams {
+                num_iterations: 10,
+                extra_trees: true,
+                feature_fraction_bynode: 0.5,
+                ..GbdtParams::default()
+            },
+        ] {
+            let fit = |threads: usize| {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                pool.install(|| fit_gbdt(&train, &binned, Some((&valid, &binned)), &p).unwrap())
+            };
+            let one = fit(1);
+            assert_eq!(one.n_outputs, 6);
+            assert!(one.trees.iter().any(|t| t.leaf_value.len() > 8));
+            assert_eq!(one, fit(2), "{p:?}");
+            assert_eq!(one, fit(3), "{p:?}");
+        }
     }
 
     #[test]

@@ -46,6 +46,62 @@ fn round_count(x: f64) -> f64 {
     }
 }
 
+/// The bins of `h` (at most 256) whose gradient or hessian sum is not +0.0, and `extra` (the
+/// one bin extra-trees evaluates), as a bit set. A threshold scan may step over the other
+/// bins: adding +0.0 to a sum changes none of its bits (no sum is -0.0: histograms start at
+/// +0.0 and x - x is +0.0), and an empty bin repeats the previous threshold's partition. A
+/// small leaf's histogram is mostly such bins, and the scan's additions are a dependency
+/// chain, so skipping them is most of its cost; finding them is branch-free.
+#[inline]
+fn occupied_bins(h: &[[f64; 2]], extra: Option<usize>) -> [u64; 4] {
+    let mut bits = [0u64; 4];
+    // A word at a time in a register: or-ing each bin into memory chains every bin's store
+    // to the next one's load.
+    for (word, chunk) in bits.iter_mut().zip(h.chunks(64)) {
+        let mut w = 0u64;
+        for (i, b) in chunk.iter().enumerate() {
+            w |= u64::from((b[0].to_bits() | b[1].to_bits()) != 0) << i;
+        }
+        *word = w;
+    }
+    if let Some(t) = extra.filter(|&t| t < 256) {
+        bits[t >> 6] |= 1 << (t & 63);
+    }
+    bits
+}
+
+/// The members of a 256-bit set, ascending.
+struct SetBits<'a> {
+    words: &'a [u64; 4],
+    word: usize,
+    rest: u64,
+}
+
+impl<'a> SetBits<'a> {
+    fn new(words: &'a [u64; 4]) -> SetBits<'a> {
+        SetBits {
+            words,
+            word: 0,
+            rest: words[0],
+        }
+    }
+}
+
+impl Iterator for SetBits<'_> {
+    type Item = usize;
+
+    #[inline]
+    fn next(&mut self) -> Option<usize> {
+        while self.rest == 0 {
+            self.word += 1;
+            self.rest = *self.words.get(self.word)?;
+        }
+        let t = self.rest.trailing_zeros() as usize;
+        self.rest &= self.rest - 1;
+        Some(self.word * 64 + t)
+    }
+}
+
 pub(super) struct Ctx<'a> {
     pub(super) binned: &'a BinnedData,
     pub(super) pool: HistPool,
@@ -141,9 +197,14 @@ impl Ctx<'_> {
         } else {
             &[false]
         };
+        if random_bin.is_none() && !self.has_monotone && self.p.lambda_l1 <= 0.0 {
+            return self.numeric_split_plain(f, h, leaf, nv, miss, directions);
+        }
+        let occupied = occupied_bins(&h[..nv - 1], random_bin);
         for &miss_left in directions {
             let mut left = if miss_left { miss } else { [0.0; 3] };
-            for (t, b) in h.iter().take(nv - 1).enumerate() {
+            for t in SetBits::new(&occupied) {
+                let b = &h[t];
                 left[0] += b[0];
                 left[1] += b[1];
                 left[2] += count(b);
@@ -190,6 +251,97 @@ impl Ctx<'_> {
             }
         }
         best
+    }
+
+    /// [`Self::numeric_split`] without extra-trees, monotone constraints or L1, where a
+    /// threshold's gain is a plain function of its left sums: the same sums, gains and choice,
+    /// bit for bit, computed in three passes over the occupied bins (of the `nv - 1` that
+    /// may end a left side) instead of one with a
+    /// branch per bin. Running sums first (the additions in bin order, as before); then every
+    /// threshold's gain, with no branch on whether it is allowed (a bin with rows but no
+    /// hessian, a side below the minimums: such thresholds get -inf), which the compiler can
+    /// keep in vector registers; then the first largest gain. A branch per bin was most of a
+    /// small multiclass fit: on a leaf whose histogram came from a subtraction, which bins
+    /// hold rounding residues and which exact zeros is a coin flip to a branch predictor.
+    fn numeric_split_plain(
+        &self,
+        f: usize,
+        h: &[[f64; 2]],
+        leaf: &Leaf,
+        nv: usize,
+        miss: [f64; 3],
+        directions: &[bool],
+    ) -> Option<SplitInfo> {
+        let total = leaf.sum;
+        let cnt_factor = if total[1] > 0.0 {
+            total[2] / total[1]
+        } else {
+            0.0
+        };
+        let l2 = self.p.lambda_l2;
+        let min_data = self.p.min_data_in_leaf.max(1) as f64;
+        let min_hess = self.p.min_sum_hessian_in_leaf;
+        let gain_of = |g: f64, h: f64| g * g / (h + l2 + K_EPSILON);
+        let parent_gain = gain_of(total[0], total[1]);
+        // The occupied bins (see `occupied_bins`), listed without a branch: every bin is
+        // written at the cursor, which moves on only past an occupied one.
+        let mut bins = [0u8; 256];
+        let mut m = 0;
+        for (t, b) in h[..nv - 1].iter().enumerate().take(255) {
+            bins[m] = t as u8;
+            m += usize::from((b[0].to_bits() | b[1].to_bits()) != 0);
+        }
+        let bins = &bins[..m];
+        let mut sums = [[0.0f64; 4]; 256];
+        let sums = &mut sums[..m];
+        let mut gains = [0.0f64; 256];
+        let gains = &mut gains[..m];
+        let mut best_gain = self.p.min_gain_to_split;
+        let mut best: Option<(usize, bool, [f64; 3])> = None;
+        for &miss_left in directions {
+            let mut left = if miss_left { miss } else { [0.0; 3] };
+            for (s, &t) in sums.iter_mut().zip(bins) {
+                let b = &h[t as usize];
+                left[0] += b[0];
+                left[1] += b[1];
+                left[2] += round_count(b[1] * cnt_factor);
+                *s = [left[0], left[1], left[2], b[1]];
+            }
+            for (g, s) in gains.iter_mut().zip(sums.iter()) {
+                let right = [total[0] - s[0], total[1] - s[1], total[2] - s[2]];
+                let allowed = (s[3] != 0.0)
+                    & (s[2] >= min_data)
+                    & (right[2] >= min_data)
+                    & (s[1] >= min_hess)
+                    & (right[1] >= min_hess);
+                let gain = gain_of(s[0], s[1]) + gain_of(right[0], right[1]) - parent_gain;
+                *g = if allowed { gain } else { f64::NEG_INFINITY };
+            }
+            for (j, &g) in gains.iter().enumerate() {
+                if g > best_gain {
+                    best_gain = g;
+                    best = Some((j, miss_left, [sums[j][0], sums[j][1], sums[j][2]]));
+                }
+            }
+        }
+        let (j, miss_left, left) = best?;
+        let right = [total[0] - left[0], total[1] - left[1], total[2] - left[2]];
+        let (lo_out, hi_out) = (leaf.min_out, leaf.max_out);
+        Some(SplitInfo {
+            feature: f,
+            gain: best_gain,
+            threshold_bin: bins[j],
+            default_left: if miss[2] > 0.0 {
+                miss_left
+            } else {
+                left[2] >= right[2]
+            },
+            cat_bins: None,
+            left,
+            right,
+            left_output: self.leaf_output(left[0], left[1], l2, lo_out, hi_out),
+            right_output: self.leaf_output(right[0], right[1], l2, lo_out, hi_out),
+        })
     }
 
     /// LightGBM's categorical split. Only the feature's kept categories (see
@@ -564,6 +716,131 @@ mod tests {
         let mut codes = rep(&[(0, 2), (1, 1)]);
         codes.push(MISSING_CODE);
         assert_eq!(kept_of(codes, 3), vec![0, 1]);
+    }
+
+    #[test]
+    fn occupied_bins_known_answer() {
+        let mut h = vec![[0.0f64; 2]; 200];
+        h[3] = [0.5, 0.0]; // a gradient without hessian still moves the left sums
+        h[64] = [-0.0, 0.0]; // -0.0 would change a +0.0 sum's sign bit: not skipped
+        h[130] = [0.0, 2.0];
+        h[199] = [1.0, 1.0];
+        let bits = occupied_bins(&h, None);
+        assert_eq!(SetBits::new(&bits).collect::<Vec<_>>(), [3, 64, 130, 199]);
+        let bits = occupied_bins(&h, Some(70));
+        assert_eq!(
+            SetBits::new(&bits).collect::<Vec<_>>(),
+            [3, 64, 70, 130, 199]
+        );
+        assert_eq!(SetBits::new(&[0; 4]).next(), None);
+        assert_eq!(SetBits::new(&[0, 0, 0, 1 << 63]).collect::<Vec<_>>(), [255]);
+    }
+
+    /// The threshold scan over occupied bins finds, bit for bit, the split of the scan over
+    /// every bin (the loop before the occupied-bin skip, kept here as the reference).
+    #[test]
+    fn numeric_scan_skipping_empty_bins_is_the_full_scan() {
+        let x = crate::gbdt::test_data::numeric_features(vec![
+            (0..1000).map(|v| v as f32).chain([f32::NAN]).collect(),
+        ]);
+        let binned = BinnedData::fit(&x, 255).unwrap();
+        let mapper = &binned.mappers[0];
+        let nv = mapper.n_value_bins as usize;
+        assert_eq!(nv, 255);
+        let p = GbdtParams {
+            min_data_in_leaf: 3,
+            ..GbdtParams::default()
+        };
+        let ctx = Ctx {
+            binned: &binned,
+            pool: HistPool::new(0),
+            p: &p,
+            monotone: &[],
+            has_monotone: false,
+            extra_trees: false,
+            cat_kept: vec![[0; 4]],
+        };
+        let mut rng = Rng::new(4);
+        for case in 0..200 {
+            // Sparse histograms (a small leaf's), with subtraction residuals: bins whose
+            // hessian is zero but gradient not, and tiny values.
+            let mut h = vec![[0.0f64; 2]; nv + 1];
+            let filled = 2 + rng.below(40) as usize;
+            for _ in 0..filled {
+                let b = rng.below(nv as u64 + 1) as usize;
+                let g = (rng.next_f64() - 0.5) * 10f64.powi(rng.below(6) as i32 - 3);
+                let he = match rng.below(5) {
+                    0 => 0.0,
+                    1 => 1e-17,
+                    _ => rng.next_f64() * 3.0,
+                };
+                h[b] = [h[b][0] + g, h[b][1] + he];
+            }
+            let hess: f64 = h.iter().map(|e| e[1]).sum();
+            let sum = [
+                h.iter().map(|e| e[0]).sum(),
+                hess,
+                (hess * 10.0).round().max(1.0),
+            ];
+            let leaf = Leaf {
+                begin: 0,
+                end: sum[2] as usize,
+                sum,
+                output: 0.0,
+                depth: 0,
+                min_out: f64::NEG_INFINITY,
+                max_out: f64::INFINITY,
+                hist: None,
+                best: None,
+                parent: None,
+            };
+            let got = ctx.numeric_split(0, &h, &leaf, mapper, &mut rng.clone());
+            // The full scan.
+            let cnt_factor = if sum[1] > 0.0 { sum[2] / sum[1] } else { 0.0 };
+            let count = |e: &[f64; 2]| round_count(e[1] * cnt_factor);
+            let miss = [h[nv][0], h[nv][1], count(&h[nv])];
+            let l2 = p.lambda_l2;
+            let inf = f64::INFINITY;
+            let parent = ctx.leaf_gain(sum[0], sum[1], l2, -inf, inf);
+            let mut want: Option<(f64, usize, bool, [f64; 3])> = None;
+            for miss_left in if miss[2] > 0.0 {
+                vec![false, true]
+            } else {
+                vec![false]
+            } {
+                let mut left = if miss_left { miss } else { [0.0; 3] };
+                for (t, b) in h.iter().take(nv - 1).enumerate() {
+                    left[0] += b[0];
+                    left[1] += b[1];
+                    left[2] += count(b);
+                    if b[1] == 0.0 {
+                        continue;
+                    }
+                    let right = [sum[0] - left[0], sum[1] - left[1], sum[2] - left[2]];
+                    if !ctx.valid_sides(&left, &right) {
+                        continue;
+                    }
+                    let gain = ctx.leaf_gain(left[0], left[1], l2, -inf, inf)
+                        + ctx.leaf_gain(right[0], right[1], l2, -inf, inf)
+                        - parent;
+                    if gain > p.min_gain_to_split && want.is_none_or(|w| gain > w.0) {
+                        want = Some((gain, t, miss_left, left));
+                    }
+                }
+            }
+            match (got, want) {
+                (None, None) => {}
+                (Some(g), Some((gain, t, miss_left, left))) => {
+                    assert_eq!(g.gain.to_bits(), gain.to_bits(), "case {case}");
+                    assert_eq!(g.threshold_bin as usize, t, "case {case}");
+                    assert_eq!(g.left.map(f64::to_bits), left.map(f64::to_bits));
+                    if miss[2] > 0.0 {
+                        assert_eq!(g.default_left, miss_left, "case {case}");
+                    }
+                }
+                (g, w) => panic!("case {case}: {:?} vs {w:?}", g.map(|g| g.gain)),
+            }
+        }
     }
 
     #[test]
