@@ -10,7 +10,7 @@ use whet_learn::binning::BinnedData;
 use whet_learn::data::{Predictions, TrainSet};
 use whet_learn::gbdt::{Boosting, fit_gbdt_stopping_on_each};
 use whet_learn::metrics::{Metric, evaluate};
-use whet_learn::model::Predictor;
+use whet_learn::model::{LogTargetModel, Predictor};
 
 use whet_data::split::Fold;
 
@@ -57,9 +57,7 @@ pub fn log_target_values(task: Task, y: &[f64]) -> Option<(Vec<f64>, f64)> {
     let skew = m3 / m2.powf(1.5);
     (skew >= LOG_TARGET_MIN_SKEW).then(|| {
         (
-            y.iter()
-                .map(|&v| whet_learn::model::LogTargetModel::transform(v))
-                .collect(),
+            y.iter().copied().map(LogTargetModel::transform).collect(),
             skew,
         )
     })
@@ -197,13 +195,25 @@ pub fn fit_fold(
     fit_fold_with(problem, config, params, fold, metric, deadline)
 }
 
-/// `model`, fitted on the log scale when `log_target`, as a model of the target itself.
-fn in_target_units(model: Predictor, log_target: bool) -> Predictor {
-    if log_target {
-        Predictor::log_target(model)
-    } else {
-        model
-    }
+/// `model`, fitted on the log scale when `log_target` (on training `rows`), as a model of the
+/// target itself, with the smearing factor of its training rows.
+fn in_target_units(
+    problem: &Problem,
+    model: Predictor,
+    log_target: bool,
+    rows: &[u32],
+) -> Predictor {
+    let Some(log_y) = problem.log_y.filter(|_| log_target) else {
+        return model;
+    };
+    let raw = match (&model, problem.binned) {
+        (Predictor::Gbdt(m), Some(binned)) => m.predict_binned_rows(binned, rows),
+        _ => model.predict(&problem.x.take_rows(rows)),
+    };
+    let (_, w) = problem.targets(rows);
+    let targets: Vec<f64> = rows.iter().map(|&r| log_y[r as usize]).collect();
+    let scale = LogTargetModel::smearing(&targets, &raw.values, w.as_deref());
+    Predictor::log_target(model, scale)
 }
 
 /// A boosting model cut to its first `rounds` rounds (inside a log-target wrapper too); None
@@ -211,7 +221,9 @@ fn in_target_units(model: Predictor, log_target: bool) -> Predictor {
 pub fn truncated(model: &Predictor, rounds: usize) -> Option<Predictor> {
     match model {
         Predictor::Gbdt(g) => Some(Predictor::Gbdt(Box::new(g.truncated(rounds)))),
-        Predictor::LogTarget(m) => truncated(&m.inner, rounds).map(Predictor::log_target),
+        Predictor::LogTarget(m) => {
+            truncated(&m.inner, rounds).map(|cut| Predictor::log_target(cut, m.scale))
+        }
         _ => None,
     }
 }
@@ -285,7 +297,7 @@ fn fit_fold_with(
         return Err(FoldError::Interrupted);
     }
     let started = Instant::now();
-    let model = in_target_units(model, log_target);
+    let model = in_target_units(problem, model, log_target, &fold.train);
     let predictions = predict_rows(problem, &model, &fold.valid);
     let predict_seconds = started.elapsed().as_secs_f64();
     let score = problem.score(metric, &fold.valid, &predictions);
@@ -306,9 +318,7 @@ pub fn predict_rows(problem: &Problem, model: &Predictor, rows: &[u32]) -> Predi
     let mut p = match (model, problem.binned) {
         (Predictor::Gbdt(m), Some(binned)) => m.predict_binned_rows(binned, rows),
         (Predictor::LogTarget(l), Some(binned)) => match &*l.inner {
-            Predictor::Gbdt(m) => whet_learn::model::LogTargetModel::back_transform(
-                m.predict_binned_rows(binned, rows),
-            ),
+            Predictor::Gbdt(m) => l.back_transform(m.predict_binned_rows(binned, rows)),
             _ => model.predict(&problem.x.take_rows(rows)),
         },
         _ => model.predict(&problem.x.take_rows(rows)),
@@ -368,5 +378,5 @@ pub fn fit_on_rows(
         return Err(FoldError::Interrupted);
     }
     let (model, best) = fitted;
-    Ok((in_target_units(model, log_target), best))
+    Ok((in_target_units(problem, model, log_target, rows), best))
 }

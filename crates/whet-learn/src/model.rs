@@ -69,11 +69,24 @@ pub enum Predictor {
 }
 
 /// A regression model fitted on ln(1 + y) whose predictions are brought back to the target's
-/// units (e^p − 1), so that every consumer (predict, serve, review, ensembles) sees values of
-/// the target itself.
+/// units (`scale`·e^p − 1), so that every consumer (predict, serve, review, ensembles) sees
+/// values of the target itself.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LogTargetModel {
     pub inner: Box<Predictor>,
+    /// Duan's smearing factor: the training rows' mean of e^(log residual). e^p estimates
+    /// the median of 1 + y given the features, below its mean when the residuals spread;
+    /// squared error in the target's units wants the mean.
+    #[serde(default = "unit", skip_serializing_if = "is_unit")]
+    pub scale: f64,
+}
+
+fn unit() -> f64 {
+    1.0
+}
+
+fn is_unit(v: &f64) -> bool {
+    *v == 1.0
 }
 
 impl LogTargetModel {
@@ -82,14 +95,35 @@ impl LogTargetModel {
         y.ln_1p()
     }
 
+    /// The smearing factor from the log-scale targets and the inner model's predictions of
+    /// the same rows (weights optional): the weighted mean of e^(target − prediction), held
+    /// to [0.5, 2] so that a model that fits its training rows badly cannot scale by much.
+    pub fn smearing(log_y: &[f64], predicted: &[f64], weight: Option<&[f64]>) -> f64 {
+        let (mut sw, mut s) = (0.0, 0.0);
+        for (i, (y, p)) in log_y.iter().zip(predicted).enumerate() {
+            let w = weight.map_or(1.0, |w| w[i]);
+            let e = (y - p).exp();
+            if w > 0.0 && e.is_finite() {
+                sw += w;
+                s += w * e;
+            }
+        }
+        if sw > 0.0 {
+            (s / sw).clamp(0.5, 2.0)
+        } else {
+            1.0
+        }
+    }
+
     /// The inner model's predictions in the target's units.
-    pub fn back_transform(mut p: Predictions) -> Predictions {
-        p.values.iter_mut().for_each(|v| *v = v.exp_m1());
+    pub fn back_transform(&self, mut p: Predictions) -> Predictions {
+        let scale = self.scale;
+        p.values.iter_mut().for_each(|v| *v = scale * v.exp() - 1.0);
         p
     }
 
     pub fn predict(&self, x: &Features) -> Predictions {
-        LogTargetModel::back_transform(self.inner.predict(x))
+        self.back_transform(self.inner.predict(x))
     }
 }
 
@@ -180,10 +214,11 @@ impl Predictor {
         }
     }
 
-    /// `inner`, fitted on ln(1 + y), as a model of y.
-    pub fn log_target(inner: Predictor) -> Predictor {
+    /// `inner`, fitted on ln(1 + y), as a model of y with smearing factor `scale`.
+    pub fn log_target(inner: Predictor, scale: f64) -> Predictor {
         Predictor::LogTarget(LogTargetModel {
             inner: Box::new(inner),
+            scale,
         })
     }
 }

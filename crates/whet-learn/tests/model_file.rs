@@ -288,7 +288,7 @@ fn the_reference_profile_describes_the_training_columns() {
 fn a_log_target_model_is_written_as_format_4_and_predicts_in_the_targets_units() {
     let plain = model();
     let mut m = plain.clone();
-    m.predictor = Predictor::log_target(plain.predictor.clone());
+    m.predictor = Predictor::log_target(plain.predictor.clone(), 1.25);
     let file = m.to_bytes().unwrap();
     assert_eq!(u32::from_le_bytes(file[8..12].try_into().unwrap()), 4);
     let back = Model::from_bytes(&file, "log.whet").unwrap();
@@ -298,14 +298,14 @@ fn a_log_target_model_is_written_as_format_4_and_predicts_in_the_targets_units()
     let outer = back.predictor.predict(&x);
     assert_eq!(outer.n_rows, inner.n_rows);
     for (o, i) in outer.values.iter().zip(&inner.values) {
-        assert_eq!(*o, i.exp_m1());
+        assert_eq!(*o, 1.25 * i.exp() - 1.0);
     }
     // Inside an ensemble the part still asks for format 4.
     m.predictor = Predictor::Ensemble(whet_learn::model::EnsembleModel {
         members: vec![whet_learn::model::EnsembleMember {
             weight: 1.0,
             label: "log".into(),
-            predictor: Predictor::log_target(plain.predictor.clone()),
+            predictor: Predictor::log_target(plain.predictor.clone(), 1.0),
         }],
         clip: None,
     });

@@ -14,7 +14,7 @@ use whet_data::reference::ReferenceProfile;
 use whet_learn::binning::BinnedData;
 use whet_learn::data::TrainSet;
 use whet_learn::metrics::evaluate_all;
-use whet_learn::model::{Metadata, Model, Predictor};
+use whet_learn::model::{LogTargetModel, Metadata, Model, Predictor};
 use whet_learn::output::prediction_references;
 use whet_learn::param_text::split_pair;
 use whet_learn::{LearnerKind, LearnerParams};
@@ -74,9 +74,7 @@ fn log_targets(y: &[f64], what: &str) -> Result<Vec<f64>> {
             row + 1
         );
     }
-    Ok(y.iter()
-        .map(|&v| whet_learn::model::LogTargetModel::transform(v))
-        .collect())
+    Ok(y.iter().map(|&v| LogTargetModel::transform(v)).collect())
 }
 
 #[derive(Serialize)]
@@ -253,11 +251,14 @@ pub fn cmd_fit(args: &FitArgs, quiet: bool) -> Result<()> {
         Predictor::Gbdt(m) => (Some(m.n_iterations()), m.best_iteration),
         _ => (None, None),
     };
-    let predictor = if args.log_target {
-        shown_params.insert("target".to_string(), "log1p".to_string());
-        Predictor::log_target(predictor)
-    } else {
-        predictor
+    let predictor = match &log_y {
+        Some(log_y) => {
+            shown_params.insert("target".to_string(), "log1p".to_string());
+            let fitted = predictor.predict(&x);
+            let scale = LogTargetModel::smearing(log_y, &fitted.values, weights.as_deref());
+            Predictor::log_target(predictor, scale)
+        }
+        None => predictor,
     };
     let fit_seconds = started.elapsed().as_secs_f64();
 

@@ -29,10 +29,14 @@ pub(crate) fn predictor(
         Predictor::Gbdt(m) => trees(b, prep, m, part),
         Predictor::Linear(m) => linear(b, prep, m, part),
         Predictor::Ensemble(m) => ensemble(b, prep, m, part),
-        // Fitted on ln(1 + y): e^p − 1 brings the prediction back to the target's units.
+        // Fitted on ln(1 + y): scale·e^p − 1 brings the prediction back to the target's units.
         Predictor::LogTarget(m) => {
             let p = predictor(b, prep, &m.inner, part)?;
-            let e = b.op("Exp", &[&p], vec![]);
+            let mut e = b.op("Exp", &[&p], vec![]);
+            if m.scale != 1.0 {
+                let scale = b.scalar(m.scale);
+                e = b.op("Mul", &[&e, &scale], vec![]);
+            }
             let one = b.scalar(1.0);
             Ok(b.op("Sub", &[&e, &one], vec![]))
         }
