@@ -319,10 +319,11 @@ impl Encoder {
                         let width = fit.keep.len();
                         let columns: Vec<u32> = (0..width)
                             .map(|j| {
-                                let name = if width == 1 {
+                                // Multiclass target columns are named by their class.
+                                let name = if fit.raw_width == 1 {
                                     format!("{}__{}", feature.name, encoding.name())
                                 } else {
-                                    format!("{}__{}_{j}", feature.name, encoding.name())
+                                    format!("{}__{}_{}", feature.name, encoding.name(), fit.keep[j])
                                 };
                                 take(&mut names, name)
                             })

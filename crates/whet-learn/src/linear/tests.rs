@@ -893,7 +893,7 @@ fn target_encoding_gives_a_share_per_class_and_ordinal_a_rank() {
         .collect();
     let x = features(vec![cat("k", &codes, 10)]);
     let e = Encoder::fit_with(&train(&x, &y, Task::Multiclass), CatEncoding::Target).unwrap();
-    assert_eq!(e.width(), 3);
+    assert_eq!(e.names(), ["k__target_0", "k__target_1", "k__target_2"]);
     let mut row = vec![0.0; 3];
     e.encode_row(&x, 4, &mut row); // level 4: class 1
     assert!(row[1] > row[0] && row[1] > row[2], "{row:?}");
