@@ -111,6 +111,7 @@ mod tests {
             task: Task::Regression,
             n_classes: 1,
             binned: None,
+            log_y: None,
         }
     }
 

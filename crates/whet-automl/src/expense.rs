@@ -214,6 +214,7 @@ impl Triage {
             Config {
                 learner: config.learner,
                 point,
+                log_target: config.log_target,
             },
             true,
         )

@@ -28,7 +28,7 @@ use whet_learn::metrics::Metric;
 use whet_learn::model::{EnsembleMember, Predictor};
 
 use crate::space::{Config, LearnerKind, LearnerParams};
-use crate::trial::{FoldError, Problem, fit_on_rows, loss_of, predict_rows};
+use crate::trial::{FoldError, Problem, fit_on_rows, loss_of, predict_rows, truncated};
 
 /// What the user asked for with `--final`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -282,7 +282,8 @@ pub fn refit(
         } else {
             params
         };
-        fit_on_rows(problem, params, &all, &[], deadline).map(|(model, _)| model)
+        fit_on_rows(problem, params, m.config.log_target, &all, &[], deadline)
+            .map(|(model, _)| model)
     });
     let mut out = Vec::with_capacity(members.len());
     for (m, model) in members.iter().zip(fitted) {
@@ -395,13 +396,20 @@ fn compare_folds(
             } else {
                 Vec::new()
             };
-            let (model, best) = fit_on_rows(problem, params, &rows, &stop_on, deadline)?;
+            let (model, best) = fit_on_rows(
+                problem,
+                params,
+                m.config.log_target,
+                &rows,
+                &stop_on,
+                deadline,
+            )?;
             // Fold i's rows are predicted by the model stopped on fold j, and vice versa.
-            let predict = |rows: &[u32], rounds: Option<usize>| match (&model, rounds) {
-                (Predictor::Gbdt(g), Some(r)) => {
-                    predict_rows(problem, &Predictor::Gbdt(Box::new(g.truncated(r))), rows)
-                }
-                _ => predict_rows(problem, &model, rows),
+            let predict = |rows: &[u32], rounds: Option<usize>| match rounds
+                .and_then(|r| truncated(&model, r))
+            {
+                Some(cut) => predict_rows(problem, &cut, rows),
+                None => predict_rows(problem, &model, rows),
             };
             let (stop_i, stop_j) = match best.as_slice() {
                 [a, b] => (Some(*a), Some(*b)),
@@ -446,7 +454,14 @@ fn compare_folds(
                     refit_rounds(&s.best_rounds[i], s.rows[i] as f64, fold.train.len() as f64);
                 with_rounds(params, rounds)
             };
-            let (model, _) = fit_on_rows(problem, params, &fold.train, &[], deadline)?;
+            let (model, _) = fit_on_rows(
+                problem,
+                params,
+                m.config.log_target,
+                &fold.train,
+                &[],
+                deadline,
+            )?;
             Ok::<_, FoldError>(predict_rows(problem, &model, &fold.valid))
         });
         let mut fold_bag = vec![0.0; fold.valid.len() * n_out];
@@ -562,6 +577,7 @@ mod tests {
             task: Task::Binary,
             n_classes: 2,
             binned: Some(binned),
+            log_y: None,
         }
     }
 
@@ -696,7 +712,8 @@ mod tests {
                 let rounds = refit_rounds(&best, inner_rows as f64, folds[0].train.len() as f64);
                 with_rounds(params, rounds)
             };
-            let (model, _) = fit_on_rows(&problem, params, &folds[0].train, &[], None).unwrap();
+            let (model, _) =
+                fit_on_rows(&problem, params, false, &folds[0].train, &[], None).unwrap();
             let p = predict_rows(&problem, &model, valid);
             for i in 0..valid.len() {
                 bag[i] += m.weight * member_bag[i] / (k - 1) as f64;

@@ -185,6 +185,9 @@ pub struct FoldTask {
     pub learner: String,
     /// The configuration's point in its search space, as f64 bits.
     pub point: Vec<u64>,
+    /// Fit on ln(1 + y) (absent from tasks of a whet before log targets: false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub log_target: bool,
     /// The fold's own seed (the trial's seed plus the fold index).
     pub seed: u64,
     /// The submitter's deadline, in ms since the epoch (`--time`); None with `--trials`.
@@ -210,6 +213,7 @@ impl FoldTask {
             fold,
             learner: config.learner.name().to_string(),
             point: config.point.iter().map(|v| v.to_bits()).collect(),
+            log_target: config.log_target,
             seed,
             deadline_unix_ms: deadline.map(|d| {
                 unix_ms_now() + d.saturating_duration_since(Instant::now()).as_millis() as i64
@@ -240,6 +244,7 @@ impl FoldTask {
         Ok(Config {
             learner,
             point: self.point.iter().map(|&b| f64::from_bits(b)).collect(),
+            log_target: self.log_target,
         })
     }
 
@@ -356,6 +361,10 @@ impl PreparedStudy {
     pub fn problem_digest(&self) -> String {
         let mut d = Digest(0xcbf2_9ce4_8422_2325);
         let (x, y, plan) = (self.features(), self.targets(), self.plan());
+        if self.log_targets().is_some() {
+            // A worker that cannot fit log-target trials must not take this study's folds.
+            d.word(0x1061_7069);
+        }
         d.word(x.n_rows as u64);
         d.word(x.columns.len() as u64);
         for c in &x.columns {
@@ -405,6 +414,7 @@ impl PreparedStudy {
             task: self.task(),
             n_classes: self.n_classes(),
             binned: self.binned(),
+            log_y: self.log_targets(),
         };
         Ok(fit_fold(
             &problem,

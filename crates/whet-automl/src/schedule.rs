@@ -100,6 +100,23 @@ pub(crate) fn portfolio_queue(
         .collect()
 }
 
+/// Puts after each learner's first default the same configuration fitted on ln(1 + y) (for
+/// a target that qualifies, see `trial::log_target_values`), with portfolio index `len` of
+/// that learner's portfolio: the two decide, by cross-validation, which scale the learner's
+/// tuner starts from.
+pub(crate) fn with_log_twins(
+    queue: VecDeque<(LearnerKind, usize, Config)>,
+    task: Task,
+) -> VecDeque<(LearnerKind, usize, Config)> {
+    let mut out = VecDeque::with_capacity(queue.len() * 2);
+    for (l, i, c) in queue {
+        let twin = (i == 0).then(|| (l, portfolio(l, task).len(), c.clone().on_log_target()));
+        out.push_back((l, i, c));
+        out.extend(twin);
+    }
+    out
+}
+
 /// Moves each probe learner's first default (a forest, the softmax linear model, extra
 /// trees, kNN: see [`crate::expense::PROBES`]) to the front of the queue, in that order: when
 /// one boosting trial takes a large share of the budget, they are what tells the search
@@ -131,7 +148,9 @@ pub(crate) fn next_config(
     let mut found = None;
     while let Some((l, i, c)) = queue.pop_front() {
         match states.get(&l) {
-            Some(s) if s.skip_portfolio => {}
+            // The log-scale twin is the other half of a choice, not one more default: a
+            // learner that trailed on y may lead on ln(1 + y).
+            Some(s) if s.skip_portfolio && !c.log_target => {}
             Some(s) if s.first_pending => waiting.push((l, i, c)),
             Some(_) => {
                 found = Some((l, c, Some(i)));

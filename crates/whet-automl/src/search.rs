@@ -227,6 +227,9 @@ fn search_loop(
         ));
     }
     let mut queue = portfolio_queue(&learners, problem.task);
+    if problem.log_y.is_some() {
+        queue = crate::schedule::with_log_twins(queue, problem.task);
+    }
     let shape = problem
         .binned
         .map(|b| Shape::with_bins(n_rows, b, DEFAULT_MAX_BIN, problem.task, problem.n_classes));
@@ -1166,6 +1169,7 @@ mod tests {
             task: Task::Binary,
             n_classes: 2,
             binned: Some(&binned),
+            log_y: None,
         };
         let plan = plan_folds(Task::Binary, &y, 2, 4, seed).unwrap();
         let options = SearchOptions {
@@ -1232,6 +1236,7 @@ mod tests {
             task: Task::Multiclass,
             n_classes: 32,
             binned: Some(&binned),
+            log_y: None,
         };
         let plan = plan_folds(Task::Multiclass, &y, 32, 3, 0).unwrap();
         let shape = Shape::with_bins(320, &binned, DEFAULT_MAX_BIN, Task::Multiclass, 32);
@@ -1434,6 +1439,7 @@ mod tests {
             task: Task::Binary,
             n_classes: 2,
             binned: Some(&binned),
+            log_y: None,
         };
         let plan = plan_folds(Task::Binary, &y, 2, 4, seed).unwrap();
         let options = SearchOptions {
@@ -1515,6 +1521,7 @@ mod tests {
             task: Task::Binary,
             n_classes: 2,
             binned: Some(&binned),
+            log_y: None,
         };
         let plan = plan_folds(Task::Binary, &y, 2, 4, 6).unwrap();
         let options = SearchOptions {
@@ -1624,6 +1631,7 @@ mod generalise_tests {
             task: Task::Regression,
             n_classes: 1,
             binned: None,
+            log_y: None,
         };
         let [low, high] = problem.clip_bounds().unwrap();
         assert!((low + 0.6).abs() < 1e-12 && (high - 6.6).abs() < 1e-12);
@@ -1645,6 +1653,7 @@ mod generalise_tests {
             task: Task::Regression,
             n_classes: 1,
             binned: None,
+            log_y: None,
         };
         let rows: Vec<u32> = (0..400).collect();
         // Two members with independent errors: their average halves the variance anywhere.
@@ -1666,5 +1675,113 @@ mod generalise_tests {
             &[&a, &junk],
             0
         ));
+    }
+}
+
+#[cfg(test)]
+mod log_target_tests {
+    use super::*;
+    use crate::plan::plan_folds;
+    use crate::trial::log_target_values;
+    use whet_data::Task;
+    use whet_data::prep::{Feature, FeatureData, Features};
+    use whet_data::rng::Rng;
+
+    /// y = e^(3 x0 + noise): positive, right-skewed, and linear in x0 on the log scale only.
+    fn skewed(n: usize) -> (Features, Vec<f64>) {
+        let mut rng = Rng::new(5);
+        let (mut x0, mut x1, mut y) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..n {
+            let a = rng.next_f64();
+            x0.push(a as f32);
+            x1.push(rng.next_f64() as f32);
+            y.push((3.0 * a + 0.3 * (rng.next_f64() - 0.5)).exp());
+        }
+        let x = Features {
+            n_rows: n,
+            columns: vec![
+                Feature {
+                    name: "x0".into(),
+                    data: FeatureData::Numeric(x0),
+                },
+                Feature {
+                    name: "x1".into(),
+                    data: FeatureData::Numeric(x1),
+                },
+            ],
+        };
+        (x, y)
+    }
+
+    #[test]
+    fn only_never_negative_right_skewed_regression_targets_qualify() {
+        let (_, y) = skewed(300);
+        let (log_y, skew) = log_target_values(Task::Regression, &y).unwrap();
+        assert!(skew > 0.75, "{skew}");
+        assert_eq!(log_y[7], y[7].ln_1p());
+        assert!(log_target_values(Task::Binary, &y).is_none());
+        let symmetric: Vec<f64> = (0..300).map(|i| f64::from(i % 10)).collect();
+        assert!(log_target_values(Task::Regression, &symmetric).is_none());
+        let mut negative = y.clone();
+        negative[3] = -1.0;
+        assert!(log_target_values(Task::Regression, &negative).is_none());
+    }
+
+    #[test]
+    fn the_log_scale_is_chosen_by_cross_validation_and_kept_in_the_final_model() {
+        let (x, y) = skewed(300);
+        let (log_y, _) = log_target_values(Task::Regression, &y).unwrap();
+        let problem = Problem {
+            x: &x,
+            y: &y,
+            weight: None,
+            task: Task::Regression,
+            n_classes: 1,
+            binned: None,
+            log_y: Some(&log_y),
+        };
+        let plan = plan_folds(Task::Regression, &y, 1, 4, 0).unwrap();
+        let options = SearchOptions {
+            metric: Metric::Rmse,
+            budget: Budget::Trials(6),
+            learners: vec![LearnerKind::Linear],
+            seed: 0,
+            finish_factor: 0.0,
+            final_mode: FinalMode::Bag,
+            plan_seconds: None,
+        };
+        let r = search(&problem, &plan, &options, &mut crate::events::NoObserver).unwrap();
+        let on_log = |t: &TrialRecord| t.params.get("target").map(String::as_str) == Some("log1p");
+        // The first default on y, then the same on ln(1 + y), which fits e^(3 x0) far better.
+        assert!(!on_log(&r.trials[0]) && on_log(&r.trials[1]));
+        assert!(
+            r.trials[1].cv_score < 0.7 * r.trials[0].cv_score,
+            "{} vs {}",
+            r.trials[1].cv_score,
+            r.trials[0].cv_score
+        );
+        // Every proposal after that keeps the better scale.
+        let tuned: Vec<&TrialRecord> = r.trials.iter().filter(|t| t.portfolio.is_none()).collect();
+        assert!(!tuned.is_empty() && tuned.iter().all(|t| on_log(t)));
+        // The final model predicts in the target's units.
+        assert!(r.predictor.has_log_target());
+        let p = r.predictor.predict(&x);
+        let rmse = (p
+            .values
+            .iter()
+            .zip(&y)
+            .map(|(a, b)| (a - b).powi(2))
+            .sum::<f64>()
+            / y.len() as f64)
+            .sqrt();
+        assert!(rmse < 0.7 * r.trials[0].cv_score, "{rmse}");
+        // Without the log targets the same search never leaves y.
+        let plain = Problem {
+            log_y: None,
+            ..problem
+        };
+        let r = search(&plain, &plan, &options, &mut crate::events::NoObserver).unwrap();
+        assert!(r.trials.iter().all(|t| !on_log(t)));
+        assert!(!r.predictor.has_log_target());
     }
 }

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use whet_data::Task;
+use whet_learn::encode::CatEncoding;
 use whet_learn::gbdt::{Boosting, GbdtParams};
 use whet_learn::knn::{KnnParams, KnnWeights};
 use whet_learn::linear::LinearParams;
@@ -88,7 +89,7 @@ const GBDT_SPACE: &[Dim] = &[
 ];
 
 /// Dimensions that only matter when the data has categorical features.
-const CATEGORICAL_DIMS: &[&str] = &["cat_regularization", "max_cat_to_onehot"];
+const CATEGORICAL_DIMS: &[&str] = &["cat_regularization", "max_cat_to_onehot", "cat_encoding"];
 
 /// Which of a learner's dimensions can change a fit on this data: without categorical
 /// features the categorical dimensions are inert, and a tuner stepping along them would waste
@@ -118,22 +119,43 @@ const FOREST_SPACE: &[Dim] = &[
     dim("lambda_l2", 1e-3, 30.0, true, false),
 ];
 
+/// How the linear models and kNN see a categorical feature: 0 one-hot, 1 ordinal (frequency
+/// rank), 2 target encoding (the level's smoothed mean target on the fold's training rows).
+/// One-hot suits few levels; with many, its columns spread the data thin, and a single
+/// target-encoded column carries the level's effect in one coefficient or distance.
+const CAT_ENCODING: Dim = dim("cat_encoding", 0.0, 2.0, false, true);
+
 const LINEAR_SPACE: &[Dim] = &[
     dim("alpha", 1e-6, 10.0, true, false),
     dim("l1_ratio", 0.0, 1.0, false, false),
+    CAT_ENCODING,
 ];
 
 /// `weights` below 0.5 is uniform, above is distance.
 const KNN_SPACE: &[Dim] = &[
     dim("k", 1.0, 100.0, true, true),
     dim("weights", 0.0, 1.0, false, false),
+    CAT_ENCODING,
 ];
+
+fn cat_encoding(v: f64) -> CatEncoding {
+    match v.round() as i64 {
+        i64::MIN..=0 => CatEncoding::OneHot,
+        1 => CatEncoding::Ordinal,
+        _ => CatEncoding::Target,
+    }
+}
 
 /// A point in a learner's space.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     pub learner: LearnerKind,
     pub point: Vec<f64>,
+    /// Fit on ln(1 + y) and predict e^p − 1 (regression targets that qualify, see
+    /// `trial::log_target_values`). A choice the search makes by cross-validation, outside
+    /// the point: it is tried on each learner's first default, and the tuner keeps the
+    /// choice of its best configuration.
+    pub log_target: bool,
 }
 
 /// Upper bound on boosting rounds; early stopping ends nearly every fit well before it.
@@ -152,7 +174,17 @@ impl Config {
                     .map_or(0.5, |&(_, v)| d.encode(v))
             })
             .collect();
-        Config { learner, point }
+        Config {
+            learner,
+            point,
+            log_target: false,
+        }
+    }
+
+    /// The same configuration fitted on ln(1 + y).
+    pub fn on_log_target(mut self) -> Config {
+        self.log_target = true;
+        self
     }
 
     pub fn values(&self) -> Vec<(&'static str, f64)> {
@@ -207,6 +239,7 @@ impl Config {
                 // Tuning needs many fits; a loose tolerance costs little accuracy.
                 max_iter: 200,
                 tol: 1e-4,
+                cat_encoding: cat_encoding(get("cat_encoding")),
             }),
             LearnerKind::Knn => LearnerParams::Knn(KnnParams {
                 k: (get("k") as usize).clamp(1, n_rows.max(1)),
@@ -215,13 +248,15 @@ impl Config {
                 } else {
                     KnnWeights::Uniform
                 },
+                cat_encoding: cat_encoding(get("cat_encoding")),
             }),
         }
     }
 
     /// The parameters a person would write down, e.g. for the leaderboard and tracked runs.
     pub fn display_params(&self) -> BTreeMap<String, String> {
-        self.values()
+        let mut shown: BTreeMap<String, String> = self
+            .values()
             .into_iter()
             .map(|(k, v)| {
                 let d = dims(self.learner).iter().find(|d| d.name == k);
@@ -229,12 +264,17 @@ impl Config {
                     (LearnerKind::Knn, "weights") => {
                         if v >= 0.5 { "distance" } else { "uniform" }.to_string()
                     }
+                    (_, "cat_encoding") => cat_encoding(v).name().to_string(),
                     _ if d.is_some_and(|d| d.integer) => format!("{}", v as i64),
                     _ => format_sig(v),
                 };
                 (k.to_string(), text)
             })
-            .collect()
+            .collect();
+        if self.log_target {
+            shown.insert("target".into(), "log1p".into());
+        }
+        shown
     }
 }
 
@@ -352,13 +392,14 @@ pub fn portfolio(learner: LearnerKind, task: Task) -> Vec<Config> {
                 vec![smooth, sharp, wide]
             }
         }
+        // The second defaults target-encode categoricals (inert without them).
         LearnerKind::Linear => vec![
-            c(&[("alpha", 1e-4), ("l1_ratio", 0.0)]),
-            c(&[("alpha", 1e-2), ("l1_ratio", 0.5)]),
+            c(&[("alpha", 1e-4), ("l1_ratio", 0.0), ("cat_encoding", 0.0)]),
+            c(&[("alpha", 1e-2), ("l1_ratio", 0.5), ("cat_encoding", 2.0)]),
         ],
         LearnerKind::Knn => vec![
-            c(&[("k", 10.0), ("weights", 1.0)]),
-            c(&[("k", 30.0), ("weights", 1.0)]),
+            c(&[("k", 10.0), ("weights", 1.0), ("cat_encoding", 0.0)]),
+            c(&[("k", 30.0), ("weights", 1.0), ("cat_encoding", 2.0)]),
         ],
     }
 }
@@ -450,7 +491,9 @@ mod tests {
             .map(|(d, _)| d.name)
             .collect();
         assert_eq!(names, ["cat_regularization", "max_cat_to_onehot"]);
-        assert!(active_dims(LearnerKind::Linear, false).iter().all(|&a| a));
+        assert_eq!(active_dims(LearnerKind::Linear, false), [true, true, false]);
+        assert_eq!(active_dims(LearnerKind::Knn, false), [true, true, false]);
+        assert!(active_dims(LearnerKind::Linear, true).iter().all(|&a| a));
     }
 
     #[test]
@@ -474,6 +517,41 @@ mod tests {
             a.sort();
             b.sort();
             assert_eq!(a, b);
+        }
+    }
+
+    #[test]
+    fn linear_and_knn_search_how_categoricals_are_encoded() {
+        let encoding = |c: &Config| match c.params(1000, 0) {
+            LearnerParams::Linear(p) => p.cat_encoding,
+            LearnerParams::Knn(p) => p.cat_encoding,
+            LearnerParams::Tree(_) => panic!("not a tree"),
+        };
+        for learner in [LearnerKind::Linear, LearnerKind::Knn] {
+            let defaults = portfolio(learner, Task::Regression);
+            assert_eq!(encoding(&defaults[0]), CatEncoding::OneHot);
+            assert_eq!(encoding(&defaults[1]), CatEncoding::Target);
+            assert_eq!(defaults[1].display_params()["cat_encoding"], "target");
+            // The whole range decodes to the three encodings in order.
+            let at = |u: f64| {
+                let mut c = defaults[0].clone();
+                let i = dims(learner)
+                    .iter()
+                    .position(|d| d.name == "cat_encoding")
+                    .unwrap();
+                c.point[i] = u;
+                encoding(&c)
+            };
+            assert_eq!(
+                [at(0.0), at(0.3), at(0.5), at(0.7), at(1.0)],
+                [
+                    CatEncoding::OneHot,
+                    CatEncoding::Ordinal,
+                    CatEncoding::Ordinal,
+                    CatEncoding::Ordinal,
+                    CatEncoding::Target
+                ]
+            );
         }
     }
 

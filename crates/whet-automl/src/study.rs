@@ -170,6 +170,8 @@ pub struct PreparedStudy {
     reference: ReferenceProfile,
     x: Features,
     y: Vec<f64>,
+    /// ln(1 + y) when the target is positive and right-skewed: log-target trials fit these.
+    log_y: Option<Vec<f64>>,
     n_classes: usize,
     test: Option<(Features, Vec<f64>)>,
     plan: CvPlan,
@@ -369,6 +371,16 @@ impl Study {
         };
 
         check_enough_rows(task, &y, n_classes)?;
+        let log_y = match crate::trial::log_target_values(task, &y) {
+            Some((log_y, skew)) => {
+                notes.push(format!(
+                    "the target is never negative and skewed to the right (skewness {skew:.2}): each learner's first default is also fitted on ln(1 + {}), scored back in the target's units, and the tuner keeps whichever scale cross-validates better",
+                    spec.target
+                ));
+                Some(log_y)
+            }
+            None => None,
+        };
         let trees = spec.learners.iter().any(|l| l.is_tree());
         let mut binned = if trees {
             Some(BinnedData::fit(
@@ -418,6 +430,7 @@ impl Study {
             reference,
             x,
             y,
+            log_y,
             n_classes,
             test,
             plan,
@@ -490,6 +503,10 @@ impl PreparedStudy {
         &self.y
     }
 
+    pub(crate) fn log_targets(&self) -> Option<&[f64]> {
+        self.log_y.as_deref()
+    }
+
     pub(crate) fn n_classes(&self) -> usize {
         self.n_classes
     }
@@ -522,6 +539,7 @@ impl PreparedStudy {
             task: self.task,
             n_classes: self.n_classes,
             binned: self.binned.as_ref(),
+            log_y: self.log_y.as_deref(),
         };
         let validated_rows: usize = self.plan.folds.iter().map(|f| f.valid.len()).sum();
         let options = SearchOptions {

@@ -10,7 +10,7 @@ use whet_learn::binning::BinnedData;
 use whet_learn::data::{Predictions, TrainSet};
 use whet_learn::gbdt::{Boosting, fit_gbdt_stopping_on_each};
 use whet_learn::metrics::{Metric, evaluate};
-use whet_learn::model::Predictor;
+use whet_learn::model::{LogTargetModel, Predictor};
 
 use whet_data::split::Fold;
 
@@ -27,6 +27,40 @@ pub struct Problem<'a> {
     pub n_classes: usize,
     /// Built once for all tree trials and folds.
     pub binned: Option<&'a BinnedData>,
+    /// ln(1 + y) per row when the target qualifies for a log-target trial
+    /// ([`log_target_values`]); trials whose configuration asks for it fit on these and are
+    /// scored back in the target's units.
+    pub log_y: Option<&'a [f64]>,
+}
+
+/// Skewness from which a regression target is also tried on a log scale.
+pub const LOG_TARGET_MIN_SKEW: f64 = 0.75;
+
+/// ln(1 + y) for a regression target that is never negative and right-skewed (sample
+/// skewness at least [`LOG_TARGET_MIN_SKEW`]), with that skewness; None otherwise. On such
+/// targets (prices, wages) squared error on y is dominated by the few largest values, and a
+/// model of ln(1 + y) often fits the bulk better even when scored on y; the search decides.
+pub fn log_target_values(task: Task, y: &[f64]) -> Option<(Vec<f64>, f64)> {
+    if task != Task::Regression || y.len() < 3 || y.iter().any(|v| !(v.is_finite() && *v >= 0.0)) {
+        return None;
+    }
+    let n = y.len() as f64;
+    let mean = y.iter().sum::<f64>() / n;
+    let (m2, m3) = y.iter().fold((0.0, 0.0), |(m2, m3), &v| {
+        let d = v - mean;
+        (m2 + d * d, m3 + d * d * d)
+    });
+    let (m2, m3) = (m2 / n, m3 / n);
+    if m2 <= 0.0 {
+        return None;
+    }
+    let skew = m3 / m2.powf(1.5);
+    (skew >= LOG_TARGET_MIN_SKEW).then(|| {
+        (
+            y.iter().copied().map(LogTargetModel::transform).collect(),
+            skew,
+        )
+    })
 }
 
 impl Problem<'_> {
@@ -37,15 +71,25 @@ impl Problem<'_> {
         }
     }
 
-    fn set<'s>(&'s self, rows: &'s [u32]) -> TrainSet<'s> {
-        TrainSet {
+    /// The training set of `rows`, its targets on the log scale when `log_target`.
+    fn set<'s>(&'s self, rows: &'s [u32], log_target: bool) -> Result<TrainSet<'s>, FoldError> {
+        let y = if log_target {
+            self.log_y.ok_or_else(|| {
+                FoldError::Failed(
+                    "a log-target trial on a target that is negative or not skewed".into(),
+                )
+            })?
+        } else {
+            self.y
+        };
+        Ok(TrainSet {
             x: self.x,
-            y: self.y,
+            y,
             weight: self.weight,
             rows: Some(rows),
             task: self.task,
             n_classes: self.n_classes,
-        }
+        })
     }
 
     /// Targets and weights of `rows`, in that order.
@@ -151,6 +195,39 @@ pub fn fit_fold(
     fit_fold_with(problem, config, params, fold, metric, deadline)
 }
 
+/// `model`, fitted on the log scale when `log_target` (on training `rows`), as a model of the
+/// target itself, with the smearing factor of its training rows.
+fn in_target_units(
+    problem: &Problem,
+    model: Predictor,
+    log_target: bool,
+    rows: &[u32],
+) -> Predictor {
+    let Some(log_y) = problem.log_y.filter(|_| log_target) else {
+        return model;
+    };
+    let raw = match (&model, problem.binned) {
+        (Predictor::Gbdt(m), Some(binned)) => m.predict_binned_rows(binned, rows),
+        _ => model.predict(&problem.x.take_rows(rows)),
+    };
+    let (_, w) = problem.targets(rows);
+    let targets: Vec<f64> = rows.iter().map(|&r| log_y[r as usize]).collect();
+    let scale = LogTargetModel::smearing(&targets, &raw.values, w.as_deref());
+    Predictor::log_target(model, scale)
+}
+
+/// A boosting model cut to its first `rounds` rounds (inside a log-target wrapper too); None
+/// for other models.
+pub fn truncated(model: &Predictor, rounds: usize) -> Option<Predictor> {
+    match model {
+        Predictor::Gbdt(g) => Some(Predictor::Gbdt(Box::new(g.truncated(rounds)))),
+        Predictor::LogTarget(m) => {
+            truncated(&m.inner, rounds).map(|cut| Predictor::log_target(cut, m.scale))
+        }
+        _ => None,
+    }
+}
+
 fn fit_fold_with(
     problem: &Problem,
     config: &Config,
@@ -159,8 +236,9 @@ fn fit_fold_with(
     metric: Metric,
     deadline: Option<Instant>,
 ) -> Result<FoldResult, FoldError> {
-    let train = problem.set(&fold.train);
-    let valid = problem.set(&fold.valid);
+    let log_target = config.log_target;
+    let train = problem.set(&fold.train, log_target)?;
+    let valid = problem.set(&fold.valid, log_target)?;
     let n_features = problem.x.n_features();
     let failed = |e: LearnError| match e {
         LearnError::Interrupted { .. } => FoldError::Interrupted,
@@ -219,6 +297,7 @@ fn fit_fold_with(
         return Err(FoldError::Interrupted);
     }
     let started = Instant::now();
+    let model = in_target_units(problem, model, log_target, &fold.train);
     let predictions = predict_rows(problem, &model, &fold.valid);
     let predict_seconds = started.elapsed().as_secs_f64();
     let score = problem.score(metric, &fold.valid, &predictions);
@@ -238,6 +317,10 @@ fn fit_fold_with(
 pub fn predict_rows(problem: &Problem, model: &Predictor, rows: &[u32]) -> Predictions {
     let mut p = match (model, problem.binned) {
         (Predictor::Gbdt(m), Some(binned)) => m.predict_binned_rows(binned, rows),
+        (Predictor::LogTarget(l), Some(binned)) => match &*l.inner {
+            Predictor::Gbdt(m) => l.back_transform(m.predict_binned_rows(binned, rows)),
+            _ => model.predict(&problem.x.take_rows(rows)),
+        },
         _ => model.predict(&problem.x.take_rows(rows)),
     };
     if let Some([low, high]) = problem.clip_bounds() {
@@ -246,18 +329,20 @@ pub fn predict_rows(problem: &Problem, model: &Predictor, rows: &[u32]) -> Predi
     p
 }
 
-/// Fits `params` on `rows` without scoring. A boosting fit given `stop_on` groups follows
+/// Fits `params` on `rows` without scoring (on ln(1 + y) when `log_target`, the model
+/// returned in the target's units). A boosting fit given `stop_on` groups follows
 /// early stopping on each group at once and keeps every tree it grew, returning each group's
 /// best iteration (see [`fit_gbdt_stopping_on_each`]); without groups boosting runs exactly
 /// its `num_iterations` rounds.
 pub fn fit_on_rows(
     problem: &Problem,
     params: LearnerParams,
+    log_target: bool,
     rows: &[u32],
     stop_on: &[&[u32]],
     deadline: Option<Instant>,
 ) -> Result<(Predictor, Vec<usize>), FoldError> {
-    let train = problem.set(rows);
+    let train = problem.set(rows, log_target)?;
     let failed = |e: LearnError| match e {
         LearnError::Interrupted { .. } => FoldError::Interrupted,
         other => FoldError::Failed(other.to_string()),
@@ -269,7 +354,7 @@ pub fn fit_on_rows(
                 .ok_or_else(|| FoldError::Failed("tree learners need binned data".into()))?;
             let mut union: Vec<u32> = stop_on.iter().flat_map(|g| g.iter().copied()).collect();
             union.sort_unstable();
-            let valid = problem.set(&union);
+            let valid = problem.set(&union, log_target)?;
             let groups: Vec<Vec<usize>> = stop_on
                 .iter()
                 .map(|g| g.iter().map(|&r| r as usize).collect())
@@ -292,5 +377,6 @@ pub fn fit_on_rows(
     if whet_learn::stop::past(deadline) {
         return Err(FoldError::Interrupted);
     }
-    Ok(fitted)
+    let (model, best) = fitted;
+    Ok((in_target_units(problem, model, log_target, rows), best))
 }

@@ -19,6 +19,8 @@ pub struct Tuner {
     learner: LearnerKind,
     rng: Rng,
     best: Option<(Vec<f64>, f64)>,
+    /// Whether the best configuration fits ln(1 + y): every proposal keeps that choice.
+    best_log_target: bool,
     step: f64,
     /// Direction of the last forward step, to try its opposite when it fails.
     pending_opposite: Option<Vec<f64>>,
@@ -45,6 +47,7 @@ impl Tuner {
             learner,
             rng: Rng::new(seed).fork(learner as u64 + 0x7E7),
             best: None,
+            best_log_target: false,
             step: INITIAL_STEP,
             pending_opposite: None,
             failures: 0,
@@ -65,6 +68,7 @@ impl Tuner {
         };
         if improved {
             self.best = Some((config.point.clone(), loss));
+            self.best_log_target = config.log_target;
             self.failures = 0;
             self.pending_opposite = None;
         } else {
@@ -83,7 +87,7 @@ impl Tuner {
     /// If it is the best so far, the same configuration with three times the cap is asked next.
     pub fn tell_capped(&mut self, config: &Config) {
         let Some((best, _)) = &self.best else { return };
-        if *best != config.point {
+        if *best != config.point || self.best_log_target != config.log_target {
             return;
         }
         let Some(dim) = crate::space::dims(self.learner)
@@ -102,6 +106,7 @@ impl Tuner {
         self.grow = Some(Config {
             learner: self.learner,
             point,
+            log_target: self.best_log_target,
         });
     }
 
@@ -133,6 +138,7 @@ impl Tuner {
             return Some(Config {
                 learner: self.learner,
                 point,
+                log_target: self.best_log_target,
             });
         }
         let direction = match self.pending_opposite.take() {
@@ -151,6 +157,7 @@ impl Tuner {
         Some(Config {
             learner: self.learner,
             point,
+            log_target: self.best_log_target,
         })
     }
 

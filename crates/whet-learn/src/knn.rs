@@ -57,6 +57,13 @@ pub struct KnnParams {
     /// Number of neighbours (≥ 1, at most the number of training rows).
     pub k: usize,
     pub weights: KnnWeights,
+    /// How categorical features become numbers (one-hot, ordinal or target). One-hot is
+    /// not written, so models from before the choice existed encode as they did.
+    #[serde(
+        default,
+        skip_serializing_if = "crate::encode::CatEncoding::is_one_hot"
+    )]
+    pub cat_encoding: crate::encode::CatEncoding,
 }
 
 impl Default for KnnParams {
@@ -64,6 +71,7 @@ impl Default for KnnParams {
         KnnParams {
             k: 15,
             weights: KnnWeights::Distance,
+            cat_encoding: crate::encode::CatEncoding::OneHot,
         }
     }
 }
@@ -83,10 +91,11 @@ fn check_k(name: &str, k: usize) -> Result<()> {
 
 impl KnnParams {
     /// The parameter names `set` takes.
-    pub const NAMES: &'static [&'static str] = &["k", "weights"];
+    pub const NAMES: &'static [&'static str] = &["k", "weights", "cat_encoding"];
 
     /// Sets one parameter from text. Returns `Ok(false)` for a key that is not a kNN
-    /// parameter; keys: `k` (alias `n_neighbors`), `weights` (`uniform` or `distance`).
+    /// parameter; keys: `k` (alias `n_neighbors`), `weights` (`uniform` or `distance`),
+    /// `cat_encoding` (`onehot`, `ordinal` or `target`).
     pub fn set(&mut self, key: &str, value: &str) -> Result<bool> {
         match key {
             "k" | "n_neighbors" => {
@@ -104,6 +113,7 @@ impl KnnParams {
                     )
                 })?;
             }
+            "cat_encoding" => self.cat_encoding = crate::encode::parse_cat_encoding(key, value)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -132,7 +142,7 @@ pub struct KnnModel {
 pub fn fit_knn(data: &TrainSet, params: &KnnParams) -> Result<KnnModel> {
     params.validate()?;
     check_train_set(data)?;
-    let encoder = Encoder::fit(data)?;
+    let (encoder, training) = Encoder::fit_for_training(data, params.cat_encoding)?;
     let width = encoder.width();
     let rows: Vec<usize> = (0..data.n_rows())
         .map(|i| data.row(i))
@@ -158,6 +168,7 @@ pub fn fit_knn(data: &TrainSet, params: &KnnParams) -> Result<KnnModel> {
     if width > 0 {
         for (out, &r) in x.chunks_exact_mut(width).zip(&rows) {
             encoder.encode_row(data.x, r, out);
+            training.apply(r, out);
         }
     }
     Ok(KnnModel {
@@ -352,7 +363,11 @@ mod tests {
     }
 
     fn params(k: usize, weights: KnnWeights) -> KnnParams {
-        KnnParams { k, weights }
+        KnnParams {
+            k,
+            weights,
+            ..KnnParams::default()
+        }
     }
 
     // Eight points on a line (standardization keeps the order), three classes.

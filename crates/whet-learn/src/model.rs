@@ -12,6 +12,11 @@
 //! columns (`gbdt::tree::TreeFile`) instead of a map per node, so a forest decodes with a few
 //! copies per tree rather than millions of map entries. Formats 1 and 2 still load (with an
 //! empty profile); a whet that reads only format 2 refuses a format 3 file.
+//!
+//! Format 4 is format 3 whose predictor holds a [`Predictor::LogTarget`] (a model of
+//! ln(1 + y)). Only such files are written as format 4, so a whet that reads up to format 3
+//! says "upgrade" for exactly the models it would mispredict or fail to decode, and keeps
+//! reading every other model written now.
 
 use std::collections::BTreeMap;
 
@@ -27,7 +32,10 @@ use crate::knn::KnnModel;
 use crate::linear::LinearModel;
 
 pub const MAGIC: &[u8; 8] = b"WHETMDL\0";
-pub const FORMAT_VERSION: u32 = 3;
+/// The newest format this whet reads (and writes, for models that need it).
+pub const FORMAT_VERSION: u32 = 4;
+/// What a model without a log-target part is written as.
+const BASE_FORMAT_VERSION: u32 = 3;
 /// zstd level for model files: fast to write, and higher levels save little more on trees.
 const COMPRESSION_LEVEL: i32 = 3;
 /// No model decodes to more than this; a larger claimed size means a damaged file.
@@ -54,6 +62,69 @@ pub enum Predictor {
     Linear(LinearModel),
     Knn(KnnModel),
     Ensemble(EnsembleModel),
+    /// A model of ln(1 + y), predicting e^inner − 1: what a study fits for a positive,
+    /// right-skewed regression target when cross-validation prefers it. Absent before whet
+    /// wrote it; files without it load unchanged.
+    LogTarget(LogTargetModel),
+}
+
+/// A regression model fitted on ln(1 + y) whose predictions are brought back to the target's
+/// units (`scale`·e^p − 1), so that every consumer (predict, serve, review, ensembles) sees
+/// values of the target itself.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LogTargetModel {
+    pub inner: Box<Predictor>,
+    /// Duan's smearing factor: the training rows' mean of e^(log residual). e^p estimates
+    /// the median of 1 + y given the features, below its mean when the residuals spread;
+    /// squared error in the target's units wants the mean.
+    #[serde(default = "unit", skip_serializing_if = "is_unit")]
+    pub scale: f64,
+}
+
+fn unit() -> f64 {
+    1.0
+}
+
+fn is_unit(v: &f64) -> bool {
+    *v == 1.0
+}
+
+impl LogTargetModel {
+    /// The forward transform of the targets the inner model was fitted on.
+    pub fn transform(y: f64) -> f64 {
+        y.ln_1p()
+    }
+
+    /// The smearing factor from the log-scale targets and the inner model's predictions of
+    /// the same rows (weights optional): the weighted mean of e^(target − prediction), held
+    /// to [0.5, 2] so that a model that fits its training rows badly cannot scale by much.
+    pub fn smearing(log_y: &[f64], predicted: &[f64], weight: Option<&[f64]>) -> f64 {
+        let (mut sw, mut s) = (0.0, 0.0);
+        for (i, (y, p)) in log_y.iter().zip(predicted).enumerate() {
+            let w = weight.map_or(1.0, |w| w[i]);
+            let e = (y - p).exp();
+            if w > 0.0 && e.is_finite() {
+                sw += w;
+                s += w * e;
+            }
+        }
+        if sw > 0.0 {
+            (s / sw).clamp(0.5, 2.0)
+        } else {
+            1.0
+        }
+    }
+
+    /// The inner model's predictions in the target's units.
+    pub fn back_transform(&self, mut p: Predictions) -> Predictions {
+        let scale = self.scale;
+        p.values.iter_mut().for_each(|v| *v = scale * v.exp() - 1.0);
+        p
+    }
+
+    pub fn predict(&self, x: &Features) -> Predictions {
+        self.back_transform(self.inner.predict(x))
+    }
 }
 
 /// A weighted average of member predictions (probabilities for classification, values for
@@ -120,6 +191,16 @@ impl Predictor {
             Predictor::Linear(_) => "linear",
             Predictor::Knn(_) => "knn",
             Predictor::Ensemble(_) => "ensemble",
+            Predictor::LogTarget(m) => m.inner.learner_name(),
+        }
+    }
+
+    /// Whether this predictor, or any part of it, is a [`LogTargetModel`].
+    pub fn has_log_target(&self) -> bool {
+        match self {
+            Predictor::LogTarget(_) => true,
+            Predictor::Ensemble(e) => e.members.iter().any(|m| m.predictor.has_log_target()),
+            _ => false,
         }
     }
 
@@ -129,7 +210,16 @@ impl Predictor {
             Predictor::Linear(m) => m.predict(x),
             Predictor::Knn(m) => m.predict(x),
             Predictor::Ensemble(m) => m.predict(x),
+            Predictor::LogTarget(m) => m.predict(x),
         }
+    }
+
+    /// `inner`, fitted on ln(1 + y), as a model of y with smearing factor `scale`.
+    pub fn log_target(inner: Predictor, scale: f64) -> Predictor {
+        Predictor::LogTarget(LogTargetModel {
+            inner: Box::new(inner),
+            scale,
+        })
     }
 }
 
@@ -179,6 +269,15 @@ impl Model {
         })
     }
 
+    /// The format this model is written in: 4 only when it needs a reader of format 4.
+    pub fn format_version(&self) -> u32 {
+        if self.predictor.has_log_target() {
+            FORMAT_VERSION
+        } else {
+            BASE_FORMAT_VERSION
+        }
+    }
+
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let encoded = self.encoded()?;
         let compressed = zstd::bulk::compress(&encoded, COMPRESSION_LEVEL).map_err(|e| {
@@ -206,7 +305,7 @@ impl Model {
         payload.extend_from_slice(&compressed);
         let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
         out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&self.format_version().to_le_bytes());
         out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
         out.extend_from_slice(&checksum(&payload).to_le_bytes());
         out.extend_from_slice(&payload);

@@ -207,6 +207,8 @@ pub enum Link {
     Softmax,
     /// The prediction is e^raw (Poisson).
     Log,
+    /// The prediction is e^raw − 1 (a model of ln(1 + y), for a skewed positive target).
+    Log1p,
     /// Averaged class shares of a random forest: probabilities are the shares clipped at 0
     /// and normalized (a single output: clipped to [0, 1]).
     Shares,
@@ -298,7 +300,7 @@ impl crate::model::Predictor {
                     }
                     let s = m.predictor.shap_values(x, background)?;
                     if s.link != Link::Identity || s.n_outputs != 1 {
-                        return Err("this ensemble averages the predictions (probabilities, or e^raw for Poisson) of several models, which SHAP values cannot split exactly".into());
+                        return Err("this ensemble averages the predictions (probabilities, e^raw for Poisson, or e^raw − 1 for a model of ln(1 + y)) of several models, which SHAP values cannot split exactly".into());
                     }
                     let w = m.weight / total;
                     match acc.as_mut() {
@@ -314,6 +316,19 @@ impl crate::model::Predictor {
                     method: "exact per member (TreeSHAP or linear), averaged by ensemble weight",
                 })
                 .ok_or_else(|| "the ensemble has no members with weight".into())
+            }
+            Predictor::LogTarget(m) => {
+                // The inner model's values are exact on its own scale, ln(1 + y); the
+                // back-transform is not additive, so they are reported on that scale.
+                let inner = m.inner.shap_values(x, background)?;
+                if inner.link != Link::Identity {
+                    return Err("a model of ln(1 + y) whose inner model has a non-identity link has no exact SHAP values".into());
+                }
+                Ok(ShapValues {
+                    link: Link::Log1p,
+                    method: "exact (TreeSHAP or linear) on ln(1 + y), the scale the model was fitted on",
+                    ..inner
+                })
             }
             Predictor::Knn(_) => Err(
                 "kNN models have no exact SHAP values (a prediction is a vote of neighbours, not a sum over features)".into(),

@@ -141,7 +141,9 @@ fn files_are_compressed_and_format_1_files_still_load() {
     let m = model();
     let encoded = m.encoded().unwrap();
     let file = m.to_bytes().unwrap();
-    assert_eq!(FORMAT_VERSION, 3);
+    assert_eq!(FORMAT_VERSION, 4);
+    // Without a log-target part a model is still written as format 3.
+    assert_eq!(u32::from_le_bytes(file[8..12].try_into().unwrap()), 3);
     // This model's file is 52% of its encoding (under half before its categorical feature
     // was split as LightGBM does, which gave the trees more distinct leaf values).
     assert!(
@@ -280,4 +282,32 @@ fn the_reference_profile_describes_the_training_columns() {
     assert_eq!((cat.other_count, c.missing), (0, 0));
     let target = r.target.as_ref().unwrap();
     assert_eq!(target.name, "y");
+}
+
+#[test]
+fn a_log_target_model_is_written_as_format_4_and_predicts_in_the_targets_units() {
+    let plain = model();
+    let mut m = plain.clone();
+    m.predictor = Predictor::log_target(plain.predictor.clone(), 1.25);
+    let file = m.to_bytes().unwrap();
+    assert_eq!(u32::from_le_bytes(file[8..12].try_into().unwrap()), 4);
+    let back = Model::from_bytes(&file, "log.whet").unwrap();
+    assert_eq!(back, m);
+    let x = back.prep.transform(&table()).unwrap().features;
+    let inner = plain.predictor.predict(&x);
+    let outer = back.predictor.predict(&x);
+    assert_eq!(outer.n_rows, inner.n_rows);
+    for (o, i) in outer.values.iter().zip(&inner.values) {
+        assert_eq!(*o, 1.25 * i.exp() - 1.0);
+    }
+    // Inside an ensemble the part still asks for format 4.
+    m.predictor = Predictor::Ensemble(whet_learn::model::EnsembleModel {
+        members: vec![whet_learn::model::EnsembleMember {
+            weight: 1.0,
+            label: "log".into(),
+            predictor: Predictor::log_target(plain.predictor.clone(), 1.0),
+        }],
+        clip: None,
+    });
+    assert_eq!(m.format_version(), 4);
 }

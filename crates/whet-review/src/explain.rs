@@ -98,6 +98,7 @@ fn gain_per_feature(p: &Predictor, n_features: usize) -> Option<Vec<f64>> {
             }
             any.then_some(acc)
         }
+        Predictor::LogTarget(m) => gain_per_feature(&m.inner, n_features),
         _ => None,
     }
 }

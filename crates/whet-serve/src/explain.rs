@@ -27,6 +27,7 @@ fn has_linear(p: &Predictor) -> bool {
     match p {
         Predictor::Linear(_) => true,
         Predictor::Ensemble(e) => e.members.iter().any(|m| has_linear(&m.predictor)),
+        Predictor::LogTarget(m) => has_linear(&m.inner),
         _ => false,
     }
 }
@@ -199,6 +200,7 @@ pub fn explain(m: &Model, bg: &Background, x: &Features) -> Result<Value, String
         whet_learn::shap::Link::Logistic => "log-odds",
         whet_learn::shap::Link::Softmax => "softmax inputs (log-probabilities up to a constant)",
         whet_learn::shap::Link::Log => "log of the predicted mean",
+        whet_learn::shap::Link::Log1p => "ln(1 + target)",
         whet_learn::shap::Link::Shares => "class shares",
     };
     Ok(json!({

@@ -14,7 +14,7 @@ use whet_data::reference::ReferenceProfile;
 use whet_learn::binning::BinnedData;
 use whet_learn::data::TrainSet;
 use whet_learn::metrics::evaluate_all;
-use whet_learn::model::{Metadata, Model, Predictor};
+use whet_learn::model::{LogTargetModel, Metadata, Model, Predictor};
 use whet_learn::output::prediction_references;
 use whet_learn::param_text::split_pair;
 use whet_learn::{LearnerKind, LearnerParams};
@@ -55,11 +55,26 @@ pub struct FitArgs {
     /// Free-text columns: hash their tokens into this many features, or 0 to drop them.
     #[arg(long, default_value_t = 32)]
     pub text_buckets: u32,
+    /// Fit on ln(1 + y) and predict e^p − 1 (regression on a never-negative, right-skewed
+    /// target); the model file keeps the transform, metrics are in the target's units.
+    #[arg(long)]
+    pub log_target: bool,
     /// Print one JSON document instead of text.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
     pub read: ReadArgs,
+}
+
+/// ln(1 + y) of every target, for `--log-target`.
+fn log_targets(y: &[f64], what: &str) -> Result<Vec<f64>> {
+    if let Some((row, v)) = y.iter().enumerate().find(|(_, v)| v.is_nan() || **v < 0.0) {
+        bail!(
+            "--log-target: {what} row {}: target {v} is negative\nhint: a log target needs a never-negative regression target; fit without --log-target",
+            row + 1
+        );
+    }
+    Ok(y.iter().map(|&v| LogTargetModel::transform(v)).collect())
 }
 
 #[derive(Serialize)]
@@ -179,9 +194,25 @@ pub fn cmd_fit(args: &FitArgs, quiet: bool) -> Result<()> {
         None => None,
     };
 
+    if args.log_target && task != Task::Regression {
+        bail!(
+            "--log-target is for regression, and '{}' is a {} target\nhint: drop --log-target, or force --task regression for a numeric target",
+            args.target,
+            task.name()
+        );
+    }
+    let log_y = if args.log_target {
+        Some(log_targets(&y, "training data")?)
+    } else {
+        None
+    };
+    let valid_log_y = match (&valid, args.log_target) {
+        (Some(v), true) => Some(log_targets(&v.y, "validation data")?),
+        _ => None,
+    };
     let train_set = TrainSet {
         x: &x,
-        y: &y,
+        y: log_y.as_deref().unwrap_or(&y),
         weight: weights.as_deref(),
         rows: None,
         task,
@@ -189,7 +220,7 @@ pub fn cmd_fit(args: &FitArgs, quiet: bool) -> Result<()> {
     };
     let valid_set = valid.as_ref().map(|v| TrainSet {
         x: &v.features,
-        y: &v.y,
+        y: valid_log_y.as_deref().unwrap_or(&v.y),
         weight: None,
         rows: None,
         task,
@@ -228,6 +259,15 @@ pub fn cmd_fit(args: &FitArgs, quiet: bool) -> Result<()> {
     let (iterations, best_iteration) = match &predictor {
         Predictor::Gbdt(m) => (Some(m.n_iterations()), m.best_iteration),
         _ => (None, None),
+    };
+    let predictor = match &log_y {
+        Some(log_y) => {
+            shown_params.insert("target".to_string(), "log1p".to_string());
+            let fitted = predictor.predict(&x);
+            let scale = LogTargetModel::smearing(log_y, &fitted.values, weights.as_deref());
+            Predictor::log_target(predictor, scale)
+        }
+        None => predictor,
     };
     let fit_seconds = started.elapsed().as_secs_f64();
 

@@ -58,7 +58,11 @@ fn fit(target: &str, learner: &str, params: &[&str], out: &Path, keep_text: bool
         c.args(["--types", "last_comment=ignore"]);
     }
     for p in params {
-        c.args(["-p", p]);
+        if p.starts_with("--") {
+            c.arg(p);
+        } else {
+            c.args(["-p", p]);
+        }
     }
     ok(c.output().unwrap());
 }
@@ -270,8 +274,10 @@ fn exported_models_of_every_learner_and_task_predict_as_whet_predict_in_onnxrunt
             ("rf", vec!["n_estimators=15"]),
             ("et", vec!["n_estimators=15"]),
             ("linear", vec![]),
+            ("linear", vec!["cat_encoding=target"]),
+            ("linear", vec!["cat_encoding=ordinal"]),
         ] {
-            let name = format!("{target}_{learner}");
+            let name = format!("{target}_{learner}_{}", params.join("_"));
             let model = tmp(&format!("{name}.whet"));
             fit(target, learner, &params, &model, false);
             let onnx = tmp(&format!("{name}.onnx"));
@@ -291,6 +297,17 @@ fn exported_models_of_every_learner_and_task_predict_as_whet_predict_in_onnxrunt
                 classifier,
             );
         }
+    }
+    // Models of ln(1 + y): the export adds e^p − 1.
+    for (learner, params) in [
+        ("gbdt", vec!["n_estimators=30", "--log-target"]),
+        ("linear", vec!["cat_encoding=target", "--log-target"]),
+    ] {
+        let model = tmp(&format!("log_{learner}.whet"));
+        fit("tenure_months", learner, &params, &model, false);
+        let onnx = tmp(&format!("log_{learner}.onnx"));
+        ok(export(model.to_str().unwrap(), &onnx));
+        check_in_onnxruntime(&python, model.to_str().unwrap(), &onnx, &awkward, false);
     }
     // Poisson regression and a binary model fitted with the multiclass objective.
     for (name, target, params, classifier) in [

@@ -219,3 +219,52 @@ fn weight_column_is_used_and_checked() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("negative"), "{err}");
 }
+
+#[test]
+fn a_log_target_fit_predicts_in_the_targets_units_and_refuses_classes() {
+    let fit = |learner: &str, log: bool, out: &std::path::Path| {
+        let mut c = whet();
+        c.args(["fit"])
+            .arg(example())
+            .args(["--target", "tenure_months", "--learner", learner])
+            .args(["--json", "--quiet", "--out"])
+            .arg(out);
+        if log {
+            c.arg("--log-target");
+        }
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let (plain_out, log_out) = (tmp("plain.whet"), tmp("log.whet"));
+    let plain = fit("linear", false, &plain_out);
+    let log = fit("linear", true, &log_out);
+    assert_eq!(log["params"]["target"], "log1p");
+    assert!(plain["params"].get("target").is_none());
+    // Scored in the target's units: the RMSE is of the same size either way, not of logs.
+    let rmse = |v: &serde_json::Value| v["train_metrics"]["rmse"].as_f64().unwrap();
+    let ratio = rmse(&log) / rmse(&plain);
+    assert!(
+        ratio > 0.5 && ratio < 2.0,
+        "{} vs {}",
+        rmse(&log),
+        rmse(&plain)
+    );
+    // Only the log-target model needs a reader of model format 4.
+    let version = |p: &std::path::Path| {
+        let b = std::fs::read(p).unwrap();
+        u32::from_le_bytes(b[8..12].try_into().unwrap())
+    };
+    assert_eq!((version(&plain_out), version(&log_out)), (3, 4));
+    let o = whet()
+        .args(["fit"])
+        .arg(example())
+        .args(["--target", "churned", "--log-target", "--quiet"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("--log-target is for regression"),
+        "{err}"
+    );
+}

@@ -46,6 +46,14 @@
 //! row without a test holdout stopped keeping the fold models' out-of-fold predictions as its
 //! drift reference (they made unchanged data read as prediction drift): cv_scores, reports and
 //! the models without their reference profile are unchanged.
+//!
+//! Re-recorded (churn only) when the linear model and kNN began to search their categorical
+//! encoding (one-hot, ordinal, or cross-fitted target encoding of features with 8 levels or
+//! more; their second defaults target-encode) and a skewed positive regression target began
+//! to be tried on ln(1 + y): churn's 120 cities are target-encoded by the linear trials that
+//! lead, the tuners' random directions have one more dimension, cv_score 0.8742 -> 0.8732
+//! (test AUC 0.8717 -> 0.8670). The regression (its target takes negative values) and
+//! multiclass studies are unchanged, bit for bit.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -254,10 +262,10 @@ fn binary_churn_with_a_test_holdout_is_unchanged() {
     check(
         got,
         (
-            5867841035516661646,
-            6407664557988288506,
-            0.8742296714767765,
-            7422942763277050228,
+            2431226094299483131,
+            946863667086367303,
+            0.87316336432933,
+            15865751226795692804,
         ),
         "churn",
     );

@@ -87,7 +87,7 @@ pub fn fit_linear_until(
 ) -> Result<LinearModel> {
     params.validate()?;
     check_train_set(data)?;
-    let encoder = Encoder::fit(data)?;
+    let (encoder, training) = Encoder::fit_for_training(data, params.cat_encoding)?;
     let p = encoder.width();
 
     // Rows with positive weight, normalized weights, dense centered design (column-major).
@@ -105,6 +105,7 @@ pub fn fit_linear_until(
     let mut complete = vec![true; groups.len()];
     for (i, &r) in rows.iter().enumerate() {
         encoder.encode_row(data.x, r, &mut buf);
+        training.apply(r, &mut buf);
         for (j, &b) in buf.iter().enumerate() {
             x[j * n + i] = b;
         }

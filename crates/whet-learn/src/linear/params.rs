@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::encode::CatEncoding;
 use crate::error::{LearnError, Result};
 use crate::param_text as text;
 
@@ -15,6 +16,9 @@ pub struct LinearParams {
     pub max_iter: usize,
     /// Convergence tolerance (see the module documentation).
     pub tol: f64,
+    /// How categorical features become numbers (one-hot, ordinal or target).
+    #[serde(default, skip_serializing_if = "CatEncoding::is_one_hot")]
+    pub cat_encoding: CatEncoding,
 }
 
 impl Default for LinearParams {
@@ -24,6 +28,7 @@ impl Default for LinearParams {
             l1_ratio: 0.0,
             max_iter: 1000,
             tol: 1e-6,
+            cat_encoding: CatEncoding::OneHot,
         }
     }
 }
@@ -82,10 +87,12 @@ fn check_tol(name: &str, t: f64) -> Result<()> {
 
 impl LinearParams {
     /// The parameter names `set` takes.
-    pub const NAMES: &'static [&'static str] = &["alpha", "l1_ratio", "max_iter", "tol"];
+    pub const NAMES: &'static [&'static str] =
+        &["alpha", "l1_ratio", "max_iter", "tol", "cat_encoding"];
 
     /// Sets one parameter from text. Returns `Ok(false)` for a key that is not a linear-model
-    /// parameter; keys: `alpha` (alias `lambda`), `l1_ratio`, `max_iter`, `tol`.
+    /// parameter; keys: `alpha` (alias `lambda`), `l1_ratio`, `max_iter`, `tol`,
+    /// `cat_encoding` (`onehot`, `ordinal` or `target`).
     pub fn set(&mut self, key: &str, value: &str) -> Result<bool> {
         match key {
             "alpha" | "lambda" => {
@@ -108,6 +115,7 @@ impl LinearParams {
                 check_tol(key, v)?;
                 self.tol = v;
             }
+            "cat_encoding" => self.cat_encoding = crate::encode::parse_cat_encoding(key, value)?,
             _ => return Ok(false),
         }
         Ok(true)

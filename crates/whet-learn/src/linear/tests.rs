@@ -53,6 +53,7 @@ fn params(alpha: f64, l1_ratio: f64) -> LinearParams {
         l1_ratio,
         max_iter: 100_000,
         tol: 1e-12,
+        cat_encoding: crate::encode::CatEncoding::OneHot,
     }
 }
 
@@ -787,4 +788,144 @@ fn an_ensemble_clips_its_members_to_its_range_and_exports_the_clip() {
     assert!(!String::from_utf8_lossy(&bytes).contains("clip"));
     let back: EnsembleModel = rmp_serde::from_slice(&bytes).unwrap();
     assert_eq!(back, e);
+}
+
+#[test]
+fn target_encoding_is_smoothed_and_reads_only_the_training_rows() {
+    use crate::encode::{CatEncoding, TARGET_SMOOTHING};
+    // Level 0 on 20 rows with y = 10, level 1 on 20 with y = 0, levels 2-7 on 5 rows with
+    // y = the level, level 8 on 2 rows with y = 10; then 10 validation rows of level 1 whose
+    // targets must not matter. Code 9 is "other".
+    let mut codes = vec![0u32; 20];
+    codes.extend([1; 20]);
+    let mut y = vec![10.0; 20];
+    y.extend([0.0; 20]);
+    for level in 2..8u32 {
+        codes.extend([level; 5]);
+        y.extend([f64::from(level); 5]);
+    }
+    codes.extend([8; 2]);
+    y.extend([10.0; 2]);
+    let n_train = codes.len();
+    codes.extend([1; 10]);
+    y.extend([1e6; 10]);
+    let x = features(vec![cat("k", &codes, 10)]);
+    let rows: Vec<u32> = (0..n_train as u32).collect();
+    fn set<'a>(x: &'a Features, y: &'a [f64], rows: &'a [u32]) -> TrainSet<'a> {
+        TrainSet {
+            rows: Some(rows),
+            ..train(x, y, Task::Regression)
+        }
+    }
+    let e = Encoder::fit_with(&set(&x, &y, &rows), CatEncoding::Target).unwrap();
+    assert_eq!(e.names(), ["k__target"]);
+    let value = |e: &Encoder, x: &Features, row: usize| {
+        let mut out = vec![0.0; 1];
+        e.encode_row(x, row, &mut out);
+        out[0]
+    };
+    // The raw encodings, shrunk toward the prior by TARGET_SMOOTHING pseudo-rows; the
+    // encoder standardizes them, an affine map, so their ratios of differences survive.
+    let prior = y[..n_train].iter().sum::<f64>() / n_train as f64;
+    let raw = |n: f64, mean: f64| (n * mean + TARGET_SMOOTHING * prior) / (n + TARGET_SMOOTHING);
+    let (r0, r1, r8) = (raw(20.0, 10.0), raw(20.0, 0.0), raw(2.0, 10.0));
+    let (e0, e1, e8) = (
+        value(&e, &x, 0),
+        value(&e, &x, 20),
+        value(&e, &x, n_train - 1),
+    );
+    assert!(((e8 - e1) / (e0 - e1) - (r8 - r1) / (r0 - r1)).abs() < 1e-12);
+    // Standardized over the training rows: mean 0.
+    let mean = (0..n_train).map(|r| value(&e, &x, r)).sum::<f64>() / n_train as f64;
+    assert!(mean.abs() < 1e-12, "{mean}");
+    // Rows outside the training rows change nothing, whatever their targets.
+    let mut other = y.clone();
+    other[n_train..].fill(-5.0);
+    assert_eq!(
+        Encoder::fit_with(&set(&x, &other, &rows), CatEncoding::Target).unwrap(),
+        e
+    );
+    // A level never seen in training ("other") and a missing value get the prior.
+    let unseen = features(vec![cat("k", &[9, MISSING_CODE], 10)]);
+    let prior_enc = e1 + (e0 - e1) * (prior - r1) / (r0 - r1);
+    assert!((value(&e, &unseen, 0) - prior_enc).abs() < 1e-9);
+    assert!((value(&e, &unseen, 1) - prior_enc).abs() < 1e-9);
+    // The training rows themselves are encoded from the other inner folds, so a row's own
+    // target never reaches its encoding: row 3 (level 0) takes the smoothed mean of the
+    // level-0 rows outside its inner fold, on the stored table's scale.
+    let (e_t, t) = Encoder::fit_for_training(&set(&x, &y, &rows), CatEncoding::Target).unwrap();
+    assert_eq!(e_t, e);
+    let fold = crate::encode::inner_fold(3);
+    let outside: Vec<usize> = (0..n_train)
+        .filter(|&r| crate::encode::inner_fold(r) != fold)
+        .collect();
+    let prior_f = outside.iter().map(|&r| y[r]).sum::<f64>() / outside.len() as f64;
+    let level0: Vec<usize> = outside.iter().copied().filter(|&r| codes[r] == 0).collect();
+    let raw3 = (level0.iter().map(|&r| y[r]).sum::<f64>() + TARGET_SMOOTHING * prior_f)
+        / (level0.len() as f64 + TARGET_SMOOTHING);
+    let want = e1 + (e0 - e1) * (raw3 - r1) / (r0 - r1);
+    let mut out = vec![0.0; 1];
+    e.encode_row(&x, 3, &mut out);
+    t.apply(3, &mut out);
+    assert!((out[0] - want).abs() < 1e-9, "{} vs {want}", out[0]);
+    assert!(level0.len() < 19 && !level0.contains(&3));
+    // Rows the model is not fitted on keep the stored table's value.
+    let mut out = vec![0.0; 1];
+    e.encode_row(&x, n_train + 1, &mut out);
+    t.apply(n_train + 1, &mut out);
+    assert_eq!(out[0], value(&e, &x, n_train + 1));
+}
+
+#[test]
+fn target_encoding_gives_a_share_per_class_and_ordinal_a_rank() {
+    use crate::encode::{CatEncoding, LOOKUP_MIN_LEVELS};
+    // Three classes, nine levels of 20 rows: level c is mostly class c % 3.
+    let codes: Vec<u32> = (0..180).map(|i| (i % 9) as u32).collect();
+    let y: Vec<f64> = (0..180)
+        .map(|i| {
+            let c = (i % 9) % 3;
+            if i % 10 == 0 {
+                ((c + 1) % 3) as f64
+            } else {
+                c as f64
+            }
+        })
+        .collect();
+    let x = features(vec![cat("k", &codes, 10)]);
+    let e = Encoder::fit_with(&train(&x, &y, Task::Multiclass), CatEncoding::Target).unwrap();
+    assert_eq!(e.names(), ["k__target_0", "k__target_1", "k__target_2"]);
+    let mut row = vec![0.0; 3];
+    e.encode_row(&x, 4, &mut row); // level 4: class 1
+    assert!(row[1] > row[0] && row[1] > row[2], "{row:?}");
+    // Ordinal: the code order, standardized; missing at the mean (0).
+    let o = Encoder::fit_with(&train(&x, &y, Task::Multiclass), CatEncoding::Ordinal).unwrap();
+    assert_eq!(o.names(), ["k__ordinal"]);
+    let enc = |x: &Features, r: usize| {
+        let mut out = vec![0.0; 1];
+        o.encode_row(x, r, &mut out);
+        out[0]
+    };
+    let (a, b, c) = (enc(&x, 3), enc(&x, 4), enc(&x, 5));
+    assert!(a < b && b < c && ((b - a) - (c - b)).abs() < 1e-12 && b.abs() < 1e-12);
+    let missing = features(vec![cat("k", &[MISSING_CODE], 10)]);
+    assert!(enc(&missing, 0).abs() < 1e-12);
+    // Fewer levels than LOOKUP_MIN_LEVELS stay one-hot.
+    let few: Vec<u32> = codes.iter().map(|&c| c % 3).collect();
+    let x3 = features(vec![cat("k", &few, 4)]);
+    let e3 = Encoder::fit_with(&train(&x3, &y, Task::Multiclass), CatEncoding::Target).unwrap();
+    assert!(LOOKUP_MIN_LEVELS > 3 && !e3.has_lookups() && e3.width() == 3);
+    // The linear model classifies through the target encoding: 162 rows follow their level.
+    let p = LinearParams {
+        cat_encoding: CatEncoding::Target,
+        ..LinearParams::default()
+    };
+    let m = fit_linear(&train(&x, &y, Task::Multiclass), &p).unwrap();
+    let right = m
+        .predict(&x)
+        .classes()
+        .iter()
+        .zip(&y)
+        .filter(|(c, y)| **c as f64 == **y)
+        .count();
+    assert_eq!(right, 162);
 }

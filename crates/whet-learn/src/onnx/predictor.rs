@@ -29,6 +29,17 @@ pub(crate) fn predictor(
         Predictor::Gbdt(m) => trees(b, prep, m, part),
         Predictor::Linear(m) => linear(b, prep, m, part),
         Predictor::Ensemble(m) => ensemble(b, prep, m, part),
+        // Fitted on ln(1 + y): scale·e^p − 1 brings the prediction back to the target's units.
+        Predictor::LogTarget(m) => {
+            let p = predictor(b, prep, &m.inner, part)?;
+            let mut e = b.op("Exp", &[&p], vec![]);
+            if m.scale != 1.0 {
+                let scale = b.scalar(m.scale);
+                e = b.op("Mul", &[&e, &scale], vec![]);
+            }
+            let one = b.scalar(1.0);
+            Ok(b.op("Sub", &[&e, &one], vec![]))
+        }
         Predictor::Knn(_) => Err(LearnError::data(
             format!(
                 "cannot export {part}: a k-nearest-neighbours model predicts from the training rows it stores, and ONNX has no operator that finds neighbours exactly"
@@ -393,6 +404,40 @@ fn linear(b: &mut Builder, prep: &mut PrepGraph, m: &LinearModel, part: &str) ->
                 let term = b.op("Gather", &[&t, &index], vec![("axis", Attr::Int(0))]);
                 eta = b.op("Add", &[&eta, &term], vec![]);
             }
+            EncodeStep::Lookup {
+                feature,
+                columns,
+                values,
+            } => {
+                // A code's contribution is fixed: its encoded values times their coefficients,
+                // gathered by code as the one-hot terms are (the last row: missing).
+                let FeatureValue::Categorical {
+                    index,
+                    n_categories,
+                } = prep.feature(b, *feature)?
+                else {
+                    return Err(mismatch(part, *feature));
+                };
+                let mut table = Vec::new();
+                for c in 0..=n_categories {
+                    let code = if c == n_categories {
+                        whet_data::prep::MISSING_CODE
+                    } else {
+                        c
+                    };
+                    let row = EncodeStep::lookup_row(columns, values, code);
+                    table.extend((0..k).map(|o| {
+                        columns
+                            .iter()
+                            .zip(row)
+                            .map(|(&col, &v)| coef(o, col) * v)
+                            .sum::<f64>()
+                    }));
+                }
+                let t = b.f64s("lookup", vec![i64::from(n_categories) + 1, k as i64], table);
+                let term = b.op("Gather", &[&t, &index], vec![("axis", Attr::Int(0))]);
+                eta = b.op("Add", &[&eta, &term], vec![]);
+            }
         }
     }
     if !xs.is_empty() {
@@ -420,7 +465,7 @@ fn linear(b: &mut Builder, prep: &mut PrepGraph, m: &LinearModel, part: &str) ->
         .encoder
         .steps
         .iter()
-        .all(|s| !matches!(s, EncodeStep::Categorical { .. }))
+        .all(|s| matches!(s, EncodeStep::Numeric { .. }))
     {
         // No feature at all: the intercept for every row.
         let z = zeros(b, prep);
