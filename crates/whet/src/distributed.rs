@@ -505,11 +505,12 @@ pub fn cmd_worker(args: &WorkerArgs, store_flag: Option<&str>, quiet: bool) -> R
             }
         }
         let lost = AtomicBool::new(false);
-        let finished = AtomicBool::new(false);
         let outcome = std::thread::scope(|s| {
-            s.spawn(|| heartbeat(&store, task.key, task.attempt, lease, &finished, &lost));
+            // Dropping the sender ends the heartbeat at once: the fold's result waits for it.
+            let (finished, on_finish) = std::sync::mpsc::channel::<()>();
+            s.spawn(|| heartbeat(&store, task.key, task.attempt, lease, on_finish, &lost));
             let r = study.fit_task(&spec);
-            finished.store(true, Ordering::SeqCst);
+            drop(finished);
             r
         })?;
         pending = Some(Finished {
@@ -591,17 +592,14 @@ fn heartbeat(
     key: i64,
     attempt: i64,
     lease: Duration,
-    finished: &AtomicBool,
+    finished: std::sync::mpsc::Receiver<()>,
     lost: &AtomicBool,
 ) {
     let beat = lease / 3;
-    let mut next = Instant::now() + beat;
-    while !finished.load(Ordering::SeqCst) {
-        std::thread::sleep(Duration::from_millis(20));
-        if Instant::now() < next {
-            continue;
-        }
-        next = Instant::now() + beat;
+    // Woken the moment the fold is fitted (its sender dropped), not at the next poll: a
+    // 20 ms poll here made every fold wait ~10 ms for this thread to end, 15 s over 875 folds
+    // of a small study.
+    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = finished.recv_timeout(beat) {
         match store.queue_heartbeat(key, attempt, lease) {
             Ok(true) => {}
             Ok(false) => {
