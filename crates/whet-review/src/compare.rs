@@ -291,55 +291,27 @@ pub fn compare(
         ));
     }
     progress("scoring");
-    let a = apply(champion, table, &options.data_label, options.threshold)?;
-    let b = apply(challenger, table, &options.data_label, options.threshold)?;
+    // The two models side by side: each scoring has serial stretches (preparing the columns,
+    // sorting the scores) that the other's parallel work fills.
+    let (a, b) = rayon::join(
+        || apply(champion, table, &options.data_label, options.threshold),
+        || apply(challenger, table, &options.data_label, options.threshold),
+    );
+    let (a, b) = (a?, b?);
     let (sa, sb) = (&a.scored, &b.scored);
     let metric = primary_metric(sa, options.metric.as_deref())?;
     progress("bootstrap");
-    let metrics = gains(sa, sb, &options.bootstrap);
+    // The paired tests (DeLong sorts all rows) run beside the resamples.
+    let (metrics, tests) = rayon::join(
+        || gains(sa, sb, &options.bootstrap),
+        || paired_tests(sa, sb),
+    );
     let Some(main) = metrics.iter().find(|m| m.def.name == metric.name).cloned() else {
         return Err(ReviewError::input(
             format!("metric {} was not computed", metric.name),
             "this is a bug in whet; please report it",
         ));
     };
-
-    progress("tests");
-    let mut tests = Vec::new();
-    match sa.task {
-        Task::Binary => {
-            if let Some(t) = delong_test(&sa.y, &sa.pred.values, &sb.pred.values) {
-                tests.push(t);
-            }
-        }
-        Task::Regression => {
-            let sq = |s: &Scored| -> Vec<f64> {
-                s.y.iter()
-                    .zip(&s.pred.values)
-                    .map(|(y, p)| (y - p).powi(2))
-                    .collect()
-            };
-            let ab = |s: &Scored| -> Vec<f64> {
-                s.y.iter()
-                    .zip(&s.pred.values)
-                    .map(|(y, p)| (y - p).abs())
-                    .collect()
-            };
-            tests.push(paired_t("squared errors", &sq(sa), &sq(sb)));
-            tests.push(paired_t("absolute errors", &ab(sa), &ab(sb)));
-        }
-        Task::Multiclass => {}
-    }
-    if sa.task != Task::Regression {
-        let right = |s: &Scored| -> Vec<bool> {
-            s.pred_class
-                .iter()
-                .zip(&s.y)
-                .map(|(p, y)| *p == *y as usize)
-                .collect()
-        };
-        tests.push(mcnemar(&right(sa), &right(sb)));
-    }
 
     progress("slices");
     let columns = options
@@ -352,9 +324,9 @@ pub fn compare(
         &columns,
         options.min_slice_rows.max(1),
     )?;
-    let (ordered_a, ordered_b) = (
-        slice_rows_in_score_order(sa, &defs),
-        slice_rows_in_score_order(sb, &defs),
+    let (ordered_a, ordered_b) = rayon::join(
+        || slice_rows_in_score_order(sa, &defs),
+        || slice_rows_in_score_order(sb, &defs),
     );
     let slices: Vec<SliceGain> = defs
         .par_iter()
@@ -431,6 +403,47 @@ pub fn compare(
         slices,
         notes,
     })
+}
+
+/// The paired tests of the two models' predictions on the same rows: DeLong's for ROC AUC,
+/// paired t-tests of the errors for regression, McNemar's for right and wrong labels.
+fn paired_tests(sa: &Scored, sb: &Scored) -> Vec<TestResult> {
+    let mut tests = Vec::new();
+    match sa.task {
+        Task::Binary => {
+            if let Some(t) = delong_test(&sa.y, &sa.pred.values, &sb.pred.values) {
+                tests.push(t);
+            }
+        }
+        Task::Regression => {
+            let sq = |s: &Scored| -> Vec<f64> {
+                s.y.iter()
+                    .zip(&s.pred.values)
+                    .map(|(y, p)| (y - p).powi(2))
+                    .collect()
+            };
+            let ab = |s: &Scored| -> Vec<f64> {
+                s.y.iter()
+                    .zip(&s.pred.values)
+                    .map(|(y, p)| (y - p).abs())
+                    .collect()
+            };
+            tests.push(paired_t("squared errors", &sq(sa), &sq(sb)));
+            tests.push(paired_t("absolute errors", &ab(sa), &ab(sb)));
+        }
+        Task::Multiclass => {}
+    }
+    if sa.task != Task::Regression {
+        let right = |s: &Scored| -> Vec<bool> {
+            s.pred_class
+                .iter()
+                .zip(&s.y)
+                .map(|(p, y)| *p == *y as usize)
+                .collect()
+        };
+        tests.push(mcnemar(&right(sa), &right(sb)));
+    }
+    tests
 }
 
 #[cfg(test)]

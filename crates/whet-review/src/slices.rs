@@ -1,6 +1,7 @@
 //! Slices of the data: every frequent level of a categorical column and quantile bins of a
 //! numeric one, each with enough rows to say something.
 
+use rayon::prelude::*;
 use serde::Serialize;
 use whet_data::Table;
 use whet_data::prep::{Prep, Step, labels_of};
@@ -49,10 +50,10 @@ pub fn define(
     columns: &[String],
     min_rows: usize,
 ) -> Result<Vec<SliceDef>> {
-    let mut out = Vec::new();
     let mut seen = std::collections::HashSet::new();
     // A column named twice is sliced once: the slices of a column are disjoint, which
     // `rows_in_order` relies on.
+    let mut named = Vec::new();
     for name in columns.iter().filter(|c| seen.insert(c.as_str())) {
         let Some(index) = table.index_of(name) else {
             let known: Vec<&str> = table.names().collect();
@@ -61,6 +62,27 @@ pub fn define(
                 format!("columns: {}", known.join(", ")),
             ));
         };
+        named.push((name, index));
+    }
+    // Columns side by side (each sorts its values for the quantile bins), in column order.
+    let per_column: Vec<Vec<SliceDef>> = named
+        .par_iter()
+        .map(|&(name, index)| column_slices(table, prep, name, index, min_rows))
+        .collect();
+    Ok(per_column.into_iter().flatten().collect())
+}
+
+/// One column's slices: quantile bins (and missing values) of a numeric column, the most
+/// frequent levels of any other.
+fn column_slices(
+    table: &Table,
+    prep: &Prep,
+    name: &String,
+    index: usize,
+    min_rows: usize,
+) -> Vec<SliceDef> {
+    let mut out = Vec::new();
+    {
         let array = table.array(index);
         let numeric = prep
             .steps
@@ -117,7 +139,7 @@ pub fn define(
                     rows: missing,
                 });
             }
-            continue;
+            return out;
         }
         let labels = labels_of(array);
         let mut levels: std::collections::HashMap<Option<&str>, Vec<u32>> = Default::default();
@@ -141,7 +163,7 @@ pub fn define(
             });
         }
     }
-    Ok(out)
+    out
 }
 
 /// Each slice's rows in the order `order` lists all rows (e.g. by descending score): one pass
