@@ -331,6 +331,29 @@ fn trees(b: &mut Builder, prep: &mut PrepGraph, m: &GbdtModel, part: &str) -> Re
     })
 }
 
+/// `eta` plus a categorical feature's contribution looked up by its code: `row` appends the
+/// contribution of each code (None: a missing value, the table's last row) to each of the `k`
+/// outputs,
+/// and the table is gathered by `index`.
+fn add_per_code(
+    b: &mut Builder,
+    eta: &str,
+    index: &str,
+    hint: &str,
+    n_categories: u32,
+    k: usize,
+    mut row: impl FnMut(Option<u32>, &mut Vec<f64>),
+) -> String {
+    let mut table = Vec::new();
+    for c in 0..n_categories {
+        row(Some(c), &mut table);
+    }
+    row(None, &mut table);
+    let t = b.f64s(hint, vec![i64::from(n_categories) + 1, k as i64], table);
+    let term = b.op("Gather", &[&t, index], vec![("axis", Attr::Int(0))]);
+    b.op("Add", &[eta, &term], vec![])
+}
+
 fn tensor(dims: Vec<i64>, data: TensorData) -> super::proto::Tensor {
     super::proto::Tensor {
         name: String::new(),
@@ -391,18 +414,13 @@ fn linear(b: &mut Builder, prep: &mut PrepGraph, m: &LinearModel, part: &str) ->
                 else {
                     return Err(mismatch(part, *feature));
                 };
-                let mut table = Vec::new();
-                for c in 0..=n_categories as usize {
-                    let col = if c == n_categories as usize {
-                        missing.unwrap_or(NO_COLUMN)
-                    } else {
-                        columns.get(c).copied().unwrap_or(NO_COLUMN)
+                eta = add_per_code(b, &eta, &index, "onehot", n_categories, k, |code, table| {
+                    let col = match code {
+                        Some(c) => columns.get(c as usize).copied().unwrap_or(NO_COLUMN),
+                        None => missing.unwrap_or(NO_COLUMN),
                     };
                     table.extend((0..k).map(|o| coef(o, col)));
-                }
-                let t = b.f64s("onehot", vec![i64::from(n_categories) + 1, k as i64], table);
-                let term = b.op("Gather", &[&t, &index], vec![("axis", Attr::Int(0))]);
-                eta = b.op("Add", &[&eta, &term], vec![]);
+                });
             }
             EncodeStep::Lookup {
                 feature,
@@ -410,7 +428,7 @@ fn linear(b: &mut Builder, prep: &mut PrepGraph, m: &LinearModel, part: &str) ->
                 values,
             } => {
                 // A code's contribution is fixed: its encoded values times their coefficients,
-                // gathered by code as the one-hot terms are (the last row: missing).
+                // gathered by code as the one-hot terms are.
                 let FeatureValue::Categorical {
                     index,
                     n_categories,
@@ -418,13 +436,8 @@ fn linear(b: &mut Builder, prep: &mut PrepGraph, m: &LinearModel, part: &str) ->
                 else {
                     return Err(mismatch(part, *feature));
                 };
-                let mut table = Vec::new();
-                for c in 0..=n_categories {
-                    let code = if c == n_categories {
-                        whet_data::prep::MISSING_CODE
-                    } else {
-                        c
-                    };
+                eta = add_per_code(b, &eta, &index, "lookup", n_categories, k, |code, table| {
+                    let code = code.unwrap_or(whet_data::prep::MISSING_CODE);
                     let row = EncodeStep::lookup_row(columns, values, code);
                     table.extend((0..k).map(|o| {
                         columns
@@ -433,10 +446,7 @@ fn linear(b: &mut Builder, prep: &mut PrepGraph, m: &LinearModel, part: &str) ->
                             .map(|(&col, &v)| coef(o, col) * v)
                             .sum::<f64>()
                     }));
-                }
-                let t = b.f64s("lookup", vec![i64::from(n_categories) + 1, k as i64], table);
-                let term = b.op("Gather", &[&t, &index], vec![("axis", Attr::Int(0))]);
-                eta = b.op("Add", &[&eta, &term], vec![]);
+                });
             }
         }
     }
