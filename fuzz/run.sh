@@ -2,6 +2,9 @@
 # Runs one built fuzz target for SECONDS and prints one summary line:
 #   TARGET seconds=S execs=N execs_per_s=R cov=C ft=F status=ok|CRASH
 # Usage: fuzz/run.sh BIN_DIR TARGET SECONDS WORK_DIR
+# With FUZZ_CLOCK=cpu, SECONDS counts the target's CPU time (user + system) instead of wall
+# time, summed over runs in the same WORK_DIR: on a shared machine a wall-clock hour can be
+# minutes of fuzzing, and a run stopped early (say, for a quiet benchmark) resumes its budget.
 # The committed seeds (fuzz/corpus/TARGET) are read, never written; what libFuzzer learns goes
 # to WORK_DIR/corpus/TARGET, and a crashing input to WORK_DIR/artifacts/TARGET/.
 set -uo pipefail
@@ -11,10 +14,43 @@ mkdir -p "$work/corpus/$target" "$work/artifacts/$target"
 log="$work/$target.log"
 # -timeout: an input taking 10 s is a hang; -rss_limit_mb: 2 GB is unbounded memory (and
 # malloc_limit_mb follows it, so one huge allocation is caught as it is asked for).
-"$bin_dir/$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-    -print_final_stats=1 -artifact_prefix="$work/artifacts/$target/" \
-    "$work/corpus/$target" "$here/corpus/$target" >"$log" 2>&1
-rc=$?
+flags=(-timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+    -artifact_prefix="$work/artifacts/$target/" "$work/corpus/$target" "$here/corpus/$target")
+if [ "${FUZZ_CLOCK:-wall}" = cpu ]; then
+    spent_file="$work/$target.cpu-seconds"
+    spent="$(cat "$spent_file" 2>/dev/null || echo 0)"
+    left=$((seconds - spent))
+    if [ "$left" -le 0 ]; then
+        echo "$target cpu_seconds=$spent of $seconds: budget already spent"
+        exit 0
+    fi
+    # libFuzzer exits with 72 when interrupted; it prints its final stats first.
+    "$bin_dir/$target" "${flags[@]}" >"$log" 2>&1 &
+    pid=$!
+    tick="$(getconf CLK_TCK)"
+    # Record each run's CPU time on exit too, so a run stopped from outside keeps its share.
+    used=0
+    trap 'kill -INT "$pid" 2>/dev/null; wait "$pid"; echo $((spent + used)) >"$spent_file"; exit 130' INT TERM
+    while kill -0 "$pid" 2>/dev/null; do
+        # Fields 14 and 15 of /proc/PID/stat: user and system time in clock ticks.
+        read -r -a stat <"/proc/$pid/stat" 2>/dev/null || break
+        used=$(((stat[13] + stat[14]) / tick))
+        if [ "$used" -ge "$left" ]; then
+            kill -INT "$pid" 2>/dev/null
+            break
+        fi
+        sleep 5
+    done
+    wait "$pid"
+    rc=$?
+    trap - INT TERM
+    echo $((spent + used)) >"$spent_file"
+    [ "$rc" -eq 72 ] && rc=0
+    seconds="cpu:$((spent + used))"
+else
+    "$bin_dir/$target" -max_total_time="$seconds" "${flags[@]}" >"$log" 2>&1
+    rc=$?
+fi
 last="$(grep -E '^#[0-9]+' "$log" | tail -n 1)"
 cov="$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")"
 ft="$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")"

@@ -296,8 +296,14 @@ pub fn decode_result(bytes: &[u8]) -> Result<std::result::Result<FoldResult, Fol
             "a worker's result cannot be read ({e}); the worker runs another whet version"
         ))
     };
-    // Results are small next to the data; 4 GB bounds a damaged size field.
-    let packed = zstd::bulk::decompress(bytes, 1 << 32).map_err(|e| bad(e.to_string()))?;
+    // The frame says how large it unpacks (bulk compression records it); 4 GB bounds a
+    // damaged size field. Allocating the bound itself for every fold cost a map and unmap.
+    let size = zstd::zstd_safe::get_frame_content_size(bytes)
+        .ok()
+        .flatten()
+        .filter(|&n| n <= 1 << 32)
+        .ok_or_else(|| bad("its compressed frame has no valid size".into()))?;
+    let packed = zstd::bulk::decompress(bytes, size as usize).map_err(|e| bad(e.to_string()))?;
     let wire: Wire = rmp_serde::from_slice(&packed).map_err(|e| bad(e.to_string()))?;
     Ok(match wire {
         Wire::Fitted {

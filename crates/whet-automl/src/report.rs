@@ -76,6 +76,8 @@ pub struct StudyReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub budget_seconds: Option<f64>,
     pub search_seconds: f64,
+    /// Of `search_seconds`, the time until the last trial's result was in.
+    pub trials_seconds: f64,
     pub train_rows: usize,
     pub features: usize,
     pub dropped_columns: Vec<String>,
@@ -173,6 +175,7 @@ impl StudyReport {
             stopped_by: result.stopped_by,
             budget_seconds: spec.budget.time.map(|d| d.as_secs_f64()),
             search_seconds: result.search_seconds,
+            trials_seconds: result.trials_seconds,
             train_rows,
             features,
             dropped_columns,

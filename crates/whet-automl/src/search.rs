@@ -128,6 +128,9 @@ pub struct SearchResult {
     pub stopped_by: StopReason,
     pub notes: Vec<String>,
     pub search_seconds: f64,
+    /// Seconds from the search's start until the last trial's result was in; the rest of
+    /// `search_seconds` is ensemble selection and the final model.
+    pub trials_seconds: f64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -530,6 +533,7 @@ fn search_loop(
             kept.retain(|_| keep.next().unwrap_or(false));
         }
     }
+    let trials_seconds = started.elapsed().as_secs_f64();
     if let Some(e) = executor {
         // A trial proposed ahead and never consumed leaves nothing queued behind.
         e.cancel(trials.len())?;
@@ -596,6 +600,7 @@ fn search_loop(
             stopped_by: StopReason::TooSmallBudget,
             notes,
             search_seconds: started.elapsed().as_secs_f64(),
+            trials_seconds,
         });
     }
 
@@ -697,6 +702,7 @@ fn search_loop(
         stopped_by,
         notes,
         search_seconds: started.elapsed().as_secs_f64(),
+        trials_seconds,
     })
 }
 

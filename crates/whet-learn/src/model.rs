@@ -55,7 +55,9 @@ fn plausible_decoded_size(decoded: u64, compressed: u64) -> bool {
 }
 const HEADER_LEN: usize = 8 + 4 + 8 + 8;
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// Written as a map whose first entry is `learner` (serde's internal tagging); read by
+/// [`PredictorVisitor`], not serde's derive, which would buffer the whole model first.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "learner", rename_all = "snake_case")]
 pub enum Predictor {
     Gbdt(Box<GbdtModel>),
@@ -66,6 +68,54 @@ pub enum Predictor {
     /// right-skewed regression target when cross-validation prefers it. Absent before whet
     /// wrote it; files without it load unchanged.
     LogTarget(LogTargetModel),
+}
+
+const PREDICTOR_KINDS: &[&str] = &["gbdt", "linear", "knn", "ensemble", "log_target"];
+
+impl<'de> Deserialize<'de> for Predictor {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_map(PredictorVisitor)
+    }
+}
+
+/// Reads the tag, then hands the rest of the map straight to the variant's own
+/// deserializer. serde's derive for an internally tagged enum cannot know the tag comes
+/// first, so it copies the whole model into a generic tree of values before decoding it:
+/// half the time of loading a model, and most of a study's cost of reading a worker's fold.
+struct PredictorVisitor;
+
+impl<'de> serde::de::Visitor<'de> for PredictorVisitor {
+    type Value = Predictor;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a model: a map whose first entry is \"learner\"")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Predictor, A::Error> {
+        use serde::de::Error;
+        match map.next_key::<String>()? {
+            Some(k) if k == "learner" => {}
+            Some(k) => {
+                return Err(A::Error::custom(format!(
+                    "a model's first entry must be \"learner\", found \"{k}\""
+                )));
+            }
+            None => return Err(A::Error::missing_field("learner")),
+        }
+        let learner: String = map.next_value()?;
+        let rest = serde::de::value::MapAccessDeserializer::new(map);
+        Ok(match learner.as_str() {
+            "gbdt" => Predictor::Gbdt(Box::new(GbdtModel::deserialize(rest)?)),
+            "linear" => Predictor::Linear(LinearModel::deserialize(rest)?),
+            "knn" => Predictor::Knn(KnnModel::deserialize(rest)?),
+            "ensemble" => Predictor::Ensemble(EnsembleModel::deserialize(rest)?),
+            "log_target" => Predictor::LogTarget(LogTargetModel::deserialize(rest)?),
+            other => return Err(A::Error::unknown_variant(other, PREDICTOR_KINDS)),
+        })
+    }
 }
 
 /// A regression model fitted on ln(1 + y) whose predictions are brought back to the target's

@@ -311,3 +311,47 @@ fn a_log_target_model_is_written_as_format_4_and_predicts_in_the_targets_units()
     });
     assert_eq!(m.format_version(), 4);
 }
+
+#[test]
+fn nested_predictors_read_back_and_a_model_map_must_start_with_its_learner() {
+    use whet_learn::model::{EnsembleMember, EnsembleModel};
+    // An ensemble holding a model of ln(1 + y) around a GBDT: every level is read by the
+    // tag-first reader (model files and workers' results are MessagePack).
+    let Predictor::Gbdt(gbdt) = model().predictor else {
+        unreachable!()
+    };
+    let nested = Predictor::Ensemble(EnsembleModel {
+        members: vec![
+            EnsembleMember {
+                weight: 0.25,
+                label: "log".into(),
+                predictor: Predictor::LogTarget(whet_learn::model::LogTargetModel {
+                    inner: Box::new(Predictor::Gbdt(gbdt.clone())),
+                    scale: 1.5,
+                }),
+            },
+            EnsembleMember {
+                weight: 0.75,
+                label: "plain".into(),
+                predictor: Predictor::Gbdt(gbdt),
+            },
+        ],
+        clip: Some([0.0, 10.0]),
+    });
+    let packed = rmp_serde::to_vec_named(&nested).unwrap();
+    let back: Predictor = rmp_serde::from_slice(&packed).unwrap();
+    assert_eq!(back, nested);
+
+    // Serde writes the tag first; a map that does not start with it is refused by name.
+    let err = serde_json::from_str::<Predictor>(r#"{"members":[],"learner":"ensemble"}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(r#"first entry must be "learner", found "members""#),
+        "{err}"
+    );
+    let err = serde_json::from_str::<Predictor>(r#"{"learner":"forest"}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown variant `forest`"), "{err}");
+}

@@ -218,11 +218,7 @@ impl<'s> Tracker<'s> {
         if let Some(p) = t.portfolio {
             tags.push(("whet.portfolio".into(), p.to_string()));
         }
-        let r = self.store.log_params(&run, &params);
-        self.record(r);
-        let r = self.store.log_metrics(&run, &points);
-        self.record(r);
-        let r = self.store.set_tags(&run, &tags);
+        let r = self.store.log_batch(&run, &params, &points, &tags);
         self.record(r);
         let end = if t.status == TrialStatus::Failed {
             RunStatus::Failed

@@ -204,6 +204,7 @@ fn golden(data: &Path, target: &str, extra: &[&str]) -> (u64, u64, f64, u64) {
         "tracking",
         "elapsed_seconds",
         "search_seconds",
+        "trials_seconds",
     ] {
         report.remove(timing);
     }

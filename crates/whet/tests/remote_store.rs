@@ -153,6 +153,13 @@ fn train_inspect_alias_and_predict_through_a_server() {
             dir.join("art").join(uri).join("oof.parquet").is_file(),
             "{t}"
         );
+        // Params, scores and status arrive in one LogBatch per trial.
+        assert!(t["params"]["learner"].is_string(), "{t}");
+        assert!(t["tags"]["whet.status"].is_string(), "{t}");
+        if t["tags"]["whet.status"] == "completed" {
+            assert!(t["metrics"]["cv_roc_auc"]["value"].is_number(), "{t}");
+        }
+        assert_eq!(t["info"]["status"], "FINISHED", "{t}");
     }
     // The same listing as on the server's database itself.
     assert_eq!(runs, json(&whet(&db, None, &["runs", "--json"])));

@@ -292,17 +292,7 @@ impl Client {
     pub fn log_metrics(&self, run: &str, metrics: &[Metric]) -> Result<()> {
         let now = now_ms();
         for chunk in metrics.chunks(BATCH_METRICS) {
-            let metrics: Vec<Value> = chunk
-                .iter()
-                .map(|m| {
-                    json!({
-                        "key": m.key,
-                        "value": float_json(m.value),
-                        "timestamp": if m.timestamp_ms == 0 { now } else { m.timestamp_ms },
-                        "step": m.step,
-                    })
-                })
-                .collect();
+            let metrics: Vec<Value> = chunk.iter().map(|m| metric_json(m, now)).collect();
             self.log_batch(run, json!({ "metrics": metrics }))?;
         }
         Ok(())
@@ -317,6 +307,35 @@ impl Client {
             self.log_batch(run, json!({ "tags": tags }))?;
         }
         Ok(())
+    }
+
+    /// Params, metrics and tags in one LogBatch when MLflow's limits allow, else in batches.
+    pub fn log_all(
+        &self,
+        run: &str,
+        params: &[(String, String)],
+        metrics: &[Metric],
+        tags: &[(String, String)],
+    ) -> Result<()> {
+        if params.len() > BATCH_PARAMS_TAGS
+            || tags.len() > BATCH_PARAMS_TAGS
+            || params.len() + tags.len() + metrics.len() > BATCH_METRICS
+        {
+            self.log_params(run, params)?;
+            self.log_metrics(run, metrics)?;
+            return self.set_tags(run, tags);
+        }
+        let now = now_ms();
+        let pairs = |kv: &[(String, String)]| -> Vec<Value> {
+            kv.iter()
+                .map(|(k, v)| json!({"key": k, "value": v}))
+                .collect()
+        };
+        let metrics: Vec<Value> = metrics.iter().map(|m| metric_json(m, now)).collect();
+        self.log_batch(
+            run,
+            json!({ "params": pairs(params), "metrics": metrics, "tags": pairs(tags) }),
+        )
     }
 
     /// One LogBatch. Repeating it changes nothing (params the same, metric points carry their
@@ -789,6 +808,16 @@ fn hash_file(path: &Path) -> Result<(u64, String)> {
         size += n as u64;
     }
     Ok((size, hex::encode(hasher.finalize())))
+}
+
+/// A metric point as LogBatch takes it; a point without a timestamp gets `now`.
+fn metric_json(m: &Metric, now: i64) -> Value {
+    json!({
+        "key": m.key,
+        "value": float_json(m.value),
+        "timestamp": if m.timestamp_ms == 0 { now } else { m.timestamp_ms },
+        "step": m.step,
+    })
 }
 
 /// A double as MLflow writes it: a number, or a string for NaN and the infinities.
