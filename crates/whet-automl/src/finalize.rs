@@ -21,7 +21,7 @@
 
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use whet_data::split::Fold;
 use whet_learn::data::Predictions;
 use whet_learn::metrics::Metric;
@@ -49,9 +49,17 @@ impl FinalMode {
             _ => None,
         }
     }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FinalMode::Auto => "auto",
+            FinalMode::Bag => "bag",
+            FinalMode::Refit => "refit",
+        }
+    }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FinalStrategy {
     /// The fold models (with a holdout: the model fitted outside it), averaged.
@@ -70,7 +78,7 @@ impl FinalStrategy {
 }
 
 /// Both procedures scored in nested cross-validation on the same outer folds.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RefitComparison {
     pub folds_compared: usize,
     pub folds: usize,

@@ -18,6 +18,13 @@
 //! results are consumed in trial order. That fixed rule, not the order results arrive in, is
 //! what makes `--trials N --seed S` give the local run's trials, scores and model whatever the
 //! number of workers and the order they finish.
+//!
+//! The final stage can move too ([`FinalTask`], `whet train --final-on worker`): one worker
+//! scores bag against refit in nested cross-validation and refits the ensemble's members on
+//! every row, the fits that make the end of a study long. The submitter keeps ensemble
+//! selection (it holds the out-of-fold predictions, and it takes milliseconds) and the bag (it
+//! holds the fold models); the worker gets each member's configuration, seed, weight and best
+//! rounds, and runs the code the submitter would have run, so the model is the same.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -27,10 +34,10 @@ use whet_data::prep::FeatureData;
 use whet_data::{Table, Task, TypeHint};
 use whet_learn::data::Predictions;
 use whet_learn::metrics::Metric;
-use whet_learn::model::Predictor;
+use whet_learn::model::{EnsembleMember, Predictor};
 
 use crate::error::{AutomlError, Result};
-use crate::finalize::FinalMode;
+use crate::finalize::{FinalMode, FinalStrategy, Member, RefitComparison};
 use crate::space::{Config, LearnerKind};
 use crate::study::{PreparedStudy, StudySpec, TestData};
 use crate::trial::{FoldError, FoldResult, Problem, fit_fold};
@@ -215,9 +222,7 @@ impl FoldTask {
             point: config.point.iter().map(|v| v.to_bits()).collect(),
             log_target: config.log_target,
             seed,
-            deadline_unix_ms: deadline.map(|d| {
-                unix_ms_now() + d.saturating_duration_since(Instant::now()).as_millis() as i64
-            }),
+            deadline_unix_ms: deadline_to_unix_ms(deadline),
         }
     }
 
@@ -250,9 +255,146 @@ impl FoldTask {
 
     /// The deadline on this machine's clock.
     pub fn deadline(&self) -> Option<Instant> {
-        self.deadline_unix_ms
-            .map(|ms| Instant::now() + Duration::from_millis((ms - unix_ms_now()).max(0) as u64))
+        deadline_from_unix_ms(self.deadline_unix_ms)
     }
+}
+
+/// The queue's trial number for a study's final stage: after every trial of any study.
+pub const FINAL_STAGE_TRIAL: usize = 1_000_000_000;
+
+/// A study's final stage as queued: what [`crate::finalize`] needs of each member, without
+/// its fold models.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FinalTask {
+    /// `auto`, `bag` or `refit` (`--final`).
+    pub mode: String,
+    pub members: Vec<FinalMember>,
+    /// The submitter's deadline for the stage, in ms since the epoch; None with `--trials`.
+    pub deadline_unix_ms: Option<i64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FinalMember {
+    pub trial: usize,
+    pub learner: String,
+    pub point: Vec<u64>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub log_target: bool,
+    pub seed: u64,
+    /// f64 bits, so the weight arrives exactly.
+    pub weight: u64,
+    pub fold_iterations: Vec<usize>,
+    pub fit_seconds: f64,
+}
+
+/// Queued specs are JSON objects; a final stage's is `{"final": …}`.
+#[derive(Serialize, Deserialize)]
+struct FinalEnvelope {
+    #[serde(rename = "final")]
+    task: FinalTask,
+}
+
+impl FinalTask {
+    pub fn new(members: &[Member], mode: FinalMode, deadline: Option<Instant>) -> FinalTask {
+        FinalTask {
+            mode: mode.name().to_string(),
+            members: members
+                .iter()
+                .map(|m| FinalMember {
+                    trial: m.trial,
+                    learner: m.learner.name().to_string(),
+                    point: m.config.point.iter().map(|v| v.to_bits()).collect(),
+                    log_target: m.config.log_target,
+                    seed: m.seed,
+                    weight: m.weight.to_bits(),
+                    fold_iterations: m.fold_iterations.to_vec(),
+                    fit_seconds: m.fit_seconds,
+                })
+                .collect(),
+            deadline_unix_ms: deadline_to_unix_ms(deadline),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&FinalEnvelope { task: self.clone() }).unwrap_or_default()
+    }
+
+    /// The final stage a queued spec holds; None for a fold's spec.
+    pub fn from_json(text: &str) -> Option<Result<FinalTask>> {
+        if !text.starts_with("{\"final\"") {
+            return None;
+        }
+        Some(
+            serde_json::from_str::<FinalEnvelope>(text)
+                .map(|e| e.task)
+                .map_err(|e| {
+                    AutomlError::invalid(
+                        format!("a queued final stage cannot be read: {e}"),
+                        "run workers of the submitter's whet version",
+                    )
+                }),
+        )
+    }
+
+    fn configs(&self) -> Result<Vec<Config>> {
+        self.members
+            .iter()
+            .map(|m| {
+                let learner = LearnerKind::parse(&m.learner).ok_or_else(|| {
+                    AutomlError::invalid(
+                        format!(
+                            "a queued final stage names an unknown learner '{}'",
+                            m.learner
+                        ),
+                        "run workers of the submitter's whet version",
+                    )
+                })?;
+                Ok(Config {
+                    learner,
+                    point: m.point.iter().map(|&b| f64::from_bits(b)).collect(),
+                    log_target: m.log_target,
+                })
+            })
+            .collect()
+    }
+}
+
+/// What a worker's final stage decided: the bag (the submitter assembles it from its fold
+/// models) or the refit members, with the comparison and the notes a local run would print.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FinalOutcome {
+    pub strategy: FinalStrategy,
+    pub comparison: Option<RefitComparison>,
+    /// The refit members when `strategy` is refit.
+    pub refit: Vec<EnsembleMember>,
+    pub notes: Vec<String>,
+}
+
+impl FinalOutcome {
+    /// Result bytes, as a fold's are: zstd-compressed MessagePack.
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        let packed = rmp_serde::to_vec_named(self)
+            .map_err(|e| AutomlError::Queue(format!("cannot encode a final stage: {e}")))?;
+        zstd::bulk::compress(&packed, 1)
+            .map_err(|e| AutomlError::Queue(format!("cannot compress a final stage: {e}")))
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<FinalOutcome> {
+        let packed = unpack(bytes)?;
+        rmp_serde::from_slice(&packed).map_err(|e| {
+            AutomlError::Queue(format!(
+                "a worker's final stage cannot be read ({e}); the worker runs another whet version"
+            ))
+        })
+    }
+}
+
+fn deadline_to_unix_ms(deadline: Option<Instant>) -> Option<i64> {
+    deadline.map(|d| unix_ms_now() + d.saturating_duration_since(Instant::now()).as_millis() as i64)
+}
+
+fn deadline_from_unix_ms(ms: Option<i64>) -> Option<Instant> {
+    ms.map(|ms| Instant::now() + Duration::from_millis((ms - unix_ms_now()).max(0) as u64))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -289,6 +431,23 @@ pub fn encode_result(outcome: &std::result::Result<FoldResult, FoldError>) -> Re
         .map_err(|e| AutomlError::Queue(format!("cannot compress a fold's result: {e}")))
 }
 
+/// A result's MessagePack. The frame says how large it unpacks (bulk compression records
+/// it); 4 GB bounds a damaged size field. Allocating the bound itself for every fold cost a
+/// map and unmap.
+fn unpack(bytes: &[u8]) -> Result<Vec<u8>> {
+    let bad = |e: String| {
+        AutomlError::Queue(format!(
+            "a worker's result cannot be read ({e}); the worker runs another whet version"
+        ))
+    };
+    let size = zstd::zstd_safe::get_frame_content_size(bytes)
+        .ok()
+        .flatten()
+        .filter(|&n| n <= 1 << 32)
+        .ok_or_else(|| bad("its compressed frame has no valid size".into()))?;
+    zstd::bulk::decompress(bytes, size as usize).map_err(|e| bad(e.to_string()))
+}
+
 /// Result bytes back into the fold's outcome.
 pub fn decode_result(bytes: &[u8]) -> Result<std::result::Result<FoldResult, FoldError>> {
     let bad = |e: String| {
@@ -296,14 +455,7 @@ pub fn decode_result(bytes: &[u8]) -> Result<std::result::Result<FoldResult, Fol
             "a worker's result cannot be read ({e}); the worker runs another whet version"
         ))
     };
-    // The frame says how large it unpacks (bulk compression records it); 4 GB bounds a
-    // damaged size field. Allocating the bound itself for every fold cost a map and unmap.
-    let size = zstd::zstd_safe::get_frame_content_size(bytes)
-        .ok()
-        .flatten()
-        .filter(|&n| n <= 1 << 32)
-        .ok_or_else(|| bad("its compressed frame has no valid size".into()))?;
-    let packed = zstd::bulk::decompress(bytes, size as usize).map_err(|e| bad(e.to_string()))?;
+    let packed = unpack(bytes)?;
     let wire: Wire = rmp_serde::from_slice(&packed).map_err(|e| bad(e.to_string()))?;
     Ok(match wire {
         Wire::Fitted {
@@ -346,6 +498,11 @@ pub trait FoldExecutor {
     /// need no waiting for).
     fn finish(&mut self) -> Result<()> {
         Ok(())
+    }
+    /// Runs the final stage elsewhere when this executor was asked to (called after
+    /// [`FoldExecutor::finish`]); None: the search runs it itself.
+    fn final_stage(&mut self, _task: &FinalTask) -> Result<Option<FinalOutcome>> {
+        Ok(None)
     }
 }
 
@@ -413,15 +570,7 @@ impl PreparedStudy {
                 self.plan().folds.len()
             ))
         })?;
-        let problem = Problem {
-            x: self.features(),
-            y: self.targets(),
-            weight: None,
-            task: self.task(),
-            n_classes: self.n_classes(),
-            binned: self.binned(),
-            log_y: self.log_targets(),
-        };
+        let problem = self.problem();
         Ok(fit_fold(
             &problem,
             &config,
@@ -430,5 +579,64 @@ impl PreparedStudy {
             task.seed,
             task.deadline(),
         ))
+    }
+
+    /// Runs a queued final stage, as the submitter's search would have.
+    pub fn final_task(&self, task: &FinalTask) -> Result<FinalOutcome> {
+        let mode = FinalMode::parse(&task.mode).ok_or_else(|| {
+            AutomlError::invalid(
+                format!("a queued final stage asks for '{}'", task.mode),
+                "run workers of the submitter's whet version",
+            )
+        })?;
+        let configs = task.configs()?;
+        let members: Vec<Member> = task
+            .members
+            .iter()
+            .zip(&configs)
+            .map(|(m, config)| Member {
+                trial: m.trial,
+                learner: config.learner,
+                config,
+                seed: m.seed,
+                weight: f64::from_bits(m.weight),
+                fold_models: &[],
+                fold_iterations: &m.fold_iterations,
+                fit_seconds: m.fit_seconds,
+            })
+            .collect();
+        let problem = self.problem();
+        let mut notes = Vec::new();
+        let (refit, strategy, comparison) = crate::search::choose_final(
+            &problem,
+            self.plan(),
+            &members,
+            self.metric(),
+            mode,
+            deadline_from_unix_ms(task.deadline_unix_ms),
+            &mut notes,
+        );
+        Ok(FinalOutcome {
+            strategy,
+            comparison,
+            refit: if strategy == FinalStrategy::Refit {
+                refit
+            } else {
+                Vec::new()
+            },
+            notes,
+        })
+    }
+
+    fn problem(&self) -> Problem<'_> {
+        Problem {
+            x: self.features(),
+            y: self.targets(),
+            weight: None,
+            task: self.task(),
+            n_classes: self.n_classes(),
+            binned: self.binned(),
+            log_y: self.log_targets(),
+        }
     }
 }

@@ -29,7 +29,7 @@ use crate::events::{Observer, Stage, StudyEvent, send_new_notes};
 use crate::expense::{DEFAULT_MAX_BIN, PROBES, Shape, TRIAL_SHARE, Triage};
 use crate::finalize::{self, FinalMode, FinalStrategy, Member, RefitComparison};
 use crate::plan::CvPlan;
-use crate::remote::{FoldExecutor, FoldTask};
+use crate::remote::{FinalTask, FoldExecutor, FoldTask};
 use crate::schedule::{LearnerState, next_config, portfolio_queue, probes_first, ran_to_cap};
 use crate::space::{Config, LearnerKind, active_dims};
 use crate::trial::{FoldError, FoldResult, Problem, fit_fold, loss_of};
@@ -534,7 +534,7 @@ fn search_loop(
         }
     }
     let trials_seconds = started.elapsed().as_secs_f64();
-    if let Some(e) = executor {
+    if let Some(e) = executor.as_deref_mut() {
         // A trial proposed ahead and never consumed leaves nothing queued behind.
         e.cancel(trials.len())?;
         e.cancel(trials.len() + 1)?;
@@ -667,15 +667,33 @@ fn search_loop(
         let reserve = finish_reserve(&kept_predict_seconds(&kept), options.finish_factor);
         d.checked_sub(reserve).unwrap_or(d)
     });
-    let (predictor_members, final_strategy, refit_comparison) = choose_final(
-        problem,
-        plan,
-        &final_members,
-        metric,
-        options.final_mode,
-        final_deadline,
-        &mut notes,
-    );
+    let elsewhere = match executor {
+        Some(e) => e.final_stage(&FinalTask::new(
+            &final_members,
+            options.final_mode,
+            final_deadline,
+        ))?,
+        None => None,
+    };
+    let (predictor_members, final_strategy, refit_comparison) = match elsewhere {
+        Some(done) => {
+            notes.extend(done.notes);
+            let models = match done.strategy {
+                FinalStrategy::Refit => done.refit,
+                FinalStrategy::Bag => finalize::bag(&final_members),
+            };
+            (models, done.strategy, done.comparison)
+        }
+        None => choose_final(
+            problem,
+            plan,
+            &final_members,
+            metric,
+            options.final_mode,
+            final_deadline,
+            &mut notes,
+        ),
+    };
     let (cv_score, cv_std) = if uses_ensemble {
         (
             ensemble_report.as_ref().map_or(best_score, |e| e.cv_score),
@@ -811,7 +829,7 @@ fn likely_members_seconds(kept: &[Kept]) -> Vec<f64> {
 /// rows, as `mode` asks or (auto) as nested cross-validation decides. Falls back to the bag,
 /// with a note, whenever the comparison or the refit does not fit in the time left.
 #[allow(clippy::too_many_arguments)]
-fn choose_final(
+pub(crate) fn choose_final(
     problem: &Problem,
     plan: &CvPlan,
     members: &[Member],

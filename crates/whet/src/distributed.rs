@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
-use whet_automl::remote::{decode_result, encode_result};
+use whet_automl::remote::{
+    FINAL_STAGE_TRIAL, FinalOutcome, FinalTask, decode_result, encode_result,
+};
 use whet_automl::trial::{FoldError, FoldResult};
 use whet_automl::{AutomlError, FoldExecutor, FoldTask, PreparedStudy, Study, StudyRecipe};
 use whet_data::Table;
@@ -97,6 +99,8 @@ pub struct QueueExecutor<'s> {
     /// Worker errors already reported, by (task key, attempts).
     reported: BTreeSet<(i64, i64)>,
     quiet: bool,
+    /// `--final-on worker`: the final stage's fits go to a worker too.
+    final_on_worker: bool,
 }
 
 impl<'s> QueueExecutor<'s> {
@@ -107,6 +111,7 @@ impl<'s> QueueExecutor<'s> {
         run_id: &str,
         prepared: &PreparedStudy,
         table: &Table,
+        final_on_worker: bool,
         quiet: bool,
     ) -> Result<QueueExecutor<'s>> {
         let bytes =
@@ -156,6 +161,7 @@ impl<'s> QueueExecutor<'s> {
             keys: BTreeMap::new(),
             reported: BTreeSet::new(),
             quiet,
+            final_on_worker,
         })
     }
 
@@ -201,46 +207,13 @@ impl FoldExecutor for QueueExecutor<'_> {
         let key = *self.keys.get(&(trial, fold)).ok_or_else(|| {
             AutomlError::Queue(format!("fold {fold} of trial {trial} was never queued"))
         })?;
-        // Poll fast at first (most results of small trials come within milliseconds of each
-        // other), then back off, but to no more than 20 ms: every poll is one indexed read,
-        // and on small data a slower poll would cost more than a fold.
-        let mut pause = Duration::from_millis(2);
-        loop {
-            if whet_learn::stop::stop_requested() || deadline.is_some_and(|d| Instant::now() >= d) {
-                return Ok(Err(FoldError::Interrupted));
+        let what = format!("fold {fold} of trial {}", trial + 1);
+        match self.await_done(key, &what, deadline)? {
+            Some(result) => {
+                self.keys.remove(&(trial, fold));
+                decode_result(&result)
             }
-            let state = retry(self.quiet, "read a trial's state", || {
-                self.store.queue_task_state(key)
-            })
-            .map_err(queue_err)?;
-            match state {
-                TaskState::Done { result, .. } => {
-                    self.keys.remove(&(trial, fold));
-                    return decode_result(&result);
-                }
-                TaskState::Cancelled => {
-                    return Err(AutomlError::Queue(format!(
-                        "fold {fold} of trial {trial} was cancelled in the queue while the study waited for it (was the study closed by hand?)"
-                    )));
-                }
-                TaskState::Queued {
-                    attempts,
-                    last_error: Some(e),
-                }
-                | TaskState::Running {
-                    attempts,
-                    last_error: Some(e),
-                    ..
-                } if !self.quiet && self.reported.insert((key, attempts)) => {
-                    eprintln!(
-                        "warning: a worker gave back trial {} fold {fold} (it stays queued): {e}",
-                        trial + 1
-                    );
-                }
-                _ => {}
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 3 / 2).min(Duration::from_millis(20));
+            None => Ok(Err(FoldError::Interrupted)),
         }
     }
 
@@ -259,6 +232,90 @@ impl FoldExecutor for QueueExecutor<'_> {
         .map_err(queue_err)?;
         self.keys.retain(|&(t, _), _| t != trial);
         Ok(())
+    }
+
+    fn final_stage(&mut self, task: &FinalTask) -> whet_automl::Result<Option<FinalOutcome>> {
+        if !self.final_on_worker {
+            return Ok(None);
+        }
+        let new = [NewTask {
+            trial: FINAL_STAGE_TRIAL as i64,
+            fold: 0,
+            spec: task.to_json(),
+        }];
+        let key = retry(self.quiet, "queue the final stage", || {
+            self.store
+                .queue_enqueue(&self.study_id, self.experiment, &new)
+        })
+        .map_err(queue_err)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| AutomlError::Queue("the final stage was not queued".into()))?;
+        if !self.quiet {
+            eprintln!("final stage queued for a worker (--final-on worker)");
+        }
+        // A worker keeps the stage's own deadline; past it (and a minute's grace for the
+        // refit under way) the bag is built here instead.
+        let patience = task.deadline_unix_ms.map(|ms| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            Instant::now() + Duration::from_millis((ms - now).max(0) as u64 + 60_000)
+        });
+        match self.await_done(key, "the final stage", patience)? {
+            Some(result) => FinalOutcome::decode(&result).map(Some),
+            None => {
+                let _ = self.store.queue_cancel(&[key]);
+                Ok(None)
+            }
+        }
+    }
+}
+
+impl QueueExecutor<'_> {
+    /// The result bytes of task `key` once a worker stored them; None on a stop request or
+    /// once `deadline` passes.
+    fn await_done(
+        &mut self,
+        key: i64,
+        what: &str,
+        deadline: Option<Instant>,
+    ) -> whet_automl::Result<Option<Vec<u8>>> {
+        // Poll fast at first (most results of small trials come within milliseconds of each
+        // other), then back off, but to no more than 20 ms: every poll is one indexed read,
+        // and on small data a slower poll would cost more than a fold.
+        let mut pause = Duration::from_millis(2);
+        loop {
+            if whet_learn::stop::stop_requested() || deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(None);
+            }
+            let state = retry(self.quiet, "read a trial's state", || {
+                self.store.queue_task_state(key)
+            })
+            .map_err(queue_err)?;
+            match state {
+                TaskState::Done { result, .. } => return Ok(Some(result)),
+                TaskState::Cancelled => {
+                    return Err(AutomlError::Queue(format!(
+                        "{what} was cancelled in the queue while the study waited for it (was the study closed by hand?)"
+                    )));
+                }
+                TaskState::Queued {
+                    attempts,
+                    last_error: Some(e),
+                }
+                | TaskState::Running {
+                    attempts,
+                    last_error: Some(e),
+                    ..
+                } if !self.quiet && self.reported.insert((key, attempts)) => {
+                    eprintln!("warning: a worker gave back {what} (it stays queued): {e}");
+                }
+                _ => {}
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 3 / 2).min(Duration::from_millis(20));
+        }
     }
 }
 
@@ -465,8 +522,14 @@ pub fn cmd_worker(args: &WorkerArgs, store_flag: Option<&str>, quiet: bool) -> R
             Some(s) => Ok(s.clone()),
             None => prepare_study(&store, &task.study_id, &cache, quiet).map(Arc::new),
         }
-        .and_then(|s| Ok((s, FoldTask::from_json(&task.spec)?)));
-        let (study, spec) = match ready {
+        .and_then(|s| {
+            let job = match FinalTask::from_json(&task.spec) {
+                Some(f) => Job::Final(f?),
+                None => Job::Fold(FoldTask::from_json(&task.spec)?),
+            };
+            Ok((s, job))
+        });
+        let (study, job) = match ready {
             Ok(r) => r,
             Err(e) => {
                 let message = format!("{e:#}");
@@ -475,18 +538,16 @@ pub fn cmd_worker(args: &WorkerArgs, store_flag: Option<&str>, quiet: bool) -> R
                 })?;
                 if args.once {
                     return Err(e.context(format!(
-                        "study {}: trial {} fold {} given back to the queue",
+                        "study {}: {} given back to the queue",
                         task.study_id,
-                        task.trial + 1,
-                        task.fold
+                        task_label(task.trial, task.fold)
                     )));
                 }
                 if !quiet {
                     eprintln!(
-                        "error: study {}: {message}\n(trial {} fold {} given back to the queue)",
+                        "error: study {}: {message}\n({} given back to the queue)",
                         task.study_id,
-                        task.trial + 1,
-                        task.fold
+                        task_label(task.trial, task.fold)
                     );
                 }
                 // Other workers (or a repaired study) may take it; do not spin on it.
@@ -505,11 +566,11 @@ pub fn cmd_worker(args: &WorkerArgs, store_flag: Option<&str>, quiet: bool) -> R
             }
         }
         let lost = AtomicBool::new(false);
-        let outcome = std::thread::scope(|s| {
+        let (result, summary) = std::thread::scope(|s| {
             // Dropping the sender ends the heartbeat at once: the fold's result waits for it.
             let (finished, on_finish) = std::sync::mpsc::channel::<()>();
             s.spawn(|| heartbeat(&store, task.key, task.attempt, lease, on_finish, &lost));
-            let r = study.fit_task(&spec);
+            let r = run_job(&study, &job);
             drop(finished);
             r
         })?;
@@ -517,16 +578,11 @@ pub fn cmd_worker(args: &WorkerArgs, store_flag: Option<&str>, quiet: bool) -> R
             completion: Completion {
                 key: task.key,
                 attempt: task.attempt,
-                result: encode_result(&outcome)?,
+                result,
             },
-            trial: spec.trial,
-            fold: spec.fold,
+            what: task_label(task.trial, task.fold),
             study: task.study_id[..8.min(task.study_id.len())].to_string(),
-            summary: match &outcome {
-                Ok(r) => format!("score {:.5}", r.score),
-                Err(FoldError::Failed(m)) => format!("failed: {m}"),
-                Err(FoldError::Interrupted) => "out of time".into(),
-            },
+            summary,
         });
     }
     if let Some(p) = pending.take() {
@@ -552,11 +608,50 @@ pub fn cmd_worker(args: &WorkerArgs, store_flag: Option<&str>, quiet: bool) -> R
     Ok(())
 }
 
+/// What a queued task asks a worker for.
+enum Job {
+    Fold(FoldTask),
+    Final(FinalTask),
+}
+
+/// Runs a job: its result bytes and a line saying how it went.
+fn run_job(study: &PreparedStudy, job: &Job) -> whet_automl::Result<(Vec<u8>, String)> {
+    match job {
+        Job::Fold(spec) => {
+            let outcome = study.fit_task(spec)?;
+            let summary = match &outcome {
+                Ok(r) => format!("score {:.5}", r.score),
+                Err(FoldError::Failed(m)) => format!("failed: {m}"),
+                Err(FoldError::Interrupted) => "out of time".into(),
+            };
+            Ok((encode_result(&outcome)?, summary))
+        }
+        Job::Final(spec) => {
+            let outcome: FinalOutcome = study.final_task(spec)?;
+            let summary = format!(
+                "final model: {} of {} member(s)",
+                outcome.strategy.name(),
+                spec.members.len()
+            );
+            Ok((outcome.encode()?, summary))
+        }
+    }
+}
+
+/// "trial 3 fold 1", or "the final stage".
+fn task_label(trial: i64, fold: i64) -> String {
+    if trial == FINAL_STAGE_TRIAL as i64 {
+        "the final stage".into()
+    } else {
+        format!("trial {} fold {fold}", trial + 1)
+    }
+}
+
 /// A fitted fold whose result is on its way to the queue.
 struct Finished {
     completion: Completion,
-    trial: usize,
-    fold: usize,
+    /// "trial 3 fold 1" ([`task_label`]).
+    what: String,
     /// The study id's first characters, for messages.
     study: String,
     summary: String,
@@ -568,18 +663,11 @@ impl Finished {
             return;
         }
         if kept {
-            eprintln!(
-                "trial {} fold {} of study {}: {}",
-                self.trial + 1,
-                self.fold,
-                self.study,
-                self.summary
-            );
+            eprintln!("{} of study {}: {}", self.what, self.study, self.summary);
         } else {
             eprintln!(
-                "trial {} fold {}: result not used: the study no longer needed the fold (its trial was pruned) or this worker's lease ran out first",
-                self.trial + 1,
-                self.fold
+                "{}: result not used: the study no longer needed it (its trial was pruned) or this worker's lease ran out first",
+                self.what
             );
         }
     }

@@ -90,6 +90,11 @@ pub struct TrainArgs {
     /// serving the PostgreSQL --store (the search, ensemble and final model stay here).
     #[arg(long, value_name = "local|remote", default_value = "local", value_parser = parse_workers)]
     pub workers: Workers,
+    /// With --workers remote: where the final stage's fits run (bag-or-refit comparison in
+    /// nested cross-validation, and the refit on all rows): `here`, or on one `worker`,
+    /// with its --threads. Ensemble selection stays here either way.
+    #[arg(long, value_name = "here|worker", default_value = "here", value_parser = parse_final_on)]
+    pub final_on: FinalOn,
     #[command(flatten)]
     pub read: ReadArgs,
 }
@@ -106,6 +111,22 @@ fn parse_workers(s: &str) -> Result<Workers, String> {
         "remote" => Ok(Workers::Remote),
         _ => Err(format!(
             "'{s}' is not a place to fit trials; use local or remote"
+        )),
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FinalOn {
+    Here,
+    Worker,
+}
+
+fn parse_final_on(s: &str) -> Result<FinalOn, String> {
+    match s {
+        "here" => Ok(FinalOn::Here),
+        "worker" => Ok(FinalOn::Worker),
+        _ => Err(format!(
+            "'{s}' is not a place for the final stage; use here or worker"
         )),
     }
 }
@@ -306,6 +327,10 @@ pub fn cmd_train(args: &TrainArgs, store_flag: Option<&str>, quiet: bool) -> Res
     let store = whet_track::Store::open_default(store_flag)?;
     if args.workers == Workers::Remote {
         crate::distributed::check_queue_store(&store)?;
+    } else if args.final_on == FinalOn::Worker {
+        return Err(crate::exit::usage(
+            "--final-on worker needs --workers remote: without workers the final stage runs here\nhint: add --workers remote (and start `whet worker`s), or drop --final-on",
+        ));
     }
 
     let table = load_table(&args.data, &args.read, quiet, false)?;
@@ -422,6 +447,7 @@ pub fn cmd_train(args: &TrainArgs, store_flag: Option<&str>, quiet: bool) -> Res
             observer.tracker.run_id(),
             &prepared,
             table,
+            args.final_on == FinalOn::Worker,
             quiet || args.json,
         )?),
         None => None,

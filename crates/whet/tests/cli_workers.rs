@@ -526,6 +526,19 @@ fn remote_workers_are_refused_on_sqlite() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("SQLite"));
+    // The final stage goes to a worker only when there are workers.
+    let o = whet(&dir)
+        .args(train_args(&dir.join("m.whet")))
+        .args(["--final-on", "worker", "--store"])
+        .arg(dir.join("s.db"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--final-on worker needs --workers remote"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 
     // Through a whet server on SQLite: the same refusal, naming the server.
     let server = Server::start(
@@ -704,7 +717,9 @@ fn workers_through_a_server_give_the_local_runs_trials_and_model_and_a_read_toke
     let handle = whet_track::Store::open(&store).unwrap();
 
     let out = dir.join("remote.whet");
+    // The final stage (bag or refit, and the refit) on a worker too: the same model still.
     let train = train_command(url, &dir, &out)
+        .args(["--final-on", "worker"])
         .env("WHET_TOKEN", &write)
         .spawn()
         .unwrap();
@@ -803,6 +818,7 @@ fn workers_through_a_server_give_the_local_runs_trials_and_model_and_a_read_toke
         sigterm(w);
     }
     let mut fitted = 0;
+    let mut final_stages = Vec::new();
     for w in workers {
         let o = wait_for(w, Duration::from_secs(60), "a worker after SIGTERM");
         let err = String::from_utf8_lossy(&o.stderr).to_string();
@@ -811,9 +827,26 @@ fn workers_through_a_server_give_the_local_runs_trials_and_model_and_a_read_toke
             .lines()
             .filter(|l| l.starts_with("trial ") && l.contains(" of study "))
             .count();
+        final_stages.extend(
+            err.lines()
+                .filter(|l| l.starts_with("the final stage of study "))
+                .map(str::to_string),
+        );
     }
+    assert_eq!(final_stages.len(), 1, "{final_stages:?}");
+    assert!(
+        final_stages[0].contains(&format!(
+            "final model: {}",
+            remote["final_strategy"].as_str().unwrap()
+        )),
+        "{final_stages:?} vs {}",
+        remote["final_strategy"]
+    );
     let tasks = handle.queue_tasks(None).unwrap();
-    assert_eq!(fitted, tasks.iter().filter(|t| t.state == "done").count());
+    assert_eq!(
+        fitted + 1,
+        tasks.iter().filter(|t| t.state == "done").count()
+    );
     assert!(
         tasks
             .iter()
