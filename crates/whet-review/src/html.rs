@@ -608,7 +608,7 @@ fn drift_section(h: &mut String, r: &Review) {
         }
         h.push_str("</div>");
     }
-    h.push_str("<table><tr><th>column</th><th>kind</th><th>PSI</th><th>test p</th><th></th><th>missing in training</th><th>missing here</th></tr>");
+    h.push_str("<table><tr><th>column</th><th>kind</th><th>PSI</th><th>test p</th><th>verdict</th><th>missing in training</th><th>missing here</th></tr>");
     for c in &d.columns {
         let word = if c.major() {
             "<span class=\"warn\">major shift</span>"
@@ -725,7 +725,7 @@ pub fn review_html(r: &Review) -> String {
 
     let _ = write!(
         h,
-        "<h2>How accurate is it?</h2><p class=\"small\">Intervals: {}.</p><table><tr><th>metric</th><th>value</th><th>95% interval</th><th>interval by</th><th></th></tr>",
+        "<h2>How accurate is it?</h2><p class=\"small\">Intervals: {}.</p><table><tr><th>metric</th><th>value</th><th>95% interval</th><th>interval by</th><th>direction</th></tr>",
         escape(&r.interval_method)
     );
     for m in r.metrics.iter().filter(|m| !m.def.name.contains('[')) {
@@ -830,7 +830,7 @@ pub fn compare_html(c: &Comparison) -> String {
         "<h2>Every metric</h2><p class=\"small\">Gain: positive means the challenger is better (for losses, champion − challenger). Intervals: {}.</p>",
         escape(&c.interval_method)
     );
-    h.push_str("<table><tr><th>metric</th><th>champion</th><th>challenger</th><th>gain</th><th>95% interval of the gain</th><th>interval by</th><th></th></tr>");
+    h.push_str("<table><tr><th>metric</th><th>champion</th><th>challenger</th><th>gain</th><th>95% interval of the gain</th><th>interval by</th><th>verdict</th></tr>");
     for m in &c.metrics {
         let v = Verdict::from_gain(&m.gain, 0.0);
         let _ = write!(

@@ -195,11 +195,11 @@ pub fn cmd_fit(args: &FitArgs, quiet: bool) -> Result<()> {
     };
 
     if args.log_target && task != Task::Regression {
-        bail!(
+        return Err(crate::exit::usage(format!(
             "--log-target is for regression, and '{}' is a {} target\nhint: drop --log-target, or force --task regression for a numeric target",
             args.target,
             task.name()
-        );
+        )));
     }
     let log_y = if args.log_target {
         Some(log_targets(&y, "training data")?)

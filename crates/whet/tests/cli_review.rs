@@ -195,6 +195,8 @@ fn binary_review_has_intervals_curves_explanations_slices_and_a_page() {
     assert!(
         page.starts_with("<!DOCTYPE html>") && page.contains("<svg") && page.contains("ROC curve")
     );
+    // Every column of every table says what it holds.
+    assert!(!page.contains("<th></th>"), "a table column has no header");
     // Self-contained: nothing is fetched.
     assert!(
         !page.contains("src=\"http") && !page.contains("href=\"http") && !page.contains("<script")
@@ -377,7 +379,9 @@ fn compare_gives_a_verdict_and_its_exit_code() {
     assert_eq!(o.status.code(), Some(want));
     let gain = &v["metrics"][0]["gain"];
     assert!(gain["lo"].as_f64().unwrap() <= gain["value"].as_f64().unwrap());
-    assert!(std::fs::read_to_string(&html).unwrap().contains("Verdict"));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("Verdict"));
+    assert!(!page.contains("<th></th>"), "a table column has no header");
     let runs = ok(&run(&[
         "runs",
         "--store",
