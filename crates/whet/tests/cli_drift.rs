@@ -6,23 +6,13 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+use common::tmp;
+
 fn whet(store: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_whet"));
     c.env("WHET_STORE", store).env_remove("WHET_ARTIFACTS");
     c
-}
-
-fn tmp(name: &str) -> PathBuf {
-    // One directory per test binary under target/tmp, emptied when the binary starts,
-    // so runs neither collide with nor pile up after earlier ones.
-    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    let dir = DIR.get_or_init(|| {
-        let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("whet-cli-drift");
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    });
-    dir.join(name)
 }
 
 struct Lcg(u64);

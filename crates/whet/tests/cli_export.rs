@@ -7,6 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+use common::tmp;
+
 fn whet() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_whet"));
     c.env("WHET_STORE", tmp("whet.db"))
@@ -16,17 +19,6 @@ fn whet() -> Command {
 
 fn example() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/churn.csv")
-}
-
-fn tmp(name: &str) -> PathBuf {
-    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    let dir = DIR.get_or_init(|| {
-        let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("whet-cli-export");
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    });
-    dir.join(name)
 }
 
 fn stderr(o: &Output) -> String {

@@ -11,17 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn tmp(name: &str) -> PathBuf {
-    // One directory per test binary under target/tmp, emptied when the binary starts.
-    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    let dir = DIR.get_or_init(|| {
-        let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("whet-cli-interrupt");
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    });
-    dir.join(name)
-}
+mod common;
+use common::tmp;
 
 fn whet() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_whet"));

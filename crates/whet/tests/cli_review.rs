@@ -5,21 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+mod common;
+use common::scratch;
+
 fn whet() -> Command {
     Command::new(env!("CARGO_BIN_EXE_whet"))
-}
-
-fn dir() -> PathBuf {
-    // One directory per test binary under target/tmp, emptied when the binary starts,
-    // so runs neither collide with nor pile up after earlier ones.
-    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    let d = DIR.get_or_init(|| {
-        let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("whet-cli-review");
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    });
-    d.clone()
 }
 
 fn run(args: &[&str]) -> Output {
@@ -53,7 +43,7 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        let d = dir();
+        let d = scratch();
         let text = std::fs::read_to_string(
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/churn.csv"),
         )
@@ -124,8 +114,8 @@ fn metric<'a>(v: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
 #[test]
 fn binary_review_has_intervals_curves_explanations_slices_and_a_page() {
     let f = fixture();
-    let html = dir().join("binary.html");
-    let store = dir().join("binary.db");
+    let html = scratch().join("binary.html");
+    let store = scratch().join("binary.db");
     let o = run(&[
         "review",
         p(&f.gbdt),
@@ -236,7 +226,7 @@ fn drift_against_the_training_profile_in_the_model() {
             .any(|c| c["column"] == "tenure_months")
     );
     // Charges raised by 100: that column (and the predictions it moves) shift.
-    let shifted = dir().join("shifted.csv");
+    let shifted = scratch().join("shifted.csv");
     let text = std::fs::read_to_string(&f.test).unwrap();
     let moved: String = text
         .lines()
@@ -354,8 +344,8 @@ fn compare_gives_a_verdict_and_its_exit_code() {
         .collect();
     assert_eq!(tests, ["DeLong", "McNemar"]);
     // Linear vs GBDT: whatever the verdict, the exit code says it.
-    let store = dir().join("compare.db");
-    let html = dir().join("compare.html");
+    let store = scratch().join("compare.db");
+    let html = scratch().join("compare.html");
     let o = run(&[
         "compare",
         p(&f.linear),
@@ -396,7 +386,7 @@ fn compare_gives_a_verdict_and_its_exit_code() {
 #[test]
 fn bad_input_is_a_clear_error_and_writes_no_report() {
     let f = fixture();
-    let d = dir();
+    let d = scratch();
     let html = d.join("never.html");
     let no_target = d.join("no_target.csv");
     let text = std::fs::read_to_string(&f.test).unwrap();
@@ -486,7 +476,7 @@ fn bad_input_is_a_clear_error_and_writes_no_report() {
 #[test]
 fn promote_moves_the_alias_only_for_a_better_version_and_keeps_the_evidence() {
     let f = fixture();
-    let d = dir();
+    let d = scratch();
     let store = d.join("promote.db");
     let train = d.join("train.csv");
     // Version 1: a logistic model; version 2: boosted trees.

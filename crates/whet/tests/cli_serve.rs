@@ -12,18 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
-fn tmp(name: &str) -> PathBuf {
-    // One directory per test binary under target/tmp, emptied when the binary starts,
-    // so runs neither collide with nor pile up after earlier ones.
-    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    let dir = DIR.get_or_init(|| {
-        let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("whet-serve-test");
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    });
-    dir.join(name)
-}
+mod common;
+use common::tmp;
 
 fn example() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/churn.csv")

@@ -6,11 +6,14 @@
 //! the same report to `--store http://…`.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::{Value, json};
 use whet_track::{ArtifactSource, Metric, NewRun, RunStatus, Store};
+
+mod common;
+use common::fresh_dir;
 
 const DAY: i64 = 86_400_000;
 const HOUR: i64 = 3_600_000;
@@ -20,13 +23,6 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("whet-cli-status-{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn whet(store: &str, args: &[&str]) -> Output {
@@ -424,7 +420,7 @@ fn close(a: f64, b: f64) -> bool {
 
 #[test]
 fn status_reports_every_fact_and_plans_from_them() {
-    let dir = tmp("facts");
+    let dir = fresh_dir("facts");
     let now = now_ms();
     let f = seed(&dir, now);
     let r: Value = serde_json::from_str(&ok(&whet(&f.db, &["status", "--json"]))).unwrap();

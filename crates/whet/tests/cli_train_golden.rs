@@ -61,18 +61,8 @@ use std::process::Command;
 
 use whet_learn::model::Model;
 
-fn tmp(name: &str) -> PathBuf {
-    // One directory per test binary under target/tmp, emptied when the binary starts,
-    // so runs neither collide with nor pile up after earlier ones.
-    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    let dir = DIR.get_or_init(|| {
-        let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("whet-golden");
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    });
-    dir.join(name)
-}
+mod common;
+use common::tmp;
 
 fn fnv64(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;

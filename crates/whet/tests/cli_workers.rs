@@ -23,18 +23,8 @@ use std::time::{Duration, Instant};
 
 use whet_learn::model::Model;
 
-fn tmp(name: &str) -> PathBuf {
-    // One directory per test binary under target/tmp, emptied when the binary starts,
-    // so runs neither collide with nor pile up after earlier ones.
-    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    let dir = DIR.get_or_init(|| {
-        let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("whet-cli-workers");
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    });
-    dir.join(name)
-}
+mod common;
+use common::tmp;
 
 /// 400 rows: two numeric columns, a category, a date and a binary target with noise (small,
 /// so 40 trials take seconds; a category and a date, so the Parquet round trip of the upload

@@ -8,13 +8,8 @@ use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
 
-fn tmp(name: &str) -> PathBuf {
-    let dir =
-        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("whet-remote-cli-{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+mod common;
+use common::fresh_dir;
 
 fn example() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/churn.csv")
@@ -96,7 +91,7 @@ fn json(o: &Output) -> Value {
 
 #[test]
 fn train_inspect_alias_and_predict_through_a_server() {
-    let dir = tmp("flow");
+    let dir = fresh_dir("flow");
     let server = Server::start(&dir, &[]);
     let url = server.url.as_str();
     let db = dir.join("whet.db").display().to_string();
@@ -261,7 +256,7 @@ fn token(dir: &Path, name: &str, role: &str) -> String {
 
 #[test]
 fn a_server_with_auth_needs_a_token_and_a_big_enough_role() {
-    let dir = tmp("auth");
+    let dir = fresh_dir("auth");
     let read = token(&dir, "reader", "read");
     let server = Server::start(&dir, &["--auth", "on"]);
     let url = server.url.as_str();

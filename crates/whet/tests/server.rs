@@ -12,13 +12,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-fn tmp(name: &str) -> PathBuf {
-    let dir =
-        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("whet-server-test-{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+mod common;
+use common::fresh_dir;
 
 struct Server {
     child: Child,
@@ -129,7 +124,7 @@ fn create_run(agent: &ureq::Agent, s: &Server, token: Option<&str>) -> String {
 
 #[test]
 fn bad_requests_get_a_4xx_in_mlflow_shape_and_the_server_keeps_serving() {
-    let dir = tmp("bad");
+    let dir = fresh_dir("bad");
     let s = Server::start(&dir, &["--max-request-mib", "1"]);
     let a = agent();
     let run = create_run(&a, &s, None);
@@ -239,7 +234,7 @@ fn bad_requests_get_a_4xx_in_mlflow_shape_and_the_server_keeps_serving() {
 
 #[test]
 fn every_acknowledged_point_survives_kill_9_once() {
-    let dir = tmp("kill9");
+    let dir = fresh_dir("kill9");
     let mut server = Server::start(&dir, &[]);
     let a = agent();
     let runs: Vec<String> = (0..8).map(|_| create_run(&a, &server, None)).collect();
@@ -335,7 +330,7 @@ fn token(dir: &Path, name: &str, role: &str) -> String {
 
 #[test]
 fn tokens_and_roles_are_enforced_and_writes_are_audited() {
-    let dir = tmp("auth");
+    let dir = fresh_dir("auth");
     // The store must exist before tokens go into it.
     let reader = token(&dir, "dashboard", "read");
     let writer = token(&dir, "ci-job", "write");
@@ -486,7 +481,7 @@ fn base64_encode(s: &str) -> String {
 
 #[test]
 fn an_open_port_without_authentication_is_refused() {
-    let dir = tmp("open");
+    let dir = fresh_dir("open");
     let out = Command::new(env!("CARGO_BIN_EXE_whet"))
         .args([
             "server", "--host", "0.0.0.0", "--port", "0", "--auth", "off", "--store",
@@ -507,7 +502,7 @@ fn an_open_port_without_authentication_is_refused() {
 
 #[test]
 fn the_ui_is_served_with_etags_without_a_token_and_its_data_endpoint_needs_one() {
-    let dir = tmp("ui");
+    let dir = fresh_dir("ui");
     let reader = token(&dir, "viewer", "read");
     let s = Server::start(&dir, &["--auth", "on"]);
     let a = agent();
@@ -662,7 +657,7 @@ fn the_ui_is_served_with_etags_without_a_token_and_its_data_endpoint_needs_one()
 
 #[test]
 fn whet_ui_refuses_a_missing_store_and_serves_an_existing_one_on_loopback() {
-    let dir = tmp("ui-cmd");
+    let dir = fresh_dir("ui-cmd");
     let out = Command::new(env!("CARGO_BIN_EXE_whet"))
         .args(["ui", "--store"])
         .arg(dir.join("absent.db"))

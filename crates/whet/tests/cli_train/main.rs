@@ -4,6 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+#[path = "../common/mod.rs"]
+mod common;
+use common::tmp;
+
 /// Every run goes to one store in this test process's temporary folder, never ./whet.db.
 fn whet() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_whet"));
@@ -14,19 +18,6 @@ fn whet() -> Command {
 
 fn example() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/churn.csv")
-}
-
-fn tmp(name: &str) -> PathBuf {
-    // One directory per test binary under target/tmp, emptied when the binary starts,
-    // so runs neither collide with nor pile up after earlier ones.
-    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    let dir = DIR.get_or_init(|| {
-        let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("whet-cli-train");
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    });
-    dir.join(name)
 }
 
 fn write(name: &str, text: &str) -> PathBuf {
