@@ -181,6 +181,7 @@ struct Scratch {
     left: Vec<f64>,
     right: Vec<f64>,
     zeros: Vec<f64>,
+    miss: Vec<f64>,
 }
 
 /// A leaf's split; its sides' sums are `[0, weight, rows]` (the children's channel sums are
@@ -269,7 +270,7 @@ impl ClassCtx<'_> {
         match mapper.kind {
             BinKind::Numeric { .. } => {
                 let nv = mapper.n_value_bins as usize;
-                self.numeric(f, groups, nv, &mut scan, left, zeros, rng);
+                self.numeric(f, groups, nv, &mut scan, left, zeros);
             }
             BinKind::Categorical => self.categorical(f, groups, &mut scan, left, rng),
         }
@@ -277,9 +278,34 @@ impl ClassCtx<'_> {
         scan.best
     }
 
-    /// Thresholds between occupied value bins (or extra-trees' one random bin), missing
-    /// values right, then left when there are any: `numeric_split`'s rules.
-    #[allow(clippy::too_many_arguments)]
+    /// Describes the numeric split at threshold bin `t` with `left_rows` rows on the left; the
+    /// missing values' side is learned when there are any, else they follow the larger side.
+    fn describe_numeric(
+        f: usize,
+        t: usize,
+        miss_rows: f64,
+        miss_left: bool,
+        left_rows: f64,
+    ) -> impl FnOnce(f64, [f64; 3], [f64; 3]) -> SplitInfo {
+        move |gain, l3: [f64; 3], r3: [f64; 3]| SplitInfo {
+            feature: f,
+            gain,
+            threshold_bin: t as u8,
+            default_left: if miss_rows > 0.0 {
+                miss_left
+            } else {
+                left_rows >= r3[2]
+            },
+            cat_bins: None,
+            left: l3,
+            right: r3,
+            left_output: 0.0,
+            right_output: 0.0,
+        }
+    }
+
+    /// Thresholds between occupied value bins, missing values right, then left when there
+    /// are any: `numeric_split`'s rules.
     fn numeric(
         &self,
         f: usize,
@@ -288,16 +314,11 @@ impl ClassCtx<'_> {
         scan: &mut Scan,
         left: &mut [f64],
         zeros: &[f64],
-        rng: &mut Rng,
     ) {
         if nv < 2 {
             return;
         }
         let stride = self.stride;
-        let random_bin = self
-            .ctx
-            .extra_trees
-            .then(|| rng.below(nv as u64 - 1) as usize);
         let n_value = g.bins.iter().take_while(|&&b| (b as usize) < nv).count();
         let miss = if n_value < g.len() {
             g.sum(n_value, stride)
@@ -313,50 +334,96 @@ impl ClassCtx<'_> {
         for &miss_left in directions {
             let mut left_rows = if miss_left { miss_rows } else { 0.0 };
             left.copy_from_slice(if miss_left { miss } else { zeros });
-            let describe = |t: usize, left_rows: f64| {
-                move |gain, l3: [f64; 3], r3: [f64; 3]| SplitInfo {
-                    feature: f,
-                    gain,
-                    threshold_bin: t as u8,
-                    default_left: if miss_rows > 0.0 {
-                        miss_left
-                    } else {
-                        left_rows >= r3[2]
-                    },
-                    cat_bins: None,
-                    left: l3,
-                    right: r3,
-                    left_output: 0.0,
-                    right_output: 0.0,
-                }
-            };
             for i in 0..n_value {
                 let t = g.bins[i] as usize;
-                if random_bin.is_some_and(|rb| t > rb) || (random_bin.is_none() && t >= nv - 1) {
+                if t >= nv - 1 {
                     break;
                 }
                 for (l, s) in left.iter_mut().zip(g.sum(i, stride)) {
                     *l += s;
                 }
                 left_rows += scan.count(g.sum(i, stride));
-                if random_bin.is_none() {
-                    scan.consider(
-                        left,
-                        left_rows,
-                        self.ctx.p.lambda_l2,
-                        describe(t, left_rows),
-                    );
-                }
-            }
-            if let Some(rb) = random_bin {
-                scan.consider(
-                    left,
-                    left_rows,
-                    self.ctx.p.lambda_l2,
-                    describe(rb, left_rows),
-                );
+                let describe = Self::describe_numeric(f, t, miss_rows, miss_left, left_rows);
+                scan.consider(left, left_rows, self.ctx.p.lambda_l2, describe);
             }
         }
+    }
+
+    /// Extra trees' numeric split: the one random threshold's sides summed straight from the
+    /// histogram's bins up to it, or from the leaf's rows, without listing occupied bins (a
+    /// pass over a small leaf's rows instead of over every class channel of its bins).
+    #[allow(clippy::too_many_arguments)]
+    fn extra_numeric(
+        &self,
+        f: usize,
+        hist: Option<&[f64]>,
+        class_rows: &[ClassRow],
+        rows: &[u32],
+        total: &[f64],
+        scratch: &mut Scratch,
+        rng: &mut Rng,
+    ) -> Option<ClassSplit> {
+        let binned = self.ctx.binned;
+        let mapper = &binned.mappers[f];
+        let nv = mapper.n_value_bins as usize;
+        if nv < 2 {
+            return None;
+        }
+        let rb = rng.below(nv as u64 - 1) as usize;
+        let stride = self.stride;
+        let Scratch {
+            left, right, miss, ..
+        } = scratch;
+        for v in [&mut *left, &mut *miss] {
+            v.clear();
+            v.resize(stride, 0.0);
+        }
+        match hist {
+            Some(h) => {
+                let off = binned.hist_offsets[f];
+                for b in 0..=rb {
+                    let e = (off + b) * stride;
+                    for (l, v) in left.iter_mut().zip(&h[e..e + stride]) {
+                        *l += v;
+                    }
+                }
+                if nv < mapper.n_bins() {
+                    let e = (off + nv) * stride;
+                    miss.copy_from_slice(&h[e..e + stride]);
+                }
+            }
+            None => {
+                let nf = binned.n_features;
+                for &r in rows {
+                    let r = r as usize;
+                    let b = binned.rows[r * nf + f] as usize;
+                    let side = if b <= rb {
+                        &mut *left
+                    } else if b == nv {
+                        &mut *miss
+                    } else {
+                        continue;
+                    };
+                    let ClassRow { class, weight } = class_rows[r];
+                    side[0] += f64::from(weight);
+                    side[1 + class as usize] += f64::from(weight);
+                }
+            }
+        }
+        let mut scan = Scan::new(self, total, rows.len() as f64, std::mem::take(right));
+        let (left_rows, miss_rows) = (scan.count(left), scan.count(miss));
+        let l2 = self.ctx.p.lambda_l2;
+        let describe = Self::describe_numeric(f, rb, miss_rows, false, left_rows);
+        scan.consider(left, left_rows, l2, describe);
+        if miss_rows > 0.0 {
+            for (l, m) in left.iter_mut().zip(miss.iter()) {
+                *l += m;
+            }
+            let describe = Self::describe_numeric(f, rb, miss_rows, true, left_rows + miss_rows);
+            scan.consider(left, left_rows + miss_rows, l2, describe);
+        }
+        *right = scan.right;
+        scan.best
     }
 
     /// `categorical_split`'s rules on many classes: one category against the rest below
@@ -538,6 +605,11 @@ pub(super) fn grow_class_trees(
         let _t = PhaseTimer::start(Phase::Splits);
         let stream = |i: usize| seeds.get(i).cloned().unwrap_or_else(|| Rng::new(0));
         let one = |scratch: &mut Scratch, i: usize, f: usize| {
+            if ctx.extra_trees && !ctx.binned.mappers[f].is_categorical() {
+                let total = &leaf.sums;
+                let hist = leaf.hist.as_deref();
+                return cc.extra_numeric(f, hist, class_rows, rows, total, scratch, &mut stream(i));
+            }
             let Scratch {
                 groups, unsorted, ..
             } = scratch;
@@ -738,7 +810,7 @@ mod tests {
             p,
             monotone: &[],
             has_monotone: false,
-            extra_trees: false,
+            extra_trees: p.extra_trees || p.boosting == Boosting::Et,
             cat_kept: binned.categorical_bins_kept(&rows, p.max_bin),
         }
     }
@@ -938,14 +1010,20 @@ mod tests {
         for &c in &y {
             prior[c] += 1.0 / 2000.0;
         }
-        for max_cat_to_onehot in [4, 13] {
+        // Extra trees sum a random threshold's sides from the histogram or from the rows.
+        for (mode, max_cat_to_onehot) in [
+            (Boosting::Rf, 4),
+            (Boosting::Rf, 13),
+            (Boosting::Et, 4),
+            (Boosting::Et, 13),
+        ] {
             let p = GbdtParams {
                 num_leaves: 40,
                 min_data_in_leaf: 3,
                 max_cat_to_onehot,
                 min_data_per_group: 5,
                 cat_smooth: 1.0,
-                ..GbdtParams::for_mode(Boosting::Rf)
+                ..GbdtParams::for_mode(mode)
             };
             let (dense, di) = grow(&binned, &y, &p, &prior, Some(1));
             let (rows, ri) = grow(&binned, &y, &p, &prior, Some(usize::MAX));
