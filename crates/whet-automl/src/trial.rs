@@ -266,12 +266,20 @@ fn fit_fold_with(
             } else {
                 p.feature_fraction_bynode.max(0.2)
             };
+            // A multiclass forest grows one tree per round for all classes: measured at
+            // 0.27-0.64x the time of a tree per class (bench/RESULTS.md, multiclass forests).
+            let class_factor = if m.class_shares && m.n_outputs > 1 {
+                0.5
+            } else {
+                1.0
+            };
             let units = cost_units(
                 config.learner,
                 fold.train.len(),
                 n_features,
                 trained * m.n_outputs,
-            ) * feature_share;
+            ) * feature_share
+                * class_factor;
             (Some(m.n_iterations()), units)
         }
         (Predictor::Linear(m), _) => (

@@ -6,9 +6,10 @@
 use rayon::prelude::*;
 use whet_data::rng::Rng;
 
+use super::classes::{ClassCtx, grow_class_trees};
 use super::flat::FlatCache;
 use super::grow::grow_tree;
-use super::histogram::HistPool;
+use super::histogram::{ClassRow, HistPool};
 use super::objective::{ObjectiveState, class_prior, share_log_loss, weighted_median};
 use super::params::{Boosting, ClassWeight, GbdtParams, Objective};
 use super::profile::{Phase, PhaseTimer};
@@ -230,11 +231,18 @@ fn fit_gbdt_core(
         .unwrap_or_default();
 
     let all_rows: Vec<u32> = (0..n).map(|i| data.row(i) as u32).collect();
-    let mut gh: Vec<Vec<[f32; 2]>> = vec![vec![[0.0; 2]; n_all]; n_outputs];
+    let has_monotone = params.monotone_constraints.iter().any(|&m| m != 0);
+    // Class-share forests on more than two classes grow one tree for all classes (see
+    // `classes`); under monotone constraints, one tree per class as boosting does.
+    let one_tree_for_all = class_shares && n_outputs > 1 && !has_monotone;
+    let mut gh: Vec<Vec<[f32; 2]>> = if one_tree_for_all {
+        vec![Vec::new(); n_outputs]
+    } else {
+        vec![vec![[0.0; 2]; n_all]; n_outputs]
+    };
     let rng = Rng::new(params.seed);
     let shrinkage = if averaging { 1.0 } else { params.learning_rate };
     let extra_trees = params.extra_trees || params.boosting == Boosting::Et;
-    let has_monotone = params.monotone_constraints.iter().any(|&m| m != 0);
     let ctx = Ctx {
         binned,
         pool: HistPool::new(binned.hist_len),
@@ -244,6 +252,22 @@ fn fit_gbdt_core(
         extra_trees,
         cat_kept: binned.categorical_bins_kept(&all_rows, params.max_bin),
     };
+    let class_ctx = one_tree_for_all.then(|| ClassCtx::new(&ctx, &init));
+    let class_rows: Vec<ClassRow> = if one_tree_for_all {
+        (0..n_all)
+            .map(|r| ClassRow {
+                class: data.y[r] as u32,
+                weight: weights[r] as f32,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut tree_class_rows = class_rows.clone();
+    let mut class_trees: Vec<Option<Tree>> = Vec::new();
+    let mut class_tree_rows: Vec<u32> = Vec::new();
+    let mut oob_leaves: Vec<(usize, usize)> = Vec::new();
+    let mut valid_leaves: Vec<usize> = Vec::new();
     let missing_bins: Vec<u8> = binned.mappers.iter().map(BinMapper::missing_bin).collect();
     let bagging = params.bagging_fraction < 1.0;
     let bag_every = params.bagging_freq.max(1);
@@ -271,7 +295,9 @@ fn fit_gbdt_core(
         Vec::new()
     };
 
-    if class_shares {
+    if one_tree_for_all {
+        // Classes and weights stand for the gradients (see `classes`).
+    } else if class_shares {
         // Squared error on the class indicator from the class prior: a split's gain is the
         // class-variance (Gini) decrease, and prior + leaf value is the m-estimate
         // (Σt + λ·prior) / (n + λ) with λ = lambda_l2. λ = 0 gives the leaf's plain class
@@ -349,11 +375,72 @@ fn fit_gbdt_core(
                     ));
                 });
         }
+        if let Some(cc) = &class_ctx {
+            let mut indices = bag.clone();
+            let rows_now: &[ClassRow] = if params.boosting == Boosting::Rf && !bagging {
+                // One bootstrap draw for the tree of all classes, as weights.
+                let mut brng = iter_rng.fork(0xB00);
+                bootstrap_counts.clear();
+                bootstrap_counts.resize(n_all, 0.0);
+                for _ in 0..n {
+                    let r = all_rows[brng.below(n as u64) as usize] as usize;
+                    bootstrap_counts[r] += 1.0;
+                }
+                indices.retain(|&r| bootstrap_counts[r as usize] > 0.0);
+                for &r in &indices {
+                    let r = r as usize;
+                    tree_class_rows[r].weight = class_rows[r].weight * bootstrap_counts[r];
+                }
+                &tree_class_rows
+            } else {
+                &class_rows
+            };
+            let trees = grow_class_trees(
+                cc,
+                rows_now,
+                &mut indices,
+                &mut scratch,
+                &tree_features,
+                &mut iter_rng,
+                &mut ranges,
+            );
+            // The class trees share their nodes: out-of-bag and validation rows find their
+            // leaf once for all classes.
+            oob_leaves.clear();
+            if indices.len() != n {
+                counted.iter_mut().for_each(|c| *c = false);
+                for &r in &indices {
+                    counted[r as usize] = true;
+                }
+                for &r in &all_rows {
+                    let r = r as usize;
+                    if !counted[r] {
+                        oob_leaves
+                            .push((r, trees[0].leaf_index_binned(binned.row(r), &missing_bins)));
+                    }
+                }
+            }
+            if let Some((_, vb)) = valid {
+                valid_leaves = valid_rows
+                    .par_chunks(LOSS_CHUNK_ROWS)
+                    .flat_map_iter(|chunk| {
+                        chunk
+                            .iter()
+                            .map(|&r| trees[0].leaf_index_binned(vb.row(r), &missing_bins))
+                    })
+                    .collect();
+            }
+            class_trees = trees.into_iter().map(Some).collect();
+            class_tree_rows = indices;
+        }
         for k in 0..n_outputs {
             let grown = class_work
                 .get_mut(k)
                 .and_then(|w| Some((w.tree.take()?, w)));
-            let (mut tree, indices) = if let Some((tree, w)) = grown {
+            let one_for_all = class_trees.get_mut(k).and_then(Option::take);
+            let (mut tree, indices) = if let Some(tree) = one_for_all {
+                (tree, class_tree_rows.clone())
+            } else if let Some((tree, w)) = grown {
                 std::mem::swap(&mut ranges, &mut w.ranges);
                 (tree, std::mem::take(&mut w.indices))
             } else {
@@ -426,7 +513,11 @@ fn fit_gbdt_core(
                         acc[r as usize * n_outputs + k] += v;
                     }
                 }
-                if indices.len() != n {
+                if one_tree_for_all {
+                    for &(r, leaf) in &oob_leaves {
+                        acc[r * n_outputs + k] += tree.leaf_value[leaf];
+                    }
+                } else if indices.len() != n {
                     counted.iter_mut().for_each(|c| *c = false);
                     for &r in indices.iter() {
                         counted[r as usize] = true;
@@ -442,14 +533,18 @@ fn fit_gbdt_core(
             }
             if let (Some((_, vb)), Some(vs)) = (valid, valid_score.as_mut()) {
                 // Traversals in parallel, additions in row order: the same sums on any pool.
-                let values: Vec<f64> = valid_rows
-                    .par_chunks(LOSS_CHUNK_ROWS)
-                    .flat_map_iter(|chunk| {
-                        chunk.iter().map(|&r| {
-                            tree.leaf_value[tree.leaf_index_binned(vb.row(r), &missing_bins)]
+                let values: Vec<f64> = if one_tree_for_all {
+                    valid_leaves.iter().map(|&l| tree.leaf_value[l]).collect()
+                } else {
+                    valid_rows
+                        .par_chunks(LOSS_CHUNK_ROWS)
+                        .flat_map_iter(|chunk| {
+                            chunk.iter().map(|&r| {
+                                tree.leaf_value[tree.leaf_index_binned(vb.row(r), &missing_bins)]
+                            })
                         })
-                    })
-                    .collect();
+                        .collect()
+                };
                 for (&r, v) in valid_rows.iter().zip(values) {
                     vs[r * n_outputs + k] += v;
                 }

@@ -26,6 +26,97 @@ pub(super) struct Leaf {
     pub(super) parent: Option<(usize, bool)>,
 }
 
+/// A leaf's split search in two steps: its random draws (node features, extra-trees seeds),
+/// taken from `rng` in leaf order, then the search itself, which may run beside another
+/// leaf's without changing any draw. None (and no draw) when the leaf may not split.
+pub(super) fn plan_leaf(
+    ctx: &Ctx,
+    tree_features: &[usize],
+    depth: usize,
+    rows: usize,
+    rng: &mut Rng,
+) -> Option<(Vec<usize>, Vec<Rng>)> {
+    let p = ctx.p;
+    if p.max_depth.is_some_and(|d| depth >= d) {
+        return None;
+    }
+    if rows < 2 * p.min_data_in_leaf.max(1) {
+        return None;
+    }
+    let node_features: Vec<usize> = if p.feature_fraction_bynode < 1.0 {
+        let k = ((tree_features.len() as f64 * p.feature_fraction_bynode).ceil() as usize)
+            .clamp(1, tree_features.len());
+        let mut fs = tree_features.to_vec();
+        rng.shuffle(&mut fs);
+        fs.truncate(k);
+        fs.sort_unstable();
+        fs
+    } else {
+        tree_features.to_vec()
+    };
+    // One RNG stream per feature keeps extra-trees thresholds independent of thread order.
+    // Only extra-trees draws from them; forking is pure, so other fits skip it (58 forks
+    // per leaf were a tenth of a small multiclass fit) without moving `rng`.
+    let seeds: Vec<Rng> = if ctx.extra_trees {
+        node_features.iter().map(|&f| rng.fork(f as u64)).collect()
+    } else {
+        Vec::new()
+    };
+    let _ = rng.next_u64();
+    Some((node_features, seeds))
+}
+
+/// The leaf to split next: the largest gain, the first leaf among equal ones.
+pub(super) fn next_leaf(gains: impl Iterator<Item = (usize, f64)>) -> Option<usize> {
+    gains
+        .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+        .map(|(i, _)| i)
+}
+
+/// Records `split` of leaf `li` as internal node `tree.nodes.len()` whose right child is the
+/// new leaf `new_leaf`, linked from its parent node; returns the node's index.
+pub(super) fn record_split(
+    ctx: &Ctx,
+    tree: &mut Tree,
+    split: &SplitInfo,
+    li: usize,
+    new_leaf: usize,
+    parent: Option<(usize, bool)>,
+    cover: f64,
+) -> usize {
+    let node = tree.nodes.len();
+    let mapper = &ctx.binned.mappers[split.feature];
+    let cat_set = match split.cat_bins {
+        Some(bits) => {
+            tree.cat_sets.push(bits);
+            tree.cat_sets.len() as i32 - 1
+        }
+        None => -1,
+    };
+    tree.nodes.push(Node {
+        threshold: match &mapper.kind {
+            BinKind::Numeric { upper_bounds } => upper_bounds[split.threshold_bin as usize],
+            BinKind::Categorical => 0.0,
+        },
+        feature: split.feature as u32,
+        left: !(li as i32),
+        right: !(new_leaf as i32),
+        cat_set,
+        threshold_bin: split.threshold_bin,
+        default_left: split.default_left,
+    });
+    tree.split_gain.push(split.gain);
+    tree.internal_cover.push(cover);
+    if let Some((parent, is_left)) = parent {
+        if is_left {
+            tree.nodes[parent].left = node as i32;
+        } else {
+            tree.nodes[parent].right = node as i32;
+        }
+    }
+    node
+}
+
 /// Grows one tree on `indices` (the rows in the bag) with gradients `gh`.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn grow_tree(
@@ -72,38 +163,9 @@ pub(super) fn grow_tree(
     tree.leaf_cover.clear();
     tree.leaf_count.clear();
 
-    // A leaf's split search in two steps: its random draws (node features, extra-trees seeds),
-    // taken from `rng` in leaf order, then the search itself, which may run beside another
-    // leaf's without changing any draw.
     let plan = |leaf: &Leaf, rng: &mut Rng| -> Option<(Vec<usize>, Vec<Rng>)> {
-        if p.max_depth.is_some_and(|d| leaf.depth >= d) {
-            return None;
-        }
-        if (leaf.end - leaf.begin) < 2 * p.min_data_in_leaf.max(1) {
-            return None;
-        }
         leaf.hist.as_ref()?;
-        let node_features: Vec<usize> = if p.feature_fraction_bynode < 1.0 {
-            let k = ((tree_features.len() as f64 * p.feature_fraction_bynode).ceil() as usize)
-                .clamp(1, tree_features.len());
-            let mut fs = tree_features.to_vec();
-            rng.shuffle(&mut fs);
-            fs.truncate(k);
-            fs.sort_unstable();
-            fs
-        } else {
-            tree_features.to_vec()
-        };
-        // One RNG stream per feature keeps extra-trees thresholds independent of thread order.
-        // Only extra-trees draws from them; forking is pure, so other fits skip it (58 forks
-        // per leaf were a tenth of a small multiclass fit) without moving `rng`.
-        let seeds: Vec<Rng> = if ctx.extra_trees {
-            node_features.iter().map(|&f| rng.fork(f as u64)).collect()
-        } else {
-            Vec::new()
-        };
-        let _ = rng.next_u64();
-        Some((node_features, seeds))
+        plan_leaf(ctx, tree_features, leaf.depth, leaf.end - leaf.begin, rng)
     };
     let search = |leaf: &Leaf, plan: Option<(Vec<usize>, Vec<Rng>)>| -> Option<SplitInfo> {
         let (node_features, seeds) = plan?;
@@ -138,12 +200,12 @@ pub(super) fn grow_tree(
     leaves[0].best = search(&leaves[0], root_plan);
     drop(splits_time);
     while leaves.len() < p.num_leaves {
-        let Some((li, _)) = leaves
-            .iter()
-            .enumerate()
-            .filter_map(|(i, l)| l.best.as_ref().map(|b| (i, b.gain)))
-            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
-        else {
+        let Some(li) = next_leaf(
+            leaves
+                .iter()
+                .enumerate()
+                .filter_map(|(i, l)| l.best.as_ref().map(|b| (i, b.gain))),
+        ) else {
             break;
         };
         let Some(split) = leaves[li].best.take() else {
@@ -156,38 +218,16 @@ pub(super) fn grow_tree(
         drop(partition_time);
         let mid = begin + n_left;
 
-        // Record the internal node.
-        let node = tree.nodes.len();
-        let mapper = &ctx.binned.mappers[split.feature];
-        let cat_set = match split.cat_bins {
-            Some(bits) => {
-                tree.cat_sets.push(bits);
-                tree.cat_sets.len() as i32 - 1
-            }
-            None => -1,
-        };
         let new_leaf = leaves.len();
-        tree.nodes.push(Node {
-            threshold: match &mapper.kind {
-                BinKind::Numeric { upper_bounds } => upper_bounds[split.threshold_bin as usize],
-                BinKind::Categorical => 0.0,
-            },
-            feature: split.feature as u32,
-            left: !(li as i32),
-            right: !(new_leaf as i32),
-            cat_set,
-            threshold_bin: split.threshold_bin,
-            default_left: split.default_left,
-        });
-        tree.split_gain.push(split.gain);
-        tree.internal_cover.push(leaves[li].sum[1]);
-        if let Some((parent, is_left)) = leaves[li].parent {
-            if is_left {
-                tree.nodes[parent].left = node as i32;
-            } else {
-                tree.nodes[parent].right = node as i32;
-            }
-        }
+        let node = record_split(
+            ctx,
+            &mut tree,
+            &split,
+            li,
+            new_leaf,
+            leaves[li].parent,
+            leaves[li].sum[1],
+        );
 
         // Child constraints (LightGBM's basic monotone method).
         let (min_out, max_out) = (leaves[li].min_out, leaves[li].max_out);

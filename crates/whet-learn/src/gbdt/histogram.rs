@@ -11,31 +11,33 @@ use crate::binning::BinnedData;
 pub(super) type Hist = Vec<[f64; 2]>;
 
 /// Histogram buffers are recycled: fresh 100+ KB allocations would each cost page faults.
-pub(super) struct HistPool {
+/// Entries are (gradient, hessian) pairs, or for class-share forests plain sums (see
+/// [`build_class_hist`]).
+pub(super) struct HistPool<E = [f64; 2]> {
     len: usize,
-    free: std::sync::Mutex<Vec<Hist>>,
+    free: std::sync::Mutex<Vec<Vec<E>>>,
 }
 
-impl HistPool {
-    pub(super) fn new(len: usize) -> HistPool {
+impl<E: Copy + Default> HistPool<E> {
+    pub(super) fn new(len: usize) -> HistPool<E> {
         HistPool {
             len,
             free: std::sync::Mutex::new(Vec::new()),
         }
     }
 
-    pub(super) fn get(&self) -> Hist {
+    pub(super) fn get(&self) -> Vec<E> {
         let reused = self.free.lock().ok().and_then(|mut f| f.pop());
         match reused {
             Some(mut h) => {
-                h.iter_mut().for_each(|e| *e = [0.0; 2]);
+                h.iter_mut().for_each(|e| *e = E::default());
                 h
             }
-            None => vec![[0.0; 2]; self.len],
+            None => vec![E::default(); self.len],
         }
     }
 
-    pub(super) fn put(&self, h: Hist) {
+    pub(super) fn put(&self, h: Vec<E>) {
         if let Ok(mut f) = self.free.lock() {
             f.push(h);
         }
@@ -159,6 +161,106 @@ pub(super) fn build_hist(
     features: &[usize],
     pool: &HistPool,
 ) -> Hist {
+    build_in_parts(
+        binned,
+        rows,
+        features,
+        pool,
+        1,
+        |chunk, block, h| fill_hist(binned, gh, chunk, block, h),
+        |t, p| {
+            t[0] += p[0];
+            t[1] += p[1];
+        },
+    )
+}
+
+/// A row of a class-share forest: its class and its weight (times its bootstrap count).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct ClassRow {
+    pub(super) class: u32,
+    pub(super) weight: f32,
+}
+
+/// Channels per entry of a class histogram of `k` classes: the weight sum, then each class's.
+pub(super) fn class_stride(k: usize) -> usize {
+    k + 1
+}
+
+/// The class histogram of `rows`: per bin, the rows' weight sum and each class's weight sum,
+/// entry `e`'s channels at `e * stride..`, in one pass over the rows (two additions per row
+/// and feature, whatever the class count). Every class's gradient and the hessian of
+/// class-share forests follow from these sums (see `classes`), so this is the K gradient
+/// channels plus one hessian channel without K additions per row. Parts and threads as in
+/// [`build_hist`]: the same sums on any pool.
+pub(super) fn build_class_hist(
+    binned: &BinnedData,
+    class_rows: &[ClassRow],
+    stride: usize,
+    rows: &[u32],
+    features: &[usize],
+    pool: &HistPool<f64>,
+) -> Vec<f64> {
+    build_in_parts(
+        binned,
+        rows,
+        features,
+        pool,
+        stride,
+        |chunk, block, h| fill_class_hist(binned, class_rows, stride, chunk, block, h),
+        |t, p| *t += *p,
+    )
+}
+
+fn fill_class_hist(
+    binned: &BinnedData,
+    class_rows: &[ClassRow],
+    stride: usize,
+    rows: &[u32],
+    block: &Block,
+    hist: &mut [f64],
+) {
+    let nf = binned.n_features;
+    let (first, last) = (block.features[0], block.features[block.features.len() - 1]);
+    for (i, &r) in rows.iter().enumerate() {
+        if let Some(&ahead) = rows.get(i + PREFETCH_AHEAD) {
+            prefetch(class_rows, ahead as usize);
+            prefetch(&binned.rows, ahead as usize * nf + first);
+        }
+        let r = r as usize;
+        let ClassRow { class, weight } = class_rows[r];
+        let (c, w) = (1 + class as usize, f64::from(weight));
+        let mut add = |off: usize, b: u8| {
+            let e = (off + b as usize) * stride;
+            hist[e] += w;
+            hist[e + c] += w;
+        };
+        if block.contiguous {
+            let bins = &binned.rows[r * nf + first..=r * nf + last];
+            for (&off, &b) in block.rel.iter().zip(bins) {
+                add(off, b);
+            }
+        } else {
+            let bins = &binned.rows[r * nf..(r + 1) * nf];
+            for (&off, &f) in block.rel.iter().zip(block.features) {
+                add(off, bins[f]);
+            }
+        }
+    }
+}
+
+/// The part and thread plan of every histogram: `stride` values of `E` per histogram entry,
+/// `fill` adding some rows into a block's slice, `add` merging one value of a part into the
+/// total.
+fn build_in_parts<E: Copy + Default + Send + Sync>(
+    binned: &BinnedData,
+    rows: &[u32],
+    features: &[usize],
+    pool: &HistPool<E>,
+    stride: usize,
+    fill: impl Fn(&[u32], &Block, &mut [E]) + Sync,
+    add: impl Fn(&mut E, &E),
+) -> Vec<E> {
     let parts = (rows.len() / MIN_PART_ROWS).clamp(1, HIST_PARTS);
     if parts == 1 {
         let mut total = pool.get();
@@ -166,11 +268,11 @@ pub(super) fn build_hist(
         if threads > 1 && rows.len() >= MIN_FEATURE_PARALLEL_ROWS && features.len() > 1 {
             let blocks = feature_blocks(binned, features, threads);
             let mut slices = Vec::with_capacity(blocks.len());
-            let mut rest: &mut [[f64; 2]] = &mut total;
+            let mut rest: &mut [E] = &mut total;
             let mut at = 0;
             for b in &blocks {
-                let (_, tail) = std::mem::take(&mut rest).split_at_mut(b.start - at);
-                let (mine, tail) = tail.split_at_mut(b.end - b.start);
+                let (_, tail) = std::mem::take(&mut rest).split_at_mut((b.start - at) * stride);
+                let (mine, tail) = tail.split_at_mut((b.end - b.start) * stride);
                 slices.push(mine);
                 rest = tail;
                 at = b.end;
@@ -178,9 +280,9 @@ pub(super) fn build_hist(
             blocks
                 .par_iter()
                 .zip(slices)
-                .for_each(|(b, h)| fill_hist(binned, gh, rows, b, h));
+                .for_each(|(b, h)| fill(rows, b, h));
         } else if let Some(all) = feature_blocks(binned, features, 1).first() {
-            fill_hist(binned, gh, rows, all, &mut total[all.start..all.end]);
+            fill(rows, all, &mut total[all.start * stride..all.end * stride]);
         }
         return total;
     }
@@ -188,24 +290,21 @@ pub(super) fn build_hist(
     let Some(all) = blocks.first() else {
         return pool.get();
     };
+    let (start, end) = (all.start * stride, all.end * stride);
     let part_len = rows.len().div_ceil(parts);
     let mut partials = rows
         .par_chunks(part_len)
         .map(|chunk| {
             let mut h = pool.get();
-            fill_hist(binned, gh, chunk, all, &mut h[all.start..all.end]);
+            fill(chunk, all, &mut h[start..end]);
             h
         })
-        .collect::<Vec<Hist>>()
+        .collect::<Vec<Vec<E>>>()
         .into_iter();
     let mut total = partials.next().unwrap_or_else(|| pool.get());
     for part in partials {
-        for (t, p) in total[all.start..all.end]
-            .iter_mut()
-            .zip(&part[all.start..all.end])
-        {
-            t[0] += p[0];
-            t[1] += p[1];
+        for (t, p) in total[start..end].iter_mut().zip(&part[start..end]) {
+            add(t, p);
         }
         pool.put(part);
     }

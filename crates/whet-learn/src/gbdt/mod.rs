@@ -11,6 +11,7 @@
 //! * `boost`: the fit: boosting loop, bagging and feature sampling, forest modes, early stopping;
 //! * `objective`: initial scores, gradients, hessians and losses (and class-share forests');
 //! * `grow`: the leaf-wise tree learner;
+//! * `classes`: class-share forests' one tree for all classes (its histograms and splits);
 //! * `histogram`: gradient histograms per leaf;
 //! * `split`: split finding (numeric, categorical, monotone constraints, extra-trees);
 //! * `partition`: moving a leaf's rows to its children;
@@ -22,6 +23,7 @@
 //! This file holds the model type and what other modules import.
 
 mod boost;
+mod classes;
 mod flat;
 mod grow;
 mod histogram;

@@ -24,7 +24,7 @@ pub(super) struct SplitInfo {
 }
 
 #[inline]
-fn threshold_l1(g: f64, l1: f64) -> f64 {
+pub(super) fn threshold_l1(g: f64, l1: f64) -> f64 {
     if l1 <= 0.0 {
         g
     } else {
@@ -36,7 +36,7 @@ fn threshold_l1(g: f64, l1: f64) -> f64 {
 /// `x.round()` without a libm call per histogram bin (it was 4% of a fit): below 2^52 the
 /// truncation is exact, and so is the fraction `x - t`; other values take `round` itself.
 #[inline]
-fn round_count(x: f64) -> f64 {
+pub(super) fn round_count(x: f64) -> f64 {
     if (0.0..4_503_599_627_370_496.0).contains(&x) {
         let t = (x as i64) as f64;
         // Branch-free: whether the fraction reaches one half is a coin flip per bin.
@@ -137,7 +137,7 @@ impl Ctx<'_> {
     }
 
     #[inline]
-    fn valid_sides(&self, l: &[f64; 3], r: &[f64; 3]) -> bool {
+    pub(super) fn valid_sides(&self, l: &[f64; 3], r: &[f64; 3]) -> bool {
         let min_data = self.p.min_data_in_leaf.max(1) as f64;
         l[2] >= min_data
             && r[2] >= min_data
