@@ -117,6 +117,11 @@ const FOREST_SPACE: &[Dim] = &[
     // Pseudo-rows of the prior in every leaf (whet-learn's m-estimate for class shares; the
     // target mean for regression): small leaves stay off probabilities of exactly 0 and 1.
     dim("lambda_l2", 1e-3, 30.0, true, false),
+    // As boosting's. Forests start with none, as scikit-learn's (whose trees see categories
+    // as codes): LightGBM's group minimum of 100 rows stops a leaf under 200 rows from
+    // splitting on a category at all, which cost a 32-class forest with 2-9-level
+    // categoricals half its accuracy (test log loss 1.32 with it, 0.75 without).
+    dim("cat_regularization", 0.0, 1.0, false, false),
 ];
 
 /// How the linear models and kNN see a categorical feature: 0 one-hot, 1 ordinal (frequency
@@ -230,6 +235,7 @@ impl Config {
                     (get("min_data_in_leaf") as usize).clamp(1, (n_rows / 4).max(1));
                 p.feature_fraction_bynode = get("feature_fraction_bynode");
                 p.lambda_l2 = get("lambda_l2");
+                categorical_regularization(&mut p, get("cat_regularization"));
                 p.seed = seed;
                 LearnerParams::Tree(Box::new(p))
             }
@@ -371,6 +377,7 @@ pub fn portfolio(learner: LearnerKind, task: Task) -> Vec<Config> {
                 ("min_data_in_leaf", 2.0),
                 ("feature_fraction_bynode", 0.5),
                 ("lambda_l2", 1e-3),
+                ("cat_regularization", 0.0),
             ]);
             let smooth = c(&[
                 ("num_iterations", 150.0),
@@ -378,6 +385,7 @@ pub fn portfolio(learner: LearnerKind, task: Task) -> Vec<Config> {
                 ("min_data_in_leaf", 5.0),
                 ("feature_fraction_bynode", 0.5),
                 ("lambda_l2", 1.0),
+                ("cat_regularization", 0.0),
             ]);
             let wide = c(&[
                 ("num_iterations", 200.0),
@@ -385,6 +393,7 @@ pub fn portfolio(learner: LearnerKind, task: Task) -> Vec<Config> {
                 ("min_data_in_leaf", 1.0),
                 ("feature_fraction_bynode", 0.3),
                 ("lambda_l2", 1e-3),
+                ("cat_regularization", 0.0),
             ]);
             if task == Task::Regression {
                 vec![sharp, smooth, wide]
