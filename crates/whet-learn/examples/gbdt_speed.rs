@@ -5,16 +5,92 @@
 //! (multiclass targets, whose `train_auc` is left out).
 //! bench/gbdt_vs_lightgbm.sh runs it beside LightGBM. With `WHET_GBDT_PROFILE=1` the JSON line
 //! also holds the fit's time per phase (`profile`, seconds).
+//!
+//! With TEST_FILE the line also holds batch prediction times on the test rows with 1 and 2
+//! threads (`batch_1t_seconds`, `batch_2t_seconds`: median of `WHET_BATCH_REPS`, default 5,
+//! probabilities from the in-memory features). `WHET_LGBM_DIR=DIR` writes the fitted trees as a
+//! LightGBM text model (`model.txt`), the test features row-major as little-endian f32
+//! (`test_x.f32`) and whet's raw test scores as f64 (`whet_raw.f64`), so bench/lgbm_predict.c
+//! can time LightGBM on exactly the same trees and check that it agrees.
 
 use std::path::Path;
 use std::time::Instant;
+
+#[path = "common/lightgbm_text.rs"]
+mod lightgbm_text;
 
 use whet_data::prep::{FeatureData, Prep, PrepOptions};
 use whet_data::profile::{TargetMissing, prepare_target};
 use whet_learn::binning::BinnedData;
 use whet_learn::data::TrainSet;
 use whet_learn::gbdt::tree::{DenseRow, code_to_f32};
-use whet_learn::gbdt::{GbdtParams, fit_gbdt, take_fit_profile};
+use whet_learn::gbdt::{GbdtModel, GbdtParams, fit_gbdt, take_fit_profile};
+
+/// Median seconds of `reps` runs of `f` in a pool of `threads` threads.
+fn median_seconds(
+    threads: usize,
+    reps: usize,
+    f: impl Fn() + Sync,
+) -> Result<f64, Box<dyn std::error::Error>> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
+    let mut runs: Vec<f64> = (0..reps.max(1))
+        .map(|_| {
+            let started = Instant::now();
+            pool.install(&f);
+            started.elapsed().as_secs_f64()
+        })
+        .collect();
+    runs.sort_by(f64::total_cmp);
+    Ok(runs[runs.len() / 2])
+}
+
+/// Writes `DIR/{model.txt, test_x.f32, whet_raw.f64}` (see the file's doc).
+fn write_lightgbm_files(
+    dir: &Path,
+    m: &GbdtModel,
+    x: &whet_data::prep::Features,
+    tx: &whet_data::prep::Features,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let numeric = |f: &whet_data::prep::Features| -> Result<Vec<Vec<f32>>, String> {
+        f.columns
+            .iter()
+            .map(|c| match &c.data {
+                FeatureData::Numeric(v) => Ok(v.clone()),
+                FeatureData::Categorical { .. } => {
+                    Err(format!("feature '{}' is categorical", c.name))
+                }
+            })
+            .collect()
+    };
+    let (train, test) = (numeric(x)?, numeric(tx)?);
+    let mut counted = m.clone();
+    lightgbm_text::use_counts_as_covers(&mut counted);
+    let columns: Vec<&[f32]> = train.iter().map(Vec::as_slice).collect();
+    let text = lightgbm_text::model_text(&counted, &lightgbm_text::ranges(&columns))?;
+    let mut rows = Vec::with_capacity(tx.n_rows * test.len() * 4);
+    for r in 0..tx.n_rows {
+        for c in &test {
+            rows.extend_from_slice(&c[r].to_le_bytes());
+        }
+    }
+    let raw: Vec<u8> = m
+        .predict_raw(tx)
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for (name, bytes) in [
+        ("model.txt", text.as_bytes()),
+        ("test_x.f32", &rows),
+        ("whet_raw.f64", &raw),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -69,31 +145,43 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             whet_learn::metrics::roc_auc(&y, &p.values, None)
         )
     };
-    let test_auc = match args.get(4) {
-        Some(test_file) => {
-            let table = whet_data::load(
-                Path::new(test_file),
-                &Default::default(),
-                &whet_data::csv::NoProgress,
-            )?;
-            let t = prepare_target(&table, target, None, TargetMissing::Drop)?;
-            let tx = prep.transform(&t.table)?.features;
-            let ty = prep.transform_target(&t.table)?;
-            let tp = m.predict(&tx);
-            if multiclass {
-                format!(
-                    ", \"test_log_loss\": {:.10}",
-                    whet_learn::metrics::log_loss(&ty, &tp.values, n_classes, None)
-                )
-            } else {
-                format!(
-                    ", \"test_auc\": {:.6}",
-                    whet_learn::metrics::roc_auc(&ty, &tp.values, None)
-                )
-            }
+    let mut test_auc = String::new();
+    if let Some(test_file) = args.get(4) {
+        let table = whet_data::load(
+            Path::new(test_file),
+            &Default::default(),
+            &whet_data::csv::NoProgress,
+        )?;
+        let t = prepare_target(&table, target, None, TargetMissing::Drop)?;
+        let tx = prep.transform(&t.table)?.features;
+        let ty = prep.transform_target(&t.table)?;
+        let tp = m.predict(&tx);
+        test_auc = if multiclass {
+            format!(
+                ", \"test_log_loss\": {:.10}",
+                whet_learn::metrics::log_loss(&ty, &tp.values, n_classes, None)
+            )
+        } else {
+            format!(
+                ", \"test_auc\": {:.6}",
+                whet_learn::metrics::roc_auc(&ty, &tp.values, None)
+            )
+        };
+        let reps: usize = std::env::var("WHET_BATCH_REPS")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(5);
+        for threads in [1, 2] {
+            let s = median_seconds(threads, reps, || {
+                std::hint::black_box(m.predict(&tx));
+            })?;
+            test_auc.push_str(&format!(", \"batch_{threads}t_seconds\": {s:.5}"));
         }
-        None => String::new(),
-    };
+        test_auc.push_str(&format!(", \"batch_rows\": {}", tx.n_rows));
+        if let Some(dir) = std::env::var_os("WHET_LGBM_DIR") {
+            write_lightgbm_files(Path::new(&dir), &m, &x, &tx)?;
+        }
+    }
 
     // Single-row latency: rows gathered into dense buffers first, as a serving path holds them.
     let n_probe = x.n_rows.min(20_000);
