@@ -5,7 +5,7 @@ use rayon::prelude::*;
 use whet_data::Task;
 use whet_data::prep::{FeatureData, Features};
 
-use super::flat::FlatCache;
+use super::flat::{BATCH_BLOCK, FlatCache};
 use super::objective::shares_to_probabilities;
 use super::params::{Boosting, Objective};
 use super::tree::{DenseRow, code_to_f32};
@@ -13,7 +13,7 @@ use super::{FeatureImportance, GbdtModel};
 use crate::binning::{BinMapper, BinnedData};
 use crate::data::Predictions;
 
-/// Rows per block when predicting: gathered into a row-major buffer once, then every tree runs.
+/// Rows per parallel task when predicting binned rows.
 const PREDICT_BLOCK: usize = 256;
 
 impl GbdtModel {
@@ -62,22 +62,26 @@ impl GbdtModel {
             1.0 / self.n_iterations().max(1) as f64
         };
         let mut sums = [0.0f64; 64];
-        if k <= 64 {
-            let flat = self.flat.get(&self.trees);
-            // Trees changed after the first prediction (they are public): walk them directly.
-            if flat.n_trees() == self.trees.len() {
+        match self.flat.get(&self.trees, k).filter(|_| k <= 64) {
+            Some(flat) => {
                 flat.accumulate(row, &mut sums[..k]);
-            } else {
+                for (o, s) in out.iter_mut().zip(&sums[..k]) {
+                    *o += s * scale;
+                }
+            }
+            None if k <= 64 => {
+                // Tree by tree: the same sums in the same order.
                 for (i, t) in self.trees.iter().enumerate() {
                     sums[i % k] += t.leaf_value[t.leaf_index(row)];
                 }
+                for (o, s) in out.iter_mut().zip(&sums[..k]) {
+                    *o += s * scale;
+                }
             }
-            for (o, s) in out.iter_mut().zip(&sums[..k]) {
-                *o += s * scale;
-            }
-        } else {
-            for (i, t) in self.trees.iter().enumerate() {
-                out[i % k] += t.leaf_value[t.leaf_index(row)] * scale;
+            None => {
+                for (i, t) in self.trees.iter().enumerate() {
+                    out[i % k] += t.leaf_value[t.leaf_index(row)] * scale;
+                }
             }
         }
     }
@@ -120,35 +124,62 @@ impl GbdtModel {
         let k = self.n_outputs;
         let nf = x.columns.len();
         let max_codes = self.max_codes();
+        let flat = self
+            .flat
+            .get(&self.trees, k)
+            .filter(|f| k <= 64 && f.n_features_read() <= nf);
+        let scale = if self.boosting == Boosting::Gbdt {
+            1.0
+        } else {
+            1.0 / self.n_iterations().max(1) as f64
+        };
         let mut out = vec![0.0; x.n_rows * k];
-        out.par_chunks_mut(PREDICT_BLOCK * k)
+        // Blocks of BATCH_BLOCK rows, several to a parallel task so a task is worth its cost;
+        // each task gathers its rows row-major into buffers made once per task.
+        out.par_chunks_mut(BATCH_BLOCK * k)
             .enumerate()
-            .for_each(|(block, out)| {
-                let start = block * PREDICT_BLOCK;
-                let rows = out.len() / k;
-                let mut buf = vec![0f32; rows * nf];
-                for (f, c) in x.columns.iter().enumerate() {
-                    match &c.data {
-                        FeatureData::Numeric(v) => {
-                            for i in 0..rows {
-                                buf[i * nf + f] = v[start + i];
+            .with_min_len(4)
+            .for_each_init(
+                || (vec![0f32; BATCH_BLOCK * nf], vec![0f64; BATCH_BLOCK * k]),
+                |(buf, sums), (block, out)| {
+                    let start = block * BATCH_BLOCK;
+                    let rows = out.len() / k;
+                    let buf = &mut buf[..rows * nf];
+                    for (f, c) in x.columns.iter().enumerate() {
+                        match &c.data {
+                            FeatureData::Numeric(v) => {
+                                for (i, &v) in v[start..start + rows].iter().enumerate() {
+                                    buf[i * nf + f] = v;
+                                }
                             }
-                        }
-                        FeatureData::Categorical { codes, .. } => {
-                            for i in 0..rows {
-                                buf[i * nf + f] = code_to_f32(codes[start + i]);
+                            FeatureData::Categorical { codes, .. } => {
+                                for (i, &c) in codes[start..start + rows].iter().enumerate() {
+                                    buf[i * nf + f] = code_to_f32(c);
+                                }
                             }
                         }
                     }
-                }
-                for i in 0..rows {
-                    let row = DenseRow {
-                        values: &buf[i * nf..(i + 1) * nf],
-                        max_code: &max_codes,
+                    let Some(flat) = flat else {
+                        for (i, o) in out.chunks_exact_mut(k).enumerate() {
+                            let row = DenseRow {
+                                values: &buf[i * nf..(i + 1) * nf],
+                                max_code: &max_codes,
+                            };
+                            self.predict_raw_row(&row, o);
+                        }
+                        return;
                     };
-                    self.predict_raw_row(&row, &mut out[i * k..(i + 1) * k]);
-                }
-            });
+                    let sums = &mut sums[..rows * k];
+                    sums.fill(0.0);
+                    flat.accumulate_block(buf, nf, &max_codes, sums);
+                    for (o, init_and_sums) in out.chunks_exact_mut(k).zip(sums.chunks_exact(k)) {
+                        for ((o, init), s) in o.iter_mut().zip(&self.init_score).zip(init_and_sums)
+                        {
+                            *o = init + s * scale;
+                        }
+                    }
+                },
+            );
         out
     }
 
