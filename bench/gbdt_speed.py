@@ -17,8 +17,9 @@ model as a LightGBM text model with the test rows (WHET_LGBM_DIR), and bench/lgb
 probabilities for the 200k test rows × 28 with 1 and 2 threads (whet: `GbdtModel::predict` on
 the in-memory features; LightGBM: `LGBM_BoosterPredictForMat` on a row-major float32 matrix),
 and single-row raw scores (whet: `predict_raw_row` on a dense f32 row; LightGBM:
-`LGBM_BoosterPredictForMatSingleRowFast`), each the median over its runs; it also prints the
-largest difference between the two tools' raw scores.
+`LGBM_BoosterPredictForMatSingleRowFast`), each the median over its runs; it also prints whet's
+one-row `GbdtModel::predict` (a served request after prep) and the largest difference between
+the two tools' raw scores.
 """
 import argparse
 import json
@@ -113,14 +114,15 @@ def main():
         X = df.to_numpy(dtype=np.float32)
         w_runs, l_runs, w_auc, l_auc, row_us = [], [], None, None, []
         lgbm_dir = os.path.join(DATA, f"lgbm_{rows}")
-        pred = {k: [] for k in ("w1", "l1", "w2", "l2", "wrow", "lrow")}
+        pred = {k: [] for k in ("w1", "l1", "w2", "l2", "wrow", "lrow", "wreq")}
         diff = 0.0
         for _ in range(args.reps):
             w = run_whet(train, test, lgbm_dir)
             lp = run_lightgbm_predict(lgbm_dir)
             for key, v in (("w1", w["batch_1t_seconds"]), ("l1", lp["batch_1t_seconds"]),
                            ("w2", w["batch_2t_seconds"]), ("l2", lp["batch_2t_seconds"]),
-                           ("wrow", w["single_row_us"]), ("lrow", lp["single_row_us"])):
+                           ("wrow", w["single_row_us"]), ("lrow", lp["single_row_us"]),
+                           ("wreq", w["one_row_predict_us"])):
                 pred[key].append(v)
             diff = max(diff, lp["max_abs_raw_diff_vs_whet"])
             w_runs.append(w["fit_seconds"])
@@ -137,11 +139,12 @@ def main():
     print(f"# Prediction on the same {ROUNDS} trees (whet's, written as a LightGBM model), 200,000 test rows × 28, "
           f"median of {args.reps} runs (each itself a median of 5)")
     print("| train rows | batch 1 thread s whet | LightGBM | ratio | batch 2 threads s whet | LightGBM | ratio "
-          "| single row µs whet | LightGBM | ratio | max raw score diff |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| single row µs whet | LightGBM | ratio | whet one-row `predict` µs | max raw score diff |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for rows, m, diff in predict_rows:
         print(f"| {rows:,} | {m['w1']:.3f} | {m['l1']:.3f} | {m['w1'] / m['l1']:.2f} | {m['w2']:.3f} | {m['l2']:.3f} "
-              f"| {m['w2'] / m['l2']:.2f} | {m['wrow']:.2f} | {m['lrow']:.2f} | {m['wrow'] / m['lrow']:.2f} | {diff:.1e} |")
+              f"| {m['w2'] / m['l2']:.2f} | {m['wrow']:.2f} | {m['lrow']:.2f} | {m['wrow'] / m['lrow']:.2f} "
+              f"| {m['wreq']:.2f} | {diff:.1e} |")
 
 
 if __name__ == "__main__":

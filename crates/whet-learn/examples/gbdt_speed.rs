@@ -6,6 +6,9 @@
 //! bench/gbdt_vs_lightgbm.sh runs it beside LightGBM. With `WHET_GBDT_PROFILE=1` the JSON line
 //! also holds the fit's time per phase (`profile`, seconds).
 //!
+//! `one_row_predict_us` times `GbdtModel::predict` on one-row tables (a served request after
+//! prep), where `single_row_us` times `predict_raw_row` on a dense row.
+//!
 //! With TEST_FILE the line also holds batch prediction times on the test rows with 1 and 2
 //! threads (`batch_1t_seconds`, `batch_2t_seconds`: median of `WHET_BATCH_REPS`, default 5,
 //! probabilities from the in-memory features). `WHET_LGBM_DIR=DIR` writes the fitted trees as a
@@ -19,7 +22,7 @@ use std::time::Instant;
 #[path = "common/lightgbm_text.rs"]
 mod lightgbm_text;
 
-use whet_data::prep::{FeatureData, Prep, PrepOptions};
+use whet_data::prep::{Feature, FeatureData, Features, Prep, PrepOptions};
 use whet_data::profile::{TargetMissing, prepare_target};
 use whet_learn::binning::BinnedData;
 use whet_learn::data::TrainSet;
@@ -50,10 +53,10 @@ fn median_seconds(
 fn write_lightgbm_files(
     dir: &Path,
     m: &GbdtModel,
-    x: &whet_data::prep::Features,
-    tx: &whet_data::prep::Features,
+    x: &Features,
+    tx: &Features,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let numeric = |f: &whet_data::prep::Features| -> Result<Vec<Vec<f32>>, String> {
+    let numeric = |f: &Features| -> Result<Vec<Vec<f32>>, String> {
         f.columns
             .iter()
             .map(|c| match &c.data {
@@ -227,8 +230,44 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     pass_us.sort_by(f64::total_cmp);
     let row_us = pass_us[reps / 2];
     let row_min_us = pass_us[0];
+
+    // One-row requests through `predict` (the serving path after prep: Features in,
+    // probabilities out), median over passes of 2,000 one-row tables made beforehand.
+    let one_row: Vec<Features> = (0..x.n_rows.min(2_000))
+        .map(|r| Features {
+            n_rows: 1,
+            columns: x
+                .columns
+                .iter()
+                .map(|c| Feature {
+                    name: c.name.clone(),
+                    data: match &c.data {
+                        FeatureData::Numeric(v) => FeatureData::Numeric(vec![v[r]]),
+                        FeatureData::Categorical {
+                            codes,
+                            n_categories,
+                        } => FeatureData::Categorical {
+                            codes: vec![codes[r]],
+                            n_categories: *n_categories,
+                        },
+                    },
+                })
+                .collect(),
+        })
+        .collect();
+    let mut request_us: Vec<f64> = (0..reps)
+        .map(|_| {
+            let started = Instant::now();
+            for f in &one_row {
+                std::hint::black_box(m.predict(f));
+            }
+            started.elapsed().as_secs_f64() * 1e6 / one_row.len().max(1) as f64
+        })
+        .collect();
+    request_us.sort_by(f64::total_cmp);
+    let request_us = request_us[reps / 2];
     println!(
-        "{{\"bin_seconds\": {bin_s:.4}, \"fit_seconds\": {fit_s:.4}, \"predict_seconds\": {pred_s:.4}, \"single_row_us\": {row_us:.3}, \"single_row_min_us\": {row_min_us:.3}, \"row_reps\": {reps}, {train_score}, \"trees\": {}, \"checksum\": {checksum:.3}, \"checksum_bits\": \"{:016x}\"{test_auc}{profile}}}",
+        "{{\"bin_seconds\": {bin_s:.4}, \"fit_seconds\": {fit_s:.4}, \"predict_seconds\": {pred_s:.4}, \"single_row_us\": {row_us:.3}, \"single_row_min_us\": {row_min_us:.3}, \"one_row_predict_us\": {request_us:.3}, \"row_reps\": {reps}, {train_score}, \"trees\": {}, \"checksum\": {checksum:.3}, \"checksum_bits\": \"{:016x}\"{test_auc}{profile}}}",
         m.trees.len(),
         checksum.to_bits()
     );

@@ -178,8 +178,8 @@ impl GbdtModel {
         };
         let mut out = vec![0.0; x.n_rows * k];
         if x.n_rows <= PARALLEL_MIN_ROWS {
-            // A request of a few rows (serving) runs on the caller's thread: handing it to the
-            // pool and waiting costs more than walking the trees.
+            // A few blocks (a served request) run on the caller's thread: splitting them over
+            // the pool costs more than walking the trees.
             let mut bufs = buffers();
             for b in out.chunks_mut(BATCH_BLOCK * k).enumerate() {
                 block(&mut bufs, b);
