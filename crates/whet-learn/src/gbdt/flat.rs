@@ -299,7 +299,8 @@ impl FlatForest {
         }
         let x = row.values;
         loop {
-            let mut moved = false;
+            // Or of the offsets taken: 0 once every lane is at its leaf.
+            let mut moved = 0u32;
             for a in at.iter_mut() {
                 let n = &self.nodes[*a as usize];
                 let first = if CAT && n.feature & CATEGORICAL != 0 {
@@ -309,11 +310,11 @@ impl FlatForest {
                     // NaN fails `<=` whatever its sign: it goes to the second child.
                     f32::from_bits(v.to_bits() ^ (n.feature & DEFAULT_LEFT)) <= n.threshold
                 };
-                let next = *a + u32::from(n.offsets[usize::from(!first)]);
-                moved |= next != *a;
-                *a = next;
+                let offset = u32::from(n.offsets[usize::from(!first)]);
+                moved |= offset;
+                *a += offset;
             }
-            if !moved {
+            if moved == 0 {
                 return;
             }
         }
