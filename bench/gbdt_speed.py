@@ -10,6 +10,16 @@ threads, and their fits alternate. Fit time counts binning and boosting on both 
 (LightGBM: Dataset construction from a float32 array + train; whet: BinnedData::fit + fit_gbdt,
 via the gbdt_speed example) and excludes reading the CSV. Reported: median of the runs, the
 ratio, test AUC of both and their difference, and whet's single-row latency (100 trees).
+
+A second table compares prediction on exactly the same trees: the example writes whet's fitted
+model as a LightGBM text model with the test rows (WHET_LGBM_DIR), and bench/lgbm_predict.c
+(built by gbdt_speed.sh, path in LGBM_PREDICT) times LightGBM's C API on them: batch
+probabilities for the 200k test rows × 28 with 1 and 2 threads (whet: `GbdtModel::predict` on
+the in-memory features; LightGBM: `LGBM_BoosterPredictForMat` on a row-major float32 matrix),
+and single-row raw scores (whet: `predict_raw_row` on a dense f32 row; LightGBM:
+`LGBM_BoosterPredictForMatSingleRowFast`), each the median over its runs; it also prints whet's
+one-row `GbdtModel::predict` (a served request after prep) and the largest difference between
+the two tools' raw scores.
 """
 import argparse
 import json
@@ -54,9 +64,17 @@ def head(src, rows):
     return path
 
 
-def run_whet(train, test):
-    env = dict(os.environ, RAYON_NUM_THREADS=str(THREADS), WHET_ROW_REPS="5")
+def run_whet(train, test, lgbm_dir):
+    env = dict(os.environ, RAYON_NUM_THREADS=str(THREADS), WHET_ROW_REPS="5", WHET_LGBM_DIR=lgbm_dir)
     out = subprocess.run([SPEED, train, "label", str(ROUNDS), test], check=True, capture_output=True, text=True, env=env)
+    return json.loads(out.stdout)
+
+
+def run_lightgbm_predict(lgbm_dir):
+    import lightgbm
+    lib = os.path.join(os.path.dirname(lightgbm.__file__), "lib", "lib_lightgbm.so")
+    out = subprocess.run([os.environ["LGBM_PREDICT"], lib, lgbm_dir, "28", "5"], check=True,
+                         capture_output=True, text=True, env=dict(os.environ, OMP_WAIT_POLICY="passive"))
     return json.loads(out.stdout)
 
 
@@ -88,14 +106,25 @@ def main():
           f"{THREADS} threads, {ROUNDS} rounds, median of {args.reps}")
     print("| train rows × 28 | fit s whet (runs) | fit s LightGBM (runs) | ratio | test AUC whet | test AUC LightGBM | AUC diff | whet single row µs |")
     print("|---|---|---|---|---|---|---|---|")
+    predict_rows = []
     for rows in [int(r) for r in args.rows.split(",")]:
         train = head(full, rows)
         df = pd.read_csv(train)
         y = df.pop("label").to_numpy()
         X = df.to_numpy(dtype=np.float32)
         w_runs, l_runs, w_auc, l_auc, row_us = [], [], None, None, []
+        lgbm_dir = os.path.join(DATA, f"lgbm_{rows}")
+        pred = {k: [] for k in ("w1", "l1", "w2", "l2", "wrow", "lrow", "wreq")}
+        diff = 0.0
         for _ in range(args.reps):
-            w = run_whet(train, test)
+            w = run_whet(train, test, lgbm_dir)
+            lp = run_lightgbm_predict(lgbm_dir)
+            for key, v in (("w1", w["batch_1t_seconds"]), ("l1", lp["batch_1t_seconds"]),
+                           ("w2", w["batch_2t_seconds"]), ("l2", lp["batch_2t_seconds"]),
+                           ("wrow", w["single_row_us"]), ("lrow", lp["single_row_us"]),
+                           ("wreq", w["one_row_predict_us"])):
+                pred[key].append(v)
+            diff = max(diff, lp["max_abs_raw_diff_vs_whet"])
             w_runs.append(w["fit_seconds"])
             w_auc = w.get("test_auc", float("nan"))
             row_us.append(w["single_row_us"])
@@ -105,6 +134,17 @@ def main():
         runs = lambda v: ", ".join(f"{x:.2f}" for x in v)
         print(f"| {rows:,} | {wm:.2f} ({runs(w_runs)}) | {lm:.2f} ({runs(l_runs)}) | {wm / lm:.2f} | "
               f"{w_auc:.5f} | {l_auc:.5f} | {w_auc - l_auc:+.5f} | {statistics.median(row_us):.2f} |", flush=True)
+        predict_rows.append((rows, {k: statistics.median(v) for k, v in pred.items()}, diff))
+    print()
+    print(f"# Prediction on the same {ROUNDS} trees (whet's, written as a LightGBM model), 200,000 test rows × 28, "
+          f"median of {args.reps} runs (each itself a median of 5)")
+    print("| train rows | batch 1 thread s whet | LightGBM | ratio | batch 2 threads s whet | LightGBM | ratio "
+          "| single row µs whet | LightGBM | ratio | whet one-row `predict` µs | max raw score diff |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for rows, m, diff in predict_rows:
+        print(f"| {rows:,} | {m['w1']:.3f} | {m['l1']:.3f} | {m['w1'] / m['l1']:.2f} | {m['w2']:.3f} | {m['l2']:.3f} "
+              f"| {m['w2'] / m['l2']:.2f} | {m['wrow']:.2f} | {m['lrow']:.2f} | {m['wrow'] / m['lrow']:.2f} "
+              f"| {m['wreq']:.2f} | {diff:.1e} |")
 
 
 if __name__ == "__main__":

@@ -5,16 +5,95 @@
 //! (multiclass targets, whose `train_auc` is left out).
 //! bench/gbdt_vs_lightgbm.sh runs it beside LightGBM. With `WHET_GBDT_PROFILE=1` the JSON line
 //! also holds the fit's time per phase (`profile`, seconds).
+//!
+//! `one_row_predict_us` times `GbdtModel::predict` on one-row tables (a served request after
+//! prep), where `single_row_us` times `predict_raw_row` on a dense row.
+//!
+//! With TEST_FILE the line also holds batch prediction times on the test rows with 1 and 2
+//! threads (`batch_1t_seconds`, `batch_2t_seconds`: median of `WHET_BATCH_REPS`, default 5,
+//! probabilities from the in-memory features). `WHET_LGBM_DIR=DIR` writes the fitted trees as a
+//! LightGBM text model (`model.txt`), the test features row-major as little-endian f32
+//! (`test_x.f32`) and whet's raw test scores as f64 (`whet_raw.f64`), so bench/lgbm_predict.c
+//! can time LightGBM on exactly the same trees and check that it agrees.
 
 use std::path::Path;
 use std::time::Instant;
 
-use whet_data::prep::{FeatureData, Prep, PrepOptions};
+#[path = "common/lightgbm_text.rs"]
+mod lightgbm_text;
+
+use whet_data::prep::{Feature, FeatureData, Features, Prep, PrepOptions};
 use whet_data::profile::{TargetMissing, prepare_target};
 use whet_learn::binning::BinnedData;
 use whet_learn::data::TrainSet;
 use whet_learn::gbdt::tree::{DenseRow, code_to_f32};
-use whet_learn::gbdt::{GbdtParams, fit_gbdt, take_fit_profile};
+use whet_learn::gbdt::{GbdtModel, GbdtParams, fit_gbdt, take_fit_profile};
+
+/// Median seconds of `reps` runs of `f` in a pool of `threads` threads.
+fn median_seconds(
+    threads: usize,
+    reps: usize,
+    f: impl Fn() + Sync,
+) -> Result<f64, Box<dyn std::error::Error>> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
+    let mut runs: Vec<f64> = (0..reps.max(1))
+        .map(|_| {
+            let started = Instant::now();
+            pool.install(&f);
+            started.elapsed().as_secs_f64()
+        })
+        .collect();
+    runs.sort_by(f64::total_cmp);
+    Ok(runs[runs.len() / 2])
+}
+
+/// Writes `DIR/{model.txt, test_x.f32, whet_raw.f64}` (see the file's doc).
+fn write_lightgbm_files(
+    dir: &Path,
+    m: &GbdtModel,
+    x: &Features,
+    tx: &Features,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let numeric = |f: &Features| -> Result<Vec<Vec<f32>>, String> {
+        f.columns
+            .iter()
+            .map(|c| match &c.data {
+                FeatureData::Numeric(v) => Ok(v.clone()),
+                FeatureData::Categorical { .. } => {
+                    Err(format!("feature '{}' is categorical", c.name))
+                }
+            })
+            .collect()
+    };
+    let (train, test) = (numeric(x)?, numeric(tx)?);
+    let mut counted = m.clone();
+    lightgbm_text::use_counts_as_covers(&mut counted);
+    let columns: Vec<&[f32]> = train.iter().map(Vec::as_slice).collect();
+    let text = lightgbm_text::model_text(&counted, &lightgbm_text::ranges(&columns))?;
+    let mut rows = Vec::with_capacity(tx.n_rows * test.len() * 4);
+    for r in 0..tx.n_rows {
+        for c in &test {
+            rows.extend_from_slice(&c[r].to_le_bytes());
+        }
+    }
+    let raw: Vec<u8> = m
+        .predict_raw(tx)
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for (name, bytes) in [
+        ("model.txt", text.as_bytes()),
+        ("test_x.f32", &rows),
+        ("whet_raw.f64", &raw),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -69,31 +148,43 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             whet_learn::metrics::roc_auc(&y, &p.values, None)
         )
     };
-    let test_auc = match args.get(4) {
-        Some(test_file) => {
-            let table = whet_data::load(
-                Path::new(test_file),
-                &Default::default(),
-                &whet_data::csv::NoProgress,
-            )?;
-            let t = prepare_target(&table, target, None, TargetMissing::Drop)?;
-            let tx = prep.transform(&t.table)?.features;
-            let ty = prep.transform_target(&t.table)?;
-            let tp = m.predict(&tx);
-            if multiclass {
-                format!(
-                    ", \"test_log_loss\": {:.10}",
-                    whet_learn::metrics::log_loss(&ty, &tp.values, n_classes, None)
-                )
-            } else {
-                format!(
-                    ", \"test_auc\": {:.6}",
-                    whet_learn::metrics::roc_auc(&ty, &tp.values, None)
-                )
-            }
+    let mut test_auc = String::new();
+    if let Some(test_file) = args.get(4) {
+        let table = whet_data::load(
+            Path::new(test_file),
+            &Default::default(),
+            &whet_data::csv::NoProgress,
+        )?;
+        let t = prepare_target(&table, target, None, TargetMissing::Drop)?;
+        let tx = prep.transform(&t.table)?.features;
+        let ty = prep.transform_target(&t.table)?;
+        let tp = m.predict(&tx);
+        test_auc = if multiclass {
+            format!(
+                ", \"test_log_loss\": {:.10}",
+                whet_learn::metrics::log_loss(&ty, &tp.values, n_classes, None)
+            )
+        } else {
+            format!(
+                ", \"test_auc\": {:.6}",
+                whet_learn::metrics::roc_auc(&ty, &tp.values, None)
+            )
+        };
+        let reps: usize = std::env::var("WHET_BATCH_REPS")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(5);
+        for threads in [1, 2] {
+            let s = median_seconds(threads, reps, || {
+                std::hint::black_box(m.predict(&tx));
+            })?;
+            test_auc.push_str(&format!(", \"batch_{threads}t_seconds\": {s:.5}"));
         }
-        None => String::new(),
-    };
+        test_auc.push_str(&format!(", \"batch_rows\": {}", tx.n_rows));
+        if let Some(dir) = std::env::var_os("WHET_LGBM_DIR") {
+            write_lightgbm_files(Path::new(&dir), &m, &x, &tx)?;
+        }
+    }
 
     // Single-row latency: rows gathered into dense buffers first, as a serving path holds them.
     let n_probe = x.n_rows.min(20_000);
@@ -139,8 +230,44 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     pass_us.sort_by(f64::total_cmp);
     let row_us = pass_us[reps / 2];
     let row_min_us = pass_us[0];
+
+    // One-row requests through `predict` (the serving path after prep: Features in,
+    // probabilities out), median over passes of 2,000 one-row tables made beforehand.
+    let one_row: Vec<Features> = (0..x.n_rows.min(2_000))
+        .map(|r| Features {
+            n_rows: 1,
+            columns: x
+                .columns
+                .iter()
+                .map(|c| Feature {
+                    name: c.name.clone(),
+                    data: match &c.data {
+                        FeatureData::Numeric(v) => FeatureData::Numeric(vec![v[r]]),
+                        FeatureData::Categorical {
+                            codes,
+                            n_categories,
+                        } => FeatureData::Categorical {
+                            codes: vec![codes[r]],
+                            n_categories: *n_categories,
+                        },
+                    },
+                })
+                .collect(),
+        })
+        .collect();
+    let mut request_us: Vec<f64> = (0..reps)
+        .map(|_| {
+            let started = Instant::now();
+            for f in &one_row {
+                std::hint::black_box(m.predict(f));
+            }
+            started.elapsed().as_secs_f64() * 1e6 / one_row.len().max(1) as f64
+        })
+        .collect();
+    request_us.sort_by(f64::total_cmp);
+    let request_us = request_us[reps / 2];
     println!(
-        "{{\"bin_seconds\": {bin_s:.4}, \"fit_seconds\": {fit_s:.4}, \"predict_seconds\": {pred_s:.4}, \"single_row_us\": {row_us:.3}, \"single_row_min_us\": {row_min_us:.3}, \"row_reps\": {reps}, {train_score}, \"trees\": {}, \"checksum\": {checksum:.3}, \"checksum_bits\": \"{:016x}\"{test_auc}{profile}}}",
+        "{{\"bin_seconds\": {bin_s:.4}, \"fit_seconds\": {fit_s:.4}, \"predict_seconds\": {pred_s:.4}, \"single_row_us\": {row_us:.3}, \"single_row_min_us\": {row_min_us:.3}, \"one_row_predict_us\": {request_us:.3}, \"row_reps\": {reps}, {train_score}, \"trees\": {}, \"checksum\": {checksum:.3}, \"checksum_bits\": \"{:016x}\"{test_auc}{profile}}}",
         m.trees.len(),
         checksum.to_bits()
     );

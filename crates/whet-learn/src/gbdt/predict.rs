@@ -5,7 +5,7 @@ use rayon::prelude::*;
 use whet_data::Task;
 use whet_data::prep::{FeatureData, Features};
 
-use super::flat::FlatCache;
+use super::flat::{BATCH_BLOCK, FlatCache};
 use super::objective::shares_to_probabilities;
 use super::params::{Boosting, Objective};
 use super::tree::{DenseRow, code_to_f32};
@@ -13,8 +13,11 @@ use super::{FeatureImportance, GbdtModel};
 use crate::binning::{BinMapper, BinnedData};
 use crate::data::Predictions;
 
-/// Rows per block when predicting: gathered into a row-major buffer once, then every tree runs.
+/// Rows per parallel task when predicting binned rows.
 const PREDICT_BLOCK: usize = 256;
+/// Rows per parallel task when predicting from features; fewer rows in all run on the
+/// caller's thread.
+const PARALLEL_MIN_ROWS: usize = 4 * BATCH_BLOCK;
 
 impl GbdtModel {
     pub fn n_iterations(&self) -> usize {
@@ -62,22 +65,26 @@ impl GbdtModel {
             1.0 / self.n_iterations().max(1) as f64
         };
         let mut sums = [0.0f64; 64];
-        if k <= 64 {
-            let flat = self.flat.get(&self.trees);
-            // Trees changed after the first prediction (they are public): walk them directly.
-            if flat.n_trees() == self.trees.len() {
+        match self.flat.get(&self.trees, k).filter(|_| k <= 64) {
+            Some(flat) => {
                 flat.accumulate(row, &mut sums[..k]);
-            } else {
+                for (o, s) in out.iter_mut().zip(&sums[..k]) {
+                    *o += s * scale;
+                }
+            }
+            None if k <= 64 => {
+                // Tree by tree: the same sums in the same order.
                 for (i, t) in self.trees.iter().enumerate() {
                     sums[i % k] += t.leaf_value[t.leaf_index(row)];
                 }
+                for (o, s) in out.iter_mut().zip(&sums[..k]) {
+                    *o += s * scale;
+                }
             }
-            for (o, s) in out.iter_mut().zip(&sums[..k]) {
-                *o += s * scale;
-            }
-        } else {
-            for (i, t) in self.trees.iter().enumerate() {
-                out[i % k] += t.leaf_value[t.leaf_index(row)] * scale;
+            None => {
+                for (i, t) in self.trees.iter().enumerate() {
+                    out[i % k] += t.leaf_value[t.leaf_index(row)] * scale;
+                }
             }
         }
     }
@@ -120,35 +127,69 @@ impl GbdtModel {
         let k = self.n_outputs;
         let nf = x.columns.len();
         let max_codes = self.max_codes();
-        let mut out = vec![0.0; x.n_rows * k];
-        out.par_chunks_mut(PREDICT_BLOCK * k)
-            .enumerate()
-            .for_each(|(block, out)| {
-                let start = block * PREDICT_BLOCK;
-                let rows = out.len() / k;
-                let mut buf = vec![0f32; rows * nf];
-                for (f, c) in x.columns.iter().enumerate() {
-                    match &c.data {
-                        FeatureData::Numeric(v) => {
-                            for i in 0..rows {
-                                buf[i * nf + f] = v[start + i];
-                            }
+        let flat = self
+            .flat
+            .get(&self.trees, k)
+            .filter(|f| k <= 64 && f.n_features_read() <= nf);
+        let scale = if self.boosting == Boosting::Gbdt {
+            1.0
+        } else {
+            1.0 / self.n_iterations().max(1) as f64
+        };
+        let block_rows = BATCH_BLOCK.min(x.n_rows.max(1));
+        let buffers = || (vec![0f32; block_rows * nf], vec![0f64; block_rows * k]);
+        // One block of BATCH_BLOCK rows: gathered row-major into `buf`, then walked.
+        let block = |(buf, sums): &mut (Vec<f32>, Vec<f64>), (block, out): (usize, &mut [f64])| {
+            let start = block * BATCH_BLOCK;
+            let rows = out.len() / k;
+            let buf = &mut buf[..rows * nf];
+            for (f, c) in x.columns.iter().enumerate() {
+                match &c.data {
+                    FeatureData::Numeric(v) => {
+                        for (i, &v) in v[start..start + rows].iter().enumerate() {
+                            buf[i * nf + f] = v;
                         }
-                        FeatureData::Categorical { codes, .. } => {
-                            for i in 0..rows {
-                                buf[i * nf + f] = code_to_f32(codes[start + i]);
-                            }
+                    }
+                    FeatureData::Categorical { codes, .. } => {
+                        for (i, &c) in codes[start..start + rows].iter().enumerate() {
+                            buf[i * nf + f] = code_to_f32(c);
                         }
                     }
                 }
-                for i in 0..rows {
+            }
+            let Some(flat) = flat else {
+                for (i, o) in out.chunks_exact_mut(k).enumerate() {
                     let row = DenseRow {
                         values: &buf[i * nf..(i + 1) * nf],
                         max_code: &max_codes,
                     };
-                    self.predict_raw_row(&row, &mut out[i * k..(i + 1) * k]);
+                    self.predict_raw_row(&row, o);
                 }
-            });
+                return;
+            };
+            let sums = &mut sums[..rows * k];
+            sums.fill(0.0);
+            flat.accumulate_block(buf, nf, &max_codes, sums);
+            for (o, s) in out.chunks_exact_mut(k).zip(sums.chunks_exact(k)) {
+                for ((o, init), s) in o.iter_mut().zip(&self.init_score).zip(s) {
+                    *o = init + s * scale;
+                }
+            }
+        };
+        let mut out = vec![0.0; x.n_rows * k];
+        if x.n_rows <= PARALLEL_MIN_ROWS {
+            // A few blocks (a served request) run on the caller's thread: splitting them over
+            // the pool costs more than walking the trees.
+            let mut bufs = buffers();
+            for b in out.chunks_mut(BATCH_BLOCK * k).enumerate() {
+                block(&mut bufs, b);
+            }
+        } else {
+            out.par_chunks_mut(BATCH_BLOCK * k)
+                .enumerate()
+                .with_min_len(PARALLEL_MIN_ROWS / BATCH_BLOCK)
+                .for_each_init(buffers, block);
+        }
         out
     }
 
@@ -278,6 +319,7 @@ mod tests {
 
     use crate::binning::BinKind;
     use crate::gbdt::test_data::{numeric_features, set, synthetic};
+    use crate::gbdt::tree::{Node, Tree};
     use crate::gbdt::{GbdtParams, fit_gbdt};
 
     #[test]
@@ -646,5 +688,255 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A value from the kinds that decide splits differently: NaN, infinities, signed zeros,
+    /// huge and tiny values, a threshold's own f32 and its neighbours, ordinary values.
+    fn probe_value(rng: &mut Rng, thresholds: &[f64]) -> f32 {
+        let near = |rng: &mut Rng| {
+            if thresholds.is_empty() {
+                0.0
+            } else {
+                thresholds[rng.below(thresholds.len() as u64) as usize] as f32
+            }
+        };
+        match rng.below(12) {
+            0 => f32::NAN,
+            1 => f32::INFINITY,
+            2 => f32::NEG_INFINITY,
+            3 => 0.0,
+            4 => -0.0,
+            5 => f32::from_bits(1),
+            6 => near(rng),
+            7 => f32::from_bits(near(rng).to_bits().wrapping_add(1)),
+            8 => f32::from_bits(near(rng).to_bits().wrapping_sub(1)),
+            9 => (rng.next_f64() - 0.5) as f32 * 1e30,
+            _ => ((rng.next_f64() - 0.5) * 8.0) as f32,
+        }
+    }
+
+    /// A random tree over `nf` features (those in `categorical` split on category sets), grown
+    /// pre-order so children follow their parents, as fitted trees are.
+    fn random_tree(rng: &mut Rng, nf: usize, categorical: &[bool], max_leaves: usize) -> Tree {
+        fn grow(
+            rng: &mut Rng,
+            t: &mut Tree,
+            nf: usize,
+            categorical: &[bool],
+            leaves_left: &mut usize,
+            depth: usize,
+        ) -> i32 {
+            if *leaves_left <= 1 || depth > 12 || rng.below(4) == 0 {
+                t.leaf_value.push((rng.next_f64() - 0.5) * 2.0);
+                t.leaf_cover.push(1.0);
+                t.leaf_count.push(1);
+                return !(t.leaf_value.len() as i32 - 1);
+            }
+            *leaves_left -= 1;
+            let feature = rng.below(nf as u64) as usize;
+            let at = t.nodes.len();
+            let cat_set = if categorical[feature] {
+                let mut set = [0u64; 4];
+                for w in &mut set {
+                    // Mostly small codes, now and then the high words too.
+                    *w = if rng.below(3) == 0 { rng.next_u64() } else { 0 };
+                }
+                set[0] = rng.next_u64();
+                t.cat_sets.push(set);
+                t.cat_sets.len() as i32 - 1
+            } else {
+                -1
+            };
+            let threshold = match rng.below(10) {
+                0 => f64::INFINITY,
+                1 => f64::NEG_INFINITY,
+                2 => 0.0,
+                3 => -0.0,
+                4 => 1e300,
+                5 => f64::from(f32::MAX) * 1.5,
+                _ => (rng.next_f64() - 0.5) * 6.0,
+            };
+            t.nodes.push(Node {
+                threshold,
+                feature: feature as u32,
+                left: 0,
+                right: 0,
+                cat_set,
+                threshold_bin: 0,
+                default_left: rng.below(2) == 0,
+            });
+            t.split_gain.push(1.0);
+            t.internal_cover.push(1.0);
+            let left = grow(rng, t, nf, categorical, leaves_left, depth + 1);
+            let right = grow(rng, t, nf, categorical, leaves_left, depth + 1);
+            t.nodes[at].left = left;
+            t.nodes[at].right = right;
+            at as i32
+        }
+        let mut t = Tree {
+            nodes: Vec::new(),
+            cat_sets: Vec::new(),
+            split_gain: Vec::new(),
+            internal_cover: Vec::new(),
+            leaf_value: Vec::new(),
+            leaf_cover: Vec::new(),
+            leaf_count: Vec::new(),
+        };
+        let mut leaves_left = 1 + rng.below(max_leaves as u64) as usize;
+        grow(rng, &mut t, nf, categorical, &mut leaves_left, 0);
+        t
+    }
+
+    /// The fast paths (single rows through the flat layout, batches tree group by tree group)
+    /// against the tree-by-tree reference on random models and rows: numeric and categorical
+    /// splits, default-left and default-right, NaN and infinite values and thresholds, codes
+    /// missing, negative or past the largest bin, 1 to 3 outputs, boosting and forest scaling,
+    /// batches of one row to several parallel tasks. Bit-identical raw scores.
+    #[test]
+    fn fast_paths_equal_reference_traversal_on_random_models() {
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for case in 0..120u64 {
+            let mut rng = Rng::new(1000 + case);
+            let nf = 1 + rng.below(6) as usize;
+            let categorical: Vec<bool> = (0..nf).map(|_| rng.below(3) == 0).collect();
+            let k = 1 + rng.below(3) as usize;
+            let n_trees = k * rng.below(30) as usize;
+            let max_leaves = [1, 4, 31, 64][rng.below(4) as usize];
+            let trees: Vec<Tree> = (0..n_trees)
+                .map(|_| random_tree(&mut rng, nf, &categorical, max_leaves))
+                .collect();
+            let thresholds: Vec<f64> = trees
+                .iter()
+                .flat_map(|t| t.nodes.iter().map(|n| n.threshold))
+                .collect();
+            let mappers: Vec<BinMapper> = categorical
+                .iter()
+                .map(|&c| BinMapper {
+                    kind: if c {
+                        BinKind::Categorical
+                    } else {
+                        BinKind::Numeric {
+                            upper_bounds: vec![f64::INFINITY],
+                        }
+                    },
+                    n_value_bins: 1 + rng.below(255) as u32,
+                })
+                .collect();
+            let boosting = if rng.below(3) == 0 {
+                Boosting::Rf
+            } else {
+                Boosting::Gbdt
+            };
+            let m = GbdtModel {
+                boosting,
+                objective: Objective::L2,
+                task: Task::Regression,
+                n_classes: 1,
+                n_outputs: k,
+                init_score: (0..k).map(|o| o as f64 * 0.3 - 0.1).collect(),
+                trees,
+                feature_names: (0..nf).map(|f| format!("f{f}")).collect(),
+                mappers,
+                best_iteration: None,
+                params: GbdtParams::for_mode(boosting),
+                train_loss: Vec::new(),
+                valid_loss: Vec::new(),
+                class_shares: false,
+                flat: FlatCache::default(),
+            };
+            let n_rows = [1, 3, 64, 65, 700][rng.below(5) as usize];
+            let columns: Vec<Feature> = categorical
+                .iter()
+                .enumerate()
+                .map(|(f, &c)| Feature {
+                    name: format!("f{f}"),
+                    data: if c {
+                        FeatureData::Categorical {
+                            codes: (0..n_rows)
+                                .map(|_| match rng.below(6) {
+                                    0 => MISSING_CODE,
+                                    1 => 200 + rng.below(100) as u32,
+                                    _ => rng.below(12) as u32,
+                                })
+                                .collect(),
+                            n_categories: 12,
+                        }
+                    } else {
+                        FeatureData::Numeric(
+                            (0..n_rows)
+                                .map(|_| probe_value(&mut rng, &thresholds))
+                                .collect(),
+                        )
+                    },
+                })
+                .collect();
+            let x = Features { n_rows, columns };
+            let max_codes = m.max_codes();
+            let batch = m.predict_raw(&x);
+            let mut out = vec![0.0; k];
+            for r in 0..n_rows {
+                let values: Vec<f32> = x
+                    .columns
+                    .iter()
+                    .map(|c| match &c.data {
+                        FeatureData::Numeric(v) => v[r],
+                        FeatureData::Categorical { codes, .. } => code_to_f32(codes[r]),
+                    })
+                    .collect();
+                let row = DenseRow {
+                    values: &values,
+                    max_code: &max_codes,
+                };
+                let want = reference_raw_row(&m, &row);
+                m.predict_raw_row(&row, &mut out);
+                assert_eq!(bits(&out), bits(&want), "case {case} row {r}: {values:?}");
+                assert_eq!(
+                    bits(&batch[r * k..(r + 1) * k]),
+                    bits(&want),
+                    "case {case} row {r} (batch of {n_rows}): {values:?}"
+                );
+            }
+            // Categorical rows given as raw values: negative and fractional codes.
+            if categorical.iter().any(|&c| c) {
+                let values: Vec<f32> = (0..nf).map(|f| [-1.0, 2.5, -0.0][f % 3]).collect();
+                let row = DenseRow {
+                    values: &values,
+                    max_code: &max_codes,
+                };
+                m.predict_raw_row(&row, &mut out);
+                assert_eq!(
+                    bits(&out),
+                    bits(&reference_raw_row(&m, &row)),
+                    "case {case}"
+                );
+            }
+        }
+    }
+
+    /// A model without splits reads no feature, so it predicts even rows without features.
+    #[test]
+    fn models_without_splits_predict_rows_without_features() {
+        let m = GbdtModel {
+            boosting: Boosting::Gbdt,
+            objective: Objective::L2,
+            task: Task::Regression,
+            n_classes: 1,
+            n_outputs: 1,
+            init_score: vec![0.5],
+            trees: vec![Tree::leaf(0.25, 1.0, 1), Tree::leaf(-1.0, 1.0, 1)],
+            feature_names: Vec::new(),
+            mappers: Vec::new(),
+            best_iteration: None,
+            params: GbdtParams::default(),
+            train_loss: Vec::new(),
+            valid_loss: Vec::new(),
+            class_shares: false,
+            flat: FlatCache::default(),
+        };
+        let x = Features {
+            n_rows: 3,
+            columns: Vec::new(),
+        };
+        assert_eq!(m.predict_raw(&x), vec![-0.25; 3]);
     }
 }
