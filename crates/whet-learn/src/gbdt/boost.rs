@@ -83,6 +83,24 @@ fn sample_weights(data: &TrainSet, p: &GbdtParams) -> Result<Vec<f64>> {
     Ok(w)
 }
 
+/// One bootstrap sample of `all_rows` (n draws with replacement) as a count per row in
+/// `counts` (indexed by row, `n_all` long); `indices` keeps the rows drawn at least once.
+fn bootstrap(
+    mut rng: Rng,
+    all_rows: &[u32],
+    n_all: usize,
+    counts: &mut Vec<f32>,
+    indices: &mut Vec<u32>,
+) {
+    let n = all_rows.len();
+    counts.clear();
+    counts.resize(n_all, 0.0);
+    for _ in 0..n {
+        counts[all_rows[rng.below(n as u64) as usize] as usize] += 1.0;
+    }
+    indices.retain(|&r| counts[r as usize] > 0.0);
+}
+
 /// Fits a GBDT (or forest) model. `binned` must be the binning of `data.x` (all rows);
 /// `valid` pairs a validation set with its binning under the same mappers.
 pub fn fit_gbdt(
@@ -379,14 +397,13 @@ fn fit_gbdt_core(
             let mut indices = bag.clone();
             let rows_now: &[ClassRow] = if params.boosting == Boosting::Rf && !bagging {
                 // One bootstrap draw for the tree of all classes, as weights.
-                let mut brng = iter_rng.fork(0xB00);
-                bootstrap_counts.clear();
-                bootstrap_counts.resize(n_all, 0.0);
-                for _ in 0..n {
-                    let r = all_rows[brng.below(n as u64) as usize] as usize;
-                    bootstrap_counts[r] += 1.0;
-                }
-                indices.retain(|&r| bootstrap_counts[r as usize] > 0.0);
+                bootstrap(
+                    iter_rng.fork(0xB00),
+                    &all_rows,
+                    n_all,
+                    &mut bootstrap_counts,
+                    &mut indices,
+                );
                 for &r in &indices {
                     let r = r as usize;
                     tree_class_rows[r].weight = class_rows[r].weight * bootstrap_counts[r];
@@ -447,14 +464,13 @@ fn fit_gbdt_core(
                 let mut indices = bag.clone();
                 let tree_gh: &[[f32; 2]] = if params.boosting == Boosting::Rf && !bagging {
                     // Bootstrap by weights when no bagging sample is drawn.
-                    let mut brng = iter_rng.fork(0xB00 + k as u64);
-                    bootstrap_counts.clear();
-                    bootstrap_counts.resize(n_all, 0.0);
-                    for _ in 0..n {
-                        let r = all_rows[brng.below(n as u64) as usize] as usize;
-                        bootstrap_counts[r] += 1.0;
-                    }
-                    indices.retain(|&r| bootstrap_counts[r as usize] > 0.0);
+                    bootstrap(
+                        iter_rng.fork(0xB00 + k as u64),
+                        &all_rows,
+                        n_all,
+                        &mut bootstrap_counts,
+                        &mut indices,
+                    );
                     for &r in &indices {
                         let c = bootstrap_counts[r as usize];
                         let v = gh[k][r as usize];
