@@ -41,7 +41,6 @@ import tempfile
 import time
 import warnings
 
-os.environ.setdefault("OMP_WAIT_POLICY", "passive")  # before lightgbm (FLAML) is imported
 # FLAML's forests repeat this scikit-learn warning once per tree (160,000 lines a run), which
 # buried the results table in the log; it says nothing about the scores. It is raised in
 # joblib's worker processes, which take their filters from PYTHONWARNINGS.

@@ -74,7 +74,7 @@ def run_lightgbm_predict(lgbm_dir):
     import lightgbm
     lib = os.path.join(os.path.dirname(lightgbm.__file__), "lib", "lib_lightgbm.so")
     out = subprocess.run([os.environ["LGBM_PREDICT"], lib, lgbm_dir, "28", "5"], check=True,
-                         capture_output=True, text=True, env=dict(os.environ, OMP_WAIT_POLICY="passive"))
+                         capture_output=True, text=True, env=os.environ)
     return json.loads(out.stdout)
 
 
@@ -96,7 +96,6 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     args = ap.parse_args()
     os.makedirs(DATA, exist_ok=True)
-    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
     full = synthetic("train", 1.0, 0)
     test = synthetic("test", 0.2, 7)
     tdf = pd.read_csv(test)

@@ -108,7 +108,6 @@ def main():
     ap.add_argument("--datasets", default="higgs,birthdays,flights_late,fertility_morekids")
     args = ap.parse_args()
     os.makedirs(DATA, exist_ok=True)
-    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
     rows = manifest()
     print(f"# whet GBDT vs LightGBM — {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} UTC, {THREADS} threads")
     print("| data | rounds | metric | whet | LightGBM | diff | fit s whet | fit s LGBM | fit ratio | predict s whet | predict s LGBM | predict ratio |")

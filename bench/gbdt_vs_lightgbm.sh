@@ -10,7 +10,8 @@ cargo build --release -q -p whet -p whet-learn --bins --examples
 
 # Python peers (LightGBM, scikit-learn, pandas); setup.sh prints the venv's python last.
 PY="$(bash ../shared/peers/setup.sh | tail -1)"
-export OMP_WAIT_POLICY=passive
+# LightGBM's OpenMP threads keep their library default (spin, then sleep): OMP_WAIT_POLICY=passive
+# made every parallel region wait on a futex wake-up, up to 6× slower fits on small data.
 
 echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- crates || echo " (+ uncommitted changes in crates/: $(git diff --stat HEAD -- crates | tail -1 | sed 's/^ *//'); diff sha256 $(git diff HEAD -- crates | sha256sum | cut -c1-12))")"
 echo "whet binary: $(stat -c '%y' target/release/whet), gbdt_speed: $(stat -c '%y' target/release/examples/gbdt_speed)"

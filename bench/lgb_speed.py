@@ -1,5 +1,5 @@
 """LightGBM side of the quick higgs check: fit (Dataset construction + train) and predict on one CSV.
-Usage: OMP_WAIT_POLICY=passive ~/.cache/whet-peers/bin/python bench/lgb_speed.py FILE TARGET ROUNDS"""
+Usage: ~/.cache/whet-peers/bin/python bench/lgb_speed.py FILE TARGET ROUNDS"""
 import sys, time, numpy as np, pandas as pd, lightgbm as lgb
 df = pd.read_csv(sys.argv[1]); y = df.pop(sys.argv[2]).values; X = df.values.astype(np.float32)
 rounds = int(sys.argv[3])

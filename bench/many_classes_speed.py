@@ -106,7 +106,6 @@ def main():
     ap.add_argument("--datasets", default="many32,digits")
     args = ap.parse_args()
     os.makedirs(DATA, exist_ok=True)
-    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
     print(f"# whet gbdt vs LightGBM on many classes — {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} UTC, "
           f"{THREADS} threads, {' '.join(f'{k}={v}' for k, v in PARAMS.items())}, median of {args.reps}")
     print("| dataset | train rows × features, classes | fit s whet (runs) | fit s LightGBM (runs) | ratio | "
