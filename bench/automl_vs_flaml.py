@@ -200,7 +200,7 @@ def summary(rows, budget, skip_flaml):
         ok = worst is not None and worst["rel_margin"] >= -0.01 and unscored == 0
         lines.append(f"wins/ties/losses: {cnt['win']}/{cnt['tie']}/{cnt['loss']}"
                      + (f" (+{unscored} not scored: errors count as neither win nor tie)" if unscored else "")
-                     + f"; win-or-tie share {fmt(share * 100, '.0f')}% of {n} (goal >= 80%: {'met' if share >= 0.8 else 'NOT met'})"
+                     + f"; win-or-tie share {fmt(share * 100, '.0f')}% of {n} (goal >= 90%: {'met' if share >= 0.9 else 'NOT met'})"
                      + f"; worst relative margin {ws} (goal never worse than -1%: {'met' if ok else 'NOT met'})")
     limit = budget * BUDGET_SLACK
     # Runs that finished (a failure is usually fast and says nothing about the budget) or were killed.
