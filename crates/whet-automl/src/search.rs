@@ -965,7 +965,7 @@ fn run_folds(
             Err(FoldError::Interrupted) => return FoldsOutcome::Interrupted,
             Err(FoldError::Failed(m)) => return FoldsOutcome::Failed(m),
         }
-        if trails_best(&results, plan.folds.len(), metric, best, strict) {
+        if trails_best(&scores_of(&results), plan.folds.len(), metric, best, strict) {
             return FoldsOutcome::Done {
                 results,
                 pruned: true,
@@ -981,32 +981,39 @@ fn run_folds(
 }
 
 /// Successive halving over folds: whether a trial whose first folds gave `results` trails the
-/// best one on the same folds by more than the best one's own fold-to-fold spread (never
-/// after its last fold). `strict` (an expensive problem, where every fold counts): by any
-/// margin at all.
+/// best one on the same folds by more than twice the best one's own fold-to-fold spread
+/// (never after its last fold). `strict` (an expensive problem, where every fold counts): by
+/// more than the spread once. Not by any margin at all: on small data one fold's score is
+/// mostly noise, and a trial that trails the best on its first fold by a hair is as likely
+/// to beat it over all of them (pd_speech, 160 training rows per fold: 190 of 192 boosting
+/// trials pruned, the best of the rest 0.04 AUC under what boosting reached).
 fn trails_best(
-    results: &[FoldResult],
+    scores: &[f64],
     n_folds: usize,
     metric: Metric,
     best: Option<&(Vec<f64>, f64)>,
     strict: bool,
 ) -> bool {
-    let f = results.len() - 1;
+    let Some(f) = scores.len().checked_sub(1) else {
+        return false;
+    };
     if let Some((best_scores, best_std)) = best
         && f + 1 < n_folds
         && best_scores.len() > f
     {
-        let ours: f64 = results.iter().map(|r| r.score).sum::<f64>() / (f + 1) as f64;
+        let ours: f64 = scores.iter().sum::<f64>() / (f + 1) as f64;
         let theirs: f64 = best_scores[..=f].iter().sum::<f64>() / (f + 1) as f64;
         let behind = loss_of(metric, ours) - loss_of(metric, theirs);
-        let margin = if strict {
-            0.0
-        } else {
-            best_std.max(1e-4 * theirs.abs().max(1e-3)) * 2.0 / ((f + 1) as f64).sqrt()
-        };
+        let spreads = if strict { 1.0 } else { 2.0 };
+        let margin =
+            best_std.max(1e-4 * theirs.abs().max(1e-3)) * spreads / ((f + 1) as f64).sqrt();
         return behind > margin;
     }
     false
+}
+
+fn scores_of(results: &[FoldResult]) -> Vec<f64> {
+    results.iter().map(|r| r.score).collect()
 }
 
 /// A trial's seed: the study's seed and the trial's position, nothing else.
@@ -1058,7 +1065,7 @@ fn run_folds_remote(
             Err(FoldError::Interrupted) => break FoldsOutcome::Interrupted,
             Err(FoldError::Failed(m)) => break FoldsOutcome::Failed(m),
         }
-        if trails_best(&results, n_folds, metric, best, strict) {
+        if trails_best(&scores_of(&results), n_folds, metric, best, strict) {
             break FoldsOutcome::Done {
                 results,
                 pruned: true,
@@ -1148,6 +1155,51 @@ mod tests {
     use whet_data::prep::{Feature, FeatureData, Features};
     use whet_data::rng::Rng;
     use whet_learn::binning::BinnedData;
+
+    #[test]
+    fn pruning_needs_a_deficit_beyond_the_best_trials_spread() {
+        // The best trial: AUC 0.80 on every fold of five, spread 0.04.
+        let best = (vec![0.80; 5], 0.04);
+        let prune =
+            |scores: &[f64], strict| trails_best(scores, 5, Metric::RocAuc, Some(&best), strict);
+        // One fold 0.01 behind: noise on small folds, kept in both modes.
+        assert!(!prune(&[0.79], false));
+        assert!(!prune(&[0.79], true));
+        // 0.06 behind: beyond one spread (strict prunes), within two (the default keeps it).
+        assert!(!prune(&[0.74], false));
+        assert!(prune(&[0.74], true));
+        // 0.10 behind: pruned in both.
+        assert!(prune(&[0.70], false));
+        assert!(prune(&[0.70], true));
+        // After two folds the margins shrink by sqrt(2): 0.06 behind on average is pruned.
+        assert!(prune(&[0.74, 0.74], false));
+        // Never after the last fold, nor with nothing to compare against.
+        assert!(!prune(&[0.5; 5], true));
+        assert!(!trails_best(&[0.5], 5, Metric::RocAuc, None, true));
+        // Log loss: lower is better.
+        let best_loss = (vec![0.30; 5], 0.02);
+        assert!(!trails_best(
+            &[0.31],
+            5,
+            Metric::LogLoss,
+            Some(&best_loss),
+            true
+        ));
+        assert!(trails_best(
+            &[0.33],
+            5,
+            Metric::LogLoss,
+            Some(&best_loss),
+            true
+        ));
+        assert!(!trails_best(
+            &[0.25],
+            5,
+            Metric::LogLoss,
+            Some(&best_loss),
+            true
+        ));
+    }
 
     /// y = 1 when x0 + noise > 0; x1 is noise; 400 rows.
     fn binary_data() -> (Features, Vec<f64>) {
