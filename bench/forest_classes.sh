@@ -7,8 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -n "${WHET_BENCH_NO_BUILD:-}" ] || cargo build --release -q -p whet
 PY="$(bash ../shared/peers/setup.sh | tail -1)"
-# LightGBM's OpenMP threads keep their library default (spin, then sleep): OMP_WAIT_POLICY=passive
-# made every parallel region wait on a futex wake-up, up to 6× slower fits on small data.
+# scikit-learn keeps its threading defaults (OMP_WAIT_POLICY is not set: passive slowed the
+# OpenMP-based peers of the other scripts up to 6×, see bench/RESULTS.md).
 echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- crates || echo ' (+ uncommitted changes in crates/)')"
 "$PY" -c 'import sklearn, platform; print(f"python {platform.python_version()}, scikit-learn {sklearn.__version__}")'
 echo "date: $(date -u), nproc: $(nproc)"
