@@ -300,6 +300,7 @@ fn search_loop(
     // The trial proposed ahead: learner, config (already capped to the budget), portfolio
     // index, and whether the cap changed it.
     let mut ahead: Option<(LearnerKind, Config, Option<usize>, bool)> = None;
+    let mut likely = LikelyMembers::new(problem, metric, &oof_rows);
     let afford = |config: Config| match (&triage, &shape) {
         (Some(t), Some(shape)) => t.afford(&config, shape, &fold_rows),
         _ => (config, false),
@@ -319,18 +320,39 @@ fn search_loop(
         // An expensive trial stops after its first fold unless it can still beat the best.
         let strict = triage.as_ref().is_some_and(Triage::probes_first);
         // Leave time to assemble and use the final model.
-        let effective_deadline = deadline.map(|d| {
-            let final_stage = finalize::reserve_seconds(
-                options.final_mode,
-                plan.folds.len(),
-                comparison_folds,
-                &likely_members_seconds(&kept),
-                budget_seconds,
-            );
-            let reserve = finish_reserve(&kept_predict_seconds(&kept), options.finish_factor)
-                + Duration::from_secs_f64(final_stage);
-            d.checked_sub(reserve).unwrap_or(d)
-        });
+        let reserve_until = |likely: &[&Kept]| {
+            deadline.map(|d| {
+                let final_stage = finalize::reserve_seconds(
+                    options.final_mode,
+                    plan.folds.len(),
+                    comparison_folds,
+                    &likely.iter().map(|k| k.fit_seconds).collect::<Vec<_>>(),
+                    budget_seconds,
+                );
+                let predict: Vec<f64> = likely.iter().map(|k| k.predict_seconds).collect();
+                let reserve = finish_reserve(&predict, options.finish_factor)
+                    + Duration::from_secs_f64(final_stage);
+                d.checked_sub(reserve).unwrap_or(d)
+            })
+        };
+        let mut effective_deadline = reserve_until(&likely.members(&kept));
+        // The first guess at the final model is the five best kept trials. Near the end of
+        // the budget, when that guess reserves over a second more than the best trial alone
+        // would, the ensemble the kept trials make now decides instead (on large data often
+        // one to three members: the guess left 12 of 60 s unused on flights_late). A trial
+        // is cut at the deadline it starts with, so the reserve must be right before the
+        // last trials start; the horizon (three of the longest trials so far, at least a
+        // fifth of the budget) keeps the selection's cost to the end of the search.
+        let longest = trials.iter().map(|t| t.fit_seconds).fold(0.0, f64::max);
+        let horizon = Duration::from_secs_f64((3.0 * longest).max(0.2 * budget_seconds));
+        let best_alone = reserve_until(&kept.iter().take(1).collect::<Vec<_>>());
+        if let (Some(guess), Some(alone)) = (effective_deadline, best_alone)
+            && Instant::now() + horizon >= guess
+            && alone.saturating_duration_since(guess) > Duration::from_secs(1)
+            && likely.refine(&kept)
+        {
+            effective_deadline = reserve_until(&likely.members(&kept));
+        }
         if whet_learn::stop::stop_requested() {
             stopped_by = StopReason::Interrupted;
             break;
@@ -508,6 +530,7 @@ fn search_loop(
         }
         send_new_notes(observer, &notes, &mut notes_sent);
         if completed {
+            likely.forget();
             let (oof, models, predict_seconds) = assemble_oof(problem, plan, &oof_rows, results);
             kept.push(Kept {
                 trial: id,
@@ -664,7 +687,11 @@ fn search_loop(
     send_new_notes(observer, &notes, &mut notes_sent);
     observer.event(StudyEvent::StageChanged(Stage::FinalModel));
     let final_deadline = deadline.map(|d| {
-        let reserve = finish_reserve(&kept_predict_seconds(&kept), options.finish_factor);
+        let predict: Vec<f64> = members
+            .iter()
+            .map(|&(i, _)| kept[i].predict_seconds)
+            .collect();
+        let reserve = finish_reserve(&predict, options.finish_factor);
         d.checked_sub(reserve).unwrap_or(d)
     });
     let elsewhere = match executor {
@@ -815,14 +842,65 @@ fn blend_oof(kept: &[Kept], members: &[(usize, f64)]) -> Predictions {
 }
 
 /// Out-of-fold prediction seconds of the kept trials an ensemble would most likely use.
-fn kept_predict_seconds(kept: &[Kept]) -> Vec<f64> {
-    kept.iter().take(5).map(|k| k.predict_seconds).collect()
+/// The kept trials most likely to make up the final model, whose fits and predictions the end
+/// of a time budget is reserved for. The first guess is the five best; once that guess would
+/// stop the search, [`LikelyMembers::refine`] runs the ensemble selection the final model will
+/// run (the final members are its members or the best trial alone), which on large data often
+/// keeps one to three and so frees time for more trials. Pure in the kept trials, so where a
+/// search stops still depends on the clock alone.
+struct LikelyMembers<'a, 'p> {
+    problem: &'a Problem<'p>,
+    metric: Metric,
+    oof_rows: &'a [u32],
+    /// Trial ids the selection over the current kept trials chose, until they change.
+    selected: Option<Vec<usize>>,
 }
 
-/// Fit seconds of the kept trials most likely to make up the final model, for reserving the
-/// final stage's time.
-fn likely_members_seconds(kept: &[Kept]) -> Vec<f64> {
-    kept.iter().take(5).map(|k| k.fit_seconds).collect()
+impl<'a, 'p> LikelyMembers<'a, 'p> {
+    const GUESS: usize = 5;
+
+    fn new(problem: &'a Problem<'p>, metric: Metric, oof_rows: &'a [u32]) -> Self {
+        LikelyMembers {
+            problem,
+            metric,
+            oof_rows,
+            selected: None,
+        }
+    }
+
+    fn members<'k>(&self, kept: &'k [Kept]) -> Vec<&'k Kept> {
+        match &self.selected {
+            Some(ids) => kept.iter().filter(|k| ids.contains(&k.trial)).collect(),
+            None => kept.iter().take(Self::GUESS).collect(),
+        }
+    }
+
+    /// The kept trials changed: back to the guess until refined again.
+    fn forget(&mut self) {
+        self.selected = None;
+    }
+
+    /// Runs the selection if the guess is still in use and could be too many; true when the
+    /// members changed.
+    fn refine(&mut self, kept: &[Kept]) -> bool {
+        if self.selected.is_some() || kept.len() < 2 {
+            return false;
+        }
+        let candidates: Vec<&Predictions> = kept.iter().map(|k| &k.oof).collect();
+        // The best trial is the final model whenever the ensemble is not used.
+        let mut chosen = vec![kept[0].trial];
+        if let Some(sel) = ensemble::select(
+            self.problem,
+            self.metric,
+            self.oof_rows,
+            &candidates,
+            ENSEMBLE_STEPS,
+        ) {
+            chosen.extend(sel.members.iter().map(|&(i, _)| kept[i].trial));
+        }
+        self.selected = Some(chosen);
+        true
+    }
 }
 
 /// The final model's members and how they were made: the bag, or each member refit on all
@@ -1717,6 +1795,56 @@ mod generalise_tests {
             ..problem
         };
         assert_eq!(classes.clip_bounds(), None);
+    }
+
+    #[test]
+    fn the_end_of_a_budget_is_reserved_for_the_ensemble_the_kept_trials_make() {
+        let (x, y) = regression(400);
+        let problem = Problem {
+            x: &x,
+            y: &y,
+            weight: None,
+            task: Task::Regression,
+            n_classes: 1,
+            binned: None,
+            log_y: None,
+        };
+        let rows: Vec<u32> = (0..400).collect();
+        let kept_trial = |trial: usize, oof: Predictions| Kept {
+            trial,
+            config: Config::from_values(LearnerKind::Linear, &[]),
+            seed: 0,
+            oof,
+            models: Vec::new(),
+            iterations: Vec::new(),
+            fit_seconds: 1.0,
+            predict_seconds: 1.0,
+        };
+        // Best first, as the search keeps them: one accurate trial and five far-off ones,
+        // which no greedy selection adds to it.
+        let mut kept = vec![kept_trial(7, noisy(&y, 0.1, 1))];
+        kept.extend((0..5).map(|i| kept_trial(i, noisy(&vec![20.0; 400], 8.0, 10 + i as u64))));
+        let mut likely = LikelyMembers::new(&problem, Metric::Rmse, &rows);
+        let ids = |likely: &LikelyMembers, kept: &[Kept]| -> Vec<usize> {
+            likely.members(kept).iter().map(|k| k.trial).collect()
+        };
+        assert_eq!(
+            ids(&likely, &kept),
+            vec![7, 0, 1, 2, 3],
+            "the guess: the five best"
+        );
+        assert!(likely.refine(&kept));
+        assert_eq!(ids(&likely, &kept), vec![7]);
+        assert!(
+            !likely.refine(&kept),
+            "selected once per set of kept trials"
+        );
+        // Two accurate trials with independent errors: the ensemble uses both.
+        kept.insert(1, kept_trial(9, noisy(&y, 0.1, 2)));
+        likely.forget();
+        assert_eq!(ids(&likely, &kept).len(), 5);
+        assert!(likely.refine(&kept));
+        assert_eq!(ids(&likely, &kept), vec![7, 9]);
     }
 
     #[test]
