@@ -15,6 +15,9 @@ pub(crate) struct LearnerState {
     pub(crate) tuner: Tuner,
     /// Its first portfolio trial was pruned or failed: skip its other defaults.
     pub(crate) skip_portfolio: bool,
+    /// Its first portfolio trial trailed the best far on a holdout: skip its log-scale twin
+    /// too (see `with_log_twins`), which a pruned first default keeps.
+    pub(crate) skip_twin: bool,
     /// Its first portfolio trial is proposed but not yet told (the search proposes one trial
     /// ahead): its other defaults wait, so the skip above can still apply to them.
     pub(crate) first_pending: bool,
@@ -31,6 +34,7 @@ impl LearnerState {
         LearnerState {
             tuner,
             skip_portfolio: false,
+            skip_twin: false,
             first_pending: false,
             best_loss: f64::INFINITY,
             first_loss: f64::NAN,
@@ -150,7 +154,7 @@ pub(crate) fn next_config(
         match states.get(&l) {
             // The log-scale twin is the other half of a choice, not one more default: a
             // learner that trailed on y may lead on ln(1 + y).
-            Some(s) if s.skip_portfolio && !c.log_target => {}
+            Some(s) if s.skip_portfolio && (!c.log_target || s.skip_twin) => {}
             Some(s) if s.first_pending => waiting.push((l, i, c)),
             Some(_) => {
                 found = Some((l, c, Some(i)));
@@ -283,5 +287,40 @@ mod tests {
         knn.skip_portfolio = true;
         assert_eq!(pick(&mut states, &mut queue), None);
         assert!(queue.is_empty());
+    }
+
+    #[test]
+    fn a_skipped_learner_keeps_its_log_twin_unless_it_trailed_far_on_a_holdout() {
+        use LearnerKind::*;
+        let learners = [Rf];
+        let queue = || {
+            with_log_twins(
+                portfolio_queue(&learners, Task::Regression),
+                Task::Regression,
+            )
+            .into_iter()
+            .skip(1)
+            .collect::<VecDeque<_>>()
+        };
+        // After rf's first default: its log twin, then its other defaults.
+        let twin = queue().front().map(|e| e.2.log_target);
+        assert_eq!(twin, Some(true));
+        let picks = |skip_twin: bool| {
+            let mut states: BTreeMap<LearnerKind, LearnerState> =
+                learners.iter().map(|&l| (l, state(l))).collect();
+            let rf = states.get_mut(&Rf).unwrap();
+            rf.skip_portfolio = true;
+            rf.skip_twin = skip_twin;
+            let mut q = queue();
+            let mut log_scale = Vec::new();
+            while let Some((_, c, Some(_))) = next_config(&learners, &mut states, &mut q) {
+                log_scale.push(c.log_target);
+            }
+            log_scale
+        };
+        // Pruned (or failed): only the twin still runs.
+        assert_eq!(picks(false), [true]);
+        // Trailed far on a holdout: nothing more of its defaults.
+        assert_eq!(picks(true), Vec::<bool>::new());
     }
 }
