@@ -100,20 +100,7 @@ pub(crate) fn ensemble_candidates(ranked: &[LearnerKind]) -> Vec<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use whet_data::Task;
     use whet_data::prep::Features;
-
-    fn regression_problem<'a>(x: &'a Features, y: &'a [f64]) -> Problem<'a> {
-        Problem {
-            x,
-            y,
-            weight: None,
-            task: Task::Regression,
-            n_classes: 1,
-            binned: None,
-            log_y: None,
-        }
-    }
 
     fn preds(values: Vec<f64>) -> Predictions {
         Predictions {
@@ -130,7 +117,7 @@ mod tests {
             columns: vec![],
         };
         let y = [1.0, 2.0, 3.0, 4.0];
-        let p = regression_problem(&x, &y);
+        let p = Problem::regression(&x, &y);
         let high = preds(vec![2.0, 3.0, 4.0, 5.0]);
         let low = preds(vec![0.0, 1.0, 2.0, 3.0]);
         let bad = preds(vec![9.0, 9.0, 9.0, 9.0]);
@@ -147,7 +134,7 @@ mod tests {
             columns: vec![],
         };
         let y = [1.0, 2.0, 3.0];
-        let p = regression_problem(&x, &y);
+        let p = Problem::regression(&x, &y);
         let exact = preds(vec![1.0, 2.0, 3.0]);
         let off = preds(vec![1.5, 2.5, 3.5]);
         let s = select(&p, Metric::Rmse, &[0, 1, 2], &[&exact, &off], 5).unwrap();

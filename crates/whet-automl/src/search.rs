@@ -1773,18 +1773,6 @@ mod generalise_tests {
         (x, (0..n).map(|i| (i % 7) as f64).collect())
     }
 
-    fn regression_problem<'a>(x: &'a Features, y: &'a [f64]) -> Problem<'a> {
-        Problem {
-            x,
-            y,
-            weight: None,
-            task: Task::Regression,
-            n_classes: 1,
-            binned: None,
-            log_y: None,
-        }
-    }
-
     fn noisy(y: &[f64], scale: f64, seed: u64) -> Predictions {
         let mut rng = Rng::new(seed);
         Predictions {
@@ -1800,7 +1788,7 @@ mod generalise_tests {
     #[test]
     fn regression_predictions_are_held_to_a_margin_around_the_targets() {
         let (x, y) = regression(50);
-        let problem = regression_problem(&x, &y);
+        let problem = Problem::regression(&x, &y);
         let [low, high] = problem.clip_bounds().unwrap();
         assert!((low + 0.6).abs() < 1e-12 && (high - 6.6).abs() < 1e-12);
         let classes = Problem {
@@ -1814,7 +1802,7 @@ mod generalise_tests {
     #[test]
     fn the_end_of_a_budget_is_reserved_for_the_ensemble_the_kept_trials_make() {
         let (x, y) = regression(400);
-        let problem = regression_problem(&x, &y);
+        let problem = Problem::regression(&x, &y);
         let rows: Vec<u32> = (0..400).collect();
         let kept_trial = |trial: usize, oof: Predictions| Kept {
             trial,
@@ -1856,7 +1844,7 @@ mod generalise_tests {
     #[test]
     fn an_ensemble_is_kept_only_when_it_holds_on_the_other_half() {
         let (x, y) = regression(400);
-        let problem = regression_problem(&x, &y);
+        let problem = Problem::regression(&x, &y);
         let rows: Vec<u32> = (0..400).collect();
         // Two members with independent errors: their average halves the variance anywhere.
         let a = noisy(&y, 2.0, 1);

@@ -63,6 +63,22 @@ pub fn log_target_values(task: Task, y: &[f64]) -> Option<(Vec<f64>, f64)> {
     })
 }
 
+#[cfg(test)]
+impl<'a> Problem<'a> {
+    /// An unweighted regression problem without bins, as the ensemble tests use.
+    pub(crate) fn regression(x: &'a Features, y: &'a [f64]) -> Problem<'a> {
+        Problem {
+            x,
+            y,
+            weight: None,
+            task: Task::Regression,
+            n_classes: 1,
+            binned: None,
+            log_y: None,
+        }
+    }
+}
+
 impl Problem<'_> {
     pub fn n_outputs(&self) -> usize {
         match self.task {
