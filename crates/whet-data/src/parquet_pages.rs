@@ -255,10 +255,12 @@ impl Thrift<'_> {
             return Some(None);
         }
         let delta = i64::from(b >> 4);
+        // A long field id (delta 0) can be anything, so the next delta may overflow it: a
+        // file that does is corrupt (found by fuzzing; it aborted the process).
         let id = if delta == 0 {
             self.int()?
         } else {
-            *last + delta
+            last.checked_add(delta)?
         };
         *last = id;
         Some(Some((id, ty)))
@@ -396,6 +398,16 @@ mod tests {
             budget: u64::MAX,
         };
         assert_eq!(t.skip(STRUCT, 0), None);
+    }
+
+    #[test]
+    fn a_field_id_delta_past_the_largest_id_is_corrupt_not_an_overflow() {
+        // A field with a long id of i64::MAX (zigzag varint of 2^64 - 2), type i32, value 0;
+        // then a field whose delta of 1 would take the id past i64::MAX.
+        let mut bytes = vec![0x05];
+        bytes.extend_from_slice(&[0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
+        bytes.extend_from_slice(&[0x00, 0x15, 0x00, 0x00]);
+        assert_eq!(PageHeader::decode(&bytes), None);
     }
 
     #[test]
