@@ -24,6 +24,7 @@ pub mod error;
 pub mod events;
 pub mod expense;
 pub mod finalize;
+mod halving;
 mod local;
 pub mod memory;
 pub mod oof;
