@@ -9,6 +9,9 @@ use whet_learn::metrics::{Metric, evaluate};
 use crate::space::LearnerKind;
 use crate::trial::{Problem, loss_of};
 
+/// Selection steps (members added with replacement) of the final model's ensemble.
+pub(crate) const ENSEMBLE_STEPS: usize = 30;
+
 /// Chosen members as (candidate index, count); weights are count / total.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Selection {
@@ -95,6 +98,79 @@ pub(crate) fn ensemble_candidates(ranked: &[LearnerKind]) -> Vec<bool> {
             rank < ENSEMBLE_CANDIDATES || learners_best
         })
         .collect()
+}
+
+/// Whether ensemble selection generalises on these out-of-fold rows: selected on one half
+/// (a seeded shuffle), the blend is scored on the other against the single candidate that is
+/// best on the same selection half (the best overall was chosen on the check rows too, which
+/// would favour it), and the other way round; it holds when the two gains sum to more than
+/// nothing. Selection fits its weights to the very rows it is scored on, and on small data
+/// that optimism alone can make a blend win out-of-fold and lose on the test set.
+pub(crate) fn holds_out_of_sample(
+    problem: &Problem,
+    metric: Metric,
+    rows: &[u32],
+    candidates: &[&Predictions],
+    seed: u64,
+) -> bool {
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    whet_data::rng::Rng::new(seed ^ 0x4A1F_5EED).shuffle(&mut order);
+    let (a, b) = order.split_at(order.len() / 2);
+    let mut a = a.to_vec();
+    let mut b = b.to_vec();
+    a.sort_unstable();
+    b.sort_unstable();
+    let mut gain = 0.0;
+    for (select_on, check_on) in [(&a, &b), (&b, &a)] {
+        let sel_rows: Vec<u32> = select_on.iter().map(|&i| rows[i]).collect();
+        let check_rows: Vec<u32> = check_on.iter().map(|&i| rows[i]).collect();
+        let sel_preds: Vec<Predictions> = candidates.iter().map(|c| subset(c, select_on)).collect();
+        let refs: Vec<&Predictions> = sel_preds.iter().collect();
+        let Some(sel) = select(problem, metric, &sel_rows, &refs, ENSEMBLE_STEPS) else {
+            return false;
+        };
+        let total: usize = sel.members.iter().map(|m| m.1).sum();
+        let single_on_half = (0..refs.len())
+            .min_by(|&i, &j| {
+                let l = |k: usize| loss_of(metric, problem.score(metric, &sel_rows, refs[k]));
+                l(i).total_cmp(&l(j)).then(i.cmp(&j))
+            })
+            .unwrap_or(0);
+        let first = subset(candidates[single_on_half], check_on);
+        let mut blend = Predictions {
+            n_rows: first.n_rows,
+            n_outputs: first.n_outputs,
+            values: vec![0.0; first.values.len()],
+        };
+        for &(i, count) in &sel.members {
+            let w = count as f64 / total as f64;
+            for (acc, v) in blend
+                .values
+                .iter_mut()
+                .zip(&subset(candidates[i], check_on).values)
+            {
+                *acc += w * v;
+            }
+        }
+        let blended = loss_of(metric, problem.score(metric, &check_rows, &blend));
+        let single = loss_of(metric, problem.score(metric, &check_rows, &first));
+        gain += single - blended;
+    }
+    gain > 0.0
+}
+
+/// The rows at `positions` of `p`.
+fn subset(p: &Predictions, positions: &[usize]) -> Predictions {
+    let k = p.n_outputs;
+    let mut values = Vec::with_capacity(positions.len() * k);
+    for &i in positions {
+        values.extend_from_slice(&p.values[i * k..(i + 1) * k]);
+    }
+    Predictions {
+        n_rows: positions.len(),
+        n_outputs: k,
+        values,
+    }
 }
 
 #[cfg(test)]
