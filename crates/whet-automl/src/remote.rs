@@ -607,7 +607,7 @@ impl PreparedStudy {
             .collect();
         let problem = self.problem();
         let mut notes = Vec::new();
-        let (refit, strategy, comparison) = crate::search::choose_final(
+        let (refit, strategy, comparison) = crate::finalize::choose_final(
             &problem,
             self.plan(),
             &members,

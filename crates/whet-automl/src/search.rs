@@ -20,14 +20,14 @@ use serde::Serialize;
 use whet_data::prep::FeatureData;
 use whet_learn::data::Predictions;
 use whet_learn::metrics::Metric;
-use whet_learn::model::{EnsembleMember, EnsembleModel, Predictor};
+use whet_learn::model::{EnsembleModel, Predictor};
 
 use crate::budget::{Budget, finish_reserve};
 use crate::ensemble::{self, ENSEMBLE_STEPS, ensemble_candidates, holds_out_of_sample};
 use crate::error::AutomlError;
 use crate::events::{Observer, Stage, StudyEvent, send_new_notes};
 use crate::expense::{DEFAULT_MAX_BIN, PROBES, Shape, TRIAL_SHARE, Triage};
-use crate::finalize::{self, FinalMode, FinalStrategy, Member, RefitComparison};
+use crate::finalize::{self, FinalMode, FinalStrategy, Member, RefitComparison, choose_final};
 use crate::halving::{FoldsOutcome, fold_tasks, run_folds, run_folds_remote, seed_of_trial};
 use crate::plan::CvPlan;
 use crate::remote::{FinalTask, FoldExecutor};
@@ -837,79 +837,6 @@ impl<'a, 'p> LikelyMembers<'a, 'p> {
         }
         self.selected = Some(chosen);
         true
-    }
-}
-
-/// The final model's members and how they were made: the bag, or each member refit on all
-/// rows, as `mode` asks or (auto) as nested cross-validation decides. Falls back to the bag,
-/// with a note, whenever the comparison or the refit does not fit in the time left.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn choose_final(
-    problem: &Problem,
-    plan: &CvPlan,
-    members: &[Member],
-    metric: Metric,
-    mode: FinalMode,
-    deadline: Option<Instant>,
-    notes: &mut Vec<String>,
-) -> (Vec<EnsembleMember>, FinalStrategy, Option<RefitComparison>) {
-    let bag = || finalize::bag(members);
-    let holdout = plan.folds.len() == 1;
-    let refit_or_bag = |comparison: Option<RefitComparison>, notes: &mut Vec<String>| {
-        match finalize::refit(problem, &plan.folds, members, deadline) {
-            Ok(refit) => (refit, FinalStrategy::Refit, comparison),
-            Err(e) => {
-                notes.push(format!(
-                    "the refit on all rows did not finish ({}); the final model is the bag of fold models",
-                    match e {
-                        FoldError::Interrupted if whet_learn::stop::stop_requested() => {
-                            "stopped on request".to_string()
-                        }
-                        FoldError::Interrupted => "the time budget ran out".to_string(),
-                        FoldError::Failed(m) => m,
-                    }
-                ));
-                (bag(), FinalStrategy::Bag, comparison)
-            }
-        }
-    };
-    match mode {
-        FinalMode::Bag => (bag(), FinalStrategy::Bag, None),
-        FinalMode::Refit => refit_or_bag(None, notes),
-        FinalMode::Auto if holdout => (bag(), FinalStrategy::Bag, None),
-        FinalMode::Auto if !finalize::comparable(&plan.comparison_folds) => {
-            notes.push(
-                "bag and refit are compared only when the rows can be partitioned into folds a second time (not with time-ordered folds); the final model is the bag of fold models (--final refit refits on all rows)"
-                    .into(),
-            );
-            (bag(), FinalStrategy::Bag, None)
-        }
-        FinalMode::Auto => {
-            // Leave the refit's own time out of the comparison's.
-            let fit_seconds: Vec<f64> = members.iter().map(|m| m.fit_seconds).collect();
-            let refit_seconds = finalize::refit_seconds(&fit_seconds, plan.folds.len());
-            let compare_deadline = deadline.map(|d| {
-                d.checked_sub(Duration::from_secs_f64(refit_seconds))
-                    .unwrap_or(d)
-            });
-            match finalize::compare(
-                problem,
-                &plan.comparison_folds,
-                members,
-                metric,
-                compare_deadline,
-            ) {
-                None => {
-                    notes.push(
-                        "bag and refit were not compared: nested cross-validation did not fit in the time left; the final model is the bag of fold models (more --time, or --final refit)"
-                            .into(),
-                    );
-                    (bag(), FinalStrategy::Bag, None)
-                }
-                Some(c) if c.refit_wins(metric) => refit_or_bag(Some(c), notes),
-                Some(c) => (bag(), FinalStrategy::Bag, Some(c)),
-            }
-        }
     }
 }
 
