@@ -232,14 +232,26 @@ impl Thrift<'_> {
 
     fn varint(&mut self) -> Option<u64> {
         let mut value = 0u64;
-        for shift in (0..70).step_by(7) {
+        let mut shift = 0u32;
+        loop {
             let b = self.byte()?;
-            value |= u64::from(b & 0x7f).checked_shl(shift)?;
+            if self.as_the_crate_skips {
+                // The crate reads a varint of any length, its high bits wrapped away: a walk
+                // that stopped at the tenth byte would end where the crate goes on (found by
+                // fuzzing: a 17-byte field id hid a footer that looped for 21 s).
+                value |= u64::from(b & 0x7f).wrapping_shl(shift);
+                shift = shift.wrapping_add(7);
+            } else {
+                value |= u64::from(b & 0x7f).checked_shl(shift)?;
+                shift += 7;
+                if shift >= 70 && b & 0x80 != 0 {
+                    return None;
+                }
+            }
             if b & 0x80 == 0 {
                 return Some(value);
             }
         }
-        None
     }
 
     fn int(&mut self) -> Option<i64> {
@@ -255,11 +267,21 @@ impl Thrift<'_> {
             return Some(None);
         }
         let delta = i64::from(b >> 4);
-        // A long field id (delta 0) can be anything, so the next delta may overflow it: a
-        // file that does is corrupt (found by fuzzing; it aborted the process).
         let id = if delta == 0 {
-            self.int()?
+            let id = self.int()?;
+            // The crate keeps field ids as i16, truncating a long one.
+            if self.as_the_crate_skips {
+                i64::from(id as i16)
+            } else {
+                id
+            }
+        } else if self.as_the_crate_skips {
+            // The crate's skip reads every field as the first of its struct, so a delta never
+            // overflows there: the walk must not stop where the crate goes on.
+            last.wrapping_add(delta)
         } else {
+            // A long field id (delta 0) can be anything, so the next delta may overflow it: a
+            // file that does is corrupt (found by fuzzing; it aborted the process).
             last.checked_add(delta)?
         };
         *last = id;
@@ -292,6 +314,10 @@ impl Thrift<'_> {
             UUID => self.bytes(16),
             LIST | SET => {
                 let h = self.byte()?;
+                if h == 0 {
+                    // Some writers mark an empty list by a zero header; the crate takes it so.
+                    return Some(());
+                }
                 let n = match h >> 4 {
                     15 => self.varint()?,
                     n => u64::from(n),
@@ -398,6 +424,23 @@ mod tests {
             budget: u64::MAX,
         };
         assert_eq!(t.skip(STRUCT, 0), None);
+    }
+
+    #[test]
+    fn a_field_id_longer_than_ten_bytes_does_not_hide_the_booleans_after_it() {
+        // A field whose long id takes 17 varint bytes (the crate wraps it), type i16, value 0;
+        // then field +1: a list of 2^31 - 1 booleans.
+        let mut bytes = vec![0x04];
+        bytes.extend_from_slice(&[0xff; 16]);
+        bytes.extend_from_slice(&[0x01, 0x00, 0x19, 0xf1, 0xff, 0xff, 0xff, 0xff, 0x07, 0x00]);
+        let mut t = Thrift {
+            buf: &bytes,
+            pos: 0,
+            as_the_crate_skips: true,
+            budget: 1000,
+        };
+        assert_eq!(t.skip(STRUCT, 0), None);
+        assert_eq!(t.budget, 0);
     }
 
     #[test]
