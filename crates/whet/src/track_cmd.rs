@@ -136,9 +136,18 @@ pub struct RunsArgs {
 }
 
 pub fn cmd_runs(store: Option<&str>, args: &RunsArgs, quiet: bool) -> Result<()> {
+    // A filter or sort order that does not parse is the command line's mistake (exit 2),
+    // found before the store is opened.
+    let filter = args.filter.clone().unwrap_or_default();
+    let conditions =
+        whet_track::filter::parse(&filter).map_err(|e| crate::exit::usage(e.to_string()))?;
+    let orders = args
+        .sort
+        .iter()
+        .map(|s| OrderBy::parse(s).map_err(|e| crate::exit::usage(e.to_string())))
+        .collect::<Result<Vec<_>>>()?;
     let store = open(store)?;
     let experiments = experiment_ids(&store, &args.experiment)?;
-    let filter = args.filter.clone().unwrap_or_default();
     let page = store.search_runs(&SearchRuns {
         experiments,
         filter: filter.clone(),
@@ -168,16 +177,10 @@ pub fn cmd_runs(store: Option<&str>, args: &RunsArgs, quiet: bool) -> Result<()>
     // Show the metrics and params the user asked about, then the most common metrics.
     let mut metric_cols: Vec<String> = Vec::new();
     let mut param_cols: Vec<String> = Vec::new();
-    let mentioned = whet_track::filter::parse(&filter)
-        .unwrap_or_default()
+    let mentioned = conditions
         .into_iter()
         .map(|c| c.field)
-        .chain(
-            args.sort
-                .iter()
-                .filter_map(|s| OrderBy::parse(s).ok())
-                .map(|o| o.field),
-        );
+        .chain(orders.into_iter().map(|o| o.field));
     for f in mentioned {
         match f {
             Field::Metric(k) if !metric_cols.contains(&k) => metric_cols.push(k),

@@ -171,13 +171,14 @@ fn runs_lists_filters_sorts_and_pages() {
 #[test]
 fn bad_filter_and_unknown_things_are_clear_errors() {
     let f = fixture("errors");
+    // A filter or sort order that does not parse is a usage error (2), like any bad argument.
     let o = whet(&f, &["runs", "--filter", "metrics.cv_auc > 'high'"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("position 17") && err.contains("^"), "{err}");
     // A bad sort order is called one, with its own hint.
     let o = whet(&f, &["runs", "--sort", "metrics.cv_auc SIDEWAYS"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("invalid sort order at position 15")
@@ -187,7 +188,7 @@ fn bad_filter_and_unknown_things_are_clear_errors() {
     );
     // A misspelt status is refused with the statuses there are, not answered with no runs.
     let o = whet(&f, &["runs", "--filter", "attributes.status = 'BOGUS'"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("'BOGUS' is not a run status") && err.contains("FINISHED, FAILED, KILLED"),
