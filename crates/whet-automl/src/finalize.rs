@@ -25,11 +25,12 @@ use serde::{Deserialize, Serialize};
 use whet_data::split::Fold;
 use whet_learn::data::Predictions;
 use whet_learn::metrics::Metric;
-use whet_learn::model::{EnsembleMember, Predictor};
+use whet_learn::model::EnsembleMember;
 
+use crate::AutomlError;
 use crate::plan::CvPlan;
 use crate::space::{Config, LearnerKind, LearnerParams};
-use crate::trial::{FoldError, Problem, fit_on_rows, loss_of, predict_rows, truncated};
+use crate::trial::{FoldError, FoldModel, Problem, fit_on_rows, loss_of, predict_rows, truncated};
 
 /// What the user asked for with `--final`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -101,7 +102,7 @@ pub struct Member<'a> {
     /// The trial's seed; its fold f was fitted with `seed + f`.
     pub seed: u64,
     pub weight: f64,
-    pub fold_models: &'a [Predictor],
+    pub fold_models: &'a [FoldModel],
     /// Boosting rounds each fold model kept (empty for other learners).
     pub fold_iterations: &'a [usize],
     /// Wall seconds of the whole trial, for estimates.
@@ -194,7 +195,7 @@ pub fn refit_seconds(fit_seconds: &[f64], k: usize) -> f64 {
 }
 
 /// The bag: every member's fold models, the member's weight shared among them.
-pub fn bag(members: &[Member]) -> Vec<EnsembleMember> {
+pub fn bag(members: &[Member]) -> Result<Vec<EnsembleMember>, AutomlError> {
     let mut out = Vec::new();
     for m in members {
         let n = m.fold_models.len() as f64;
@@ -202,11 +203,11 @@ pub fn bag(members: &[Member]) -> Vec<EnsembleMember> {
             out.push(EnsembleMember {
                 weight: m.weight / n,
                 label: format!("{} trial {}, fold {}", m.learner, m.trial, f + 1),
-                predictor: model.clone(),
+                predictor: model.predictor()?.into_owned(),
             });
         }
     }
-    out
+    Ok(out)
 }
 
 /// Boosting rounds for a model fitted on `to_rows` rows, from the best rounds found on
@@ -555,8 +556,9 @@ pub(crate) fn choose_final(
     mode: FinalMode,
     deadline: Option<Instant>,
     notes: &mut Vec<String>,
-) -> (Vec<EnsembleMember>, FinalStrategy, Option<RefitComparison>) {
-    let bag = || bag(members);
+) -> Result<(Vec<EnsembleMember>, FinalStrategy, Option<RefitComparison>), AutomlError> {
+    // None: the bag, assembled (and its packed fold models decoded) once chosen.
+    let keep_bag = || None;
     let holdout = plan.folds.len() == 1;
     let refit_or_bag = |comparison: Option<RefitComparison>, notes: &mut Vec<String>| match refit(
         problem,
@@ -564,7 +566,7 @@ pub(crate) fn choose_final(
         members,
         deadline,
     ) {
-        Ok(refit) => (refit, FinalStrategy::Refit, comparison),
+        Ok(refit) => (Some(refit), FinalStrategy::Refit, comparison),
         Err(e) => {
             notes.push(format!(
                     "the refit on all rows did not finish ({}); the final model is the bag of fold models",
@@ -576,19 +578,19 @@ pub(crate) fn choose_final(
                         FoldError::Failed(m) => m,
                     }
                 ));
-            (bag(), FinalStrategy::Bag, comparison)
+            (keep_bag(), FinalStrategy::Bag, comparison)
         }
     };
-    match mode {
-        FinalMode::Bag => (bag(), FinalStrategy::Bag, None),
+    let (chosen, strategy, comparison) = match mode {
+        FinalMode::Bag => (keep_bag(), FinalStrategy::Bag, None),
         FinalMode::Refit => refit_or_bag(None, notes),
-        FinalMode::Auto if holdout => (bag(), FinalStrategy::Bag, None),
+        FinalMode::Auto if holdout => (keep_bag(), FinalStrategy::Bag, None),
         FinalMode::Auto if !comparable(&plan.comparison_folds) => {
             notes.push(
                 "bag and refit are compared only when the rows can be partitioned into folds a second time (not with time-ordered folds); the final model is the bag of fold models (--final refit refits on all rows)"
                     .into(),
             );
-            (bag(), FinalStrategy::Bag, None)
+            (keep_bag(), FinalStrategy::Bag, None)
         }
         FinalMode::Auto => {
             // Leave the refit's own time out of the comparison's.
@@ -610,13 +612,18 @@ pub(crate) fn choose_final(
                         "bag and refit were not compared: nested cross-validation did not fit in the time left; the final model is the bag of fold models (more --time, or --final refit)"
                             .into(),
                     );
-                    (bag(), FinalStrategy::Bag, None)
+                    (keep_bag(), FinalStrategy::Bag, None)
                 }
                 Some(c) if c.refit_wins(metric) => refit_or_bag(Some(c), notes),
-                Some(c) => (bag(), FinalStrategy::Bag, Some(c)),
+                Some(c) => (keep_bag(), FinalStrategy::Bag, Some(c)),
             }
         }
-    }
+    };
+    let chosen = match chosen {
+        Some(refit) => refit,
+        None => bag(members)?,
+    };
+    Ok((chosen, strategy, comparison))
 }
 
 #[cfg(test)]
@@ -629,6 +636,7 @@ mod tests {
     use whet_data::rng::Rng;
     use whet_data::split::{holdout, kfold, time_split};
     use whet_learn::binning::BinnedData;
+    use whet_learn::model::Predictor;
 
     /// y = 1 when x0 + x1² + noise > 0.6; x2 is noise.
     fn data(n: usize) -> (Features, Vec<f64>) {
@@ -668,7 +676,7 @@ mod tests {
 
     struct Trial {
         config: Config,
-        models: Vec<Predictor>,
+        models: Vec<FoldModel>,
         iterations: Vec<usize>,
     }
 
@@ -784,7 +792,7 @@ mod tests {
                 let r =
                     fit_fold(&problem, m.config, &inner, Metric::RocAuc, pair_seed, None).unwrap();
                 best.extend(r.iterations.filter(|_| m.learner == LearnerKind::Gbdt));
-                let p = predict_rows(&problem, &r.model, valid);
+                let p = predict_rows(&problem, &r.model.predictor().unwrap(), valid);
                 for (a, v) in member_bag.iter_mut().zip(&p.values) {
                     *a += v;
                 }
@@ -937,7 +945,7 @@ mod tests {
             on_all[0].predictor.predict(&x)
         );
         // The bag keeps every fold model, sharing the member's weight.
-        let bag = bag(&members);
+        let bag = bag(&members).unwrap();
         assert_eq!(bag.len(), 6);
         assert!((bag.iter().map(|m| m.weight).sum::<f64>() - 1.0).abs() < 1e-12);
     }

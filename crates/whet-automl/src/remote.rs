@@ -40,10 +40,10 @@ use crate::error::{AutomlError, Result};
 use crate::finalize::{FinalMode, FinalStrategy, Member, RefitComparison};
 use crate::space::{Config, LearnerKind};
 use crate::study::{PreparedStudy, StudySpec, TestData};
-use crate::trial::{FoldError, FoldResult, Problem, fit_fold};
+use crate::trial::{FoldError, FoldModel, FoldResult, Problem, fit_fold};
 
 /// Bumped when a recipe, a task or a result changes meaning; a worker refuses other formats.
-pub const WIRE_FORMAT: u32 = 1;
+pub const WIRE_FORMAT: u32 = 2;
 
 /// What a worker needs, besides the data, to prepare a study exactly as its submitter did.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -401,7 +401,10 @@ fn deadline_from_unix_ms(ms: Option<i64>) -> Option<Instant> {
 enum Wire {
     Fitted {
         score: f64,
-        model: Box<Predictor>,
+        /// The fold model, packed on its own ([`pack_model`]) so a submitter can keep it
+        /// packed: most fold models are never used.
+        #[serde(with = "serde_bytes")]
+        model: Vec<u8>,
         predictions: Predictions,
         iterations: Option<usize>,
         cost_units: f64,
@@ -411,12 +414,47 @@ enum Wire {
     Interrupted,
 }
 
-/// A fold's outcome as result bytes (zstd-compressed MessagePack).
+fn unreadable(e: String) -> AutomlError {
+    AutomlError::Queue(format!(
+        "a worker's result cannot be read ({e}); the worker runs another whet version"
+    ))
+}
+
+/// A fold model as a result carries it: zstd-compressed MessagePack.
+fn pack_model(model: &Predictor) -> Result<Vec<u8>> {
+    let packed = rmp_serde::to_vec_named(model)
+        .map_err(|e| AutomlError::Queue(format!("cannot encode a fold's model: {e}")))?;
+    zstd::bulk::compress(&packed, 1)
+        .map_err(|e| AutomlError::Queue(format!("cannot compress a fold's model: {e}")))
+}
+
+/// A zstd frame's content. The frame says how large it unpacks (bulk compression records
+/// it); 4 GB bounds a damaged size field. Allocating the bound itself for every fold cost a
+/// map and unmap.
+fn unpack(bytes: &[u8]) -> Result<Vec<u8>> {
+    let size = zstd::zstd_safe::get_frame_content_size(bytes)
+        .ok()
+        .flatten()
+        .filter(|&n| n <= 1 << 32)
+        .ok_or_else(|| unreadable("its compressed frame has no valid size".into()))?;
+    zstd::bulk::decompress(bytes, size as usize).map_err(|e| unreadable(e.to_string()))
+}
+
+/// A packed fold model ([`pack_model`]) decoded.
+pub(crate) fn unpack_model(bytes: &[u8]) -> Result<Predictor> {
+    rmp_serde::from_slice(&unpack(bytes)?).map_err(|e| unreadable(e.to_string()))
+}
+
+/// A fold's outcome as result bytes: MessagePack, its model packed inside
+/// ([`pack_model`]; a model that came packed travels as it came).
 pub fn encode_result(outcome: &std::result::Result<FoldResult, FoldError>) -> Result<Vec<u8>> {
     let wire = match outcome {
         Ok(r) => Wire::Fitted {
             score: r.score,
-            model: Box::new(r.model.clone()),
+            model: match &r.model {
+                FoldModel::Fitted(m) => pack_model(m)?,
+                FoldModel::Packed(bytes) => bytes.clone(),
+            },
             predictions: r.predictions.clone(),
             iterations: r.iterations,
             cost_units: r.cost_units,
@@ -425,38 +463,13 @@ pub fn encode_result(outcome: &std::result::Result<FoldResult, FoldError>) -> Re
         Err(FoldError::Failed(m)) => Wire::Failed(m.clone()),
         Err(FoldError::Interrupted) => Wire::Interrupted,
     };
-    let packed = rmp_serde::to_vec_named(&wire)
-        .map_err(|e| AutomlError::Queue(format!("cannot encode a fold's result: {e}")))?;
-    zstd::bulk::compress(&packed, 1)
-        .map_err(|e| AutomlError::Queue(format!("cannot compress a fold's result: {e}")))
+    rmp_serde::to_vec_named(&wire)
+        .map_err(|e| AutomlError::Queue(format!("cannot encode a fold's result: {e}")))
 }
 
-/// A result's MessagePack. The frame says how large it unpacks (bulk compression records
-/// it); 4 GB bounds a damaged size field. Allocating the bound itself for every fold cost a
-/// map and unmap.
-fn unpack(bytes: &[u8]) -> Result<Vec<u8>> {
-    let bad = |e: String| {
-        AutomlError::Queue(format!(
-            "a worker's result cannot be read ({e}); the worker runs another whet version"
-        ))
-    };
-    let size = zstd::zstd_safe::get_frame_content_size(bytes)
-        .ok()
-        .flatten()
-        .filter(|&n| n <= 1 << 32)
-        .ok_or_else(|| bad("its compressed frame has no valid size".into()))?;
-    zstd::bulk::decompress(bytes, size as usize).map_err(|e| bad(e.to_string()))
-}
-
-/// Result bytes back into the fold's outcome.
+/// Result bytes back into the fold's outcome, the model left packed.
 pub fn decode_result(bytes: &[u8]) -> Result<std::result::Result<FoldResult, FoldError>> {
-    let bad = |e: String| {
-        AutomlError::Queue(format!(
-            "a worker's result cannot be read ({e}); the worker runs another whet version"
-        ))
-    };
-    let packed = unpack(bytes)?;
-    let wire: Wire = rmp_serde::from_slice(&packed).map_err(|e| bad(e.to_string()))?;
+    let wire: Wire = rmp_serde::from_slice(bytes).map_err(|e| unreadable(e.to_string()))?;
     Ok(match wire {
         Wire::Fitted {
             score,
@@ -467,7 +480,7 @@ pub fn decode_result(bytes: &[u8]) -> Result<std::result::Result<FoldResult, Fol
             predict_seconds,
         } => Ok(FoldResult {
             score,
-            model: *model,
+            model: FoldModel::Packed(model),
             predictions,
             iterations,
             cost_units,
@@ -615,7 +628,7 @@ impl PreparedStudy {
             mode,
             deadline_from_unix_ms(task.deadline_unix_ms),
             &mut notes,
-        );
+        )?;
         Ok(FinalOutcome {
             strategy,
             comparison,

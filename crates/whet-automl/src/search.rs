@@ -33,7 +33,7 @@ use crate::plan::CvPlan;
 use crate::remote::{FinalTask, FoldExecutor};
 use crate::schedule::{LearnerState, next_config, portfolio_queue, probes_first, ran_to_cap};
 use crate::space::{Config, LearnerKind, active_dims};
-use crate::trial::{FoldError, FoldResult, Problem, fit_fold, loss_of};
+use crate::trial::{FoldError, FoldModel, FoldResult, Problem, fit_fold, loss_of};
 use crate::tuner::Tuner;
 
 /// Above this many rows kNN costs more than it is likely to give; it is left out with a note.
@@ -151,7 +151,7 @@ struct Kept {
     config: Config,
     seed: u64,
     oof: Predictions,
-    models: Vec<Predictor>,
+    models: Vec<FoldModel>,
     iterations: Vec<usize>,
     fit_seconds: f64,
     predict_seconds: f64,
@@ -626,7 +626,7 @@ fn search_loop(
             best_trial,
             ensemble: None,
             uses_ensemble: false,
-            predictor: rescue.model,
+            predictor: rescue.model.predictor()?.into_owned(),
             final_strategy: FinalStrategy::Bag,
             refit_comparison: None,
             oof_predictions: None,
@@ -717,7 +717,7 @@ fn search_loop(
             notes.extend(done.notes);
             let models = match done.strategy {
                 FinalStrategy::Refit => done.refit,
-                FinalStrategy::Bag => finalize::bag(&final_members),
+                FinalStrategy::Bag => finalize::bag(&final_members)?,
             };
             (models, done.strategy, done.comparison)
         }
@@ -729,7 +729,7 @@ fn search_loop(
             options.final_mode,
             final_deadline,
             &mut notes,
-        ),
+        )?,
     };
     let (cv_score, cv_std) = if uses_ensemble {
         (
@@ -869,7 +869,7 @@ fn assemble_oof(
     plan: &CvPlan,
     oof_rows: &[u32],
     results: Vec<FoldResult>,
-) -> (Predictions, Vec<Predictor>, f64) {
+) -> (Predictions, Vec<FoldModel>, f64) {
     let k = results
         .first()
         .map_or(problem.n_outputs(), |r| r.predictions.n_outputs);

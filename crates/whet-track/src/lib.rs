@@ -99,8 +99,8 @@ use std::time::Duration;
 
 pub use crate::core::{
     AsyncStore, ClaimedTask, Completion, DEFAULT_LEASE, METRIC_HISTORY_PAGE_DEFAULT, NewTask,
-    QueueCounts, QueueStudy, RUN_NAME_TAG, TOKEN_PREFIX, TaskInfo, TaskState,
-    validate_artifact_path,
+    QueueCounts, QueueEvent, QueueListener, QueueStudy, RUN_NAME_TAG, TOKEN_PREFIX, TaskInfo,
+    TaskState, validate_artifact_path,
 };
 pub use crate::error::{Error, Result};
 pub use crate::model::*;
@@ -363,6 +363,31 @@ impl Store {
     ) -> Result<()> {
         either!(self, |c| c.log_batch(run, metrics, params, tags), |r| r
             .log_all(run, params, metrics, tags))
+    }
+
+    /// [`Store::log_batch`] then [`Store::end_run`]: one transaction on a database, two
+    /// requests through a server.
+    pub fn log_batch_and_end(
+        &self,
+        run: &str,
+        params: &[(String, String)],
+        metrics: &[Metric],
+        tags: &[(String, String)],
+        status: RunStatus,
+    ) -> Result<()> {
+        match &self.backend {
+            Backend::Local(l) => {
+                l.run(l.core.log_batch_and_end(run, metrics, params, tags, status))?;
+                if let Ok(mut g) = l.owned.lock() {
+                    g.remove(run);
+                }
+                Ok(())
+            }
+            Backend::Remote(r) => {
+                r.log_all(run, params, metrics, tags)?;
+                r.end_run(run, status)
+            }
+        }
     }
 
     pub fn end_run(&self, run: &str, status: RunStatus) -> Result<()> {
@@ -666,6 +691,29 @@ impl Store {
 
     pub fn queue_cancel(&self, keys: &[i64]) -> Result<()> {
         either!(self, |c| c.queue_cancel(keys), |r| r.queue_cancel(keys))
+    }
+
+    /// A listener for the queue's `event`s; None through a `whet server` (HTTP), where the
+    /// caller polls the queue instead.
+    pub fn queue_listen(&self, event: QueueEvent) -> Result<Option<QueueListener>> {
+        either!(
+            self,
+            |c| async move { c.queue_listen(event).await.map(Some) },
+            |_r| Ok(None)
+        )
+    }
+
+    /// Waits up to `timeout` for events on `listener` (made by this store): the (study id,
+    /// task key) of each. Callable from several threads at once.
+    pub fn queue_wait(
+        &self,
+        listener: &mut QueueListener,
+        timeout: Duration,
+    ) -> Result<Vec<(String, i64)>> {
+        match &self.backend {
+            Backend::Local(l) => l.run(listener.wait(timeout)),
+            Backend::Remote(_) => Ok(Vec::new()),
+        }
     }
 
     pub fn queue_tasks(&self, study_id: Option<&str>) -> Result<Vec<TaskInfo>> {

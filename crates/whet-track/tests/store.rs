@@ -125,6 +125,44 @@ both!(migrations_on_open, |ctx: &super::Ctx| {
     assert_eq!(s.list_experiments().unwrap().len(), 2);
 });
 
+both!(log_batch_and_end_is_one_write, |ctx: &super::Ctx| {
+    use whet_track::*;
+    let s = ctx.open();
+    let exp = s.get_or_create_experiment("batch").unwrap();
+    let run = s.start_run(&super::new_run(exp, "trial 1")).unwrap();
+    // A tag given twice keeps its last value; the run-name tag renames the run; 250 tags
+    // take two statements.
+    let mut tags = super::kv(&[("a", "1"), ("a", "2"), (RUN_NAME_TAG, "renamed")]);
+    tags.extend((0..250).map(|i| (format!("t{i}"), i.to_string())));
+    let params = super::kv(&[("learner", "gbdt")]);
+    let metrics = [Metric {
+        key: "cv_auc".into(),
+        value: 0.9,
+        step: 0,
+        timestamp_ms: 1,
+    }];
+    s.log_batch_and_end(&run, &params, &metrics, &tags, RunStatus::Finished)
+        .unwrap();
+    let r = s.get_run(&run).unwrap();
+    assert_eq!(r.info.status, RunStatus::Finished);
+    assert!(r.info.end_time.is_some());
+    assert_eq!(r.info.run_name, "renamed");
+    assert_eq!(r.tags.get("a").map(String::as_str), Some("2"));
+    assert_eq!(r.tags.get("t249").map(String::as_str), Some("249"));
+    assert_eq!(r.params.get("learner").map(String::as_str), Some("gbdt"));
+    assert_eq!(r.metrics.get("cv_auc").map(|m| m.value), Some(0.9));
+    // An invalid key fails the whole write: the run stays RUNNING, with nothing logged.
+    let other = s.start_run(&super::new_run(exp, "trial 2")).unwrap();
+    let bad = super::kv(&[("ok", "1"), ("", "no key")]);
+    assert!(
+        s.log_batch_and_end(&other, &[], &[], &bad, RunStatus::Finished)
+            .is_err()
+    );
+    let r = s.get_run(&other).unwrap();
+    assert_eq!(r.info.status, RunStatus::Running);
+    assert!(!r.tags.contains_key("ok"));
+});
+
 both!(run_lifecycle, |ctx: &super::Ctx| {
     use whet_track::*;
     let s = ctx.open();

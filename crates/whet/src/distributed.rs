@@ -4,10 +4,10 @@
 //! PostgreSQL database directly or through a `whet server` on one; what travels through it is
 //! whet-automl's (`remote.rs`).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -19,7 +19,10 @@ use whet_automl::trial::{FoldError, FoldResult};
 use whet_automl::{AutomlError, FoldExecutor, FoldTask, PreparedStudy, Study, StudyRecipe};
 use whet_data::Table;
 use whet_track::remote::api::queue_data_artifact;
-use whet_track::{ArtifactSource, Completion, ExperimentId, NewTask, QueueStudy, Store, TaskState};
+use whet_track::{
+    ArtifactSource, Completion, ExperimentId, NewTask, QueueEvent, QueueListener, QueueStudy,
+    Store, TaskState,
+};
 
 /// How long a store call is retried while the database cannot be reached.
 const PATIENCE: Duration = Duration::from_secs(120);
@@ -101,6 +104,13 @@ pub struct QueueExecutor<'s> {
     quiet: bool,
     /// `--final-on worker`: the final stage's fits go to a worker too.
     final_on_worker: bool,
+    /// Results announced by the database (PostgreSQL's LISTEN; None through a server, or
+    /// after the listener failed): the wait sleeps until one comes instead of polling.
+    listener: Option<QueueListener>,
+    /// Keys whose results were announced and not yet read.
+    announced: HashSet<i64>,
+    /// When to try listening again after the listener failed.
+    relisten_at: Option<Instant>,
 }
 
 impl<'s> QueueExecutor<'s> {
@@ -154,6 +164,18 @@ impl<'s> QueueExecutor<'s> {
                 bytes.len()
             );
         }
+        // Listening starts before the first task is queued, so no result goes unannounced.
+        let listener = match store.queue_listen(QueueEvent::Result) {
+            Ok(l) => l,
+            Err(e) => {
+                if !quiet {
+                    eprintln!(
+                        "warning: cannot listen for results ({e}); polling the queue instead"
+                    );
+                }
+                None
+            }
+        };
         Ok(QueueExecutor {
             store,
             study_id,
@@ -162,6 +184,9 @@ impl<'s> QueueExecutor<'s> {
             reported: BTreeSet::new(),
             quiet,
             final_on_worker,
+            listener,
+            announced: HashSet::new(),
+            relisten_at: None,
         })
     }
 
@@ -231,6 +256,9 @@ impl FoldExecutor for QueueExecutor<'_> {
         })
         .map_err(queue_err)?;
         self.keys.retain(|&(t, _), _| t != trial);
+        for k in &keys {
+            self.announced.remove(k);
+        }
         Ok(())
     }
 
@@ -281,14 +309,38 @@ impl QueueExecutor<'_> {
         what: &str,
         deadline: Option<Instant>,
     ) -> whet_automl::Result<Option<Vec<u8>>> {
-        // Poll fast at first (most results of small trials come within milliseconds of each
-        // other), then back off, but to no more than 20 ms: every poll is one indexed read,
-        // and on small data a slower poll would cost more than a fold.
+        // Without a listener: poll fast at first (most results of small trials come within
+        // milliseconds of each other), then back off, but to no more than 20 ms: every poll
+        // is one indexed read, and on small data a slower poll would cost more than a fold.
+        // With one, the state is read when the key is announced, and every
+        // `UNANNOUNCED_POLL` in case an announcement was lost (a dropped connection).
+        const UNANNOUNCED_POLL: Duration = Duration::from_millis(250);
+        // How often a wait looks at the stop request and the deadline.
+        const STOP_CHECK: Duration = Duration::from_millis(100);
         let mut pause = Duration::from_millis(2);
+        let mut last_read: Option<Instant> = None;
         loop {
             if whet_learn::stop::stop_requested() || deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(None);
             }
+            self.relisten();
+            let due = self.listener.is_none()
+                || self.announced.remove(&key)
+                || last_read.is_none_or(|t| t.elapsed() >= UNANNOUNCED_POLL);
+            if !due {
+                self.listen(
+                    UNANNOUNCED_POLL
+                        .saturating_sub(last_read.map_or(Duration::ZERO, |t| t.elapsed()))
+                        .min(STOP_CHECK)
+                        .min(
+                            deadline.map_or(STOP_CHECK, |d| {
+                                d.saturating_duration_since(Instant::now())
+                            }),
+                        ),
+                );
+                continue;
+            }
+            last_read = Some(Instant::now());
             let state = retry(self.quiet, "read a trial's state", || {
                 self.store.queue_task_state(key)
             })
@@ -313,8 +365,49 @@ impl QueueExecutor<'_> {
                 }
                 _ => {}
             }
-            std::thread::sleep(pause);
-            pause = (pause * 3 / 2).min(Duration::from_millis(20));
+            if self.listener.is_none() {
+                std::thread::sleep(pause);
+                pause = (pause * 3 / 2).min(Duration::from_millis(20));
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for announced results. A listener that fails (the database
+    /// went away) is dropped: the waits poll from then on, as through a server.
+    fn listen(&mut self, timeout: Duration) {
+        let Some(listener) = self.listener.as_mut() else {
+            return;
+        };
+        match self.store.queue_wait(listener, timeout) {
+            Ok(events) => self.announced.extend(
+                events
+                    .into_iter()
+                    .filter(|(study, _)| *study == self.study_id)
+                    .map(|(_, key)| key),
+            ),
+            Err(e) => {
+                if !self.quiet {
+                    eprintln!(
+                        "warning: stopped listening for results ({e}); polling the queue until listening works again"
+                    );
+                }
+                self.listener = None;
+                self.relisten_at = Some(Instant::now() + Duration::from_secs(5));
+            }
+        }
+    }
+
+    /// Listens again once a failed listener's pause is over (the database is back).
+    fn relisten(&mut self) {
+        if self.listener.is_some() || self.relisten_at.is_none_or(|t| Instant::now() < t) {
+            return;
+        }
+        match self.store.queue_listen(QueueEvent::Result) {
+            Ok(l) => {
+                self.listener = l;
+                self.relisten_at = None;
+            }
+            Err(_) => self.relisten_at = Some(Instant::now() + Duration::from_secs(5)),
         }
     }
 }
@@ -474,138 +567,216 @@ pub fn cmd_worker(args: &WorkerArgs, store_flag: Option<&str>, quiet: bool) -> R
             lease.as_secs_f64()
         );
     }
-    let mut prepared = Prepared {
-        studies: HashMap::new(),
-        order: Vec::new(),
-    };
-    let mut done = 0usize;
-    // Time spent in the queue per fold handled (claims that got a task or stored a result),
-    // reported at exit: the queue's overhead, as bench/workers.sh measures it.
-    let mut queue_time = Duration::ZERO;
-    let mut idle = Duration::from_millis(5);
-    // Time spent waiting for a task to appear, reported at exit: a busy study's workers
-    // should hardly wait.
-    let mut idle_time = Duration::ZERO;
-    // A fitted fold's result waits here for the next claim, which stores it in the same
-    // round trip; it is stored alone when the worker stops.
-    let mut pending: Option<Finished> = None;
-    while !crate::interrupt::drain_requested() {
-        let t0 = Instant::now();
-        let (kept, claimed) = retry(quiet, "claim a trial", || {
-            store.queue_claim_next(
-                pending.as_ref().map(|p| &p.completion),
-                &owner,
-                experiment,
-                lease,
-            )
-        })?;
-        if let Some(p) = pending.take() {
-            p.report(kept.unwrap_or(false), quiet);
-            done += 1;
-        }
-        if claimed.is_some() || kept.is_some() {
-            queue_time += t0.elapsed();
-        }
-        let Some(task) = claimed else {
-            if args.once {
-                break;
-            }
-            // An idle worker is usually waiting for the submitter to consume a trial and
-            // propose the next, which takes milliseconds: look again soon.
-            std::thread::sleep(idle);
-            idle_time += idle;
-            idle = (idle * 2).min(Duration::from_millis(50));
-            continue;
-        };
-        idle = Duration::from_millis(5);
-        let ready = match prepared.studies.get(&task.study_id) {
-            Some(s) => Ok(s.clone()),
-            None => prepare_study(&store, &task.study_id, &cache, quiet).map(Arc::new),
-        }
-        .and_then(|s| {
-            let job = match FinalTask::from_json(&task.spec) {
-                Some(f) => Job::Final(f?),
-                None => Job::Fold(FoldTask::from_json(&task.spec)?),
+    // The task being fitted, for the thread that hears cancellations.
+    let fitting: Mutex<Option<(String, i64)>> = Mutex::new(None);
+    let exiting = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| watch_cancellations(&store, &fitting, &exiting));
+        let served = (|| -> Result<()> {
+            let mut prepared = Prepared {
+                studies: HashMap::new(),
+                order: Vec::new(),
             };
-            Ok((s, job))
-        });
-        let (study, job) = match ready {
-            Ok(r) => r,
-            Err(e) => {
-                let message = format!("{e:#}");
-                retry(quiet, "give a trial back", || {
-                    store.queue_release(task.key, task.attempt, &message)
+            let mut done = 0usize;
+            // Folds abandoned mid-fit because their task was cancelled.
+            let mut stopped = 0usize;
+            // Time spent in the queue per fold handled (claims that got a task or stored a result),
+            // reported at exit: the queue's overhead, as bench/workers.sh measures it.
+            let mut queue_time = Duration::ZERO;
+            let mut idle = Duration::from_millis(5);
+            // Time spent waiting for a task to appear, reported at exit: a busy study's workers
+            // should hardly wait.
+            let mut idle_time = Duration::ZERO;
+            // A fitted fold's result waits here for the next claim, which stores it in the same
+            // round trip; it is stored alone when the worker stops.
+            let mut pending: Option<Finished> = None;
+            while !crate::interrupt::drain_requested() {
+                let t0 = Instant::now();
+                let (kept, claimed) = retry(quiet, "claim a trial", || {
+                    store.queue_claim_next(
+                        pending.as_ref().map(|p| &p.completion),
+                        &owner,
+                        experiment,
+                        lease,
+                    )
                 })?;
-                if args.once {
-                    return Err(e.context(format!(
-                        "study {}: {} given back to the queue",
-                        task.study_id,
-                        task_label(task.trial, task.fold)
-                    )));
+                if let Some(p) = pending.take() {
+                    p.report(kept.unwrap_or(false), quiet);
+                    done += 1;
                 }
-                if !quiet {
-                    eprintln!(
-                        "error: study {}: {message}\n({} given back to the queue)",
-                        task.study_id,
-                        task_label(task.trial, task.fold)
-                    );
+                if claimed.is_some() || kept.is_some() {
+                    queue_time += t0.elapsed();
                 }
-                // Other workers (or a repaired study) may take it; do not spin on it.
-                std::thread::sleep(Duration::from_secs(2));
+                let Some(task) = claimed else {
+                    if args.once {
+                        break;
+                    }
+                    // An idle worker is usually waiting for the submitter to consume a trial and
+                    // propose the next, which takes milliseconds: look again soon.
+                    std::thread::sleep(idle);
+                    idle_time += idle;
+                    idle = (idle * 2).min(Duration::from_millis(50));
+                    continue;
+                };
+                idle = Duration::from_millis(5);
+                let ready = match prepared.studies.get(&task.study_id) {
+                    Some(s) => Ok(s.clone()),
+                    None => prepare_study(&store, &task.study_id, &cache, quiet).map(Arc::new),
+                }
+                .and_then(|s| {
+                    let job = match FinalTask::from_json(&task.spec) {
+                        Some(f) => Job::Final(f?),
+                        None => Job::Fold(FoldTask::from_json(&task.spec)?),
+                    };
+                    Ok((s, job))
+                });
+                let (study, job) = match ready {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let message = format!("{e:#}");
+                        retry(quiet, "give a trial back", || {
+                            store.queue_release(task.key, task.attempt, &message)
+                        })?;
+                        if args.once {
+                            return Err(e.context(format!(
+                                "study {}: {} given back to the queue",
+                                task.study_id,
+                                task_label(task.trial, task.fold)
+                            )));
+                        }
+                        if !quiet {
+                            eprintln!(
+                                "error: study {}: {message}\n({} given back to the queue)",
+                                task.study_id,
+                                task_label(task.trial, task.fold)
+                            );
+                        }
+                        // Other workers (or a repaired study) may take it; do not spin on it.
+                        std::thread::sleep(Duration::from_secs(2));
+                        continue;
+                    }
+                };
+                if !prepared.studies.contains_key(&task.study_id) {
+                    prepared
+                        .studies
+                        .insert(task.study_id.clone(), study.clone());
+                    prepared.order.push(task.study_id.clone());
+                    if prepared.order.len() > Prepared::KEEP {
+                        let old = prepared.order.remove(0);
+                        prepared.studies.remove(&old);
+                    }
+                }
+                let lost = AtomicBool::new(false);
+                if let Ok(mut f) = fitting.lock() {
+                    *f = Some((task.study_id.clone(), task.key));
+                }
+                whet_learn::stop::begin_work(task.key as u64);
+                let outcome = std::thread::scope(|s| {
+                    // Dropping the sender ends the heartbeat at once: the fold's result waits for it.
+                    let (finished, on_finish) = std::sync::mpsc::channel::<()>();
+                    s.spawn(|| heartbeat(&store, task.key, task.attempt, lease, on_finish, &lost));
+                    let r = run_job(&study, &job);
+                    drop(finished);
+                    r
+                });
+                let abandoned = whet_learn::stop::work_abandoned();
+                whet_learn::stop::begin_work(0);
+                if let Ok(mut f) = fitting.lock() {
+                    *f = None;
+                }
+                let (result, summary) = outcome?;
+                if abandoned {
+                    // Cancelled while being fitted: nobody wants this fold's result.
+                    stopped += 1;
+                    if !quiet {
+                        eprintln!(
+                            "{}: stopped: cancelled while being fitted (its trial was pruned, or its study closed)",
+                            task_label(task.trial, task.fold)
+                        );
+                    }
+                    continue;
+                }
+                pending = Some(Finished {
+                    completion: Completion {
+                        key: task.key,
+                        attempt: task.attempt,
+                        result,
+                    },
+                    what: task_label(task.trial, task.fold),
+                    study: task.study_id[..8.min(task.study_id.len())].to_string(),
+                    summary,
+                });
+            }
+            if let Some(p) = pending.take() {
+                let t0 = Instant::now();
+                let kept = retry(quiet, "store a trial's result", || {
+                    store.queue_complete(
+                        p.completion.key,
+                        p.completion.attempt,
+                        &p.completion.result,
+                    )
+                })?;
+                queue_time += t0.elapsed();
+                p.report(kept, quiet);
+                done += 1;
+            }
+            if !quiet {
+                eprintln!(
+                    "whet worker {owner}: {done} folds fitted, {stopped} stopped when cancelled; queue time {:.2} ms per fold (claim + result); waited {:.1} s for work; exiting",
+                    if done > 0 {
+                        queue_time.as_secs_f64() * 1e3 / done as f64
+                    } else {
+                        0.0
+                    },
+                    idle_time.as_secs_f64()
+                );
+            }
+            Ok(())
+        })();
+        exiting.store(true, Ordering::SeqCst);
+        served
+    })
+}
+
+/// Hears that the task this worker fits was cancelled (its trial pruned, its study closed)
+/// and abandons the fit at once: its result would be thrown away. Through a server, where
+/// nothing is announced, the fit runs to its end as before.
+fn watch_cancellations(
+    store: &Store,
+    fitting: &Mutex<Option<(String, i64)>>,
+    exiting: &AtomicBool,
+) {
+    let mut listener: Option<QueueListener> = None;
+    let mut retry_at = Instant::now();
+    while !exiting.load(Ordering::SeqCst) {
+        let Some(l) = listener.as_mut() else {
+            if Instant::now() < retry_at {
+                std::thread::sleep(Duration::from_millis(100));
                 continue;
             }
+            match store.queue_listen(QueueEvent::Cancelled) {
+                Ok(Some(l)) => listener = Some(l),
+                Ok(None) => return,
+                // The database is away: the claims' own retries say so; listen again later.
+                Err(_) => retry_at = Instant::now() + Duration::from_secs(5),
+            }
+            continue;
         };
-        if !prepared.studies.contains_key(&task.study_id) {
-            prepared
-                .studies
-                .insert(task.study_id.clone(), study.clone());
-            prepared.order.push(task.study_id.clone());
-            if prepared.order.len() > Prepared::KEEP {
-                let old = prepared.order.remove(0);
-                prepared.studies.remove(&old);
+        match store.queue_wait(l, Duration::from_millis(200)) {
+            Ok(events) => {
+                let current = fitting.lock().ok().and_then(|f| f.clone());
+                if let Some((study, key)) = current
+                    && events.iter().any(|(s, k)| *s == study && *k == key)
+                {
+                    whet_learn::stop::abandon_work(key as u64);
+                }
+            }
+            Err(_) => {
+                listener = None;
+                retry_at = Instant::now() + Duration::from_secs(5);
             }
         }
-        let lost = AtomicBool::new(false);
-        let (result, summary) = std::thread::scope(|s| {
-            // Dropping the sender ends the heartbeat at once: the fold's result waits for it.
-            let (finished, on_finish) = std::sync::mpsc::channel::<()>();
-            s.spawn(|| heartbeat(&store, task.key, task.attempt, lease, on_finish, &lost));
-            let r = run_job(&study, &job);
-            drop(finished);
-            r
-        })?;
-        pending = Some(Finished {
-            completion: Completion {
-                key: task.key,
-                attempt: task.attempt,
-                result,
-            },
-            what: task_label(task.trial, task.fold),
-            study: task.study_id[..8.min(task.study_id.len())].to_string(),
-            summary,
-        });
     }
-    if let Some(p) = pending.take() {
-        let t0 = Instant::now();
-        let kept = retry(quiet, "store a trial's result", || {
-            store.queue_complete(p.completion.key, p.completion.attempt, &p.completion.result)
-        })?;
-        queue_time += t0.elapsed();
-        p.report(kept, quiet);
-        done += 1;
-    }
-    if !quiet {
-        eprintln!(
-            "whet worker {owner}: {done} folds fitted; queue time {:.2} ms per fold (claim + result); waited {:.1} s for work; exiting",
-            if done > 0 {
-                queue_time.as_secs_f64() * 1e3 / done as f64
-            } else {
-                0.0
-            },
-            idle_time.as_secs_f64()
-        );
-    }
-    Ok(())
 }
 
 /// What a queued task asks a worker for.

@@ -218,14 +218,14 @@ impl<'s> Tracker<'s> {
         if let Some(p) = t.portfolio {
             tags.push(("whet.portfolio".into(), p.to_string()));
         }
-        let r = self.store.log_batch(&run, &params, &points, &tags);
-        self.record(r);
         let end = if t.status == TrialStatus::Failed {
             RunStatus::Failed
         } else {
             RunStatus::Finished
         };
-        let r = self.store.end_run(&run, end);
+        let r = self
+            .store
+            .log_batch_and_end(&run, &params, &points, &tags, end);
         self.record(r);
     }
 

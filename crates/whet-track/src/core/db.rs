@@ -227,6 +227,7 @@ impl AsyncStore {
             owner: format!("pid {} {}", std::process::id(), &new_run_id()[..8]),
             last_reap: std::sync::atomic::AtomicI64::new(now_ms()),
             write_gate: Default::default(),
+            pg_url: (backend == Backend::Postgres).then(|| url.clone()),
         };
         if backend == Backend::Sqlite {
             core.enable_wal().await?;

@@ -64,7 +64,10 @@ use crate::schema::Backend;
 
 pub use artifacts::validate_artifact_path;
 pub(crate) use db::{Target, parse_target, redact};
-pub use queue::{ClaimedTask, Completion, NewTask, QueueCounts, QueueStudy, TaskInfo, TaskState};
+pub use queue::{
+    ClaimedTask, Completion, NewTask, QueueCounts, QueueEvent, QueueListener, QueueStudy, TaskInfo,
+    TaskState,
+};
 pub use run_data::METRIC_HISTORY_PAGE_DEFAULT;
 pub use runs::RUN_NAME_TAG;
 pub use tokens::TOKEN_PREFIX;
@@ -96,6 +99,8 @@ pub struct AsyncStore {
     /// idle between writes under concurrent log-batch requests. Other processes still meet
     /// the busy timeout.
     write_gate: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// The PostgreSQL URL, for the trial queue's listeners (each holds its own connection).
+    pub(crate) pg_url: Option<String>,
 }
 
 /// A write transaction; on SQLite it holds this process's write turn until it ends.

@@ -114,6 +114,70 @@ pub struct Completion {
     pub result: Vec<u8>,
 }
 
+/// What a [`QueueListener`] hears about. Each is announced on its own channel with the
+/// payload "STUDY_ID TASK_KEY". A channel is per database, not per schema, so a listener
+/// hears every study's events and its caller keeps the ones it knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueEvent {
+    /// A worker stored a task's result (the submitter waits for these).
+    Result,
+    /// A running task was cancelled (its trial was pruned, or its study closed): the worker
+    /// fitting it can stop.
+    Cancelled,
+}
+
+impl QueueEvent {
+    fn channel(self) -> &'static str {
+        match self {
+            QueueEvent::Result => "whet_queue_results",
+            QueueEvent::Cancelled => "whet_queue_cancelled",
+        }
+    }
+}
+
+/// Queue events as PostgreSQL announces them (LISTEN, on a connection of its own). They are
+/// a hint, not the record: one sent while the connection was down is lost, so a waiter
+/// still reads the queue now and then.
+pub struct QueueListener {
+    /// Always Some until dropped.
+    listener: Option<sqlx::postgres::PgListener>,
+    location: String,
+    /// The runtime the listener's connection lives on.
+    runtime: tokio::runtime::Handle,
+}
+
+impl Drop for QueueListener {
+    fn drop(&mut self) {
+        // sqlx closes a dropped listener's connection on a task of its runtime; the blocking
+        // Store's callers drop it outside that runtime, where spawning would panic.
+        let _entered = self.runtime.enter();
+        self.listener.take();
+    }
+}
+
+impl QueueListener {
+    /// The (study id, task key) of the events heard, waiting up to `timeout` for the first
+    /// (empty when none came in time).
+    pub async fn wait(&mut self, timeout: Duration) -> Result<Vec<(String, i64)>> {
+        let mut events = Vec::new();
+        let Some(listener) = self.listener.as_mut() else {
+            return Ok(events);
+        };
+        let mut wait = timeout;
+        // After the first event, take those already received without waiting.
+        while let Ok(next) = tokio::time::timeout(wait, listener.recv()).await {
+            let n = next.map_err(|e| Error::db(&self.location, "receive queue events", e))?;
+            if let Some((study, key)) = n.payload().split_once(' ')
+                && let Ok(key) = key.parse::<i64>()
+            {
+                events.push((study.to_string(), key));
+            }
+            wait = Duration::ZERO;
+        }
+        Ok(events)
+    }
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
@@ -231,8 +295,12 @@ impl AsyncStore {
             .await
             .map_err(self.err("close distributed study"))?;
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE trial_queue SET state = 'cancelled', finished_time = {NOW}, result = NULL \
-             WHERE study_id = $1 AND state IN ('queued', 'running')"
+            "WITH cancelled AS (\
+                 UPDATE trial_queue SET state = 'cancelled', finished_time = {NOW}, result = NULL \
+                 WHERE study_id = $1 AND state IN ('queued', 'running') \
+                 RETURNING task_key, study_id, lease_owner IS NOT NULL AS running) \
+             SELECT COUNT(*) FROM (SELECT pg_notify('whet_queue_cancelled', study_id || ' ' || task_key) \
+                 FROM cancelled WHERE running) AS announced"
         )))
         .bind(study_id.to_string())
         .execute(&mut *tx)
@@ -250,26 +318,58 @@ impl AsyncStore {
         tasks: &[NewTask],
     ) -> Result<Vec<i64>> {
         self.require_queue()?;
-        let mut tx = self.begin_write().await?;
-        let mut keys = Vec::with_capacity(tasks.len());
-        for t in tasks {
-            let key: i64 = sqlx::query_scalar(
-                "INSERT INTO trial_queue (study_id, experiment_id, trial, fold, spec, state, created_time) \
-                 VALUES ($1, $2, $3, $4, $5, 'queued', $6) RETURNING task_key",
-            )
+        if tasks.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One statement for a trial's folds: rows are inserted, and keys drawn, in the
+        // order given, which is the order workers claim them in.
+        let rows = (0..tasks.len())
+            .map(|i| {
+                format!(
+                    "($1, $2, ${}, ${}, ${}, 'queued', $3)",
+                    4 + 3 * i,
+                    5 + 3 * i,
+                    6 + 3 * i
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO trial_queue (study_id, experiment_id, trial, fold, spec, state, created_time) \
+             VALUES {rows} RETURNING task_key, trial, fold"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(study_id.to_string())
             .bind(experiment_id)
-            .bind(t.trial)
-            .bind(t.fold)
-            .bind(t.spec.clone())
-            .bind(super::now_ms())
-            .fetch_one(&mut *tx)
+            .bind(super::now_ms());
+        for t in tasks {
+            query = query.bind(t.trial).bind(t.fold).bind(t.spec.clone());
+        }
+        let mut tx = self.begin_write().await?;
+        let returned = query
+            .fetch_all(&mut *tx)
             .await
             .map_err(self.err("enqueue trial"))?;
-            keys.push(key);
-        }
         tx.commit().await.map_err(self.err("commit"))?;
-        Ok(keys)
+        let get = |e| Error::db(&self.location, "enqueue trial", e);
+        let mut by_task = std::collections::HashMap::new();
+        for row in &returned {
+            let key: i64 = row.try_get(0).map_err(get)?;
+            let trial: i64 = row.try_get(1).map_err(get)?;
+            let fold: i64 = row.try_get(2).map_err(get)?;
+            by_task.insert((trial, fold), key);
+        }
+        tasks
+            .iter()
+            .map(|t| {
+                by_task.get(&(t.trial, t.fold)).copied().ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "enqueueing trial {} fold {} returned no key (was it given twice?)",
+                        t.trial, t.fold
+                    ))
+                })
+            })
+            .collect()
     }
 
     /// Claims the oldest task that is queued or whose lease ran out (of one experiment's
@@ -319,7 +419,8 @@ impl AsyncStore {
                  UPDATE trial_queue SET state = 'done', result = $6, result_owner = lease_owner, \
                  finished_time = {NOW}, lease_until = NULL \
                  WHERE task_key = $4 AND attempts = $5 AND state = 'running' AND lease_until >= {NOW} \
-                 RETURNING task_key), \
+                 RETURNING task_key, study_id), \
+             announced AS (SELECT pg_notify('whet_queue_results', study_id || ' ' || task_key) FROM done), \
              next AS (\
                  UPDATE trial_queue SET state = 'running', attempts = attempts + 1, lease_owner = $1, \
                  lease_until = {NOW} + $2 \
@@ -334,7 +435,7 @@ impl AsyncStore {
                          AND state = 'queued' AND ($3 < 0 OR experiment_id = $3) \
                          ORDER BY task_key LIMIT 1 FOR UPDATE SKIP LOCKED)) \
                  RETURNING task_key, study_id, trial, fold, spec, attempts) \
-             SELECT (SELECT COUNT(*) FROM done), next.task_key, next.study_id, next.trial, \
+             SELECT (SELECT COUNT(*) FROM announced), next.task_key, next.study_id, next.trial, \
                  next.fold, next.spec, next.attempts \
              FROM (SELECT 1) AS one LEFT JOIN next ON TRUE"
         );
@@ -402,18 +503,41 @@ impl AsyncStore {
     pub async fn queue_complete(&self, key: i64, attempt: i64, result: &[u8]) -> Result<bool> {
         self.require_queue()?;
         let sql = format!(
-            "UPDATE trial_queue SET state = 'done', result = $3, result_owner = lease_owner, \
-             finished_time = {NOW}, lease_until = NULL \
-             WHERE task_key = $1 AND attempts = $2 AND state = 'running' AND lease_until >= {NOW}"
+            "WITH done AS (\
+                 UPDATE trial_queue SET state = 'done', result = $3, result_owner = lease_owner, \
+                 finished_time = {NOW}, lease_until = NULL \
+                 WHERE task_key = $1 AND attempts = $2 AND state = 'running' AND lease_until >= {NOW} \
+                 RETURNING task_key, study_id) \
+             SELECT COUNT(*) FROM (SELECT pg_notify('whet_queue_results', study_id || ' ' || task_key) FROM done) AS announced"
         );
-        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let stored: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(key)
             .bind(attempt)
             .bind(result.to_vec())
-            .execute(&self.pool)
+            .fetch_one(&self.pool)
             .await
             .map_err(self.err("store a trial's result"))?;
-        Ok(r.rows_affected() == 1)
+        Ok(stored == 1)
+    }
+
+    /// A listener for `event`s (LISTEN on a connection of its own): a submitter sleeps until
+    /// a result arrives instead of polling each task's state, and a worker hears at once
+    /// that the fold it fits is no longer wanted.
+    pub async fn queue_listen(&self, event: QueueEvent) -> Result<QueueListener> {
+        self.require_queue()?;
+        let url = self.pg_url.as_deref().unwrap_or_default();
+        let mut listener = sqlx::postgres::PgListener::connect(url)
+            .await
+            .map_err(self.err("listen to the trial queue"))?;
+        listener
+            .listen(event.channel())
+            .await
+            .map_err(self.err("listen to the trial queue"))?;
+        Ok(QueueListener {
+            listener: Some(listener),
+            location: self.location.clone(),
+            runtime: tokio::runtime::Handle::current(),
+        })
     }
 
     /// Gives a claimed task back to the queue, saying why (e.g. the data could not be read).
@@ -491,8 +615,12 @@ impl AsyncStore {
             .join(", ");
         let mut tx = self.begin_write().await?;
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE trial_queue SET state = 'cancelled', finished_time = {NOW} \
-             WHERE task_key IN ({list}) AND state IN ('queued', 'running')"
+            "WITH cancelled AS (\
+                 UPDATE trial_queue SET state = 'cancelled', finished_time = {NOW} \
+                 WHERE task_key IN ({list}) AND state IN ('queued', 'running') \
+                 RETURNING task_key, study_id, lease_owner IS NOT NULL AS running) \
+             SELECT COUNT(*) FROM (SELECT pg_notify('whet_queue_cancelled', study_id || ' ' || task_key) \
+                 FROM cancelled WHERE running) AS announced"
         )))
         .execute(&mut *tx)
         .await

@@ -97,6 +97,29 @@ impl AsyncStore {
         Ok(())
     }
 
+    /// [`AsyncStore::log_batch`] and [`AsyncStore::end_run`] in one transaction: a study
+    /// ends each trial's run so, one commit instead of two.
+    pub async fn log_batch_and_end(
+        &self,
+        run: &str,
+        metrics: &[Metric],
+        params: &[(String, String)],
+        tags: &[(String, String)],
+        status: RunStatus,
+    ) -> Result<()> {
+        validate_keys(params.iter().map(|(k, _)| k), "param")?;
+        validate_keys(metrics.iter().map(|m| &m.key), "metric")?;
+        validate_keys(tags.iter().map(|(k, _)| k), "tag")?;
+        let mut tx = self.begin_write().await?;
+        let run_key = self.run_key(&mut tx, run).await?;
+        self.write_params(&mut tx, run, run_key, params).await?;
+        self.write_metrics(&mut tx, run_key, metrics).await?;
+        self.write_tags(&mut tx, run_key, tags).await?;
+        self.write_end(&mut tx, run_key, status).await?;
+        tx.commit().await.map_err(self.err("commit"))?;
+        Ok(())
+    }
+
     /// Every point of one metric in MLflow's order: by timestamp, then step, then value.
     /// Empty for an unknown run or key.
     pub async fn metric_history(&self, run: &str, key: &str) -> Result<Vec<Metric>> {
@@ -313,25 +336,41 @@ impl AsyncStore {
         run_key: i64,
         tags: &[(String, String)],
     ) -> Result<()> {
+        // A key given twice keeps its last value (one statement may not touch a row twice).
+        let mut last: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+        let mut order: Vec<&str> = Vec::new();
         for (k, v) in tags {
-            sqlx::query(
-                "INSERT INTO tags (run_key, key, value) VALUES ($1, $2, $3) \
-                 ON CONFLICT (run_key, key) DO UPDATE SET value = excluded.value",
-            )
-            .bind(run_key)
-            .bind(k.clone())
-            .bind(v.clone())
-            .execute(&mut **tx)
-            .await
-            .map_err(self.err("set tags"))?;
-            if k == RUN_NAME_TAG && !v.is_empty() {
-                sqlx::query("UPDATE runs SET name = $1 WHERE run_key = $2")
-                    .bind(v.clone())
-                    .bind(run_key)
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(self.err("rename run"))?;
+            if last.insert(k, v).is_none() {
+                order.push(k);
             }
+        }
+        // A few hundred rows per statement: a run's tags in one round trip, within SQLite's
+        // limit on bound values.
+        for chunk in order.chunks(200) {
+            let rows = (0..chunk.len())
+                .map(|i| format!("($1, ${}, ${})", 2 + 2 * i, 3 + 2 * i))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO tags (run_key, key, value) VALUES {rows} \
+                 ON CONFLICT (run_key, key) DO UPDATE SET value = excluded.value"
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(run_key);
+            for k in chunk {
+                query = query.bind(k.to_string()).bind(last[k].to_string());
+            }
+            query
+                .execute(&mut **tx)
+                .await
+                .map_err(self.err("set tags"))?;
+        }
+        if let Some(name) = last.get(RUN_NAME_TAG).filter(|v| !v.is_empty()) {
+            sqlx::query("UPDATE runs SET name = $1 WHERE run_key = $2")
+                .bind(name.to_string())
+                .bind(run_key)
+                .execute(&mut **tx)
+                .await
+                .map_err(self.err("rename run"))?;
         }
         Ok(())
     }

@@ -166,9 +166,21 @@ impl AsyncStore {
 
     pub async fn end_run(&self, run: &str, status: RunStatus) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        self.run_key(&mut tx, run).await?;
+        let run_key = self.run_key(&mut tx, run).await?;
+        self.write_end(&mut tx, run_key, status).await?;
+        tx.commit().await.map_err(self.err("commit"))?;
+        Ok(())
+    }
+
+    /// Sets a run's status (and end time, unless RUNNING) inside a caller's transaction.
+    pub(super) async fn write_end(
+        &self,
+        tx: &mut super::WriteTx,
+        run_key: i64,
+        status: RunStatus,
+    ) -> Result<()> {
         sqlx::query(
-            "UPDATE runs SET status = $1, end_time = $2, lease_until = NULL WHERE run_uuid = $3",
+            "UPDATE runs SET status = $1, end_time = $2, lease_until = NULL WHERE run_key = $3",
         )
         .bind(status.as_str())
         .bind(if status == RunStatus::Running {
@@ -176,11 +188,10 @@ impl AsyncStore {
         } else {
             Some(now_ms())
         })
-        .bind(run.to_string())
-        .execute(&mut *tx)
+        .bind(run_key)
+        .execute(&mut **tx)
         .await
         .map_err(self.err("end run"))?;
-        tx.commit().await.map_err(self.err("commit"))?;
         Ok(())
     }
 
