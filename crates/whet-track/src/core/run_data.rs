@@ -85,16 +85,7 @@ impl AsyncStore {
         params: &[(String, String)],
         tags: &[(String, String)],
     ) -> Result<()> {
-        validate_keys(params.iter().map(|(k, _)| k), "param")?;
-        validate_keys(metrics.iter().map(|m| &m.key), "metric")?;
-        validate_keys(tags.iter().map(|(k, _)| k), "tag")?;
-        let mut tx = self.begin_write().await?;
-        let run_key = self.run_key(&mut tx, run).await?;
-        self.write_params(&mut tx, run, run_key, params).await?;
-        self.write_metrics(&mut tx, run_key, metrics).await?;
-        self.write_tags(&mut tx, run_key, tags).await?;
-        tx.commit().await.map_err(self.err("commit"))?;
-        Ok(())
+        self.write_batch(run, metrics, params, tags, None).await
     }
 
     /// [`AsyncStore::log_batch`] and [`AsyncStore::end_run`] in one transaction: a study
@@ -107,6 +98,18 @@ impl AsyncStore {
         tags: &[(String, String)],
         status: RunStatus,
     ) -> Result<()> {
+        self.write_batch(run, metrics, params, tags, Some(status))
+            .await
+    }
+
+    async fn write_batch(
+        &self,
+        run: &str,
+        metrics: &[Metric],
+        params: &[(String, String)],
+        tags: &[(String, String)],
+        end: Option<RunStatus>,
+    ) -> Result<()> {
         validate_keys(params.iter().map(|(k, _)| k), "param")?;
         validate_keys(metrics.iter().map(|m| &m.key), "metric")?;
         validate_keys(tags.iter().map(|(k, _)| k), "tag")?;
@@ -115,7 +118,9 @@ impl AsyncStore {
         self.write_params(&mut tx, run, run_key, params).await?;
         self.write_metrics(&mut tx, run_key, metrics).await?;
         self.write_tags(&mut tx, run_key, tags).await?;
-        self.write_end(&mut tx, run_key, status).await?;
+        if let Some(status) = end {
+            self.write_end(&mut tx, run_key, status).await?;
+        }
         tx.commit().await.map_err(self.err("commit"))?;
         Ok(())
     }
