@@ -260,6 +260,14 @@ pub fn cmd_fit(args: &FitArgs, quiet: bool) -> Result<()> {
         Predictor::Gbdt(m) => (Some(m.n_iterations()), m.best_iteration),
         _ => (None, None),
     };
+    if let Predictor::Linear(m) = &predictor
+        && !m.converged()
+    {
+        notes.push(format!(
+            "the linear model did not converge in {} coordinate-descent passes (max_iter); its coefficients may still change: raise max_iter, or raise alpha to regularise more",
+            m.n_iter()
+        ));
+    }
     let predictor = match &log_y {
         Some(log_y) => {
             shown_params.insert("target".to_string(), "log1p".to_string());

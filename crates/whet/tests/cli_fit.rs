@@ -259,3 +259,32 @@ fn a_log_target_fit_predicts_in_the_targets_units_and_refuses_classes() {
         "{err}"
     );
 }
+
+#[test]
+fn a_linear_fit_that_stops_at_max_iter_says_so() {
+    let run = |max_iter: &str| {
+        let o = whet()
+            .args(["fit"])
+            .arg(example())
+            .args([
+                "--target",
+                "churned",
+                "--learner",
+                "linear",
+                "--json",
+                "--quiet",
+            ])
+            .args(["-p", &format!("max_iter={max_iter}"), "-p", "alpha=0.001"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("did not converge in"))
+    };
+    assert!(run("1"), "one pass cannot converge");
+    assert!(!run("1000"), "the default budget converges on the example");
+}
