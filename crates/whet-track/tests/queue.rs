@@ -3,7 +3,7 @@
 //! runs out hands the task to the next claim and voids the late result, and data is checked
 //! against its sha256; a result and the next claim go in one call (and a void result does not
 //! make its own task claimable by that call); a task whose lease ran out goes before older
-//! queued ones; eight workers calling back to back get every task exactly once. On SQLite the
+//! queued ones, and a queued first fold before later folds; eight workers calling back to back get every task exactly once. On SQLite the
 //! queue is refused with a message.
 
 use std::io::Write;
@@ -323,4 +323,34 @@ fn eight_workers_calling_back_to_back_do_every_task_exactly_once() {
     claimed.sort();
     assert_eq!(claimed, keys, "every task claimed exactly once");
     assert_eq!(store.queue_counts(Some("s7")).unwrap().done, n);
+}
+
+#[test]
+fn a_queued_first_fold_goes_before_later_folds_of_earlier_trials() {
+    let Some(store) = postgres("a_queued_first_fold_goes_before_later_folds_of_earlier_trials")
+    else {
+        return;
+    };
+    let exp = study(&store, "s1");
+    let trial = |t: i64| -> Vec<NewTask> {
+        (0..3)
+            .map(|f| NewTask {
+                trial: t,
+                fold: f,
+                spec: format!("trial {t} fold {f}"),
+            })
+            .collect()
+    };
+    // One INSERT per trial: keys come back in the order given.
+    let first = store.queue_enqueue("s1", exp, &trial(0)).unwrap();
+    let second = store.queue_enqueue("s1", exp, &trial(1)).unwrap();
+    assert!(first.windows(2).all(|w| w[0] < w[1]) && first[2] < second[0]);
+    // A fold 0 is never wasted (a trial is pruned only after a fold's result), so trial 1's
+    // goes before trial 0's later folds; then the oldest.
+    let lease = Duration::from_secs(30);
+    let order: Vec<(i64, i64)> =
+        std::iter::from_fn(|| store.queue_claim("w", None, lease).unwrap())
+            .map(|t| (t.trial, t.fold))
+            .collect();
+    assert_eq!(order, [(0, 0), (1, 0), (0, 1), (0, 2), (1, 1), (1, 2)]);
 }
