@@ -373,7 +373,8 @@ impl QueueExecutor<'_> {
     }
 
     /// Waits up to `timeout` for announced results. A listener that fails (the database
-    /// went away) is dropped: the waits poll from then on, as through a server.
+    /// went away) is dropped: the waits poll, as through a server, until
+    /// [`QueueExecutor::relisten`] gets a new one.
     fn listen(&mut self, timeout: Duration) {
         let Some(listener) = self.listener.as_mut() else {
             return;
