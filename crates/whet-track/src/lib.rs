@@ -168,6 +168,13 @@ impl Local {
     fn run<T>(&self, f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
         self.rt.block_on(f)
     }
+
+    /// Stops renewing the lease of a run that ended.
+    fn disown(&self, run: &str) {
+        if let Ok(mut g) = self.owned.lock() {
+            g.remove(run);
+        }
+    }
 }
 
 /// Runs the first expression on a local store's core (inside its runtime), the second on a
@@ -378,9 +385,7 @@ impl Store {
         match &self.backend {
             Backend::Local(l) => {
                 l.run(l.core.log_batch_and_end(run, metrics, params, tags, status))?;
-                if let Ok(mut g) = l.owned.lock() {
-                    g.remove(run);
-                }
+                l.disown(run);
                 Ok(())
             }
             Backend::Remote(r) => {
@@ -394,9 +399,7 @@ impl Store {
         match &self.backend {
             Backend::Local(l) => {
                 l.run(l.core.end_run(run, status))?;
-                if let Ok(mut g) = l.owned.lock() {
-                    g.remove(run);
-                }
+                l.disown(run);
                 Ok(())
             }
             Backend::Remote(r) => r.end_run(run, status),

@@ -3,8 +3,9 @@
 //! runs out hands the task to the next claim and voids the late result, and data is checked
 //! against its sha256; a result and the next claim go in one call (and a void result does not
 //! make its own task claimable by that call); a task whose lease ran out goes before older
-//! queued ones, and a queued first fold before later folds; eight workers calling back to back get every task exactly once. On SQLite the
-//! queue is refused with a message.
+//! queued ones, and a queued first fold before later folds; stored results and cancelled
+//! running tasks are announced; eight workers calling back to back get every task exactly
+//! once. On SQLite the queue is refused with a message.
 
 use std::io::Write;
 use std::time::Duration;
@@ -353,4 +354,55 @@ fn a_queued_first_fold_goes_before_later_folds_of_earlier_trials() {
             .map(|t| (t.trial, t.fold))
             .collect();
     assert_eq!(order, [(0, 0), (1, 0), (0, 1), (0, 2), (1, 1), (1, 2)]);
+}
+
+#[test]
+fn stored_results_and_cancelled_running_tasks_are_announced() {
+    use whet_track::QueueEvent;
+    let Some(store) = postgres("stored_results_and_cancelled_running_tasks_are_announced") else {
+        return;
+    };
+    // Channels are per database: other tests' studies (in other schemas) are heard too, and
+    // a listener's caller keeps its own study's events.
+    let id = "announced-study";
+    let ours = |events: Vec<(String, i64)>| -> Vec<i64> {
+        events
+            .into_iter()
+            .filter(|(s, _)| s == id)
+            .map(|(_, k)| k)
+            .collect()
+    };
+    let exp = study(&store, id);
+    let keys = store.queue_enqueue(id, exp, &tasks(3)).unwrap();
+    let mut results = store.queue_listen(QueueEvent::Result).unwrap().unwrap();
+    let mut cancelled = store.queue_listen(QueueEvent::Cancelled).unwrap().unwrap();
+    let lease = Duration::from_secs(30);
+    let a = store.queue_claim("a", None, lease).unwrap().unwrap();
+    assert!(store.queue_complete(a.key, a.attempt, b"r").unwrap());
+    let mut heard = Vec::new();
+    while heard.is_empty() {
+        let events = store
+            .queue_wait(&mut results, Duration::from_secs(10))
+            .unwrap();
+        assert!(!events.is_empty(), "no result announced within 10 s");
+        heard = ours(events);
+    }
+    assert_eq!(heard, [keys[0]]);
+    // Cancelling announces the running task only: nobody is fitting the queued one.
+    let b = store.queue_claim("b", None, lease).unwrap().unwrap();
+    store.queue_cancel(&[keys[1], keys[2]]).unwrap();
+    let mut heard = Vec::new();
+    while heard.is_empty() {
+        let events = store
+            .queue_wait(&mut cancelled, Duration::from_secs(10))
+            .unwrap();
+        assert!(!events.is_empty(), "no cancellation announced within 10 s");
+        heard = ours(events);
+    }
+    assert_eq!(heard, [b.key]);
+    // The queued task's cancellation is not announced.
+    let later = store
+        .queue_wait(&mut cancelled, Duration::from_millis(300))
+        .unwrap();
+    assert!(ours(later).is_empty());
 }

@@ -133,6 +133,15 @@ impl QueueEvent {
             QueueEvent::Cancelled => "whet_queue_cancelled",
         }
     }
+
+    /// SQL announcing this event for each row of `rows` (a query or CTE with `study_id` and
+    /// `task_key`); PostgreSQL sends the notifications when the transaction commits.
+    fn announce(self, rows: &str) -> String {
+        format!(
+            "SELECT pg_notify('{}', study_id || ' ' || task_key) FROM {rows}",
+            self.channel()
+        )
+    }
 }
 
 /// Queue events as PostgreSQL announces them (LISTEN, on a connection of its own). They are
@@ -294,13 +303,13 @@ impl AsyncStore {
             .execute(&mut *tx)
             .await
             .map_err(self.err("close distributed study"))?;
+        let announce = QueueEvent::Cancelled.announce("cancelled WHERE running");
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "WITH cancelled AS (\
                  UPDATE trial_queue SET state = 'cancelled', finished_time = {NOW}, result = NULL \
                  WHERE study_id = $1 AND state IN ('queued', 'running') \
                  RETURNING task_key, study_id, lease_owner IS NOT NULL AS running) \
-             SELECT COUNT(*) FROM (SELECT pg_notify('whet_queue_cancelled', study_id || ' ' || task_key) \
-                 FROM cancelled WHERE running) AS announced"
+             SELECT COUNT(*) FROM ({announce}) AS announced"
         )))
         .bind(study_id.to_string())
         .execute(&mut *tx)
@@ -419,13 +428,14 @@ impl AsyncStore {
         lease: Duration,
     ) -> Result<(Option<bool>, Option<ClaimedTask>)> {
         self.require_queue()?;
+        let announce = QueueEvent::Result.announce("done");
         let sql = format!(
             "WITH done AS (\
                  UPDATE trial_queue SET state = 'done', result = $6, result_owner = lease_owner, \
                  finished_time = {NOW}, lease_until = NULL \
                  WHERE task_key = $4 AND attempts = $5 AND state = 'running' AND lease_until >= {NOW} \
                  RETURNING task_key, study_id), \
-             announced AS (SELECT pg_notify('whet_queue_results', study_id || ' ' || task_key) FROM done), \
+             announced AS ({announce}), \
              next AS (\
                  UPDATE trial_queue SET state = 'running', attempts = attempts + 1, lease_owner = $1, \
                  lease_until = {NOW} + $2 \
@@ -511,13 +521,14 @@ impl AsyncStore {
     /// One statement, so one round trip and its own transaction.
     pub async fn queue_complete(&self, key: i64, attempt: i64, result: &[u8]) -> Result<bool> {
         self.require_queue()?;
+        let announce = QueueEvent::Result.announce("done");
         let sql = format!(
             "WITH done AS (\
                  UPDATE trial_queue SET state = 'done', result = $3, result_owner = lease_owner, \
                  finished_time = {NOW}, lease_until = NULL \
                  WHERE task_key = $1 AND attempts = $2 AND state = 'running' AND lease_until >= {NOW} \
                  RETURNING task_key, study_id) \
-             SELECT COUNT(*) FROM (SELECT pg_notify('whet_queue_results', study_id || ' ' || task_key) FROM done) AS announced"
+             SELECT COUNT(*) FROM ({announce}) AS announced"
         );
         let stored: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(key)
@@ -623,13 +634,13 @@ impl AsyncStore {
             .collect::<Vec<_>>()
             .join(", ");
         let mut tx = self.begin_write().await?;
+        let announce = QueueEvent::Cancelled.announce("cancelled WHERE running");
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "WITH cancelled AS (\
                  UPDATE trial_queue SET state = 'cancelled', finished_time = {NOW} \
                  WHERE task_key IN ({list}) AND state IN ('queued', 'running') \
                  RETURNING task_key, study_id, lease_owner IS NOT NULL AS running) \
-             SELECT COUNT(*) FROM (SELECT pg_notify('whet_queue_cancelled', study_id || ' ' || task_key) \
-                 FROM cancelled WHERE running) AS announced"
+             SELECT COUNT(*) FROM ({announce}) AS announced"
         )))
         .execute(&mut *tx)
         .await
