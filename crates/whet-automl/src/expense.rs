@@ -140,7 +140,7 @@ pub fn fold_seconds(config: &Config, shape: &Shape, train_rows: usize) -> f64 {
             rounds * shape.outputs as f64 * per_tree
         }
         LearnerKind::Linear => {
-            // One-hot columns are bounded by the features' bins, near enough.
+            // One-hot levels are stored sparse: a row costs about one entry per feature.
             rows * features * shape.outputs as f64 * LINEAR_PASSES * LINEAR_SECONDS
         }
         LearnerKind::Knn => {

@@ -41,8 +41,15 @@
 //! * far from the optimum the quadratic model is solved only to two digits (inexact Newton),
 //!   near it to full accuracy.
 //!
-//! Every pass costs O(rows · encoded columns · outputs); memory is the dense design (rows ×
-//! encoded columns, f64) plus a few vectors per row and output.
+//! The design is stored by columns: dense columns centered, and columns with at most a
+//! quarter of their rows nonzero (one-hot levels) as their nonzero entries, centered
+//! implicitly (the pending step's change of the linear predictors carries one scalar offset
+//! for every row). A pass of the Gaussian or binomial solver costs O(stored entries), about
+//! rows × (numeric columns + categorical features) with one-hot encoding, not rows × encoded
+//! columns: on flights (236,000 rows, 165 encoded columns, 150 of them levels of four
+//! features) 1,000 passes took 15 s instead of 141 s. The multinomial writes a sparse
+//! column out when it visits it (its updates touch every row anyway). Memory is the stored
+//! entries plus a few vectors per row and output.
 //!
 //! Convergence: the final coordinate-descent pass moved no coordinate by more than `tol` in
 //! weighted root-mean-square linear-predictor units (times the target's standard deviation
@@ -69,6 +76,10 @@ use crate::encode::Encoder;
 use crate::error::{LearnError, Result};
 use solver::{Family, Problem};
 
+/// A column with at most one row in this many nonzero is stored sparse (see
+/// [`solver::Column`]): below that its entries cost less to visit than the dense rows.
+const SPARSE_SHARE: usize = 4;
+
 pub use model::LinearModel;
 pub use params::LinearParams;
 
@@ -85,12 +96,23 @@ pub fn fit_linear_until(
     params: &LinearParams,
     deadline: Option<std::time::Instant>,
 ) -> Result<LinearModel> {
+    fit_stored(data, params, deadline, SPARSE_SHARE)
+}
+
+/// The fit, with columns of at most one nonzero row in `sparse_share` stored sparse (tests
+/// check that storage changes nothing).
+fn fit_stored(
+    data: &TrainSet,
+    params: &LinearParams,
+    deadline: Option<std::time::Instant>,
+    sparse_share: usize,
+) -> Result<LinearModel> {
     params.validate()?;
     check_train_set(data)?;
     let (encoder, training) = Encoder::fit_for_training(data, params.cat_encoding)?;
     let p = encoder.width();
 
-    // Rows with positive weight, normalized weights, dense centered design (column-major).
+    // Rows with positive weight, normalized weights, the design by columns.
     let rows: Vec<usize> = (0..data.n_rows())
         .map(|i| data.row(i))
         .filter(|&r| data.weight_of(r) > 0.0)
@@ -98,16 +120,21 @@ pub fn fit_linear_until(
     let n = rows.len();
     let total: f64 = rows.iter().map(|&r| data.weight_of(r)).sum();
     let v: Vec<f64> = rows.iter().map(|&r| data.weight_of(r) / total).collect();
-    let mut x = vec![0.0; n * p];
+    // A first pass counts each column's nonzero rows, so that every column is allocated once,
+    // in its storage; the second fills the columns.
+    let mut nonzero = vec![0usize; p];
     let mut buf = vec![0.0; p];
+    let encode = |r: usize, buf: &mut [f64]| {
+        encoder.encode_row(data.x, r, buf);
+        training.apply(r, buf);
+    };
     // Categorical features whose one-hot columns cover every row (nothing capped or unseen).
     let mut groups = encoder.categorical_groups();
     let mut complete = vec![true; groups.len()];
-    for (i, &r) in rows.iter().enumerate() {
-        encoder.encode_row(data.x, r, &mut buf);
-        training.apply(r, &mut buf);
-        for (j, &b) in buf.iter().enumerate() {
-            x[j * n + i] = b;
+    for &r in &rows {
+        encode(r, &mut buf);
+        for (&b, count) in buf.iter().zip(&mut nonzero) {
+            *count += usize::from(b != 0.0);
         }
         for (g, ok) in groups.iter().zip(&mut complete) {
             *ok &= g.iter().map(|&j| buf[j]).sum::<f64>() == 1.0;
@@ -115,16 +142,64 @@ pub fn fit_linear_until(
     }
     let mut complete = complete.into_iter();
     groups.retain(|_| complete.next() == Some(true));
+    let mut columns: Vec<solver::Column> = nonzero
+        .iter()
+        .map(|&count| {
+            if count <= n / sparse_share {
+                solver::Column::Sparse {
+                    rows: Vec::with_capacity(count),
+                    values: Vec::with_capacity(count),
+                }
+            } else {
+                solver::Column::Dense(vec![0.0; n])
+            }
+        })
+        .collect();
+    for (i, &r) in rows.iter().enumerate() {
+        encode(r, &mut buf);
+        for (&b, column) in buf.iter().zip(&mut columns) {
+            match column {
+                solver::Column::Dense(x) => x[i] = b,
+                solver::Column::Sparse { rows, values } => {
+                    if b != 0.0 {
+                        rows.push(i as u32);
+                        values.push(b);
+                    }
+                }
+            }
+        }
+    }
     let mut means = vec![0.0; p];
     let mut variance = vec![0.0; p];
-    for j in 0..p {
-        let col = &mut x[j * n..(j + 1) * n];
-        let m: f64 = col.iter().zip(&v).map(|(a, w)| a * w).sum();
-        for a in col.iter_mut() {
-            *a -= m;
+    let mut shift = vec![0.0; p];
+    for (j, column) in columns.iter_mut().enumerate() {
+        match column {
+            solver::Column::Dense(col) => {
+                let m: f64 = col.iter().zip(&v).map(|(a, w)| a * w).sum();
+                for a in col.iter_mut() {
+                    *a -= m;
+                }
+                means[j] = m;
+                variance[j] = col.iter().zip(&v).map(|(a, w)| a * a * w).sum();
+            }
+            solver::Column::Sparse { rows, values } => {
+                let weight = |i: &u32| v[*i as usize];
+                let m: f64 = rows
+                    .iter()
+                    .zip(values.iter())
+                    .map(|(i, s)| s * weight(i))
+                    .sum();
+                let square: f64 = rows
+                    .iter()
+                    .zip(values.iter())
+                    .map(|(i, s)| s * s * weight(i))
+                    .sum();
+                means[j] = m;
+                shift[j] = m;
+                // Σ v (x − m)² over every row, with Σ v = 1.
+                variance[j] = (square - m * m).max(0.0);
+            }
         }
-        means[j] = m;
-        variance[j] = col.iter().zip(&v).map(|(a, w)| a * a * w).sum();
     }
     let active: Vec<bool> = variance.iter().map(|&s| s > 1e-20).collect();
 
@@ -173,7 +248,8 @@ pub fn fit_linear_until(
         n,
         p,
         kk,
-        x: &x,
+        columns: &columns,
+        shift: &shift,
         ones: vec![1.0; n],
         v: &v,
         active: &active,

@@ -14,6 +14,79 @@ pub(super) enum Family {
 /// probabilities saturate; the line search keeps the iteration correct).
 const MIN_CURVATURE: f64 = 1e-10;
 
+/// A column of the design as stored. A dense column holds its centered values; a sparse one
+/// (a one-hot level, mostly zeros) holds its nonzero raw entries, and its weighted mean (the
+/// problem's `shift`) is subtracted implicitly: centering it would make every row nonzero, and
+/// one-hot columns are most of a wide design (flights' 165 columns are 150 levels of 4
+/// features), so a coordinate's work is its entries, not the row count.
+pub(super) enum Column {
+    Dense(Vec<f64>),
+    Sparse { rows: Vec<u32>, values: Vec<f64> },
+}
+
+impl Column {
+    /// `Σ s_i · f(i)` over the stored entries `s_i`.
+    #[inline]
+    fn dot(&self, f: impl Fn(usize) -> f64) -> f64 {
+        match self {
+            Column::Dense(x) => x.iter().enumerate().map(|(i, &s)| s * f(i)).sum(),
+            Column::Sparse { rows, values } => rows
+                .iter()
+                .zip(values)
+                .map(|(&r, &s)| s * f(r as usize))
+                .sum(),
+        }
+    }
+
+    /// `Σ s_i² · f(i)` over the stored entries `s_i`.
+    #[inline]
+    fn dot_square(&self, f: impl Fn(usize) -> f64) -> f64 {
+        match self {
+            Column::Dense(x) => x.iter().enumerate().map(|(i, &s)| s * s * f(i)).sum(),
+            Column::Sparse { rows, values } => rows
+                .iter()
+                .zip(values)
+                .map(|(&r, &s)| s * s * f(r as usize))
+                .sum(),
+        }
+    }
+
+    /// `out_i += a · s_i` over the stored entries.
+    #[inline]
+    fn add_scaled(&self, a: f64, out: &mut [f64]) {
+        match self {
+            Column::Dense(x) => {
+                for (o, &s) in out.iter_mut().zip(x) {
+                    *o += a * s;
+                }
+            }
+            Column::Sparse { rows, values } => {
+                for (&r, &s) in rows.iter().zip(values) {
+                    out[r as usize] += a * s;
+                }
+            }
+        }
+    }
+}
+
+/// Gaussian and binomial: the pending Newton step's change of the linear predictors, kept as
+/// `dp_i − c` so that a sparse column's implicit centering (every row moves by `−δ·mean`) is
+/// one scalar update, with what the coordinate updates read of it kept up to date.
+struct Pending {
+    /// `v·g` per row.
+    vg: Vec<f64>,
+    /// `v·h` per row (`v` for the Gaussian, whose curvature is 1).
+    vh: Vec<f64>,
+    /// `Σ v·h`.
+    vh_total: f64,
+    /// `Σ v·h·s` per column, over its stored entries.
+    vhs: Vec<f64>,
+    dp: Vec<f64>,
+    c: f64,
+    /// `Σ (v·g + v·h·dp)`.
+    rp: f64,
+}
+
 /// The penalized problem on the centered design. Per-row, per-output arrays (`eta`, `g`, `h`,
 /// `deta`) are output-major: index `k · n + i`.
 pub(super) struct Problem<'a> {
@@ -21,8 +94,11 @@ pub(super) struct Problem<'a> {
     pub(super) p: usize,
     /// Number of outputs solved for (present classes for the multinomial).
     pub(super) kk: usize,
-    /// Centered design, column-major `p × n`.
-    pub(super) x: &'a [f64],
+    /// The design's columns (centered: see [`Column`]).
+    pub(super) columns: &'a [Column],
+    /// What is subtracted implicitly from each column's stored entries to centre it: the mean
+    /// of a sparse column, 0 for a dense one (stored centered).
+    pub(super) shift: &'a [f64],
     /// The intercept's column.
     pub(super) ones: Vec<f64>,
     /// Normalized weights (sum 1).
@@ -52,12 +128,22 @@ pub(super) struct Solution {
 }
 
 impl Problem<'_> {
-    /// Column `j` of the design; `j == p` is the intercept's column of ones.
-    fn col(&self, j: usize) -> &[f64] {
+    /// Column `j` of the centered design, dense (`j == p`: the intercept's column of ones); a
+    /// sparse column is written out into `buf`.
+    fn centered<'s>(&'s self, j: usize, buf: &'s mut Vec<f64>) -> &'s [f64] {
         if j == self.p {
-            &self.ones
-        } else {
-            &self.x[j * self.n..(j + 1) * self.n]
+            return &self.ones;
+        }
+        match &self.columns[j] {
+            Column::Dense(x) => x,
+            Column::Sparse { rows, values } => {
+                buf.clear();
+                buf.resize(self.n, -self.shift[j]);
+                for (&r, &s) in rows.iter().zip(values) {
+                    buf[r as usize] += s;
+                }
+                buf
+            }
         }
     }
 
@@ -147,10 +233,39 @@ impl Problem<'_> {
     }
 
     /// Gaussian and binomial: diagonal curvature of the quadratic model per coordinate (column
-    /// `j`, the intercept last at `j == p`).
-    fn curvatures(&self, h: &[f64], curv: &mut [f64], row_weight: &mut [f64]) {
+    /// `j`, the intercept last at `j == p`), and the pending step's per-row and per-column
+    /// sums for a new Newton step (no move yet).
+    fn curvatures(
+        &self,
+        g: &[f64],
+        h: &[f64],
+        curv: &mut [f64],
+        row_weight: &mut [f64],
+        pending: &mut Pending,
+    ) {
         let p = self.p;
-        if self.family == Family::Gaussian {
+        let gaussian = self.family == Family::Gaussian;
+        for i in 0..self.n {
+            pending.vg[i] = self.v[i] * g[i];
+            pending.vh[i] = if gaussian {
+                self.v[i]
+            } else {
+                self.v[i] * h[i]
+            };
+        }
+        pending.vh_total = pending.vh.iter().sum();
+        pending.rp = pending.vg.iter().sum();
+        pending.dp.fill(0.0);
+        pending.c = 0.0;
+        let vh = &pending.vh;
+        for (j, column) in self.columns.iter().enumerate() {
+            pending.vhs[j] = if self.active[j] {
+                column.dot(|i| vh[i])
+            } else {
+                0.0
+            };
+        }
+        if gaussian {
             for ((c, &active), &var) in curv.iter_mut().zip(self.active).zip(self.variance) {
                 *c = if active { var } else { 0.0 };
             }
@@ -160,42 +275,47 @@ impl Problem<'_> {
         for ((rw, v), q) in row_weight.iter_mut().zip(self.v).zip(h) {
             *rw = v * q.max(MIN_CURVATURE);
         }
-        for (j, c) in curv[..=p].iter_mut().enumerate() {
-            *c = if j < p && !self.active[j] {
-                0.0
+        let total: f64 = row_weight.iter().sum();
+        let rw = &*row_weight;
+        for (j, c) in curv[..p].iter_mut().enumerate() {
+            *c = if self.active[j] {
+                let column = &self.columns[j];
+                let m = self.shift[j];
+                let square = column.dot_square(|i| rw[i]);
+                if m == 0.0 {
+                    square
+                } else {
+                    // Σ w (s − m)² over every row, zeros included.
+                    (square - 2.0 * m * column.dot(|i| rw[i]) + m * m * total).max(0.0)
+                }
             } else {
-                let col = self.col(j);
-                row_weight.iter().zip(col).map(|(w, x)| w * x * x).sum()
+                0.0
             };
         }
+        curv[p] = total;
     }
 
-    /// Minimizes the quadratic model along coordinate (output `k`, column `j`; `j == p` is the
-    /// intercept) from its current value and returns the change.
-    #[allow(clippy::too_many_arguments)]
-    fn update(
-        &self,
-        k: usize,
-        j: usize,
-        current: f64,
-        hc: f64,
-        g: &[f64],
-        h: &[f64],
-        deta: &mut [f64],
-    ) -> f64 {
-        let n = self.n;
-        let x = self.col(j);
-        let v = self.v;
-        let gk = &g[k * n..(k + 1) * n];
-        let dk = &mut deta[k * n..(k + 1) * n];
-        // Gradient of the quadratic model at the pending step.
-        let grad: f64 = match self.family {
-            Family::Gaussian => (0..n).map(|i| v[i] * x[i] * (gk[i] + dk[i])).sum(),
-            Family::Binomial => {
-                let hk = &h[..n];
-                (0..n).map(|i| v[i] * x[i] * (gk[i] + hk[i] * dk[i])).sum()
-            }
-            Family::Multinomial => unreachable!("the multinomial uses update_block"),
+    /// Gaussian and binomial: minimizes the quadratic model along coordinate `j` (`j == p`
+    /// is the intercept) from its current value, moves the pending step, and returns the
+    /// change.
+    fn update(&self, j: usize, current: f64, hc: f64, pending: &mut Pending) -> f64 {
+        let Pending {
+            vg,
+            vh,
+            vh_total,
+            vhs,
+            dp,
+            c,
+            rp,
+        } = pending;
+        // Gradient of the quadratic model at the pending step: Σ v·x·(g + h·(dp − c)) with
+        // x = s − m over every row.
+        let grad = if j == self.p {
+            *rp - *c * *vh_total
+        } else {
+            let m = self.shift[j];
+            let stored = self.columns[j].dot(|i| vg[i] + vh[i] * dp[i]);
+            stored - *c * vhs[j] - m * (*rp - *c * *vh_total)
         };
         let next = if j == self.p {
             if hc <= 1e-300 {
@@ -211,8 +331,12 @@ impl Problem<'_> {
         };
         let d = next - current;
         if d != 0.0 {
-            for (e, xi) in dk.iter_mut().zip(x) {
-                *e += d * xi;
+            if j == self.p {
+                *c -= d;
+            } else {
+                self.columns[j].add_scaled(d, dp);
+                *c += d * self.shift[j];
+                *rp += d * vhs[j];
             }
         }
         d
@@ -247,7 +371,13 @@ impl Problem<'_> {
 
     /// Multinomial: the `kk × kk` block of the loss Hessian for each column (intercept last),
     /// `A_j = Σ_i v_i x_ij² (diag(p_i) − p_i p_iᵀ)`.
-    fn hessian_blocks(&self, h: &[f64], blocks: &mut [f64], row_weight: &mut [f64]) {
+    fn hessian_blocks(
+        &self,
+        h: &[f64],
+        blocks: &mut [f64],
+        row_weight: &mut [f64],
+        buf: &mut Vec<f64>,
+    ) {
         let (n, p, kk) = (self.n, self.p, self.kk);
         for j in 0..=p {
             let a = &mut blocks[j * kk * kk..(j + 1) * kk * kk];
@@ -255,7 +385,7 @@ impl Problem<'_> {
                 a.fill(0.0);
                 continue;
             }
-            let x = self.col(j);
+            let x = self.centered(j, buf);
             for ((rw, v), xi) in row_weight.iter_mut().zip(self.v).zip(x) {
                 *rw = v * xi * xi;
             }
@@ -295,10 +425,11 @@ impl Problem<'_> {
         deta: &mut [f64],
         s: &mut [f64],
         work: &mut BlockWork,
+        buf: &mut Vec<f64>,
         tol: f64,
     ) -> f64 {
         let (n, p, kk) = (self.n, self.p, self.kk);
-        let x = self.col(j);
+        let x = self.centered(j, buf);
         let v = self.v;
         let s_ro = &s[..n];
         for k in 0..kk {
@@ -396,6 +527,16 @@ impl Problem<'_> {
         let mut deta = vec![0.0; n * kk];
         let mut s = vec![0.0; if multinomial { n } else { 0 }];
         let mut row_weight = vec![0.0; n];
+        let mut column_buf = Vec::new();
+        let mut pending = Pending {
+            vg: vec![0.0; if multinomial { 0 } else { n }],
+            vh: vec![0.0; if multinomial { 0 } else { n }],
+            vh_total: 0.0,
+            vhs: vec![0.0; p],
+            dp: vec![0.0; if multinomial { 0 } else { n }],
+            c: 0.0,
+            rp: 0.0,
+        };
         let mut shift_buf = Vec::new();
         let mut curv = vec![0.0; kk * (p + 1)];
         let mut delta = vec![0.0; kk * (p + 1)];
@@ -408,14 +549,14 @@ impl Problem<'_> {
         while sweeps < max_iter && !interrupted {
             self.derivatives(&eta, &mut g, &mut h);
             if multinomial {
-                self.hessian_blocks(&h, &mut blocks, &mut row_weight);
+                self.hessian_blocks(&h, &mut blocks, &mut row_weight, &mut column_buf);
                 for j in 0..=p {
                     for k in 0..kk {
                         curv[k * (p + 1) + j] = blocks[j * kk * kk + k * kk + k];
                     }
                 }
             } else {
-                self.curvatures(&h, &mut curv, &mut row_weight);
+                self.curvatures(&g, &h, &mut curv, &mut row_weight, &mut pending);
             }
             delta.fill(0.0);
             deta.fill(0.0);
@@ -448,26 +589,22 @@ impl Problem<'_> {
                             &mut deta,
                             &mut s,
                             &mut block_work,
+                            &mut column_buf,
                             0.01 * inner_tol,
                         );
                         largest = largest.max(moved);
                     }
                 }
-                for k in 0..if multinomial { 0 } else { kk } {
+                if !multinomial {
                     for j in (0..=p).rev() {
                         if j < p && !self.active[j] {
                             continue;
                         }
-                        let c = k * (p + 1) + j;
-                        let current = if j == p {
-                            intercept[k]
-                        } else {
-                            beta[k * p + j]
-                        } + delta[c];
-                        let d = self.update(k, j, current, curv[c], &g, &h, &mut deta);
+                        let current = if j == p { intercept[0] } else { beta[j] } + delta[j];
+                        let d = self.update(j, current, curv[j], &mut pending);
                         if d != 0.0 {
-                            delta[c] += d;
-                            let hc = curv[c] + if j < p { self.l2 } else { 0.0 };
+                            delta[j] += d;
+                            let hc = curv[j] + if j < p { self.l2 } else { 0.0 };
                             largest = largest.max(d.abs() * hc.sqrt());
                         }
                     }
@@ -488,6 +625,11 @@ impl Problem<'_> {
                 if largest <= target {
                     inner_converged = largest <= inner_tol.max(tol);
                     break;
+                }
+            }
+            if !multinomial {
+                for (e, &d) in deta.iter_mut().zip(&pending.dp) {
+                    *e = d - pending.c;
                 }
             }
 

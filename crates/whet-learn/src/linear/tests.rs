@@ -929,3 +929,83 @@ fn target_encoding_gives_a_share_per_class_and_ordinal_a_rank() {
         .count();
     assert_eq!(right, 162);
 }
+
+#[test]
+fn sparse_and_dense_columns_give_the_same_model() {
+    // Numeric features, one with missing values, and two categoricals whose one-hot levels
+    // are sparse by default; fitted with every column dense, the default storage, and every
+    // column sparse (implicitly centered), for each family, ridge and elastic net.
+    let n = 400;
+    let mut state = 7u64;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as f64 / (1u64 << 31) as f64
+    };
+    let x1: Vec<f32> = (0..n).map(|_| (next() * 4.0 - 2.0) as f32).collect();
+    let x2: Vec<f32> = (0..n)
+        .map(|i| {
+            if i % 11 == 3 {
+                f32::NAN
+            } else {
+                (next() * 10.0 + 100.0) as f32
+            }
+        })
+        .collect();
+    let c1: Vec<u32> = (0..n).map(|_| (next() * 12.0) as u32).collect();
+    let c2: Vec<u32> = (0..n).map(|_| (next() * next() * 30.0) as u32).collect();
+    let x = features(vec![
+        num("x1", &x1),
+        num("x2", &x2),
+        cat("c1", &c1, 12),
+        cat("c2", &c2, 30),
+    ]);
+    let score = |i: usize| {
+        f64::from(x1[i]) + 0.3 * f64::from(c1[i] % 4) - 0.2 * f64::from(c2[i] % 3) + next() - 0.5
+    };
+    let z: Vec<f64> = (0..n).map(score).collect();
+    let targets = [
+        (Task::Regression, z.clone()),
+        (
+            Task::Binary,
+            z.iter().map(|&s| f64::from(u8::from(s > 0.3))).collect(),
+        ),
+        (
+            Task::Multiclass,
+            z.iter()
+                .map(|&s| {
+                    if s < -0.5 {
+                        0.0
+                    } else if s < 0.8 {
+                        1.0
+                    } else {
+                        2.0
+                    }
+                })
+                .collect(),
+        ),
+    ];
+    for (task, y) in &targets {
+        for (alpha, l1_ratio) in [(0.01, 0.0), (0.003, 0.5)] {
+            let set = train(&x, y, *task);
+            let p = params(alpha, l1_ratio);
+            let fit = |share| fit_stored(&set, &p, None, share).unwrap();
+            let dense = fit(usize::MAX);
+            assert!(dense.converged, "{task:?}");
+            for share in [SPARSE_SHARE, 1] {
+                let other = fit(share);
+                assert!(other.converged, "{task:?} {share}");
+                // The same path in exact arithmetic, so about the same passes.
+                assert!(
+                    other.n_iter.abs_diff(dense.n_iter) <= 2,
+                    "{task:?} {share}: {} vs {} passes",
+                    other.n_iter,
+                    dense.n_iter
+                );
+                assert_close(&other.coef, &dense.coef, 1e-7);
+                assert_close(&other.intercept, &dense.intercept, 1e-7);
+            }
+        }
+    }
+}
