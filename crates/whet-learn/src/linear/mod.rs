@@ -46,10 +46,10 @@
 //! implicitly (the pending step's change of the linear predictors carries one scalar offset
 //! for every row). A pass of the Gaussian or binomial solver costs O(stored entries), about
 //! rows × (numeric columns + categorical features) with one-hot encoding, not rows × encoded
-//! columns: on flights (236,000 rows, 165 encoded columns, 150 of them levels of four
-//! features) 1,000 passes took 15 s instead of 141 s. The multinomial writes a sparse
-//! column out when it visits it (its updates touch every row anyway). Memory is the stored
-//! entries plus a few vectors per row and output.
+//! columns: on flights (236,000 rows; four categorical features of up to 64 one-hot levels
+//! each, and a dozen numeric ones) 1,000 passes took 15 s instead of 141 s. The multinomial
+//! writes a sparse column out when it visits it (its updates touch every row anyway). Memory
+//! is the stored entries plus a few vectors per row and output.
 //!
 //! Convergence: the final coordinate-descent pass moved no coordinate by more than `tol` in
 //! weighted root-mean-square linear-predictor units (times the target's standard deviation

@@ -17,8 +17,8 @@ const MIN_CURVATURE: f64 = 1e-10;
 /// A column of the design as stored. A dense column holds its centered values; a sparse one
 /// (a one-hot level, mostly zeros) holds its nonzero raw entries, and its weighted mean (the
 /// problem's `shift`) is subtracted implicitly: centering it would make every row nonzero, and
-/// one-hot columns are most of a wide design (flights' 165 columns are 150 levels of 4
-/// features), so a coordinate's work is its entries, not the row count.
+/// one-hot columns are most of a wide design (flights' four categorical features give up to
+/// 64 levels each), so a coordinate's work is its entries, not the row count.
 pub(super) enum Column {
     Dense(Vec<f64>),
     Sparse { rows: Vec<u32>, values: Vec<f64> },
