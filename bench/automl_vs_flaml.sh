@@ -21,6 +21,9 @@ PY="$(bash ../shared/peers/setup.sh | tail -1)"
 # LightGBM's OpenMP threads keep their library default (spin, then sleep): OMP_WAIT_POLICY=passive
 # made every parallel region wait on a futex wake-up, up to 6× slower fits on small data.
 unset WHET_STORE
+# FLAML calls scikit-learn's `delayed` outside its `Parallel`, and scikit-learn warns on every call:
+# 25,000 lines of the same warning buried the table in the last full run's log.
+export PYTHONWARNINGS="ignore::UserWarning:sklearn.utils.parallel"
 
 echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- crates || echo " (+ uncommitted changes in crates/: $(git diff --stat HEAD -- crates | tail -1 | sed 's/^ *//'))")"
 echo "date: $(date -u)"
