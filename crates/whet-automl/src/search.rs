@@ -1105,7 +1105,7 @@ mod tests {
         let shape = Shape::with_bins(320, &binned, DEFAULT_MAX_BIN, Task::Multiclass, 32);
         let fold_rows: Vec<usize> = plan.folds.iter().map(|f| f.train.len()).collect();
         // A budget scaled down with the data: one boosting default takes over its share.
-        let seconds = 2.0;
+        let seconds = 1.0;
         let triage = Triage::assess(Task::Multiclass, &shape, &fold_rows, seconds);
         assert!(triage.probes_first(), "{triage:?}");
         let options = SearchOptions {

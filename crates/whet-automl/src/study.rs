@@ -865,7 +865,7 @@ mod tests {
         assert!(notes[0].contains("3 folds with 63 bins"), "{notes:?}");
         // A longer budget needs fewer folds only; a much longer one nothing.
         let mut notes = Vec::new();
-        let c = cheaper_validation(&spec(500), Task::Multiclass, &y, 32, &binned, &mut notes);
+        let c = cheaper_validation(&spec(180), Task::Multiclass, &y, 32, &binned, &mut notes);
         assert_eq!(c.map(|c| (c.folds, c.max_bin)), Some((3, 255)));
         assert!(
             cheaper_validation(&spec(3600), Task::Multiclass, &y, 32, &binned, &mut notes)
