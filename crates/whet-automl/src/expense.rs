@@ -28,11 +28,10 @@ pub const DEFAULT_MAX_BIN: usize = 255;
 // Calibrated with `whet fit --threads 1` (one fold's fit on one core, as a trial's folds are
 // fitted two at a time) of 100 rounds: boosting on 80,000 movielens rows (42 features, 2.0 ns
 // per row-feature in all), on digits (10 classes, ~12 bins per feature) and on a 32-class,
-// 1,500-row set (221 bins per feature, 3.7 ns per leaf-feature-bin). A trial's estimate is the
-// sum over its folds, so on two cores it is about twice the wall time the trial takes: the
-// margin for validation every round and a busy machine. (The constants used to be twice the CPU
-// time of older, slower fits: movielens trials took a third of their estimate, were capped at
-// about 120 rounds and validated on 3 folds instead of 5.)
+// 1,500-row set (221 bins per feature, 3.7 ns per leaf-feature-bin); see [`trial_seconds`] for
+// how folds add up. (The constants used to be twice the CPU time of older, slower fits:
+// movielens trials took a third of their estimate, were capped at about 120 rounds and
+// validated on 3 folds instead of 5.)
 /// Seconds per row and feature of building a histogram.
 const HISTOGRAM_SECONDS: f64 = 2.2e-9;
 /// Seconds per bin of one feature scanned for a split, per leaf.
@@ -167,12 +166,19 @@ fn forest_visits(rows: f64, leaves: f64, mean_bins: f64) -> f64 {
     visits
 }
 
-/// Estimated seconds of a whole trial: `config` on every fold, `train_rows` per fold.
+/// Estimated seconds of a whole trial: `config` on every fold, `train_rows` per fold. Twice
+/// the wall time it should take on two cores, as the margin for validation every round,
+/// bagging's scattered rows and a busy machine: cross-validation fits its folds two at a time
+/// (about half their summed single-core seconds), while a holdout's one fold has nothing to
+/// overlap with and its fit's own threads gain little (`whet fit` on birthdays' 298,000 rows,
+/// 10 features, 200 rounds of 100 leaves: 2.02 s on one thread, 2.31 s on two).
 pub fn trial_seconds(config: &Config, shape: &Shape, train_rows: &[usize]) -> f64 {
-    train_rows
+    let single_core: f64 = train_rows
         .iter()
         .map(|&r| fold_seconds(config, shape, r))
-        .sum()
+        .sum();
+    let overlap = train_rows.len().clamp(1, 2) as f64;
+    2.0 * single_core / overlap
 }
 
 /// Boosting's first default (the HGB-like one): what "one trial" means when deciding
@@ -291,6 +297,15 @@ mod tests {
             60.0,
         );
         assert!(cheaper.reference_seconds < t.reference_seconds / 3.0);
+    }
+
+    #[test]
+    fn a_holdout_trial_costs_its_whole_fold_and_folds_overlap_in_pairs() {
+        let shape = Shape::new(300_000, 10, 60.0, Task::Regression, 1);
+        let config = reference_trial(Task::Regression);
+        let one = fold_seconds(&config, &shape, 270_000);
+        assert_eq!(trial_seconds(&config, &shape, &[270_000]), 2.0 * one);
+        assert_eq!(trial_seconds(&config, &shape, &[270_000; 5]), 5.0 * one);
     }
 
     #[test]
