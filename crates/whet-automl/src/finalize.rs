@@ -238,7 +238,7 @@ fn with_rounds(params: LearnerParams, rounds: usize) -> LearnerParams {
 }
 
 /// Runs `jobs` two at a time when there are threads to spare; results come back in job order.
-fn run_paired<T: Send, R: Send>(jobs: Vec<T>, run: impl Fn(T) -> R + Sync) -> Vec<R> {
+pub(crate) fn run_paired<T: Send, R: Send>(jobs: Vec<T>, run: impl Fn(T) -> R + Sync) -> Vec<R> {
     let width = if rayon::current_num_threads() > 1 {
         2
     } else {

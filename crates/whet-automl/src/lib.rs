@@ -31,6 +31,7 @@ pub mod oof;
 pub mod plan;
 pub mod remote;
 pub mod report;
+mod revalidate;
 mod schedule;
 pub mod search;
 pub mod space;

@@ -22,6 +22,9 @@ pub struct CvPlan {
     /// A second partition of the same rows, drawn independently of `folds`, on which the
     /// final bag and refit are compared (empty: not compared); see `finalize`.
     pub comparison_folds: Vec<Fold>,
+    /// A third partition of the same rows, on which the ensemble candidates are validated
+    /// again before the ensemble is selected (empty: not done); see `revalidate`.
+    pub revalidation_folds: Vec<Fold>,
     /// What kind of split, for reports ("stratified 5-fold", ...).
     pub description: String,
     pub notes: Vec<String>,
@@ -29,6 +32,8 @@ pub struct CvPlan {
 
 /// Seeds the comparison partition (`CvPlan::comparison_folds`) from the search's seed.
 pub const COMPARISON_SEED: u64 = 0xC0FF_EE5E_ED00_0001;
+/// Seeds the revalidation partition (`CvPlan::revalidation_folds`) from the search's seed.
+pub const REVALIDATION_SEED: u64 = 0x5EC0_4D5E_ED00_0002;
 
 /// Stratified k-fold for classification (rare classes pooled so every stratum spans the
 /// folds), plain shuffled k-fold for regression.
@@ -57,10 +62,12 @@ pub fn plan_folds(
     }
     // The comparison partition: the same procedure, another seed.
     let other_seed = seed ^ COMPARISON_SEED;
+    let third_seed = seed ^ REVALIDATION_SEED;
     if task == Task::Regression {
         return Ok(CvPlan {
             folds: kfold(n, k, true, seed)?,
             comparison_folds: kfold(n, k, true, other_seed)?,
+            revalidation_folds: kfold(n, k, true, third_seed)?,
             description: format!("shuffled {k}-fold cross-validation"),
             notes,
         });
@@ -99,6 +106,7 @@ pub fn plan_folds(
         Ok(folds) => Ok(CvPlan {
             folds,
             comparison_folds: stratified_kfold(&labels, k, other_seed)?,
+            revalidation_folds: stratified_kfold(&labels, k, third_seed)?,
             description: format!("stratified {k}-fold cross-validation"),
             notes,
         }),
@@ -107,6 +115,7 @@ pub fn plan_folds(
             Ok(CvPlan {
                 folds: kfold(n, k, true, seed)?,
                 comparison_folds: kfold(n, k, true, other_seed)?,
+                revalidation_folds: kfold(n, k, true, third_seed)?,
                 description: format!("shuffled {k}-fold cross-validation"),
                 notes,
             })
@@ -129,6 +138,7 @@ pub fn plan_holdout(
         return Ok(CvPlan {
             folds: vec![holdout(y.len(), valid_fraction, seed)?],
             comparison_folds: Vec::new(),
+            revalidation_folds: Vec::new(),
             description: format!("shuffled {percent:.0}% holdout"),
             notes: Vec::new(),
         });
@@ -137,6 +147,7 @@ pub fn plan_holdout(
     Ok(CvPlan {
         folds: vec![stratified_holdout(&labels, valid_fraction, seed)?],
         comparison_folds: Vec::new(),
+        revalidation_folds: Vec::new(),
         description: format!("stratified {percent:.0}% holdout"),
         notes: Vec::new(),
     })
@@ -173,6 +184,7 @@ pub fn plan_validation(
         let other = group_kfold(keys, folds_wanted, seed ^ COMPARISON_SEED)?;
         CvPlan {
             comparison_folds: finalize::unless_same_partition(&folds, other),
+            revalidation_folds: Vec::new(),
             folds,
             description: format!("group {folds_wanted}-fold cross-validation by '{column}'"),
             notes: Vec::new(),
@@ -182,6 +194,7 @@ pub fn plan_validation(
         CvPlan {
             folds: time_split(keys, folds_wanted, 0)?,
             comparison_folds: Vec::new(),
+            revalidation_folds: Vec::new(),
             description: format!("time-ordered {folds_wanted}-fold cross-validation by '{column}'"),
             notes: Vec::new(),
         }

@@ -235,10 +235,18 @@ fn final_model_detail(
         format!("{what} refit on all {train_rows} training rows")
     } else if holdout {
         format!("{what} fitted on the {train_share:.0}% of rows outside the holdout")
-    } else if result.uses_ensemble {
-        format!("{what} a bag of its {} fold models", plan.folds.len())
     } else {
-        format!("{what} as a bag of its {} fold models", plan.folds.len())
+        let bag = if result.revalidated {
+            format!(
+                "{} fold models ({} folds of two partitions)",
+                2 * plan.folds.len(),
+                plan.folds.len()
+            )
+        } else {
+            format!("{} fold models", plan.folds.len())
+        };
+        let joint = if result.uses_ensemble { "" } else { "as " };
+        format!("{what} {joint}a bag of its {bag}")
     };
     if let Some(c) = &result.refit_comparison {
         let (first, second) = if refit {

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use whet_data::prep::FeatureData;
+use whet_data::split::Fold;
 use whet_learn::data::Predictions;
 use whet_learn::metrics::Metric;
 use whet_learn::model::{EnsembleModel, Predictor};
@@ -31,6 +32,7 @@ use crate::finalize::{self, FinalMode, FinalStrategy, Member, RefitComparison, c
 use crate::halving::{FoldsOutcome, fold_tasks, run_folds, run_folds_remote, seed_of_trial};
 use crate::plan::CvPlan;
 use crate::remote::{FinalTask, FoldExecutor};
+use crate::revalidate;
 use crate::schedule::{LearnerState, next_config, portfolio_queue, probes_first, ran_to_cap};
 use crate::space::{Config, LearnerKind, active_dims};
 use crate::trial::{FoldError, FoldModel, FoldResult, Problem, fit_fold, loss_of};
@@ -110,8 +112,13 @@ pub struct EnsembleReport {
 #[derive(Debug)]
 pub struct SearchResult {
     pub trials: Vec<TrialRecord>,
+    /// The best single trial: by the search's scores, or by the revalidation's when the
+    /// candidates were validated again (see `revalidate`).
     pub best_trial: usize,
     pub ensemble: Option<EnsembleReport>,
+    /// Whether the candidates were validated again on a second partition: the ensemble was
+    /// selected there and each member's bag holds its fold models from both partitions.
+    pub revalidated: bool,
     /// True when the final model is the ensemble (it beat the best single trial in CV).
     pub uses_ensemble: bool,
     pub cv_score: f64,
@@ -291,6 +298,8 @@ fn search_loop(
         0
     };
     let max_trials = options.budget.max_trials();
+    // Fitted in this process, like the final stage by default, remote workers or not.
+    let revalidates = revalidate::applies(n_rows, &plan.revalidation_folds);
     let mut trials: Vec<TrialRecord> = Vec::new();
     let mut kept: Vec<Kept> = Vec::new();
     let mut stopped_by = StopReason::TrialBudget;
@@ -330,8 +339,18 @@ fn search_loop(
                     budget_seconds,
                 );
                 let predict: Vec<f64> = likely.iter().map(|k| k.predict_seconds).collect();
+                let revalidation = if revalidates {
+                    revalidate::reserve_seconds(
+                        n_rows,
+                        &plan.revalidation_folds,
+                        &kept.iter().map(|k| k.fit_seconds).collect::<Vec<_>>(),
+                        budget_seconds,
+                    )
+                } else {
+                    0.0
+                };
                 let reserve = finish_reserve(&predict, options.finish_factor)
-                    + Duration::from_secs_f64(final_stage);
+                    + Duration::from_secs_f64(final_stage + revalidation);
                 d.checked_sub(reserve).unwrap_or(d)
             })
         };
@@ -541,7 +560,8 @@ fn search_loop(
         send_new_notes(observer, &notes, &mut notes_sent);
         if completed {
             likely.forget();
-            let (oof, models, predict_seconds) = assemble_oof(problem, plan, &oof_rows, results);
+            let (oof, models, predict_seconds) =
+                assemble_oof(problem, &plan.folds, &oof_rows, results);
             kept.push(Kept {
                 trial: id,
                 config: config.clone(),
@@ -625,6 +645,7 @@ fn search_loop(
             trials,
             best_trial,
             ensemble: None,
+            revalidated: false,
             uses_ensemble: false,
             predictor: rescue.model.predictor()?.into_owned(),
             final_strategy: FinalStrategy::Bag,
@@ -639,11 +660,27 @@ fn search_loop(
 
     // `kept` is sorted best first.
     observer.event(StudyEvent::StageChanged(Stage::Ensemble));
+    let revalidated = revalidates
+        && revalidate_candidates(
+            problem,
+            plan,
+            &oof_rows,
+            &mut kept,
+            metric,
+            deadline,
+            budget_seconds,
+            &mut notes,
+        );
+    // The best single model: the search's best, or the revalidation's (then scored there).
     let best = &kept[0];
     let best_trial = best.trial;
     let candidates: Vec<&Predictions> = kept.iter().map(|k| &k.oof).collect();
     let selection = ensemble::select(problem, metric, &oof_rows, &candidates, ENSEMBLE_STEPS);
-    let best_score = trials[best_trial].cv_score;
+    let best_score = if revalidated {
+        problem.score(metric, &oof_rows, &best.oof)
+    } else {
+        trials[best_trial].cv_score
+    };
     let mut ensemble_report = None;
     let mut uses_ensemble = false;
     let mut members: Vec<(usize, f64)> = vec![(0, 1.0)];
@@ -744,6 +781,7 @@ fn search_loop(
         trials,
         best_trial,
         ensemble: ensemble_report,
+        revalidated,
         uses_ensemble,
         cv_score,
         cv_std,
@@ -864,9 +902,77 @@ fn mean_std(v: &[f64]) -> (f64, f64) {
 
 /// Out-of-fold predictions over `oof_rows` in row order, the fold models, and the seconds
 /// their predictions took.
-fn assemble_oof(
+/// Revalidates the kept trials on the plan's revalidation partition (see [`revalidate`]) when
+/// that fits the time left: their out-of-fold predictions become the new partition's, their
+/// new fold models join their bags, and they are ranked by their new scores. False, with a
+/// note, when it did not finish or would not fit.
+#[allow(clippy::too_many_arguments)]
+fn revalidate_candidates(
     problem: &Problem,
     plan: &CvPlan,
+    oof_rows: &[u32],
+    kept: &mut [Kept],
+    metric: Metric,
+    deadline: Option<Instant>,
+    budget_seconds: f64,
+    notes: &mut Vec<String>,
+) -> bool {
+    let n_rows = problem.x.n_rows;
+    let seconds: Vec<f64> = kept.iter().map(|k| k.fit_seconds).collect();
+    if deadline.is_some()
+        && revalidate::reserve_seconds(n_rows, &plan.revalidation_folds, &seconds, budget_seconds)
+            <= 0.0
+    {
+        return false;
+    }
+    let candidates: Vec<(&Config, u64)> = kept.iter().map(|k| (&k.config, k.seed)).collect();
+    let fresh = match revalidate::revalidate(
+        problem,
+        &plan.revalidation_folds,
+        oof_rows,
+        &candidates,
+        metric,
+        deadline,
+    ) {
+        Ok(fresh) => fresh,
+        Err(e) => {
+            notes.push(format!(
+                "the ensemble candidates were not validated on a second partition ({}); the ensemble is selected on the search's folds",
+                match e {
+                    FoldError::Interrupted => "the time budget ran out".to_string(),
+                    FoldError::Failed(m) => m,
+                }
+            ));
+            return false;
+        }
+    };
+    let searched_best = kept[0].trial;
+    for (k, r) in kept.iter_mut().zip(fresh) {
+        k.oof = r.oof;
+        k.models.extend(r.models);
+        k.iterations.extend(r.iterations);
+        k.predict_seconds += r.predict_seconds;
+    }
+    let loss = |k: &Kept| loss_of(metric, problem.score(metric, oof_rows, &k.oof));
+    kept.sort_by(|a, b| loss(a).total_cmp(&loss(b)).then(a.trial.cmp(&b.trial)));
+    notes.push(format!(
+        "the {} ensemble candidates were validated again on another partition of the rows, and the ensemble was selected there (a search's best score is partly luck); {}",
+        kept.len(),
+        if kept[0].trial == searched_best {
+            format!("trial {searched_best} is still the best single model")
+        } else {
+            format!(
+                "the best single model there is trial {} (trial {searched_best} was best in the search)",
+                kept[0].trial
+            )
+        }
+    ));
+    true
+}
+
+pub(crate) fn assemble_oof(
+    problem: &Problem,
+    folds: &[Fold],
     oof_rows: &[u32],
     results: Vec<FoldResult>,
 ) -> (Predictions, Vec<FoldModel>, f64) {
@@ -880,7 +986,7 @@ fn assemble_oof(
     let mut values = vec![0.0; oof_rows.len() * k];
     let mut models = Vec::with_capacity(results.len());
     let mut predict_seconds = 0.0;
-    for (fold, r) in plan.folds.iter().zip(results) {
+    for (fold, r) in folds.iter().zip(results) {
         for (j, &row) in fold.valid.iter().enumerate() {
             let at = position[row as usize];
             values[at * k..(at + 1) * k].copy_from_slice(r.predictions.row(j));
@@ -1189,15 +1295,66 @@ mod tests {
     fn the_ensemble_is_used_only_when_it_beats_the_best_trial_out_of_fold() {
         let r = run(12, 1);
         let e = r.ensemble.as_ref().unwrap();
-        let best = r.trials[r.best_trial].cv_score;
+        // Small data: the candidates were validated again, and the best single model is
+        // scored on that partition's out-of-fold predictions, like the ensemble.
+        assert!(r.revalidated);
         if r.uses_ensemble {
             assert!(e.members.len() > 1);
             assert_eq!(r.cv_score, e.cv_score);
         } else {
-            assert_eq!(r.cv_score, best);
+            assert_eq!(r.cv_score, e.best_trial_oof_score);
         }
         let total: f64 = e.members.iter().map(|m| m.1).sum();
         assert!((total - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn small_data_candidates_are_validated_again_before_the_ensemble_is_chosen() {
+        let (x, y) = binary_data();
+        let binned = BinnedData::fit(&x, 255).unwrap();
+        let problem = Problem {
+            x: &x,
+            y: &y,
+            weight: None,
+            task: Task::Binary,
+            n_classes: 2,
+            binned: Some(&binned),
+            log_y: None,
+        };
+        let options = SearchOptions {
+            metric: Metric::RocAuc,
+            budget: Budget::Trials(12),
+            learners: LearnerKind::ALL.to_vec(),
+            seed: 1,
+            finish_factor: 0.0,
+            final_mode: FinalMode::Bag,
+            plan_seconds: None,
+        };
+        let plan = plan_folds(Task::Binary, &y, 2, 4, 1).unwrap();
+        let r = search(&problem, &plan, &options, &mut crate::events::NoObserver).unwrap();
+        assert!(r.revalidated);
+        assert!(
+            r.notes.iter().any(|n| n.contains("validated again")),
+            "{:?}",
+            r.notes
+        );
+        // The reported score is the final model's out-of-fold score on the new partition,
+        // not the search's: the search's best trial scored differently there.
+        let all: Vec<u32> = (0..x.n_rows as u32).collect();
+        let oof = r.oof_predictions.as_ref().unwrap();
+        let rescored = problem.score(Metric::RocAuc, &all, oof);
+        assert!(
+            (rescored - r.cv_score).abs() < 1e-12,
+            "{rescored} vs {}",
+            r.cv_score
+        );
+        let searched_best = best_completed(&r.trials, Metric::RocAuc).unwrap();
+        assert_ne!(searched_best.cv_score, r.cv_score);
+        // A holdout has no partition to validate on again: the search's scores stand.
+        let holdout = crate::plan::plan_holdout(Task::Binary, &y, 0.25, 1).unwrap();
+        let h = search(&problem, &holdout, &options, &mut crate::events::NoObserver).unwrap();
+        assert!(!h.revalidated);
+        assert!(!h.notes.iter().any(|n| n.contains("validated again")));
     }
 
     #[test]
@@ -1218,8 +1375,8 @@ mod tests {
         assert!(bag.refit_comparison.is_none());
         assert_eq!(
             members(&bag),
-            4 * chosen(&bag),
-            "four fold models per member"
+            8 * chosen(&bag),
+            "four fold models of each of two partitions per member"
         );
 
         let refit = run_with(10, 2, FinalMode::Refit);
