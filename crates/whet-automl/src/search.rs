@@ -1128,20 +1128,20 @@ mod tests {
         run_with(trials, seed, FinalMode::Auto)
     }
 
-    fn run_with(trials: usize, seed: u64, final_mode: FinalMode) -> SearchResult {
-        let (x, y) = binary_data();
-        let binned = BinnedData::fit(&x, 255).unwrap();
-        let problem = Problem {
-            x: &x,
-            y: &y,
+    fn binary_problem<'a>(x: &'a Features, y: &'a [f64], binned: &'a BinnedData) -> Problem<'a> {
+        Problem {
+            x,
+            y,
             weight: None,
             task: Task::Binary,
             n_classes: 2,
-            binned: Some(&binned),
+            binned: Some(binned),
             log_y: None,
-        };
-        let plan = plan_folds(Task::Binary, &y, 2, 4, seed).unwrap();
-        let options = SearchOptions {
+        }
+    }
+
+    fn auc_options(trials: usize, seed: u64, final_mode: FinalMode) -> SearchOptions {
+        SearchOptions {
             metric: Metric::RocAuc,
             budget: Budget::Trials(trials),
             learners: LearnerKind::ALL.to_vec(),
@@ -1149,7 +1149,15 @@ mod tests {
             finish_factor: 0.0,
             final_mode,
             plan_seconds: None,
-        };
+        }
+    }
+
+    fn run_with(trials: usize, seed: u64, final_mode: FinalMode) -> SearchResult {
+        let (x, y) = binary_data();
+        let binned = BinnedData::fit(&x, 255).unwrap();
+        let problem = binary_problem(&x, &y, &binned);
+        let plan = plan_folds(Task::Binary, &y, 2, 4, seed).unwrap();
+        let options = auc_options(trials, seed, final_mode);
         search(&problem, &plan, &options, &mut crate::events::NoObserver).unwrap()
     }
 
@@ -1312,24 +1320,8 @@ mod tests {
     fn small_data_candidates_are_validated_again_before_the_ensemble_is_chosen() {
         let (x, y) = binary_data();
         let binned = BinnedData::fit(&x, 255).unwrap();
-        let problem = Problem {
-            x: &x,
-            y: &y,
-            weight: None,
-            task: Task::Binary,
-            n_classes: 2,
-            binned: Some(&binned),
-            log_y: None,
-        };
-        let options = SearchOptions {
-            metric: Metric::RocAuc,
-            budget: Budget::Trials(12),
-            learners: LearnerKind::ALL.to_vec(),
-            seed: 1,
-            finish_factor: 0.0,
-            final_mode: FinalMode::Bag,
-            plan_seconds: None,
-        };
+        let problem = binary_problem(&x, &y, &binned);
+        let options = auc_options(12, 1, FinalMode::Bag);
         let plan = plan_folds(Task::Binary, &y, 2, 4, 1).unwrap();
         let r = search(&problem, &plan, &options, &mut crate::events::NoObserver).unwrap();
         assert!(r.revalidated);
@@ -1452,15 +1444,7 @@ mod tests {
     fn through_recorder(budget: Budget, seed: u64) -> (SearchResult, Vec<(&'static str, usize)>) {
         let (x, y) = binary_data();
         let binned = BinnedData::fit(&x, 255).unwrap();
-        let problem = Problem {
-            x: &x,
-            y: &y,
-            weight: None,
-            task: Task::Binary,
-            n_classes: 2,
-            binned: Some(&binned),
-            log_y: None,
-        };
+        let problem = binary_problem(&x, &y, &binned);
         let plan = plan_folds(Task::Binary, &y, 2, 4, seed).unwrap();
         let options = SearchOptions {
             metric: Metric::RocAuc,
@@ -1534,15 +1518,7 @@ mod tests {
         // and only waits, so three threads leave two fitting.
         let (x, y) = binary_data();
         let binned = BinnedData::fit(&x, 255).unwrap();
-        let problem = Problem {
-            x: &x,
-            y: &y,
-            weight: None,
-            task: Task::Binary,
-            n_classes: 2,
-            binned: Some(&binned),
-            log_y: None,
-        };
+        let problem = binary_problem(&x, &y, &binned);
         let plan = plan_folds(Task::Binary, &y, 2, 4, 6).unwrap();
         let options = SearchOptions {
             metric: Metric::RocAuc,
