@@ -33,18 +33,19 @@ pub const MAX_ROWS: usize = 10_000;
 const BUDGET_SHARE: f64 = 0.1;
 
 /// Seconds to reserve for revalidating candidates whose trials took `fit_seconds` (each over
-/// the search's folds, as the revalidation fits as many folds): nothing when the data is not
-/// small, the plan has no revalidation partition, or it would take over a tenth of `budget`.
-pub fn reserve_seconds(n_rows: usize, folds: &[Fold], fit_seconds: &[f64], budget: f64) -> f64 {
+/// the search's folds, as the revalidation fits as many folds) where it [`applies`]: nothing
+/// when it would take over a tenth of `budget`.
+pub fn reserve_seconds(fit_seconds: &[f64], budget: f64) -> f64 {
     let seconds: f64 = fit_seconds.iter().sum();
-    if applies(n_rows, folds) && seconds <= BUDGET_SHARE * budget {
+    if seconds <= BUDGET_SHARE * budget {
         seconds
     } else {
         0.0
     }
 }
 
-/// Whether revalidation is done at all for `n_rows` rows and this revalidation partition.
+/// Whether revalidation is done at all for `n_rows` rows and this revalidation partition
+/// (checked once per search: it walks every row).
 pub fn applies(n_rows: usize, folds: &[Fold]) -> bool {
     n_rows <= MAX_ROWS && comparable(folds)
 }
@@ -119,11 +120,14 @@ mod tests {
     #[test]
     fn only_small_data_within_a_tenth_of_the_budget_is_revalidated() {
         let folds = kfold(200, 5, true, 3).unwrap();
-        assert_eq!(reserve_seconds(200, &folds, &[0.5, 1.0], 60.0), 1.5);
-        assert_eq!(reserve_seconds(200, &folds, &[4.0, 3.0], 60.0), 0.0);
-        assert_eq!(reserve_seconds(MAX_ROWS + 1, &folds, &[0.1], 60.0), 0.0);
-        assert_eq!(reserve_seconds(200, &[], &[0.1], 60.0), 0.0);
+        assert_eq!(reserve_seconds(&[0.5, 1.0], 60.0), 1.5);
+        assert_eq!(reserve_seconds(&[4.0, 3.0], 60.0), 0.0);
         assert!(applies(200, &folds) && !applies(200, &folds[..1]));
+        assert!(!applies(
+            MAX_ROWS + 1,
+            &kfold(MAX_ROWS + 1, 5, true, 3).unwrap()
+        ));
+        assert!(!applies(200, &[]));
     }
 
     #[test]

@@ -116,7 +116,7 @@ pub struct SearchResult {
     /// candidates were validated again (see `revalidate`).
     pub best_trial: usize,
     pub ensemble: Option<EnsembleReport>,
-    /// Whether the candidates were validated again on a second partition: the ensemble was
+    /// Whether the candidates were validated again on a third partition: the ensemble was
     /// selected there and each member's bag holds its fold models from both partitions.
     pub revalidated: bool,
     /// True when the final model is the ensemble (it beat the best single trial in CV).
@@ -341,8 +341,6 @@ fn search_loop(
                 let predict: Vec<f64> = likely.iter().map(|k| k.predict_seconds).collect();
                 let revalidation = if revalidates {
                     revalidate::reserve_seconds(
-                        n_rows,
-                        &plan.revalidation_folds,
                         &kept.iter().map(|k| k.fit_seconds).collect::<Vec<_>>(),
                         budget_seconds,
                     )
@@ -917,12 +915,8 @@ fn revalidate_candidates(
     budget_seconds: f64,
     notes: &mut Vec<String>,
 ) -> bool {
-    let n_rows = problem.x.n_rows;
     let seconds: Vec<f64> = kept.iter().map(|k| k.fit_seconds).collect();
-    if deadline.is_some()
-        && revalidate::reserve_seconds(n_rows, &plan.revalidation_folds, &seconds, budget_seconds)
-            <= 0.0
-    {
+    if deadline.is_some() && revalidate::reserve_seconds(&seconds, budget_seconds) <= 0.0 {
         return false;
     }
     let candidates: Vec<(&Config, u64)> = kept.iter().map(|k| (&k.config, k.seed)).collect();
@@ -953,8 +947,19 @@ fn revalidate_candidates(
         k.iterations.extend(r.iterations);
         k.predict_seconds += r.predict_seconds;
     }
-    let loss = |k: &Kept| loss_of(metric, problem.score(metric, oof_rows, &k.oof));
-    kept.sort_by(|a, b| loss(a).total_cmp(&loss(b)).then(a.trial.cmp(&b.trial)));
+    // Scored once each, not once per comparison.
+    let losses: std::collections::HashMap<usize, f64> = kept
+        .iter()
+        .map(|k| {
+            let score = problem.score(metric, oof_rows, &k.oof);
+            (k.trial, loss_of(metric, score))
+        })
+        .collect();
+    kept.sort_by(|a, b| {
+        losses[&a.trial]
+            .total_cmp(&losses[&b.trial])
+            .then(a.trial.cmp(&b.trial))
+    });
     notes.push(format!(
         "the {} ensemble candidates were validated again on another partition of the rows, and the ensemble was selected there (a search's best score is partly luck); {}",
         kept.len(),
