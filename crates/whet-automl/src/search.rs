@@ -931,7 +931,7 @@ fn revalidate_candidates(
         Ok(fresh) => fresh,
         Err(e) => {
             notes.push(format!(
-                "the ensemble candidates were not validated on a second partition ({}); the ensemble is selected on the search's folds",
+                "the ensemble candidates were not validated again on another partition ({}); the ensemble is selected on the search's folds",
                 match e {
                     FoldError::Interrupted => "the time budget ran out".to_string(),
                     FoldError::Failed(m) => m,
@@ -940,7 +940,8 @@ fn revalidate_candidates(
             return false;
         }
     };
-    let searched_best = kept[0].trial;
+    // Numbered from 1, as the leaderboard numbers them.
+    let searched_best = kept[0].trial + 1;
     for (k, r) in kept.iter_mut().zip(fresh) {
         k.oof = r.oof;
         k.models.extend(r.models);
@@ -963,12 +964,12 @@ fn revalidate_candidates(
     notes.push(format!(
         "the {} ensemble candidates were validated again on another partition of the rows, and the ensemble was selected there (a search's best score is partly luck); {}",
         kept.len(),
-        if kept[0].trial == searched_best {
+        if kept[0].trial + 1 == searched_best {
             format!("trial {searched_best} is still the best single model")
         } else {
             format!(
                 "the best single model there is trial {} (trial {searched_best} was best in the search)",
-                kept[0].trial
+                kept[0].trial + 1
             )
         }
     ));

@@ -69,7 +69,9 @@
 //! same 30 trials, but other members and weights, bags of 10 fold models instead of 5, and the
 //! cv_score is now the final model's on that partition (churn AUC 0.8732 -> 0.8752, regression
 //! RMSE 0.3442 -> 0.3471, multiclass log loss 0.3514 -> 0.3598). Churn's test set: AUC
-//! 0.8670 -> 0.8690, log loss 0.2480 -> 0.2444.
+//! 0.8670 -> 0.8690, log loss 0.2480 -> 0.2444. (Report hashes re-recorded once more when that
+//! study's note began to number trials from 1, as the leaderboard does: models and cv_scores
+//! unchanged.)
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -270,7 +272,7 @@ fn binary_churn_with_a_test_holdout_is_unchanged() {
         got,
         (
             9111994940523915515,
-            18063064518249091801,
+            2941212314569508042,
             0.8752111142323071,
             7276979960736932214,
         ),
@@ -287,7 +289,7 @@ fn regression_is_unchanged() {
         got,
         (
             1180166407058600273,
-            12824149971559299029,
+            5401707430007948440,
             0.3470568401852798,
             8229978662423768478,
         ),
@@ -304,7 +306,7 @@ fn multiclass_with_refit_is_unchanged() {
         got,
         (
             14171518756606847343,
-            13283164643986481357,
+            17607533020303949719,
             0.359784890567927,
             14904458284084650144,
         ),
