@@ -6,6 +6,8 @@
 //! bench/gbdt_vs_lightgbm.sh runs it beside LightGBM. With `WHET_GBDT_PROFILE=1` the JSON line
 //! also holds the fit's time per phase (`profile`, seconds).
 //!
+//! `WHET_FIT_ONLY=N` fits N more times, prints every fit's seconds and stops (for `perf`).
+//!
 //! `one_row_predict_us` times `GbdtModel::predict` on one-row tables (a served request after
 //! prep), where `single_row_us` times `predict_raw_row` on a dense row.
 //!
@@ -126,6 +128,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let m = fit_gbdt(&data, &binned, None, &params)?;
     let fit_s = started.elapsed().as_secs_f64();
+    // For profilers: `WHET_FIT_ONLY=N` fits N more times and stops, so the samples are the fit's.
+    if let Some(more) = std::env::var("WHET_FIT_ONLY")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        let mut runs = vec![fit_s];
+        for _ in 0..more {
+            let started = Instant::now();
+            let binned = BinnedData::fit(&x, params.max_bin)?;
+            std::hint::black_box(fit_gbdt(&data, &binned, None, &params)?);
+            runs.push(started.elapsed().as_secs_f64());
+        }
+        println!("{{\"fit_seconds_runs\": {runs:?}}}");
+        return Ok(());
+    }
     let profile = take_fit_profile().map_or(String::new(), |p| {
         format!(
             ", \"profile\": {{\"gradients\": {:.4}, \"histograms\": {:.4}, \"splits\": {:.4}, \"partition\": {:.4}, \"scores\": {:.4}, \"losses\": {:.4}, \"boost_total\": {:.4}}}",
