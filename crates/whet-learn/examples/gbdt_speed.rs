@@ -6,6 +6,7 @@
 //! bench/gbdt_vs_lightgbm.sh runs it beside LightGBM. With `WHET_GBDT_PROFILE=1` the JSON line
 //! also holds the fit's time per phase (`profile`, seconds).
 //!
+//! `WHET_GBDT_PARAMS=key=value,...` sets LightGBM-named parameters on top of the defaults.
 //! `WHET_FIT_ONLY=N` fits N more times, prints every fit's seconds and stops (for `perf`).
 //!
 //! `one_row_predict_us` times `GbdtModel::predict` on one-row tables (a served request after
@@ -111,10 +112,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let x = prep.transform(&t.table)?.features;
     let y = prep.transform_target(&t.table)?;
     let n_classes = prep.target.as_ref().map_or(1, |s| s.classes.len().max(1));
-    let params = GbdtParams {
+    let mut params = GbdtParams {
         num_iterations: rounds,
         ..GbdtParams::default()
     };
+    // `WHET_GBDT_PARAMS="use_quantized_grad=true,num_grad_quant_bins=8"`: LightGBM-named
+    // parameters on top of the defaults.
+    for pair in std::env::var("WHET_GBDT_PARAMS")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|p| !p.trim().is_empty())
+    {
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or("WHET_GBDT_PARAMS: use key=value,...")?;
+        if !params.set(k, v)? {
+            return Err(format!("WHET_GBDT_PARAMS: unknown parameter {k}").into());
+        }
+    }
     let started = Instant::now();
     let binned = BinnedData::fit(&x, params.max_bin)?;
     let bin_s = started.elapsed().as_secs_f64();

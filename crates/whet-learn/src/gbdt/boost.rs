@@ -166,8 +166,9 @@ fn fit_gbdt_core(
 ) -> Result<(GbdtModel, Vec<usize>)> {
     // A fit called from outside the pool (`whet fit`, a library user's thread) moves onto a
     // pool thread: otherwise each of its thousands of parallel loops is handed over to the
-    // pool and waited for by a thread that does none of the work (6% of a 160k-row fit).
-    if rayon::current_thread_index().is_none() && rayon::current_num_threads() > 1 {
+    // pool and waited for by a thread that does none of the work (6% of a 160k-row fit on
+    // two threads; on a pool of one, every loop was a hand-over and back).
+    if rayon::current_thread_index().is_none() {
         return rayon::scope(|_| {
             let _awake = KeepPoolAwake::start_if_cores_allow();
             fit_gbdt_in_pool(data, binned, valid, groups, params, deadline)
@@ -179,8 +180,12 @@ fn fit_gbdt_core(
 /// Keeps the pool's other threads looking for work while a fit runs, as OpenMP's threads spin
 /// between LightGBM's parallel regions: a fit opens thousands of parallel loops a second, and
 /// a rayon thread that found no work goes to sleep, so each loop paid the kernel to wake it
-/// (an eighth of a 160k-row fit's CPU). Only for a fit that owns the pool (`whet fit`); in a
-/// study every thread fits folds of its own. The threads stop looking when this is dropped.
+/// (an eighth of a 160k-row fit's CPU). Only for a fit called from outside the pool (`whet
+/// fit`); in a study every thread fits folds of its own. The threads stop looking when this
+/// is dropped, or after [`MAX_SPIN_IDLE`] without work.
+/// How long a spinning thread may find no work before it gives up (see `KeepPoolAwake`).
+const MAX_SPIN_IDLE: std::time::Duration = std::time::Duration::from_millis(2);
+
 struct KeepPoolAwake {
     done: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
@@ -190,7 +195,8 @@ impl KeepPoolAwake {
     /// would take turns with the fit's own for them.
     fn start_if_cores_allow() -> Option<KeepPoolAwake> {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        (rayon::current_num_threads() <= cores).then(KeepPoolAwake::start)
+        let threads = rayon::current_num_threads();
+        (threads > 1 && threads <= cores).then(KeepPoolAwake::start)
     }
 
     fn start() -> KeepPoolAwake {
@@ -204,16 +210,28 @@ impl KeepPoolAwake {
                 return;
             }
             let mut idle = 0u32;
+            let mut idle_since = std::time::Instant::now();
             while !flag.load(Ordering::Acquire) {
                 if rayon::yield_now() == Some(rayon::Yield::Executed) {
                     idle = 0;
                     continue;
+                }
+                if idle == 0 {
+                    idle_since = std::time::Instant::now();
                 }
                 idle = idle.wrapping_add(1);
                 // Now and then the core goes to whoever else wants it (another process,
                 // more pool threads than cores) without leaving the run queue.
                 if idle % 64 == 0 {
                     std::thread::yield_now();
+                    // Rayon may run this job inside another job's wait (a thread that stole
+                    // part of a fit picks it up while waiting on its own part), where spinning
+                    // until the fit ends would wait for itself. A fit's pauses between
+                    // parallel loops are microseconds: a long one means that, or a fit with
+                    // little to share; either way the thread goes back to rayon.
+                    if idle_since.elapsed() > MAX_SPIN_IDLE {
+                        return;
+                    }
                 } else {
                     std::hint::spin_loop();
                 }
@@ -796,6 +814,43 @@ mod tests {
         p2.seed = 12;
         let d = fit_gbdt(&set(&x, &ybin, Task::Binary, 2), &binned, None, &p2).unwrap();
         assert_ne!(a.trees, d.trees);
+    }
+
+    /// Fits started at once from several threads outside the pool each move onto it with
+    /// their spinning helpers, whose jobs rayon may run inside one another's waits (the
+    /// multiclass trees nest parallel loops in parallel loops): every fit ends, each with the
+    /// model a pool of one thread makes.
+    #[test]
+    fn concurrent_fits_from_outside_the_pool_all_finish_with_the_same_model() {
+        let (x, yreg, _) = synthetic(6_000, 9);
+        let y: Vec<f64> = yreg
+            .iter()
+            .map(|v| (v * 2.0).clamp(0.0, 3.0).floor())
+            .collect();
+        let binned = BinnedData::fit(&x, 255).unwrap();
+        let p = GbdtParams {
+            num_iterations: 8,
+            num_leaves: 15,
+            ..GbdtParams::default()
+        };
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap()
+            .install(|| fit_gbdt(&set(&x, &y, Task::Multiclass, 4), &binned, None, &p).unwrap());
+        let models: Vec<GbdtModel> = std::thread::scope(|s| {
+            let fits: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        fit_gbdt(&set(&x, &y, Task::Multiclass, 4), &binned, None, &p).unwrap()
+                    })
+                })
+                .collect();
+            fits.into_iter().map(|f| f.join().unwrap()).collect()
+        });
+        for m in &models {
+            assert_eq!(&one, m);
+        }
     }
 
     #[test]

@@ -25,7 +25,7 @@ fn left_table(binned: &BinnedData, s: &SplitInfo) -> [bool; 256] {
 }
 
 /// Rows per part when partitioning a large leaf in parallel.
-const PARTITION_PART_ROWS: usize = 32_768;
+const PARTITION_PART_ROWS: usize = 8192;
 
 /// Stable partition of `rows`: the left rows to its front, the right ones to the front of
 /// `right` (as long as `rows`); returns (left, right) counts. Every row is written to both
