@@ -1,14 +1,17 @@
 """whet's GBDT against LightGBM on the same data, split, parameters and threads, in one run.
 
 Usage (from the repo root, with the peers' python):
-    ~/.cache/whet-peers/bin/python bench/gbdt_vs_lightgbm.py [--rounds 100,500] [--datasets higgs,birthdays,...]
+    ~/.cache/whet-peers/bin/python bench/gbdt_vs_lightgbm.py [--rounds 100,500] [--datasets higgs,reg,birthdays,...] [--reps 3]
 
 For each dataset the features are prepared once by ../shared/peers/reference.py's loader (date
 columns -> parts, text -> lengths), split 80/20 exactly as reference.py splits (seed 0, stratified
 for classification), and written to bench/data/<name>_{train,test}.csv. Both tools then fit on
 the train file with num_leaves 31, learning_rate 0.1, max_bin 255, 2 threads, and are scored on
 the test file. Fit time includes binning for both (LightGBM's Dataset construction, whet's
-BinnedData); predict time is the batch prediction of the test file.
+BinnedData: `whet fit`'s `fit_seconds`); predict time is the batch prediction of the test file.
+`higgs` is make_synthetic.py's 1M × 28 binary set, `reg` its 500k-row regression set with
+categoricals; other names are ../shared/datasets files. With `--reps N` the tools alternate N
+times and the times are medians (the metrics are the first run's; both tools are seeded).
 """
 import argparse
 import json
@@ -47,6 +50,16 @@ def prepare(name, rows):
         df = pd.read_csv(src)
         y = df.pop("label").to_numpy().astype(np.int64)
         X, cat_cols, task = df, [], "binary"
+    elif name == "reg":
+        # make_synthetic.py's 500k-row regression set: numeric columns with missing values and
+        # string categoricals (LightGBM gets them as pandas categories, whet reads them itself).
+        src = os.path.join(DATA, "reg_mixed_500k.csv")
+        if not os.path.exists(src):
+            subprocess.run([sys.executable, os.path.join(SHARED, "datasets", "make_synthetic.py"), "--out", DATA, "--which", "reg"], check=True)
+        df = pd.read_csv(src)
+        y = df.pop("y").to_numpy().astype(np.float64)
+        cat_cols = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
+        X, task = df, "regression"
     else:
         m = rows[name]
         X, yraw, cat_cols = reference.load(os.path.join(SHARED, "datasets"), m)
@@ -106,6 +119,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", default="100,500")
     ap.add_argument("--datasets", default="higgs,birthdays,flights_late,fertility_morekids")
+    ap.add_argument("--reps", type=int, default=1, help="runs of each tool, alternating; times are medians")
     args = ap.parse_args()
     os.makedirs(DATA, exist_ok=True)
     rows = manifest()
@@ -115,8 +129,14 @@ def main():
     for name in args.datasets.split(","):
         train_csv, test_csv, task, Xtr, Xte, ytr, yte, cat_cols = prepare(name, rows)
         for rounds in [int(r) for r in args.rounds.split(",")]:
-            wf, wp, (metric, wm) = run_whet(task, train_csv, test_csv, rounds)
-            lf, lp, (_, lm) = run_lightgbm(task, Xtr, Xte, ytr, yte, cat_cols, rounds)
+            runs = []
+            for _ in range(max(1, args.reps)):
+                runs.append((run_whet(task, train_csv, test_csv, rounds),
+                             run_lightgbm(task, Xtr, Xte, ytr, yte, cat_cols, rounds)))
+            med = lambda xs: float(np.median(xs))  # noqa: E731
+            wf, wp = med([w[0] for w, _ in runs]), med([w[1] for w, _ in runs])
+            lf, lp = med([lg[0] for _, lg in runs]), med([lg[1] for _, lg in runs])
+            (metric, wm), (_, lm) = runs[0][0][2], runs[0][1][2]
             diff = wm - lm
             print(f"| {name} ({len(Xtr)}×{Xtr.shape[1]}) | {rounds} | {metric} | {wm:.5f} | {lm:.5f} | {diff:+.5f} | "
                   f"{wf:.2f} | {lf:.2f} | {wf / lf:.2f} | {wp:.3f} | {lp:.3f} | {wp / lp:.2f} |", flush=True)

@@ -236,6 +236,8 @@ pub fn cmd_fit(args: &FitArgs, quiet: bool) -> Result<()> {
         shown_params.insert(k.to_string(), v.to_string());
     }
     params.validate()?;
+    // Binning is part of the fit, as LightGBM's Dataset construction is part of its training.
+    let started = Instant::now();
     let binned = match params.max_bin() {
         Some(max_bin) => Some(BinnedData::fit(&x, max_bin)?),
         None => None,
@@ -246,7 +248,6 @@ pub fn cmd_fit(args: &FitArgs, quiet: bool) -> Result<()> {
     };
     let valid_pair = valid_set.as_ref().zip(valid_binned.as_ref());
     crate::interrupt::check(|| "stopped on request before the fit; no model was written".into())?;
-    let started = Instant::now();
     // No deadline: the fit ends early only when the user asks (Ctrl-C, SIGTERM).
     let predictor = match whet_learn::fit(&params, &train_set, binned.as_ref(), valid_pair, None) {
         Err(whet_learn::LearnError::Interrupted { done, planned }) => {
