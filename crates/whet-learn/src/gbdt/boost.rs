@@ -121,7 +121,7 @@ pub fn fit_gbdt_until(
     params: &GbdtParams,
     deadline: Option<std::time::Instant>,
 ) -> Result<GbdtModel> {
-    fit_gbdt_core(data, binned, valid, None, params, deadline).map(|(m, _)| m)
+    on_pool(|| fit_gbdt_core(data, binned, valid, None, params, deadline)).map(|(m, _)| m)
 }
 
 /// Boosting with early stopping followed on each of several groups of validation rows at
@@ -146,7 +146,7 @@ pub fn fit_gbdt_stopping_on_each(
             "use boosting gbdt and a positive early_stopping_round",
         ));
     }
-    fit_gbdt_core(data, binned, Some(valid), Some(groups), params, deadline)
+    on_pool(|| fit_gbdt_core(data, binned, Some(valid), Some(groups), params, deadline))
 }
 
 /// Where early stopping stands on one validation group.
@@ -156,33 +156,20 @@ struct GroupStop {
     stopped: bool,
 }
 
-fn fit_gbdt_core(
-    data: &TrainSet,
-    binned: &BinnedData,
-    valid: Option<(&TrainSet, &BinnedData)>,
-    groups: Option<&[Vec<usize>]>,
-    params: &GbdtParams,
-    deadline: Option<std::time::Instant>,
-) -> Result<(GbdtModel, Vec<usize>)> {
-    // A fit called from outside the pool (`whet fit`, a library user's thread) moves onto a
-    // pool thread: otherwise each of its thousands of parallel loops is handed over to the
-    // pool and waited for by a thread that does none of the work (6% of a 160k-row fit on
-    // two threads; on a pool of one, every loop was a hand-over and back).
-    if rayon::current_thread_index().is_none() {
-        return rayon::scope(|_| {
-            let _awake = KeepPoolAwake::start_if_cores_allow();
-            fit_gbdt_in_pool(data, binned, valid, groups, params, deadline)
-        });
+/// Runs `fit` on a pool thread. A fit called from outside the pool (`whet fit`, a library
+/// user's thread) would otherwise hand each of its thousands of parallel loops over to the
+/// pool and wait for it on a thread that does none of the work (6% of a 160k-row fit on two
+/// threads; on a pool of one, every loop was a hand-over and back).
+fn on_pool<R: Send>(fit: impl FnOnce() -> R + Send) -> R {
+    if rayon::current_thread_index().is_some() {
+        return fit();
     }
-    fit_gbdt_in_pool(data, binned, valid, groups, params, deadline)
+    rayon::scope(|_| {
+        let _awake = KeepPoolAwake::start_if_cores_allow();
+        fit()
+    })
 }
 
-/// Keeps the pool's other threads looking for work while a fit runs, as OpenMP's threads spin
-/// between LightGBM's parallel regions: a fit opens thousands of parallel loops a second, and
-/// a rayon thread that found no work goes to sleep, so each loop paid the kernel to wake it
-/// (an eighth of a 160k-row fit's CPU). Only for a fit called from outside the pool (`whet
-/// fit`); in a study every thread fits folds of its own. The threads stop looking when this
-/// is dropped, or after [`MAX_SPIN_IDLE`] without work.
 /// Positions of a tree's leaf ranges per parallel score-update job.
 const SCORE_CHUNK_ROWS: usize = 16_384;
 
@@ -254,6 +241,12 @@ unsafe impl Sync for SharedScores {}
 /// How long a spinning thread may find no work before it gives up (see `KeepPoolAwake`).
 const MAX_SPIN_IDLE: std::time::Duration = std::time::Duration::from_millis(2);
 
+/// Keeps the pool's other threads looking for work while a fit runs, as OpenMP's threads spin
+/// between LightGBM's parallel regions: a fit opens thousands of parallel loops a second, and
+/// a rayon thread that found no work goes to sleep, so each loop paid the kernel to wake it
+/// (an eighth of a 160k-row fit's CPU). Only for a fit called from outside the pool (`whet
+/// fit`); in a study every thread fits folds of its own. The threads stop looking when this
+/// is dropped, or after [`MAX_SPIN_IDLE`] without work.
 struct KeepPoolAwake {
     done: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
@@ -315,7 +308,7 @@ impl Drop for KeepPoolAwake {
     }
 }
 
-fn fit_gbdt_in_pool(
+fn fit_gbdt_core(
     data: &TrainSet,
     binned: &BinnedData,
     valid: Option<(&TrainSet, &BinnedData)>,

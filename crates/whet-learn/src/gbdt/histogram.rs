@@ -134,8 +134,7 @@ fn fill_hist(
     block: &Block,
     hist: &mut [[f64; 2]],
 ) {
-    let nf = binned.n_features;
-    let (first, last) = (block.features[0], block.features[block.features.len() - 1]);
+    let first = block.features[0];
     // Padding costs memory in proportion to 256 / bins: only for features of many bins.
     let entries = block.end - block.start;
     if block.contiguous
@@ -145,29 +144,49 @@ fn fill_hist(
         PADDED.with_borrow_mut(|padded| {
             padded.clear();
             padded.resize(block.features.len(), [[0.0; 2]; 256]);
-            for (i, &r) in rows.iter().enumerate() {
-                if let Some(&ahead) = rows.get(i + PREFETCH_AHEAD) {
-                    prefetch(gh, ahead as usize);
-                    prefetch(&binned.rows, ahead as usize * nf + first);
-                }
-                let r = r as usize;
-                let [g, h] = gh[r];
-                let (g, h) = (f64::from(g), f64::from(h));
-                let bins = &binned.rows[r * nf + first..=r * nf + last];
-                for (feature, &b) in padded.iter_mut().zip(bins) {
+            each_row(binned, gh, rows, first, |bins, g, h| {
+                for (feature, &b) in padded.iter_mut().zip(&bins[first..]) {
                     let e = &mut feature[b as usize];
                     e[0] += g;
                     e[1] += h;
                 }
-            }
+            });
             // The same additions in the same order as the direct loop: the same bits.
             for (i, (feature, &off)) in padded.iter().zip(&block.rel).enumerate() {
                 let n = binned.mappers[block.features[i]].n_bins();
                 hist[off..off + n].copy_from_slice(&feature[..n]);
             }
         });
-        return;
+    } else if block.contiguous {
+        each_row(binned, gh, rows, first, |bins, g, h| {
+            for (&off, &b) in block.rel.iter().zip(&bins[first..]) {
+                let e = &mut hist[off + b as usize];
+                e[0] += g;
+                e[1] += h;
+            }
+        });
+    } else {
+        each_row(binned, gh, rows, first, |bins, g, h| {
+            for (&off, &f) in block.rel.iter().zip(block.features) {
+                let e = &mut hist[off + bins[f] as usize];
+                e[0] += g;
+                e[1] += h;
+            }
+        });
     }
+}
+
+/// Calls `add(bins, g, h)` for each of `rows` in order, with the row's bins (all features) and
+/// its gradient and hessian, prefetching rows ahead from feature `first` on.
+#[inline(always)]
+fn each_row(
+    binned: &BinnedData,
+    gh: &[[f32; 2]],
+    rows: &[u32],
+    first: usize,
+    mut add: impl FnMut(&[u8], f64, f64),
+) {
+    let nf = binned.n_features;
     for (i, &r) in rows.iter().enumerate() {
         if let Some(&ahead) = rows.get(i + PREFETCH_AHEAD) {
             prefetch(gh, ahead as usize);
@@ -175,22 +194,11 @@ fn fill_hist(
         }
         let r = r as usize;
         let [g, h] = gh[r];
-        let (g, h) = (f64::from(g), f64::from(h));
-        if block.contiguous {
-            let bins = &binned.rows[r * nf + first..=r * nf + last];
-            for (&off, &b) in block.rel.iter().zip(bins) {
-                let e = &mut hist[off + b as usize];
-                e[0] += g;
-                e[1] += h;
-            }
-        } else {
-            let bins = &binned.rows[r * nf..(r + 1) * nf];
-            for (&off, &f) in block.rel.iter().zip(block.features) {
-                let e = &mut hist[off + bins[f] as usize];
-                e[0] += g;
-                e[1] += h;
-            }
-        }
+        add(
+            &binned.rows[r * nf..(r + 1) * nf],
+            f64::from(g),
+            f64::from(h),
+        );
     }
 }
 
