@@ -9,6 +9,11 @@
 //! `WHET_GBDT_PARAMS=key=value,...` sets LightGBM-named parameters on top of the defaults.
 //! `WHET_FIT_ONLY=N` fits N more times, prints every fit's seconds and stops (for `perf`).
 //!
+//! Memory (Linux): `fit_peak_mb` is the process's peak resident memory during binning and the
+//! fit less its resident memory before them (the loaded table and features), measured by
+//! resetting the kernel's high-water mark (`/proc/self/clear_refs`); `binned_mb` is the size of
+//! one binned matrix (rows × features bytes) and `gradients_mb` of the fit's gradient pairs.
+//!
 //! `one_row_predict_us` times `GbdtModel::predict` on one-row tables (a served request after
 //! prep), where `single_row_us` times `predict_raw_row` on a dense row.
 //!
@@ -31,6 +36,35 @@ use whet_learn::binning::BinnedData;
 use whet_learn::data::TrainSet;
 use whet_learn::gbdt::tree::{DenseRow, code_to_f32};
 use whet_learn::gbdt::{GbdtModel, GbdtParams, fit_gbdt, take_fit_profile};
+
+fn mb(bytes: usize) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// The process's resident memory from `/proc/self/status` (Linux only; None elsewhere).
+mod memory {
+    fn status_kb(key: &str) -> Option<usize> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find(|l| l.starts_with(key))?;
+        line[key.len()..]
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Resets the peak (VmHWM) to the current resident size and returns that size in bytes.
+    pub fn reset_peak() -> Option<usize> {
+        std::fs::write("/proc/self/clear_refs", "5").ok()?;
+        status_kb("VmRSS:").map(|kb| kb * 1024)
+    }
+
+    /// Peak resident bytes since the last reset.
+    pub fn peak() -> Option<usize> {
+        status_kb("VmHWM:").map(|kb| kb * 1024)
+    }
+}
 
 /// Median seconds of `reps` runs of `f` in a pool of `threads` threads.
 fn median_seconds(
@@ -130,6 +164,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             return Err(format!("WHET_GBDT_PARAMS: unknown parameter {k}").into());
         }
     }
+    let rss_before_fit = memory::reset_peak();
     let started = Instant::now();
     let binned = BinnedData::fit(&x, params.max_bin)?;
     let bin_s = started.elapsed().as_secs_f64();
@@ -143,6 +178,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let m = fit_gbdt(&data, &binned, None, &params)?;
     let fit_s = started.elapsed().as_secs_f64();
+    let memory = match (rss_before_fit, memory::peak()) {
+        (Some(before), Some(peak)) => format!(
+            ", \"rss_before_fit_mb\": {:.1}, \"fit_peak_mb\": {:.1}, \"binned_mb\": {:.1}, \"gradients_mb\": {:.1}",
+            mb(before),
+            mb(peak.saturating_sub(before)),
+            mb(x.n_rows * x.n_features()),
+            mb(x.n_rows * m.n_outputs * std::mem::size_of::<[f32; 2]>())
+        ),
+        _ => String::new(),
+    };
     // For profilers: `WHET_FIT_ONLY=N` fits N more times and stops, so the samples are the fit's.
     if let Some(more) = std::env::var("WHET_FIT_ONLY")
         .ok()
@@ -299,7 +344,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     request_us.sort_by(f64::total_cmp);
     let request_us = request_us[reps / 2];
     println!(
-        "{{\"bin_seconds\": {bin_s:.4}, \"fit_seconds\": {fit_s:.4}, \"predict_seconds\": {pred_s:.4}, \"single_row_us\": {row_us:.3}, \"single_row_min_us\": {row_min_us:.3}, \"one_row_predict_us\": {request_us:.3}, \"row_reps\": {reps}, {train_score}, \"trees\": {}, \"checksum\": {checksum:.3}, \"checksum_bits\": \"{:016x}\"{test_auc}{profile}}}",
+        "{{\"bin_seconds\": {bin_s:.4}, \"fit_seconds\": {fit_s:.4}, \"predict_seconds\": {pred_s:.4}, \"single_row_us\": {row_us:.3}, \"single_row_min_us\": {row_min_us:.3}, \"one_row_predict_us\": {request_us:.3}, \"row_reps\": {reps}, {train_score}, \"trees\": {}, \"checksum\": {checksum:.3}, \"checksum_bits\": \"{:016x}\"{test_auc}{profile}{memory}}}",
         m.trees.len(),
         checksum.to_bits()
     );

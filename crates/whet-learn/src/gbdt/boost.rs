@@ -10,7 +10,7 @@ use super::classes::{ClassCtx, grow_class_trees};
 use super::flat::FlatCache;
 use super::grow::grow_tree;
 use super::histogram::{ClassRow, HistPool};
-use super::objective::{ObjectiveState, class_prior, share_log_loss, weighted_median};
+use super::objective::{ObjectiveState, Weights, class_prior, share_log_loss, weighted_median};
 use super::params::{Boosting, ClassWeight, GbdtParams, Objective};
 use super::profile::{Phase, PhaseTimer};
 use super::split::Ctx;
@@ -35,8 +35,12 @@ struct ClassWork {
     tree: Option<Tree>,
 }
 
-fn sample_weights(data: &TrainSet, p: &GbdtParams) -> Result<Vec<f64>> {
+/// The rows' weights with `class_weight` applied; None for unit weights (see [`Weights`]).
+fn sample_weights(data: &TrainSet, p: &GbdtParams) -> Result<Option<Vec<f64>>> {
     let n_all = data.x.n_rows;
+    if data.weight.is_none() && p.class_weight.is_none() {
+        return Ok(None);
+    }
     let mut w: Vec<f64> = match data.weight {
         Some(w) => w.to_vec(),
         None => vec![1.0; n_all],
@@ -80,7 +84,7 @@ fn sample_weights(data: &TrainSet, p: &GbdtParams) -> Result<Vec<f64>> {
             w[r] *= per_class[data.y[r] as usize];
         }
     }
-    Ok(w)
+    Ok(Some(w))
 }
 
 /// One bootstrap sample of `all_rows` (n draws with replacement) as a count per row in
@@ -358,7 +362,10 @@ fn fit_gbdt_core(
     } else {
         1
     };
-    let weights = sample_weights(data, params)?;
+    let given_weights = sample_weights(data, params)?;
+    let weights = given_weights
+        .as_deref()
+        .map_or(Weights::Unit, Weights::Rows);
     let obj = ObjectiveState {
         objective,
         n_outputs,
@@ -368,9 +375,9 @@ fn fit_gbdt_core(
     let averaging = params.boosting != Boosting::Gbdt;
     let class_shares = averaging && matches!(objective, Objective::Binary | Objective::Multiclass);
     let init = if class_shares {
-        class_prior(data, &weights, n_outputs)
+        class_prior(data, weights, n_outputs)
     } else {
-        obj.init_score(data, &weights)
+        obj.init_score(data, weights)
     };
     let n_all = data.x.n_rows;
     let mut score = vec![0.0; n_all * n_outputs];
@@ -396,9 +403,9 @@ fn fit_gbdt_core(
         Vec::new()
     };
     let mut counted = vec![false; n_all];
-    let valid_weights: Vec<f64> = valid
-        .map(|(v, _)| (0..v.x.n_rows).map(|r| v.weight_of(r)).collect())
-        .unwrap_or_default();
+    let valid_weights = valid
+        .and_then(|(v, _)| v.weight)
+        .map_or(Weights::Unit, Weights::Rows);
 
     let all_rows: Vec<u32> = (0..n).map(|i| data.row(i) as u32).collect();
     let has_monotone = params.monotone_constraints.iter().any(|&m| m != 0);
@@ -427,7 +434,7 @@ fn fit_gbdt_core(
         (0..n_all)
             .map(|r| ClassRow {
                 class: data.y[r] as u32,
-                weight: weights[r] as f32,
+                weight: weights.of(r) as f32,
             })
             .collect()
     } else {
@@ -441,7 +448,8 @@ fn fit_gbdt_core(
     let missing_bins: Vec<u8> = binned.mappers.iter().map(BinMapper::missing_bin).collect();
     let bagging = params.bagging_fraction < 1.0;
     let bag_every = params.bagging_freq.max(1);
-    let mut bag: Vec<u32> = all_rows.clone();
+    // The bagging sample, when one is drawn; otherwise every row is in the bag.
+    let mut bag: Option<Vec<u32>> = None;
     let mut scratch = Vec::with_capacity(n);
     let mut ranges = Vec::new();
     let mut trees: Vec<Tree> = Vec::new();
@@ -481,12 +489,12 @@ fn fit_gbdt_core(
                 } else {
                     f64::from(u8::from(data.y[r] as usize == k))
                 };
-                g[r] = [((init[k] - t) * weights[r]) as f32, weights[r] as f32];
+                g[r] = [((init[k] - t) * weights.of(r)) as f32, weights.of(r) as f32];
             }
         }
     } else if averaging {
         // Forest trees all fit the gradients at the initial score.
-        obj.gradients(data.y, &weights, &score, &all_rows, &mut gh);
+        obj.gradients(data.y, weights, &score, &all_rows, &mut gh);
     }
     for iter in 0..params.num_iterations {
         if crate::stop::past(deadline) {
@@ -506,11 +514,11 @@ fn fit_gbdt_core(
             }
             sampled.truncate(k);
             sampled.sort_unstable();
-            bag = sampled;
+            bag = Some(sampled);
         }
         if !averaging {
             let _t = PhaseTimer::start(Phase::Gradients);
-            obj.gradients(data.y, &weights, &score, &all_rows, &mut gh);
+            obj.gradients(data.y, weights, &score, &all_rows, &mut gh);
         }
         let tree_features: Vec<usize> = if params.feature_fraction < 1.0 {
             let k = ((binned.n_features as f64 * params.feature_fraction).ceil() as usize)
@@ -524,6 +532,7 @@ fn fit_gbdt_core(
             all_features.clone()
         };
         let mut iter_rng = rng.fork(iter as u64);
+        let in_bag = bag.as_deref().unwrap_or(&all_rows);
         if class_parallel {
             // Each class's tree depends only on its own gradients (scores move once all of
             // them are grown) and takes no random draw that shapes it, so they grow side by
@@ -532,7 +541,8 @@ fn fit_gbdt_core(
                 .par_iter_mut()
                 .zip(gh.par_iter())
                 .for_each(|(w, g)| {
-                    w.indices.clone_from(&bag);
+                    w.indices.clear();
+                    w.indices.extend_from_slice(in_bag);
                     let mut unused = iter_rng.clone();
                     w.tree = Some(grow_tree(
                         &ctx,
@@ -546,7 +556,7 @@ fn fit_gbdt_core(
                 });
         }
         if let Some(cc) = &class_ctx {
-            let mut indices = bag.clone();
+            let mut indices = in_bag.to_vec();
             let rows_now: &[ClassRow] = if params.boosting == Boosting::Rf && !bagging {
                 // One bootstrap draw for the tree of all classes, as weights.
                 bootstrap(
@@ -613,7 +623,7 @@ fn fit_gbdt_core(
                 std::mem::swap(&mut ranges, &mut w.ranges);
                 (tree, std::mem::take(&mut w.indices))
             } else {
-                let mut indices = bag.clone();
+                let mut indices = in_bag.to_vec();
                 let tree_gh: &[[f32; 2]] = if params.boosting == Boosting::Rf && !bagging {
                     // Bootstrap by weights when no bagging sample is drawn.
                     bootstrap(
@@ -658,7 +668,7 @@ fn fit_gbdt_core(
                         .iter()
                         .map(|&r| {
                             let r = r as usize;
-                            (data.y[r] - score[r], weights[r])
+                            (data.y[r] - score[r], weights.of(r))
                         })
                         .collect();
                     tree.leaf_value[leaf] = weighted_median(&mut res);
@@ -740,13 +750,13 @@ fn fit_gbdt_core(
             train_loss.push(if class_shares {
                 share_log_loss(
                     data.y,
-                    &weights,
+                    weights,
                     train_scores,
                     n_outputs,
                     all_rows.iter().map(|&r| r as usize),
                 )
             } else {
-                obj.loss(data.y, &weights, train_scores, &all_rows, |&r| r as usize)
+                obj.loss(data.y, weights, train_scores, &all_rows, |&r| r as usize)
             });
         }
         if let (Some((v, _)), Some(vs)) = (valid, valid_score.as_ref()) {
@@ -759,7 +769,7 @@ fn fit_gbdt_core(
                     if stop.stopped {
                         continue;
                     }
-                    let lg = obj.loss(v.y, &valid_weights, valid_scores, rows, |&r| r);
+                    let lg = obj.loss(v.y, valid_weights, valid_scores, rows, |&r| r);
                     if stop.best.is_none_or(|(_, b)| lg < b - 1e-12) {
                         stop.best = Some((iter, lg));
                     }
@@ -778,13 +788,13 @@ fn fit_gbdt_core(
             let l = if class_shares {
                 share_log_loss(
                     v.y,
-                    &valid_weights,
+                    valid_weights,
                     valid_scores,
                     n_outputs,
                     valid_rows.iter().copied(),
                 )
             } else {
-                obj.loss(v.y, &valid_weights, valid_scores, &valid_rows, |&r| r)
+                obj.loss(v.y, valid_weights, valid_scores, &valid_rows, |&r| r)
             };
             valid_loss.push(l);
             if best.is_none_or(|(_, b)| l < b - 1e-12) {

@@ -7,6 +7,25 @@ use super::params::Objective;
 use super::{K_EPSILON, LOSS_CHUNK_ROWS};
 use crate::data::TrainSet;
 
+/// Each row's weight. Unit weights are not stored: at 10M rows a vector of ones would take
+/// 80 MB, as much as the gradients. A product with 1.0 is exact, so both forms fit the same
+/// model.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Weights<'a> {
+    Unit,
+    Rows(&'a [f64]),
+}
+
+impl Weights<'_> {
+    #[inline]
+    pub(super) fn of(self, row: usize) -> f64 {
+        match self {
+            Weights::Unit => 1.0,
+            Weights::Rows(w) => w[row],
+        }
+    }
+}
+
 /// Gradient and hessian of the objective at `score` for each row of `rows`.
 pub(super) struct ObjectiveState {
     pub(super) objective: Objective,
@@ -16,14 +35,14 @@ pub(super) struct ObjectiveState {
 }
 
 impl ObjectiveState {
-    pub(super) fn init_score(&self, data: &TrainSet, weights: &[f64]) -> Vec<f64> {
+    pub(super) fn init_score(&self, data: &TrainSet, weights: Weights) -> Vec<f64> {
         let n = data.n_rows();
         let mut sw = 0.0;
         let mut swy = 0.0;
         for i in 0..n {
             let r = data.row(i);
-            sw += weights[r];
-            swy += weights[r] * data.y[r];
+            sw += weights.of(r);
+            swy += weights.of(r) * data.y[r];
         }
         let mean = if sw > 0.0 { swy / sw } else { 0.0 };
         match self.objective {
@@ -38,7 +57,7 @@ impl ObjectiveState {
             Objective::L2 | Objective::Huber => vec![mean],
             Objective::L1 => {
                 let mut ys: Vec<(f64, f64)> = (0..n)
-                    .map(|i| (data.y[data.row(i)], weights[data.row(i)]))
+                    .map(|i| (data.y[data.row(i)], weights.of(data.row(i))))
                     .collect();
                 vec![weighted_median(&mut ys)]
             }
@@ -75,7 +94,7 @@ impl ObjectiveState {
     pub(super) fn gradients(
         &self,
         y: &[f64],
-        weights: &[f64],
+        weights: Weights,
         score: &[f64],
         rows: &[u32],
         gh: &mut [Vec<[f32; 2]>],
@@ -92,7 +111,7 @@ impl ObjectiveState {
                         let max = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                         let exps: Vec<f64> = s.iter().map(|v| (v - max).exp()).collect();
                         let sum: f64 = exps.iter().sum();
-                        let w = weights[r];
+                        let w = weights.of(r);
                         let label = y[r] as usize;
                         exps.into_iter().enumerate().map(move |(k, e)| {
                             let p = e / sum;
@@ -118,14 +137,14 @@ impl ObjectiveState {
                 gh[0]
                     .par_iter_mut()
                     .enumerate()
-                    .for_each(|(r, v)| *v = self.grad_hess(score[r], y[r], weights[r]));
+                    .for_each(|(r, v)| *v = self.grad_hess(score[r], y[r], weights.of(r)));
             }
             _ => {
                 let values: Vec<[f32; 2]> = rows
                     .par_iter()
                     .map(|&r| {
                         let r = r as usize;
-                        self.grad_hess(score[r], y[r], weights[r])
+                        self.grad_hess(score[r], y[r], weights.of(r))
                     })
                     .collect();
                 let g = &mut gh[0];
@@ -143,7 +162,7 @@ impl ObjectiveState {
     pub(super) fn loss<R: Sync>(
         &self,
         y: &[f64],
-        weights: &[f64],
+        weights: Weights,
         score: &[f64],
         rows: &[R],
         index: impl Fn(&R) -> usize + Sync,
@@ -161,14 +180,14 @@ impl ObjectiveState {
     fn loss_sum(
         &self,
         y: &[f64],
-        weights: &[f64],
+        weights: Weights,
         score: &[f64],
         rows: impl Iterator<Item = usize>,
     ) -> (f64, f64) {
         let k_out = self.n_outputs;
         let (mut total, mut sw) = (0.0, 0.0);
         for r in rows {
-            let w = weights[r];
+            let w = weights.of(r);
             let t = y[r];
             let l = match self.objective {
                 Objective::Binary => {
@@ -218,16 +237,16 @@ pub(super) fn weighted_median(values: &mut [(f64, f64)]) -> f64 {
 
 /// The weighted share of the positive class (binary) or of each class: where class-share
 /// forests start, and what their leaves shrink toward.
-pub(super) fn class_prior(data: &TrainSet, weights: &[f64], n_outputs: usize) -> Vec<f64> {
+pub(super) fn class_prior(data: &TrainSet, weights: Weights, n_outputs: usize) -> Vec<f64> {
     let mut shares = vec![0.0; n_outputs];
     let mut total = 0.0;
     for i in 0..data.n_rows() {
         let r = data.row(i);
-        total += weights[r];
+        total += weights.of(r);
         if n_outputs == 1 {
-            shares[0] += weights[r] * data.y[r];
+            shares[0] += weights.of(r) * data.y[r];
         } else if let Some(s) = shares.get_mut(data.y[r] as usize) {
-            *s += weights[r];
+            *s += weights.of(r);
         }
     }
     for s in &mut shares {
@@ -260,7 +279,7 @@ pub(super) fn shares_to_probabilities(raw: &mut [f64], n_outputs: usize) {
 /// Weighted mean log loss of averaged class shares (probabilities clamped away from 0 and 1).
 pub(super) fn share_log_loss(
     y: &[f64],
-    weights: &[f64],
+    weights: Weights,
     scores: &[f64],
     n_outputs: usize,
     rows: impl Iterator<Item = usize>,
@@ -275,8 +294,8 @@ pub(super) fn share_log_loss(
         } else {
             p[y[r] as usize]
         };
-        total -= weights[r] * pt.clamp(1e-15, 1.0).ln();
-        sw += weights[r];
+        total -= weights.of(r) * pt.clamp(1e-15, 1.0).ln();
+        sw += weights.of(r);
     }
     if sw > 0.0 { total / sw } else { f64::NAN }
 }
