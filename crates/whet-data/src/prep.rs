@@ -299,6 +299,62 @@ impl Prep {
     }
 
     pub fn transform(&self, table: &Table) -> Result<Transformed> {
+        let notes = self.check_columns(table)?;
+        let outputs: Vec<Result<Vec<Feature>>> = self
+            .steps
+            .par_iter()
+            .map(|step| {
+                let index = table.require(step.column())?;
+                self.apply_step(step, table.array(index), table.columns[index].value_type)
+            })
+            .collect();
+        Self::assemble(outputs, table.n_rows(), notes, self.feature_names.len())
+    }
+
+    /// [`Self::transform`] of a table the caller gives up. Each input column is released once
+    /// its features are made (when nothing else shares it), so the table and its features are
+    /// never both in memory whole: at 10M rows × 28 that is 2.2 GB of f64 columns against
+    /// 1.1 GB of f32 features, and the peak of a large fit.
+    pub fn transform_owned(&self, table: Table) -> Result<Transformed> {
+        let notes = self.check_columns(&table)?;
+        let n_rows = table.n_rows();
+        let inputs: Vec<(ArrayRef, ValueType)> = self
+            .steps
+            .iter()
+            .map(|step| {
+                let index = table.require(step.column())?;
+                Ok((table.array(index).clone(), table.columns[index].value_type))
+            })
+            .collect::<Result<_>>()?;
+        drop(table);
+        let outputs: Vec<Result<Vec<Feature>>> = self
+            .steps
+            .par_iter()
+            .zip(inputs)
+            .map(|(step, (array, value_type))| self.apply_step(step, &array, value_type))
+            .collect();
+        Self::assemble(outputs, n_rows, notes, self.feature_names.len())
+    }
+
+    fn assemble(
+        outputs: Vec<Result<Vec<Feature>>>,
+        n_rows: usize,
+        notes: Vec<String>,
+        n_features: usize,
+    ) -> Result<Transformed> {
+        let mut columns = Vec::with_capacity(n_features);
+        for o in outputs {
+            columns.extend(o?);
+        }
+        Ok(Transformed {
+            features: Features { n_rows, columns },
+            notes,
+        })
+    }
+
+    /// The error for required columns `table` lacks, or notes on the columns it has that the
+    /// prep ignores.
+    fn check_columns(&self, table: &Table) -> Result<Vec<String>> {
         let missing: Vec<String> = self
             .required_columns()
             .into_iter()
@@ -324,25 +380,7 @@ impl Prep {
                 extra.join(", ")
             ));
         }
-        let outputs: Vec<Result<Vec<Feature>>> = self
-            .steps
-            .par_iter()
-            .map(|step| {
-                let index = table.require(step.column())?;
-                self.apply_step(step, table.array(index), table.columns[index].value_type)
-            })
-            .collect();
-        let mut columns = Vec::with_capacity(self.feature_names.len());
-        for o in outputs {
-            columns.extend(o?);
-        }
-        Ok(Transformed {
-            features: Features {
-                n_rows: table.n_rows(),
-                columns,
-            },
-            notes,
-        })
+        Ok(notes)
     }
 
     /// Target values as f64: class index for classification, the number for regression.
@@ -1053,6 +1091,35 @@ mod tests {
             err.contains("column 'x' row 7") && err.contains("'n/a?'"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn transform_of_an_owned_table_is_the_transform_and_releases_its_columns() {
+        let prep = Prep::fit(&train(), Some(("y", Task::Binary)), &PrepOptions::default()).unwrap();
+        let want = prep.transform(&train()).unwrap();
+        let input = train();
+        let weak: Vec<std::sync::Weak<dyn Array>> =
+            input.batch.columns().iter().map(Arc::downgrade).collect();
+        let got = prep.transform_owned(input).unwrap();
+        // Debug, not ==: missing values are NaN.
+        assert_eq!(
+            format!("{:?}", got.features),
+            format!("{:?}", want.features)
+        );
+        assert_eq!(got.notes, want.notes);
+        // Nothing kept a column alive: the input's memory is free once its features exist.
+        let alive: Vec<usize> = (0..weak.len())
+            .filter(|&i| weak[i].upgrade().is_some())
+            .collect();
+        assert!(alive.is_empty(), "{alive:?} {}", weak.len());
+        // The same errors.
+        let without_x = table(vec![(
+            "color",
+            ValueType::String,
+            Arc::new(StringArray::from(vec!["red"])),
+        )]);
+        let err = prep.transform_owned(without_x).unwrap_err().to_string();
+        assert!(err.contains("missing columns: x"), "{err}");
     }
 
     #[test]

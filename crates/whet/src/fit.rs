@@ -177,13 +177,20 @@ pub fn cmd_fit(args: &FitArgs, quiet: bool) -> Result<()> {
             }
             (target.table.without_column(index)?, Some(weights))
         }
-        None => (target.table.clone(), None),
+        None => (target.table, None),
     };
+    // The loaded table and the training table share their columns; from here on the training
+    // table is the only owner, so the transform below can release each column as it goes.
+    drop(table);
     let prep_options = PrepOptions::for_models(args.text_buckets);
     let prep = Prep::fit(&train_table, Some((&args.target, task)), &prep_options)?;
-    let transformed = prep.transform(&train_table)?;
-    let x = transformed.features;
     let y = prep.transform_target(&train_table)?;
+    // Built before the fit from the input columns, which the transform then gives up.
+    let reference = match &args.out {
+        Some(_) => Some(ReferenceProfile::build(&train_table, &prep)?),
+        None => None,
+    };
+    let x = prep.transform_owned(train_table)?.features;
     let n_classes = prep.target.as_ref().map_or(1, |t| t.classes.len().max(1));
     let valid = match &args.valid {
         Some(p) => Some(prepare(&prep, p, args, task, quiet, &mut notes)?),
@@ -306,13 +313,12 @@ pub fn cmd_fit(args: &FitArgs, quiet: bool) -> Result<()> {
     }
     let learner = predictor.learner_name().to_string();
     crate::interrupt::check(|| "stopped on request after the fit; no model was written".into())?;
-    if let Some(out) = &args.out {
+    if let (Some(out), Some(mut reference)) = (&args.out, reference) {
         let classes = prep
             .target
             .as_ref()
             .map(|t| t.classes.clone())
             .unwrap_or_default();
-        let mut reference = ReferenceProfile::build(&train_table, &prep)?;
         // Predictions on rows the model did not learn from, when there are some: on its own
         // training rows a model is more confident than it will be on new data.
         let held_out = match &valid {
