@@ -253,13 +253,7 @@ pub(super) fn grow_tree(
             &indices[mid..end]
         };
         let small_hist = build_hist(ctx.binned, gh, small_rows, tree_features, &ctx.pool);
-        let large_hist = parent_hist.map(|mut ph| {
-            for (a, b) in ph.iter_mut().zip(&small_hist) {
-                a[0] -= b[0];
-                a[1] -= b[1];
-            }
-            ph
-        });
+        let large_hist = parent_hist.map(|ph| ph.subtract(&small_hist, ctx.binned, tree_features));
         let large_hist = match large_hist {
             Some(h) => Some(h),
             None => {
@@ -326,14 +320,14 @@ pub(super) fn grow_tree(
             if leaves[i].best.is_none()
                 && let Some(h) = leaves[i].hist.take()
             {
-                ctx.pool.put(h);
+                ctx.pool.put(h.entries);
             }
         }
     }
     leaf_of_range.clear();
     for l in leaves.iter_mut() {
         if let Some(h) = l.hist.take() {
-            ctx.pool.put(h);
+            ctx.pool.put(h.entries);
         }
     }
     for (i, l) in leaves.iter().enumerate() {

@@ -6,7 +6,7 @@ use whet_data::rng::Rng;
 
 use super::K_EPSILON;
 use super::grow::Leaf;
-use super::histogram::HistPool;
+use super::histogram::{Hist, HistPool, set_bits};
 use super::params::GbdtParams;
 use crate::binning::{BinKind, BinMapper, BinnedData};
 
@@ -52,54 +52,30 @@ pub(super) fn round_count(x: f64) -> f64 {
 /// +0.0 and x - x is +0.0), and an empty bin repeats the previous threshold's partition. A
 /// small leaf's histogram is mostly such bins, and the scan's additions are a dependency
 /// chain, so skipping them is most of its cost; finding them is branch-free.
+/// With `sparse` (a sparse histogram's occupied bins, see [`Hist`]) only those bins are read.
 #[inline]
-fn occupied_bins(h: &[[f64; 2]], extra: Option<usize>) -> [u64; 4] {
+fn occupied_bins(h: &[[f64; 2]], extra: Option<usize>, sparse: Option<&[u64; 4]>) -> [u64; 4] {
     let mut bits = [0u64; 4];
-    // A word at a time in a register: or-ing each bin into memory chains every bin's store
-    // to the next one's load.
-    for (word, chunk) in bits.iter_mut().zip(h.chunks(64)) {
-        let mut w = 0u64;
-        for (i, b) in chunk.iter().enumerate() {
-            w |= u64::from((b[0].to_bits() | b[1].to_bits()) != 0) << i;
+    if let Some(candidates) = sparse {
+        for t in set_bits(candidates).take_while(|&t| t < h.len()) {
+            let b = h[t];
+            bits[t >> 6] |= u64::from((b[0].to_bits() | b[1].to_bits()) != 0) << (t & 63);
         }
-        *word = w;
+    } else {
+        // A word at a time in a register: or-ing each bin into memory chains every bin's
+        // store to the next one's load.
+        for (word, chunk) in bits.iter_mut().zip(h.chunks(64)) {
+            let mut w = 0u64;
+            for (i, b) in chunk.iter().enumerate() {
+                w |= u64::from((b[0].to_bits() | b[1].to_bits()) != 0) << i;
+            }
+            *word = w;
+        }
     }
     if let Some(t) = extra.filter(|&t| t < 256) {
         bits[t >> 6] |= 1 << (t & 63);
     }
     bits
-}
-
-/// The members of a 256-bit set, ascending.
-struct SetBits<'a> {
-    words: &'a [u64; 4],
-    word: usize,
-    rest: u64,
-}
-
-impl<'a> SetBits<'a> {
-    fn new(words: &'a [u64; 4]) -> SetBits<'a> {
-        SetBits {
-            words,
-            word: 0,
-            rest: words[0],
-        }
-    }
-}
-
-impl Iterator for SetBits<'_> {
-    type Item = usize;
-
-    #[inline]
-    fn next(&mut self) -> Option<usize> {
-        while self.rest == 0 {
-            self.word += 1;
-            self.rest = *self.words.get(self.word)?;
-        }
-        let t = self.rest.trailing_zeros() as usize;
-        self.rest &= self.rest - 1;
-        Some(self.word * 64 + t)
-    }
 }
 
 pub(super) struct Ctx<'a> {
@@ -149,23 +125,29 @@ impl Ctx<'_> {
     pub(super) fn best_split_for_feature(
         &self,
         f: usize,
-        hist: &[[f64; 2]],
+        hist: &Hist,
         leaf: &Leaf,
         rng: &mut Rng,
     ) -> Option<SplitInfo> {
         let mapper = &self.binned.mappers[f];
         let off = self.binned.hist_offsets[f];
-        let h = &hist[off..off + mapper.n_bins()];
+        let h = &hist.entries[off..off + mapper.n_bins()];
         match mapper.kind {
-            BinKind::Numeric { .. } => self.numeric_split(f, h, leaf, mapper, rng),
+            BinKind::Numeric { .. } => {
+                self.numeric_split(f, h, hist.occupied(f), leaf, mapper, rng)
+            }
+            // A categorical feature's entries are all sums, sparse histogram or not.
             BinKind::Categorical => self.categorical_split(f, h, leaf, rng),
         }
     }
 
+    /// `sparse`: the occupied bins of a sparse histogram (see [`Hist`]); other entries of `h`
+    /// are not sums and read as zero.
     fn numeric_split(
         &self,
         f: usize,
         h: &[[f64; 2]],
+        sparse: Option<&[u64; 4]>,
         leaf: &Leaf,
         mapper: &BinMapper,
         rng: &mut Rng,
@@ -181,7 +163,15 @@ impl Ctx<'_> {
             0.0
         };
         let count = |e: &[f64; 2]| round_count(e[1] * cnt_factor);
-        let miss = [h[nv][0], h[nv][1], count(&h[nv])];
+        let entry = |t: usize| {
+            if sparse.is_none_or(|o| (o[t >> 6] >> (t & 63)) & 1 == 1) {
+                h[t]
+            } else {
+                [0.0; 2]
+            }
+        };
+        let missing = entry(nv);
+        let miss = [missing[0], missing[1], count(&missing)];
         let l2 = self.p.lambda_l2;
         let parent_gain = self.leaf_gain(total[0], total[1], l2, leaf.min_out, leaf.max_out);
         let mono = self.monotone.get(f).copied().unwrap_or(0);
@@ -198,13 +188,13 @@ impl Ctx<'_> {
             &[false]
         };
         if random_bin.is_none() && !self.has_monotone && self.p.lambda_l1 <= 0.0 {
-            return self.numeric_split_plain(f, h, leaf, nv, miss, directions);
+            return self.numeric_split_plain(f, h, sparse, leaf, nv, miss, directions);
         }
-        let occupied = occupied_bins(&h[..nv - 1], random_bin);
+        let occupied = occupied_bins(&h[..nv - 1], random_bin, sparse);
         for &miss_left in directions {
             let mut left = if miss_left { miss } else { [0.0; 3] };
-            for t in SetBits::new(&occupied) {
-                let b = &h[t];
+            for t in set_bits(&occupied) {
+                let b = &entry(t);
                 left[0] += b[0];
                 left[1] += b[1];
                 left[2] += count(b);
@@ -263,10 +253,12 @@ impl Ctx<'_> {
     /// keep in vector registers; then the first largest gain. A branch per bin was most of a
     /// small multiclass fit: on a leaf whose histogram came from a subtraction, which bins
     /// hold rounding residues and which exact zeros is a coin flip to a branch predictor.
+    #[allow(clippy::too_many_arguments)]
     fn numeric_split_plain(
         &self,
         f: usize,
         h: &[[f64; 2]],
+        sparse: Option<&[u64; 4]>,
         leaf: &Leaf,
         nv: usize,
         miss: [f64; 3],
@@ -287,9 +279,20 @@ impl Ctx<'_> {
         // written at the cursor, which moves on only past an occupied one.
         let mut bins = [0u8; 256];
         let mut m = 0;
-        for (t, b) in h[..nv - 1].iter().enumerate().take(255) {
+        let mut list = |t: usize, b: &[f64; 2]| {
             bins[m] = t as u8;
             m += usize::from((b[0].to_bits() | b[1].to_bits()) != 0);
+        };
+        match sparse {
+            // Only the candidates a sparse histogram marks: a small leaf's few bins.
+            Some(o) => set_bits(o)
+                .take_while(|&t| t < (nv - 1).min(255))
+                .for_each(|t| list(t, &h[t])),
+            None => h[..nv - 1]
+                .iter()
+                .enumerate()
+                .take(255)
+                .for_each(|(t, b)| list(t, b)),
         }
         let bins = &bins[..m];
         let mut sums = [[0.0f64; 4]; 256];
@@ -725,15 +728,19 @@ mod tests {
         h[64] = [-0.0, 0.0]; // -0.0 would change a +0.0 sum's sign bit: not skipped
         h[130] = [0.0, 2.0];
         h[199] = [1.0, 1.0];
-        let bits = occupied_bins(&h, None);
-        assert_eq!(SetBits::new(&bits).collect::<Vec<_>>(), [3, 64, 130, 199]);
-        let bits = occupied_bins(&h, Some(70));
-        assert_eq!(
-            SetBits::new(&bits).collect::<Vec<_>>(),
-            [3, 64, 70, 130, 199]
-        );
-        assert_eq!(SetBits::new(&[0; 4]).next(), None);
-        assert_eq!(SetBits::new(&[0, 0, 0, 1 << 63]).collect::<Vec<_>>(), [255]);
+        let bits = occupied_bins(&h, None, None);
+        assert_eq!(set_bits(&bits).collect::<Vec<_>>(), [3, 64, 130, 199]);
+        let bits = occupied_bins(&h, Some(70), None);
+        assert_eq!(set_bits(&bits).collect::<Vec<_>>(), [3, 64, 70, 130, 199]);
+        // A sparse histogram's candidates: only those are read.
+        let mut candidates = [0u64; 4];
+        for t in [3, 5, 130] {
+            candidates[t >> 6] |= 1 << (t & 63);
+        }
+        let bits = occupied_bins(&h, None, Some(&candidates));
+        assert_eq!(set_bits(&bits).collect::<Vec<_>>(), [3, 130]);
+        assert_eq!(set_bits(&[0; 4]).next(), None);
+        assert_eq!(set_bits(&[0, 0, 0, 1 << 63]).collect::<Vec<_>>(), [255]);
     }
 
     /// The threshold scan over occupied bins finds, bit for bit, the split of the scan over
@@ -765,9 +772,15 @@ mod tests {
             // Sparse histograms (a small leaf's), with subtraction residuals: bins whose
             // hessian is zero but gradient not, and tiny values.
             let mut h = vec![[0.0f64; 2]; nv + 1];
+            let mut candidates = [0u64; 4];
             let filled = 2 + rng.below(40) as usize;
-            for _ in 0..filled {
+            for i in 0..filled {
                 let b = rng.below(nv as u64 + 1) as usize;
+                candidates[b >> 6] |= 1 << (b & 63);
+                if i % 4 == 0 {
+                    // An empty bin a sparse histogram marks (its rows went to the sibling).
+                    continue;
+                }
                 let g = (rng.next_f64() - 0.5) * 10f64.powi(rng.below(6) as i32 - 3);
                 let he = match rng.below(5) {
                     0 => 0.0,
@@ -794,7 +807,56 @@ mod tests {
                 best: None,
                 parent: None,
             };
-            let got = ctx.numeric_split(0, &h, &leaf, mapper, &mut rng.clone());
+            let got = ctx.numeric_split(0, &h, None, &leaf, mapper, &mut rng.clone());
+            // The same histogram made sparse: stale values outside its marked bins.
+            let stale: Vec<[f64; 2]> = h
+                .iter()
+                .enumerate()
+                .map(|(t, &e)| {
+                    let marked = (candidates[t >> 6] >> (t & 63)) & 1 == 1;
+                    if marked { e } else { [7.0, 3.0] }
+                })
+                .collect();
+            let sparse = ctx.numeric_split(
+                0,
+                &stale,
+                Some(&candidates),
+                &leaf,
+                mapper,
+                &mut rng.clone(),
+            );
+            assert_eq!(
+                sparse
+                    .as_ref()
+                    .map(|s| (s.gain.to_bits(), s.threshold_bin, s.default_left)),
+                got.as_ref()
+                    .map(|s| (s.gain.to_bits(), s.threshold_bin, s.default_left)),
+                "case {case}: the sparse scan"
+            );
+            // The general scan (L1 here) reads a sparse histogram the same way.
+            let l1 = GbdtParams {
+                lambda_l1: 0.01,
+                ..p.clone()
+            };
+            let ctx_l1 = Ctx {
+                binned: &binned,
+                pool: HistPool::new(0),
+                p: &l1,
+                monotone: &[],
+                has_monotone: false,
+                extra_trees: false,
+                cat_kept: vec![[0; 4]],
+            };
+            let split = |h: &[[f64; 2]], o| {
+                ctx_l1
+                    .numeric_split(0, h, o, &leaf, mapper, &mut rng.clone())
+                    .map(|s| (s.gain.to_bits(), s.threshold_bin, s.default_left))
+            };
+            assert_eq!(
+                split(&stale, Some(&candidates)),
+                split(&h, None),
+                "case {case}: L1"
+            );
             // The full scan.
             let cnt_factor = if sum[1] > 0.0 { sum[2] / sum[1] } else { 0.0 };
             let count = |e: &[f64; 2]| round_count(e[1] * cnt_factor);
