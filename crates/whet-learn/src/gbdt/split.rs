@@ -303,13 +303,24 @@ impl Ctx<'_> {
         let mut best: Option<(usize, bool, [f64; 3])> = None;
         for &miss_left in directions {
             let mut left = if miss_left { miss } else { [0.0; 3] };
+            // No bin's count is negative (a subtraction's rounding residue rounds to zero), so
+            // the left count only grows along the scan and the right one only shrinks: the
+            // thresholds with enough rows on both sides are one range, `lo..len`. The scan stops where the right side gets too few rows, and
+            // gains are computed only inside the range (outside it they were -inf).
+            let mut len = 0;
             for (s, &t) in sums.iter_mut().zip(bins) {
                 let b = &h[t as usize];
                 left[0] += b[0];
                 left[1] += b[1];
                 left[2] += round_count(b[1] * cnt_factor);
+                if total[2] - left[2] < min_data {
+                    break;
+                }
                 *s = [left[0], left[1], left[2], b[1]];
+                len += 1;
             }
+            let lo = sums[..len].partition_point(|s| s[2] < min_data);
+            let (sums, gains) = (&sums[lo..len], &mut gains[lo..len]);
             for (g, s) in gains.iter_mut().zip(sums.iter()) {
                 let right = [total[0] - s[0], total[1] - s[1], total[2] - s[2]];
                 let allowed = (s[3] != 0.0)
@@ -323,7 +334,7 @@ impl Ctx<'_> {
             for (j, &g) in gains.iter().enumerate() {
                 if g > best_gain {
                     best_gain = g;
-                    best = Some((j, miss_left, [sums[j][0], sums[j][1], sums[j][2]]));
+                    best = Some((lo + j, miss_left, [sums[j][0], sums[j][1], sums[j][2]]));
                 }
             }
         }
