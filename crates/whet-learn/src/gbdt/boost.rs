@@ -451,6 +451,7 @@ fn fit_gbdt_core(
     // The bagging sample, when one is drawn; otherwise every row is in the bag.
     let mut bag: Option<Vec<u32>> = None;
     let mut scratch = Vec::with_capacity(n);
+    let mut spare_indices: Vec<u32> = Vec::new();
     let mut ranges = Vec::new();
     let mut trees: Vec<Tree> = Vec::new();
     let mut train_loss = Vec::new();
@@ -623,7 +624,9 @@ fn fit_gbdt_core(
                 std::mem::swap(&mut ranges, &mut w.ranges);
                 (tree, std::mem::take(&mut w.indices))
             } else {
-                let mut indices = in_bag.to_vec();
+                let mut indices = std::mem::take(&mut spare_indices);
+                indices.clear();
+                indices.extend_from_slice(in_bag);
                 let tree_gh: &[[f32; 2]] = if params.boosting == Boosting::Rf && !bagging {
                     // Bootstrap by weights when no bagging sample is drawn.
                     bootstrap(
@@ -723,9 +726,11 @@ fn fit_gbdt_core(
                 }
             }
             drop(scores_time);
-            if let Some(w) = class_work.get_mut(k) {
-                // The row buffer goes back for the next round.
-                w.indices = indices;
+            // The row buffer goes back for the next tree: a fresh one would be allocated and
+            // page-faulted in for every tree (40 MB each at 10M rows).
+            match class_work.get_mut(k) {
+                Some(w) => w.indices = indices,
+                None => spare_indices = indices,
             }
             trees.push(tree);
         }
