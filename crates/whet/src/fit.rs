@@ -156,10 +156,14 @@ pub fn cmd_fit(args: &FitArgs, quiet: bool) -> Result<()> {
     if task == Task::Regression {
         whet_data::profile::check_regression_target(&target.table, &args.target, None)?;
     }
+    // The loaded table is given up here (the training table keeps what it shares with it),
+    // so the transform below can release each column as it goes.
+    let loaded = target.table;
+    drop(table);
     let (train_table, weights) = match &args.weight {
         Some(name) => {
-            let index = target.table.require(name)?;
-            let values = whet_data::summary::numeric_values(target.table.array(index).as_ref())
+            let index = loaded.require(name)?;
+            let values = whet_data::summary::numeric_values(loaded.array(index).as_ref())
                 .with_context(|| format!("weight column '{name}' must be numeric"))?;
             let mut weights = Vec::with_capacity(values.len());
             for (row, v) in values.into_iter().enumerate() {
@@ -175,13 +179,13 @@ pub fn cmd_fit(args: &FitArgs, quiet: bool) -> Result<()> {
                     ),
                 }
             }
-            (target.table.without_column(index)?, Some(weights))
+            let without_weights = loaded.without_column(index)?;
+            // The weight column's memory goes with it.
+            drop(loaded);
+            (without_weights, Some(weights))
         }
-        None => (target.table, None),
+        None => (loaded, None),
     };
-    // The loaded table and the training table share their columns; from here on the training
-    // table is the only owner, so the transform below can release each column as it goes.
-    drop(table);
     let prep_options = PrepOptions::for_models(args.text_buckets);
     let prep = Prep::fit(&train_table, Some((&args.target, task)), &prep_options)?;
     let y = prep.transform_target(&train_table)?;
