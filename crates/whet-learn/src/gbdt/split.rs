@@ -305,8 +305,9 @@ impl Ctx<'_> {
             let mut left = if miss_left { miss } else { [0.0; 3] };
             // No bin's count is negative (a subtraction's rounding residue rounds to zero), so
             // the left count only grows along the scan and the right one only shrinks: the
-            // thresholds with enough rows on both sides are one range, `lo..len`. The scan stops where the right side gets too few rows, and
-            // gains are computed only inside the range (outside it they were -inf).
+            // thresholds with enough rows on both sides are one range, `lo..len`. The scan
+            // stops where the right side gets too few rows, and gains are computed only inside
+            // the range (outside it they were -inf).
             let mut len = 0;
             for (s, &t) in sums.iter_mut().zip(bins) {
                 let b = &h[t as usize];
