@@ -25,7 +25,7 @@ use whet_data::rng::Rng;
 
 use super::K_EPSILON;
 use super::grow::{next_leaf, plan_leaf, record_split};
-use super::histogram::{ClassRow, HistPool, build_class_hist, class_stride};
+use super::histogram::{ClassRow, HistPool, add_bit, build_class_hist, class_stride, has_bit};
 use super::partition::partition_rows;
 use super::profile::{Phase, PhaseTimer};
 use super::split::{Ctx, SplitInfo, round_count, threshold_l1};
@@ -437,14 +437,14 @@ impl ClassCtx<'_> {
         let cats: Vec<usize> = (0..g.len())
             .filter(|&i| {
                 let c = g.bins[i] as usize;
-                c < 256 && (kept[c >> 6] >> (c & 63)) & 1 == 1
+                c < 256 && has_bit(kept, c)
             })
             .collect();
         let describe = |set: &[usize]| {
             let mut bits = [0u64; 4];
             for &i in set {
                 let c = g.bins[i] as usize;
-                bits[c >> 6] |= 1 << (c & 63);
+                add_bit(&mut bits, c);
             }
             move |gain, l3, r3| SplitInfo {
                 feature: f,

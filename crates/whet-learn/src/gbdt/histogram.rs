@@ -74,6 +74,18 @@ impl Hist {
     }
 }
 
+/// Whether bin `t` is in the 256-bit set `words` (bins of one feature: marks, categories).
+#[inline]
+pub(super) fn has_bit(words: &[u64; 4], t: usize) -> bool {
+    (words[t >> 6] >> (t & 63)) & 1 == 1
+}
+
+/// Puts bin `t` into the 256-bit set `words`.
+#[inline]
+pub(super) fn add_bit(words: &mut [u64; 4], t: usize) {
+    words[t >> 6] |= 1 << (t & 63);
+}
+
 /// The members of a 256-bit set, ascending.
 #[inline]
 pub(super) fn set_bits(words: &[u64; 4]) -> impl Iterator<Item = usize> + '_ {
@@ -116,14 +128,14 @@ fn build_sparse(
         let n = binned.mappers[f].n_bins();
         entries[offsets[f]..offsets[f] + n].fill([0.0; 2]);
         for b in 0..n.min(256) {
-            occupied[f][b >> 6] |= 1 << (b & 63);
+            add_bit(&mut occupied[f], b);
         }
     }
     for &r in rows {
         let bins = binned.row(r as usize);
         for &f in &numeric {
             let b = bins[f] as usize;
-            occupied[f][b >> 6] |= 1 << (b & 63);
+            add_bit(&mut occupied[f], b);
             entries[offsets[f] + b] = [0.0; 2];
         }
     }

@@ -2,7 +2,7 @@
 
 use rayon::prelude::*;
 
-use super::histogram::{PREFETCH_AHEAD, prefetch};
+use super::histogram::{PREFETCH_AHEAD, has_bit, prefetch};
 use super::split::SplitInfo;
 use crate::binning::BinnedData;
 
@@ -16,7 +16,7 @@ fn left_table(binned: &BinnedData, s: &SplitInfo) -> [bool; 256] {
             s.default_left
         } else {
             match &s.cat_bins {
-                Some(bits) => (bits[b >> 6] >> (b & 63)) & 1 == 1,
+                Some(bits) => has_bit(bits, b),
                 None => b <= s.threshold_bin as usize,
             }
         };

@@ -6,7 +6,7 @@ use whet_data::rng::Rng;
 
 use super::K_EPSILON;
 use super::grow::Leaf;
-use super::histogram::{Hist, HistPool, set_bits};
+use super::histogram::{Hist, HistPool, add_bit, has_bit, set_bits};
 use super::params::GbdtParams;
 use crate::binning::{BinKind, BinMapper, BinnedData};
 
@@ -73,7 +73,7 @@ fn occupied_bins(h: &[[f64; 2]], extra: Option<usize>, sparse: Option<&[u64; 4]>
         }
     }
     if let Some(t) = extra.filter(|&t| t < 256) {
-        bits[t >> 6] |= 1 << (t & 63);
+        add_bit(&mut bits, t);
     }
     bits
 }
@@ -164,7 +164,7 @@ impl Ctx<'_> {
         };
         let count = |e: &[f64; 2]| round_count(e[1] * cnt_factor);
         let entry = |t: usize| {
-            if sparse.is_none_or(|o| (o[t >> 6] >> (t & 63)) & 1 == 1) {
+            if sparse.is_none_or(|o| has_bit(o, t)) {
                 h[t]
             } else {
                 [0.0; 2]
@@ -391,7 +391,7 @@ impl Ctx<'_> {
             leaf.max_out,
         );
         let cats: Vec<usize> = (0..h.len().min(256))
-            .filter(|&c| (kept[c >> 6] >> (c & 63)) & 1 == 1)
+            .filter(|&c| has_bit(kept, c))
             .collect();
         let mut best: Option<SplitInfo> = None;
         let consider = |set: &[usize], l2: f64, best: &mut Option<SplitInfo>| {
@@ -401,7 +401,7 @@ impl Ctx<'_> {
                 left[0] += h[c][0];
                 left[1] += h[c][1];
                 left[2] += count(&h[c]);
-                bits[c >> 6] |= 1 << (c & 63);
+                add_bit(&mut bits, c);
             }
             let right = [total[0] - left[0], total[1] - left[1], total[2] - left[2]];
             let lo = self.leaf_output(left[0], left[1], l2, leaf.min_out, leaf.max_out);
@@ -558,7 +558,7 @@ mod tests {
         let binned = BinnedData::fit(&x, 255).unwrap();
         let mut bits = [0u64; 4];
         for c in kept.map_or_else(|| (0..g.len()).collect(), |k| k.to_vec()) {
-            bits[c >> 6] |= 1 << (c & 63);
+            add_bit(&mut bits, c);
         }
         let ctx = Ctx {
             binned: &binned,
@@ -585,9 +585,7 @@ mod tests {
         };
         let s = ctx.categorical_split(0, &h, &leaf, &mut Rng::new(0))?;
         let bits = s.cat_bins.unwrap();
-        let set = (0..256)
-            .filter(|&c| (bits[c >> 6] >> (c & 63)) & 1 == 1)
-            .collect();
+        let set = (0..256).filter(|&c| has_bit(&bits, c)).collect();
         Some((set, s.gain, s))
     }
 
@@ -705,7 +703,7 @@ mod tests {
             let rows: Vec<u32> = (0..x.n_rows as u32).collect();
             let k = b.categorical_bins_kept(&rows, 255)[0];
             (0..256usize)
-                .filter(|&c| (k[c >> 6] >> (c & 63)) & 1 == 1)
+                .filter(|&c| has_bit(&k, c))
                 .collect::<Vec<_>>()
         };
         let rep = |counts: &[(u32, usize)]| -> Vec<u32> {
@@ -747,7 +745,7 @@ mod tests {
         // A sparse histogram's candidates: only those are read.
         let mut candidates = [0u64; 4];
         for t in [3, 5, 130] {
-            candidates[t >> 6] |= 1 << (t & 63);
+            add_bit(&mut candidates, t);
         }
         let bits = occupied_bins(&h, None, Some(&candidates));
         assert_eq!(set_bits(&bits).collect::<Vec<_>>(), [3, 130]);
@@ -788,7 +786,7 @@ mod tests {
             let filled = 2 + rng.below(40) as usize;
             for i in 0..filled {
                 let b = rng.below(nv as u64 + 1) as usize;
-                candidates[b >> 6] |= 1 << (b & 63);
+                add_bit(&mut candidates, b);
                 if i % 4 == 0 {
                     // An empty bin a sparse histogram marks (its rows went to the sibling).
                     continue;
@@ -825,7 +823,7 @@ mod tests {
                 .iter()
                 .enumerate()
                 .map(|(t, &e)| {
-                    let marked = (candidates[t >> 6] >> (t & 63)) & 1 == 1;
+                    let marked = has_bit(&candidates, t);
                     if marked { e } else { [7.0, 3.0] }
                 })
                 .collect();
