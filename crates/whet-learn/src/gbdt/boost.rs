@@ -174,13 +174,56 @@ fn on_pool<R: Send>(fit: impl FnOnce() -> R + Send) -> R {
     })
 }
 
-/// Positions of a tree's leaf ranges per parallel score-update job.
+/// Positions of a tree's leaf ranges per parallel job of [`for_each_leaf_row`], and rows per
+/// job of [`add_leaf_values_and_gradients`].
 const SCORE_CHUNK_ROWS: usize = 16_384;
 
+/// Calls `visit(r, leaf)` for every row `r` in `indices[b..e]` of each leaf range
+/// `(b, e, leaf)`; large trees' ranges are cut into chunks that run in parallel (a million
+/// rows' scattered writes were 7% of a fit on one thread). The leaf ranges are disjoint slices
+/// of `indices`, in which each row appears once (the partition permutes the tree's rows), so
+/// no two calls get the same row: `visit` may write row `r`'s entries through a shared pointer.
+fn for_each_leaf_row(
+    indices: &[u32],
+    ranges: &[(usize, usize, usize)],
+    n_rows: usize,
+    visit: impl Fn(usize, usize) + Sync,
+) {
+    if indices.len() < 2 * SCORE_CHUNK_ROWS || rayon::current_num_threads() == 1 {
+        for &(b, e, leaf) in ranges {
+            for &r in &indices[b..e] {
+                visit(r as usize, leaf);
+            }
+        }
+        return;
+    }
+    let jobs: Vec<(usize, usize, usize)> = ranges
+        .iter()
+        .flat_map(|&(b, e, leaf)| {
+            (b..e)
+                .step_by(SCORE_CHUNK_ROWS)
+                .map(move |s| (s, (s + SCORE_CHUNK_ROWS).min(e), leaf))
+        })
+        .collect();
+    debug_assert!(
+        {
+            let mut seen = vec![false; n_rows];
+            indices
+                .iter()
+                .all(|&r| !std::mem::replace(&mut seen[r as usize], true))
+        },
+        "a row appears twice in a tree's leaf ranges"
+    );
+    jobs.par_iter().for_each(|&(b, e, leaf)| {
+        for &r in &indices[b..e] {
+            visit(r as usize, leaf);
+        }
+    });
+}
+
 /// Adds each leaf's value to the output `k` of its rows: `acc[r * n_outputs + k] += value`
-/// for every row `r` in `indices[b..e]` of each leaf range `(b, e, leaf)`. One addition per
-/// row, so the result is the same whichever thread makes it; large trees' rows are shared out
-/// in chunks (a million rows' scattered additions were 7% of a fit on one thread).
+/// for every row `r` of each leaf range (see [`for_each_leaf_row`]). One addition per row, so
+/// the result is the same whichever thread makes it.
 fn add_leaf_values(
     acc: &mut [f64],
     n_outputs: usize,
@@ -189,58 +232,95 @@ fn add_leaf_values(
     ranges: &[(usize, usize, usize)],
     leaf_value: &[f64],
 ) {
-    if indices.len() < 2 * SCORE_CHUNK_ROWS || rayon::current_num_threads() == 1 {
-        for &(b, e, leaf) in ranges {
-            let v = leaf_value[leaf];
-            for &r in &indices[b..e] {
-                acc[r as usize * n_outputs + k] += v;
-            }
-        }
-        return;
-    }
-    let jobs: Vec<(usize, usize, f64)> = ranges
-        .iter()
-        .flat_map(|&(b, e, leaf)| {
-            (b..e)
-                .step_by(SCORE_CHUNK_ROWS)
-                .map(move |s| (s, (s + SCORE_CHUNK_ROWS).min(e), leaf_value[leaf]))
-        })
-        .collect();
-    debug_assert!(
-        {
-            let mut seen = vec![false; acc.len() / n_outputs.max(1)];
-            indices
-                .iter()
-                .all(|&r| !std::mem::replace(&mut seen[r as usize], true))
-        },
-        "a row appears twice in a tree's leaf ranges"
-    );
     let len = acc.len();
-    let scores = SharedScores(acc.as_mut_ptr());
-    jobs.par_iter().for_each(|&(b, e, v)| {
-        for &r in &indices[b..e] {
-            let at = r as usize * n_outputs + k;
-            assert!(at < len, "row {r} outside the scores");
-            // SAFETY: `at` is in bounds (checked above), and no two jobs write one entry:
-            // the leaf ranges are disjoint slices of `indices`, in which each row appears
-            // once (the partition permutes the tree's rows), and the jobs cut those ranges
-            // into disjoint pieces. `acc` is borrowed mutably for the whole loop.
-            unsafe { *scores.at(at) += v };
-        }
+    let scores = SharedRows(acc.as_mut_ptr());
+    for_each_leaf_row(indices, ranges, len / n_outputs.max(1), |r, leaf| {
+        let at = r * n_outputs + k;
+        assert!(at < len, "row {r} outside the scores");
+        // SAFETY: `at` is in bounds (checked above), and no other call writes it: each row
+        // is visited once (see `for_each_leaf_row`). `acc` is borrowed mutably throughout.
+        unsafe { *scores.at(at) += leaf_value[leaf] };
     });
 }
 
-/// The scores' base pointer, shared by [`add_leaf_values`]'s jobs (disjoint entries).
-struct SharedScores(*mut f64);
+/// Moves the score of every training row (`rows`, each once) by its leaf's value and takes
+/// its gradient and hessian at the new score, in one pass over the rows in their order. This
+/// replaces [`add_leaf_values`] followed by the next round's `gradients`: a scattered update
+/// of the scores, then a pass reading them again (on 1M rows, 100 rounds and 2 threads the two
+/// took 0.79 s, this takes 0.57 s; on 400k regression rows 0.29 s and 0.14 s). Each row's leaf
+/// is first written to `leaf_of_row` (one byte: trees of at most 256 leaves). The same
+/// operations on each row as the two steps: the same model.
+#[allow(clippy::too_many_arguments)]
+fn add_leaf_values_and_gradients(
+    obj: &ObjectiveState,
+    y: &[f64],
+    weights: Weights,
+    score: &mut [f64],
+    gh: &mut [[f32; 2]],
+    rows: &[u32],
+    indices: &[u32],
+    ranges: &[(usize, usize, usize)],
+    leaf_value: &[f64],
+    leaf_of_row: &mut Vec<u8>,
+) {
+    debug_assert!(leaf_value.len() <= 256 && score.len() == gh.len());
+    let n_all = score.len();
+    leaf_of_row.resize(n_all, 0);
+    let leaves = SharedRows(leaf_of_row.as_mut_ptr());
+    for_each_leaf_row(indices, ranges, n_all, |r, leaf| {
+        assert!(r < n_all, "row {r} outside the scores");
+        // SAFETY: in bounds (checked above), each row visited once (see `for_each_leaf_row`),
+        // `leaf_of_row` borrowed mutably throughout.
+        unsafe { *leaves.at(r) = leaf as u8 };
+    });
+    let leaf_of_row: &[u8] = leaf_of_row;
+    let (scores, grads) = (SharedRows(score.as_mut_ptr()), SharedRows(gh.as_mut_ptr()));
+    let update = |chunk: &[u32]| {
+        for &r in chunk {
+            let r = r as usize;
+            assert!(r < n_all, "row {r} outside the scores");
+            // SAFETY: `r` is in bounds (checked above) of `score` and `gh` (equal lengths),
+            // both borrowed mutably throughout; `rows` holds each row once and the chunks are
+            // disjoint, so no other job touches row `r`.
+            unsafe {
+                let s = scores.at(r);
+                *s += leaf_value[leaf_of_row[r] as usize];
+                *grads.at(r) = obj.grad_hess(*s, y[r], weights.of(r));
+            }
+        }
+    };
+    if rows.len() < 2 * SCORE_CHUNK_ROWS || rayon::current_num_threads() == 1 {
+        update(rows);
+    } else {
+        rows.par_chunks(SCORE_CHUNK_ROWS).for_each(update);
+    }
+}
 
-impl SharedScores {
+/// Tests turn the one-pass score and gradient update off, to check it against the two passes.
+#[cfg(test)]
+static SEPARATE_SCORE_AND_GRADIENT_PASSES: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+fn one_pass_scores_and_gradients() -> bool {
+    #[cfg(test)]
+    if SEPARATE_SCORE_AND_GRADIENT_PASSES.load(std::sync::atomic::Ordering::Relaxed) {
+        return false;
+    }
+    true
+}
+
+/// A slice's base pointer, shared by parallel jobs that each write their own entries.
+struct SharedRows<T>(*mut T);
+
+impl<T> SharedRows<T> {
     /// Entry `i`'s address; the caller keeps `i` in bounds.
-    fn at(&self, i: usize) -> *mut f64 {
+    fn at(&self, i: usize) -> *mut T {
         self.0.wrapping_add(i)
     }
 }
-// SAFETY: see `add_leaf_values`: the jobs write disjoint entries of one live mutable borrow.
-unsafe impl Sync for SharedScores {}
+// SAFETY: the jobs sharing one write disjoint entries of one live mutable borrow (see the
+// callers).
+unsafe impl<T: Send> Sync for SharedRows<T> {}
 
 /// How long a spinning thread may find no work before it gives up (see `KeepPoolAwake`).
 const MAX_SPIN_IDLE: std::time::Duration = std::time::Duration::from_millis(2);
@@ -402,7 +482,12 @@ fn fit_gbdt_core(
     } else {
         Vec::new()
     };
-    let mut counted = vec![false; n_all];
+    // Out-of-bag marks, made when a tree leaves rows out.
+    let mut counted: Vec<bool> = Vec::new();
+    // Each row's leaf in the last tree, when its scores and the next gradients are one pass.
+    let mut leaf_of_row: Vec<u8> = Vec::new();
+    // Whether `gh` already holds the gradients at the current scores.
+    let mut gradients_ready = false;
     let valid_weights = valid
         .and_then(|(v, _)| v.weight)
         .map_or(Weights::Unit, Weights::Rows);
@@ -517,7 +602,7 @@ fn fit_gbdt_core(
             sampled.sort_unstable();
             bag = Some(sampled);
         }
-        if !averaging {
+        if !averaging && !std::mem::take(&mut gradients_ready) {
             let _t = PhaseTimer::start(Phase::Gradients);
             obj.gradients(data.y, weights, &score, &all_rows, &mut gh);
         }
@@ -588,7 +673,8 @@ fn fit_gbdt_core(
             // leaf once for all classes.
             oob_leaves.clear();
             if indices.len() != n {
-                counted.iter_mut().for_each(|c| *c = false);
+                counted.clear();
+                counted.resize(n_all, false);
                 for &r in &indices {
                     counted[r as usize] = true;
                 }
@@ -687,14 +773,37 @@ fn fit_gbdt_core(
             } else {
                 &mut score
             };
+            if !averaging
+                && n_outputs == 1
+                && indices.len() == n
+                && tree.leaf_value.len() <= 256
+                && iter + 1 < params.num_iterations
+                && one_pass_scores_and_gradients()
             {
+                // Every row is in the tree and another round follows: its gradients are
+                // taken while its score moves.
+                add_leaf_values_and_gradients(
+                    &obj,
+                    data.y,
+                    weights,
+                    acc,
+                    &mut gh[0],
+                    &all_rows,
+                    &indices,
+                    &ranges,
+                    &tree.leaf_value,
+                    &mut leaf_of_row,
+                );
+                gradients_ready = true;
+            } else {
                 add_leaf_values(acc, n_outputs, k, &indices, &ranges, &tree.leaf_value);
                 if one_tree_for_all {
                     for &(r, leaf) in &oob_leaves {
                         acc[r * n_outputs + k] += tree.leaf_value[leaf];
                     }
                 } else if indices.len() != n {
-                    counted.iter_mut().for_each(|c| *c = false);
+                    counted.clear();
+                    counted.resize(n_all, false);
                     for &r in indices.iter() {
                         counted[r as usize] = true;
                     }
@@ -907,6 +1016,48 @@ mod tests {
                 })
         };
         assert_eq!(fit(1), fit(2));
+    }
+
+    /// The one-pass score and gradient update (`add_leaf_values_and_gradients`) fits the model
+    /// the two passes fit, on a subset of rows (a fold) large enough for parallel jobs, with
+    /// weights, on one thread and on two. (Another test fitting meanwhile may see the switch:
+    /// both paths give it the same model.)
+    #[test]
+    fn one_pass_scores_and_gradients_make_the_two_pass_model() {
+        use std::sync::atomic::Ordering;
+        let n = 3 * SCORE_CHUNK_ROWS;
+        let (x, yreg, ybin) = synthetic(n, 9);
+        let binned = BinnedData::fit(&x, 255).unwrap();
+        let fold: Vec<u32> = (0..n as u32).filter(|r| r % 5 != 2).collect();
+        let weights: Vec<f64> = (0..n).map(|r| 0.5 + (r % 3) as f64).collect();
+        let p = GbdtParams {
+            num_iterations: 6,
+            ..GbdtParams::default()
+        };
+        for (y, task, k) in [(&yreg, Task::Regression, 1), (&ybin, Task::Binary, 2)] {
+            let data = TrainSet {
+                weight: Some(&weights),
+                rows: Some(&fold),
+                ..set(&x, y, task, k)
+            };
+            let fit = |threads: usize, separate: bool| {
+                SEPARATE_SCORE_AND_GRADIENT_PASSES.store(separate, Ordering::Relaxed);
+                let m = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap()
+                    .install(|| fit_gbdt(&data, &binned, None, &p).unwrap());
+                SEPARATE_SCORE_AND_GRADIENT_PASSES.store(false, Ordering::Relaxed);
+                m
+            };
+            let two_passes = fit(2, true);
+            assert_eq!(fit(2, false), two_passes, "{task:?}");
+            assert_eq!(fit(1, false), two_passes, "{task:?}");
+            assert!(
+                two_passes.train_loss[5] < two_passes.train_loss[0],
+                "{task:?}"
+            );
+        }
     }
 
     /// Fits started at once from several threads outside the pool each move onto it with

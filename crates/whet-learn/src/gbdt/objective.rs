@@ -67,7 +67,7 @@ impl ObjectiveState {
 
     /// Fills gh[k][row] for every row in `rows`.
     #[inline]
-    fn grad_hess(&self, s: f64, t: f64, w: f64) -> [f32; 2] {
+    pub(super) fn grad_hess(&self, s: f64, t: f64, w: f64) -> [f32; 2] {
         let (gr, he) = match self.objective {
             Objective::Binary => {
                 let p = 1.0 / (1.0 + (-s).exp());
