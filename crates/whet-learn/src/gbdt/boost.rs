@@ -125,7 +125,8 @@ pub fn fit_gbdt_until(
     params: &GbdtParams,
     deadline: Option<std::time::Instant>,
 ) -> Result<GbdtModel> {
-    on_pool(|| fit_gbdt_core(data, binned, valid, None, params, deadline)).map(|(m, _)| m)
+    on_pool(|awake| fit_gbdt_core(data, binned, valid, None, params, deadline, awake))
+        .map(|(m, _)| m)
 }
 
 /// Boosting with early stopping followed on each of several groups of validation rows at
@@ -150,7 +151,17 @@ pub fn fit_gbdt_stopping_on_each(
             "use boosting gbdt and a positive early_stopping_round",
         ));
     }
-    on_pool(|| fit_gbdt_core(data, binned, Some(valid), Some(groups), params, deadline))
+    on_pool(|awake| {
+        fit_gbdt_core(
+            data,
+            binned,
+            Some(valid),
+            Some(groups),
+            params,
+            deadline,
+            awake,
+        )
+    })
 }
 
 /// Where early stopping stands on one validation group.
@@ -164,13 +175,13 @@ struct GroupStop {
 /// user's thread) would otherwise hand each of its thousands of parallel loops over to the
 /// pool and wait for it on a thread that does none of the work (6% of a 160k-row fit on two
 /// threads; on a pool of one, every loop was a hand-over and back).
-fn on_pool<R: Send>(fit: impl FnOnce() -> R + Send) -> R {
+fn on_pool<R: Send>(fit: impl FnOnce(Option<&KeepPoolAwake>) -> R + Send) -> R {
     if rayon::current_thread_index().is_some() {
-        return fit();
+        return fit(None);
     }
     rayon::scope(|_| {
-        let _awake = KeepPoolAwake::start_if_cores_allow();
-        fit()
+        let awake = KeepPoolAwake::start_if_cores_allow();
+        fit(awake.as_ref())
     })
 }
 
@@ -330,9 +341,13 @@ const MAX_SPIN_IDLE: std::time::Duration = std::time::Duration::from_millis(2);
 /// a rayon thread that found no work goes to sleep, so each loop paid the kernel to wake it
 /// (an eighth of a 160k-row fit's CPU). Only for a fit called from outside the pool (`whet
 /// fit`); in a study every thread fits folds of its own. The threads stop looking when this
-/// is dropped, or after [`MAX_SPIN_IDLE`] without work.
+/// is dropped, or after [`MAX_SPIN_IDLE`] without work; the fit calls [`Self::revive`] each
+/// round, so a pause (the setup before the first tree) does not end the spinning for good.
 struct KeepPoolAwake {
     done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Threads spinning now, or about to: those started and not yet given up.
+    spinning: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    fitting: Option<usize>,
 }
 
 impl KeepPoolAwake {
@@ -345,10 +360,29 @@ impl KeepPoolAwake {
     }
 
     fn start() -> KeepPoolAwake {
+        let awake = KeepPoolAwake {
+            done: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            spinning: std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            fitting: rayon::current_thread_index(),
+        };
+        awake.spawn();
+        awake
+    }
+
+    /// Sets the other threads spinning again once all of them gave up. Before the first
+    /// tree, a 400k-row fit's setup kept them idle past [`MAX_SPIN_IDLE`], and the whole fit
+    /// then ran with sleeping threads: 10% slower.
+    fn revive(&self) {
+        if self.spinning.load(std::sync::atomic::Ordering::Acquire) == 0 {
+            self.spawn();
+        }
+    }
+
+    fn spawn(&self) {
         use std::sync::atomic::Ordering;
-        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let fitting = rayon::current_thread_index();
-        let flag = done.clone();
+        let helpers = rayon::current_num_threads().saturating_sub(1);
+        self.spinning.fetch_add(helpers, Ordering::AcqRel);
+        let (flag, spinning, fitting) = (self.done.clone(), self.spinning.clone(), self.fitting);
         rayon::spawn_broadcast(move |ctx| {
             // The fit's own thread must not spin: it would wait for itself.
             if Some(ctx.index()) == fitting {
@@ -375,14 +409,14 @@ impl KeepPoolAwake {
                     // parallel loops are microseconds: a long one means that, or a fit with
                     // little to share; either way the thread goes back to rayon.
                     if idle_since.elapsed() > MAX_SPIN_IDLE {
-                        return;
+                        break;
                     }
                 } else {
                     std::hint::spin_loop();
                 }
             }
+            spinning.fetch_sub(1, Ordering::AcqRel);
         });
-        KeepPoolAwake { done }
     }
 }
 
@@ -399,6 +433,7 @@ fn fit_gbdt_core(
     groups: Option<&[Vec<usize>]>,
     params: &GbdtParams,
     deadline: Option<std::time::Instant>,
+    awake: Option<&KeepPoolAwake>,
 ) -> Result<(GbdtModel, Vec<usize>)> {
     let _total_time = PhaseTimer::start(Phase::Total);
     params.validate()?;
@@ -583,6 +618,9 @@ fn fit_gbdt_core(
         obj.gradients(data.y, weights, &score, &all_rows, &mut gh);
     }
     for iter in 0..params.num_iterations {
+        if let Some(awake) = awake {
+            awake.revive();
+        }
         if crate::stop::past(deadline) {
             return Err(LearnError::Interrupted {
                 done: iter,
