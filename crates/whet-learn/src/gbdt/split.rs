@@ -40,6 +40,12 @@ thread_local! {
         std::cell::RefCell::new((vec![[0.0; 4]; 256], vec![0.0; 256]));
 }
 
+thread_local! {
+    /// The sorted categories of [`Ctx::categorical_split`], reused by each thread.
+    static CATEGORY_ORDER: std::cell::Cell<Vec<(f64, usize)>> =
+        const { std::cell::Cell::new(Vec::new()) };
+}
+
 /// `x.round()` without a libm call per histogram bin (it was 4% of a fit): below 2^52 the
 /// truncation is exact, and so is the fraction `x - t`; other values take `round` itself.
 #[inline]
@@ -426,9 +432,9 @@ impl Ctx<'_> {
             leaf.min_out,
             leaf.max_out,
         );
-        let cats: Vec<usize> = (0..h.len().min(256))
-            .filter(|&c| has_bit(kept, c))
-            .collect();
+        // The kept categories in ascending order, without collecting them.
+        let cats = || set_bits(kept).take_while(|&c| c < h.len());
+        let n_cats = cats().count();
         let mut best: Option<SplitInfo> = None;
         // `left` sums the left categories' entries from zero in the order they joined: the
         // scans below keep it as they go, so a cut costs no pass over its categories.
@@ -455,13 +461,13 @@ impl Ctx<'_> {
             }
         };
         // LightGBM counts a bin for missing and rare values besides the kept categories.
-        if cats.len() < self.p.max_cat_to_onehot {
-            let random = if self.extra_trees && !cats.is_empty() {
-                Some(rng.below(cats.len() as u64) as usize)
+        if n_cats < self.p.max_cat_to_onehot {
+            let random = if self.extra_trees && n_cats > 0 {
+                Some(rng.below(n_cats as u64) as usize)
             } else {
                 None
             };
-            for (i, &c) in cats.iter().enumerate() {
+            for (i, c) in cats().enumerate() {
                 if random.is_some_and(|r| r != i) {
                     continue;
                 }
@@ -476,15 +482,20 @@ impl Ctx<'_> {
             }
             return best;
         }
-        let mut sorted: Vec<(f64, usize)> = cats
-            .iter()
-            .filter(|&&c| count(&h[c]) >= self.p.cat_smooth)
-            .map(|&c| (h[c][0] / (h[c][1] + self.p.cat_smooth), c))
-            .collect();
+        // The buffer is the thread's, taken and given back: a fresh one per feature and leaf
+        // was an allocation each, with the other per-leaf vectors 10% of a 12k-row fit.
+        let mut sorted = CATEGORY_ORDER.take();
+        sorted.clear();
+        sorted.extend(
+            cats()
+                .filter(|&c| count(&h[c]) >= self.p.cat_smooth)
+                .map(|c| (h[c][0] / (h[c][1] + self.p.cat_smooth), c)),
+        );
         sorted.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         let used = sorted.len();
         let max_left = self.p.max_cat_threshold.min(used.div_ceil(2)).min(used);
         if max_left == 0 {
+            CATEGORY_ORDER.set(sorted);
             return None;
         }
         let random_cut = if self.extra_trees && max_left > 1 {
@@ -533,6 +544,7 @@ impl Ctx<'_> {
                 consider([left_grad, left_hess, left_count], bits, l2, &mut best);
             }
         }
+        CATEGORY_ORDER.set(sorted);
         best
     }
 }
