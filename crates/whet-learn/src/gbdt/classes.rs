@@ -28,7 +28,7 @@ use super::grow::{next_leaf, plan_leaf, record_split};
 use super::histogram::{ClassRow, HistPool, add_bit, build_class_hist, class_stride, has_bit};
 use super::partition::partition_rows;
 use super::profile::{Phase, PhaseTimer};
-use super::split::{Ctx, SplitInfo, round_count, threshold_l1};
+use super::split::{Ctx, SplitInfo, default_left, round_count, threshold_l1};
 use super::tree::Tree;
 use crate::binning::BinKind;
 
@@ -291,11 +291,7 @@ impl ClassCtx<'_> {
             feature: f,
             gain,
             threshold_bin: t as u8,
-            default_left: if miss_rows > 0.0 {
-                miss_left
-            } else {
-                left_rows >= r3[2]
-            },
+            default_left: default_left(miss_rows, miss_left, left_rows, r3[2]),
             cat_bins: None,
             left: l3,
             right: r3,

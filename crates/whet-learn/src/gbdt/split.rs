@@ -46,6 +46,22 @@ thread_local! {
         const { std::cell::Cell::new(Vec::new()) };
 }
 
+/// Where a numeric split sends missing values at prediction: the side the scan put the
+/// leaf's missing rows on, or with none in the leaf the side with more rows.
+#[inline]
+pub(super) fn default_left(
+    missing_rows: f64,
+    missing_left: bool,
+    left_rows: f64,
+    right_rows: f64,
+) -> bool {
+    if missing_rows > 0.0 {
+        missing_left
+    } else {
+        left_rows >= right_rows
+    }
+}
+
 /// `x.round()` without a libm call per histogram bin (it was 4% of a fit): below 2^52 the
 /// truncation is exact, and so is the fraction `x - t`; other values take `round` itself.
 #[inline]
@@ -239,11 +255,7 @@ impl Ctx<'_> {
                         feature: f,
                         gain,
                         threshold_bin: t as u8,
-                        default_left: if miss[2] > 0.0 {
-                            miss_left
-                        } else {
-                            left[2] >= right[2]
-                        },
+                        default_left: default_left(miss[2], miss_left, left[2], right[2]),
                         cat_bins: None,
                         left,
                         right,
@@ -318,11 +330,7 @@ impl Ctx<'_> {
                     feature: f,
                     gain,
                     threshold_bin: bins[j],
-                    default_left: if miss[2] > 0.0 {
-                        miss_left
-                    } else {
-                        left[2] >= right[2]
-                    },
+                    default_left: default_left(miss[2], miss_left, left[2], right[2]),
                     cat_bins: None,
                     left,
                     right,
