@@ -213,7 +213,7 @@ pub fn params(data: &[u8]) {
     for kind in kinds {
         let mut params = LearnerParams::defaults(kind);
         if params.set_all(pairs.iter().copied()).is_ok() {
-            let _ = params.max_bin();
+            let _ = params.binning();
         }
     }
     let _ = whet_data::table::parse_type_hints(text);

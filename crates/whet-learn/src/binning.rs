@@ -15,9 +15,12 @@ use crate::error::{LearnError, Result};
 /// Rows sampled to choose bin boundaries (as LightGBM's bin_construct_sample_cnt).
 pub const BIN_SAMPLE_ROWS: usize = 200_000;
 pub const MAX_BIN_LIMIT: usize = 255;
-/// Categories with fewer training rows lose their own bin (LightGBM's `min_data_in_bin`
-/// default), after the two most frequent.
-pub const CAT_MIN_DATA_IN_BIN: usize = 3;
+/// LightGBM's `min_data_in_bin` default: a numeric bin holds at least this many sampled rows
+/// (but the last), and categories with fewer training rows lose their own bin (after the two
+/// most frequent).
+pub const MIN_DATA_IN_BIN: usize = 3;
+/// Values within this of zero are zero to the binning (LightGBM's `kZeroThreshold`, a float).
+const ZERO_THRESHOLD: f64 = 1e-35_f32 as f64;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum BinKind {
@@ -65,51 +68,45 @@ impl BinMapper {
         }
     }
 
-    fn fit_numeric(values: &[f32], max_bin: usize) -> BinMapper {
-        let mut sample: Vec<f32> = if values.len() > BIN_SAMPLE_ROWS {
+    /// LightGBM's numeric binning (`BinMapper::FindBin` with its defaults), so that a tree
+    /// with LightGBM's parameters sees the same candidate thresholds: zero gets a bin of its
+    /// own (between ±`ZERO_THRESHOLD`), negative and positive values share the other bins in
+    /// proportion to their rows, every bin but the last holds at least `min_data_in_bin`
+    /// sampled rows (on small data this merges rare values, which keeps a threshold from
+    /// isolating one or two rows), and when values are missing their bin is one of the
+    /// `max_bin`.
+    fn fit_numeric(values: &[f32], max_bin: usize, min_data_in_bin: usize) -> BinMapper {
+        let sample: Vec<f32> = if values.len() > BIN_SAMPLE_ROWS {
             // A fixed stride keeps bin boundaries deterministic without an RNG.
             let step = values.len() as f64 / BIN_SAMPLE_ROWS as f64;
             (0..BIN_SAMPLE_ROWS)
                 .map(|i| values[(i as f64 * step) as usize])
-                .filter(|v| !v.is_nan())
                 .collect()
         } else {
-            values.iter().copied().filter(|v| !v.is_nan()).collect()
+            values.to_vec()
         };
-        sample.sort_unstable_by(f32::total_cmp);
+        let sampled = sample.len();
+        let mut present: Vec<f32> = sample.into_iter().filter(|v| !v.is_nan()).collect();
+        let value_bins = if present.len() < sampled {
+            max_bin - 1
+        } else {
+            max_bin
+        };
+        present.sort_unstable_by(f32::total_cmp);
         let mut distinct: Vec<(f64, usize)> = Vec::new();
-        for v in sample {
-            let v = f64::from(v);
+        for v in &present {
+            let v = f64::from(*v);
             match distinct.last_mut() {
+                // -0.0 == 0.0: one value.
                 Some((last, count)) if *last == v => *count += 1,
                 _ => distinct.push((v, 1)),
             }
         }
-        let mut upper_bounds = Vec::new();
-        if distinct.len() <= max_bin {
-            for w in distinct.windows(2) {
-                upper_bounds.push(midpoint(w[0].0, w[1].0));
-            }
+        let upper_bounds = if distinct.is_empty() {
+            vec![f64::INFINITY]
         } else {
-            // Greedy equal-frequency cuts over distinct values: a value never straddles two bins,
-            // and a very frequent value gets a bin of its own.
-            let total: usize = distinct.iter().map(|d| d.1).sum();
-            let mut remaining_total = total;
-            let mut bins_left = max_bin;
-            let mut acc = 0usize;
-            for i in 0..distinct.len() - 1 {
-                acc += distinct[i].1;
-                let target = remaining_total as f64 / bins_left as f64;
-                let next = distinct[i + 1].1;
-                if bins_left > 1 && (acc as f64 >= target || (acc + next) as f64 > target * 1.5) {
-                    upper_bounds.push(midpoint(distinct[i].0, distinct[i + 1].0));
-                    remaining_total -= acc;
-                    acc = 0;
-                    bins_left -= 1;
-                }
-            }
-        }
-        upper_bounds.push(f64::INFINITY);
+            bounds_with_zero_as_one_bin(&distinct, value_bins, present.len(), min_data_in_bin)
+        };
         BinMapper {
             n_value_bins: upper_bounds.len() as u32,
             kind: BinKind::Numeric { upper_bounds },
@@ -124,10 +121,147 @@ impl BinMapper {
     }
 }
 
-fn midpoint(a: f64, b: f64) -> f64 {
-    let m = a + (b - a) / 2.0;
-    // Guard against the midpoint rounding up to b for adjacent floats.
-    if m >= b { a } else { m }
+/// LightGBM's bound between a value and the next: the midpoint, rounded one step up.
+fn bound_between(a: f64, b: f64) -> f64 {
+    next_up((a + b) / 2.0)
+}
+
+/// The next f64 above `x` (`f64::next_up`, which needs a newer Rust than the crate's minimum).
+fn next_up(x: f64) -> f64 {
+    if x.is_nan() || x == f64::INFINITY {
+        x
+    } else if x == 0.0 {
+        f64::from_bits(1)
+    } else if x > 0.0 {
+        f64::from_bits(x.to_bits() + 1)
+    } else {
+        f64::from_bits(x.to_bits() - 1)
+    }
+}
+
+/// LightGBM's `FindBinWithZeroAsOneBin` over sorted distinct values with their counts
+/// (`total` rows): the negative values get `max_bin - 1` bins in proportion to their rows
+/// (at least one), zero one bin, the positive values what is left.
+fn bounds_with_zero_as_one_bin(
+    distinct: &[(f64, usize)],
+    max_bin: usize,
+    total: usize,
+    min_data_in_bin: usize,
+) -> Vec<f64> {
+    let zero = |v: f64| v.abs() <= ZERO_THRESHOLD;
+    let negative_rows: usize = distinct
+        .iter()
+        .filter(|d| d.0 <= -ZERO_THRESHOLD)
+        .map(|d| d.1)
+        .sum();
+    let zero_rows: usize = distinct.iter().filter(|d| zero(d.0)).map(|d| d.1).sum();
+    let positive_rows = total - negative_rows - zero_rows;
+    let n_negative = distinct.partition_point(|d| d.0 <= -ZERO_THRESHOLD);
+    let mut bounds = Vec::new();
+    if n_negative > 0 && max_bin > 1 {
+        let share = negative_rows as f64 / (total - zero_rows) as f64 * (max_bin - 1) as f64;
+        bounds = greedy_bounds(
+            &distinct[..n_negative],
+            (share as usize).max(1),
+            negative_rows,
+            min_data_in_bin,
+        );
+        if let Some(last) = bounds.last_mut() {
+            *last = -ZERO_THRESHOLD;
+        }
+    }
+    let first_positive = n_negative + distinct[n_negative..].partition_point(|d| zero(d.0));
+    let positive_bins = (max_bin - 1).saturating_sub(bounds.len());
+    if first_positive < distinct.len() && positive_bins > 0 {
+        bounds.push(ZERO_THRESHOLD);
+        bounds.extend(greedy_bounds(
+            &distinct[first_positive..],
+            positive_bins,
+            positive_rows,
+            min_data_in_bin,
+        ));
+    } else {
+        bounds.push(f64::INFINITY);
+    }
+    bounds
+}
+
+/// LightGBM's `GreedyFindBin`: with at most `max_bin` distinct values, a bound after each run
+/// of values holding `min_data_in_bin` rows; otherwise equal-frequency bins (at most one per
+/// `min_data_in_bin` rows) where a value with a bin's share of rows or more gets a bin of its
+/// own and no value straddles two bins. The last bound is +inf.
+fn greedy_bounds(
+    distinct: &[(f64, usize)],
+    max_bin: usize,
+    total: usize,
+    min_data_in_bin: usize,
+) -> Vec<f64> {
+    let n = distinct.len();
+    let mut bounds: Vec<f64> = Vec::new();
+    // LightGBM drops a bound equal (to one ulp) to the previous one.
+    let push = |bounds: &mut Vec<f64>, b: f64| {
+        if bounds.last().is_none_or(|&last| b > next_up(last)) {
+            bounds.push(b);
+            true
+        } else {
+            false
+        }
+    };
+    if n <= max_bin {
+        let mut in_bin = 0;
+        for i in 0..n.saturating_sub(1) {
+            in_bin += distinct[i].1;
+            if in_bin >= min_data_in_bin
+                && push(&mut bounds, bound_between(distinct[i].0, distinct[i + 1].0))
+            {
+                in_bin = 0;
+            }
+        }
+    } else {
+        let max_bin = max_bin.min(total / min_data_in_bin.max(1)).max(1);
+        let mut mean_bin_size = total as f64 / max_bin as f64;
+        let mut rest_bins = max_bin as i64;
+        let mut rest_rows = total as i64;
+        let big: Vec<bool> = distinct
+            .iter()
+            .map(|d| d.1 as f64 >= mean_bin_size)
+            .collect();
+        for (d, _) in distinct.iter().zip(&big).filter(|&(_, &b)| b) {
+            rest_bins -= 1;
+            rest_rows -= d.1 as i64;
+        }
+        mean_bin_size = rest_rows as f64 / rest_bins as f64;
+        // Each bin's lowest and highest value.
+        let mut lows = vec![distinct[0].0];
+        let mut highs = Vec::new();
+        let mut in_bin = 0;
+        for i in 0..n - 1 {
+            if !big[i] {
+                rest_rows -= distinct[i].1 as i64;
+            }
+            in_bin += distinct[i].1;
+            if big[i]
+                || in_bin as f64 >= mean_bin_size
+                || (big[i + 1] && in_bin as f64 >= (mean_bin_size * 0.5).max(1.0))
+            {
+                highs.push(distinct[i].0);
+                lows.push(distinct[i + 1].0);
+                if highs.len() >= max_bin - 1 {
+                    break;
+                }
+                in_bin = 0;
+                if !big[i] {
+                    rest_bins -= 1;
+                    mean_bin_size = rest_rows as f64 / rest_bins as f64;
+                }
+            }
+        }
+        for (high, next_low) in highs.iter().zip(&lows[1..]) {
+            push(&mut bounds, bound_between(*high, *next_low));
+        }
+    }
+    bounds.push(f64::INFINITY);
+    bounds
 }
 
 #[derive(Clone, Debug)]
@@ -147,6 +281,19 @@ pub struct BinnedData {
 impl BinnedData {
     /// Fits bin mappers on `x` and bins it.
     pub fn fit(x: &Features, max_bin: usize) -> Result<BinnedData> {
+        Self::fit_with(x, max_bin, MIN_DATA_IN_BIN)
+    }
+
+    /// [`Self::fit`] with LightGBM's `min_data_in_bin` for numeric features (at least 1).
+    pub fn fit_with(x: &Features, max_bin: usize, min_data_in_bin: usize) -> Result<BinnedData> {
+        if min_data_in_bin == 0 {
+            return Err(LearnError::param(
+                "min_data_in_bin",
+                min_data_in_bin,
+                "must be at least 1",
+                "1 lets every distinct value have a bin (up to max_bin); LightGBM's default is 3",
+            ));
+        }
         if !(2..=MAX_BIN_LIMIT).contains(&max_bin) {
             return Err(LearnError::param(
                 "max_bin",
@@ -159,7 +306,7 @@ impl BinnedData {
             .columns
             .par_iter()
             .map(|c| match &c.data {
-                FeatureData::Numeric(v) => BinMapper::fit_numeric(v, max_bin),
+                FeatureData::Numeric(v) => BinMapper::fit_numeric(v, max_bin, min_data_in_bin),
                 FeatureData::Categorical { n_categories, .. } => {
                     BinMapper::fit_categorical(*n_categories, max_bin)
                 }
@@ -219,12 +366,17 @@ impl BinnedData {
 
     /// Per feature, the category bins LightGBM would give a bin of their own when binning
     /// `rows` (its categorical `BinMapper::FindBin`): categories by falling row count, stopping
-    /// at the first one with fewer than `CAT_MIN_DATA_IN_BIN` rows (the two most frequent are
+    /// at the first one with fewer than `min_data_in_bin` rows (the two most frequent are
     /// always kept) and, once the kept ones cover 99% of the non-missing rows, at `max_bin`
     /// bins counting one for missing values, which without missing values drops the rarest
     /// category. The others share the missing values' bin, which a split never puts on the
     /// left; so they go right, as missing and unseen values do. Numeric features get no bins.
-    pub fn categorical_bins_kept(&self, rows: &[u32], max_bin: usize) -> Vec<[u64; 4]> {
+    pub fn categorical_bins_kept(
+        &self,
+        rows: &[u32],
+        max_bin: usize,
+        min_data_in_bin: usize,
+    ) -> Vec<[u64; 4]> {
         self.mappers
             .par_iter()
             .zip(&self.columns)
@@ -249,7 +401,7 @@ impl BinnedData {
                     if used >= cut && n_bins >= max_bins {
                         break;
                     }
-                    if counts[b] < CAT_MIN_DATA_IN_BIN && i > 1 {
+                    if counts[b] < min_data_in_bin && i > 1 {
                         break;
                     }
                     kept[b >> 6] |= 1 << (b & 63);
@@ -282,13 +434,84 @@ mod tests {
         }
     }
 
+    fn bounds(b: &BinnedData) -> &[f64] {
+        match &b.mappers[0].kind {
+            BinKind::Numeric { upper_bounds } => upper_bounds,
+            BinKind::Categorical => panic!("numeric feature binned as categorical"),
+        }
+    }
+
+    // Known answers worked out by hand from LightGBM's `GreedyFindBin` and
+    // `FindBinWithZeroAsOneBin`; bench/binning_vs_lightgbm.py checks the same code against
+    // LightGBM itself on the shared datasets.
     #[test]
-    fn few_distinct_values_get_one_bin_each() {
+    fn rare_values_share_a_bin_and_zero_has_its_own() {
+        // 1 and 2 have two rows each: a bound only once three rows are behind it. No zeros,
+        // but the zero bin is there (empty), as in LightGBM.
         let x = numeric(vec![3.0, 1.0, 2.0, 2.0, f32::NAN, 1.0]);
         let b = BinnedData::fit(&x, 255).unwrap();
-        assert_eq!(b.mappers[0].n_value_bins, 3);
-        assert_eq!(b.columns[0], vec![2, 0, 1, 1, 3, 0]);
+        assert_eq!(bounds(&b), &[ZERO_THRESHOLD, next_up(2.5), f64::INFINITY]);
+        assert_eq!(b.columns[0], vec![2, 1, 1, 1, 3, 1]);
         assert_eq!(b.row(4), &[3]);
+        // With min_data_in_bin 1 every distinct value has a bin.
+        let b = BinnedData::fit_with(&x, 255, 1).unwrap();
+        assert_eq!(
+            bounds(&b),
+            &[ZERO_THRESHOLD, next_up(1.5), next_up(2.5), f64::INFINITY]
+        );
+        assert_eq!(b.columns[0], vec![3, 1, 2, 2, 4, 1]);
+        assert!(BinnedData::fit_with(&x, 255, 0).is_err());
+    }
+
+    #[test]
+    fn negative_zero_and_positive_values_get_separate_bins() {
+        let mut v = Vec::new();
+        for (value, rows) in [
+            (-2.0, 3),
+            (-1.0, 3),
+            (0.0, 2),
+            (-0.0, 2),
+            (1.0, 3),
+            (2.0, 3),
+        ] {
+            v.extend(std::iter::repeat_n(value, rows));
+        }
+        let b = BinnedData::fit(&numeric(v), 255).unwrap();
+        assert_eq!(
+            bounds(&b),
+            &[
+                next_up(-1.5),
+                -ZERO_THRESHOLD,
+                ZERO_THRESHOLD,
+                next_up(1.5),
+                f64::INFINITY
+            ]
+        );
+        assert_eq!(
+            b.columns[0],
+            [0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 4, 4, 4]
+        );
+    }
+
+    #[test]
+    fn more_values_than_bins_fill_bins_of_equal_rows_with_three_rows_each_at_least() {
+        // 20 values once each and 15 bins for positive values: at most 20 / 3 = 6 bins of
+        // about equal rows, the mean recomputed over what is left after each bin.
+        let x = numeric((1..=20).map(|v| v as f32).collect());
+        let b = BinnedData::fit(&x, 16).unwrap();
+        let expected: Vec<f64> = [4.5, 8.5, 11.5, 14.5, 17.5]
+            .iter()
+            .map(|&b| next_up(b))
+            .collect();
+        assert_eq!(bounds(&b)[0], ZERO_THRESHOLD);
+        assert_eq!(&bounds(&b)[1..6], &expected[..]);
+        assert_eq!(bounds(&b)[6], f64::INFINITY);
+        // Missing values take one of the max_bin bins: 2 bins then mean zero and the rest.
+        let mut v: Vec<f32> = (1..=20).map(|v| v as f32).collect();
+        v.push(f32::NAN);
+        let b = BinnedData::fit(&numeric(v), 3).unwrap();
+        assert_eq!(bounds(&b), &[ZERO_THRESHOLD, f64::INFINITY]);
+        assert_eq!(b.mappers[0].n_bins(), 3);
     }
 
     #[test]

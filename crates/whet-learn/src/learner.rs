@@ -178,9 +178,10 @@ impl LearnerParams {
     }
 
     /// The histogram bins the tree learners need (None for the others).
-    pub fn max_bin(&self) -> Option<usize> {
+    /// How a tree learner bins numeric features: (`max_bin`, `min_data_in_bin`).
+    pub fn binning(&self) -> Option<(usize, usize)> {
         match self {
-            LearnerParams::Tree(p) => Some(p.max_bin),
+            LearnerParams::Tree(p) => Some((p.max_bin, p.min_data_in_bin)),
             _ => None,
         }
     }

@@ -21,7 +21,7 @@ proptest! {
         for kind in LearnerKind::ALL {
             let mut params = LearnerParams::defaults(kind);
             if params.set_all(pairs.iter().map(String::as_str)).is_ok() {
-                let _ = params.max_bin();
+                let _ = params.binning();
             }
         }
     }

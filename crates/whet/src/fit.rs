@@ -249,8 +249,10 @@ pub fn cmd_fit(args: &FitArgs, quiet: bool) -> Result<()> {
     params.validate()?;
     // Binning is part of the fit, as LightGBM's Dataset construction is part of its training.
     let started = Instant::now();
-    let binned = match params.max_bin() {
-        Some(max_bin) => Some(BinnedData::fit(&x, max_bin)?),
+    let binned = match params.binning() {
+        Some((max_bin, min_data_in_bin)) => {
+            Some(BinnedData::fit_with(&x, max_bin, min_data_in_bin)?)
+        }
         None => None,
     };
     let valid_binned = match (&binned, &valid) {

@@ -113,6 +113,16 @@ pub struct GbdtParams {
     pub monotone_constraints: Vec<i8>,
     pub class_weight: Option<ClassWeight>,
     pub seed: u64,
+    /// LightGBM's `min_data_in_bin`: rows a numeric bin needs (but the last), and a category
+    /// its own bin (but the two most frequent). Numeric bins are made once per dataset
+    /// (`BinnedData::fit_with`), so a fit takes this from whoever binned; categories are
+    /// chosen per fit. Last, with a default, so model files from before it still load.
+    #[serde(default = "default_min_data_in_bin")]
+    pub min_data_in_bin: usize,
+}
+
+fn default_min_data_in_bin() -> usize {
+    crate::binning::MIN_DATA_IN_BIN
 }
 
 impl Default for GbdtParams {
@@ -130,6 +140,7 @@ impl Default for GbdtParams {
             lambda_l2: 0.0,
             min_gain_to_split: 0.0,
             max_bin: 255,
+            min_data_in_bin: crate::binning::MIN_DATA_IN_BIN,
             feature_fraction: 1.0,
             feature_fraction_bynode: 1.0,
             bagging_fraction: 1.0,
@@ -165,6 +176,7 @@ impl GbdtParams {
         "lambda_l2",
         "min_gain_to_split",
         "max_bin",
+        "min_data_in_bin",
         "feature_fraction",
         "feature_fraction_bynode",
         "bagging_fraction",
@@ -261,6 +273,7 @@ impl GbdtParams {
                 self.min_gain_to_split = text::value(key, value)?
             }
             "max_bin" | "max_bins" => self.max_bin = text::value(key, value)?,
+            "min_data_in_bin" => self.min_data_in_bin = text::value(key, value)?,
             "feature_fraction" | "sub_feature" | "colsample_bytree" => {
                 self.feature_fraction = text::value(key, value)?
             }
@@ -361,6 +374,13 @@ impl GbdtParams {
             self.max_bin.to_string(),
             "must be between 2 and 255",
             "255 is the default",
+        )?;
+        check(
+            self.min_data_in_bin >= 1,
+            "min_data_in_bin",
+            self.min_data_in_bin.to_string(),
+            "must be at least 1",
+            "3 is the default (LightGBM's); 1 gives every distinct value a bin, up to max_bin",
         )?;
         for (name, v) in [
             ("lambda_l1", self.lambda_l1),

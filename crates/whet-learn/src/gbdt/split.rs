@@ -754,7 +754,7 @@ mod tests {
             };
             let b = BinnedData::fit(&x, 255).unwrap();
             let rows: Vec<u32> = (0..x.n_rows as u32).collect();
-            let k = b.categorical_bins_kept(&rows, 255)[0];
+            let k = b.categorical_bins_kept(&rows, 255, crate::binning::MIN_DATA_IN_BIN)[0];
             (0..256usize)
                 .filter(|&c| has_bit(&k, c))
                 .collect::<Vec<_>>()
@@ -816,7 +816,8 @@ mod tests {
         let binned = BinnedData::fit(&x, 255).unwrap();
         let mapper = &binned.mappers[0];
         let nv = mapper.n_value_bins as usize;
-        assert_eq!(nv, 255);
+        // Missing values take one of the 255 bins.
+        assert_eq!(nv, 254);
         let p = GbdtParams {
             min_data_in_leaf: 3,
             ..GbdtParams::default()
@@ -981,18 +982,17 @@ mod tests {
         };
         let m = fit_gbdt(&set(&x, &yreg, Task::Regression, 1), &binned, None, &p).unwrap();
         let t = &m.trees[0];
-        // Brute force: best SSE reduction over every feature and every threshold between values.
+        // Brute force: best SSE reduction over every feature and every candidate threshold (the
+        // bin bounds, which hold at least three rows each but the last, as LightGBM's).
         let mean = yreg.iter().sum::<f64>() / yreg.len() as f64;
         let mut best = (f64::NEG_INFINITY, 0usize, 0.0f64);
         for (f, c) in x.columns.iter().enumerate() {
-            let FeatureData::Numeric(v) = &c.data else {
+            let (FeatureData::Numeric(v), BinKind::Numeric { upper_bounds }) =
+                (&c.data, &binned.mappers[f].kind)
+            else {
                 continue;
             };
-            let mut vals: Vec<f32> = v.iter().copied().filter(|v| !v.is_nan()).collect();
-            vals.sort_by(f32::total_cmp);
-            vals.dedup();
-            for w in vals.windows(2) {
-                let th = f64::from(w[0]);
+            for &th in upper_bounds.iter().filter(|b| b.is_finite()) {
                 for miss_left in [false, true] {
                     let (mut gl, mut nl, mut gr, mut nr) = (0.0, 0.0, 0.0, 0.0);
                     for (xv, yv) in v.iter().zip(&yreg) {
