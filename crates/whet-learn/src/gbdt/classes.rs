@@ -28,7 +28,7 @@ use super::grow::{next_leaf, plan_leaf, record_split};
 use super::histogram::{ClassRow, HistPool, add_bit, build_class_hist, class_stride, has_bit};
 use super::partition::partition_rows;
 use super::profile::{Phase, PhaseTimer};
-use super::split::{Ctx, SplitInfo, default_left, round_count, threshold_l1};
+use super::split::{Ctx, SplitInfo, default_left, extra_trees_bin, round_count, threshold_l1};
 use super::tree::Tree;
 use crate::binning::BinKind;
 
@@ -365,8 +365,32 @@ impl ClassCtx<'_> {
         if nv < 2 {
             return None;
         }
-        let rb = rng.below(nv as u64 - 1) as usize;
         let stride = self.stride;
+        // The leaf's lowest and highest value bins (channel 0 is the rows' weight).
+        let (mut lowest, mut highest) = (usize::MAX, 0);
+        match hist {
+            Some(h) => {
+                let off = binned.hist_offsets[f];
+                for b in (0..nv).filter(|&b| h[(off + b) * stride] != 0.0) {
+                    lowest = lowest.min(b);
+                    highest = b;
+                }
+            }
+            None => {
+                let nf = binned.n_features;
+                for &r in rows {
+                    let b = binned.rows[r as usize * nf + f] as usize;
+                    if b < nv {
+                        lowest = lowest.min(b);
+                        highest = highest.max(b);
+                    }
+                }
+            }
+        }
+        if lowest == usize::MAX {
+            return None;
+        }
+        let rb = extra_trees_bin(lowest, highest, nv, rng)?;
         let Scratch {
             left, right, miss, ..
         } = scratch;

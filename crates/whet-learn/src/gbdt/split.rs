@@ -65,6 +65,27 @@ pub(super) fn default_left(
 /// `x.round()` without a libm call per histogram bin (it was 4% of a fit): below 2^52 the
 /// truncation is exact, and so is the fraction `x - t`; other values take `round` itself.
 #[inline]
+/// Extra trees' random threshold bin for a leaf whose values lie in bins `lowest..=highest`:
+/// drawn between them, as extra trees draw a threshold between a node's smallest and largest
+/// value, so that every draw cuts the leaf's rows. (A draw over all of a feature's bins, as
+/// LightGBM's `extra_trees` makes, often cuts off nothing: bins other leaves' values fill, the
+/// empty zero bin of a positive feature.) With one value bin the threshold is that bin, which
+/// can only part values from missing ones; None when no threshold is left of the last bin.
+pub(super) fn extra_trees_bin(
+    lowest: usize,
+    highest: usize,
+    nv: usize,
+    rng: &mut Rng,
+) -> Option<usize> {
+    if lowest >= nv - 1 {
+        None
+    } else if highest > lowest {
+        Some(lowest + rng.below((highest - lowest) as u64) as usize)
+    } else {
+        Some(lowest)
+    }
+}
+
 pub(super) fn round_count(x: f64) -> f64 {
     if (0.0..4_503_599_627_370_496.0).contains(&x) {
         let t = (x as i64) as f64;
@@ -205,7 +226,10 @@ impl Ctx<'_> {
         let parent_gain = self.leaf_gain(total[0], total[1], l2, leaf.min_out, leaf.max_out);
         let mono = self.monotone.get(f).copied().unwrap_or(0);
         let random_bin = if self.extra_trees {
-            Some(rng.below(nv as u64 - 1) as usize)
+            let values = occupied_bins(&h[..nv], None, sparse);
+            let lowest = set_bits(&values).next()?;
+            let highest = set_bits(&values).last()?;
+            Some(extra_trees_bin(lowest, highest, nv, rng)?)
         } else {
             None
         };
@@ -966,6 +990,49 @@ mod tests {
                 }
                 (g, w) => panic!("case {case}: {:?} vs {w:?}", g.map(|g| g.gain)),
             }
+        }
+    }
+
+    #[test]
+    fn extra_trees_draws_a_threshold_inside_the_leaf() {
+        let mut rng = Rng::new(1);
+        for _ in 0..200 {
+            let t = extra_trees_bin(3, 9, 20, &mut rng).unwrap();
+            assert!((3..9).contains(&t), "{t}");
+        }
+        assert_eq!(extra_trees_bin(4, 4, 20, &mut rng), Some(4));
+        assert_eq!(extra_trees_bin(19, 19, 20, &mut rng), None);
+        // A positive feature of three values has four bins: the empty zero bin, 1, 2 and 3. A
+        // draw over every bin would pick the empty one for a third of the trees and leave them
+        // stumps; the leaf-range draw splits every tree, in boosting (regression, binary) and
+        // in the multiclass extra-trees forest's one tree for all classes.
+        let v: Vec<f32> = (0..300).map(|i| (1 + i % 3) as f32).collect();
+        let class: Vec<f64> = (0..300).map(|i| (i % 3) as f64).collect();
+        let first: Vec<f64> = class.iter().map(|&c| f64::from(c == 0.0)).collect();
+        let x = crate::gbdt::test_data::numeric_features(vec![v]);
+        let binned = BinnedData::fit(&x, 255).unwrap();
+        assert_eq!(binned.mappers[0].n_value_bins, 4);
+        for (task, y, k, boosting) in [
+            (Task::Regression, &class, 1, crate::gbdt::Boosting::Gbdt),
+            (Task::Binary, &first, 2, crate::gbdt::Boosting::Gbdt),
+            (Task::Multiclass, &class, 3, crate::gbdt::Boosting::Et),
+        ] {
+            let p = GbdtParams {
+                boosting,
+                num_iterations: 40,
+                num_leaves: 2,
+                min_data_in_leaf: 1,
+                extra_trees: true,
+                ..GbdtParams::default()
+            };
+            let m = fit_gbdt(&set(&x, y, task, k), &binned, None, &p).unwrap();
+            let split = m.trees.iter().filter(|t| t.nodes.len() == 1).count();
+            assert_eq!(
+                split,
+                m.trees.len(),
+                "{task:?}: {split} of {} trees split",
+                m.trees.len()
+            );
         }
     }
 
