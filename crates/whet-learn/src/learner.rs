@@ -177,8 +177,8 @@ impl LearnerParams {
         }
     }
 
-    /// The histogram bins the tree learners need (None for the others).
-    /// How a tree learner bins numeric features: (`max_bin`, `min_data_in_bin`).
+    /// How a tree learner bins numeric features, (`max_bin`, `min_data_in_bin`); None for the
+    /// learners that need no bins.
     pub fn binning(&self) -> Option<(usize, usize)> {
         match self {
             LearnerParams::Tree(p) => Some((p.max_bin, p.min_data_in_bin)),
