@@ -4,10 +4,12 @@
 //! bench/binning_vs_lightgbm.py compares them with LightGBM's bins on the same data.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
+#[path = "common/labelled.rs"]
+mod labelled;
+
+use labelled::load_labelled;
 use whet_data::prep::{Prep, PrepOptions};
-use whet_data::profile::{TargetMissing, prepare_target};
 use whet_learn::binning::{BinKind, BinnedData};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -16,12 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: bin_bounds FILE TARGET [MAX_BIN]".into());
     };
     let max_bin: usize = args.get(3).map_or(Ok(255), |m| m.parse())?;
-    let table = whet_data::load(
-        Path::new(file),
-        &Default::default(),
-        &whet_data::csv::NoProgress,
-    )?;
-    let t = prepare_target(&table, target, None, TargetMissing::Drop)?;
+    let t = load_labelled(file, target)?;
     let prep = Prep::fit(&t.table, Some((target, t.task)), &PrepOptions::default())?;
     let x = prep.transform(&t.table)?.features;
     let binned = BinnedData::fit(&x, max_bin)?;

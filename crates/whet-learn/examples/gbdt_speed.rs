@@ -27,11 +27,13 @@
 use std::path::Path;
 use std::time::Instant;
 
+#[path = "common/labelled.rs"]
+mod labelled;
 #[path = "common/lightgbm_text.rs"]
 mod lightgbm_text;
 
+use labelled::load_labelled;
 use whet_data::prep::{Feature, FeatureData, Features, Prep, PrepOptions};
-use whet_data::profile::{TargetMissing, prepare_target};
 use whet_learn::binning::BinnedData;
 use whet_learn::data::TrainSet;
 use whet_learn::gbdt::tree::{DenseRow, code_to_f32};
@@ -136,12 +138,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let (file, target) = (&args[1], &args[2]);
     let rounds: usize = args.get(3).map_or(Ok(100), |r| r.parse())?;
-    let table = whet_data::load(
-        Path::new(file),
-        &Default::default(),
-        &whet_data::csv::NoProgress,
-    )?;
-    let t = prepare_target(&table, target, None, TargetMissing::Drop)?;
+    let t = load_labelled(file, target)?;
     let prep = Prep::fit(&t.table, Some((target, t.task)), &PrepOptions::default())?;
     let x = prep.transform(&t.table)?.features;
     let y = prep.transform_target(&t.table)?;
@@ -227,12 +224,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let mut test_auc = String::new();
     if let Some(test_file) = args.get(4) {
-        let table = whet_data::load(
-            Path::new(test_file),
-            &Default::default(),
-            &whet_data::csv::NoProgress,
-        )?;
-        let t = prepare_target(&table, target, None, TargetMissing::Drop)?;
+        let t = load_labelled(test_file, target)?;
         let tx = prep.transform(&t.table)?.features;
         let ty = prep.transform_target(&t.table)?;
         let tp = m.predict(&tx);

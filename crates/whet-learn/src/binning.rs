@@ -148,15 +148,13 @@ fn bounds_with_zero_as_one_bin(
     total: usize,
     min_data_in_bin: usize,
 ) -> Vec<f64> {
-    let zero = |v: f64| v.abs() <= ZERO_THRESHOLD;
-    let negative_rows: usize = distinct
-        .iter()
-        .filter(|d| d.0 <= -ZERO_THRESHOLD)
-        .map(|d| d.1)
-        .sum();
-    let zero_rows: usize = distinct.iter().filter(|d| zero(d.0)).map(|d| d.1).sum();
-    let positive_rows = total - negative_rows - zero_rows;
+    // The values are sorted: negatives, then zeros, then positives.
     let n_negative = distinct.partition_point(|d| d.0 <= -ZERO_THRESHOLD);
+    let first_positive = distinct.partition_point(|d| d.0 <= ZERO_THRESHOLD);
+    let rows = |part: &[(f64, usize)]| part.iter().map(|d| d.1).sum::<usize>();
+    let negative_rows = rows(&distinct[..n_negative]);
+    let zero_rows = rows(&distinct[n_negative..first_positive]);
+    let positive_rows = total - negative_rows - zero_rows;
     let mut bounds = Vec::new();
     if n_negative > 0 && max_bin > 1 {
         let share = negative_rows as f64 / (total - zero_rows) as f64 * (max_bin - 1) as f64;
@@ -170,7 +168,6 @@ fn bounds_with_zero_as_one_bin(
             *last = -ZERO_THRESHOLD;
         }
     }
-    let first_positive = n_negative + distinct[n_negative..].partition_point(|d| zero(d.0));
     let positive_bins = (max_bin - 1).saturating_sub(bounds.len());
     if first_positive < distinct.len() && positive_bins > 0 {
         bounds.push(ZERO_THRESHOLD);
