@@ -2,13 +2,14 @@
 
 Usage (from the repo root, with the peers' python; builds nothing):
     cargo build --release -p whet-learn --example bin_bounds
-    ~/.cache/whet-peers/bin/python bench/binning_vs_lightgbm.py [--datasets wine,titanic] [--max-rows 100000]
+    ~/.cache/whet-peers/bin/python bench/binning_vs_lightgbm.py [--datasets wine,titanic] [--max-rows N]
+        [--bin-bounds PATH]
 
 Features come from ../shared/peers/reference.py's loader (as in every peer comparison); only the
-numeric ones are compared. Each dataset's first --max-rows rows (so that neither tool samples:
-LightGBM draws 200,000 rows at random to bin, whet takes a fixed stride) are written to a CSV as
-float32 values, the precision whet reads, and LightGBM gets the same float32 array. Two checks
-per feature:
+numeric ones are compared. Each dataset's rows (the first --max-rows of them, default all) are
+written to a CSV as float32 values, the precision whet reads, and LightGBM gets the same float32
+array. Above 200,000 rows both tools cut bins from a sample of 200,000: LightGBM's, drawn by its
+generator for `seed=0`, which whet draws the same way. Two checks per feature:
 - the number of bins: LightGBM's `Dataset.feature_num_bin` (with `feature_pre_filter` off)
   against whet's value bins, plus one when the column has missing values (both tools then give
   them a bin of their own);
@@ -54,7 +55,8 @@ def main():
     import lightgbm as lgb
     ap = argparse.ArgumentParser()
     ap.add_argument("--datasets", default="")
-    ap.add_argument("--max-rows", type=int, default=100_000)
+    ap.add_argument("--max-rows", type=int, default=0, help="first rows of each dataset (0: all)")
+    ap.add_argument("--bin-bounds", default=BIN_BOUNDS, help="the bin_bounds example binary")
     ap.add_argument("--max-bin", type=int, default=255)
     args = ap.parse_args()
     man = pd.read_csv(os.path.join(SHARED, "datasets", "MANIFEST.tsv"), sep="\t", keep_default_na=False)
@@ -70,7 +72,10 @@ def main():
         num = [c for c in X.columns if c not in cat_cols and pd.api.types.is_numeric_dtype(X[c])]
         if not num:
             continue
-        X = X[num].head(args.max_rows).astype(np.float32)
+        X = X[num]
+        if args.max_rows:
+            X = X.head(args.max_rows)
+        X = X.astype(np.float32)
         # Plain names: whet and LightGBM both keep them.
         X.columns = [f"f{i}" for i in range(len(num))]
         rng = np.random.default_rng(0)
@@ -80,7 +85,7 @@ def main():
             frame = X.copy()
             frame["target__"] = y
             frame.to_csv(path, index=False)
-            out = subprocess.run([BIN_BOUNDS, path, "target__", str(args.max_bin)], capture_output=True, text=True)
+            out = subprocess.run([args.bin_bounds, path, "target__", str(args.max_bin)], capture_output=True, text=True)
             if out.returncode != 0:
                 raise RuntimeError(f"bin_bounds failed on {name}: {out.stderr}")
             whet = json.loads(out.stdout)

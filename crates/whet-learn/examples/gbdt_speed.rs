@@ -163,7 +163,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let rss_before_fit = memory::reset_peak();
     let started = Instant::now();
-    let binned = BinnedData::fit(&x, params.max_bin)?;
+    let binned = BinnedData::fit_with(&x, params.max_bin, params.min_data_in_bin, params.seed)?;
     let bin_s = started.elapsed().as_secs_f64();
     let data = TrainSet {
         x: &x,
@@ -193,7 +193,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut runs = vec![fit_s];
         for _ in 0..more {
             let started = Instant::now();
-            let binned = BinnedData::fit(&x, params.max_bin)?;
+            let binned =
+                BinnedData::fit_with(&x, params.max_bin, params.min_data_in_bin, params.seed)?;
             std::hint::black_box(fit_gbdt(&data, &binned, None, &params)?);
             runs.push(started.elapsed().as_secs_f64());
         }

@@ -12,7 +12,7 @@ use whet_data::prep::{FeatureData, Features, MISSING_CODE};
 
 use crate::error::{LearnError, Result};
 
-/// Rows sampled to choose bin boundaries (as LightGBM's bin_construct_sample_cnt).
+/// Rows sampled to choose bin boundaries (LightGBM's `bin_construct_sample_cnt` default).
 pub const BIN_SAMPLE_ROWS: usize = 200_000;
 pub const MAX_BIN_LIMIT: usize = 255;
 /// LightGBM's `min_data_in_bin` default: a numeric bin holds at least this many sampled rows
@@ -75,15 +75,15 @@ impl BinMapper {
     /// sampled rows (on small data this merges rare values, which keeps a threshold from
     /// isolating one or two rows), and when values are missing their bin is one of the
     /// `max_bin`.
-    fn fit_numeric(values: &[f32], max_bin: usize, min_data_in_bin: usize) -> BinMapper {
-        let sample: Vec<f32> = if values.len() > BIN_SAMPLE_ROWS {
-            // A fixed stride keeps bin boundaries deterministic without an RNG.
-            let step = values.len() as f64 / BIN_SAMPLE_ROWS as f64;
-            (0..BIN_SAMPLE_ROWS)
-                .map(|i| values[(i as f64 * step) as usize])
-                .collect()
-        } else {
-            values.to_vec()
+    fn fit_numeric(
+        values: &[f32],
+        sample: Option<&[u32]>,
+        max_bin: usize,
+        min_data_in_bin: usize,
+    ) -> BinMapper {
+        let sample: Vec<f32> = match sample {
+            Some(rows) => rows.iter().map(|&r| values[r as usize]).collect(),
+            None => values.to_vec(),
         };
         let sampled = sample.len();
         let mut present: Vec<f32> = sample.into_iter().filter(|v| !v.is_nan()).collect();
@@ -119,6 +119,68 @@ impl BinMapper {
             n_value_bins: n_categories.clamp(1, max_bin as u32),
         }
     }
+}
+
+/// LightGBM's pseudo-random generator (`utils/random.h`: a 32-bit linear congruential one),
+/// for the rows its binning samples.
+struct LightGbmRandom(u32);
+
+impl LightGbmRandom {
+    fn step(&mut self) -> u32 {
+        self.0 = self.0.wrapping_mul(214_013).wrapping_add(2_531_011);
+        self.0
+    }
+
+    fn int16(&mut self) -> u32 {
+        (self.step() >> 16) & 0x7FFF
+    }
+
+    fn int32(&mut self) -> u32 {
+        self.step() & 0x7FFF_FFFF
+    }
+
+    /// `Random::Sample(n, k)`: k of the rows 0..n, ascending. When k is a large share of n,
+    /// each row is kept with probability (still wanted) / (still left); otherwise Floyd's
+    /// algorithm draws them.
+    fn sample(&mut self, n: usize, k: usize) -> Vec<u32> {
+        if k == 0 || k > n {
+            return Vec::new();
+        }
+        if k == n {
+            return (0..n as u32).collect();
+        }
+        if k > 1 && k as f64 > n as f64 / (k as f64).log2() {
+            let mut kept = Vec::with_capacity(k);
+            for i in 0..n {
+                let p = (k - kept.len()) as f64 / (n - i) as f64;
+                if f64::from(self.int16() as f32 / 32768.0) < p {
+                    kept.push(i as u32);
+                }
+            }
+            return kept;
+        }
+        let mut kept = std::collections::BTreeSet::new();
+        for r in n - k..n {
+            let v = self.int32() % (r as u32 + 1);
+            if !kept.insert(v) {
+                kept.insert(r as u32);
+            }
+        }
+        kept.into_iter().collect()
+    }
+}
+
+/// The rows LightGBM bins from when a dataset has more than `BIN_SAMPLE_ROWS` of them: its
+/// sample for the data seed that its `seed` parameter derives (the first of the seeds
+/// `Config::Set` draws from it), so that `whet fit --seed S` and LightGBM with `seed=S` cut
+/// the same bins. None (every row) for smaller data.
+pub fn bin_sample_rows(n_rows: usize, seed: u64) -> Option<Vec<u32>> {
+    if n_rows <= BIN_SAMPLE_ROWS {
+        return None;
+    }
+    // LightGBM reads `seed` as a C int; the generator takes its bits.
+    let data_seed = LightGbmRandom(seed as u32).int16() % 32_767;
+    Some(LightGbmRandom(data_seed).sample(n_rows, BIN_SAMPLE_ROWS))
 }
 
 /// LightGBM's bound between a value and the next: the midpoint, rounded one step up.
@@ -276,13 +338,21 @@ pub struct BinnedData {
 }
 
 impl BinnedData {
-    /// Fits bin mappers on `x` and bins it.
+    /// Fits bin mappers on `x` and bins it (bins drawn from the rows LightGBM samples for
+    /// seed 0: see [`bin_sample_rows`]).
     pub fn fit(x: &Features, max_bin: usize) -> Result<BinnedData> {
-        Self::fit_with(x, max_bin, MIN_DATA_IN_BIN)
+        Self::fit_with(x, max_bin, MIN_DATA_IN_BIN, 0)
     }
 
-    /// [`Self::fit`] with LightGBM's `min_data_in_bin` for numeric features (at least 1).
-    pub fn fit_with(x: &Features, max_bin: usize, min_data_in_bin: usize) -> Result<BinnedData> {
+    /// [`Self::fit`] with LightGBM's `min_data_in_bin` for numeric features (at least 1) and
+    /// the seed whose sample of rows numeric bins are cut from (on more than
+    /// `BIN_SAMPLE_ROWS` rows).
+    pub fn fit_with(
+        x: &Features,
+        max_bin: usize,
+        min_data_in_bin: usize,
+        seed: u64,
+    ) -> Result<BinnedData> {
         if min_data_in_bin == 0 {
             return Err(LearnError::param(
                 "min_data_in_bin",
@@ -299,11 +369,14 @@ impl BinnedData {
                 "bins are stored in one byte; use 255 for the finest resolution",
             ));
         }
+        let sample = bin_sample_rows(x.n_rows, seed);
         let mappers: Vec<BinMapper> = x
             .columns
             .par_iter()
             .map(|c| match &c.data {
-                FeatureData::Numeric(v) => BinMapper::fit_numeric(v, max_bin, min_data_in_bin),
+                FeatureData::Numeric(v) => {
+                    BinMapper::fit_numeric(v, sample.as_deref(), max_bin, min_data_in_bin)
+                }
                 FeatureData::Categorical { n_categories, .. } => {
                     BinMapper::fit_categorical(*n_categories, max_bin)
                 }
@@ -419,6 +492,50 @@ impl BinnedData {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// LightGBM 4.7.0's own sample (`LGBM_SampleIndices` through its Python package): the
+    /// first and last rows and the sum of the rows, for both of `Random::Sample`'s methods and
+    /// for a seed given as `seed` and as `data_random_seed`.
+    #[test]
+    fn bin_sample_is_lightgbms() {
+        let check = |rows: Vec<u32>, first: &[u32], last: &[u32], sum: u64| {
+            assert_eq!(&rows[..first.len()], first);
+            assert_eq!(&rows[rows.len() - last.len()..], last);
+            assert_eq!(rows.iter().map(|&r| u64::from(r)).sum::<u64>(), sum);
+            assert!(rows.windows(2).all(|w| w[0] < w[1]));
+        };
+        // data_random_seed=1, bin_construct_sample_cnt=10 of 1,000 rows (Floyd's draws).
+        let ten = LightGbmRandom(1).sample(1000, 10);
+        assert_eq!(ten, [35, 104, 245, 262, 497, 735, 924, 931, 945, 949]);
+        // data_random_seed=1, 200,000 of 400,000 (a coin per row).
+        check(
+            LightGbmRandom(1).sample(400_000, BIN_SAMPLE_ROWS),
+            &[0, 2, 5, 6, 10, 14, 15, 16],
+            &[399_990, 399_991, 399_992, 399_999],
+            40_048_800_332,
+        );
+        let of = |n, seed| bin_sample_rows(n, seed).unwrap();
+        check(
+            of(400_000, 0),
+            &[0, 2, 4, 8, 10, 13, 14, 16],
+            &[399_994, 399_996, 399_997, 399_998],
+            39_989_989_873,
+        );
+        check(
+            of(250_000, 7),
+            &[0, 1, 4, 5, 6, 7, 8, 9],
+            &[249_996, 249_997, 249_998, 249_999],
+            25_003_272_858,
+        );
+        check(
+            of(10_000_000, 0),
+            &[22, 96, 103, 115, 166, 210, 226, 230],
+            &[9_999_735, 9_999_739, 9_999_762, 9_999_939],
+            1_005_982_020_496,
+        );
+        assert_eq!(of(400_000, 0).len(), BIN_SAMPLE_ROWS);
+        assert!(bin_sample_rows(BIN_SAMPLE_ROWS, 0).is_none());
+    }
     use whet_data::prep::Feature;
 
     fn numeric(values: Vec<f32>) -> Features {
@@ -451,13 +568,13 @@ mod tests {
         assert_eq!(b.columns[0], vec![2, 1, 1, 1, 3, 1]);
         assert_eq!(b.row(4), &[3]);
         // With min_data_in_bin 1 every distinct value has a bin.
-        let b = BinnedData::fit_with(&x, 255, 1).unwrap();
+        let b = BinnedData::fit_with(&x, 255, 1, 0).unwrap();
         assert_eq!(
             bounds(&b),
             &[ZERO_THRESHOLD, next_up(1.5), next_up(2.5), f64::INFINITY]
         );
         assert_eq!(b.columns[0], vec![3, 1, 2, 2, 4, 1]);
-        assert!(BinnedData::fit_with(&x, 255, 0).is_err());
+        assert!(BinnedData::fit_with(&x, 255, 0, 0).is_err());
     }
 
     #[test]

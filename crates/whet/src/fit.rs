@@ -250,9 +250,12 @@ pub fn cmd_fit(args: &FitArgs, quiet: bool) -> Result<()> {
     // Binning is part of the fit, as LightGBM's Dataset construction is part of its training.
     let started = Instant::now();
     let binned = match params.binning() {
-        Some((max_bin, min_data_in_bin)) => {
-            Some(BinnedData::fit_with(&x, max_bin, min_data_in_bin)?)
-        }
+        Some((max_bin, min_data_in_bin)) => Some(BinnedData::fit_with(
+            &x,
+            max_bin,
+            min_data_in_bin,
+            args.seed,
+        )?),
         None => None,
     };
     let valid_binned = match (&binned, &valid) {
