@@ -12,6 +12,8 @@ BinnedData: `whet fit`'s `fit_seconds`); predict time is the batch prediction of
 `higgs` is make_synthetic.py's 1M × 28 binary set, `reg` its 500k-row regression set with
 categoricals; other names are ../shared/datasets files. With `--reps N` the tools alternate N
 times and the times are medians (the metrics are the first run's; both tools are seeded).
+`--drop COL,...` leaves columns out of both fits (LightGBM's frame loses them, whet gets
+`--types COL=ignore`): e.g. a categorical with more levels than whet keeps.
 """
 import argparse
 import json
@@ -76,8 +78,10 @@ def prepare(name, rows):
     return train_csv, test_csv, task, Xtr, Xte, ytr, yte, cat_cols
 
 
-def run_lightgbm(task, Xtr, Xte, ytr, yte, cat_cols, rounds):
+def run_lightgbm(task, Xtr, Xte, ytr, yte, cat_cols, rounds, drop=()):
     import lightgbm as lgb
+    Xtr, Xte = Xtr.drop(columns=[c for c in drop if c in Xtr]), Xte.drop(columns=[c for c in drop if c in Xte])
+    cat_cols = [c for c in cat_cols if c not in drop]
     A, B = reference.lgbm_frame(Xtr, Xte, cat_cols)
     params = {"num_leaves": 31, "learning_rate": 0.1, "max_bin": 255, "num_threads": THREADS, "verbose": -1, "seed": 0}
     if task == "binary":
@@ -105,10 +109,12 @@ def score(task, y, pred):
     return ("rmse", float(np.sqrt(mean_squared_error(y, pred))))
 
 
-def run_whet(task, train_csv, test_csv, rounds):
+def run_whet(task, train_csv, test_csv, rounds, drop=()):
     cmd = [WHET, "--threads", str(THREADS), "fit", train_csv, "--target", "target__", "--test", test_csv,
            "--json", "--quiet", "--task", task, "--text-buckets", "0",
            "-p", f"num_iterations={rounds}", "-p", "num_leaves=31", "-p", "learning_rate=0.1", "-p", "max_bin=255"]
+    if drop:
+        cmd += ["--types", ",".join(f"{c}=ignore" for c in drop)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True)
     r = json.loads(out.stdout)
     metric = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}[task]
@@ -120,6 +126,7 @@ def main():
     ap.add_argument("--rounds", default="100,500")
     ap.add_argument("--datasets", default="higgs,birthdays,flights_late,fertility_morekids")
     ap.add_argument("--reps", type=int, default=1, help="runs of each tool, alternating; times are medians")
+    ap.add_argument("--drop", default="", help="columns left out of both fits, comma-separated")
     args = ap.parse_args()
     os.makedirs(DATA, exist_ok=True)
     rows = manifest()
@@ -128,17 +135,19 @@ def main():
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in args.datasets.split(","):
         train_csv, test_csv, task, Xtr, Xte, ytr, yte, cat_cols = prepare(name, rows)
+        drop = [c for c in args.drop.split(",") if c and c in Xtr.columns]
         for rounds in [int(r) for r in args.rounds.split(",")]:
             runs = []
             for _ in range(max(1, args.reps)):
-                runs.append((run_whet(task, train_csv, test_csv, rounds),
-                             run_lightgbm(task, Xtr, Xte, ytr, yte, cat_cols, rounds)))
+                runs.append((run_whet(task, train_csv, test_csv, rounds, drop),
+                             run_lightgbm(task, Xtr, Xte, ytr, yte, cat_cols, rounds, drop)))
             med = lambda xs: float(np.median(xs))  # noqa: E731
             wf, wp = med([w[0] for w, _ in runs]), med([w[1] for w, _ in runs])
             lf, lp = med([lg[0] for _, lg in runs]), med([lg[1] for _, lg in runs])
             (metric, wm), (_, lm) = runs[0][0][2], runs[0][1][2]
             diff = wm - lm
-            print(f"| {name} ({len(Xtr)}×{Xtr.shape[1]}) | {rounds} | {metric} | {wm:.5f} | {lm:.5f} | {diff:+.5f} | "
+            shown = f"{name} ({len(Xtr)}×{Xtr.shape[1] - len(drop)}{', without ' + ' '.join(drop) if drop else ''})"
+            print(f"| {shown} | {rounds} | {metric} | {wm:.5f} | {lm:.5f} | {diff:+.5f} | "
                   f"{wf:.2f} | {lf:.2f} | {wf / lf:.2f} | {wp:.3f} | {lp:.3f} | {wp / lp:.2f} |", flush=True)
 
 
