@@ -441,12 +441,18 @@ impl BinnedData {
     /// bins counting one for missing values, which without missing values drops the rarest
     /// category. The others share the missing values' bin, which a split never puts on the
     /// left; so they go right, as missing and unseen values do. Numeric features get no bins.
+    /// Above `BIN_SAMPLE_ROWS` rows the counts are LightGBM's too: over the rows it samples
+    /// for `seed` (see [`bin_sample_rows`]).
     pub fn categorical_bins_kept(
         &self,
         rows: &[u32],
         max_bin: usize,
         min_data_in_bin: usize,
+        seed: u64,
     ) -> Vec<[u64; 4]> {
+        let sampled: Option<Vec<u32>> = bin_sample_rows(rows.len(), seed)
+            .map(|sample| sample.iter().map(|&i| rows[i as usize]).collect());
+        let rows = sampled.as_deref().unwrap_or(rows);
         self.mappers
             .par_iter()
             .zip(&self.columns)

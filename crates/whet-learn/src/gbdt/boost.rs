@@ -547,7 +547,12 @@ fn fit_gbdt_core(
         monotone: &params.monotone_constraints,
         has_monotone,
         extra_trees,
-        cat_kept: binned.categorical_bins_kept(&all_rows, params.max_bin, params.min_data_in_bin),
+        cat_kept: binned.categorical_bins_kept(
+            &all_rows,
+            params.max_bin,
+            params.min_data_in_bin,
+            params.seed,
+        ),
     };
     let class_ctx = one_tree_for_all.then(|| ClassCtx::new(&ctx, &init));
     let class_rows: Vec<ClassRow> = if one_tree_for_all {

@@ -831,7 +831,7 @@ mod tests {
             monotone: &[],
             has_monotone: false,
             extra_trees: p.extra_trees || p.boosting == Boosting::Et,
-            cat_kept: binned.categorical_bins_kept(&rows, p.max_bin, p.min_data_in_bin),
+            cat_kept: binned.categorical_bins_kept(&rows, p.max_bin, p.min_data_in_bin, p.seed),
         }
     }
 

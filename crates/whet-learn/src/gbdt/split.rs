@@ -778,7 +778,7 @@ mod tests {
             };
             let b = BinnedData::fit(&x, 255).unwrap();
             let rows: Vec<u32> = (0..x.n_rows as u32).collect();
-            let k = b.categorical_bins_kept(&rows, 255, crate::binning::MIN_DATA_IN_BIN)[0];
+            let k = b.categorical_bins_kept(&rows, 255, crate::binning::MIN_DATA_IN_BIN, 0)[0];
             (0..256usize)
                 .filter(|&c| has_bit(&k, c))
                 .collect::<Vec<_>>()
@@ -806,6 +806,24 @@ mod tests {
         let mut codes = rep(&[(0, 2), (1, 1)]);
         codes.push(MISSING_CODE);
         assert_eq!(kept_of(codes, 3), vec![0, 1]);
+        // Above 200,000 rows the counts are over LightGBM's sample: category 3 has 4 rows, of
+        // which only 2 are sampled, so it loses its bin; category 2 has its 3 rows sampled.
+        let n = 250_000;
+        let sample = crate::binning::bin_sample_rows(n, 0).unwrap();
+        let mut in_sample = vec![false; n];
+        for &r in &sample {
+            in_sample[r as usize] = true;
+        }
+        let (yes, no): (Vec<usize>, Vec<usize>) = (0..n).partition(|&r| in_sample[r]);
+        let mut codes: Vec<u32> = (0..n as u32).map(|r| r % 2).collect();
+        for &r in &yes[..3] {
+            codes[r] = 2;
+        }
+        for &r in yes[3..5].iter().chain(&no[..2]) {
+            codes[r] = 3;
+        }
+        codes[no[2]] = MISSING_CODE;
+        assert_eq!(kept_of(codes, 4), vec![0, 1, 2]);
     }
 
     #[test]
