@@ -498,6 +498,7 @@ impl BinnedData {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use whet_data::prep::Feature;
 
     /// LightGBM 4.7.0's own sample (`LGBM_SampleIndices` through its Python package): the
     /// first and last rows and the sum of the rows, for both of `Random::Sample`'s methods and
@@ -542,7 +543,6 @@ mod tests {
         assert_eq!(of(400_000, 0).len(), BIN_SAMPLE_ROWS);
         assert!(bin_sample_rows(BIN_SAMPLE_ROWS, 0).is_none());
     }
-    use whet_data::prep::Feature;
 
     fn numeric(values: Vec<f32>) -> Features {
         Features {
