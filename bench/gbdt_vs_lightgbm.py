@@ -78,10 +78,8 @@ def prepare(name, rows):
     return train_csv, test_csv, task, Xtr, Xte, ytr, yte, cat_cols
 
 
-def run_lightgbm(task, Xtr, Xte, ytr, yte, cat_cols, rounds, drop=()):
+def run_lightgbm(task, Xtr, Xte, ytr, yte, cat_cols, rounds):
     import lightgbm as lgb
-    Xtr, Xte = Xtr.drop(columns=[c for c in drop if c in Xtr]), Xte.drop(columns=[c for c in drop if c in Xte])
-    cat_cols = [c for c in cat_cols if c not in drop]
     A, B = reference.lgbm_frame(Xtr, Xte, cat_cols)
     params = {"num_leaves": 31, "learning_rate": 0.1, "max_bin": 255, "num_threads": THREADS, "verbose": -1, "seed": 0}
     if task == "binary":
@@ -136,17 +134,19 @@ def main():
     for name in args.datasets.split(","):
         train_csv, test_csv, task, Xtr, Xte, ytr, yte, cat_cols = prepare(name, rows)
         drop = [c for c in args.drop.split(",") if c and c in Xtr.columns]
+        Xtr, Xte = Xtr.drop(columns=drop), Xte.drop(columns=drop)
+        cat_cols = [c for c in cat_cols if c not in drop]
         for rounds in [int(r) for r in args.rounds.split(",")]:
             runs = []
             for _ in range(max(1, args.reps)):
                 runs.append((run_whet(task, train_csv, test_csv, rounds, drop),
-                             run_lightgbm(task, Xtr, Xte, ytr, yte, cat_cols, rounds, drop)))
+                             run_lightgbm(task, Xtr, Xte, ytr, yte, cat_cols, rounds)))
             med = lambda xs: float(np.median(xs))  # noqa: E731
             wf, wp = med([w[0] for w, _ in runs]), med([w[1] for w, _ in runs])
             lf, lp = med([lg[0] for _, lg in runs]), med([lg[1] for _, lg in runs])
             (metric, wm), (_, lm) = runs[0][0][2], runs[0][1][2]
             diff = wm - lm
-            shown = f"{name} ({len(Xtr)}×{Xtr.shape[1] - len(drop)}{', without ' + ' '.join(drop) if drop else ''})"
+            shown = f"{name} ({len(Xtr)}×{Xtr.shape[1]}{', without ' + ' '.join(drop) if drop else ''})"
             print(f"| {shown} | {rounds} | {metric} | {wm:.5f} | {lm:.5f} | {diff:+.5f} | "
                   f"{wf:.2f} | {lf:.2f} | {wf / lf:.2f} | {wp:.3f} | {lp:.3f} | {wp / lp:.2f} |", flush=True)
 
