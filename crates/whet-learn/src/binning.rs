@@ -1,10 +1,14 @@
-//! Histogram bins: each feature's values mapped to at most 256 small integers, once per dataset.
+//! Histogram bins: each feature's values mapped to small integers, once per dataset: at most
+//! 256 per feature in one byte, but for a categorical feature with more than 255 levels, whose
+//! levels each keep a bin of their own (as in LightGBM) in two bytes (a wide feature).
 //!
 //! The binned matrix is built once and shared read-only by every model fit on the dataset
 //! (AutoML trials and cross-validation folds select rows by index; nothing is copied). Bins are
 //! stored twice: row-major for histogram building (one row's bins are contiguous, so one pass
 //! over a leaf's rows fills every feature's histogram) and column-major for partitioning rows
-//! at a split (one feature, many rows).
+//! at a split (one feature, many rows). A wide feature's bins are a third copy, a column of
+//! u16 (`BinnedData::wide`); its byte in the other two is 0 and nothing reads it: histograms
+//! fill its entries from the wide column, and partitions and tree walks read that.
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -15,6 +19,9 @@ use crate::error::{LearnError, Result};
 /// Rows sampled to choose bin boundaries (LightGBM's `bin_construct_sample_cnt` default).
 pub const BIN_SAMPLE_ROWS: usize = 200_000;
 pub const MAX_BIN_LIMIT: usize = 255;
+/// Most bins of a wide categorical feature, its missing-value bin included: bins are u16, and
+/// one value stays free for a marker.
+pub const MAX_CATEGORY_BINS: usize = u16::MAX as usize;
 /// LightGBM's `min_data_in_bin` default: a numeric bin holds at least this many sampled rows
 /// (but the last), and categories with fewer training rows lose their own bin (after the two
 /// most frequent).
@@ -42,12 +49,24 @@ impl BinMapper {
         self.n_value_bins as usize + 1
     }
 
+    /// The missing-value bin of a feature of at most 256 bins (a wide feature's is
+    /// [`Self::missing_index`]).
     pub fn missing_bin(&self) -> u8 {
         self.n_value_bins as u8
     }
 
+    /// The missing-value bin, of any feature.
+    pub fn missing_index(&self) -> usize {
+        self.n_value_bins as usize
+    }
+
     pub fn is_categorical(&self) -> bool {
         matches!(self.kind, BinKind::Categorical)
+    }
+
+    /// A categorical feature of more than 256 bins, stored as u16 (see the module notes).
+    pub fn is_wide(&self) -> bool {
+        self.n_bins() > 256
     }
 
     #[inline]
@@ -61,10 +80,16 @@ impl BinMapper {
 
     #[inline]
     pub fn bin_code(&self, code: u32) -> u8 {
+        self.bin_code_wide(code) as u8
+    }
+
+    /// [`Self::bin_code`] for a feature of any width.
+    #[inline]
+    pub fn bin_code_wide(&self, code: u32) -> u16 {
         if code == MISSING_CODE {
-            self.missing_bin()
+            self.n_value_bins as u16
         } else {
-            code.min(self.n_value_bins - 1) as u8
+            code.min(self.n_value_bins - 1) as u16
         }
     }
 
@@ -113,10 +138,19 @@ impl BinMapper {
         }
     }
 
+    /// A bin per category code. Up to 255 categories, at most `max_bin` bins (the codes past
+    /// them share the last); beyond, every category a bin (a wide feature, up to
+    /// `MAX_CATEGORY_BINS`), as LightGBM gives a bin to every category it keeps whatever
+    /// `max_bin` says, for the split to choose which of them may go left.
     fn fit_categorical(n_categories: u32, max_bin: usize) -> BinMapper {
+        let n_value_bins = if n_categories as usize > MAX_BIN_LIMIT {
+            n_categories.min(MAX_CATEGORY_BINS as u32 - 1)
+        } else {
+            n_categories.clamp(1, max_bin as u32)
+        };
         BinMapper {
             kind: BinKind::Categorical,
-            n_value_bins: n_categories.clamp(1, max_bin as u32),
+            n_value_bins,
         }
     }
 }
@@ -330,8 +364,13 @@ pub struct BinnedData {
     pub mappers: Vec<BinMapper>,
     /// Row-major: bins of row r are `rows[r * n_features..(r + 1) * n_features]`.
     pub rows: Vec<u8>,
-    /// Column-major: `columns[f][r]`.
+    /// Column-major: `columns[f][r]` (0 for a wide feature).
     pub columns: Vec<Vec<u8>>,
+    /// A wide feature's bins (see the module notes): `wide[f][r]`; None for the others.
+    pub wide: Vec<Option<Vec<u16>>>,
+    /// Each feature's missing-value bin as its byte holds it (a wide feature's byte is 0,
+    /// never its missing bin, and is not read).
+    pub missing_bins: Vec<u8>,
     /// Offsets of each feature's bins in a flat histogram.
     pub hist_offsets: Vec<usize>,
     pub hist_len: usize,
@@ -387,11 +426,23 @@ impl BinnedData {
 
     /// Bins `x` with mappers fitted elsewhere (validation data, new data).
     pub fn with_mappers(x: &Features, mappers: Vec<BinMapper>) -> BinnedData {
+        let wide: Vec<Option<Vec<u16>>> = x
+            .columns
+            .par_iter()
+            .zip(&mappers)
+            .map(|(c, m)| match &c.data {
+                FeatureData::Categorical { codes, .. } if m.is_wide() => {
+                    Some(codes.iter().map(|&c| m.bin_code_wide(c)).collect())
+                }
+                _ => None,
+            })
+            .collect();
         let columns: Vec<Vec<u8>> = x
             .columns
             .par_iter()
             .zip(&mappers)
             .map(|(c, m)| match (&c.data, &m.kind) {
+                _ if m.is_wide() => vec![0; x.n_rows],
                 (FeatureData::Numeric(v), BinKind::Numeric { upper_bounds }) => {
                     v.iter().map(|&v| m.bin_numeric(v, upper_bounds)).collect()
                 }
@@ -423,14 +474,35 @@ impl BinnedData {
             hist_offsets.push(hist_len);
             hist_len += m.n_bins();
         }
+        let missing_bins = mappers
+            .iter()
+            .map(|m| {
+                if m.is_wide() {
+                    u8::MAX
+                } else {
+                    m.missing_bin()
+                }
+            })
+            .collect();
         BinnedData {
             n_rows,
             n_features,
+            missing_bins,
             mappers,
             rows,
             columns,
+            wide,
             hist_offsets,
             hist_len,
+        }
+    }
+
+    /// Row `r`'s bin of feature `f`, of any width.
+    #[inline]
+    pub fn bin(&self, r: usize, f: usize) -> usize {
+        match &self.wide[f] {
+            Some(w) => usize::from(w[r]),
+            None => usize::from(self.columns[f][r]),
         }
     }
 
@@ -449,24 +521,24 @@ impl BinnedData {
         max_bin: usize,
         min_data_in_bin: usize,
         seed: u64,
-    ) -> Vec<[u64; 4]> {
+    ) -> Vec<Vec<u64>> {
         let sampled: Option<Vec<u32>> = bin_sample_rows(rows.len(), seed)
             .map(|sample| sample.iter().map(|&i| rows[i as usize]).collect());
         let rows = sampled.as_deref().unwrap_or(rows);
         self.mappers
             .par_iter()
-            .zip(&self.columns)
-            .map(|(m, col)| {
-                let mut kept = [0u64; 4];
+            .enumerate()
+            .map(|(f, m)| {
                 if !m.is_categorical() {
-                    return kept;
+                    return Vec::new();
                 }
+                let mut kept = vec![0u64; m.n_bins().div_ceil(64)];
                 let mut counts = vec![0usize; m.n_bins()];
                 for &r in rows {
-                    counts[col[r as usize] as usize] += 1;
+                    counts[self.bin(r as usize, f)] += 1;
                 }
-                let missing = counts[m.missing_bin() as usize];
-                let nv = (m.n_value_bins as usize).min(256);
+                let missing = counts[m.missing_index()];
+                let nv = m.n_value_bins as usize;
                 let mut order: Vec<usize> = (0..nv).filter(|&b| counts[b] > 0).collect();
                 order.sort_by(|&a, &b| counts[b].cmp(&counts[a]).then(a.cmp(&b)));
                 // LightGBM rounds 99% of the count in single precision.

@@ -17,6 +17,10 @@
 //! ln(1 + y)). Only such files are written as format 4, so a whet that reads up to format 3
 //! says "upgrade" for exactly the models it would mispredict or fail to decode, and keeps
 //! reading every other model written now.
+//!
+//! Format 5 is format 3 or 4 whose trees split a categorical feature of more than 256 bins:
+//! such a split's category set spans several 256-bin blocks (`gbdt::tree::Node`), which an
+//! older whet would read as the first block alone. Only such models are written as format 5.
 
 use std::collections::BTreeMap;
 
@@ -33,7 +37,7 @@ use crate::linear::LinearModel;
 
 pub const MAGIC: &[u8; 8] = b"WHETMDL\0";
 /// The newest format this whet reads (and writes, for models that need it).
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 /// What a model without a log-target part is written as.
 const BASE_FORMAT_VERSION: u32 = 3;
 /// zstd level for model files: fast to write, and higher levels save little more on trees.
@@ -254,6 +258,20 @@ impl Predictor {
         }
     }
 
+    /// Whether a tree of this predictor, or of any part of it, splits a categorical feature of
+    /// more than 256 bins (a category set of several blocks: see `gbdt::tree::Node`).
+    pub fn has_wide_category_sets(&self) -> bool {
+        match self {
+            Predictor::Gbdt(m) => m.trees.iter().any(|t| t.has_wide_sets()),
+            Predictor::Ensemble(e) => e
+                .members
+                .iter()
+                .any(|m| m.predictor.has_wide_category_sets()),
+            Predictor::LogTarget(m) => m.inner.has_wide_category_sets(),
+            Predictor::Linear(_) | Predictor::Knn(_) => false,
+        }
+    }
+
     pub fn predict(&self, x: &Features) -> Predictions {
         match self {
             Predictor::Gbdt(m) => m.predict(x),
@@ -319,10 +337,12 @@ impl Model {
         })
     }
 
-    /// The format this model is written in: 4 only when it needs a reader of format 4.
+    /// The format this model is written in: the oldest whose readers predict it right.
     pub fn format_version(&self) -> u32 {
-        if self.predictor.has_log_target() {
+        if self.predictor.has_wide_category_sets() {
             FORMAT_VERSION
+        } else if self.predictor.has_log_target() {
+            4
         } else {
             BASE_FORMAT_VERSION
         }

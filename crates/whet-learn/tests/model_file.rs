@@ -141,7 +141,7 @@ fn files_are_compressed_and_format_1_files_still_load() {
     let m = model();
     let encoded = m.encoded().unwrap();
     let file = m.to_bytes().unwrap();
-    assert_eq!(FORMAT_VERSION, 4);
+    assert_eq!(FORMAT_VERSION, 5);
     // Without a log-target part a model is still written as format 3.
     assert_eq!(u32::from_le_bytes(file[8..12].try_into().unwrap()), 3);
     // This model's file is 52% of its encoding (under half before its categorical feature
@@ -354,4 +354,72 @@ fn nested_predictors_read_back_and_a_model_map_must_start_with_its_learner() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("unknown variant `forest`"), "{err}");
+}
+
+#[test]
+fn a_model_splitting_a_categorical_of_more_than_255_levels_is_format_5_and_round_trips() {
+    // 400 zip codes, each its own bin (two bytes wide); half of them mostly "yes".
+    let n = 8000;
+    let zips: Vec<String> = (0..n)
+        .map(|i| format!("z{:03}", (i * 7919) % 400))
+        .collect();
+    let y: Vec<&str> = (0..n)
+        .map(|i| {
+            let zip = (i * 7919) % 400;
+            if (zip * 31 % 400 < 200) != (i % 10 == 0) {
+                "yes"
+            } else {
+                "no"
+            }
+        })
+        .collect();
+    let cols: Vec<(&str, ValueType, ArrayRef)> = vec![
+        (
+            "zip",
+            ValueType::String,
+            Arc::new(StringArray::from(
+                zips.iter().map(String::as_str).collect::<Vec<_>>(),
+            )),
+        ),
+        ("y", ValueType::String, Arc::new(StringArray::from(y))),
+    ];
+    let t = Table::from_columns(cols).unwrap();
+    let options = PrepOptions {
+        max_categories: whet_learn::binning::MAX_CATEGORY_BINS - 1,
+        ..PrepOptions::default()
+    };
+    let prep = Prep::fit(&t, Some(("y", Task::Binary)), &options).unwrap();
+    let x = prep.transform(&t).unwrap().features;
+    let y = prep.transform_target(&t).unwrap();
+    let binned = BinnedData::fit(&x, 255).unwrap();
+    assert!(binned.mappers[0].is_wide());
+    let set = TrainSet {
+        x: &x,
+        y: &y,
+        weight: None,
+        rows: None,
+        task: Task::Binary,
+        n_classes: 2,
+    };
+    let params = GbdtParams {
+        num_iterations: 20,
+        ..GbdtParams::default()
+    };
+    let fitted = fit_gbdt(&set, &binned, None, &params).unwrap();
+    let mut m = model();
+    m.reference = ReferenceProfile::build(&t, &prep).unwrap();
+    m.prep = prep;
+    m.predictor = Predictor::Gbdt(Box::new(fitted));
+    assert!(m.predictor.has_wide_category_sets());
+    let file = m.to_bytes().unwrap();
+    assert_eq!(u32::from_le_bytes(file[8..12].try_into().unwrap()), 5);
+    let back = Model::from_bytes(&file, "zip.whet").unwrap();
+    assert_eq!(back, m);
+    let x = back.prep.transform(&t).unwrap().features;
+    assert_eq!(
+        back.predictor.predict(&x).values,
+        m.predictor.predict(&x).values
+    );
+    // Without such a split the same kind of model stays format 3.
+    assert!(!model().predictor.has_wide_category_sets());
 }

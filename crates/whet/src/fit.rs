@@ -186,7 +186,14 @@ pub fn cmd_fit(args: &FitArgs, quiet: bool) -> Result<()> {
         }
         None => (loaded, None),
     };
-    let prep_options = PrepOptions::for_models(args.text_buckets);
+    let kind = LearnerKind::from_name(&args.learner)?;
+    let mut prep_options = PrepOptions::for_models(args.text_buckets);
+    if kind.is_tree() {
+        // Every level of a categorical column, as LightGBM sees a column of pandas categories:
+        // the tree learners bin each level on its own (two-byte bins past 255 levels) and
+        // choose, as LightGBM does, which of them a split may send left.
+        prep_options.max_categories = whet_learn::binning::MAX_CATEGORY_BINS - 1;
+    }
     let prep = Prep::fit(&train_table, Some((&args.target, task)), &prep_options)?;
     let y = prep.transform_target(&train_table)?;
     // Built before the fit from the input columns, which the transform then gives up.
@@ -237,7 +244,6 @@ pub fn cmd_fit(args: &FitArgs, quiet: bool) -> Result<()> {
         task,
         n_classes,
     });
-    let kind = LearnerKind::from_name(&args.learner)?;
     let mut params = LearnerParams::defaults(kind);
     params.set_seed(args.seed);
     let mut shown_params = BTreeMap::new();

@@ -211,6 +211,77 @@ fn awkward_rows() -> PathBuf {
     p
 }
 
+/// A categorical column of 600 levels (`zip`, more than a one-byte bin holds) that decides
+/// the target with a numeric column beside it; and rows to predict with unseen and missing
+/// zips among known ones.
+fn zip_csvs() -> (PathBuf, PathBuf) {
+    let zip = |i: usize| (i * 7919) % 600;
+    let mut train = vec!["zip,x,y".to_string()];
+    for i in 0..6000 {
+        let positive = (zip(i) * 31 % 600 < 300) != (i % 10 == 0);
+        train.push(format!(
+            "z{},{},{}",
+            zip(i),
+            i % 13,
+            if positive { "yes" } else { "no" }
+        ));
+    }
+    let mut new = vec!["zip,x,y".to_string()];
+    for i in 0..300 {
+        let z = match i % 5 {
+            0 => "z9999".to_string(),
+            1 => String::new(),
+            _ => format!("z{}", zip(i * 3)),
+        };
+        new.push(format!("{z},{},no", i % 13));
+    }
+    let (a, b) = (tmp("zip_train.csv"), tmp("zip_new.csv"));
+    std::fs::write(&a, train.join("\n") + "\n").unwrap();
+    std::fs::write(&b, new.join("\n") + "\n").unwrap();
+    (a, b)
+}
+
+/// `whet fit --learner gbdt` on [`zip_csvs`]'s training rows, to `out`.
+fn fit_zip(train: &Path, out: &Path) {
+    ok(whet()
+        .arg("fit")
+        .arg(train)
+        .args(["--target", "y", "-p", "n_estimators=30", "-q", "--out"])
+        .arg(out)
+        .output()
+        .unwrap());
+}
+
+#[test]
+fn a_categorical_of_600_levels_is_split_level_by_level_and_written_as_format_5() {
+    let (train, new) = zip_csvs();
+    let model = tmp("zip.whet");
+    fit_zip(&train, &model);
+    let bytes = std::fs::read(&model).unwrap();
+    assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 5);
+    let pred = tmp("zip_pred.csv");
+    ok(whet()
+        .arg("predict")
+        .arg(&model)
+        .arg(&new)
+        .arg("-o")
+        .arg(&pred)
+        .args(["-q", "--proba"])
+        .output()
+        .unwrap());
+    assert_eq!(std::fs::read_to_string(&pred).unwrap().lines().count(), 301);
+    // Every level is told apart: the training rows' labels are 90% the zip's own.
+    let o = ok(whet()
+        .arg("fit")
+        .arg(&train)
+        .args(["--target", "y", "-p", "n_estimators=30", "-q", "--json"])
+        .output()
+        .unwrap());
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let accuracy = r["train_metrics"]["accuracy"].as_f64().unwrap();
+    assert!(accuracy > 0.88, "{r}");
+}
+
 fn check_in_onnxruntime(python: &str, model: &str, onnx: &Path, data: &Path, classifier: bool) {
     let pred = onnx.with_extension("csv");
     let mut c = whet();
@@ -327,6 +398,15 @@ fn exported_models_of_every_learner_and_task_predict_as_whet_predict_in_onnxrunt
             &awkward,
             classifier,
         );
+    }
+    // Category sets of several 256-level blocks (a categorical of 600 levels).
+    let (train, new) = zip_csvs();
+    let model = tmp("zip_onnx.whet");
+    fit_zip(&train, &model);
+    let onnx = tmp("zip.onnx");
+    ok(export(model.to_str().unwrap(), &onnx));
+    for data in [&train, &new] {
+        check_in_onnxruntime(&python, model.to_str().unwrap(), &onnx, data, true);
     }
     // What `whet train` makes: ensembles of trials and bags of fold models, read through the
     // registry like any registered model.

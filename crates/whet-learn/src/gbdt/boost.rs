@@ -16,7 +16,7 @@ use super::profile::{Phase, PhaseTimer};
 use super::split::Ctx;
 use super::tree::Tree;
 use super::{GbdtModel, LOSS_CHUNK_ROWS};
-use crate::binning::{BinMapper, BinnedData};
+use crate::binning::BinnedData;
 use crate::data::{TrainSet, check_train_set};
 use crate::error::{LearnError, Result};
 
@@ -570,7 +570,6 @@ fn fit_gbdt_core(
     let mut class_tree_rows: Vec<u32> = Vec::new();
     let mut oob_leaves: Vec<(usize, usize)> = Vec::new();
     let mut valid_leaves: Vec<usize> = Vec::new();
-    let missing_bins: Vec<u8> = binned.mappers.iter().map(BinMapper::missing_bin).collect();
     let bagging = params.bagging_fraction < 1.0;
     let bag_every = params.bagging_freq.max(1);
     // The bagging sample, when one is drawn; otherwise every row is in the bag.
@@ -724,19 +723,14 @@ fn fit_gbdt_core(
                 for &r in &all_rows {
                     let r = r as usize;
                     if !counted[r] {
-                        oob_leaves
-                            .push((r, trees[0].leaf_index_binned(binned.row(r), &missing_bins)));
+                        oob_leaves.push((r, trees[0].leaf_index_binned(binned, r)));
                     }
                 }
             }
             if let Some((_, vb)) = valid {
                 valid_leaves = valid_rows
                     .par_chunks(LOSS_CHUNK_ROWS)
-                    .flat_map_iter(|chunk| {
-                        chunk
-                            .iter()
-                            .map(|&r| trees[0].leaf_index_binned(vb.row(r), &missing_bins))
-                    })
+                    .flat_map_iter(|chunk| chunk.iter().map(|&r| trees[0].leaf_index_binned(vb, r)))
                     .collect();
             }
             class_trees = trees.into_iter().map(Some).collect();
@@ -853,7 +847,7 @@ fn fit_gbdt_core(
                     for &r in &all_rows {
                         let r = r as usize;
                         if !counted[r] {
-                            let leaf = tree.leaf_index_binned(binned.row(r), &missing_bins);
+                            let leaf = tree.leaf_index_binned(binned, r);
                             acc[r * n_outputs + k] += tree.leaf_value[leaf];
                         }
                     }
@@ -867,9 +861,9 @@ fn fit_gbdt_core(
                     valid_rows
                         .par_chunks(LOSS_CHUNK_ROWS)
                         .flat_map_iter(|chunk| {
-                            chunk.iter().map(|&r| {
-                                tree.leaf_value[tree.leaf_index_binned(vb.row(r), &missing_bins)]
-                            })
+                            chunk
+                                .iter()
+                                .map(|&r| tree.leaf_value[tree.leaf_index_binned(vb, r)])
                         })
                         .collect()
                 };

@@ -138,11 +138,21 @@ impl Groups {
     ) {
         let binned = cc.ctx.binned;
         let (nf, stride) = (binned.n_features, cc.stride);
-        let mut slot = [u16::MAX; 256];
+        let wide = binned.wide[f].as_deref();
+        let (mut narrow_slot, mut wide_slot) = ([u16::MAX; 256], Vec::new());
+        let slot: &mut [u16] = if wide.is_some() {
+            wide_slot.resize(binned.mappers[f].n_bins(), u16::MAX);
+            &mut wide_slot
+        } else {
+            &mut narrow_slot
+        };
         unsorted.clear();
         for &r in rows {
             let r = r as usize;
-            let b = binned.rows[r * nf + f] as usize;
+            let b = match wide {
+                Some(w) => usize::from(w[r]),
+                None => usize::from(binned.rows[r * nf + f]),
+            };
             if slot[b] == u16::MAX {
                 slot[b] = unsorted.bins.len() as u16;
                 unsorted.bins.push(b as u16);
@@ -455,13 +465,11 @@ impl ClassCtx<'_> {
         let stride = self.stride;
         let kept = &self.ctx.cat_kept[f];
         let cats: Vec<usize> = (0..g.len())
-            .filter(|&i| {
-                let c = g.bins[i] as usize;
-                c < 256 && has_bit(kept, c)
-            })
+            .filter(|&i| has_bit(kept, g.bins[i] as usize))
             .collect();
         let describe = |set: &[usize]| {
-            let mut bits = [0u64; 4];
+            // Whole 256-bin blocks, as `Ctx::categorical_split` writes them.
+            let mut bits = vec![0u64; 4 * self.ctx.binned.mappers[f].n_bins().div_ceil(256)];
             for &i in set {
                 let c = g.bins[i] as usize;
                 add_bit(&mut bits, c);
@@ -898,12 +906,10 @@ mod tests {
                 assert_eq!(t.leaf_count, trees[0].leaf_count);
             }
             assert_eq!(trees[0].n_leaves(), 3);
-            let missing: Vec<u8> = binned.mappers.iter().map(|m| m.missing_bin()).collect();
             for (r, &v) in x0.iter().enumerate() {
-                let row = binned.row(r);
                 let mut sum = 0.0;
                 for (k, t) in trees.iter().enumerate() {
-                    let leaf = t.leaf_index_binned(row, &missing);
+                    let leaf = t.leaf_index_binned(&binned, r);
                     let share = prior[k] + t.leaf_value[leaf];
                     assert!((share - want(v)[k]).abs() < 1e-12, "row {r} class {k}");
                     sum += share;

@@ -29,6 +29,11 @@ pub(crate) const LANES: usize = 8;
 const DEFAULT_LEFT: u32 = 1 << 31;
 const CATEGORICAL: u32 = 1 << 30;
 const FEATURE_MASK: u32 = CATEGORICAL - 1;
+/// Categorical nodes: the feature is the low bits, and above them the index of the set's last
+/// 256-bin block (0 but for a categorical feature of more than 256 bins: see
+/// `Node::threshold_bin`).
+const CAT_FEATURE_BITS: u32 = 22;
+const CAT_FEATURE_MASK: u32 = (1 << CAT_FEATURE_BITS) - 1;
 
 /// Rows per block of a batch: a tree group's nodes and the block's features (row-major f32)
 /// together stay within a core's L1 cache while every row of the block walks the group.
@@ -179,7 +184,10 @@ impl FlatForest {
         self.n_features_read = self.n_features_read.max(n.feature as usize + 1);
         let (threshold, first, second) = if n.cat_set >= 0 {
             self.has_categorical = true;
-            feature |= CATEGORICAL;
+            if feature > CAT_FEATURE_MASK {
+                return None;
+            }
+            feature |= CATEGORICAL | (u32::from(n.threshold_bin) << CAT_FEATURE_BITS);
             (f32::from_bits(cat_base + n.cat_set as u32), n.left, n.right)
         } else if n.default_left {
             (
@@ -322,11 +330,15 @@ impl FlatForest {
 
     #[inline]
     fn categorical_left(&self, n: &FlatNode, row: &DenseRow) -> bool {
-        match row.code((n.feature & FEATURE_MASK) as usize) {
+        match row.code((n.feature & CAT_FEATURE_MASK) as usize) {
             None => n.feature & DEFAULT_LEFT != 0,
             Some(c) => {
-                let set = &self.cat_sets[n.threshold.to_bits() as usize];
-                c < 256 && (set[(c >> 6) as usize] >> (c & 63)) & 1 == 1
+                let last_block = (n.feature & FEATURE_MASK) >> CAT_FEATURE_BITS;
+                let block = c >> 8;
+                block <= last_block && {
+                    let set = &self.cat_sets[(n.threshold.to_bits() + block) as usize];
+                    (set[((c >> 6) & 3) as usize] >> (c & 63)) & 1 == 1
+                }
             }
         }
     }

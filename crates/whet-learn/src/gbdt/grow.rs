@@ -86,12 +86,18 @@ pub(super) fn record_split(
 ) -> usize {
     let node = tree.nodes.len();
     let mapper = &ctx.binned.mappers[split.feature];
-    let cat_set = match split.cat_bins {
+    // A category set is one or more consecutive 256-bin blocks (see `Node::threshold_bin`).
+    let (cat_set, threshold_bin) = match &split.cat_bins {
         Some(bits) => {
-            tree.cat_sets.push(bits);
-            tree.cat_sets.len() as i32 - 1
+            let first = tree.cat_sets.len() as i32;
+            for block in bits.chunks(4) {
+                let mut words = [0u64; 4];
+                words[..block.len()].copy_from_slice(block);
+                tree.cat_sets.push(words);
+            }
+            (first, (bits.len().div_ceil(4).max(1) - 1) as u8)
         }
-        None => -1,
+        None => (-1, split.threshold_bin),
     };
     tree.nodes.push(Node {
         threshold: match &mapper.kind {
@@ -102,7 +108,7 @@ pub(super) fn record_split(
         left: !(li as i32),
         right: !(new_leaf as i32),
         cat_set,
-        threshold_bin: split.threshold_bin,
+        threshold_bin,
         default_left: split.default_left,
     });
     tree.split_gain.push(split.gain);

@@ -46,6 +46,19 @@ impl Hist {
             Some(occupied) => {
                 for &f in features {
                     let off = binned.hist_offsets[f];
+                    let m = &binned.mappers[f];
+                    if m.is_categorical() {
+                        // Whole (see `Hist`): every entry a sum.
+                        let n = m.n_bins();
+                        for (a, s) in self.entries[off..off + n]
+                            .iter_mut()
+                            .zip(&small.entries[off..off + n])
+                        {
+                            a[0] -= s[0];
+                            a[1] -= s[1];
+                        }
+                        continue;
+                    }
                     for b in set_bits(&occupied[f]) {
                         let (a, s) = (&mut self.entries[off + b], small.entries[off + b]);
                         a[0] -= s[0];
@@ -66,6 +79,12 @@ impl Hist {
         let mut out = vec![[0.0; 2]; self.entries.len()];
         for (f, o) in occupied.iter().enumerate() {
             let off = binned.hist_offsets[f];
+            let m = &binned.mappers[f];
+            if m.is_categorical() {
+                let n = m.n_bins();
+                out[off..off + n].copy_from_slice(&self.entries[off..off + n]);
+                continue;
+            }
             for b in set_bits(o) {
                 out[off + b] = self.entries[off + b];
             }
@@ -74,21 +93,22 @@ impl Hist {
     }
 }
 
-/// Whether bin `t` is in the 256-bit set `words` (bins of one feature: marks, categories).
+/// Whether bin `t` is in the bit set `words` (bins of one feature: marks, categories); bins
+/// past its last word are not.
 #[inline]
-pub(super) fn has_bit(words: &[u64; 4], t: usize) -> bool {
-    (words[t >> 6] >> (t & 63)) & 1 == 1
+pub(super) fn has_bit(words: &[u64], t: usize) -> bool {
+    words.get(t >> 6).is_some_and(|w| (w >> (t & 63)) & 1 == 1)
 }
 
-/// Puts bin `t` into the 256-bit set `words`.
+/// Puts bin `t` into the bit set `words` (which must hold it).
 #[inline]
-pub(super) fn add_bit(words: &mut [u64; 4], t: usize) {
+pub(super) fn add_bit(words: &mut [u64], t: usize) {
     words[t >> 6] |= 1 << (t & 63);
 }
 
-/// The members of a 256-bit set, ascending.
+/// The members of a bit set, ascending.
 #[inline]
-pub(super) fn set_bits(words: &[u64; 4]) -> impl Iterator<Item = usize> + '_ {
+pub(super) fn set_bits(words: &[u64]) -> impl Iterator<Item = usize> + '_ {
     words.iter().enumerate().flat_map(|(w, &word)| {
         let mut rest = word;
         std::iter::from_fn(move || {
@@ -149,9 +169,84 @@ fn build_sparse(
             e[1] += h;
         }
     }
+    fill_wide(binned, gh, rows, features, &mut entries);
     Hist {
         entries,
         occupied: Some(occupied),
+    }
+}
+
+/// Wide features' entries (see `binning`) from their u16 columns, in place of what the
+/// row-major pass put there (every row in the first entry, from the features' placeholder
+/// byte). Rows are summed in the parts [`build_hist`] cuts, each in leaf order, and the parts
+/// added in order: the same sums on any thread count.
+fn fill_wide(
+    binned: &BinnedData,
+    gh: &[[f32; 2]],
+    rows: &[u32],
+    features: &[usize],
+    entries: &mut [[f64; 2]],
+) {
+    let add = |col: &[u16], rows: &[u32], h: &mut [[f64; 2]]| {
+        for &r in rows {
+            let [g, he] = gh[r as usize];
+            let e = &mut h[usize::from(col[r as usize])];
+            e[0] += f64::from(g);
+            e[1] += f64::from(he);
+        }
+    };
+    for &f in features {
+        let Some(col) = &binned.wide[f] else {
+            continue;
+        };
+        let off = binned.hist_offsets[f];
+        let n = binned.mappers[f].n_bins();
+        let h = &mut entries[off..off + n];
+        h.fill([0.0; 2]);
+        let parts = (rows.len() / MIN_PART_ROWS).clamp(1, HIST_PARTS);
+        if parts == 1 {
+            add(col, rows, h);
+            continue;
+        }
+        let partials: Vec<Vec<[f64; 2]>> = rows
+            .par_chunks(rows.len().div_ceil(parts))
+            .map(|chunk| {
+                let mut part = vec![[0.0; 2]; n];
+                add(col, chunk, &mut part);
+                part
+            })
+            .collect();
+        for part in partials {
+            for (t, p) in h.iter_mut().zip(&part) {
+                t[0] += p[0];
+                t[1] += p[1];
+            }
+        }
+    }
+}
+
+/// [`fill_wide`] for a class histogram (see [`build_class_hist`]).
+fn fill_wide_class(
+    binned: &BinnedData,
+    class_rows: &[ClassRow],
+    stride: usize,
+    rows: &[u32],
+    features: &[usize],
+    entries: &mut [f64],
+) {
+    for &f in features {
+        let Some(col) = &binned.wide[f] else {
+            continue;
+        };
+        let off = binned.hist_offsets[f] * stride;
+        let h = &mut entries[off..off + binned.mappers[f].n_bins() * stride];
+        h.fill(0.0);
+        for &r in rows {
+            let ClassRow { class, weight } = class_rows[r as usize];
+            let e = usize::from(col[r as usize]) * stride;
+            h[e] += f64::from(weight);
+            h[e + 1 + class as usize] += f64::from(weight);
+        }
     }
 }
 
@@ -304,7 +399,8 @@ fn fill_hist(
             });
             // The same additions in the same order as the direct loop: the same bits.
             for (i, (feature, &off)) in padded.iter().zip(&block.rel).enumerate() {
-                let n = binned.mappers[block.features[i]].n_bins();
+                // A wide feature's entries come after, from `fill_wide`.
+                let n = binned.mappers[block.features[i]].n_bins().min(256);
                 hist[off..off + n].copy_from_slice(&feature[..n]);
             }
         });
@@ -368,7 +464,7 @@ pub(super) fn build_hist(
     if sparse_pays(binned, rows.len(), features) {
         return build_sparse(binned, gh, rows, features, pool);
     }
-    let entries = build_in_parts(
+    let mut entries = build_in_parts(
         binned,
         rows,
         features,
@@ -380,6 +476,7 @@ pub(super) fn build_hist(
             t[1] += p[1];
         },
     );
+    fill_wide(binned, gh, rows, features, &mut entries);
     Hist {
         entries,
         occupied: None,
@@ -412,7 +509,7 @@ pub(super) fn build_class_hist(
     features: &[usize],
     pool: &HistPool<f64>,
 ) -> Vec<f64> {
-    build_in_parts(
+    let mut entries = build_in_parts(
         binned,
         rows,
         features,
@@ -420,7 +517,9 @@ pub(super) fn build_class_hist(
         stride,
         |chunk, block, h| fill_class_hist(binned, class_rows, stride, chunk, block, h),
         |t, p| *t += *p,
-    )
+    );
+    fill_wide_class(binned, class_rows, stride, rows, features, &mut entries);
+    entries
 }
 
 fn fill_class_hist(
@@ -528,7 +627,7 @@ mod tests {
     use crate::gbdt::test_data::numeric_features;
     use whet_data::rng::Rng;
 
-    /// Eight features, some with few bins, and scattered gradients of many magnitudes, so any
+    /// Eight numeric features, some with few bins, a wide categorical, and scattered gradients of many magnitudes, so any
     /// change in the order of additions shows in the bits.
     fn data(n: usize) -> (BinnedData, Vec<[f32; 2]>) {
         let mut rng = Rng::new(5);
@@ -539,7 +638,25 @@ mod tests {
                     .collect()
             })
             .collect();
-        let binned = BinnedData::fit(&numeric_features(cols), 255).unwrap();
+        // And a ninth: a categorical of 600 levels, in wide bins (see `binning`).
+        let mut x = numeric_features(cols);
+        x.columns.push(whet_data::prep::Feature {
+            name: "wide".into(),
+            data: whet_data::prep::FeatureData::Categorical {
+                codes: (0..n)
+                    .map(|_| {
+                        if rng.next_f64() < 0.05 {
+                            whet_data::prep::MISSING_CODE
+                        } else {
+                            rng.below(600) as u32
+                        }
+                    })
+                    .collect(),
+                n_categories: 600,
+            },
+        });
+        let binned = BinnedData::fit(&x, 255).unwrap();
+        assert!(binned.mappers[8].is_wide());
         let gh = (0..n)
             .map(|_| {
                 let g = (rng.next_f64() - 0.5) * 10f64.powi((rng.next_f64() * 8.0) as i32 - 4);
@@ -563,7 +680,7 @@ mod tests {
             for &r in chunk {
                 let [g, he] = gh[r as usize];
                 for &f in features {
-                    let e = &mut h[binned.hist_offsets[f] + binned.row(r as usize)[f] as usize];
+                    let e = &mut h[binned.hist_offsets[f] + binned.bin(r as usize, f)];
                     e[0] += f64::from(g);
                     e[1] += f64::from(he);
                 }
@@ -594,7 +711,13 @@ mod tests {
         ] {
             let mut rows: Vec<u32> = (0..n as u32).filter(|_| rng.next_f64() < 0.9).collect();
             rows.truncate(len);
-            for features in [vec![0, 1, 2, 3, 4, 5, 6, 7], vec![1, 2, 5, 7], vec![6]] {
+            for features in [
+                vec![0, 1, 2, 3, 4, 5, 6, 7, 8],
+                vec![1, 2, 5, 7],
+                vec![6],
+                vec![3, 8],
+                vec![8],
+            ] {
                 let want = reference(&binned, &gh, &rows, &features);
                 for threads in [1, 2, 3] {
                     let pool = rayon::ThreadPoolBuilder::new()

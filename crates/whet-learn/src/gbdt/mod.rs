@@ -36,6 +36,8 @@ mod split;
 #[cfg(test)]
 mod test_data;
 pub mod tree;
+#[cfg(test)]
+mod wide_categories;
 
 use serde::{Deserialize, Serialize};
 use whet_data::Task;

@@ -9,6 +9,7 @@ use crate::binning::BinnedData;
 /// For every bin of the split feature, whether its rows go left: one table lookup per row
 /// instead of branching on missing, numeric and categorical cases.
 fn left_table(binned: &BinnedData, s: &SplitInfo) -> [bool; 256] {
+    // A wide feature's table is `left_table_wide`'s.
     let missing = binned.mappers[s.feature].missing_bin();
     let mut table = [false; 256];
     for (b, slot) in table.iter_mut().enumerate() {
@@ -24,6 +25,20 @@ fn left_table(binned: &BinnedData, s: &SplitInfo) -> [bool; 256] {
     table
 }
 
+/// [`left_table`] for a wide categorical feature (see `binning`): one entry per bin.
+fn left_table_wide(binned: &BinnedData, s: &SplitInfo) -> Vec<bool> {
+    let m = &binned.mappers[s.feature];
+    (0..m.n_bins())
+        .map(|b| {
+            if b == m.missing_index() {
+                s.default_left
+            } else {
+                s.cat_bins.as_ref().is_some_and(|bits| has_bit(bits, b))
+            }
+        })
+        .collect()
+}
+
 /// Rows per part when partitioning a large leaf in parallel.
 const PARTITION_PART_ROWS: usize = 8192;
 
@@ -31,9 +46,10 @@ const PARTITION_PART_ROWS: usize = 8192;
 /// `right` (as long as `rows`); returns (left, right) counts. Every row is written to both
 /// sides and only the cursor of its own side moves, so the loop has no branch on the side: a
 /// split's direction is a coin flip to a branch predictor.
-fn partition_part(
-    column: &[u8],
-    goes_left: &[bool; 256],
+#[inline(always)]
+fn partition_part<B: Copy>(
+    column: &[B],
+    goes_left: impl Fn(B) -> bool,
     rows: &mut [u32],
     right: &mut [u32],
 ) -> (usize, usize) {
@@ -43,7 +59,7 @@ fn partition_part(
             prefetch(column, ahead as usize);
         }
         let r = rows[i];
-        let left = goes_left[column[r as usize] as usize];
+        let left = goes_left(column[r as usize]);
         // n_left <= i, so this never overwrites a row not yet read.
         rows[n_left] = r;
         right[n_right] = r;
@@ -62,8 +78,26 @@ pub(super) fn partition_rows(
     rows: &mut [u32],
     scratch: &mut Vec<u32>,
 ) -> usize {
-    let column = &binned.columns[split.feature];
-    let goes_left = left_table(binned, split);
+    match &binned.wide[split.feature] {
+        Some(column) => {
+            let table = left_table_wide(binned, split);
+            partition_by(column, |b: u16| table[usize::from(b)], rows, scratch)
+        }
+        None => {
+            let table = left_table(binned, split);
+            let column = &binned.columns[split.feature];
+            partition_by(column, |b: u8| table[usize::from(b)], rows, scratch)
+        }
+    }
+}
+
+/// [`partition_rows`] by a column of bins and which of them go left.
+fn partition_by<B: Copy + Sync>(
+    column: &[B],
+    goes_left: impl Fn(B) -> bool + Sync,
+    rows: &mut [u32],
+    scratch: &mut Vec<u32>,
+) -> usize {
     if scratch.len() < rows.len() {
         scratch.resize(rows.len(), 0);
     }
@@ -141,6 +175,65 @@ mod tests {
             assert_eq!(n_left, want_left.len());
             assert_eq!(&rows[..n_left], &want_left[..]);
             assert_eq!(&rows[n_left..], &want_right[..]);
+        }
+    }
+
+    #[test]
+    fn a_wide_categorical_partitions_by_its_u16_bins() {
+        let n = 3 * PARTITION_PART_ROWS + 55;
+        let mut rng = Rng::new(8);
+        let codes: Vec<u32> = (0..n)
+            .map(|_| {
+                if rng.next_f64() < 0.1 {
+                    whet_data::prep::MISSING_CODE
+                } else {
+                    rng.below(1000) as u32
+                }
+            })
+            .collect();
+        let x = whet_data::prep::Features {
+            n_rows: n,
+            columns: vec![whet_data::prep::Feature {
+                name: "zip".into(),
+                data: whet_data::prep::FeatureData::Categorical {
+                    codes: codes.clone(),
+                    n_categories: 1000,
+                },
+            }],
+        };
+        let binned = BinnedData::fit(&x, 255).unwrap();
+        // Categories on both sides of every 256-bin block edge go left.
+        let left_cats = [3usize, 255, 256, 600, 999];
+        let mut bits = vec![0u64; 16];
+        for &c in &left_cats {
+            bits[c >> 6] |= 1 << (c & 63);
+        }
+        for default_left in [false, true] {
+            let split = SplitInfo {
+                feature: 0,
+                gain: 1.0,
+                threshold_bin: 0,
+                default_left,
+                cat_bins: Some(bits.clone()),
+                left: [0.0; 3],
+                right: [0.0; 3],
+                left_output: 0.0,
+                right_output: 0.0,
+            };
+            let goes_left = |r: u32| match codes[r as usize] {
+                whet_data::prep::MISSING_CODE => default_left,
+                c => left_cats.contains(&(c as usize)),
+            };
+            for len in [700, n - 9] {
+                let mut rows: Vec<u32> = (0..n as u32).filter(|r| r % 5 != 1).take(len).collect();
+                let want_left: Vec<u32> = rows.iter().copied().filter(|&r| goes_left(r)).collect();
+                let want_right: Vec<u32> =
+                    rows.iter().copied().filter(|&r| !goes_left(r)).collect();
+                assert!(!want_left.is_empty());
+                let n_left = partition_rows(&binned, &split, &mut rows, &mut Vec::new());
+                assert_eq!(&rows[..n_left], &want_left[..]);
+                assert_eq!(&rows[n_left..], &want_right[..]);
+            }
         }
     }
 }

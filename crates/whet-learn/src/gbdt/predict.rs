@@ -10,7 +10,7 @@ use super::objective::shares_to_probabilities;
 use super::params::{Boosting, Objective};
 use super::tree::{DenseRow, code_to_f32};
 use super::{FeatureImportance, GbdtModel};
-use crate::binning::{BinMapper, BinnedData};
+use crate::binning::BinnedData;
 use crate::data::Predictions;
 
 /// Rows per parallel task when predicting binned rows.
@@ -197,7 +197,6 @@ impl GbdtModel {
     /// folds score their held-out rows this way, without gathering features).
     pub fn predict_binned_rows(&self, binned: &BinnedData, rows: &[u32]) -> Predictions {
         let k = self.n_outputs;
-        let missing_bins: Vec<u8> = self.mappers.iter().map(BinMapper::missing_bin).collect();
         let scale = if self.boosting == Boosting::Gbdt {
             1.0
         } else {
@@ -209,10 +208,10 @@ impl GbdtModel {
             .zip(rows.par_chunks(PREDICT_BLOCK))
             .for_each(|(out, rows)| {
                 for (o, &r) in out.chunks_exact_mut(k).zip(rows) {
-                    let bins = binned.row(r as usize);
                     o.copy_from_slice(&self.init_score);
                     for (i, t) in self.trees.iter().enumerate() {
-                        o[i % k] += t.leaf_value[t.leaf_index_binned(bins, &missing_bins)] * scale;
+                        let leaf = t.leaf_index_binned(binned, r as usize);
+                        o[i % k] += t.leaf_value[leaf] * scale;
                     }
                 }
             });
@@ -314,6 +313,7 @@ impl GbdtModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::binning::BinMapper;
     use whet_data::prep::{Feature, MISSING_CODE};
     use whet_data::rng::Rng;
 
@@ -337,11 +337,10 @@ mod tests {
         )
         .unwrap();
         let raw = m.predict_raw(&x);
-        let missing_bins: Vec<u8> = binned.mappers.iter().map(BinMapper::missing_bin).collect();
         for r in (0..3000).step_by(37) {
             let mut s = m.init_score[0];
             for t in &m.trees {
-                s += t.leaf_value[t.leaf_index_binned(binned.row(r), &missing_bins)];
+                s += t.leaf_value[t.leaf_index_binned(&binned, r)];
             }
             assert!((s - raw[r]).abs() < 1e-9, "row {r}: {s} vs {}", raw[r]);
         }
@@ -735,15 +734,24 @@ mod tests {
             *leaves_left -= 1;
             let feature = rng.below(nf as u64) as usize;
             let at = t.nodes.len();
+            // A set of one 256-bin block, or now and then of up to three (wide categoricals).
+            let blocks = if rng.below(4) == 0 {
+                1 + rng.below(3) as usize
+            } else {
+                1
+            };
             let cat_set = if categorical[feature] {
-                let mut set = [0u64; 4];
-                for w in &mut set {
-                    // Mostly small codes, now and then the high words too.
-                    *w = if rng.below(3) == 0 { rng.next_u64() } else { 0 };
+                let first = t.cat_sets.len() as i32;
+                for _ in 0..blocks {
+                    let mut set = [0u64; 4];
+                    for w in &mut set {
+                        // Mostly small codes, now and then the high words too.
+                        *w = if rng.below(3) == 0 { rng.next_u64() } else { 0 };
+                    }
+                    set[0] = rng.next_u64();
+                    t.cat_sets.push(set);
                 }
-                set[0] = rng.next_u64();
-                t.cat_sets.push(set);
-                t.cat_sets.len() as i32 - 1
+                first
             } else {
                 -1
             };
@@ -762,7 +770,7 @@ mod tests {
                 left: 0,
                 right: 0,
                 cat_set,
-                threshold_bin: 0,
+                threshold_bin: if cat_set >= 0 { blocks as u8 - 1 } else { 0 },
                 default_left: rng.below(2) == 0,
             });
             t.split_gain.push(1.0);
@@ -789,8 +797,8 @@ mod tests {
 
     /// The fast paths (single rows through the flat layout, batches tree group by tree group)
     /// against the tree-by-tree reference on random models and rows: numeric and categorical
-    /// splits, default-left and default-right, NaN and infinite values and thresholds, codes
-    /// missing, negative or past the largest bin, 1 to 3 outputs, boosting and forest scaling,
+    /// splits (category sets of one to three 256-bin blocks), default-left and default-right,
+    /// NaN and infinite values and thresholds, codes missing, negative or past the largest bin, 1 to 3 outputs, boosting and forest scaling,
     /// batches of one row to several parallel tasks. Bit-identical raw scores.
     #[test]
     fn fast_paths_equal_reference_traversal_on_random_models() {
@@ -811,7 +819,13 @@ mod tests {
                 .collect();
             let mappers: Vec<BinMapper> = categorical
                 .iter()
-                .map(|&c| BinMapper {
+                .map(|&c| {
+                    let most = if rng.below(3) == 0 { 1000 } else { 255 };
+                    (c, most)
+                })
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|(c, most)| BinMapper {
                     kind: if c {
                         BinKind::Categorical
                     } else {
@@ -819,7 +833,7 @@ mod tests {
                             upper_bounds: vec![f64::INFINITY],
                         }
                     },
-                    n_value_bins: 1 + rng.below(255) as u32,
+                    n_value_bins: 1 + rng.below(most) as u32,
                 })
                 .collect();
             let boosting = if rng.below(3) == 0 {
@@ -856,6 +870,7 @@ mod tests {
                                 .map(|_| match rng.below(6) {
                                     0 => MISSING_CODE,
                                     1 => 200 + rng.below(100) as u32,
+                                    2 => rng.below(1100) as u32,
                                     _ => rng.below(12) as u32,
                                 })
                                 .collect(),

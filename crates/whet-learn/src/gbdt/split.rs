@@ -16,7 +16,8 @@ pub(super) struct SplitInfo {
     pub(super) gain: f64,
     pub(super) threshold_bin: u8,
     pub(super) default_left: bool,
-    pub(super) cat_bins: Option<[u64; 4]>,
+    /// Categorical split: the bins that go left, as a bit set of whole 256-bin blocks.
+    pub(super) cat_bins: Option<Vec<u64>>,
     pub(super) left: [f64; 3],
     pub(super) right: [f64; 3],
     pub(super) left_output: f64,
@@ -128,6 +129,14 @@ fn occupied_bins(h: &[[f64; 2]], extra: Option<usize>, sparse: Option<&[u64; 4]>
     bits
 }
 
+/// The categories a categorical split sends left: one, or the first `len` of the sorted
+/// order (from its end when `reverse`).
+#[derive(Clone, Copy)]
+enum LeftCut {
+    One(usize),
+    Sorted { reverse: bool, len: usize },
+}
+
 pub(super) struct Ctx<'a> {
     pub(super) binned: &'a BinnedData,
     pub(super) pool: HistPool,
@@ -136,7 +145,7 @@ pub(super) struct Ctx<'a> {
     pub(super) has_monotone: bool,
     pub(super) extra_trees: bool,
     /// Per feature, the category bins that may be split on (categorical features only).
-    pub(super) cat_kept: Vec<[u64; 4]>,
+    pub(super) cat_kept: Vec<Vec<u64>>,
 }
 
 impl Ctx<'_> {
@@ -464,34 +473,45 @@ impl Ctx<'_> {
             leaf.min_out,
             leaf.max_out,
         );
+        // A left set as a bit set of whole 256-bin blocks (see `Node::threshold_bin`).
+        let bit_set = |cats: &mut dyn Iterator<Item = usize>| {
+            let mut bits = vec![0u64; 4 * h.len().div_ceil(256)];
+            cats.for_each(|c| add_bit(&mut bits, c));
+            bits
+        };
         // The kept categories in ascending order, without collecting them.
         let cats = || set_bits(kept).take_while(|&c| c < h.len());
         let n_cats = cats().count();
-        let mut best: Option<SplitInfo> = None;
+        // The best split so far, and which categories go left: candidate cuts are many, so
+        // only the best one's set is written out.
+        let mut best: Option<(SplitInfo, LeftCut)> = None;
         // `left` sums the left categories' entries from zero in the order they joined: the
         // scans below keep it as they go, so a cut costs no pass over its categories.
-        let consider = |left: [f64; 3], bits: [u64; 4], l2: f64, best: &mut Option<SplitInfo>| {
-            let right = [total[0] - left[0], total[1] - left[1], total[2] - left[2]];
-            let lo = self.leaf_output(left[0], left[1], l2, leaf.min_out, leaf.max_out);
-            let ro = self.leaf_output(right[0], right[1], l2, leaf.min_out, leaf.max_out);
-            let gain = self.leaf_gain(left[0], left[1], l2, leaf.min_out, leaf.max_out)
-                + self.leaf_gain(right[0], right[1], l2, leaf.min_out, leaf.max_out)
-                - parent_gain;
-            if gain > self.p.min_gain_to_split && best.as_ref().is_none_or(|b| gain > b.gain) {
-                *best = Some(SplitInfo {
-                    feature: f,
-                    gain,
-                    threshold_bin: 0,
-                    // Missing values and categories outside the set go right.
-                    default_left: false,
-                    cat_bins: Some(bits),
-                    left,
-                    right,
-                    left_output: lo,
-                    right_output: ro,
-                });
-            }
-        };
+        let consider =
+            |left: [f64; 3], cut: LeftCut, l2: f64, best: &mut Option<(SplitInfo, LeftCut)>| {
+                let right = [total[0] - left[0], total[1] - left[1], total[2] - left[2]];
+                let lo = self.leaf_output(left[0], left[1], l2, leaf.min_out, leaf.max_out);
+                let ro = self.leaf_output(right[0], right[1], l2, leaf.min_out, leaf.max_out);
+                let gain = self.leaf_gain(left[0], left[1], l2, leaf.min_out, leaf.max_out)
+                    + self.leaf_gain(right[0], right[1], l2, leaf.min_out, leaf.max_out)
+                    - parent_gain;
+                if gain > self.p.min_gain_to_split && best.as_ref().is_none_or(|b| gain > b.0.gain)
+                {
+                    let split = SplitInfo {
+                        feature: f,
+                        gain,
+                        threshold_bin: 0,
+                        // Missing values and categories outside the set go right.
+                        default_left: false,
+                        cat_bins: None,
+                        left,
+                        right,
+                        left_output: lo,
+                        right_output: ro,
+                    };
+                    *best = Some((split, cut));
+                }
+            };
         // LightGBM counts a bin for missing and rare values besides the kept categories.
         if n_cats < self.p.max_cat_to_onehot {
             let random = if self.extra_trees && n_cats > 0 {
@@ -506,13 +526,16 @@ impl Ctx<'_> {
                 let left = [h[c][0], h[c][1], count(&h[c])];
                 let right = [total[0] - left[0], total[1] - left[1], total[2] - left[2]];
                 if self.valid_sides(&left, &right) {
-                    let mut bits = [0u64; 4];
-                    add_bit(&mut bits, c);
                     let sums = [0.0 + left[0], 0.0 + left[1], 0.0 + left[2]];
-                    consider(sums, bits, self.p.lambda_l2, &mut best);
+                    consider(sums, LeftCut::One(c), self.p.lambda_l2, &mut best);
                 }
             }
-            return best;
+            return best.map(|(mut split, cut)| {
+                if let LeftCut::One(c) = cut {
+                    split.cat_bins = Some(bit_set(&mut std::iter::once(c)));
+                }
+                split
+            });
         }
         // The buffer is the thread's, taken and given back: a fresh one per feature and leaf
         // was an allocation each, with the other per-leaf vectors 10% of a 12k-row fit.
@@ -523,7 +546,8 @@ impl Ctx<'_> {
                 .filter(|&c| count(&h[c]) >= self.p.cat_smooth)
                 .map(|c| (h[c][0] / (h[c][1] + self.p.cat_smooth), c)),
         );
-        sorted.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        // Categories are distinct, so the order is total and an unstable sort gives it.
+        sorted.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         let used = sorted.len();
         let max_left = self.p.max_cat_threshold.min(used.div_ceil(2)).min(used);
         if max_left == 0 {
@@ -541,7 +565,6 @@ impl Ctx<'_> {
         let min_data = self.p.min_data_in_leaf as f64;
         let min_group = self.p.min_data_per_group as f64;
         for reverse in [false, true] {
-            let mut bits = [0u64; 4];
             let (mut left_grad, mut left_count, mut left_hess, mut group) = (0.0, 0.0, 0.0, 0.0);
             for i in 0..max_left {
                 let c = if reverse {
@@ -549,7 +572,6 @@ impl Ctx<'_> {
                 } else {
                     sorted[i].1
                 };
-                add_bit(&mut bits, c);
                 let n = count(&h[c]);
                 left_grad += h[c][0];
                 left_count += n;
@@ -573,9 +595,27 @@ impl Ctx<'_> {
                 if random_cut.is_some_and(|r| r != i) {
                     continue;
                 }
-                consider([left_grad, left_hess, left_count], bits, l2, &mut best);
+                let cut = LeftCut::Sorted {
+                    reverse,
+                    len: i + 1,
+                };
+                consider([left_grad, left_hess, left_count], cut, l2, &mut best);
             }
         }
+        let best = best.map(|(mut split, cut)| {
+            let ends: &mut dyn Iterator<Item = usize> = match cut {
+                LeftCut::One(c) => &mut std::iter::once(c),
+                LeftCut::Sorted {
+                    reverse: false,
+                    len,
+                } => &mut sorted[..len].iter().map(|s| s.1),
+                LeftCut::Sorted { reverse: true, len } => {
+                    &mut sorted[used - len..].iter().map(|s| s.1)
+                }
+            };
+            split.cat_bins = Some(bit_set(ends));
+            split
+        });
         CATEGORY_ORDER.set(sorted);
         best
     }
@@ -644,7 +684,7 @@ mod tests {
             monotone: &[],
             has_monotone: false,
             extra_trees: false,
-            cat_kept: vec![bits],
+            cat_kept: vec![bits.to_vec()],
         };
         let mut h: Vec<[f64; 2]> = g.iter().zip(n).map(|(&g, &n)| [g, n]).collect();
         h.push([0.0, 0.0]); // missing values
@@ -661,7 +701,7 @@ mod tests {
             parent: None,
         };
         let s = ctx.categorical_split(0, &h, &leaf, &mut Rng::new(0))?;
-        let bits = s.cat_bins.unwrap();
+        let bits = s.cat_bins.clone().unwrap();
         let set = (0..256).filter(|&c| has_bit(&bits, c)).collect();
         Some((set, s.gain, s))
     }
@@ -778,7 +818,9 @@ mod tests {
             };
             let b = BinnedData::fit(&x, 255).unwrap();
             let rows: Vec<u32> = (0..x.n_rows as u32).collect();
-            let k = b.categorical_bins_kept(&rows, 255, crate::binning::MIN_DATA_IN_BIN, 0)[0];
+            let k = b
+                .categorical_bins_kept(&rows, 255, crate::binning::MIN_DATA_IN_BIN, 0)
+                .swap_remove(0);
             (0..256usize)
                 .filter(|&c| has_bit(&k, c))
                 .collect::<Vec<_>>()
@@ -871,7 +913,7 @@ mod tests {
             monotone: &[],
             has_monotone: false,
             extra_trees: false,
-            cat_kept: vec![[0; 4]],
+            cat_kept: vec![vec![0; 4]],
         };
         let mut rng = Rng::new(4);
         for case in 0..200 {
@@ -951,7 +993,7 @@ mod tests {
                 monotone: &[],
                 has_monotone: false,
                 extra_trees: false,
-                cat_kept: vec![[0; 4]],
+                cat_kept: vec![vec![0; 4]],
             };
             let split = |h: &[[f64; 2]], o| {
                 ctx_l1

@@ -57,3 +57,43 @@ pub(super) fn set<'a>(x: &'a Features, y: &'a [f64], task: Task, k: usize) -> Tr
         n_classes: k,
     }
 }
+
+/// A categorical feature of `levels` levels (codes in random order, each about as frequent)
+/// next to a numeric one of weak signal, and a binary target that follows the level: levels
+/// whose hashed code is odd are 90% positive, the others 10%. Past 255 levels only wide bins
+/// (see `binning`) tell the levels apart.
+pub(super) fn wide_categorical(n: usize, levels: u32, seed: u64) -> (Features, Vec<f64>) {
+    let mut rng = Rng::new(seed);
+    let (mut codes, mut values, mut y) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..n {
+        let code = rng.below(u64::from(levels)) as u32;
+        let v = rng.next_f64() as f32;
+        let p = if level_is_positive(code) { 0.9 } else { 0.1 };
+        let p = p + 0.05 * (f64::from(v) - 0.5);
+        codes.push(code);
+        values.push(v);
+        y.push(f64::from(u8::from(rng.next_f64() < p)));
+    }
+    let x = Features {
+        n_rows: n,
+        columns: vec![
+            Feature {
+                name: "level".into(),
+                data: FeatureData::Categorical {
+                    codes,
+                    n_categories: levels,
+                },
+            },
+            Feature {
+                name: "value".into(),
+                data: FeatureData::Numeric(values),
+            },
+        ],
+    };
+    (x, y)
+}
+
+/// Which levels of [`wide_categorical`] are mostly positive.
+pub(super) fn level_is_positive(code: u32) -> bool {
+    (code.wrapping_mul(2_654_435_761) >> 7) & 1 == 1
+}

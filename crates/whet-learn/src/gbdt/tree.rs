@@ -6,6 +6,8 @@
 use serde::{Deserialize, Serialize};
 use whet_data::prep::MISSING_CODE;
 
+use crate::binning::BinnedData;
+
 /// One internal node, packed so a traversal step touches one cache line.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Node {
@@ -16,7 +18,9 @@ pub struct Node {
     pub right: i32,
     /// Index of the node's category set in `Tree::cat_sets` for categorical splits; -1 numeric.
     pub cat_set: i32,
-    /// The same numeric split in bins: bins `<= threshold_bin` go left.
+    /// The same numeric split in bins: bins `<= threshold_bin` go left. A categorical split's
+    /// set is `threshold_bin + 1` consecutive entries of `Tree::cat_sets`, from `cat_set`: 256
+    /// bins each, more than one only for a categorical feature of more than 256 bins.
     pub threshold_bin: u8,
     pub default_left: bool,
 }
@@ -25,7 +29,8 @@ pub struct Node {
 #[serde(into = "TreeFile", try_from = "TreeFile")]
 pub struct Tree {
     pub nodes: Vec<Node>,
-    /// 256-bit sets (four words) of the categories (bins) that go left.
+    /// 256-bit blocks (four words) of the sets of categories (bins) that go left; a node's
+    /// set is one block or several consecutive ones (see `Node::threshold_bin`).
     pub cat_sets: Vec<[u64; 4]>,
     pub split_gain: Vec<f64>,
     /// Sum of hessians (cover) under each internal node, for TreeSHAP.
@@ -205,7 +210,9 @@ impl Tree {
                     ));
                 }
             }
-            if node.cat_set >= 0 && node.cat_set as usize >= self.cat_sets.len() {
+            if node.cat_set >= 0
+                && node.cat_set as usize + node.threshold_bin as usize >= self.cat_sets.len()
+            {
                 return Err(format!("node {i} names category set {}", node.cat_set));
             }
         }
@@ -232,9 +239,22 @@ impl Tree {
         self.nodes.len()
     }
 
+    /// Whether `bin` is in categorical node `n`'s set.
     #[inline]
-    fn in_set(set: &[u64; 4], bin: u32) -> bool {
-        bin < 256 && (set[(bin >> 6) as usize] >> (bin & 63)) & 1 == 1
+    fn in_set(n: &Node, cat_sets: &[[u64; 4]], bin: u32) -> bool {
+        let block = (bin >> 8) as usize;
+        block <= n.threshold_bin as usize && {
+            let set = &cat_sets[n.cat_set as usize + block];
+            (set[((bin >> 6) & 3) as usize] >> (bin & 63)) & 1 == 1
+        }
+    }
+
+    /// Whether a node's category set spans more than one block (a categorical feature of more
+    /// than 256 bins), which model files before format 5 cannot hold.
+    pub fn has_wide_sets(&self) -> bool {
+        self.nodes
+            .iter()
+            .any(|n| n.cat_set >= 0 && n.threshold_bin > 0)
     }
 
     /// Whether a row goes to the left child at internal node `i`.
@@ -249,7 +269,7 @@ impl Tree {
         if n.cat_set >= 0 {
             match row.code(f) {
                 None => n.default_left,
-                Some(c) => Self::in_set(&cat_sets[n.cat_set as usize], c),
+                Some(c) => Self::in_set(n, cat_sets, c),
             }
         } else {
             let v = f64::from(row.value(f));
@@ -277,21 +297,32 @@ impl Tree {
         }
     }
 
-    /// Leaf reached by a row given as bins (training and validation data).
+    /// Leaf reached by row `r` of binned data (training and validation data).
     #[inline]
-    pub fn leaf_index_binned(&self, bins: &[u8], missing_bins: &[u8]) -> usize {
+    pub fn leaf_index_binned(&self, binned: &BinnedData, r: usize) -> usize {
         let Some(mut n) = self.nodes.first() else {
             return 0;
         };
+        let bins = binned.row(r);
         loop {
             let f = n.feature as usize;
-            let b = bins[f];
-            let go_left = if b == missing_bins[f] {
-                n.default_left
-            } else if n.cat_set >= 0 {
-                Self::in_set(&self.cat_sets[n.cat_set as usize], u32::from(b))
+            let go_left = if n.cat_set >= 0 {
+                let b = match &binned.wide[f] {
+                    Some(w) => u32::from(w[r]),
+                    None => u32::from(bins[f]),
+                };
+                if b == binned.mappers[f].n_value_bins {
+                    n.default_left
+                } else {
+                    Self::in_set(n, &self.cat_sets, b)
+                }
             } else {
-                b <= n.threshold_bin
+                let b = bins[f];
+                if b == binned.missing_bins[f] {
+                    n.default_left
+                } else {
+                    b <= n.threshold_bin
+                }
             };
             let next = if go_left { n.left } else { n.right };
             if next < 0 {
@@ -328,7 +359,7 @@ pub trait RowView {
 }
 
 /// A row gathered into a dense buffer: numeric values, and category codes stored as f32
-/// (exact below 2^24, far above the 256 category limit).
+/// (exact below 2^24, far above the most category bins).
 pub struct DenseRow<'a> {
     pub values: &'a [f32],
     /// Largest category bin per feature (codes beyond it share it, as when binning).

@@ -12,6 +12,7 @@ use crate::encode::{EncodeStep, NO_COLUMN};
 use crate::error::{LearnError, Result};
 use crate::gbdt::GbdtModel;
 use crate::gbdt::params::{Boosting, Objective};
+use crate::gbdt::tree::{Node, Tree};
 use crate::linear::LinearModel;
 use crate::model::{EnsembleModel, Predictor};
 
@@ -119,8 +120,16 @@ fn numeric_view(b: &mut Builder, v: &FeatureValue) -> String {
     }
 }
 
-fn in_set(set: &[u64; 4], bin: u32) -> bool {
-    bin < 256 && (set[(bin >> 6) as usize] >> (bin & 63)) & 1 == 1
+/// Whether `bin` is in a category set of one or more 256-bin blocks (see `Node::threshold_bin`).
+fn in_set(set: &[[u64; 4]], bin: u32) -> bool {
+    set.get((bin >> 8) as usize)
+        .is_some_and(|w| (w[((bin >> 6) & 3) as usize] >> (bin & 63)) & 1 == 1)
+}
+
+/// Node `n`'s category set: its blocks of `t.cat_sets`.
+fn set_of<'t>(t: &'t Tree, n: &Node) -> &'t [[u64; 4]] {
+    let first = n.cat_set as usize;
+    &t.cat_sets[first..=first + n.threshold_bin as usize]
 }
 
 /// The trees as one TreeEnsemble over a matrix of the numeric features they split on and,
@@ -143,13 +152,13 @@ fn trees(b: &mut Builder, prep: &mut PrepGraph, m: &GbdtModel, part: &str) -> Re
 
     // Columns of the ensemble's input: numeric features, then category-set indicators.
     let mut numeric_cols: HashMap<u32, i64> = HashMap::new();
-    let mut set_cols: HashMap<(u32, [u64; 4]), usize> = HashMap::new();
-    let mut sets_by_feature: Vec<(u32, Vec<[u64; 4]>)> = Vec::new();
+    let mut set_cols: HashMap<(u32, &[[u64; 4]]), usize> = HashMap::new();
+    let mut sets_by_feature: Vec<(u32, Vec<&[[u64; 4]]>)> = Vec::new();
     let mut numeric_order: Vec<u32> = Vec::new();
     for t in &m.trees {
         for n in &t.nodes {
             if n.cat_set >= 0 {
-                let set = t.cat_sets[n.cat_set as usize];
+                let set = set_of(t, n);
                 if let std::collections::hash_map::Entry::Vacant(e) =
                     set_cols.entry((n.feature, set))
                 {
@@ -229,7 +238,7 @@ fn trees(b: &mut Builder, prep: &mut PrepGraph, m: &GbdtModel, part: &str) -> Re
         roots.push(node_base);
         for n in &t.nodes {
             if n.cat_set >= 0 {
-                let set = t.cat_sets[n.cat_set as usize];
+                let set = set_of(t, n);
                 let col = set_base[&n.feature] + set_cols[&(n.feature, set)] as i64;
                 feature_ids.push(col);
                 modes.push(BRANCH_EQ);
