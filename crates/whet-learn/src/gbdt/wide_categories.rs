@@ -162,3 +162,45 @@ fn wide_fits_are_the_same_on_any_thread_count() {
     assert!(fits[0].trees.iter().any(Tree::has_wide_sets));
     assert_eq!(fits[0].trees, fits[1].trees);
 }
+
+/// Class-share forests grow one tree for all classes on class histograms (see `classes`):
+/// their wide categoricals' groups come from the u16 bins too.
+#[test]
+fn class_share_forests_split_wide_categoricals_too() {
+    let (x, _) = wide_categorical(12_000, 600, 4);
+    let class_of = |c: u32| f64::from((c.wrapping_mul(2_654_435_761) >> 7) % 3);
+    let y: Vec<f64> = codes(&x).iter().map(|&c| class_of(c)).collect();
+    let train_rows: Vec<u32> = (0..10_000).collect();
+    let train = crate::data::TrainSet {
+        rows: Some(&train_rows),
+        ..set(&x, &y, Task::Multiclass, 3)
+    };
+    let binned = BinnedData::fit(&x, 255).unwrap();
+    for boosting in [super::Boosting::Rf, super::Boosting::Et] {
+        let p = GbdtParams {
+            num_iterations: 10,
+            min_data_per_group: 1,
+            cat_smooth: 1.0,
+            cat_l2: 0.0,
+            ..GbdtParams::for_mode(boosting)
+        };
+        let fit = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| fit_gbdt(&train, &binned, None, &p).unwrap())
+        };
+        let one = fit(1);
+        assert_eq!(one, fit(3), "{boosting:?}");
+        assert!(one.trees.iter().any(Tree::has_wide_sets), "{boosting:?}");
+        let classes = one.predict(&x).classes();
+        let held_out: Vec<usize> = (10_000..12_000).filter(|&r| codes(&x)[r] > 255).collect();
+        let right = held_out
+            .iter()
+            .filter(|&&r| classes[r] as f64 == y[r])
+            .count();
+        let acc = right as f64 / held_out.len() as f64;
+        assert!(acc > 0.8, "{boosting:?}: {acc}");
+    }
+}
