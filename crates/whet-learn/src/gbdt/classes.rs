@@ -183,6 +183,35 @@ impl Groups {
     }
 }
 
+/// A categorical split of feature `f` sending `set` (indices into `g`) left, made only for a
+/// split that is the best so far: its bit set in whole 256-bin blocks (`n_words` words), as
+/// `Ctx::categorical_split` writes them.
+fn left_set<'a>(
+    g: &'a Groups,
+    set: &'a [usize],
+    f: usize,
+    n_words: usize,
+) -> impl FnOnce(f64, [f64; 3], [f64; 3]) -> SplitInfo + 'a {
+    move |gain, l3, r3| {
+        let mut bits = vec![0u64; n_words];
+        for &i in set {
+            add_bit(&mut bits, g.bins[i] as usize);
+        }
+        SplitInfo {
+            feature: f,
+            gain,
+            threshold_bin: 0,
+            // Missing values and categories outside the set go right.
+            default_left: false,
+            cat_bins: Some(bits),
+            left: l3,
+            right: r3,
+            left_output: 0.0,
+            right_output: 0.0,
+        }
+    }
+}
+
 /// Buffers of a feature's split search, reused from feature to feature.
 #[derive(Default)]
 struct Scratch {
@@ -467,26 +496,7 @@ impl ClassCtx<'_> {
         let cats: Vec<usize> = (0..g.len())
             .filter(|&i| has_bit(kept, g.bins[i] as usize))
             .collect();
-        let describe = |set: &[usize]| {
-            // Whole 256-bin blocks, as `Ctx::categorical_split` writes them.
-            let mut bits = vec![0u64; 4 * self.ctx.binned.mappers[f].n_bins().div_ceil(256)];
-            for &i in set {
-                let c = g.bins[i] as usize;
-                add_bit(&mut bits, c);
-            }
-            move |gain, l3, r3| SplitInfo {
-                feature: f,
-                gain,
-                threshold_bin: 0,
-                // Missing values and categories outside the set go right.
-                default_left: false,
-                cat_bins: Some(bits),
-                left: l3,
-                right: r3,
-                left_output: 0.0,
-                right_output: 0.0,
-            }
-        };
+        let n_words = 4 * self.ctx.binned.mappers[f].n_bins().div_ceil(256);
         if cats.len() < p.max_cat_to_onehot {
             let random = (self.ctx.extra_trees && !cats.is_empty())
                 .then(|| rng.below(cats.len() as u64) as usize);
@@ -495,7 +505,7 @@ impl ClassCtx<'_> {
                     continue;
                 }
                 let s = g.sum(i, stride);
-                scan.consider(s, scan.count(s), p.lambda_l2, describe(&[i]));
+                scan.consider(s, scan.count(s), p.lambda_l2, left_set(g, &[i], f, n_words));
             }
             return;
         }
@@ -571,7 +581,7 @@ impl ClassCtx<'_> {
                     if random_cut.is_some_and(|r| r != i) {
                         continue;
                     }
-                    scan.consider(left, left_rows, l2, describe(&set));
+                    scan.consider(left, left_rows, l2, left_set(g, &set, f, n_words));
                 }
             }
         }

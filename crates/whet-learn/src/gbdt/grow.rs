@@ -86,16 +86,24 @@ pub(super) fn record_split(
 ) -> usize {
     let node = tree.nodes.len();
     let mapper = &ctx.binned.mappers[split.feature];
-    // A category set is one or more consecutive 256-bin blocks (see `Node::threshold_bin`).
+    // A category set is one or more consecutive 256-bin blocks (see `Node::threshold_bin`),
+    // up to its last member's: bins past them go right as well.
     let (cat_set, threshold_bin) = match &split.cat_bins {
         Some(bits) => {
             let first = tree.cat_sets.len() as i32;
-            for block in bits.chunks(4) {
+            let blocks = bits
+                .chunks(4)
+                .rposition(|b| b.iter().any(|&w| w != 0))
+                .map_or(1, |last| last + 1);
+            for block in bits.chunks(4).take(blocks) {
                 let mut words = [0u64; 4];
                 words[..block.len()].copy_from_slice(block);
                 tree.cat_sets.push(words);
             }
-            (first, (bits.len().div_ceil(4).max(1) - 1) as u8)
+            if blocks > bits.len().div_ceil(4) {
+                tree.cat_sets.push([0; 4]);
+            }
+            (first, (blocks - 1) as u8)
         }
         None => (-1, split.threshold_bin),
     };
