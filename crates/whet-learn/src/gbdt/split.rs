@@ -546,10 +546,20 @@ impl Ctx<'_> {
                 .filter(|&c| count(&h[c]) >= self.p.cat_smooth)
                 .map(|c| (h[c][0] / (h[c][1] + self.p.cat_smooth), c)),
         );
-        // Categories are distinct, so the order is total and an unstable sort gives it.
-        sorted.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         let used = sorted.len();
         let max_left = self.p.max_cat_threshold.min(used.div_ceil(2)).min(used);
+        // Categories are distinct, so the order is total and an unstable sort gives it. The
+        // scans read at most `max_left` from either end: with many more categories (a wide
+        // feature's thousands) only the ends are put in order.
+        let order = |a: &(f64, usize), b: &(f64, usize)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+        if used > 4 * max_left {
+            sorted.select_nth_unstable_by(max_left, order);
+            sorted[..max_left].sort_unstable_by(order);
+            sorted[max_left..].select_nth_unstable_by(used - 2 * max_left, order);
+            sorted[used - max_left..].sort_unstable_by(order);
+        } else {
+            sorted.sort_unstable_by(order);
+        }
         if max_left == 0 {
             CATEGORY_ORDER.set(sorted);
             return None;
