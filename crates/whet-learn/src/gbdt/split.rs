@@ -683,7 +683,7 @@ mod tests {
             }],
         };
         let binned = BinnedData::fit(&x, 255).unwrap();
-        let mut bits = [0u64; 4];
+        let mut bits = vec![0u64; (g.len() + 1).div_ceil(64)];
         for c in kept.map_or_else(|| (0..g.len()).collect(), |k| k.to_vec()) {
             add_bit(&mut bits, c);
         }
@@ -694,7 +694,7 @@ mod tests {
             monotone: &[],
             has_monotone: false,
             extra_trees: false,
-            cat_kept: vec![bits.to_vec()],
+            cat_kept: vec![bits],
         };
         let mut h: Vec<[f64; 2]> = g.iter().zip(n).map(|(&g, &n)| [g, n]).collect();
         h.push([0.0, 0.0]); // missing values
@@ -712,7 +712,7 @@ mod tests {
         };
         let s = ctx.categorical_split(0, &h, &leaf, &mut Rng::new(0))?;
         let bits = s.cat_bins.clone().unwrap();
-        let set = (0..256).filter(|&c| has_bit(&bits, c)).collect();
+        let set = (0..g.len()).filter(|&c| has_bit(&bits, c)).collect();
         Some((set, s.gain, s))
     }
 
@@ -761,6 +761,27 @@ mod tests {
         let (set, gain, _) = cat_split(&G7, &N7, None, &p).unwrap();
         assert_eq!(set, vec![1]);
         assert!((gain - 64.993_855_607).abs() < 1e-6, "{gain}");
+    }
+
+    #[test]
+    fn a_wide_feature_splits_its_categories_past_255_and_orders_only_the_ends() {
+        // 600 categories of 50 rows: ten past 255 pull down hard, the rest up a little, and a
+        // few near the top of the order (which only a full sort would put in place) add noise
+        // to the middle. At most 32 go left: the ten.
+        let mut g = vec![1.0; 600];
+        g[400..410].fill(-50.0);
+        for (i, c) in [7, 99, 311, 599].into_iter().enumerate() {
+            g[c] = 2.0 + i as f64;
+        }
+        let n = vec![50.0; 600];
+        let (set, gain, s) = cat_split(&g, &n, None, &cat_params(1)).unwrap();
+        assert_eq!(set, (400..410).collect::<Vec<_>>());
+        assert_eq!(s.cat_bins.as_ref().map(Vec::len), Some(12));
+        // Left: G = -500, H = 500; right: G = 590 + 10 = 600, H = 29,500; the children with
+        // cat_l2 = 10, the parent plain: 500²/510 + 600²/29,510 - 100²/30,000.
+        let want =
+            500.0f64.powi(2) / 510.0 + 600.0f64.powi(2) / 29_510.0 - 100.0f64.powi(2) / 30_000.0;
+        assert!((gain - want).abs() < 1e-6, "{gain} vs {want}");
     }
 
     #[test]
