@@ -8,8 +8,8 @@ use crate::binning::BinnedData;
 
 /// For every bin of the split feature, whether its rows go left: one table lookup per row
 /// instead of branching on missing, numeric and categorical cases.
+/// (A wide feature's is [`left_table_wide`].)
 fn left_table(binned: &BinnedData, s: &SplitInfo) -> [bool; 256] {
-    // A wide feature's table is `left_table_wide`'s.
     let missing = binned.mappers[s.feature].missing_bin();
     let mut table = [false; 256];
     for (b, slot) in table.iter_mut().enumerate() {
