@@ -13,7 +13,7 @@ BinnedData: `whet fit`'s `fit_seconds`); predict time is the batch prediction of
 categoricals; other names are ../shared/datasets files. With `--reps N` the tools alternate N
 times and the times are medians (the metrics are the first run's; both tools are seeded).
 `--drop COL,...` leaves columns out of both fits (LightGBM's frame loses them, whet gets
-`--types COL=ignore`): e.g. a categorical with more levels than whet keeps.
+`--types COL=ignore`): e.g. an ID-like categorical (flights_late's tailnum).
 """
 import argparse
 import json
