@@ -228,9 +228,22 @@ impl FlatForest {
 
     #[inline]
     fn accumulate_with<const CAT: bool>(&self, row: &DenseRow, sums: &mut [f64]) {
+        if CAT {
+            ROW_CODES.with_borrow_mut(|codes| {
+                codes.clear();
+                codes.resize(self.n_features_read, 0);
+                row_codes(row, codes);
+                for g in &self.groups {
+                    let mut at = g.roots;
+                    self.walk::<CAT>(&mut at, row.values, codes);
+                    self.add_group(g, &at, sums);
+                }
+            });
+            return;
+        }
         for g in &self.groups {
             let mut at = g.roots;
-            self.walk::<CAT>(&mut at, row);
+            self.walk::<CAT>(&mut at, row.values, &[]);
             self.add_group(g, &at, sums);
         }
     }
@@ -287,32 +300,50 @@ impl FlatForest {
         sums: &mut [f64],
     ) {
         let k = self.n_outputs;
-        for g in &self.groups {
-            for (i, out) in sums.chunks_exact_mut(k).enumerate() {
-                let row = DenseRow {
-                    values: &values[i * nf..(i + 1) * nf],
-                    max_code,
-                };
-                let mut at = g.roots;
-                self.walk::<CAT>(&mut at, &row);
-                self.add_group(g, &at, out);
+        ROW_CODES.with_borrow_mut(|codes| {
+            // The block's category codes, once per row rather than once per node.
+            codes.clear();
+            if CAT {
+                let rows = sums.len() / k.max(1);
+                codes.resize(rows * nf, 0);
+                for (i, c) in codes.chunks_exact_mut(nf.max(1)).enumerate() {
+                    let row = DenseRow {
+                        values: &values[i * nf..(i + 1) * nf],
+                        max_code,
+                    };
+                    row_codes(&row, c);
+                }
             }
-        }
+            for g in &self.groups {
+                for (i, out) in sums.chunks_exact_mut(k).enumerate() {
+                    let row_values = &values[i * nf..(i + 1) * nf];
+                    let row_codes = if CAT {
+                        &codes[i * nf..(i + 1) * nf]
+                    } else {
+                        &[]
+                    };
+                    let mut at = g.roots;
+                    self.walk::<CAT>(&mut at, row_values, row_codes);
+                    self.add_group(g, &at, out);
+                }
+            }
+        });
     }
 
+    /// Walks a group's lanes to their leaves for the row of values `x` and (for `CAT`) its
+    /// category codes (see [`row_codes`]).
     #[inline(always)]
-    fn walk<const CAT: bool>(&self, at: &mut [u32; LANES], row: &DenseRow) {
+    fn walk<const CAT: bool>(&self, at: &mut [u32; LANES], x: &[f32], codes: &[u32]) {
         if !self.has_splits() {
             return;
         }
-        let x = row.values;
         loop {
             // Or of the offsets taken: 0 once every lane is at its leaf.
             let mut moved = 0u32;
             for a in at.iter_mut() {
                 let n = &self.nodes[*a as usize];
                 let first = if CAT && n.feature & CATEGORICAL != 0 {
-                    self.categorical_left(n, row)
+                    self.categorical_left(n, codes)
                 } else {
                     let v = x[(n.feature & FEATURE_MASK) as usize];
                     // NaN fails `<=` whatever its sign: it goes to the second child.
@@ -328,24 +359,45 @@ impl FlatForest {
         }
     }
 
-    /// Whether a categorical node sends the row to its first child, without a branch: which
-    /// side a category goes is a coin flip to a branch predictor, and in a forest of mostly
-    /// categorical nodes (a wide categorical's) the mispredictions were most of the walk.
-    /// A missing code (NaN, or negative) follows the node's default; a code past the set's
-    /// last block goes right (the block read is clamped to the set, and its bit discarded).
+    /// Whether a categorical node sends the row (its category codes, see [`row_codes`]) to its
+    /// first child, without a branch: which side a category goes is a coin flip to a branch
+    /// predictor, and in a forest of mostly categorical nodes (a wide categorical's) the
+    /// mispredictions were most of the walk. A missing code follows the node's default; a code
+    /// past the set's last block goes right (the block read is clamped to the set, and its bit
+    /// discarded).
     #[inline]
-    fn categorical_left(&self, n: &FlatNode, row: &DenseRow) -> bool {
-        let f = (n.feature & CAT_FEATURE_MASK) as usize;
-        let v = row.values[f];
-        let missing = v.is_nan() | (v < 0.0);
-        // `as` saturates: NaN and negatives read code 0, whose answer is discarded.
-        let c = (v as u32).min(row.max_code[f]);
+    fn categorical_left(&self, n: &FlatNode, codes: &[u32]) -> bool {
+        let c = codes[(n.feature & CAT_FEATURE_MASK) as usize];
+        let present = c != MISSING_BIN_CODE;
         let last_block = (n.feature & FEATURE_MASK) >> CAT_FEATURE_BITS;
         let block = c >> 8;
         let set = &self.cat_sets[(n.threshold.to_bits() + block.min(last_block)) as usize];
         let in_set = (block <= last_block) & ((set[((c >> 6) & 3) as usize] >> (c & 63)) & 1 == 1);
         let default_left = n.feature & DEFAULT_LEFT != 0;
-        (missing & default_left) | (!missing & in_set)
+        (!present & default_left) | (present & in_set)
+    }
+}
+
+/// A missing category in [`row_codes`].
+const MISSING_BIN_CODE: u32 = u32::MAX;
+
+thread_local! {
+    /// [`row_codes`]' output for a row or a block of rows, reused by each thread.
+    static ROW_CODES: std::cell::RefCell<Vec<u32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The category bin of each of `row`'s first `codes.len()` features as `RowView::code` reads
+/// it (NaN and negative values: `MISSING_BIN_CODE`), for every feature: a numeric feature's is
+/// never read. Converting once per row spares every categorical node the conversion.
+#[inline]
+fn row_codes(row: &DenseRow, codes: &mut [u32]) {
+    for (f, c) in codes.iter_mut().enumerate() {
+        let v = row.values[f];
+        *c = if v >= 0.0 {
+            (v as u32).min(row.max_code[f])
+        } else {
+            MISSING_BIN_CODE
+        };
     }
 }
 
