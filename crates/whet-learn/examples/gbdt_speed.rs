@@ -140,10 +140,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rounds: usize = args.get(3).map_or(Ok(100), |r| r.parse())?;
     let t = load_labelled(file, target)?;
     // Every level of a categorical column, as `whet fit` keeps them for the tree learners.
-    let options = PrepOptions {
-        max_categories: whet_learn::binning::MAX_CATEGORY_BINS - 1,
-        ..PrepOptions::default()
-    };
+    let options = whet_learn::binning::keeping_every_level(PrepOptions::default());
     let prep = Prep::fit(&t.table, Some((target, t.task)), &options)?;
     let x = prep.transform(&t.table)?.features;
     let y = prep.transform_target(&t.table)?;

@@ -12,7 +12,7 @@
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use whet_data::prep::{FeatureData, Features, MISSING_CODE};
+use whet_data::prep::{FeatureData, Features, MISSING_CODE, PrepOptions};
 
 use crate::error::{LearnError, Result};
 
@@ -22,6 +22,16 @@ pub const MAX_BIN_LIMIT: usize = 255;
 /// Most bins of a wide categorical feature, its missing-value bin included: bins are u16, and
 /// one value stays free for a marker.
 pub const MAX_CATEGORY_BINS: usize = u16::MAX as usize;
+/// `options` keeping every level of a categorical column that a wide feature's bins hold (up
+/// to `MAX_CATEGORY_BINS - 1`), as `whet fit`'s tree learners do: LightGBM sees every level of a
+/// column of pandas categories, and chooses which of them a split may send left.
+pub fn keeping_every_level(options: PrepOptions) -> PrepOptions {
+    PrepOptions {
+        max_categories: MAX_CATEGORY_BINS - 1,
+        ..options
+    }
+}
+
 /// LightGBM's `min_data_in_bin` default: a numeric bin holds at least this many sampled rows
 /// (but the last), and categories with fewer training rows lose their own bin (after the two
 /// most frequent).

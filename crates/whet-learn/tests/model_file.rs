@@ -44,10 +44,14 @@ fn table() -> Table {
 }
 
 fn model() -> Model {
-    let t = table();
-    let prep = Prep::fit(&t, Some(("y", Task::Binary)), &PrepOptions::default()).unwrap();
-    let x = prep.transform(&t).unwrap().features;
-    let y = prep.transform_target(&t).unwrap();
+    model_of(&table(), &PrepOptions::default())
+}
+
+/// A 20-round GBDT of binary target `y` on table `t`, prepared with `options`.
+fn model_of(t: &Table, options: &PrepOptions) -> Model {
+    let prep = Prep::fit(t, Some(("y", Task::Binary)), options).unwrap();
+    let x = prep.transform(t).unwrap().features;
+    let y = prep.transform_target(t).unwrap();
     let binned = BinnedData::fit(&x, 255).unwrap();
     let set = TrainSet {
         x: &x,
@@ -67,7 +71,7 @@ fn model() -> Model {
         },
     )
     .unwrap();
-    let reference = ReferenceProfile::build(&t, &prep).unwrap();
+    let reference = ReferenceProfile::build(t, &prep).unwrap();
     Model {
         reference,
         prep,
@@ -384,32 +388,12 @@ fn a_model_splitting_a_categorical_of_more_than_255_levels_is_format_5_and_round
         ("y", ValueType::String, Arc::new(StringArray::from(y))),
     ];
     let t = Table::from_columns(cols).unwrap();
-    let options = PrepOptions {
-        max_categories: whet_learn::binning::MAX_CATEGORY_BINS - 1,
-        ..PrepOptions::default()
-    };
-    let prep = Prep::fit(&t, Some(("y", Task::Binary)), &options).unwrap();
-    let x = prep.transform(&t).unwrap().features;
-    let y = prep.transform_target(&t).unwrap();
-    let binned = BinnedData::fit(&x, 255).unwrap();
-    assert!(binned.mappers[0].is_wide());
-    let set = TrainSet {
-        x: &x,
-        y: &y,
-        weight: None,
-        rows: None,
-        task: Task::Binary,
-        n_classes: 2,
-    };
-    let params = GbdtParams {
-        num_iterations: 20,
-        ..GbdtParams::default()
-    };
-    let fitted = fit_gbdt(&set, &binned, None, &params).unwrap();
-    let mut m = model();
-    m.reference = ReferenceProfile::build(&t, &prep).unwrap();
-    m.prep = prep;
-    m.predictor = Predictor::Gbdt(Box::new(fitted));
+    let m = model_of(
+        &t,
+        &whet_learn::binning::keeping_every_level(PrepOptions::default()),
+    );
+    let x = m.prep.transform(&t).unwrap().features;
+    assert!(BinnedData::fit(&x, 255).unwrap().mappers[0].is_wide());
     assert!(m.predictor.has_wide_category_sets());
     let file = m.to_bytes().unwrap();
     assert_eq!(u32::from_le_bytes(file[8..12].try_into().unwrap()), 5);

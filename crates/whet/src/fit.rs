@@ -189,10 +189,7 @@ pub fn cmd_fit(args: &FitArgs, quiet: bool) -> Result<()> {
     let kind = LearnerKind::from_name(&args.learner)?;
     let mut prep_options = PrepOptions::for_models(args.text_buckets);
     if kind.is_tree() {
-        // Every level of a categorical column, as LightGBM sees a column of pandas categories:
-        // the tree learners bin each level on its own (two-byte bins past 255 levels) and
-        // choose, as LightGBM does, which of them a split may send left.
-        prep_options.max_categories = whet_learn::binning::MAX_CATEGORY_BINS - 1;
+        prep_options = whet_learn::binning::keeping_every_level(prep_options);
     }
     let prep = Prep::fit(&train_table, Some((&args.target, task)), &prep_options)?;
     let y = prep.transform_target(&train_table)?;

@@ -239,14 +239,25 @@ impl Tree {
         self.nodes.len()
     }
 
+    /// Categorical node `n`'s set: its blocks of `cat_sets` (see `Node::threshold_bin`).
+    #[inline]
+    pub fn category_set<'a>(n: &Node, cat_sets: &'a [[u64; 4]]) -> &'a [[u64; 4]] {
+        let first = n.cat_set as usize;
+        &cat_sets[first..=first + n.threshold_bin as usize]
+    }
+
+    /// Whether `bin` is in a category set of one or more 256-bin blocks; bins past its last
+    /// block are not.
+    #[inline]
+    pub fn in_category_set(set: &[[u64; 4]], bin: u32) -> bool {
+        set.get((bin >> 8) as usize)
+            .is_some_and(|w| (w[((bin >> 6) & 3) as usize] >> (bin & 63)) & 1 == 1)
+    }
+
     /// Whether `bin` is in categorical node `n`'s set.
     #[inline]
     fn in_set(n: &Node, cat_sets: &[[u64; 4]], bin: u32) -> bool {
-        let block = (bin >> 8) as usize;
-        block <= n.threshold_bin as usize && {
-            let set = &cat_sets[n.cat_set as usize + block];
-            (set[((bin >> 6) & 3) as usize] >> (bin & 63)) & 1 == 1
-        }
+        Self::in_category_set(Self::category_set(n, cat_sets), bin)
     }
 
     /// Whether a node's category set spans more than one block (a categorical feature of more

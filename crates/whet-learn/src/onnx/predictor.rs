@@ -12,7 +12,7 @@ use crate::encode::{EncodeStep, NO_COLUMN};
 use crate::error::{LearnError, Result};
 use crate::gbdt::GbdtModel;
 use crate::gbdt::params::{Boosting, Objective};
-use crate::gbdt::tree::{Node, Tree};
+use crate::gbdt::tree::Tree;
 use crate::linear::LinearModel;
 use crate::model::{EnsembleModel, Predictor};
 
@@ -120,18 +120,6 @@ fn numeric_view(b: &mut Builder, v: &FeatureValue) -> String {
     }
 }
 
-/// Whether `bin` is in a category set of one or more 256-bin blocks (see `Node::threshold_bin`).
-fn in_set(set: &[[u64; 4]], bin: u32) -> bool {
-    set.get((bin >> 8) as usize)
-        .is_some_and(|w| (w[((bin >> 6) & 3) as usize] >> (bin & 63)) & 1 == 1)
-}
-
-/// Node `n`'s category set: its blocks of `t.cat_sets`.
-fn set_of<'t>(t: &'t Tree, n: &Node) -> &'t [[u64; 4]] {
-    let first = n.cat_set as usize;
-    &t.cat_sets[first..=first + n.threshold_bin as usize]
-}
-
 /// The trees as one TreeEnsemble over a matrix of the numeric features they split on and,
 /// for each categorical split, a 0/1 column "the row's category goes left" (NaN when
 /// missing), so that `BRANCH_EQ 1` with missing-tracks-true = default-left decides exactly
@@ -158,7 +146,7 @@ fn trees(b: &mut Builder, prep: &mut PrepGraph, m: &GbdtModel, part: &str) -> Re
     for t in &m.trees {
         for n in &t.nodes {
             if n.cat_set >= 0 {
-                let set = set_of(t, n);
+                let set = Tree::category_set(n, &t.cat_sets);
                 if let std::collections::hash_map::Entry::Vacant(e) =
                     set_cols.entry((n.feature, set))
                 {
@@ -208,7 +196,10 @@ fn trees(b: &mut Builder, prep: &mut PrepGraph, m: &GbdtModel, part: &str) -> Re
                 table.push(if c == n_categories as usize {
                     f64::NAN
                 } else {
-                    f64::from(u8::from(in_set(set, (c as u32).min(max_code(*f as usize)))))
+                    f64::from(u8::from(Tree::in_category_set(
+                        set,
+                        (c as u32).min(max_code(*f as usize)),
+                    )))
                 });
             }
         }
@@ -238,7 +229,7 @@ fn trees(b: &mut Builder, prep: &mut PrepGraph, m: &GbdtModel, part: &str) -> Re
         roots.push(node_base);
         for n in &t.nodes {
             if n.cat_set >= 0 {
-                let set = set_of(t, n);
+                let set = Tree::category_set(n, &t.cat_sets);
                 let col = set_base[&n.feature] + set_cols[&(n.feature, set)] as i64;
                 feature_ids.push(col);
                 modes.push(BRANCH_EQ);
