@@ -8,6 +8,7 @@ use whet_data::rng::Rng;
 use super::histogram::{Hist, build_hist};
 use super::partition::partition_rows;
 use super::profile::{Phase, PhaseTimer};
+use super::shard::{Plan, shard_blocks, sharded_step};
 use super::split::{Ctx, SplitInfo};
 use super::tree::{Node, Tree};
 use crate::binning::BinKind;
@@ -132,6 +133,9 @@ pub(super) fn record_split(
 }
 
 /// Grows one tree on `indices` (the rows in the bag) with gradients `gh`.
+///
+/// `shards` (from [`super::shard::shard_bounds`], one per pool thread) is for a fit that has
+/// the pool to itself and few rows: each split is one step of [`sharded_step`], the same tree.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn grow_tree(
     ctx: &Ctx,
@@ -141,10 +145,23 @@ pub(super) fn grow_tree(
     tree_features: &[usize],
     rng: &mut Rng,
     leaf_of_range: &mut Vec<(usize, usize, usize)>,
+    shards: Option<&[usize]>,
 ) -> Tree {
     let p = ctx.p;
+    let blocks = shards.map(|bounds| shard_blocks(ctx.binned, tree_features, bounds));
+
     let hist_time = PhaseTimer::start(Phase::Histograms);
-    let root_hist = build_hist(ctx.binned, gh, indices, tree_features, &ctx.pool);
+    let root_hist = match &blocks {
+        // Built with the root's search below.
+        Some(_) => None,
+        None => Some(build_hist(
+            ctx.binned,
+            gh,
+            indices,
+            tree_features,
+            &ctx.pool,
+        )),
+    };
     let mut sum = [0.0; 3];
     for &r in indices.iter() {
         let [g, h] = gh[r as usize];
@@ -168,7 +185,7 @@ pub(super) fn grow_tree(
         depth: 0,
         min_out: f64::NEG_INFINITY,
         max_out: f64::INFINITY,
-        hist: Some(root_hist),
+        hist: root_hist,
         best: None,
         parent: None,
     }];
@@ -177,11 +194,11 @@ pub(super) fn grow_tree(
     tree.leaf_cover.clear();
     tree.leaf_count.clear();
 
-    let plan = |leaf: &Leaf, rng: &mut Rng| -> Option<(Vec<usize>, Vec<Rng>)> {
-        leaf.hist.as_ref()?;
+    // A sharded step builds a leaf's histogram and searches it at once: its plan comes first.
+    let plan = |leaf: &Leaf, rng: &mut Rng| -> Plan {
         plan_leaf(ctx, tree_features, leaf.depth, leaf.end - leaf.begin, rng)
     };
-    let search = |leaf: &Leaf, plan: Option<(Vec<usize>, Vec<Rng>)>| -> Option<SplitInfo> {
+    let search = |leaf: &Leaf, plan: Plan| -> Option<SplitInfo> {
         let (node_features, seeds) = plan?;
         let hist = leaf.hist.as_ref()?;
         // Without extra-trees the feature's stream is never drawn from: any will do.
@@ -210,8 +227,27 @@ pub(super) fn grow_tree(
     };
 
     let root_plan = plan(&leaves[0], rng);
-    let splits_time = PhaseTimer::start(Phase::Splits);
-    leaves[0].best = search(&leaves[0], root_plan);
+    // A sharded step's searches count as histograms (see `FitProfile`).
+    let splits_time = PhaseTimer::start(match &blocks {
+        Some(_) => Phase::Histograms,
+        None => Phase::Splits,
+    });
+    match &blocks {
+        Some(blocks) => {
+            let (hist, _, [best, _]) = sharded_step(
+                ctx,
+                gh,
+                indices,
+                None,
+                tree_features,
+                blocks,
+                [(&leaves[0], root_plan), (&leaves[0], None)],
+            );
+            leaves[0].hist = Some(hist);
+            leaves[0].best = best;
+        }
+        None => leaves[0].best = search(&leaves[0], root_plan),
+    }
     drop(splits_time);
     while leaves.len() < p.num_leaves {
         let Some(li) = next_leaf(
@@ -257,42 +293,8 @@ pub(super) fn grow_tree(
             _ => ((min_out, max_out), (min_out, max_out)),
         };
 
-        // Histograms: build the smaller child, subtract for the larger.
-        let hist_time = PhaseTimer::start(Phase::Histograms);
-        let parent_hist = leaves[li].hist.take();
-        let left_small = n_left <= (end - begin) - n_left;
-        let small_rows = if left_small {
-            &indices[begin..mid]
-        } else {
-            &indices[mid..end]
-        };
-        let small_hist = build_hist(ctx.binned, gh, small_rows, tree_features, &ctx.pool);
-        let large_hist = parent_hist.map(|ph| ph.subtract(&small_hist, ctx.binned, tree_features));
-        let large_hist = match large_hist {
-            Some(h) => Some(h),
-            None => {
-                // No parent histogram (it was released): build the larger side too.
-                let large_rows = if left_small {
-                    &indices[mid..end]
-                } else {
-                    &indices[begin..mid]
-                };
-                Some(build_hist(
-                    ctx.binned,
-                    gh,
-                    large_rows,
-                    tree_features,
-                    &ctx.pool,
-                ))
-            }
-        };
-        let (lh, rh) = if left_small {
-            (Some(small_hist), large_hist)
-        } else {
-            (large_hist, Some(small_hist))
-        };
-        drop(hist_time);
         let depth = leaves[li].depth + 1;
+        let parent_hist = leaves[li].hist.take();
         leaves[li] = Leaf {
             begin,
             end: mid,
@@ -302,7 +304,7 @@ pub(super) fn grow_tree(
             depth,
             min_out: l_bounds.0,
             max_out: l_bounds.1,
-            hist: lh,
+            hist: None,
             best: None,
             parent: Some((node, true)),
         };
@@ -314,20 +316,73 @@ pub(super) fn grow_tree(
             depth,
             min_out: r_bounds.0,
             max_out: r_bounds.1,
-            hist: rh,
+            hist: None,
             best: None,
             parent: Some((node, false)),
         });
-        if leaves.len() < p.num_leaves {
-            let last = leaves.len() - 1;
-            let left_plan = plan(&leaves[li], rng);
-            let right_plan = plan(&leaves[last], rng);
-            let (left, right) = (&leaves[li], &leaves[last]);
-            // The two children's searches are independent: one per thread.
-            let _t = PhaseTimer::start(Phase::Splits);
-            let (lb, rb) = rayon::join(|| search(left, left_plan), || search(right, right_plan));
-            leaves[li].best = lb;
-            leaves[last].best = rb;
+        let last = leaves.len() - 1;
+        // Histograms: build the smaller child, subtract for the larger.
+        let left_small = n_left <= (end - begin) - n_left;
+        let (small, large) = if left_small { (li, last) } else { (last, li) };
+        let small_rows = &indices[leaves[small].begin..leaves[small].end];
+        let searched = leaves.len() < p.num_leaves;
+        match (&blocks, parent_hist) {
+            (Some(blocks), Some(parent_hist)) => {
+                // The searches too (see `FitProfile`).
+                let _t = PhaseTimer::start(Phase::Histograms);
+                let (mut left_plan, mut right_plan) = (None, None);
+                if searched {
+                    left_plan = plan(&leaves[li], rng);
+                    right_plan = plan(&leaves[last], rng);
+                }
+                let (small_plan, large_plan) = if left_small {
+                    (left_plan, right_plan)
+                } else {
+                    (right_plan, left_plan)
+                };
+                let (small_hist, large_hist, [small_best, large_best]) = sharded_step(
+                    ctx,
+                    gh,
+                    small_rows,
+                    Some(parent_hist),
+                    tree_features,
+                    blocks,
+                    [(&leaves[small], small_plan), (&leaves[large], large_plan)],
+                );
+                leaves[small].hist = Some(small_hist);
+                leaves[large].hist = large_hist;
+                leaves[small].best = small_best;
+                leaves[large].best = large_best;
+            }
+            (_, parent_hist) => {
+                let hist_time = PhaseTimer::start(Phase::Histograms);
+                let small_hist = build_hist(ctx.binned, gh, small_rows, tree_features, &ctx.pool);
+                let large_hist = match parent_hist {
+                    Some(ph) => ph.subtract(&small_hist, ctx.binned, tree_features),
+                    // No parent histogram (it was released): build the larger side too.
+                    None => build_hist(
+                        ctx.binned,
+                        gh,
+                        &indices[leaves[large].begin..leaves[large].end],
+                        tree_features,
+                        &ctx.pool,
+                    ),
+                };
+                leaves[small].hist = Some(small_hist);
+                leaves[large].hist = Some(large_hist);
+                drop(hist_time);
+                if searched {
+                    let left_plan = plan(&leaves[li], rng);
+                    let right_plan = plan(&leaves[last], rng);
+                    let (left, right) = (&leaves[li], &leaves[last]);
+                    // The two children's searches are independent: one per thread.
+                    let _t = PhaseTimer::start(Phase::Splits);
+                    let (lb, rb) =
+                        rayon::join(|| search(left, left_plan), || search(right, right_plan));
+                    leaves[li].best = lb;
+                    leaves[last].best = rb;
+                }
+            }
         }
         // Leaves that will not be split again give their histograms back.
         for i in [li, leaves.len() - 1] {

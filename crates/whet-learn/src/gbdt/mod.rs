@@ -11,6 +11,7 @@
 //! * `boost`: the fit: boosting loop, bagging and feature sampling, forest modes, early stopping;
 //! * `objective`: initial scores, gradients, hessians and losses (and class-share forests');
 //! * `grow`: the leaf-wise tree learner;
+//! * `shard`: trees of small fits grown with the features sharded over the pool's threads;
 //! * `classes`: class-share forests' one tree for all classes (its histograms and splits);
 //! * `histogram`: gradient histograms per leaf;
 //! * `split`: split finding (numeric, categorical, monotone constraints, extra-trees);
@@ -32,6 +33,7 @@ pub mod params;
 mod partition;
 mod predict;
 mod profile;
+mod shard;
 mod split;
 #[cfg(test)]
 mod test_data;

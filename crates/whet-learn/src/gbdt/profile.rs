@@ -12,8 +12,10 @@ pub struct FitProfile {
     /// Gradients and hessians from the scores (the objective).
     pub gradients: f64,
     /// Histograms of leaves: built for the root and the smaller child, subtracted for the larger.
+    /// In a tree whose features are sharded over the threads (a fit of few rows with the pool
+    /// to itself), the split searches too: each thread does both for its features in one step.
     pub histograms: f64,
-    /// Best split of each leaf from its histogram.
+    /// Best split of each leaf from its histogram (in unsharded trees).
     pub splits: f64,
     /// Moving a split leaf's rows to its children.
     pub partition: f64,

@@ -188,13 +188,24 @@ impl Ctx<'_> {
         leaf: &Leaf,
         rng: &mut Rng,
     ) -> Option<SplitInfo> {
-        let mapper = &self.binned.mappers[f];
         let off = self.binned.hist_offsets[f];
-        let h = &hist.entries[off..off + mapper.n_bins()];
+        let h = &hist.entries[off..off + self.binned.mappers[f].n_bins()];
+        self.best_split_of(f, h, hist.occupied(f), leaf, rng)
+    }
+
+    /// [`Self::best_split_for_feature`] from the feature's entries `h` and, in a sparse
+    /// histogram, its occupied bins.
+    pub(super) fn best_split_of(
+        &self,
+        f: usize,
+        h: &[[f64; 2]],
+        occupied: Option<&[u64; 4]>,
+        leaf: &Leaf,
+        rng: &mut Rng,
+    ) -> Option<SplitInfo> {
+        let mapper = &self.binned.mappers[f];
         match mapper.kind {
-            BinKind::Numeric { .. } => {
-                self.numeric_split(f, h, hist.occupied(f), leaf, mapper, rng)
-            }
+            BinKind::Numeric { .. } => self.numeric_split(f, h, occupied, leaf, mapper, rng),
             // A categorical feature's entries are all sums, sparse histogram or not.
             BinKind::Categorical => self.categorical_split(f, h, leaf, rng),
         }
