@@ -8,8 +8,8 @@ use whet_data::rng::Rng;
 
 use super::classes::{ClassCtx, grow_class_trees};
 use super::flat::FlatCache;
-use super::grow::grow_tree;
-use super::histogram::{ClassRow, HistPool};
+use super::grow::{RootCarry, grow_tree};
+use super::histogram::{ClassRow, Hist, HistPool};
 use super::objective::{ObjectiveState, Weights, class_prior, share_log_loss, weighted_median};
 use super::params::{Boosting, ClassWeight, GbdtParams, Objective};
 use super::profile::{Phase, PhaseTimer};
@@ -341,14 +341,63 @@ impl<T> SharedRows<T> {
 // callers).
 unsafe impl<T: Send> Sync for SharedRows<T> {}
 
+/// A test's switch for the fits of one target vector (its address), so that tests running
+/// beside it fit as they would without it.
+/// `used` counts the fits it changed.
+#[cfg(test)]
+struct TargetSwitch {
+    target: std::sync::atomic::AtomicUsize,
+    used: std::sync::atomic::AtomicUsize,
+}
+
+#[cfg(test)]
+impl TargetSwitch {
+    const fn new() -> TargetSwitch {
+        TargetSwitch {
+            target: std::sync::atomic::AtomicUsize::new(0),
+            used: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    fn set(&self, y: Option<&[f64]>) {
+        let at = y.map_or(0, |y| y.as_ptr() as usize);
+        self.target.store(at, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn is_on(&self, y: &[f64]) -> bool {
+        self.target.load(std::sync::atomic::Ordering::Relaxed) == y.as_ptr() as usize
+    }
+
+    fn count_use(&self, y: &[f64]) {
+        if self.is_on(y) {
+            self.used.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    fn uses(&self) -> usize {
+        self.used.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// Tests build every root from its rows, to compare with roots carried over (`RootCarry`).
+#[cfg(test)]
+static ROOTS_FROM_ROWS: TargetSwitch = TargetSwitch::new();
+
+fn carry_roots(_y: &[f64]) -> bool {
+    #[cfg(test)]
+    return !ROOTS_FROM_ROWS.is_on(_y);
+    #[cfg(not(test))]
+    true
+}
+
 /// Tests shard trees on a pool of their own (of any size), which `shard` otherwise does only
 /// for a fit with the pool to itself.
 #[cfg(test)]
-static SHARD_IN_ANY_POOL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static SHARD_IN_ANY_POOL: TargetSwitch = TargetSwitch::new();
 
-fn shard_in_any_pool() -> bool {
+fn shard_in_any_pool(_y: &[f64]) -> bool {
     #[cfg(test)]
-    return SHARD_IN_ANY_POOL.load(std::sync::atomic::Ordering::Relaxed);
+    return SHARD_IN_ANY_POOL.is_on(_y);
     #[cfg(not(test))]
     false
 }
@@ -616,10 +665,27 @@ fn fit_gbdt_core(
     // each thread a fixed block of features (see `grow_tree`); trees growing side by side
     // (class-parallel) share the threads instead.
     let threads = rayon::current_num_threads();
-    let shards = ((awake.is_some() && threads > 1 || shard_in_any_pool())
+    let shards = ((awake.is_some() && threads > 1 || shard_in_any_pool(data.y))
         && !class_parallel
         && n <= SHARDED_MAX_ROWS)
         .then(|| shard_bounds(binned, threads, n, params.num_leaves));
+    #[cfg(test)]
+    if shards.is_some() {
+        SHARD_IN_ANY_POOL.count_use(data.y);
+    }
+    // Squared error on every row, one output, every feature in every tree: each tree's root
+    // histogram follows from the last tree's leaves (see `RootCarry`).
+    let mut carry = (objective == Objective::L2
+        && carry_roots(data.y)
+        && params.boosting == Boosting::Gbdt
+        && !bagging
+        && params.feature_fraction >= 1.0
+        && n_outputs == 1)
+        .then(|| RootCarry {
+            root: None,
+            next: ctx.pool.get(),
+            shrinkage,
+        });
     let mut class_work: Vec<ClassWork> = if class_parallel {
         (0..n_outputs).map(|_| ClassWork::default()).collect()
     } else {
@@ -708,6 +774,7 @@ fn fit_gbdt_core(
                         &tree_features,
                         &mut unused,
                         &mut w.ranges,
+                        None,
                         None,
                     ));
                 });
@@ -806,7 +873,15 @@ fn fit_gbdt_core(
                     &mut iter_rng,
                     &mut ranges,
                     shards.as_deref(),
+                    carry.as_mut(),
                 );
+                if let Some(c) = carry.as_mut() {
+                    let next = std::mem::replace(&mut c.next, ctx.pool.get());
+                    c.root = Some(Hist {
+                        entries: next,
+                        occupied: None,
+                    });
+                }
                 if params.boosting == Boosting::Rf && !bagging {
                     // Undo the bootstrap scaling for the next tree.
                     for &r in &indices {
@@ -1127,6 +1202,62 @@ mod tests {
         }
     }
 
+    /// Squared-error trees whose roots are carried over from the last tree's leaves (see
+    /// `RootCarry`) are the trees of roots summed from the rows: the same splits, and leaf
+    /// values that differ only in the last bits (f64 sums of the exact gradients, against sums
+    /// of their f32 roundings), with weights, on a subset of rows, sharded or not.
+    #[test]
+    fn carried_roots_grow_the_trees_of_roots_from_rows() {
+        let n = 4_000;
+        let (x, yreg, _) = synthetic(n, 13);
+        let binned = BinnedData::fit(&x, 255).unwrap();
+        let fold: Vec<u32> = (0..n as u32).filter(|r| r % 7 != 3).collect();
+        let weights: Vec<f64> = (0..n).map(|r| 0.5 + (r % 4) as f64 * 0.25).collect();
+        let p = GbdtParams {
+            num_iterations: 30,
+            ..GbdtParams::default()
+        };
+        let data = TrainSet {
+            weight: Some(&weights),
+            rows: Some(&fold),
+            ..set(&x, &yreg, Task::Regression, 1)
+        };
+        let fit = |from_rows: bool, sharded: bool| {
+            ROOTS_FROM_ROWS.set(from_rows.then_some(&yreg[..]));
+            SHARD_IN_ANY_POOL.set(sharded.then_some(&yreg[..]));
+            let m = rayon::ThreadPoolBuilder::new()
+                .num_threads(2)
+                .build()
+                .unwrap()
+                .install(|| fit_gbdt(&data, &binned, None, &p).unwrap());
+            ROOTS_FROM_ROWS.set(None);
+            SHARD_IN_ANY_POOL.set(None);
+            m
+        };
+        let from_rows = fit(true, false);
+        for sharded in [false, true] {
+            let carried = fit(false, sharded);
+            assert_ne!(carried, from_rows, "the roots were not carried");
+            assert_eq!(carried.trees.len(), from_rows.trees.len());
+            for (i, (a, b)) in carried.trees.iter().zip(&from_rows.trees).enumerate() {
+                let shape = |t: &Tree| -> Vec<(u32, u8)> {
+                    t.nodes
+                        .iter()
+                        .map(|n| (n.feature, n.threshold_bin))
+                        .collect()
+                };
+                assert_eq!(shape(a), shape(b), "tree {i}");
+                // The rows' gradients are f32: their sums differ at that precision.
+                for (u, v) in a.leaf_value.iter().zip(&b.leaf_value) {
+                    assert!(
+                        (u - v).abs() <= 1e-5 * v.abs().max(1e-2),
+                        "tree {i}: {u} vs {v}"
+                    );
+                }
+            }
+        }
+    }
+
     /// Trees grown with the features sharded over the threads (see `shard`) are the trees
     /// grown without, bit for bit, on pools of 1 to 3 threads: numeric, categorical and wide
     /// categorical features, missing values, sparse histograms of small leaves, feature
@@ -1134,7 +1265,6 @@ mod tests {
     /// and random forests.
     #[test]
     fn sharded_trees_are_the_unsharded_trees() {
-        use std::sync::atomic::Ordering;
         use whet_data::prep::{Feature, FeatureData};
         let n = 3_000;
         let (mut x, yreg, ybin) = synthetic(n, 21);
@@ -1242,12 +1372,12 @@ mod tests {
                     .install(|| fit_gbdt(&set(&x, y, task, k), &binned, None, &p).unwrap())
             };
             let unsharded = fit(2);
-            SHARD_IN_ANY_POOL.store(true, Ordering::Relaxed);
-            let steps = super::super::shard::SHARDED_STEPS.load(Ordering::Relaxed);
+            SHARD_IN_ANY_POOL.set(Some(y));
+            let uses = SHARD_IN_ANY_POOL.uses();
             let sharded: Vec<GbdtModel> = (1..=3).map(fit).collect();
-            let stepped = super::super::shard::SHARDED_STEPS.load(Ordering::Relaxed) - steps;
-            SHARD_IN_ANY_POOL.store(false, Ordering::Relaxed);
-            assert!(stepped > 0, "{name}: no sharded step");
+            let sharded_fits = SHARD_IN_ANY_POOL.uses() - uses;
+            SHARD_IN_ANY_POOL.set(None);
+            assert_eq!(sharded_fits, 3, "{name}: fits not sharded");
             for (threads, m) in (1..=3).zip(&sharded) {
                 assert_eq!(*m, unsharded, "{name} on {threads} threads");
             }

@@ -24,11 +24,6 @@ use super::split::{Ctx, SplitInfo};
 
 pub(super) use super::histogram::{shard_blocks, shard_bounds};
 
-/// Sharded steps taken, for tests to know the shards were used.
-#[cfg(test)]
-pub(super) static SHARDED_STEPS: std::sync::atomic::AtomicUsize =
-    std::sync::atomic::AtomicUsize::new(0);
-
 /// A leaf's search plan: its node features and their random streams (see `plan_leaf`).
 pub(super) type Plan = Option<(Vec<usize>, Vec<Rng>)>;
 
@@ -51,37 +46,37 @@ struct ShardSlot<'h> {
 /// and the occupied bins of a sparse histogram.
 type View<'h> = (&'h [[f64; 2]], usize, Option<&'h Vec<[u64; 4]>>);
 
-/// One step of a sharded tree: the histogram of `rows` (the root's, or a split's smaller
-/// child's), the parent's less it when there is a parent (the larger child's), and the best
-/// split of `leaves[0]` (whose rows are `rows`) and `leaves[1]` (the larger child) by their
-/// plans. Returns the built histogram, the larger child's and the two splits.
+/// One step of a sharded tree: the histogram of `rows` when given (the root's, or a split's
+/// smaller child's), `parent` less it when there is a parent (the larger child's), and the
+/// best split of `leaves[0]` (whose rows are `rows`) and `leaves[1]` (whose histogram is
+/// `parent`) by their plans. Returns the built histogram, the larger child's and the two
+/// splits. A root whose histogram is known comes as `parent` without `rows`: a search alone.
 pub(super) fn sharded_step(
     ctx: &Ctx,
     gh: &[[f32; 2]],
-    rows: &[u32],
+    rows: Option<&[u32]>,
     parent: Option<Hist>,
     features: &[usize],
     blocks: &[Option<Block>],
     leaves: [(&Leaf, Plan); 2],
-) -> (Hist, Option<Hist>, [Option<SplitInfo>; 2]) {
-    #[cfg(test)]
-    SHARDED_STEPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+) -> (Option<Hist>, Option<Hist>, [Option<SplitInfo>; 2]) {
     let binned = ctx.binned;
     // A sparse histogram marks bins row by row over every feature: it is built here, and the
     // shards only subtract it and search it.
-    let sparse = sparse_pays(binned, rows.len(), features)
-        .then(|| build_sparse(binned, gh, rows, features, &ctx.pool));
-    let mut built_entries = match &sparse {
-        Some(_) => Vec::new(),
-        None => ctx.pool.get_stale(),
+    let sparse = rows
+        .filter(|rows| sparse_pays(binned, rows.len(), features))
+        .map(|rows| build_sparse(binned, gh, rows, features, &ctx.pool));
+    let mut built_entries = match (rows, &sparse) {
+        (Some(_), None) => ctx.pool.get_stale(),
+        _ => Vec::new(),
     };
     let (mut parent_entries, parent_occupied) = match parent {
         Some(Hist { entries, occupied }) => (Some(entries), occupied),
         None => (None, None),
     };
-    let built_blocks = match &sparse {
-        Some(_) => blocks.iter().map(|_| None).collect(),
-        None => block_slices(&mut built_entries, blocks),
+    let built_blocks = match (rows, &sparse) {
+        (Some(_), None) => block_slices(&mut built_entries, blocks),
+        _ => blocks.iter().map(|_| None).collect(),
     };
     let parent_blocks = match parent_entries.as_mut() {
         Some(entries) => block_slices(entries, blocks),
@@ -100,7 +95,7 @@ pub(super) fn sharded_step(
             return [None, None];
         };
         let ShardSlot { built, parent } = &mut *slot;
-        if let Some(built) = built.as_deref_mut() {
+        if let (Some(built), Some(rows)) = (built.as_deref_mut(), rows) {
             fill_block(binned, gh, rows, block, built);
         }
         if let Some(parent) = parent.as_deref_mut() {
@@ -158,10 +153,14 @@ pub(super) fn sharded_step(
             }
         }
     }
-    let built = sparse.unwrap_or(Hist {
-        entries: built_entries,
-        occupied: None,
-    });
+    let built = match (rows, sparse) {
+        (_, Some(sparse)) => Some(sparse),
+        (Some(_), None) => Some(Hist {
+            entries: built_entries,
+            occupied: None,
+        }),
+        (None, None) => None,
+    };
     let larger = parent_entries.map(|entries| Hist {
         entries,
         occupied: parent_occupied,
