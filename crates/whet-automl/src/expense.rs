@@ -87,11 +87,15 @@ impl Shape {
         task: Task,
         n_classes: usize,
     ) -> Shape {
-        let n = binned.mappers.len().max(1);
-        let total: usize = binned.mappers.iter().map(|m| m.n_bins().min(max_bin)).sum();
+        let n = binned.mappers().len().max(1);
+        let total: usize = binned
+            .mappers()
+            .iter()
+            .map(|m| m.n_bins().min(max_bin))
+            .sum();
         Shape::new(
             rows,
-            binned.n_features,
+            binned.n_features(),
             total as f64 / n as f64,
             task,
             n_classes,

@@ -784,7 +784,7 @@ fn cheaper_validation(
     let budget = spec.budget.time?.as_secs_f64();
     let n_rows = y.len();
     let large = n_rows >= crate::plan::LARGE_DATA_ROWS
-        || n_rows * binned.n_features > crate::plan::LARGE_DATA_CELLS;
+        || n_rows * binned.n_features() > crate::plan::LARGE_DATA_CELLS;
     if spec.folds.is_some()
         || spec.max_bin.is_some()
         || spec.group.is_some()

@@ -23,7 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let x = prep.transform(&t.table)?.features;
     let binned = BinnedData::fit(&x, max_bin)?;
     let mut out = BTreeMap::new();
-    for (feature, mapper) in x.columns.iter().zip(&binned.mappers) {
+    for (feature, mapper) in x.columns.iter().zip(binned.mappers()) {
         if let BinKind::Numeric { upper_bounds } = &mapper.kind {
             let finite: Vec<f64> = upper_bounds
                 .iter()

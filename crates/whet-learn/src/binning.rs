@@ -368,22 +368,26 @@ fn greedy_bounds(
 }
 
 #[derive(Clone, Debug)]
+///
+/// Every byte of feature `f` is below `mappers[f].n_bins()` (checked when the bins are made),
+/// so a histogram's hot loop may index a feature's entries by its byte unchecked. The fields
+/// are the crate's alone, so nothing outside can break that.
 pub struct BinnedData {
-    pub n_rows: usize,
-    pub n_features: usize,
-    pub mappers: Vec<BinMapper>,
+    pub(crate) n_rows: usize,
+    pub(crate) n_features: usize,
+    pub(crate) mappers: Vec<BinMapper>,
     /// Row-major: bins of row r are `rows[r * n_features..(r + 1) * n_features]`.
-    pub rows: Vec<u8>,
+    pub(crate) rows: Vec<u8>,
     /// Column-major: `columns[f][r]` (0 for a wide feature).
-    pub columns: Vec<Vec<u8>>,
+    pub(crate) columns: Vec<Vec<u8>>,
     /// A wide feature's bins (see the module notes): `wide[f][r]`; None for the others.
-    pub wide: Vec<Option<Vec<u16>>>,
+    pub(crate) wide: Vec<Option<Vec<u16>>>,
     /// Each feature's missing-value bin as its byte holds it (a wide feature's byte is 0,
     /// never its missing bin, and is not read).
-    pub missing_bins: Vec<u8>,
+    pub(crate) missing_bins: Vec<u8>,
     /// Offsets of each feature's bins in a flat histogram.
-    pub hist_offsets: Vec<usize>,
-    pub hist_len: usize,
+    pub(crate) hist_offsets: Vec<usize>,
+    pub(crate) hist_len: usize,
 }
 
 impl BinnedData {
@@ -463,6 +467,22 @@ impl BinnedData {
                 _ => vec![m.missing_bin(); x.n_rows],
             })
             .collect();
+        // Mappers read from a model file could put a byte past their bins: such bytes become
+        // the missing bin, so that the byte stays an index into the feature's bins.
+        let columns: Vec<Vec<u8>> = columns
+            .into_par_iter()
+            .zip(&mappers)
+            .map(|(mut col, m)| {
+                let last = m.n_bins().min(256) - 1;
+                if col.iter().any(|&b| usize::from(b) > last) {
+                    let missing = m.missing_index().min(last) as u8;
+                    for b in col.iter_mut().filter(|b| usize::from(**b) > last) {
+                        *b = missing;
+                    }
+                }
+                col
+            })
+            .collect();
         let n_features = columns.len();
         let n_rows = x.n_rows;
         let mut rows = vec![0u8; n_rows * n_features];
@@ -505,6 +525,19 @@ impl BinnedData {
             hist_offsets,
             hist_len,
         }
+    }
+
+    pub fn n_rows(&self) -> usize {
+        self.n_rows
+    }
+
+    pub fn n_features(&self) -> usize {
+        self.n_features
+    }
+
+    /// Each feature's bins.
+    pub fn mappers(&self) -> &[BinMapper] {
+        &self.mappers
     }
 
     /// Row `r`'s bin of feature `f`, of any width.
@@ -581,6 +614,31 @@ impl BinnedData {
 mod tests {
     use super::*;
     use whet_data::prep::Feature;
+
+    /// Mappers that claim fewer bins than their bounds give (as a crafted model file could)
+    /// still make bytes below each feature's bin count, the invariant the histogram loop's
+    /// unchecked additions rest on: the bytes past it become the missing bin.
+    #[test]
+    fn bytes_stay_below_the_bin_count_of_inconsistent_mappers() {
+        let x = Features {
+            n_rows: 1_000,
+            columns: vec![Feature {
+                name: "v".into(),
+                data: FeatureData::Numeric((0..1_000).map(|i| i as f32).collect()),
+            }],
+        };
+        let consistent = BinnedData::fit(&x, 255).unwrap();
+        let mut mappers = consistent.mappers.clone();
+        assert!(mappers[0].n_bins() > 100);
+        mappers[0].n_value_bins = 3;
+        let binned = BinnedData::with_mappers(&x, mappers);
+        assert!(binned.columns[0].iter().all(|&b| b <= 3));
+        assert!(binned.rows.iter().all(|&b| b <= 3));
+        // Bytes 0..3 are as the bounds put them; every byte that would have been above is 3.
+        for (&was, &now) in consistent.columns[0].iter().zip(&binned.columns[0]) {
+            assert_eq!(now, was.min(3));
+        }
+    }
 
     /// LightGBM 4.7.0's own sample (`LGBM_SampleIndices` through its Python package): the
     /// first and last rows and the sum of the rows, for both of `Random::Sample`'s methods and

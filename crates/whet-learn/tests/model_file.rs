@@ -393,7 +393,7 @@ fn a_model_splitting_a_categorical_of_more_than_255_levels_is_format_5_and_round
         &whet_learn::binning::keeping_every_level(PrepOptions::default()),
     );
     let x = m.prep.transform(&t).unwrap().features;
-    assert!(BinnedData::fit(&x, 255).unwrap().mappers[0].is_wide());
+    assert!(BinnedData::fit(&x, 255).unwrap().mappers()[0].is_wide());
     assert!(m.predictor.has_wide_category_sets());
     let file = m.to_bytes().unwrap();
     assert_eq!(u32::from_le_bytes(file[8..12].try_into().unwrap()), 5);

@@ -262,7 +262,7 @@ pub fn cmd_fit(args: &FitArgs, quiet: bool) -> Result<()> {
         None => None,
     };
     let valid_binned = match (&binned, &valid) {
-        (Some(b), Some(v)) => Some(BinnedData::with_mappers(&v.features, b.mappers.clone())),
+        (Some(b), Some(v)) => Some(BinnedData::with_mappers(&v.features, b.mappers().to_vec())),
         _ => None,
     };
     let valid_pair = valid_set.as_ref().zip(valid_binned.as_ref());

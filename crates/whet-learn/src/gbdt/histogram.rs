@@ -429,6 +429,15 @@ fn fill_hist(
     hist: &mut [[f64; 2]],
 ) {
     let first = block.features[0];
+    // The unchecked additions below rely on this: every feature's entries are in `hist`.
+    assert!(
+        block
+            .features
+            .iter()
+            .zip(&block.rel)
+            .all(|(&f, &off)| off + binned.mappers[f].n_bins().min(256) <= hist.len()),
+        "a histogram block's entries lie outside its buffer"
+    );
     // Padding costs memory in proportion to 256 / bins: only for features of many bins.
     let entries = block.end - block.start;
     if block.contiguous
@@ -455,7 +464,9 @@ fn fill_hist(
     } else if block.contiguous {
         each_row(binned, gh, rows, first, |bins, g, h| {
             for (&off, &b) in block.rel.iter().zip(&bins[first..]) {
-                let e = &mut hist[off + b as usize];
+                // SAFETY: `b` is below its feature's bin count (a `BinnedData` invariant), and
+                // the feature's entries `off..off + bins` lie within `hist` (checked above).
+                let e = unsafe { hist.get_unchecked_mut(off + b as usize) };
                 e[0] += g;
                 e[1] += h;
             }
