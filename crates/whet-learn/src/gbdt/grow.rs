@@ -180,6 +180,7 @@ pub(super) fn grow_tree(
 
     let hist_time = PhaseTimer::start(Phase::Histograms);
     let given_root = carry.as_mut().and_then(|c| c.root.take());
+    let carried = given_root.is_some();
     let root_hist = match (&blocks, given_root) {
         (_, Some(root)) => Some(root),
         // Built with the root's search below.
@@ -193,10 +194,22 @@ pub(super) fn grow_tree(
         )),
     };
     let mut sum = [0.0; 3];
-    for &r in indices.iter() {
-        let [g, h] = gh[r as usize];
-        sum[0] += f64::from(g);
-        sum[1] += f64::from(h);
+    match (&root_hist, tree_features.first()) {
+        // A carried root's sums are in any feature's bins: no pass over the rows.
+        (Some(root), Some(&f)) if carried => {
+            let off = ctx.binned.hist_offsets[f];
+            for e in &root.entries[off..off + ctx.binned.mappers[f].n_bins()] {
+                sum[0] += e[0];
+                sum[1] += e[1];
+            }
+        }
+        _ => {
+            for &r in indices.iter() {
+                let [g, h] = gh[r as usize];
+                sum[0] += f64::from(g);
+                sum[1] += f64::from(h);
+            }
+        }
     }
     sum[2] = indices.len() as f64;
     drop(hist_time);
