@@ -195,6 +195,7 @@ impl Ctx<'_> {
 
     /// [`Self::best_split_for_feature`] from the feature's entries `h` and, in a sparse
     /// histogram, its occupied bins.
+    #[inline]
     pub(super) fn best_split_of(
         &self,
         f: usize,
