@@ -370,26 +370,17 @@ pub(super) struct Block<'f> {
     contiguous: bool,
 }
 
-/// Splits `features` (ascending) into at most `n` blocks of about equal work for `rows` rows:
-/// an addition per row and feature, and clearing and copying the feature's entries. Balanced
-/// by entries alone, a block of a few many-level categoricals faced one of twenty flags, and
-/// the second thread of a small fit mostly waited (hotel_rates: 1.07× faster on two threads).
-fn feature_blocks<'f>(
-    binned: &BinnedData,
-    features: &'f [usize],
-    n: usize,
-    rows: usize,
-) -> Vec<Block<'f>> {
+/// Splits `features` (ascending) into at most `n` blocks of about equal histogram entries.
+fn feature_blocks<'f>(binned: &BinnedData, features: &'f [usize], n: usize) -> Vec<Block<'f>> {
     let offsets = &binned.hist_offsets;
     let end_of = |f: usize| offsets[f] + binned.mappers[f].n_bins();
-    let work = |f: usize| rows + binned.mappers[f].n_bins();
-    let total: usize = features.iter().map(|&f| work(f)).sum();
+    let total: usize = features.iter().map(|&f| binned.mappers[f].n_bins()).sum();
     let target = total.div_ceil(n.max(1));
     let mut blocks = Vec::new();
-    let (mut first, mut done) = (0, 0);
+    let (mut first, mut entries) = (0, 0);
     for (i, &f) in features.iter().enumerate() {
-        done += work(f);
-        if done >= target || i + 1 == features.len() {
+        entries += binned.mappers[f].n_bins();
+        if entries >= target || i + 1 == features.len() {
             let fs = &features[first..=i];
             let start = offsets[fs[0]];
             blocks.push(Block {
@@ -400,7 +391,7 @@ fn feature_blocks<'f>(
                 contiguous: f - fs[0] + 1 == fs.len(),
             });
             first = i + 1;
-            done = 0;
+            entries = 0;
         }
     }
     blocks
@@ -818,7 +809,7 @@ fn build_in_parts<E: Copy + Default + Send + Sync>(
         let mut total = pool.get();
         let threads = rayon::current_num_threads();
         if threads > 1 && rows.len() >= MIN_FEATURE_PARALLEL_ROWS && features.len() > 1 {
-            let blocks = feature_blocks(binned, features, threads, rows.len());
+            let blocks = feature_blocks(binned, features, threads);
             let mut slices = Vec::with_capacity(blocks.len());
             let mut rest: &mut [E] = &mut total;
             let mut at = 0;
@@ -833,12 +824,12 @@ fn build_in_parts<E: Copy + Default + Send + Sync>(
                 .par_iter()
                 .zip(slices)
                 .for_each(|(b, h)| fill(rows, b, h));
-        } else if let Some(all) = feature_blocks(binned, features, 1, rows.len()).first() {
+        } else if let Some(all) = feature_blocks(binned, features, 1).first() {
             fill(rows, all, &mut total[all.start * stride..all.end * stride]);
         }
         return total;
     }
-    let blocks = feature_blocks(binned, features, 1, rows.len());
+    let blocks = feature_blocks(binned, features, 1);
     let Some(all) = blocks.first() else {
         return pool.get();
     };
