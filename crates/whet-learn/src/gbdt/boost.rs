@@ -342,8 +342,7 @@ impl<T> SharedRows<T> {
 unsafe impl<T: Send> Sync for SharedRows<T> {}
 
 /// A test's switch for the fits of one target vector (its address), so that tests running
-/// beside it fit as they would without it.
-/// `used` counts the fits it changed.
+/// beside it fit as they would without it; `used` counts the fits it changed.
 #[cfg(test)]
 struct TargetSwitch {
     target: std::sync::atomic::AtomicUsize,
@@ -662,7 +661,7 @@ fn fit_gbdt_core(
         && n <= CLASS_PARALLEL_MAX_ROWS
         && rayon::current_num_threads() > 1;
     // A fit with the pool to itself (its other threads spinning for it) on few rows gives
-    // each thread a fixed block of features (see `grow_tree`); trees growing side by side
+    // each thread a fixed block of features (see `shard`); trees growing side by side
     // (class-parallel) share the threads instead.
     let threads = rayon::current_num_threads();
     let shards = ((awake.is_some() && threads > 1 || shard_in_any_pool(data.y))

@@ -226,7 +226,21 @@ fn fill_wide(
     features: &[usize],
     entries: &mut [[f64; 2]],
 ) {
-    let add = |col: &[u16], rows: &[u32], h: &mut [[f64; 2]]| {
+    for &f in features {
+        let Some(col) = &binned.wide[f] else {
+            continue;
+        };
+        let off = binned.hist_offsets[f];
+        let h = &mut entries[off..off + binned.mappers[f].n_bins()];
+        sum_wide(col, gh, rows, h, true);
+    }
+}
+
+/// A wide feature's entries `h` from its u16 column `col`: rows summed in [`build_hist`]'s
+/// parts, each from zero in leaf order, the parts added in order; the parts in parallel when
+/// `parallel`, the same sums either way.
+fn sum_wide(col: &[u16], gh: &[[f32; 2]], rows: &[u32], h: &mut [[f64; 2]], parallel: bool) {
+    let add = |rows: &[u32], h: &mut [[f64; 2]]| {
         for &r in rows {
             let [g, he] = gh[r as usize];
             let e = &mut h[usize::from(col[r as usize])];
@@ -234,32 +248,28 @@ fn fill_wide(
             e[1] += f64::from(he);
         }
     };
-    for &f in features {
-        let Some(col) = &binned.wide[f] else {
-            continue;
-        };
-        let off = binned.hist_offsets[f];
-        let n = binned.mappers[f].n_bins();
-        let h = &mut entries[off..off + n];
-        h.fill([0.0; 2]);
-        let parts = (rows.len() / MIN_PART_ROWS).clamp(1, HIST_PARTS);
-        if parts == 1 {
-            add(col, rows, h);
-            continue;
-        }
-        let partials: Vec<Vec<[f64; 2]>> = rows
-            .par_chunks(rows.len().div_ceil(parts))
-            .map(|chunk| {
-                let mut part = vec![[0.0; 2]; n];
-                add(col, chunk, &mut part);
-                part
-            })
-            .collect();
-        for part in partials {
-            for (t, p) in h.iter_mut().zip(&part) {
-                t[0] += p[0];
-                t[1] += p[1];
-            }
+    h.fill([0.0; 2]);
+    let parts = (rows.len() / MIN_PART_ROWS).clamp(1, HIST_PARTS);
+    if parts == 1 {
+        add(rows, h);
+        return;
+    }
+    let len = h.len();
+    let part_of = |chunk: &[u32]| {
+        let mut part = vec![[0.0; 2]; len];
+        add(chunk, &mut part);
+        part
+    };
+    let size = rows.len().div_ceil(parts);
+    let partials: Vec<Vec<[f64; 2]>> = if parallel {
+        rows.par_chunks(size).map(part_of).collect()
+    } else {
+        rows.chunks(size).map(part_of).collect()
+    };
+    for part in partials {
+        for (t, p) in h.iter_mut().zip(&part) {
+            t[0] += p[0];
+            t[1] += p[1];
         }
     }
 }
@@ -356,7 +366,7 @@ pub(super) fn prefetch<T>(data: &[T], index: usize) {
 /// Single-part leaves with at least this many rows are filled by several threads at once, each
 /// on its own features: the part count is fixed by the row count, so small leaves would
 /// otherwise leave every thread but one idle.
-const MIN_FEATURE_PARALLEL_ROWS: usize = 256;
+const MIN_FEATURE_PARALLEL_ROWS: usize = 2048;
 
 /// Consecutive features (of those histogrammed) whose entries make the contiguous range
 /// `start..end` of the histogram.
@@ -647,33 +657,15 @@ pub(super) fn fill_block(
         }
     });
     for (i, &f) in block.features.iter().enumerate() {
-        let Some(col) = &binned.wide[f] else {
-            continue;
-        };
-        let off = block.rel[i];
-        let h = &mut hist[off..off + binned.mappers[f].n_bins()];
-        h.fill([0.0; 2]);
-        let add = |rows: &[u32], h: &mut [[f64; 2]]| {
-            for &r in rows {
-                let [g, he] = gh[r as usize];
-                let e = &mut h[usize::from(col[r as usize])];
-                e[0] += f64::from(g);
-                e[1] += f64::from(he);
-            }
-        };
-        if parts == 1 {
-            add(rows, h);
-            continue;
-        }
-        // As `fill_wide`: each part from zero, added in order.
-        let mut part = vec![[0.0; 2]; h.len()];
-        for chunk in rows.chunks(rows.len().div_ceil(parts)) {
-            part.fill([0.0; 2]);
-            add(chunk, &mut part);
-            for (t, p) in h.iter_mut().zip(&part) {
-                t[0] += p[0];
-                t[1] += p[1];
-            }
+        if let Some(col) = &binned.wide[f] {
+            let off = block.rel[i];
+            sum_wide(
+                col,
+                gh,
+                rows,
+                &mut hist[off..off + binned.mappers[f].n_bins()],
+                false,
+            );
         }
     }
 }
