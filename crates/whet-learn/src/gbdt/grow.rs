@@ -139,7 +139,7 @@ pub(super) fn record_split(
 /// next gradients are the last ones plus `v` × hessian. The next root's histogram is then the
 /// sum over this tree's leaves of (gradients + `v` × hessians) per bin, from histograms the
 /// tree has anyway: a few thousand additions instead of one per row and feature. The root
-/// was a third of a regression fit's histogram time (birthdays: 298,000 rows, 655 of 1,440
+/// was nearly half a regression fit's histogram time (birthdays: 298,000 rows, 655 of 1,440
 /// ms). Its sums are the f64 sums of the exact gradients, not of the f32 gradients a pass over
 /// the rows adds up, so models differ from that pass's in the last bits of split gains and
 /// leaf values (bench/RESULTS.md).
