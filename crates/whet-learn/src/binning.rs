@@ -455,32 +455,23 @@ impl BinnedData {
             .columns
             .par_iter()
             .zip(&mappers)
-            .map(|(c, m)| match (&c.data, &m.kind) {
-                _ if m.is_wide() => vec![0; x.n_rows],
-                (FeatureData::Numeric(v), BinKind::Numeric { upper_bounds }) => {
-                    v.iter().map(|&v| m.bin_numeric(v, upper_bounds)).collect()
-                }
-                (FeatureData::Categorical { codes, .. }, BinKind::Categorical) => {
-                    codes.iter().map(|&c| m.bin_code(c)).collect()
-                }
-                // Mismatched kinds cannot come from one Prep; treat as missing.
-                _ => vec![m.missing_bin(); x.n_rows],
-            })
-            .collect();
-        // Mappers read from a model file could put a byte past their bins: such bytes become
-        // the missing bin, so that the byte stays an index into the feature's bins.
-        let columns: Vec<Vec<u8>> = columns
-            .into_par_iter()
-            .zip(&mappers)
-            .map(|(mut col, m)| {
-                let last = m.n_bins().min(256) - 1;
-                if col.iter().any(|&b| usize::from(b) > last) {
-                    let missing = m.missing_index().min(last) as u8;
-                    for b in col.iter_mut().filter(|b| usize::from(**b) > last) {
-                        *b = missing;
+            .map(|(c, m)| {
+                // A feature's last byte, its missing bin: mappers read from a model file could
+                // put a byte past their bins, and such bytes become the missing bin, so that a
+                // byte stays an index into its feature's bins.
+                let last = (m.n_bins().min(256) - 1) as u8;
+                match (&c.data, &m.kind) {
+                    _ if m.is_wide() => vec![0; x.n_rows],
+                    (FeatureData::Numeric(v), BinKind::Numeric { upper_bounds }) => v
+                        .iter()
+                        .map(|&v| m.bin_numeric(v, upper_bounds).min(last))
+                        .collect(),
+                    (FeatureData::Categorical { codes, .. }, BinKind::Categorical) => {
+                        codes.iter().map(|&c| m.bin_code(c).min(last)).collect()
                     }
+                    // Mismatched kinds cannot come from one Prep; treat as missing.
+                    _ => vec![m.missing_bin(); x.n_rows],
                 }
-                col
             })
             .collect();
         let n_features = columns.len();

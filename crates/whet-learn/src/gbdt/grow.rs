@@ -9,7 +9,7 @@ use super::histogram::{Hist, build_hist};
 use super::partition::partition_rows;
 use super::profile::{Phase, PhaseTimer};
 use super::shard::{Plan, shard_blocks, sharded_step};
-use super::split::{Ctx, SplitInfo};
+use super::split::{Ctx, SplitInfo, keep_first_best};
 use super::tree::{Node, Tree};
 use crate::binning::BinKind;
 
@@ -237,7 +237,7 @@ pub(super) fn grow_tree(
     tree.leaf_cover.clear();
     tree.leaf_count.clear();
 
-    // A sharded step builds a leaf's histogram and searches it at once: its plan comes first.
+    // A sharded step builds a leaf's histogram and searches it at once: plans come first.
     let plan = |leaf: &Leaf, rng: &mut Rng| -> Plan {
         plan_leaf(ctx, tree_features, leaf.depth, leaf.end - leaf.begin, rng)
     };
@@ -261,10 +261,8 @@ pub(super) fn grow_tree(
                     .collect()
             };
         let mut best: Option<SplitInfo> = None;
-        for s in results.into_iter().flatten() {
-            if best.as_ref().is_none_or(|b| s.gain > b.gain) {
-                best = Some(s);
-            }
+        for s in results {
+            keep_first_best(&mut best, s);
         }
         best
     };
@@ -385,15 +383,15 @@ pub(super) fn grow_tree(
         let (small, large) = if left_small { (li, last) } else { (last, li) };
         let small_rows = &indices[leaves[small].begin..leaves[small].end];
         let searched = leaves.len() < p.num_leaves;
+        let (left_plan, right_plan) = if searched {
+            (plan(&leaves[li], rng), plan(&leaves[last], rng))
+        } else {
+            (None, None)
+        };
         match (&blocks, parent_hist) {
             (Some(blocks), Some(parent_hist)) => {
                 // The searches too (see `FitProfile`).
                 let _t = PhaseTimer::start(Phase::Histograms);
-                let (mut left_plan, mut right_plan) = (None, None);
-                if searched {
-                    left_plan = plan(&leaves[li], rng);
-                    right_plan = plan(&leaves[last], rng);
-                }
                 let (small_plan, large_plan) = if left_small {
                     (left_plan, right_plan)
                 } else {
@@ -431,8 +429,6 @@ pub(super) fn grow_tree(
                 leaves[large].hist = Some(large_hist);
                 drop(hist_time);
                 if searched {
-                    let left_plan = plan(&leaves[li], rng);
-                    let right_plan = plan(&leaves[last], rng);
                     let (left, right) = (&leaves[li], &leaves[last]);
                     // The two children's searches are independent: one per thread.
                     let _t = PhaseTimer::start(Phase::Splits);

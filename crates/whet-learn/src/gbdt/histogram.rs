@@ -37,33 +37,12 @@ impl Hist {
         features: &[usize],
     ) -> Hist {
         match &small.occupied {
-            None => {
-                for (a, b) in self.entries.iter_mut().zip(&small.entries) {
-                    a[0] -= b[0];
-                    a[1] -= b[1];
-                }
-            }
+            None => subtract_dense_block(&mut self.entries, &small.entries),
             Some(occupied) => {
-                for &f in features {
-                    let off = binned.hist_offsets[f];
-                    let m = &binned.mappers[f];
-                    if m.is_categorical() {
-                        // Whole (see `Hist`): every entry a sum.
-                        let n = m.n_bins();
-                        for (a, s) in self.entries[off..off + n]
-                            .iter_mut()
-                            .zip(&small.entries[off..off + n])
-                        {
-                            a[0] -= s[0];
-                            a[1] -= s[1];
-                        }
-                        continue;
-                    }
-                    for b in set_bits(&occupied[f]) {
-                        let (a, s) = (&mut self.entries[off + b], small.entries[off + b]);
-                        a[0] -= s[0];
-                        a[1] -= s[1];
-                    }
+                for e in summed_entries(occupied, binned, features) {
+                    let (a, s) = (&mut self.entries[e], small.entries[e]);
+                    a[0] -= s[0];
+                    a[1] -= s[1];
                 }
             }
         }
@@ -84,27 +63,16 @@ impl Hist {
             a[0] += e[0] + value * e[1];
             a[1] += e[1];
         };
-        let Some(occupied) = &self.occupied else {
-            for (a, &e) in acc.iter_mut().zip(&self.entries) {
-                add(a, e);
-            }
-            return;
-        };
-        for &f in features {
-            let off = binned.hist_offsets[f];
-            let m = &binned.mappers[f];
-            if m.is_categorical() {
-                let n = m.n_bins();
-                for (a, &e) in acc[off..off + n]
-                    .iter_mut()
-                    .zip(&self.entries[off..off + n])
-                {
+        match &self.occupied {
+            None => {
+                for (a, &e) in acc.iter_mut().zip(&self.entries) {
                     add(a, e);
                 }
-                continue;
             }
-            for b in set_bits(&occupied[f]) {
-                add(&mut acc[off + b], self.entries[off + b]);
+            Some(occupied) => {
+                for e in summed_entries(occupied, binned, features) {
+                    add(&mut acc[e], self.entries[e]);
+                }
             }
         }
     }
@@ -116,20 +84,33 @@ impl Hist {
             return self.entries.clone();
         };
         let mut out = vec![[0.0; 2]; self.entries.len()];
-        for (f, o) in occupied.iter().enumerate() {
-            let off = binned.hist_offsets[f];
-            let m = &binned.mappers[f];
-            if m.is_categorical() {
-                let n = m.n_bins();
-                out[off..off + n].copy_from_slice(&self.entries[off..off + n]);
-                continue;
-            }
-            for b in set_bits(o) {
-                out[off + b] = self.entries[off + b];
-            }
+        let features: Vec<usize> = (0..occupied.len()).collect();
+        for e in summed_entries(occupied, binned, &features) {
+            out[e] = self.entries[e];
         }
         out
     }
+}
+
+/// The entries of `features` that are sums in a sparse histogram whose marks are `occupied`:
+/// a categorical feature's all (see [`Hist`]), a numeric one's marked bins; ascending per
+/// feature.
+fn summed_entries<'a>(
+    occupied: &'a [[u64; 4]],
+    binned: &'a BinnedData,
+    features: &'a [usize],
+) -> impl Iterator<Item = usize> + 'a {
+    features.iter().flat_map(move |&f| {
+        let (off, m) = (binned.hist_offsets[f], &binned.mappers[f]);
+        let (whole, marked) = if m.is_categorical() {
+            (0..m.n_bins(), None)
+        } else {
+            (0..0, Some(&occupied[f][..]))
+        };
+        whole
+            .chain(marked.into_iter().flat_map(set_bits))
+            .map(move |b| off + b)
+    })
 }
 
 /// Whether bin `t` is in the bit set `words` (bins of one feature: marks, categories); bins
@@ -671,31 +652,21 @@ pub(super) fn fill_block(
 }
 
 /// [`Hist::subtract`] for one block: `parent` (the block's entries of the parent's
-/// histogram) less `small`'s entries of the block's features, where `small` is sparse
-/// (its dense entries are subtracted by [`subtract_dense_block`]).
-pub(super) fn subtract_sparse_block(
+/// histogram) less `small`'s entries of the block's features.
+pub(super) fn subtract_block(
     parent: &mut [[f64; 2]],
     small: &Hist,
     binned: &BinnedData,
     block: &Block,
 ) {
-    let Some(occupied) = &small.occupied else {
-        let entries = &small.entries[block.start..block.end];
-        subtract_dense_block(parent, entries);
-        return;
-    };
-    for (i, &f) in block.features.iter().enumerate() {
-        let (off, rel) = (binned.hist_offsets[f], block.rel[i]);
-        let m = &binned.mappers[f];
-        if m.is_categorical() {
-            let n = m.n_bins();
-            subtract_dense_block(&mut parent[rel..rel + n], &small.entries[off..off + n]);
-            continue;
-        }
-        for b in set_bits(&occupied[f]) {
-            let (a, s) = (&mut parent[rel + b], small.entries[off + b]);
-            a[0] -= s[0];
-            a[1] -= s[1];
+    match &small.occupied {
+        None => subtract_dense_block(parent, &small.entries[block.start..block.end]),
+        Some(occupied) => {
+            for e in summed_entries(occupied, binned, block.features) {
+                let (a, s) = (&mut parent[e - block.start], small.entries[e]);
+                a[0] -= s[0];
+                a[1] -= s[1];
+            }
         }
     }
 }

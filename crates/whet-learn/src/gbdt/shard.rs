@@ -17,10 +17,10 @@ use whet_data::rng::Rng;
 
 use super::grow::Leaf;
 use super::histogram::{
-    Block, Hist, block_slices, build_sparse, fill_block, sparse_pays, subtract_dense_block,
-    subtract_sparse_block,
+    Block, Hist, block_slices, build_sparse, fill_block, sparse_pays, subtract_block,
+    subtract_dense_block,
 };
-use super::split::{Ctx, SplitInfo};
+use super::split::{Ctx, SplitInfo, keep_first_best};
 
 pub(super) use super::histogram::{shard_blocks, shard_bounds};
 
@@ -100,7 +100,7 @@ pub(super) fn sharded_step(
         }
         if let Some(parent) = parent.as_deref_mut() {
             match (&sparse, built.as_deref()) {
-                (Some(small), _) => subtract_sparse_block(parent, small, binned, block),
+                (Some(small), _) => subtract_block(parent, small, binned, block),
                 (None, Some(built)) => subtract_dense_block(parent, built),
                 (None, None) => {}
             }
@@ -132,11 +132,7 @@ pub(super) fn sharded_step(
                 // Without extra-trees the feature's stream is never drawn from: any will do.
                 let mut stream = seeds.get(i).cloned().unwrap_or_else(|| Rng::new(0));
                 let occupied = occupied.map(|o| &o[f]);
-                if let Some(s) = ctx.best_split_of(f, h, occupied, leaf, &mut stream)
-                    && best.as_ref().is_none_or(|b| s.gain > b.gain)
-                {
-                    *best = Some(s);
-                }
+                keep_first_best(best, ctx.best_split_of(f, h, occupied, leaf, &mut stream));
             }
         }
         best
@@ -146,11 +142,7 @@ pub(super) fn sharded_step(
     let mut best: [Option<SplitInfo>; 2] = [None, None];
     for shard in found {
         for (b, s) in best.iter_mut().zip(shard) {
-            if let Some(s) = s
-                && b.as_ref().is_none_or(|b| s.gain > b.gain)
-            {
-                *b = Some(s);
-            }
+            keep_first_best(b, s);
         }
     }
     let built = match (rows, sparse) {

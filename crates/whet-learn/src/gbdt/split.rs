@@ -148,6 +148,16 @@ pub(super) struct Ctx<'a> {
     pub(super) cat_kept: Vec<Vec<u64>>,
 }
 
+/// Keeps `candidate` in `best` when its gain is larger: offered in feature order, the first
+/// of equal gains stays, so sharded and unsharded searches choose the same split.
+pub(super) fn keep_first_best(best: &mut Option<SplitInfo>, candidate: Option<SplitInfo>) {
+    if let Some(s) = candidate
+        && best.as_ref().is_none_or(|b| s.gain > b.gain)
+    {
+        *best = Some(s);
+    }
+}
+
 impl Ctx<'_> {
     #[inline]
     pub(super) fn leaf_output(&self, g: f64, h: f64, l2: f64, min_out: f64, max_out: f64) -> f64 {
