@@ -12,7 +12,7 @@
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use whet_data::prep::{FeatureData, Features, MISSING_CODE, PrepOptions};
+use whet_data::prep::{Feature, FeatureData, Features, MISSING_CODE, PrepOptions};
 
 use crate::error::{LearnError, Result};
 
@@ -367,6 +367,44 @@ fn greedy_bounds(
     bounds
 }
 
+/// Which copies of the bins a [`BinnedData`] keeps. Histograms read the row-major bytes (a
+/// row's bins for every feature in one cache line); a leaf's partition reads its split
+/// feature's bins, from a column when there is one (one cache line per 64 rows) and otherwise
+/// from the rows (one line per row). `RowsOnly` halves the bins' memory for a slower partition
+/// on large data (GBDT parameter `low_memory`); both give the same model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinLayout {
+    RowsAndColumns,
+    RowsOnly,
+}
+
+/// Rows binned at a time when the row-major bins are made.
+const BIN_STRETCH_ROWS: usize = 4096;
+
+/// The bins of feature `c` for rows `start..start + out.len()` into `out`. A feature's last
+/// byte is its missing bin: mappers read from a model file could put a byte past their bins,
+/// and such bytes become the missing bin, so that a byte stays an index into its feature's
+/// bins. A wide feature's bytes are 0 (its bins are the u16 column).
+fn bin_stretch(c: &Feature, m: &BinMapper, start: usize, out: &mut [u8]) {
+    let last = (m.n_bins().min(256) - 1) as u8;
+    let range = start..start + out.len();
+    match (&c.data, &m.kind) {
+        _ if m.is_wide() => out.fill(0),
+        (FeatureData::Numeric(v), BinKind::Numeric { upper_bounds }) => {
+            for (o, &v) in out.iter_mut().zip(&v[range]) {
+                *o = m.bin_numeric(v, upper_bounds).min(last);
+            }
+        }
+        (FeatureData::Categorical { codes, .. }, BinKind::Categorical) => {
+            for (o, &c) in out.iter_mut().zip(&codes[range]) {
+                *o = m.bin_code(c).min(last);
+            }
+        }
+        // Mismatched kinds cannot come from one Prep; treat as missing.
+        _ => out.fill(m.missing_bin()),
+    }
+}
+
 #[derive(Clone, Debug)]
 ///
 /// Every byte of feature `f` is below `mappers[f].n_bins()` (checked when the bins are made),
@@ -378,7 +416,7 @@ pub struct BinnedData {
     pub(crate) mappers: Vec<BinMapper>,
     /// Row-major: bins of row r are `rows[r * n_features..(r + 1) * n_features]`.
     pub(crate) rows: Vec<u8>,
-    /// Column-major: `columns[f][r]` (0 for a wide feature).
+    /// Column-major: `columns[f][r]` (0 for a wide feature); empty with `BinLayout::RowsOnly`.
     pub(crate) columns: Vec<Vec<u8>>,
     /// A wide feature's bins (see the module notes): `wide[f][r]`; None for the others.
     pub(crate) wide: Vec<Option<Vec<u16>>>,
@@ -405,6 +443,17 @@ impl BinnedData {
         max_bin: usize,
         min_data_in_bin: usize,
         seed: u64,
+    ) -> Result<BinnedData> {
+        Self::fit_layout(x, max_bin, min_data_in_bin, seed, BinLayout::RowsAndColumns)
+    }
+
+    /// [`Self::fit_with`] keeping the bins in `layout`.
+    pub fn fit_layout(
+        x: &Features,
+        max_bin: usize,
+        min_data_in_bin: usize,
+        seed: u64,
+        layout: BinLayout,
     ) -> Result<BinnedData> {
         if min_data_in_bin == 0 {
             return Err(LearnError::param(
@@ -435,11 +484,21 @@ impl BinnedData {
                 }
             })
             .collect();
-        Ok(Self::with_mappers(x, mappers))
+        Ok(Self::with_mappers_layout(x, mappers, layout))
     }
 
     /// Bins `x` with mappers fitted elsewhere (validation data, new data).
     pub fn with_mappers(x: &Features, mappers: Vec<BinMapper>) -> BinnedData {
+        Self::with_mappers_layout(x, mappers, BinLayout::RowsAndColumns)
+    }
+
+    /// [`Self::with_mappers`] keeping the bins in `layout`. Without columns the row-major
+    /// bins are made stretch by stretch of rows, so no column-major copy ever exists.
+    pub fn with_mappers_layout(
+        x: &Features,
+        mappers: Vec<BinMapper>,
+        layout: BinLayout,
+    ) -> BinnedData {
         let wide: Vec<Option<Vec<u16>>> = x
             .columns
             .par_iter()
@@ -451,44 +510,54 @@ impl BinnedData {
                 _ => None,
             })
             .collect();
-        let columns: Vec<Vec<u8>> = x
-            .columns
-            .par_iter()
-            .zip(&mappers)
-            .map(|(c, m)| {
-                // A feature's last byte, its missing bin: mappers read from a model file could
-                // put a byte past their bins, and such bytes become the missing bin, so that a
-                // byte stays an index into its feature's bins.
-                let last = (m.n_bins().min(256) - 1) as u8;
-                match (&c.data, &m.kind) {
-                    _ if m.is_wide() => vec![0; x.n_rows],
-                    (FeatureData::Numeric(v), BinKind::Numeric { upper_bounds }) => v
-                        .iter()
-                        .map(|&v| m.bin_numeric(v, upper_bounds).min(last))
-                        .collect(),
-                    (FeatureData::Categorical { codes, .. }, BinKind::Categorical) => {
-                        codes.iter().map(|&c| m.bin_code(c).min(last)).collect()
-                    }
-                    // Mismatched kinds cannot come from one Prep; treat as missing.
-                    _ => vec![m.missing_bin(); x.n_rows],
-                }
-            })
-            .collect();
-        let n_features = columns.len();
+        let n_features = x.columns.len();
         let n_rows = x.n_rows;
         let mut rows = vec![0u8; n_rows * n_features];
-        if n_features > 0 {
-            rows.par_chunks_mut(n_features * 4096)
-                .enumerate()
-                .for_each(|(chunk, out)| {
-                    let start = chunk * 4096;
-                    for (i, row) in out.chunks_mut(n_features).enumerate() {
-                        for (f, col) in columns.iter().enumerate() {
-                            row[f] = col[start + i];
-                        }
-                    }
-                });
-        }
+        let columns: Vec<Vec<u8>> = match layout {
+            BinLayout::RowsAndColumns => {
+                let columns: Vec<Vec<u8>> = x
+                    .columns
+                    .par_iter()
+                    .zip(&mappers)
+                    .map(|(c, m)| {
+                        let mut column = vec![0u8; n_rows];
+                        bin_stretch(c, m, 0, &mut column);
+                        column
+                    })
+                    .collect();
+                if n_features > 0 {
+                    rows.par_chunks_mut(n_features * BIN_STRETCH_ROWS)
+                        .enumerate()
+                        .for_each(|(chunk, out)| {
+                            let start = chunk * BIN_STRETCH_ROWS;
+                            for (i, row) in out.chunks_mut(n_features).enumerate() {
+                                for (f, col) in columns.iter().enumerate() {
+                                    row[f] = col[start + i];
+                                }
+                            }
+                        });
+                }
+                columns
+            }
+            BinLayout::RowsOnly => {
+                if n_features > 0 {
+                    rows.par_chunks_mut(n_features * BIN_STRETCH_ROWS)
+                        .enumerate()
+                        .for_each(|(chunk, out)| {
+                            let start = chunk * BIN_STRETCH_ROWS;
+                            let mut stretch = [0u8; BIN_STRETCH_ROWS];
+                            let stretch = &mut stretch[..out.len() / n_features];
+                            for (f, (c, m)) in x.columns.iter().zip(&mappers).enumerate() {
+                                bin_stretch(c, m, start, stretch);
+                                for (row, &b) in out.chunks_mut(n_features).zip(stretch.iter()) {
+                                    row[f] = b;
+                                }
+                            }
+                        });
+                }
+                Vec::new()
+            }
+        };
         let mut hist_offsets = Vec::with_capacity(n_features);
         let mut hist_len = 0;
         for m in &mappers {
@@ -536,6 +605,7 @@ impl BinnedData {
     pub fn bin(&self, r: usize, f: usize) -> usize {
         match &self.wide[f] {
             Some(w) => usize::from(w[r]),
+            None if self.columns.is_empty() => usize::from(self.rows[r * self.n_features + f]),
             None => usize::from(self.columns[f][r]),
         }
     }
@@ -609,6 +679,62 @@ mod tests {
     /// Mappers that claim fewer bins than their bounds give (as a crafted model file could)
     /// still make bytes below each feature's bin count, the invariant the histogram loop's
     /// unchecked additions rest on: the bytes past it become the missing bin.
+    /// The row-major bins made stretch by stretch without columns are the bins made from the
+    /// columns: numeric with missing values, categorical, and wide features, on a row count
+    /// that leaves a short last stretch; `bin` reads either layout.
+    #[test]
+    fn rows_only_bins_are_the_transposed_columns() {
+        let n = 2 * BIN_STRETCH_ROWS + 77;
+        let mut rng = whet_data::rng::Rng::new(4);
+        let numeric: Vec<f32> = (0..n)
+            .map(|_| match rng.below(10) {
+                0 => f32::NAN,
+                _ => rng.next_f64() as f32,
+            })
+            .collect();
+        let codes = |levels: u64, rng: &mut whet_data::rng::Rng| -> Vec<u32> {
+            (0..n).map(|_| rng.below(levels) as u32).collect()
+        };
+        let (small, wide) = (codes(12, &mut rng), codes(700, &mut rng));
+        let x = Features {
+            n_rows: n,
+            columns: vec![
+                Feature {
+                    name: "v".into(),
+                    data: FeatureData::Numeric(numeric),
+                },
+                Feature {
+                    name: "c".into(),
+                    data: FeatureData::Categorical {
+                        codes: small,
+                        n_categories: 12,
+                    },
+                },
+                Feature {
+                    name: "w".into(),
+                    data: FeatureData::Categorical {
+                        codes: wide,
+                        n_categories: 700,
+                    },
+                },
+            ],
+        };
+        let both = BinnedData::fit_layout(&x, 255, 3, 0, BinLayout::RowsAndColumns).unwrap();
+        let rows_only = BinnedData::fit_layout(&x, 255, 3, 0, BinLayout::RowsOnly).unwrap();
+        assert!(both.mappers[2].is_wide() && !both.mappers[1].is_wide());
+        assert!(rows_only.columns.is_empty());
+        assert_eq!(rows_only.rows, both.rows);
+        assert_eq!(rows_only.wide, both.wide);
+        for r in [0, 1, BIN_STRETCH_ROWS - 1, BIN_STRETCH_ROWS, n - 1] {
+            for f in 0..3 {
+                assert_eq!(rows_only.bin(r, f), both.bin(r, f), "row {r}, feature {f}");
+                if f < 2 {
+                    assert_eq!(usize::from(both.columns[f][r]), both.bin(r, f));
+                }
+            }
+        }
+    }
+
     #[test]
     fn bytes_stay_below_the_bin_count_of_inconsistent_mappers() {
         let x = Features {

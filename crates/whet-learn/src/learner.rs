@@ -185,6 +185,14 @@ impl LearnerParams {
             _ => None,
         }
     }
+
+    /// The copies of the bins a tree learner's fit keeps (GBDT parameter `low_memory`).
+    pub fn bin_layout(&self) -> crate::binning::BinLayout {
+        match self {
+            LearnerParams::Tree(p) if p.low_memory => crate::binning::BinLayout::RowsOnly,
+            _ => crate::binning::BinLayout::RowsAndColumns,
+        }
+    }
 }
 
 /// Fits a learner. Tree learners need `binned` (the training features' bins) and use `valid`

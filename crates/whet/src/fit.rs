@@ -253,16 +253,21 @@ pub fn cmd_fit(args: &FitArgs, quiet: bool) -> Result<()> {
     // Binning is part of the fit, as LightGBM's Dataset construction is part of its training.
     let started = Instant::now();
     let binned = match params.binning() {
-        Some((max_bin, min_data_in_bin)) => Some(BinnedData::fit_with(
+        Some((max_bin, min_data_in_bin)) => Some(BinnedData::fit_layout(
             &x,
             max_bin,
             min_data_in_bin,
             args.seed,
+            params.bin_layout(),
         )?),
         None => None,
     };
     let valid_binned = match (&binned, &valid) {
-        (Some(b), Some(v)) => Some(BinnedData::with_mappers(&v.features, b.mappers().to_vec())),
+        (Some(b), Some(v)) => Some(BinnedData::with_mappers_layout(
+            &v.features,
+            b.mappers().to_vec(),
+            params.bin_layout(),
+        )),
         _ => None,
     };
     let valid_pair = valid_set.as_ref().zip(valid_binned.as_ref());

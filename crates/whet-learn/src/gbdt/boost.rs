@@ -1201,6 +1201,52 @@ mod tests {
         }
     }
 
+    /// Bins kept only row-major (`low_memory`) give the model of bins kept both ways, bit for
+    /// bit: only the partition reads them differently. Leaves large enough for the parallel
+    /// partition, regression, binary and three classes, a subset of rows, 1 and 2 threads.
+    #[test]
+    fn bins_kept_only_by_rows_fit_the_same_model() {
+        use crate::binning::BinLayout;
+        let n = 40_000;
+        let (x, yreg, ybin) = synthetic(n, 21);
+        let y3: Vec<f64> = yreg.iter().map(|&z| (z.clamp(0.0, 2.99)).floor()).collect();
+        let fit_bins = |layout| BinnedData::fit_layout(&x, 255, 3, 0, layout).unwrap();
+        let (both, rows_only) = (
+            fit_bins(BinLayout::RowsAndColumns),
+            fit_bins(BinLayout::RowsOnly),
+        );
+        let fold: Vec<u32> = (0..n as u32).filter(|r| r % 7 != 2).collect();
+        let p = GbdtParams {
+            num_iterations: 4,
+            ..GbdtParams::default()
+        };
+        for (y, task, k) in [
+            (&yreg, Task::Regression, 1),
+            (&ybin, Task::Binary, 2),
+            (&y3, Task::Multiclass, 3),
+        ] {
+            let data = TrainSet {
+                rows: Some(&fold),
+                ..set(&x, y, task, k)
+            };
+            for threads in [1, 2] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                let fit = |binned: &BinnedData| {
+                    pool.install(|| fit_gbdt(&data, binned, None, &p).unwrap())
+                };
+                let want = fit(&both);
+                assert!(
+                    want.trees.iter().all(|t| t.leaf_value.len() > 20),
+                    "{task:?}"
+                );
+                assert_eq!(fit(&rows_only), want, "{task:?}, {threads} threads");
+            }
+        }
+    }
+
     /// Squared-error trees whose roots are carried over from the last tree's leaves (see
     /// `RootCarry`) are the trees of roots summed from the rows: the same splits, and leaf
     /// values that differ only in the last bits (f64 sums of the exact gradients, against sums

@@ -119,6 +119,12 @@ pub struct GbdtParams {
     /// chosen per fit. Last, with a default, so model files from before it still load.
     #[serde(default = "default_min_data_in_bin")]
     pub min_data_in_bin: usize,
+    /// Keep one copy of the bins (row-major) instead of two: about half the memory of a fit
+    /// on large data, for a slower partition of its leaves (`BinLayout::RowsOnly`). The same
+    /// model either way. Last, with a default, so model files from before it still load;
+    /// written only when set, so other models' files stay as they were.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub low_memory: bool,
 }
 
 fn default_min_data_in_bin() -> usize {
@@ -157,6 +163,7 @@ impl Default for GbdtParams {
             monotone_constraints: Vec::new(),
             class_weight: None,
             seed: 0,
+            low_memory: false,
         }
     }
 }
@@ -193,6 +200,7 @@ impl GbdtParams {
         "monotone_constraints",
         "class_weight",
         "seed",
+        "low_memory",
     ];
 
     /// Defaults for a mode: forests grow deeper trees and sample features per node.
@@ -325,6 +333,7 @@ impl GbdtParams {
                 }
             }
             "seed" | "random_seed" | "random_state" => self.seed = text::value(key, value)?,
+            "low_memory" => self.low_memory = text::boolean(key, value)?,
             // Accepted for compatibility; whet's thread count is --threads.
             "num_threads" | "n_jobs" | "nthread" | "verbose" | "verbosity" => {}
             _ => return Ok(false),

@@ -48,7 +48,7 @@ const PARTITION_PART_ROWS: usize = 8192;
 /// split's direction is a coin flip to a branch predictor.
 #[inline(always)]
 fn partition_part<B: Copy>(
-    column: &[B],
+    bins: Bins<B>,
     goes_left: impl Fn(B) -> bool,
     rows: &mut [u32],
     right: &mut [u32],
@@ -56,10 +56,10 @@ fn partition_part<B: Copy>(
     let (mut n_left, mut n_right) = (0, 0);
     for i in 0..rows.len() {
         if let Some(&ahead) = rows.get(i + PREFETCH_AHEAD) {
-            prefetch(column, ahead as usize);
+            prefetch(bins.data, bins.index(ahead));
         }
         let r = rows[i];
-        let left = goes_left(column[r as usize]);
+        let left = goes_left(bins.data[bins.index(r)]);
         // n_left <= i, so this never overwrites a row not yet read.
         rows[n_left] = r;
         right[n_right] = r;
@@ -67,6 +67,22 @@ fn partition_part<B: Copy>(
         n_right += usize::from(!left);
     }
     (n_left, n_right)
+}
+
+/// The split feature's bins: row `r`'s is `data[r * stride + offset]` (a column: stride 1;
+/// the row-major bins of a `BinLayout::RowsOnly` fit: stride the feature count).
+#[derive(Clone, Copy)]
+struct Bins<'a, B> {
+    data: &'a [B],
+    stride: usize,
+    offset: usize,
+}
+
+impl<B> Bins<'_, B> {
+    #[inline(always)]
+    fn index(&self, r: u32) -> usize {
+        r as usize * self.stride + self.offset
+    }
 }
 
 /// Moves the rows going left to the front of `rows`, keeping order on both sides; returns how
@@ -81,19 +97,35 @@ pub(super) fn partition_rows(
     match &binned.wide[split.feature] {
         Some(column) => {
             let table = left_table_wide(binned, split);
-            partition_by(column, |b: u16| table[usize::from(b)], rows, scratch)
+            let bins = Bins {
+                data: column.as_slice(),
+                stride: 1,
+                offset: 0,
+            };
+            partition_by(bins, |b: u16| table[usize::from(b)], rows, scratch)
         }
         None => {
             let table = left_table(binned, split);
-            let column = &binned.columns[split.feature];
-            partition_by(column, |b: u8| table[usize::from(b)], rows, scratch)
+            let bins = match binned.columns.get(split.feature) {
+                Some(column) => Bins {
+                    data: column.as_slice(),
+                    stride: 1,
+                    offset: 0,
+                },
+                None => Bins {
+                    data: binned.rows.as_slice(),
+                    stride: binned.n_features,
+                    offset: split.feature,
+                },
+            };
+            partition_by(bins, |b: u8| table[usize::from(b)], rows, scratch)
         }
     }
 }
 
 /// [`partition_rows`] by a column of bins and which of them go left.
 fn partition_by<B: Copy + Sync>(
-    column: &[B],
+    bins: Bins<B>,
     goes_left: impl Fn(B) -> bool + Sync,
     rows: &mut [u32],
     scratch: &mut Vec<u32>,
@@ -103,14 +135,14 @@ fn partition_by<B: Copy + Sync>(
     }
     let right = &mut scratch[..rows.len()];
     if rows.len() < 2 * PARTITION_PART_ROWS {
-        let (n_left, n_right) = partition_part(column, &goes_left, rows, right);
+        let (n_left, n_right) = partition_part(bins, &goes_left, rows, right);
         rows[n_left..].copy_from_slice(&right[..n_right]);
         return n_left;
     }
     let counts: Vec<(usize, usize)> = rows
         .par_chunks_mut(PARTITION_PART_ROWS)
         .zip(right.par_chunks_mut(PARTITION_PART_ROWS))
-        .map(|(part, right)| partition_part(column, &goes_left, part, right))
+        .map(|(part, right)| partition_part(bins, &goes_left, part, right))
         .collect();
     // Left rows move toward the front (never past rows still to be moved), right rows come
     // from the scratch parts.
@@ -159,7 +191,7 @@ mod tests {
         let col = &binned.columns[0];
         // A small leaf (sequential) and a large one (parallel parts), rows in leaf order.
         for len in [1000, n - 50] {
-            let mut rows: Vec<u32> = (0..n as u32).filter(|r| r % 7 != 3).take(len).collect();
+            let rows: Vec<u32> = (0..n as u32).filter(|r| r % 7 != 3).take(len).collect();
             let want_left: Vec<u32> = rows
                 .iter()
                 .copied()
@@ -170,11 +202,20 @@ mod tests {
                 .copied()
                 .filter(|&r| col[r as usize] > 20)
                 .collect();
-            let mut scratch = Vec::new();
-            let n_left = partition_rows(&binned, &split, &mut rows, &mut scratch);
-            assert_eq!(n_left, want_left.len());
-            assert_eq!(&rows[..n_left], &want_left[..]);
-            assert_eq!(&rows[n_left..], &want_right[..]);
+            // The same from the row-major bins alone (`BinLayout::RowsOnly`).
+            let rows_only = BinnedData::with_mappers_layout(
+                &x,
+                binned.mappers.clone(),
+                crate::binning::BinLayout::RowsOnly,
+            );
+            for binned in [&binned, &rows_only] {
+                let mut rows = rows.clone();
+                let mut scratch = Vec::new();
+                let n_left = partition_rows(binned, &split, &mut rows, &mut scratch);
+                assert_eq!(n_left, want_left.len());
+                assert_eq!(&rows[..n_left], &want_left[..]);
+                assert_eq!(&rows[n_left..], &want_right[..]);
+            }
         }
     }
 
