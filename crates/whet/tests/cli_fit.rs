@@ -288,3 +288,52 @@ fn a_linear_fit_that_stops_at_max_iter_says_so() {
     assert!(run("1"), "one pass cannot converge");
     assert!(!run("1000"), "the default budget converges on the example");
 }
+
+/// When two copies of the bins would crowd the memory available, `whet fit` keeps them once
+/// (`low_memory`), says so, and fits the model it fits with both; an explicit
+/// `low_memory=false` is the user's choice and is kept.
+#[test]
+fn a_fit_short_of_memory_keeps_its_bins_once_and_fits_the_same_model() {
+    let fit = |memory: Option<&str>, params: &[&str], name: &str| {
+        let out = tmp(name);
+        let mut cmd = whet();
+        if let Some(bytes) = memory {
+            cmd.env("WHET_MEMORY_AVAILABLE", bytes);
+        }
+        let o = cmd
+            .args(["fit"])
+            .arg(example())
+            .args(["--target", "churned", "--json", "--quiet"])
+            .args(["-p", "num_iterations=20"])
+            .args(params.iter().flat_map(|p| ["-p", p]))
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let model = whet_learn::model::Model::from_bytes(&std::fs::read(&out).unwrap(), "m");
+        (v, model.unwrap())
+    };
+    let notes = |v: &serde_json::Value| v["notes"].to_string();
+    let (plain, plain_model) = fit(None, &[], "mem-plain.whet");
+    assert!(!notes(&plain).contains("low_memory"), "{}", notes(&plain));
+    // A few kilobytes "available": far less than two copies of the example's bins need.
+    let (short, short_model) = fit(Some("20000"), &[], "mem-short.whet");
+    assert!(
+        notes(&short).contains("the bins are kept once (low_memory=true"),
+        "{}",
+        notes(&short)
+    );
+    let (asked, asked_model) = fit(None, &["low_memory=true"], "mem-asked.whet");
+    assert_eq!(short_model.predictor, asked_model.predictor);
+    assert_eq!(short["train_metrics"], plain["train_metrics"]);
+    assert_eq!(asked["train_metrics"], plain["train_metrics"]);
+    assert_ne!(
+        short_model.predictor, plain_model.predictor,
+        "low_memory is recorded"
+    );
+    let (kept, kept_model) = fit(Some("20000"), &["low_memory=false"], "mem-kept.whet");
+    assert!(!notes(&kept).contains("low_memory"), "{}", notes(&kept));
+    assert_eq!(kept_model.predictor, plain_model.predictor);
+}
