@@ -123,7 +123,7 @@ pub(super) fn partition_rows(
     }
 }
 
-/// [`partition_rows`] by a column of bins and which of them go left.
+/// [`partition_rows`] by the split feature's bins and which of them go left.
 fn partition_by<B: Copy + Sync>(
     bins: Bins<B>,
     goes_left: impl Fn(B) -> bool + Sync,
@@ -171,14 +171,16 @@ mod tests {
     fn partition_is_stable_and_matches_a_filter_sequential_or_parallel() {
         let n = 3 * PARTITION_PART_ROWS + 123;
         let mut rng = Rng::new(3);
-        let x = numeric_features(vec![
+        // The split feature between two others, so the row-major bytes are read at a stride.
+        let mut column = || -> Vec<f32> {
             (0..n)
                 .map(|_| (rng.next_f64() * 50.0).floor() as f32)
-                .collect(),
-        ]);
+                .collect()
+        };
+        let x = numeric_features(vec![column(), column(), column()]);
         let binned = BinnedData::fit(&x, 255).unwrap();
         let split = SplitInfo {
-            feature: 0,
+            feature: 1,
             gain: 1.0,
             threshold_bin: 20,
             default_left: false,
@@ -188,7 +190,7 @@ mod tests {
             left_output: 0.0,
             right_output: 0.0,
         };
-        let col = &binned.columns[0];
+        let col = &binned.columns[1];
         // A small leaf (sequential) and a large one (parallel parts), rows in leaf order.
         for len in [1000, n - 50] {
             let rows: Vec<u32> = (0..n as u32).filter(|r| r % 7 != 3).take(len).collect();
