@@ -34,7 +34,7 @@ mod lightgbm_text;
 
 use labelled::load_labelled;
 use whet_data::prep::{Feature, FeatureData, Features, Prep, PrepOptions};
-use whet_learn::binning::{BinLayout, BinnedData};
+use whet_learn::binning::BinnedData;
 use whet_learn::data::TrainSet;
 use whet_learn::gbdt::tree::{DenseRow, code_to_f32};
 use whet_learn::gbdt::{GbdtModel, GbdtParams, fit_gbdt, take_fit_profile};
@@ -163,20 +163,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             return Err(format!("WHET_GBDT_PARAMS: unknown parameter {k}").into());
         }
     }
-    let layout = if params.low_memory {
-        BinLayout::RowsOnly
-    } else {
-        BinLayout::RowsAndColumns
+    let bin = || {
+        BinnedData::fit_layout(
+            &x,
+            params.max_bin,
+            params.min_data_in_bin,
+            params.seed,
+            params.bin_layout(),
+        )
     };
     let rss_before_fit = memory::reset_peak();
     let started = Instant::now();
-    let binned = BinnedData::fit_layout(
-        &x,
-        params.max_bin,
-        params.min_data_in_bin,
-        params.seed,
-        layout,
-    )?;
+    let binned = bin()?;
     let bin_s = started.elapsed().as_secs_f64();
     let data = TrainSet {
         x: &x,
@@ -206,13 +204,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut runs = vec![fit_s];
         for _ in 0..more {
             let started = Instant::now();
-            let binned = BinnedData::fit_layout(
-                &x,
-                params.max_bin,
-                params.min_data_in_bin,
-                params.seed,
-                layout,
-            )?;
+            let binned = bin()?;
             std::hint::black_box(fit_gbdt(&data, &binned, None, &params)?);
             runs.push(started.elapsed().as_secs_f64());
         }

@@ -189,7 +189,7 @@ impl LearnerParams {
     /// The copies of the bins a tree learner's fit keeps (GBDT parameter `low_memory`).
     pub fn bin_layout(&self) -> crate::binning::BinLayout {
         match self {
-            LearnerParams::Tree(p) if p.low_memory => crate::binning::BinLayout::RowsOnly,
+            LearnerParams::Tree(p) => p.bin_layout(),
             _ => crate::binning::BinLayout::RowsAndColumns,
         }
     }

@@ -341,6 +341,15 @@ impl GbdtParams {
         Ok(true)
     }
 
+    /// The copies of the bins a fit with these parameters keeps (`low_memory`).
+    pub fn bin_layout(&self) -> crate::binning::BinLayout {
+        if self.low_memory {
+            crate::binning::BinLayout::RowsOnly
+        } else {
+            crate::binning::BinLayout::RowsAndColumns
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
         let check = |ok: bool, name: &str, value: String, reason: &str, hint: &str| {
             if ok {
