@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use whet_data::prep::{Feature, FeatureData, Features, MISSING_CODE, PrepOptions};
 
+use crate::data::Rows;
 use crate::error::{LearnError, Result};
 
 /// Rows sampled to choose bin boundaries (LightGBM's `bin_construct_sample_cnt` default).
@@ -621,14 +622,14 @@ impl BinnedData {
     /// for `seed` (see [`bin_sample_rows`]).
     pub fn categorical_bins_kept(
         &self,
-        rows: &[u32],
+        rows: Rows,
         max_bin: usize,
         min_data_in_bin: usize,
         seed: u64,
     ) -> Vec<Vec<u64>> {
         let sampled: Option<Vec<u32>> = bin_sample_rows(rows.len(), seed)
-            .map(|sample| sample.iter().map(|&i| rows[i as usize]).collect());
-        let rows = sampled.as_deref().unwrap_or(rows);
+            .map(|sample| sample.iter().map(|&i| rows.at(i as usize)).collect());
+        let rows = sampled.as_deref().map_or(rows, Rows::Listed);
         self.mappers
             .par_iter()
             .enumerate()
@@ -638,9 +639,7 @@ impl BinnedData {
                 }
                 let mut kept = vec![0u64; m.n_bins().div_ceil(64)];
                 let mut counts = vec![0usize; m.n_bins()];
-                for &r in rows {
-                    counts[self.bin(r as usize, f)] += 1;
-                }
+                rows.for_each(|r| counts[self.bin(r as usize, f)] += 1);
                 let missing = counts[m.missing_index()];
                 let nv = m.n_value_bins as usize;
                 let mut order: Vec<usize> = (0..nv).filter(|&b| counts[b] > 0).collect();

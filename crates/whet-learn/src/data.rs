@@ -1,5 +1,6 @@
 //! What learners take in and give back, and the checks every learner runs on what it takes in.
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use whet_data::Task;
 use whet_data::prep::{FeatureData, Features};
@@ -34,6 +35,110 @@ impl<'a> TrainSet<'a> {
     #[inline]
     pub fn weight_of(&self, row: usize) -> f64 {
         self.weight.map_or(1.0, |w| w[row])
+    }
+
+    /// This set's rows as indices into `x`: a listed subset, or every row of `x` in order
+    /// without a list (4 bytes a row less while a learner keeps them).
+    pub fn rows_of_x(&self) -> Rows<'a> {
+        self.rows.map_or(Rows::span(0, self.x.n_rows), Rows::Listed)
+    }
+}
+
+/// Row indices into a table, in order: consecutive rows (nothing stored) or a list.
+#[derive(Clone, Copy, Debug)]
+pub enum Rows<'a> {
+    Span { start: u32, end: u32 },
+    Listed(&'a [u32]),
+}
+
+impl<'a> Rows<'a> {
+    /// Rows `start..end`.
+    pub fn span(start: usize, end: usize) -> Rows<'a> {
+        let at = |i: usize| u32::try_from(i).unwrap_or(u32::MAX);
+        Rows::Span {
+            start: at(start),
+            end: at(end).max(at(start)),
+        }
+    }
+
+    pub fn len(self) -> usize {
+        match self {
+            Rows::Span { start, end } => (end - start) as usize,
+            Rows::Listed(rows) => rows.len(),
+        }
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+
+    /// The i-th row (i < len).
+    #[inline]
+    pub fn at(self, i: usize) -> u32 {
+        match self {
+            Rows::Span { start, .. } => start + i as u32,
+            Rows::Listed(rows) => rows[i],
+        }
+    }
+
+    /// Whether these are rows 0..n in order.
+    pub fn is_every(self, n: usize) -> bool {
+        match self {
+            Rows::Span { start, end } => start == 0 && end as usize == n,
+            Rows::Listed(rows) => {
+                rows.len() == n && rows.iter().enumerate().all(|(i, &r)| r as usize == i)
+            }
+        }
+    }
+
+    /// The i-th to the (j-1)-th row.
+    pub fn slice(self, i: usize, j: usize) -> Rows<'a> {
+        match self {
+            Rows::Span { start, .. } => Rows::span(start as usize + i, start as usize + j),
+            Rows::Listed(rows) => Rows::Listed(&rows[i..j]),
+        }
+    }
+
+    /// Calls `f` on every row in order; the loop is made once per kind, so a hot loop does
+    /// not branch on the kind per row.
+    #[inline]
+    pub fn for_each(self, mut f: impl FnMut(u32)) {
+        match self {
+            Rows::Span { start, end } => (start..end).for_each(f),
+            Rows::Listed(rows) => rows.iter().for_each(|&r| f(r)),
+        }
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = u32> + 'a {
+        (0..self.len()).map(move |i| self.at(i))
+    }
+
+    pub fn to_vec(self) -> Vec<u32> {
+        let mut rows = Vec::with_capacity(self.len());
+        self.extend_into(&mut rows);
+        rows
+    }
+
+    pub fn extend_into(self, out: &mut Vec<u32>) {
+        match self {
+            Rows::Span { start, end } => out.extend(start..end),
+            Rows::Listed(rows) => out.extend_from_slice(rows),
+        }
+    }
+
+    /// Consecutive parts of `size` rows (the last may be shorter), for parallel work whose
+    /// results are combined in part order.
+    pub fn par_chunks(self, size: usize) -> impl IndexedParallelIterator<Item = Rows<'a>> + 'a {
+        let size = size.max(1);
+        let len = self.len();
+        (0..len.div_ceil(size))
+            .into_par_iter()
+            .map(move |c| self.slice(c * size, ((c + 1) * size).min(len)))
+    }
+
+    /// Every row, in parallel, in order.
+    pub fn par_iter(self) -> impl IndexedParallelIterator<Item = u32> + 'a {
+        (0..self.len()).into_par_iter().map(move |i| self.at(i))
     }
 }
 
@@ -192,5 +297,35 @@ impl Predictions {
                 })
                 .collect()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Consecutive rows behave as the same rows listed, whole and in parts.
+    #[test]
+    fn a_span_of_rows_is_its_list() {
+        let listed: Vec<u32> = (7..7 + 1000).collect();
+        let (span, list) = (Rows::span(7, 1007), Rows::Listed(&listed));
+        let every: Vec<u32> = (0..1000).collect();
+        assert!(Rows::span(0, 1000).is_every(1000) && Rows::Listed(&every).is_every(1000));
+        assert!(!span.is_every(1000) && !list.is_every(1000) && !Rows::span(0, 999).is_every(1000));
+        for rows in [span, list] {
+            assert_eq!(rows.len(), 1000);
+            assert_eq!(rows.to_vec(), listed);
+            assert_eq!(rows.iter().collect::<Vec<_>>(), listed);
+            assert_eq!(rows.par_iter().collect::<Vec<_>>(), listed);
+            let mut seen = Vec::new();
+            rows.for_each(|r| seen.push(r));
+            assert_eq!(seen, listed);
+            assert_eq!(rows.slice(10, 13).to_vec(), [17, 18, 19]);
+            let parts: Vec<Vec<u32>> = rows.par_chunks(300).map(Rows::to_vec).collect();
+            let lens: Vec<usize> = parts.iter().map(Vec::len).collect();
+            assert_eq!(lens, [300, 300, 300, 100]);
+            assert_eq!(parts.concat(), listed);
+        }
+        assert!(Rows::span(5, 3).is_empty());
     }
 }

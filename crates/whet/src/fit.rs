@@ -145,7 +145,8 @@ fn prepare(
 /// Whether a tree fit of `rows` × `features` should keep its bins once (GBDT parameter
 /// `low_memory`) because with two copies it would leave less than a fifth of the `available`
 /// bytes free: the bins twice, and per row and output a gradient pair and a score (16 bytes),
-/// and per row three row lists (12 bytes).
+/// and per row up to three row lists (a bagging sample, a tree's rows and the partition's
+/// scratch: 12 bytes).
 fn bins_kept_once(rows: u64, features: u64, outputs: u64, available: u64) -> bool {
     let two_copies = rows
         .saturating_mul(features)

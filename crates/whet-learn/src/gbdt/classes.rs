@@ -841,7 +841,6 @@ mod tests {
     use crate::gbdt::{GbdtModel, fit_gbdt};
 
     fn ctx<'a>(binned: &'a BinnedData, p: &'a GbdtParams) -> Ctx<'a> {
-        let rows: Vec<u32> = (0..binned.n_rows as u32).collect();
         Ctx {
             binned,
             pool: HistPool::new(binned.hist_len),
@@ -849,7 +848,12 @@ mod tests {
             monotone: &[],
             has_monotone: false,
             extra_trees: p.extra_trees || p.boosting == Boosting::Et,
-            cat_kept: binned.categorical_bins_kept(&rows, p.max_bin, p.min_data_in_bin, p.seed),
+            cat_kept: binned.categorical_bins_kept(
+                crate::data::Rows::span(0, binned.n_rows),
+                p.max_bin,
+                p.min_data_in_bin,
+                p.seed,
+            ),
         }
     }
 

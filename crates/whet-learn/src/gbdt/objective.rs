@@ -5,7 +5,7 @@ use rayon::prelude::*;
 
 use super::params::Objective;
 use super::{K_EPSILON, LOSS_CHUNK_ROWS};
-use crate::data::TrainSet;
+use crate::data::{Rows, TrainSet};
 
 /// Each row's weight. Unit weights are not stored: at 10M rows a vector of ones would take
 /// 80 MB, as much as the gradients. A product with 1.0 is exact, so both forms fit the same
@@ -96,7 +96,7 @@ impl ObjectiveState {
         y: &[f64],
         weights: Weights,
         score: &[f64],
-        rows: &[u32],
+        rows: Rows,
         gh: &mut [Vec<[f32; 2]>],
     ) {
         let k_out = self.n_outputs;
@@ -105,7 +105,7 @@ impl ObjectiveState {
                 let factor = k_out as f64 / (k_out as f64 - 1.0);
                 let values: Vec<[f32; 2]> = rows
                     .par_iter()
-                    .flat_map_iter(|&r| {
+                    .flat_map_iter(|r| {
                         let r = r as usize;
                         let s = &score[r * k_out..(r + 1) * k_out];
                         let max = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -123,15 +123,13 @@ impl ObjectiveState {
                         })
                     })
                     .collect();
-                for (i, &r) in rows.iter().enumerate() {
+                for (i, r) in rows.iter().enumerate() {
                     for (k, g) in gh.iter_mut().enumerate() {
                         g[r as usize] = values[i * k_out + k];
                     }
                 }
             }
-            _ if rows.len() == gh[0].len()
-                && rows.iter().enumerate().all(|(i, &r)| r as usize == i) =>
-            {
+            _ if rows.is_every(gh[0].len()) => {
                 // Every row, in order (no subset of rows): written in place, without the
                 // gathered copy and the scatter a subset needs.
                 gh[0]
@@ -142,13 +140,13 @@ impl ObjectiveState {
             _ => {
                 let values: Vec<[f32; 2]> = rows
                     .par_iter()
-                    .map(|&r| {
+                    .map(|r| {
                         let r = r as usize;
                         self.grad_hess(score[r], y[r], weights.of(r))
                     })
                     .collect();
                 let g = &mut gh[0];
-                for (&r, v) in rows.iter().zip(values) {
+                for (r, v) in rows.iter().zip(values) {
                     g[r as usize] = v;
                 }
             }
@@ -171,10 +169,22 @@ impl ObjectiveState {
             .par_chunks(LOSS_CHUNK_ROWS)
             .map(|chunk| self.loss_sum(y, weights, score, chunk.iter().map(&index)))
             .collect();
-        let (total, sw) = parts
-            .into_iter()
-            .fold((0.0, 0.0), |(t, w), (a, b)| (t + a, w + b));
-        if sw > 0.0 { total / sw } else { f64::NAN }
+        mean_of_parts(parts)
+    }
+
+    /// [`Self::loss`] over the rows of a training table: the same parts, so the same sum.
+    pub(super) fn loss_of_rows(
+        &self,
+        y: &[f64],
+        weights: Weights,
+        score: &[f64],
+        rows: Rows,
+    ) -> f64 {
+        let parts: Vec<(f64, f64)> = rows
+            .par_chunks(LOSS_CHUNK_ROWS)
+            .map(|chunk| self.loss_sum(y, weights, score, chunk.iter().map(|r| r as usize)))
+            .collect();
+        mean_of_parts(parts)
     }
 
     fn loss_sum(
@@ -274,6 +284,14 @@ pub(super) fn shares_to_probabilities(raw: &mut [f64], n_outputs: usize) {
             };
         }
     }
+}
+
+/// The weighted mean from (loss sum, weight sum) parts, added in part order.
+fn mean_of_parts(parts: Vec<(f64, f64)>) -> f64 {
+    let (total, sw) = parts
+        .into_iter()
+        .fold((0.0, 0.0), |(t, w), (a, b)| (t + a, w + b));
+    if sw > 0.0 { total / sw } else { f64::NAN }
 }
 
 /// Weighted mean log loss of averaged class shares (probabilities clamped away from 0 and 1).

@@ -870,9 +870,13 @@ mod tests {
                 }],
             };
             let b = BinnedData::fit(&x, 255).unwrap();
-            let rows: Vec<u32> = (0..x.n_rows as u32).collect();
             let k = b
-                .categorical_bins_kept(&rows, 255, crate::binning::MIN_DATA_IN_BIN, 0)
+                .categorical_bins_kept(
+                    crate::data::Rows::span(0, x.n_rows),
+                    255,
+                    crate::binning::MIN_DATA_IN_BIN,
+                    0,
+                )
                 .swap_remove(0);
             (0..256usize)
                 .filter(|&c| has_bit(&k, c))

@@ -59,8 +59,7 @@ fn levels_past_255_get_bins_of_their_own_and_the_trees_split_them() {
     assert!(binned.columns[0].iter().all(|&b| b == 0));
     assert!(binned.wide[1].is_none() && !binned.mappers[1].is_wide());
     // Levels are kept, past 255 too, until they cover 99% of the rows (the rarest ~1% go).
-    let rows: Vec<u32> = (0..x.n_rows as u32).collect();
-    let kept = &binned.categorical_bins_kept(&rows, 255, 3, 0)[0];
+    let kept = &binned.categorical_bins_kept(crate::data::Rows::span(0, x.n_rows), 255, 3, 0)[0];
     assert_eq!(kept.len(), 701usize.div_ceil(64));
     let n_kept: u32 = kept.iter().map(|w| w.count_ones()).sum();
     assert!((680..700).contains(&n_kept), "{n_kept}");
