@@ -1305,6 +1305,34 @@ mod tests {
         assert!(a.trials.iter().any(|t| t.portfolio.is_none()));
     }
 
+    /// A study short of memory bins row-major only (`BinLayout::RowsOnly`): every tree trial,
+    /// the ensemble and the final model must be the ones of both copies.
+    #[test]
+    fn bins_kept_only_by_rows_give_the_same_search() {
+        let (x, y) = binary_data();
+        let run = |layout| {
+            let binned = BinnedData::fit_layout(&x, 255, 3, 0, layout).unwrap();
+            let problem = binary_problem(&x, &y, &binned);
+            let plan = plan_folds(Task::Binary, &y, 2, 4, 5).unwrap();
+            let options = auc_options(18, 5, FinalMode::Auto);
+            search(&problem, &plan, &options, &mut crate::events::NoObserver).unwrap()
+        };
+        let (both, rows_only) = (
+            run(whet_learn::binning::BinLayout::RowsAndColumns),
+            run(whet_learn::binning::BinLayout::RowsOnly),
+        );
+        let key = |r: &SearchResult| {
+            r.trials
+                .iter()
+                .map(|t| (t.learner, t.params.clone(), t.cv_score.to_bits()))
+                .collect::<Vec<_>>()
+        };
+        assert!(both.trials.iter().any(|t| t.learner.is_tree()));
+        assert_eq!(key(&both), key(&rows_only));
+        assert_eq!(both.cv_score.to_bits(), rows_only.cv_score.to_bits());
+        assert_eq!(both.predictor.predict(&x), rows_only.predictor.predict(&x));
+    }
+
     #[test]
     fn the_ensemble_is_used_only_when_it_beats_the_best_trial_out_of_fold() {
         let r = run(12, 1);

@@ -19,7 +19,7 @@ use whet_data::profile::{Profile, ProfileOptions, TargetMissing, WarningKind, pr
 use whet_data::reference::ReferenceProfile;
 use whet_data::split::{holdout, stratified_holdout};
 use whet_data::{Table, Task, TypeHint, ValueType};
-use whet_learn::binning::BinnedData;
+use whet_learn::binning::{BinLayout, BinnedData, MIN_DATA_IN_BIN};
 use whet_learn::metrics::{Metric, evaluate_all};
 use whet_learn::model::{Metadata, Model};
 use whet_learn::output::prediction_references;
@@ -31,7 +31,7 @@ use crate::expense::{
     DEFAULT_MAX_BIN, EXPENSIVE_FOLDS, EXPENSIVE_MAX_BIN, Shape, Triage, kfold_train_rows,
 };
 use crate::finalize::{FinalMode, FinalStrategy};
-use crate::memory::{available_bytes, estimate_training_bytes, human_bytes};
+use crate::memory::{available_bytes, bins_kept_once, estimate_training_bytes, human_bytes};
 use crate::plan::{CvPlan, PlanRequest, plan_validation};
 use crate::remote::FoldExecutor;
 use crate::report::StudyReport;
@@ -153,6 +153,38 @@ pub fn check_memory(data_name: &str, file_bytes: u64, compressed: bool) -> Resul
         });
     }
     Ok(())
+}
+
+/// How the study keeps its tree learners' bins: once (row-major only; the same models, a
+/// slower partition) when two copies and the fits running at once (one per thread) would
+/// crowd the memory `available` after loading, as `whet fit` decides for one fit; noted when so.
+fn bin_layout(
+    x: &Features,
+    task: Task,
+    n_classes: usize,
+    fits_at_once: u64,
+    available: Option<u64>,
+    notes: &mut Vec<String>,
+) -> BinLayout {
+    let outputs = if task == Task::Multiclass {
+        n_classes
+    } else {
+        1
+    };
+    let (rows, features) = (x.n_rows as u64, x.columns.len() as u64);
+    match available {
+        Some(available)
+            if bins_kept_once(rows, features, outputs as u64, fits_at_once, available) =>
+        {
+            notes.push(format!(
+                "the tree learners' bins are kept once (the same models, slower fits): two copies of {} and {fits_at_once} fits at once would not leave a fifth of the {} of memory available free",
+                human_bytes(rows * features),
+                human_bytes(available),
+            ));
+            BinLayout::RowsOnly
+        }
+        _ => BinLayout::RowsAndColumns,
+    }
 }
 
 /// A study ready to run: the data prepared, the task, metric and validation plan settled.
@@ -382,11 +414,22 @@ impl Study {
             None => None,
         };
         let trees = spec.learners.iter().any(|l| l.is_tree());
-        let mut binned = if trees {
-            Some(BinnedData::fit(
+        let layout = if trees {
+            let fits_at_once = rayon::current_num_threads() as u64;
+            bin_layout(
                 &x,
-                spec.max_bin.unwrap_or(DEFAULT_MAX_BIN),
-            )?)
+                task,
+                n_classes,
+                fits_at_once,
+                available_bytes(),
+                &mut notes,
+            )
+        } else {
+            BinLayout::RowsAndColumns
+        };
+        let bin = |max_bin| BinnedData::fit_layout(&x, max_bin, MIN_DATA_IN_BIN, 0, layout);
+        let mut binned = if trees {
+            Some(bin(spec.max_bin.unwrap_or(DEFAULT_MAX_BIN))?)
         } else {
             None
         };
@@ -395,7 +438,7 @@ impl Study {
         {
             spec.folds = Some(cheaper.folds);
             if cheaper.max_bin != DEFAULT_MAX_BIN {
-                binned = Some(BinnedData::fit(&x, cheaper.max_bin)?);
+                binned = Some(bin(cheaper.max_bin)?);
             }
             spec.max_bin = Some(cheaper.max_bin);
         }
@@ -853,6 +896,43 @@ mod tests {
         let mut spec = StudySpec::new("t", "y");
         spec.budget = StudyBudget::new(Instant::now(), Some(Duration::from_secs(seconds)), None);
         spec
+    }
+
+    /// A study short of memory keeps its bins once and says so; with enough, or unknown
+    /// memory, both copies and no note. Counted per class and per fit running at once.
+    #[test]
+    fn a_study_short_of_memory_keeps_its_bins_once() {
+        let x = Features {
+            n_rows: 100_000,
+            columns: (0..20)
+                .map(|f| Feature {
+                    name: format!("x{f}"),
+                    data: FeatureData::Numeric(Vec::new()),
+                })
+                .collect(),
+        };
+        // Two copies: 4 MB; a fit of one output 2.8 MB, of 10 classes 17.2 MB.
+        let layout = |task, classes, fits, available| {
+            let mut notes = Vec::new();
+            let layout = bin_layout(&x, task, classes, fits, available, &mut notes);
+            (layout, notes)
+        };
+        let (plenty, notes) = layout(Task::Binary, 2, 2, Some(1 << 30));
+        assert_eq!((plenty, notes.len()), (BinLayout::RowsAndColumns, 0));
+        let (unknown, notes) = layout(Task::Binary, 2, 2, None);
+        assert_eq!((unknown, notes.len()), (BinLayout::RowsAndColumns, 0));
+        let (short, notes) = layout(Task::Binary, 2, 2, Some(10_000_000));
+        assert_eq!(short, BinLayout::RowsOnly);
+        assert!(notes[0].contains("bins are kept once"), "{notes:?}");
+        assert!(notes[0].contains("2 fits at once"), "{notes:?}");
+        assert_eq!(
+            layout(Task::Binary, 2, 1, Some(10_000_000)).0,
+            BinLayout::RowsAndColumns
+        );
+        assert_eq!(
+            layout(Task::Multiclass, 10, 1, Some(25_000_000)).0,
+            BinLayout::RowsOnly
+        );
     }
 
     #[test]

@@ -142,19 +142,6 @@ fn prepare(
     })
 }
 
-/// Whether a tree fit of `rows` × `features` should keep its bins once (GBDT parameter
-/// `low_memory`) because with two copies it would leave less than a fifth of the `available`
-/// bytes free: the bins twice, and per row and output a gradient pair and a score (16 bytes),
-/// and per row up to three row lists (a bagging sample, a tree's rows and the partition's
-/// scratch: 12 bytes).
-fn bins_kept_once(rows: u64, features: u64, outputs: u64, available: u64) -> bool {
-    let two_copies = rows
-        .saturating_mul(features)
-        .saturating_mul(2)
-        .saturating_add(rows.saturating_mul(outputs.saturating_mul(16).saturating_add(12)));
-    two_copies > available / 5 * 4
-}
-
 pub fn cmd_fit(args: &FitArgs, quiet: bool) -> Result<()> {
     let mut notes = Vec::new();
     let table = load_table(&args.data, &args.read, quiet, false)?;
@@ -273,7 +260,7 @@ pub fn cmd_fit(args: &FitArgs, quiet: bool) -> Result<()> {
             1
         };
         let (rows, features) = (x.n_rows as u64, x.columns.len() as u64);
-        if bins_kept_once(rows, features, outputs as u64, available) {
+        if whet_automl::memory::bins_kept_once(rows, features, outputs as u64, 1, available) {
             params.set("low_memory", "true")?;
             shown_params.insert("low_memory".to_string(), "true".to_string());
             notes.push(format!(
@@ -459,23 +446,5 @@ fn print_report(r: &FitReport) {
     }
     for n in &r.notes {
         println!("note: {n}");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::bins_kept_once;
-
-    #[test]
-    fn bins_are_kept_once_only_when_two_copies_would_crowd_memory() {
-        // 10M rows × 28, one output: 560 MB of bins and 280 MB of other buffers.
-        let (rows, features) = (10_000_000, 28);
-        assert!(!bins_kept_once(rows, features, 1, 24 << 30));
-        assert!(!bins_kept_once(rows, features, 1, 1_050_000_000));
-        assert!(bins_kept_once(rows, features, 1, 1_049_000_000));
-        // More outputs, more gradients and scores.
-        assert!(bins_kept_once(rows, features, 10, 2 << 30));
-        assert!(!bins_kept_once(0, features, 1, 0));
-        assert!(bins_kept_once(u64::MAX, u64::MAX, u64::MAX, u64::MAX));
     }
 }
