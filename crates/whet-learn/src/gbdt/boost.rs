@@ -294,9 +294,11 @@ fn add_leaf_values_and_gradients(
     });
     let leaf_of_row: &[u8] = leaf_of_row;
     let (scores, grads) = (SharedRows(score.as_mut_ptr()), SharedRows(gh.as_mut_ptr()));
-    let update = |chunk: Rows| {
-        chunk.for_each(|r| {
-            let r = r as usize;
+    // A macro, not a closure: a closure called from the two loops below was compiled as a
+    // function call per row (8% of a 500-round fit on 300k rows).
+    macro_rules! update_row {
+        ($r:expr) => {{
+            let r = $r as usize;
             assert!(r < n_all, "row {r} outside the scores");
             // SAFETY: `r` is in bounds (checked above) of `score` and `gh` (equal lengths),
             // both borrowed mutably throughout; `rows` holds each row once and the chunks are
@@ -306,7 +308,11 @@ fn add_leaf_values_and_gradients(
                 *s += leaf_value[leaf_of_row[r] as usize];
                 *grads.at(r) = obj.grad_hess(*s, y[r], weights.of(r));
             }
-        });
+        }};
+    }
+    let update = |chunk: Rows| match chunk {
+        Rows::Span { start, end } => (start..end).for_each(|r| update_row!(r)),
+        Rows::Listed(rows) => rows.iter().for_each(|&r| update_row!(r)),
     };
     if rows.len() < 2 * SCORE_CHUNK_ROWS || rayon::current_num_threads() == 1 {
         update(rows);
