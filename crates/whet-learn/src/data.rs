@@ -99,8 +99,9 @@ impl<'a> Rows<'a> {
         }
     }
 
-    /// Calls `f` on every row in order; the loop is made once per kind, so a hot loop does
-    /// not branch on the kind per row.
+    /// Calls `f` on every row in order, in a loop per kind (no branch on the kind per row).
+    /// `f` appears in both loops, so the compiler may call a large `f` per row instead of
+    /// inlining it twice: a hot loop with a large body matches on the kind itself.
     #[inline]
     pub fn for_each(self, mut f: impl FnMut(u32)) {
         match self {
