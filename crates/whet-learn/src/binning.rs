@@ -675,9 +675,6 @@ mod tests {
     use super::*;
     use whet_data::prep::Feature;
 
-    /// Mappers that claim fewer bins than their bounds give (as a crafted model file could)
-    /// still make bytes below each feature's bin count, the invariant the histogram loop's
-    /// unchecked additions rest on: the bytes past it become the missing bin.
     /// The row-major bins made stretch by stretch without columns are the bins made from the
     /// columns: numeric with missing values, categorical, and wide features, on a row count
     /// that leaves a short last stretch; `bin` reads either layout.
@@ -734,6 +731,9 @@ mod tests {
         }
     }
 
+    /// Mappers that claim fewer bins than their bounds give (as a crafted model file could)
+    /// still make bytes below each feature's bin count, the invariant the histogram loop's
+    /// unchecked additions rest on: the bytes past it become the missing bin.
     #[test]
     fn bytes_stay_below_the_bin_count_of_inconsistent_mappers() {
         let x = Features {
