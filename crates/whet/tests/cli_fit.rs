@@ -39,6 +39,7 @@ fn fit_reports_metrics_and_writes_model() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["task"], "binary");
     assert!(v["fit_seconds"].as_f64().unwrap() > 0.0);
+    assert!(v["test_predict_seconds"].as_f64().unwrap() > 0.0);
     let auc = v["test_metrics"]["roc_auc"].as_f64().unwrap();
     assert!(auc > 0.9 && auc <= 1.0, "{auc}");
     assert_eq!(v["iterations"], 30);
