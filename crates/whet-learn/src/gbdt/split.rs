@@ -137,6 +137,23 @@ enum LeftCut {
     Sorted { reverse: bool, len: usize },
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Tests turn the AVX2 split scan off on their thread to check the portable one.
+    static PORTABLE_SCAN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the threshold scan runs its AVX2 build (see `Ctx::scan_thresholds_dispatch`).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn scan_uses_avx2() -> bool {
+    #[cfg(test)]
+    if PORTABLE_SCAN.with(std::cell::Cell::get) {
+        return false;
+    }
+    std::arch::is_x86_feature_detected!("avx2")
+}
+
 pub(super) struct Ctx<'a> {
     pub(super) binned: &'a BinnedData,
     pub(super) pool: HistPool,
@@ -368,7 +385,7 @@ impl Ctx<'_> {
         let bins = &bins[..m];
         SCAN_BUFFERS
             .with_borrow_mut(|(sums, gains)| {
-                self.scan_thresholds(
+                self.scan_thresholds_dispatch(
                     h,
                     bins,
                     &mut sums[..m],
@@ -398,8 +415,53 @@ impl Ctx<'_> {
     /// The best threshold among the occupied `bins` of `h` for each missing-value direction:
     /// ((its index in `bins`, its gain), whether missing values go left, the left sums).
     /// `sums` and `gains` (as long as `bins`) are scratch space, written before they are read.
+    /// [`Self::scan_thresholds`], compiled for AVX2 when the CPU has it. The gains pass is
+    /// two divisions a threshold, and a many-class fit is mostly this scan: four f64 lanes
+    /// instead of SSE2's two took a 32-class fit from 2.4–2.8 s to 1.9–2.3 s. The binary
+    /// stays portable (x86-64 baseline); vector lanes round as scalar code does, and Rust
+    /// never fuses a multiply and an add, so both paths give the same bits.
     #[allow(clippy::too_many_arguments)]
     #[inline]
+    fn scan_thresholds_dispatch(
+        &self,
+        h: &[[f64; 2]],
+        bins: &[u8],
+        sums: &mut [[f64; 4]],
+        gains: &mut [f64],
+        leaf: &Leaf,
+        miss: [f64; 3],
+        directions: &[bool],
+    ) -> Option<((usize, f64), bool, [f64; 3])> {
+        #[cfg(target_arch = "x86_64")]
+        if scan_uses_avx2() {
+            // SAFETY: the CPU has AVX2 (`scan_uses_avx2`).
+            return unsafe {
+                self.scan_thresholds_avx2(h, bins, sums, gains, leaf, miss, directions)
+            };
+        }
+        self.scan_thresholds(h, bins, sums, gains, leaf, miss, directions)
+    }
+
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx2")]
+    unsafe fn scan_thresholds_avx2(
+        &self,
+        h: &[[f64; 2]],
+        bins: &[u8],
+        sums: &mut [[f64; 4]],
+        gains: &mut [f64],
+        leaf: &Leaf,
+        miss: [f64; 3],
+        directions: &[bool],
+    ) -> Option<((usize, f64), bool, [f64; 3])> {
+        self.scan_thresholds(h, bins, sums, gains, leaf, miss, directions)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn scan_thresholds(
         &self,
         h: &[[f64; 2]],
@@ -1013,6 +1075,25 @@ mod tests {
                 parent: None,
             };
             let got = ctx.numeric_split(0, &h, None, &leaf, mapper, &mut rng.clone());
+            // The portable scan gives the same bits as the AVX2 one (where the CPU has it).
+            PORTABLE_SCAN.with(|p| p.set(true));
+            let portable = ctx.numeric_split(0, &h, None, &leaf, mapper, &mut rng.clone());
+            PORTABLE_SCAN.with(|p| p.set(false));
+            let bits = |s: &Option<SplitInfo>| {
+                s.as_ref().map(|s| {
+                    (
+                        s.gain.to_bits(),
+                        s.threshold_bin,
+                        s.default_left,
+                        s.left.map(f64::to_bits),
+                    )
+                })
+            };
+            assert_eq!(
+                bits(&portable),
+                bits(&got),
+                "case {case}: the portable scan"
+            );
             // The same histogram made sparse: stale values outside its marked bins.
             let stale: Vec<[f64; 2]> = h
                 .iter()
