@@ -151,7 +151,7 @@ thread_local! {
     static PORTABLE_SCAN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Whether the threshold scan runs its AVX2 build (see `Ctx::scan_thresholds_dispatch`).
+/// Whether the threshold scan runs its AVX2 build (see `Ctx::scan_thresholds_avx2`).
 #[cfg(target_arch = "x86_64")]
 #[inline]
 fn scan_uses_avx2() -> bool {
@@ -393,15 +393,15 @@ impl Ctx<'_> {
         let bins = &bins[..m];
         SCAN_BUFFERS
             .with_borrow_mut(|(sums, gains)| {
-                self.scan_thresholds_dispatch(
-                    h,
-                    bins,
-                    &mut sums[..m],
-                    &mut gains[..m],
-                    leaf,
-                    miss,
-                    directions,
-                )
+                let (sums, gains) = (&mut sums[..m], &mut gains[..m]);
+                #[cfg(target_arch = "x86_64")]
+                if scan_uses_avx2() {
+                    // SAFETY: the CPU has AVX2 (`scan_uses_avx2`).
+                    return unsafe {
+                        self.scan_thresholds_avx2(h, bins, sums, gains, leaf, miss, directions)
+                    };
+                }
+                self.scan_thresholds::<false>(h, bins, sums, gains, leaf, miss, directions)
             })
             .map(|((j, gain), miss_left, left)| {
                 let right = [total[0] - left[0], total[1] - left[1], total[2] - left[2]];
@@ -425,28 +425,7 @@ impl Ctx<'_> {
     /// instead of SSE2's two took a 32-class fit from 2.4–2.8 s to 1.9–2.3 s. The binary
     /// stays portable (x86-64 baseline); vector lanes round as scalar code does, and Rust
     /// never fuses a multiply and an add, so both paths give the same bits.
-    #[allow(clippy::too_many_arguments)]
-    #[inline]
-    fn scan_thresholds_dispatch(
-        &self,
-        h: &[[f64; 2]],
-        bins: &[u8],
-        sums: &mut [[f64; 4]],
-        gains: &mut [f64],
-        leaf: &Leaf,
-        miss: [f64; 3],
-        directions: &[bool],
-    ) -> Option<((usize, f64), bool, [f64; 3])> {
-        #[cfg(target_arch = "x86_64")]
-        if scan_uses_avx2() {
-            // SAFETY: the CPU has AVX2 (`scan_uses_avx2`).
-            return unsafe {
-                self.scan_thresholds_avx2(h, bins, sums, gains, leaf, miss, directions)
-            };
-        }
-        self.scan_thresholds::<false>(h, bins, sums, gains, leaf, miss, directions)
-    }
-
+    ///
     /// # Safety
     /// The CPU must have AVX2.
     #[cfg(target_arch = "x86_64")]
