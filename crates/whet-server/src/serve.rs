@@ -106,6 +106,9 @@ fn router(state: AppState, config: &ServerConfig) -> Router {
         ))
         .layer(DefaultBodyLimit::max(config.max_request_bytes))
         .layer(middleware::from_fn(compress_json))
+        .layer(middleware::from_fn(
+            crate::unread_body::finish_unread_bodies,
+        ))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
 }

@@ -459,6 +459,110 @@ fn tokens_and_roles_are_enforced_and_writes_are_audited() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// One HTTP/1.1 exchange on a kept-alive connection: the head, and after `pause` the body, as
+/// clients write them (two writes); returns the answer's status line and headers, its body read.
+fn exchange(
+    conn: &mut std::net::TcpStream,
+    head: &str,
+    body: &[u8],
+    pause: Duration,
+) -> std::io::Result<(String, Vec<String>)> {
+    use std::io::{Read, Write};
+    conn.write_all(head.as_bytes())?;
+    if !body.is_empty() {
+        std::thread::sleep(pause);
+        conn.write_all(body)?;
+    }
+    let mut reader = BufReader::new(conn.try_clone()?);
+    let mut status = String::new();
+    if reader.read_line(&mut status)? == 0 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "the server closed the connection without an answer",
+        ));
+    }
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line)?;
+        let line = line.trim_end().to_ascii_lowercase();
+        if line.is_empty() {
+            break;
+        }
+        headers.push(line);
+    }
+    let length = headers
+        .iter()
+        .find_map(|h| h.strip_prefix("content-length:"))
+        .and_then(|n| n.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut answer = vec![0; length];
+    reader.read_exact(&mut answer)?;
+    Ok((status.trim_end().to_string(), headers))
+}
+
+/// Sends a request whose body arrives well after its head, then a second request on the same
+/// connection, three times: an answer sent on the head alone would leave the body unread, and
+/// the connection would close under the next request.
+fn assert_connection_survives(addr: &str, path: &str, status: &str) {
+    let body = br#"{"name":"x"}"#;
+    let post = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let get = format!(
+        "GET /api/2.0/mlflow/experiments/get?experiment_id=0 HTTP/1.1\r\nHost: {addr}\r\n\r\n"
+    );
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    for round in 0..3 {
+        let (answer, headers) =
+            exchange(&mut conn, &post, body, Duration::from_millis(300)).unwrap();
+        assert!(answer.contains(status), "{path}, round {round}: {answer}");
+        assert!(
+            !headers.contains(&"connection: close".to_string()),
+            "{headers:?}"
+        );
+        exchange(&mut conn, &get, b"", Duration::ZERO).unwrap_or_else(|e| {
+            panic!("{path}, round {round}: the next request on the connection: {e}")
+        });
+    }
+}
+
+#[test]
+fn a_request_answered_before_its_body_was_read_leaves_the_connection_usable() {
+    let dir = fresh_dir("unread-open");
+    let s = Server::start(&dir, &[]);
+    let addr = s.url.trim_start_matches("http://").to_string();
+    assert_connection_survives(&addr, "/api/2.0/mlflow/no-such-endpoint", " 404 ");
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let dir = fresh_dir("unread-auth");
+    let s = Server::start(&dir, &["--auth", "on"]);
+    let addr = s.url.trim_start_matches("http://").to_string();
+    assert_connection_survives(&addr, "/api/2.0/mlflow/experiments/create", " 401 ");
+    // A body too big to read for a refusal is left unread, and the answer says so.
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let upload = format!(
+        "PUT /api/2.0/mlflow-artifacts/artifacts/0/r/artifacts/big.bin HTTP/1.1\r\n\
+         Host: {addr}\r\nContent-Length: {}\r\n\r\n",
+        64 << 20
+    );
+    let (status, headers) = exchange(&mut conn, &upload, b"", Duration::ZERO).unwrap();
+    assert!(status.contains(" 401 "), "{status}");
+    assert!(
+        headers.contains(&"connection: close".to_string()),
+        "{headers:?}"
+    );
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn base64_encode(s: &str) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let bytes = s.as_bytes();
