@@ -252,7 +252,7 @@ pub fn run(
         let app = router(Arc::clone(&state));
         ready(bound);
         axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown(whet_http::shutdown_signal())
             .await?;
         tracing::info!("stopped: requests in flight finished");
         Ok(())
@@ -388,6 +388,7 @@ fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics_text))
         .route("/drift", get(drift_json))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn(whet_http::finish_unread_bodies))
         .layer(middleware::from_fn_with_state(Arc::clone(&state), observe))
         .with_state(state)
 }
@@ -781,26 +782,5 @@ async fn drift_json(State(state): State<AppState>) -> Response {
             })),
         )
             .into_response(),
-    }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => tracing::info!("SIGINT: draining requests in flight"),
-        _ = terminate => tracing::info!("SIGTERM: draining requests in flight"),
     }
 }

@@ -20,7 +20,6 @@ mod mlflow;
 mod serve;
 mod state;
 mod ui;
-mod unread_body;
 mod whet_api;
 
 pub use config::{AuthMode, ServerConfig};

@@ -76,7 +76,7 @@ pub fn run(config: ServerConfig, ready: impl FnOnce(SocketAddr)) -> Result<(), S
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(whet_http::shutdown_signal())
         .await?;
         tracing::info!("stopped accepting requests; closing the store");
         // Dropping the last sender ends the audit task after it wrote what it holds.
@@ -106,9 +106,7 @@ fn router(state: AppState, config: &ServerConfig) -> Router {
         ))
         .layer(DefaultBodyLimit::max(config.max_request_bytes))
         .layer(middleware::from_fn(compress_json))
-        .layer(middleware::from_fn(
-            crate::unread_body::finish_unread_bodies,
-        ))
+        .layer(middleware::from_fn(whet_http::finish_unread_bodies))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
 }
@@ -200,27 +198,6 @@ async fn log_request(req: Request, next: Next) -> Response {
         "request"
     );
     response
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => tracing::info!("SIGINT: shutting down"),
-        _ = terminate => tracing::info!("SIGTERM: shutting down"),
-    }
 }
 
 #[cfg(test)]
