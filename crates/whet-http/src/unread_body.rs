@@ -73,6 +73,12 @@ impl Drop for Watched {
 
 /// Middleware: reads what the handler left of the request's body before the answer goes out.
 pub async fn finish_unread_bodies(req: Request, next: Next) -> Response {
+    // A client that asked to hear first whether to send its body (`Expect: 100-continue`)
+    // would be made to send it just to have it thrown away.
+    let waits_to_send = req
+        .headers()
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     let (give_back, mut left) = oneshot::channel();
     let req = req.map(|inner| {
         let ended = inner.is_end_stream();
@@ -87,10 +93,11 @@ pub async fn finish_unread_bodies(req: Request, next: Next) -> Response {
     let Ok(rest) = left.try_recv() else {
         return response;
     };
-    let fits = rest
-        .size_hint()
-        .upper()
-        .is_none_or(|n| n <= LEFT_BODY_LIMIT as u64);
+    let fits = !waits_to_send
+        && rest
+            .size_hint()
+            .upper()
+            .is_none_or(|n| n <= LEFT_BODY_LIMIT as u64);
     if fits {
         let read = axum::body::to_bytes(rest, LEFT_BODY_LIMIT);
         if let Ok(Ok(_)) = tokio::time::timeout(LEFT_BODY_WAIT, read).await {
@@ -215,6 +222,25 @@ mod tests {
         let head = post_head("/refuse", super::LEFT_BODY_LIMIT + 1);
         let (status, headers) = exchange(&mut conn, &head, b"", Duration::ZERO)
             .await
+            .unwrap();
+        assert!(status.contains(" 400 "), "{status}");
+        assert!(
+            headers.iter().any(|h| h == "connection: close"),
+            "{headers:?}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_client_waiting_to_send_its_body_is_answered_without_sending_it() {
+        let addr = serve(true).await;
+        let mut conn = BufReader::new(TcpStream::connect(addr).await.unwrap());
+        let head = "POST /refuse HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\
+                    Content-Length: 5\r\n\r\n";
+        let answer = exchange(&mut conn, head, b"", Duration::ZERO);
+        // Read for the body instead, the middleware would wait LEFT_BODY_WAIT for it.
+        let (status, headers) = tokio::time::timeout(Duration::from_secs(5), answer)
+            .await
+            .expect("an answer before the body was sent")
             .unwrap();
         assert!(status.contains(" 400 "), "{status}");
         assert!(
