@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value, json};
 
 mod common;
-use common::tmp;
+use common::{exchange, tmp};
 
 fn example() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/churn.csv")
@@ -390,42 +390,13 @@ fn bad_bodies_get_the_right_4xx() {
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
-    let status = exchange(&mut conn, &head, body.as_bytes()).unwrap();
+    let pause = std::time::Duration::from_millis(300);
+    let (status, _) = exchange(&mut conn, &head, body.as_bytes(), pause).unwrap();
     assert!(status.contains(" 400 "), "{status}");
     let health = format!("GET /health HTTP/1.1\r\nHost: {addr}\r\n\r\n");
-    let status = exchange(&mut conn, &health, b"")
+    let (status, _) = exchange(&mut conn, &health, b"", pause)
         .unwrap_or_else(|e| panic!("the next request on the connection: {e}"));
     assert!(status.contains(" 200 "), "{status}");
-}
-
-/// Writes a request's head, and 300 ms later its body, on a kept-alive connection; returns
-/// the answer's status line, its headers and body read.
-fn exchange(conn: &mut std::net::TcpStream, head: &str, body: &[u8]) -> std::io::Result<String> {
-    use std::io::{Read, Write};
-    conn.write_all(head.as_bytes())?;
-    if !body.is_empty() {
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        conn.write_all(body)?;
-    }
-    let mut reader = BufReader::new(conn.try_clone()?);
-    let mut status = String::new();
-    if reader.read_line(&mut status)? == 0 {
-        return Err(std::io::ErrorKind::UnexpectedEof.into());
-    }
-    let mut length = 0;
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line)?;
-        let line = line.trim_end().to_ascii_lowercase();
-        if line.is_empty() {
-            break;
-        }
-        if let Some(n) = line.strip_prefix("content-length:") {
-            length = n.trim().parse().unwrap_or(0);
-        }
-    }
-    reader.read_exact(&mut vec![0; length])?;
-    Ok(status.trim_end().to_string())
 }
 
 fn train_version(store: &Path, seed: &str) {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 mod common;
-use common::fresh_dir;
+use common::{exchange, fresh_dir};
 
 struct Server {
     child: Child,
@@ -457,48 +457,6 @@ fn tokens_and_roles_are_enforced_and_writes_are_audited() {
     assert_eq!(who(200), vec!["ci-job"], "{entries:?}");
     assert_eq!(who(403), vec!["dashboard"], "{entries:?}");
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// One HTTP/1.1 exchange on a kept-alive connection: the head, and after `pause` the body, as
-/// clients write them (two writes); returns the answer's status line and headers, its body read.
-fn exchange(
-    conn: &mut std::net::TcpStream,
-    head: &str,
-    body: &[u8],
-    pause: Duration,
-) -> std::io::Result<(String, Vec<String>)> {
-    use std::io::{Read, Write};
-    conn.write_all(head.as_bytes())?;
-    if !body.is_empty() {
-        std::thread::sleep(pause);
-        conn.write_all(body)?;
-    }
-    let mut reader = BufReader::new(conn.try_clone()?);
-    let mut status = String::new();
-    if reader.read_line(&mut status)? == 0 {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            "the server closed the connection without an answer",
-        ));
-    }
-    let mut headers = Vec::new();
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line)?;
-        let line = line.trim_end().to_ascii_lowercase();
-        if line.is_empty() {
-            break;
-        }
-        headers.push(line);
-    }
-    let length = headers
-        .iter()
-        .find_map(|h| h.strip_prefix("content-length:"))
-        .and_then(|n| n.trim().parse::<usize>().ok())
-        .unwrap_or(0);
-    let mut answer = vec![0; length];
-    reader.read_exact(&mut answer)?;
-    Ok((status.trim_end().to_string(), headers))
 }
 
 /// Sends a request whose body arrives well after its head, then a second request on the same
