@@ -79,12 +79,15 @@ pub async fn finish_unread_bodies(req: Request, next: Next) -> Response {
         .headers()
         .get(header::EXPECT)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    // A request without a body (most reads) has nothing to leave.
+    if req.body().is_end_stream() {
+        return next.run(req).await;
+    }
     let (give_back, mut left) = oneshot::channel();
     let req = req.map(|inner| {
-        let ended = inner.is_end_stream();
         Body::new(Watched {
             inner: Some(inner),
-            ended,
+            ended: false,
             give_back: Some(give_back),
         })
     });
