@@ -289,20 +289,83 @@ impl Ctx<'_> {
         } else {
             None
         };
-        let mut best: Option<SplitInfo> = None;
-        // Missing values right (default_left false), then left when there are any.
-        let directions: &[bool] = if miss[2] > 0.0 {
-            &[false, true]
-        } else {
-            &[false]
-        };
         if random_bin.is_none() && !self.has_monotone && self.p.lambda_l1 <= 0.0 {
-            return self.numeric_split_plain(f, h, sparse, leaf, nv, miss, directions);
+            return self.numeric_split_plain(f, h, sparse, leaf, nv, miss);
         }
-        let occupied = occupied_bins(&h[..nv - 1], random_bin, sparse);
-        for &miss_left in directions {
-            let mut left = if miss_left { miss } else { [0.0; 3] };
-            for t in set_bits(&occupied) {
+        let mut best: Option<SplitInfo> = None;
+        let mut consider = |left: [f64; 3], right: [f64; 3], t: usize, miss_left: bool| {
+            if !self.valid_sides(&left, &right) {
+                return;
+            }
+            let lo = self.leaf_output(left[0], left[1], l2, leaf.min_out, leaf.max_out);
+            let ro = self.leaf_output(right[0], right[1], l2, leaf.min_out, leaf.max_out);
+            if (mono > 0 && lo > ro) || (mono < 0 && lo < ro) {
+                return;
+            }
+            let gain = if self.has_monotone {
+                self.gain_given_output(left[0], left[1], l2, lo)
+                    + self.gain_given_output(right[0], right[1], l2, ro)
+            } else {
+                self.leaf_gain(left[0], left[1], l2, leaf.min_out, leaf.max_out)
+                    + self.leaf_gain(right[0], right[1], l2, leaf.min_out, leaf.max_out)
+            } - parent_gain;
+            if gain > self.p.min_gain_to_split && best.as_ref().is_none_or(|b| gain > b.gain) {
+                best = Some(SplitInfo {
+                    feature: f,
+                    gain,
+                    threshold_bin: t as u8,
+                    default_left: default_left(miss[2], miss_left, left[2], right[2]),
+                    cat_bins: None,
+                    left,
+                    right,
+                    left_output: lo,
+                    right_output: ro,
+                });
+            }
+        };
+        // Extra trees evaluate one threshold, `rb`: the scan up reaches it at bin `rb`, the
+        // scan down on adding bin `rb + 1` (at most the last value bin) to the right side.
+        let mut occupied = occupied_bins(&h[..nv], random_bin, sparse);
+        if let Some(rb) = random_bin {
+            add_bit(&mut occupied, rb + 1);
+        }
+        let mut listed = [0u8; 256];
+        let mut m = 0;
+        for t in set_bits(&occupied) {
+            listed[m] = t as u8;
+            m += 1;
+        }
+        let listed = &listed[..m];
+        // The scan down, missing values left (see `scan_thresholds`).
+        let mut right = [0.0; 3];
+        for &t in listed.iter().rev() {
+            let t = usize::from(t);
+            if t == 0 {
+                break;
+            }
+            let b = &entry(t);
+            right[0] += b[0];
+            right[1] += b[1];
+            right[2] += count(b);
+            if random_bin.is_some_and(|rb| rb + 1 != t) {
+                continue;
+            }
+            if b[1] == 0.0 && random_bin.is_none() {
+                // Same partition as the previous threshold.
+                continue;
+            }
+            let left = [
+                total[0] - right[0],
+                total[1] - right[1],
+                total[2] - right[2],
+            ];
+            consider(left, right, t - 1, true);
+        }
+        // The scan up, missing values right, when the leaf has any.
+        if miss[2] > 0.0 {
+            let mut left = [0.0; 3];
+            for &t in listed {
+                let t = usize::from(t);
                 let b = &entry(t);
                 left[0] += b[0];
                 left[1] += b[1];
@@ -311,38 +374,10 @@ impl Ctx<'_> {
                     continue;
                 }
                 if b[1] == 0.0 && random_bin.is_none() {
-                    // Same partition as the previous threshold.
                     continue;
                 }
                 let right = [total[0] - left[0], total[1] - left[1], total[2] - left[2]];
-                if !self.valid_sides(&left, &right) {
-                    continue;
-                }
-                let lo = self.leaf_output(left[0], left[1], l2, leaf.min_out, leaf.max_out);
-                let ro = self.leaf_output(right[0], right[1], l2, leaf.min_out, leaf.max_out);
-                if (mono > 0 && lo > ro) || (mono < 0 && lo < ro) {
-                    continue;
-                }
-                let gain = if self.has_monotone {
-                    self.gain_given_output(left[0], left[1], l2, lo)
-                        + self.gain_given_output(right[0], right[1], l2, ro)
-                } else {
-                    self.leaf_gain(left[0], left[1], l2, leaf.min_out, leaf.max_out)
-                        + self.leaf_gain(right[0], right[1], l2, leaf.min_out, leaf.max_out)
-                } - parent_gain;
-                if gain > self.p.min_gain_to_split && best.as_ref().is_none_or(|b| gain > b.gain) {
-                    best = Some(SplitInfo {
-                        feature: f,
-                        gain,
-                        threshold_bin: t as u8,
-                        default_left: default_left(miss[2], miss_left, left[2], right[2]),
-                        cat_bins: None,
-                        left,
-                        right,
-                        left_output: lo,
-                        right_output: ro,
-                    });
-                }
+                consider(left, right, t, false);
             }
         }
         best
@@ -367,7 +402,6 @@ impl Ctx<'_> {
         leaf: &Leaf,
         nv: usize,
         miss: [f64; 3],
-        directions: &[bool],
     ) -> Option<SplitInfo> {
         let total = leaf.sum;
         let l2 = self.p.lambda_l2;
@@ -382,12 +416,12 @@ impl Ctx<'_> {
         match sparse {
             // Only the candidates a sparse histogram marks: a small leaf's few bins.
             Some(o) => set_bits(o)
-                .take_while(|&t| t < (nv - 1).min(255))
+                .take_while(|&t| t < nv.min(256))
                 .for_each(|t| list(t, &h[t])),
-            None => h[..nv - 1]
+            None => h[..nv]
                 .iter()
                 .enumerate()
-                .take(255)
+                .take(256)
                 .for_each(|(t, b)| list(t, b)),
         }
         let bins = &bins[..m];
@@ -397,19 +431,17 @@ impl Ctx<'_> {
                 #[cfg(target_arch = "x86_64")]
                 if scan_uses_avx2() {
                     // SAFETY: the CPU has AVX2 (`scan_uses_avx2`).
-                    return unsafe {
-                        self.scan_thresholds_avx2(h, bins, sums, gains, leaf, miss, directions)
-                    };
+                    return unsafe { self.scan_thresholds_avx2(h, bins, sums, gains, leaf, miss) };
                 }
-                self.scan_thresholds::<false>(h, bins, sums, gains, leaf, miss, directions)
+                self.scan_thresholds::<false>(h, bins, sums, gains, leaf, miss)
             })
-            .map(|((j, gain), miss_left, left)| {
+            .map(|((threshold, gain), miss_left, left)| {
                 let right = [total[0] - left[0], total[1] - left[1], total[2] - left[2]];
                 let (lo_out, hi_out) = (leaf.min_out, leaf.max_out);
                 SplitInfo {
                     feature: f,
                     gain,
-                    threshold_bin: bins[j],
+                    threshold_bin: threshold,
                     default_left: default_left(miss[2], miss_left, left[2], right[2]),
                     cat_bins: None,
                     left,
@@ -439,15 +471,23 @@ impl Ctx<'_> {
         gains: &mut [f64],
         leaf: &Leaf,
         miss: [f64; 3],
-        directions: &[bool],
-    ) -> Option<((usize, f64), bool, [f64; 3])> {
-        self.scan_thresholds::<true>(h, bins, sums, gains, leaf, miss, directions)
+    ) -> Option<((u8, f64), bool, [f64; 3])> {
+        self.scan_thresholds::<true>(h, bins, sums, gains, leaf, miss)
     }
 
-    /// The best threshold among the occupied `bins` of `h` for each missing-value direction:
-    /// ((its index in `bins`, its gain), whether missing values go left, the left sums).
-    /// `sums` and `gains` (as long as `bins`) are scratch space, written before they are read.
-    /// `TRUNC`: see [`round_count_via`].
+    /// The best threshold among the occupied value bins `bins` of `h` (ascending, the last
+    /// value bin included): ((the threshold bin, its gain), whether missing values go left,
+    /// the left sums). `sums` and `gains` (as long as `bins`) are scratch space, written before
+    /// they are read. `TRUNC`: see [`round_count_via`].
+    ///
+    /// LightGBM's two scans (`FindBestThresholdSequentially`), in its order. First from the
+    /// highest bin down, summing the right side, missing values left; then, when the leaf has
+    /// missing values, from the lowest bin up, summing the left side, missing values right; a
+    /// later threshold must be strictly better. The direction matters beyond ties: a side's
+    /// row count is estimated per bin from hessians (`cnt_factor`) and summed on the side
+    /// being scanned, the other side's is the leaf's rows less that, so the two scans admit
+    /// different thresholds near `min_data_in_leaf`. Scanned down, a threshold lies just below
+    /// an occupied bin (the highest of a run of empty bins), as LightGBM places it.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn scan_thresholds<const TRUNC: bool>(
@@ -458,8 +498,7 @@ impl Ctx<'_> {
         gains: &mut [f64],
         leaf: &Leaf,
         miss: [f64; 3],
-        directions: &[bool],
-    ) -> Option<((usize, f64), bool, [f64; 3])> {
+    ) -> Option<((u8, f64), bool, [f64; 3])> {
         let total = leaf.sum;
         let cnt_factor = if total[1] > 0.0 {
             total[2] / total[1]
@@ -472,14 +511,58 @@ impl Ctx<'_> {
         let gain_of = |g: f64, h: f64| g * g / (h + l2 + K_EPSILON);
         let parent_gain = gain_of(total[0], total[1]);
         let mut best_gain = self.p.min_gain_to_split;
-        let mut best: Option<(usize, bool, [f64; 3])> = None;
-        for &miss_left in directions {
-            let mut left = if miss_left { miss } else { [0.0; 3] };
-            // No bin's count is negative (a subtraction's rounding residue rounds to zero), so
-            // the left count only grows along the scan and the right one only shrinks: the
-            // thresholds with enough rows on both sides are one range, `lo..len`. The scan
-            // stops where the right side gets too few rows, and gains are computed only inside
-            // the range (outside it they were -inf).
+        let mut best: Option<(u8, bool, [f64; 3])> = None;
+        // No bin's count is negative (a subtraction's rounding residue rounds to zero), so the
+        // scanned side's count only grows and the other side's only shrinks: the thresholds
+        // with enough rows on both sides are one range, `lo..len`. A scan stops where the
+        // other side gets too few rows, and gains are computed only inside the range
+        // (outside it they were -inf).
+        //
+        // Down: `sums` holds the right side's running sums, highest bin first.
+        let mut right = [0.0; 3];
+        let mut len = 0;
+        for (s, &t) in sums.iter_mut().zip(bins.iter().rev()) {
+            if t == 0 {
+                break;
+            }
+            let b = &h[t as usize];
+            right[0] += b[0];
+            right[1] += b[1];
+            right[2] += round_count_via::<TRUNC>(b[1] * cnt_factor);
+            if total[2] - right[2] < min_data {
+                break;
+            }
+            *s = [right[0], right[1], right[2], b[1]];
+            len += 1;
+        }
+        let lo = sums[..len].partition_point(|s| s[2] < min_data);
+        for (g, s) in gains[lo..len].iter_mut().zip(&sums[lo..len]) {
+            let left = [total[0] - s[0], total[1] - s[1], total[2] - s[2]];
+            // A bin without hessian holds no rows: the same partition as the threshold above.
+            let allowed = (s[3] != 0.0)
+                & (s[2] >= min_data)
+                & (left[2] >= min_data)
+                & (s[1] >= min_hess)
+                & (left[1] >= min_hess);
+            let gain = gain_of(left[0], left[1]) + gain_of(s[0], s[1]) - parent_gain;
+            *g = if allowed { gain } else { f64::NEG_INFINITY };
+        }
+        for (j, &g) in gains[lo..len].iter().enumerate() {
+            if g > best_gain {
+                best_gain = g;
+                let s = &sums[lo + j];
+                // The bin just added to the right side; the threshold is the bin below it.
+                let t = bins[bins.len() - 1 - (lo + j)];
+                best = Some((
+                    t - 1,
+                    true,
+                    [total[0] - s[0], total[1] - s[1], total[2] - s[2]],
+                ));
+            }
+        }
+        // Up, when there are missing values: `sums` holds the left side's running sums.
+        if miss[2] > 0.0 {
+            let mut left = [0.0; 3];
             let mut len = 0;
             for (s, &t) in sums.iter_mut().zip(bins) {
                 let b = &h[t as usize];
@@ -493,8 +576,7 @@ impl Ctx<'_> {
                 len += 1;
             }
             let lo = sums[..len].partition_point(|s| s[2] < min_data);
-            let (sums, gains) = (&sums[lo..len], &mut gains[lo..len]);
-            for (g, s) in gains.iter_mut().zip(sums.iter()) {
+            for (g, s) in gains[lo..len].iter_mut().zip(&sums[lo..len]) {
                 let right = [total[0] - s[0], total[1] - s[1], total[2] - s[2]];
                 let allowed = (s[3] != 0.0)
                     & (s[2] >= min_data)
@@ -504,14 +586,15 @@ impl Ctx<'_> {
                 let gain = gain_of(s[0], s[1]) + gain_of(right[0], right[1]) - parent_gain;
                 *g = if allowed { gain } else { f64::NEG_INFINITY };
             }
-            for (j, &g) in gains.iter().enumerate() {
+            for (j, &g) in gains[lo..len].iter().enumerate() {
                 if g > best_gain {
                     best_gain = g;
-                    best = Some((lo + j, miss_left, [sums[j][0], sums[j][1], sums[j][2]]));
+                    let s = &sums[lo + j];
+                    best = Some((bins[lo + j], false, [s[0], s[1], s[2]]));
                 }
             }
         }
-        best.map(|(j, miss_left, left)| ((j, best_gain), miss_left, left))
+        best.map(|(t, miss_left, left)| ((t, best_gain), miss_left, left))
     }
 
     /// LightGBM's categorical split. Only the feature's kept categories (see
@@ -1131,39 +1214,65 @@ mod tests {
                 split(&h, None),
                 "case {case}: L1"
             );
-            // The full scan.
+            // The full scan over every bin, as LightGBM makes it (`FindBestThresholdSequentially`):
+            // down from the highest value bin summing the right side, missing values left; then,
+            // with missing values in the leaf, up from bin 0 summing the left side, missing values
+            // right. A bin without hessian makes the previous threshold's partition: skipped.
             let cnt_factor = if sum[1] > 0.0 { sum[2] / sum[1] } else { 0.0 };
             let count = |e: &[f64; 2]| round_count(e[1] * cnt_factor);
             let miss = [h[nv][0], h[nv][1], count(&h[nv])];
-            let l2 = p.lambda_l2;
-            let inf = f64::INFINITY;
-            let parent = ctx.leaf_gain(sum[0], sum[1], l2, -inf, inf);
-            let mut want: Option<(f64, usize, bool, [f64; 3])> = None;
-            for miss_left in if miss[2] > 0.0 {
-                vec![false, true]
-            } else {
-                vec![false]
-            } {
-                let mut left = if miss_left { miss } else { [0.0; 3] };
-                for (t, b) in h.iter().take(nv - 1).enumerate() {
-                    left[0] += b[0];
-                    left[1] += b[1];
-                    left[2] += count(b);
-                    if b[1] == 0.0 {
-                        continue;
-                    }
-                    let right = [sum[0] - left[0], sum[1] - left[1], sum[2] - left[2]];
+            let full_scan = |ctx: &Ctx| {
+                let l2 = ctx.p.lambda_l2;
+                let inf = f64::INFINITY;
+                let parent = ctx.leaf_gain(sum[0], sum[1], l2, -inf, inf);
+                let mut want: Option<(f64, usize, bool, [f64; 3])> = None;
+                let mut consider = |left: [f64; 3], right: [f64; 3], t: usize, miss_left: bool| {
                     if !ctx.valid_sides(&left, &right) {
-                        continue;
+                        return;
                     }
                     let gain = ctx.leaf_gain(left[0], left[1], l2, -inf, inf)
                         + ctx.leaf_gain(right[0], right[1], l2, -inf, inf)
                         - parent;
-                    if gain > p.min_gain_to_split && want.is_none_or(|w| gain > w.0) {
+                    if gain > ctx.p.min_gain_to_split && want.is_none_or(|w| gain > w.0) {
                         want = Some((gain, t, miss_left, left));
                     }
+                };
+                let mut right = [0.0; 3];
+                for t in (1..nv).rev() {
+                    let b = &h[t];
+                    right[0] += b[0];
+                    right[1] += b[1];
+                    right[2] += count(b);
+                    if b[1] != 0.0 {
+                        let left = [sum[0] - right[0], sum[1] - right[1], sum[2] - right[2]];
+                        consider(left, right, t - 1, true);
+                    }
                 }
-            }
+                if miss[2] > 0.0 {
+                    let mut left = [0.0; 3];
+                    for (t, b) in h.iter().take(nv).enumerate() {
+                        left[0] += b[0];
+                        left[1] += b[1];
+                        left[2] += count(b);
+                        if b[1] != 0.0 {
+                            let right = [sum[0] - left[0], sum[1] - left[1], sum[2] - left[2]];
+                            consider(left, right, t, false);
+                        }
+                    }
+                }
+                want
+            };
+            // The general scan (L1) makes the same choice as the full scan with L1.
+            assert_eq!(
+                split(&h, None),
+                full_scan(&ctx_l1).map(|(gain, t, miss_left, left)| (
+                    gain.to_bits(),
+                    t as u8,
+                    default_left(miss[2], miss_left, left[2], sum[2] - left[2])
+                )),
+                "case {case}: L1 against the full scan"
+            );
+            let want = full_scan(&ctx);
             match (got, want) {
                 (None, None) => {}
                 (Some(g), Some((gain, t, miss_left, left))) => {
