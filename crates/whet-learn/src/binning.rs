@@ -472,6 +472,10 @@ pub struct BinnedData {
     /// Each feature's missing-value bin as its byte holds it (a wide feature's byte is 0,
     /// never its missing bin, and is not read).
     pub(crate) missing_bins: Vec<u8>,
+    /// Whether a numeric feature has missing values in these rows (LightGBM's missing type
+    /// NaN): its thresholds are then also scanned with missing values right in leaves that
+    /// hold none, as LightGBM scans them (see `Ctx::scan_thresholds`).
+    pub(crate) has_missing: Vec<bool>,
     /// Offsets of each feature's bins in a flat histogram.
     pub(crate) hist_offsets: Vec<usize>,
     pub(crate) hist_len: usize,
@@ -623,10 +627,23 @@ impl BinnedData {
                 }
             })
             .collect();
+        let has_missing = x
+            .columns
+            .par_iter()
+            .map(|c| match &c.data {
+                // A fold without an early exit vectorises; the chunks still stop at the
+                // first one with a missing value.
+                FeatureData::Numeric(v) => v
+                    .chunks(4096)
+                    .any(|c| c.iter().fold(false, |any, v| any | v.is_nan())),
+                FeatureData::Categorical { .. } => false,
+            })
+            .collect();
         BinnedData {
             n_rows,
             n_features,
             missing_bins,
+            has_missing,
             mappers,
             rows,
             columns,

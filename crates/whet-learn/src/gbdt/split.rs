@@ -289,8 +289,9 @@ impl Ctx<'_> {
         } else {
             None
         };
+        let scan_up = miss[2] > 0.0 || self.binned.has_missing[f];
         if random_bin.is_none() && !self.has_monotone && self.p.lambda_l1 <= 0.0 {
-            return self.numeric_split_plain(f, h, sparse, leaf, nv, miss);
+            return self.numeric_split_plain(f, h, sparse, leaf, nv, miss, scan_up);
         }
         let mut best: Option<SplitInfo> = None;
         let mut consider = |left: [f64; 3], right: [f64; 3], t: usize, miss_left: bool| {
@@ -361,8 +362,8 @@ impl Ctx<'_> {
             ];
             consider(left, right, t - 1, true);
         }
-        // The scan up, missing values right, when the leaf has any.
-        if miss[2] > 0.0 {
+        // The scan up, missing values right, when the feature has any.
+        if scan_up {
             let mut left = [0.0; 3];
             for &t in listed {
                 let t = usize::from(t);
@@ -402,6 +403,7 @@ impl Ctx<'_> {
         leaf: &Leaf,
         nv: usize,
         miss: [f64; 3],
+        scan_up: bool,
     ) -> Option<SplitInfo> {
         let total = leaf.sum;
         let l2 = self.p.lambda_l2;
@@ -431,9 +433,11 @@ impl Ctx<'_> {
                 #[cfg(target_arch = "x86_64")]
                 if scan_uses_avx2() {
                     // SAFETY: the CPU has AVX2 (`scan_uses_avx2`).
-                    return unsafe { self.scan_thresholds_avx2(h, bins, sums, gains, leaf, miss) };
+                    return unsafe {
+                        self.scan_thresholds_avx2(h, bins, sums, gains, leaf, scan_up)
+                    };
                 }
-                self.scan_thresholds::<false>(h, bins, sums, gains, leaf, miss)
+                self.scan_thresholds::<false>(h, bins, sums, gains, leaf, scan_up)
             })
             .map(|((threshold, gain), miss_left, left)| {
                 let right = [total[0] - left[0], total[1] - left[1], total[2] - left[2]];
@@ -470,9 +474,9 @@ impl Ctx<'_> {
         sums: &mut [[f64; 4]],
         gains: &mut [f64],
         leaf: &Leaf,
-        miss: [f64; 3],
+        scan_up: bool,
     ) -> Option<((u8, f64), bool, [f64; 3])> {
-        self.scan_thresholds::<true>(h, bins, sums, gains, leaf, miss)
+        self.scan_thresholds::<true>(h, bins, sums, gains, leaf, scan_up)
     }
 
     /// The best threshold among the occupied value bins `bins` of `h` (ascending, the last
@@ -481,9 +485,10 @@ impl Ctx<'_> {
     /// they are read. `TRUNC`: see [`round_count_via`].
     ///
     /// LightGBM's two scans (`FindBestThresholdSequentially`), in its order. First from the
-    /// highest bin down, summing the right side, missing values left; then, when the leaf has
-    /// missing values, from the lowest bin up, summing the left side, missing values right; a
-    /// later threshold must be strictly better. The direction matters beyond ties: a side's
+    /// highest bin down, summing the right side, missing values left; then, when `scan_up`
+    /// (the feature has missing values, LightGBM's missing type NaN, even where this leaf has
+    /// none), from the lowest bin up, summing the left side, missing values right; a later
+    /// threshold must be strictly better. The direction matters beyond ties: a side's
     /// row count is estimated per bin from hessians (`cnt_factor`) and summed on the side
     /// being scanned, the other side's is the leaf's rows less that, so the two scans admit
     /// different thresholds near `min_data_in_leaf`. Scanned down, a threshold lies just below
@@ -497,7 +502,7 @@ impl Ctx<'_> {
         sums: &mut [[f64; 4]],
         gains: &mut [f64],
         leaf: &Leaf,
-        miss: [f64; 3],
+        scan_up: bool,
     ) -> Option<((u8, f64), bool, [f64; 3])> {
         let total = leaf.sum;
         let cnt_factor = if total[1] > 0.0 {
@@ -560,8 +565,8 @@ impl Ctx<'_> {
                 ));
             }
         }
-        // Up, when there are missing values: `sums` holds the left side's running sums.
-        if miss[2] > 0.0 {
+        // Up: `sums` holds the left side's running sums.
+        if scan_up {
             let mut left = [0.0; 3];
             let mut len = 0;
             for (s, &t) in sums.iter_mut().zip(bins) {
@@ -1081,17 +1086,28 @@ mod tests {
     }
 
     /// The threshold scan over occupied bins finds, bit for bit, the split of the scan over
-    /// every bin (the loop before the occupied-bin skip, kept here as the reference).
+    /// every bin (LightGBM's loops, kept here as the reference), for a feature with missing
+    /// values (scanned both ways in every leaf) and one without (down only, unless a leaf
+    /// holds missing values).
     #[test]
     fn numeric_scan_skipping_empty_bins_is_the_full_scan() {
-        let x = crate::gbdt::test_data::numeric_features(vec![
-            (0..1000).map(|v| v as f32).chain([f32::NAN]).collect(),
-        ]);
+        check_scans_against_the_full_scan(true);
+        check_scans_against_the_full_scan(false);
+    }
+
+    fn check_scans_against_the_full_scan(with_missing: bool) {
+        let values = (0..1000).map(|v| v as f32);
+        let x = crate::gbdt::test_data::numeric_features(vec![if with_missing {
+            values.chain([f32::NAN]).collect()
+        } else {
+            values.collect()
+        }]);
         let binned = BinnedData::fit(&x, 255).unwrap();
+        assert_eq!(binned.has_missing, [with_missing]);
         let mapper = &binned.mappers[0];
         let nv = mapper.n_value_bins as usize;
         // Missing values take one of the 255 bins.
-        assert_eq!(nv, 254);
+        assert_eq!(nv, if with_missing { 254 } else { 255 });
         let p = GbdtParams {
             min_data_in_leaf: 3,
             ..GbdtParams::default()
@@ -1248,7 +1264,7 @@ mod tests {
                         consider(left, right, t - 1, true);
                     }
                 }
-                if miss[2] > 0.0 {
+                if miss[2] > 0.0 || with_missing {
                     let mut left = [0.0; 3];
                     for (t, b) in h.iter().take(nv).enumerate() {
                         left[0] += b[0];
@@ -1270,7 +1286,7 @@ mod tests {
                     t as u8,
                     default_left(miss[2], miss_left, left[2], sum[2] - left[2])
                 )),
-                "case {case}: L1 against the full scan"
+                "case {case} (missing values: {with_missing}): L1 against the full scan"
             );
             let want = full_scan(&ctx);
             match (got, want) {
