@@ -63,9 +63,6 @@ pub(super) fn default_left(
     }
 }
 
-/// `x.round()` without a libm call per histogram bin (it was 4% of a fit): below 2^52 the
-/// truncation is exact, and so is the fraction `x - t`; other values take `round` itself.
-#[inline]
 /// Extra trees' random threshold bin for a leaf whose values lie in bins `lowest..=highest`:
 /// drawn between them, as extra trees draw a threshold between a node's smallest and largest
 /// value, so that every draw cuts the leaf's rows. (A draw over all of a feature's bins, as
@@ -87,6 +84,9 @@ pub(super) fn extra_trees_bin(
     }
 }
 
+/// `x.round()` without a libm call per histogram bin (it was 4% of a fit): below 2^52 the
+/// truncation is exact, and so is the fraction `x - t`; other values take `round` itself.
+#[inline]
 pub(super) fn round_count(x: f64) -> f64 {
     round_count_via::<false>(x)
 }
