@@ -63,6 +63,67 @@ pub(super) fn default_left(
     }
 }
 
+/// One of [`Ctx::scan_thresholds`]' two scans, over the bins in `order`: the scanned side's
+/// running sums into `sums` (with the bin's own hessian last), every threshold's gain into
+/// `gains`, then the first gain above `best_gain`. Returns that threshold's index in `order`
+/// and raises `best_gain` to its gain. `limits`: `[min_data_in_leaf, min_sum_hessian_in_leaf]`.
+///
+/// No bin's count is negative (a subtraction's rounding residue rounds to zero), so the
+/// scanned side's count only grows and the other side's only shrinks: the thresholds with
+/// enough rows on both sides are one range, `lo..len`. The scan stops where the other side
+/// gets too few rows, and gains are computed only inside the range (outside it they were
+/// -inf). The gains pass has no branch on whether a threshold is allowed, so the compiler can
+/// keep it in vector registers.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn scan_one_way<const TRUNC: bool>(
+    h: &[[f64; 2]],
+    order: impl Iterator<Item = u8>,
+    sums: &mut [[f64; 4]],
+    gains: &mut [f64],
+    total: [f64; 3],
+    cnt_factor: f64,
+    limits: [f64; 2],
+    gain_of: impl Fn(f64, f64) -> f64,
+    parent_gain: f64,
+    best_gain: &mut f64,
+) -> Option<usize> {
+    let [min_data, min_hess] = limits;
+    let mut side = [0.0; 3];
+    let mut len = 0;
+    for (s, t) in sums.iter_mut().zip(order) {
+        let b = &h[t as usize];
+        side[0] += b[0];
+        side[1] += b[1];
+        side[2] += round_count_via::<TRUNC>(b[1] * cnt_factor);
+        if total[2] - side[2] < min_data {
+            break;
+        }
+        *s = [side[0], side[1], side[2], b[1]];
+        len += 1;
+    }
+    let lo = sums[..len].partition_point(|s| s[2] < min_data);
+    for (g, s) in gains[lo..len].iter_mut().zip(&sums[lo..len]) {
+        let other = [total[0] - s[0], total[1] - s[1], total[2] - s[2]];
+        // A bin without hessian holds no rows: the previous threshold's partition.
+        let allowed = (s[3] != 0.0)
+            & (s[2] >= min_data)
+            & (other[2] >= min_data)
+            & (s[1] >= min_hess)
+            & (other[1] >= min_hess);
+        let gain = gain_of(s[0], s[1]) + gain_of(other[0], other[1]) - parent_gain;
+        *g = if allowed { gain } else { f64::NEG_INFINITY };
+    }
+    let mut best = None;
+    for (j, &g) in gains[lo..len].iter().enumerate() {
+        if g > *best_gain {
+            *best_gain = g;
+            best = Some(lo + j);
+        }
+    }
+    best
+}
+
 /// Extra trees' random threshold bin for a leaf whose values lie in bins `lowest..=highest`:
 /// drawn between them, as extra trees draw a threshold between a node's smallest and largest
 /// value, so that every draw cuts the leaf's rows. (A draw over all of a feature's bins, as
@@ -517,87 +578,48 @@ impl Ctx<'_> {
         let parent_gain = gain_of(total[0], total[1]);
         let mut best_gain = self.p.min_gain_to_split;
         let mut best: Option<(u8, bool, [f64; 3])> = None;
-        // No bin's count is negative (a subtraction's rounding residue rounds to zero), so the
-        // scanned side's count only grows and the other side's only shrinks: the thresholds
-        // with enough rows on both sides are one range, `lo..len`. A scan stops where the
-        // other side gets too few rows, and gains are computed only inside the range
-        // (outside it they were -inf).
-        //
-        // Down: `sums` holds the right side's running sums, highest bin first.
-        let mut right = [0.0; 3];
-        let mut len = 0;
-        for (s, &t) in sums.iter_mut().zip(bins.iter().rev()) {
-            if t == 0 {
-                break;
-            }
-            let b = &h[t as usize];
-            right[0] += b[0];
-            right[1] += b[1];
-            right[2] += round_count_via::<TRUNC>(b[1] * cnt_factor);
-            if total[2] - right[2] < min_data {
-                break;
-            }
-            *s = [right[0], right[1], right[2], b[1]];
-            len += 1;
+        let limits = [min_data, min_hess];
+        // Down: the right side's sums, highest bin first. The scan stops before bin 0, whose
+        // threshold (below it) would leave nothing left.
+        let down = bins.iter().rev().copied().take_while(|&t| t != 0);
+        if let Some(j) = scan_one_way::<TRUNC>(
+            h,
+            down,
+            sums,
+            gains,
+            total,
+            cnt_factor,
+            limits,
+            gain_of,
+            parent_gain,
+            &mut best_gain,
+        ) {
+            let s = sums[j];
+            // The bin just added to the right side; the threshold is the bin below it.
+            let t = bins[bins.len() - 1 - j];
+            best = Some((
+                t - 1,
+                true,
+                [total[0] - s[0], total[1] - s[1], total[2] - s[2]],
+            ));
         }
-        let lo = sums[..len].partition_point(|s| s[2] < min_data);
-        for (g, s) in gains[lo..len].iter_mut().zip(&sums[lo..len]) {
-            let left = [total[0] - s[0], total[1] - s[1], total[2] - s[2]];
-            // A bin without hessian holds no rows: the same partition as the threshold above.
-            let allowed = (s[3] != 0.0)
-                & (s[2] >= min_data)
-                & (left[2] >= min_data)
-                & (s[1] >= min_hess)
-                & (left[1] >= min_hess);
-            let gain = gain_of(left[0], left[1]) + gain_of(s[0], s[1]) - parent_gain;
-            *g = if allowed { gain } else { f64::NEG_INFINITY };
-        }
-        for (j, &g) in gains[lo..len].iter().enumerate() {
-            if g > best_gain {
-                best_gain = g;
-                let s = &sums[lo + j];
-                // The bin just added to the right side; the threshold is the bin below it.
-                let t = bins[bins.len() - 1 - (lo + j)];
-                best = Some((
-                    t - 1,
-                    true,
-                    [total[0] - s[0], total[1] - s[1], total[2] - s[2]],
-                ));
-            }
-        }
-        // Up: `sums` holds the left side's running sums.
-        if scan_up {
-            let mut left = [0.0; 3];
-            let mut len = 0;
-            for (s, &t) in sums.iter_mut().zip(bins) {
-                let b = &h[t as usize];
-                left[0] += b[0];
-                left[1] += b[1];
-                left[2] += round_count_via::<TRUNC>(b[1] * cnt_factor);
-                if total[2] - left[2] < min_data {
-                    break;
-                }
-                *s = [left[0], left[1], left[2], b[1]];
-                len += 1;
-            }
-            let lo = sums[..len].partition_point(|s| s[2] < min_data);
-            for (g, s) in gains[lo..len].iter_mut().zip(&sums[lo..len]) {
-                let right = [total[0] - s[0], total[1] - s[1], total[2] - s[2]];
-                let allowed = (s[3] != 0.0)
-                    & (s[2] >= min_data)
-                    & (right[2] >= min_data)
-                    & (s[1] >= min_hess)
-                    & (right[1] >= min_hess);
-                let gain = gain_of(s[0], s[1]) + gain_of(right[0], right[1]) - parent_gain;
-                *g = if allowed { gain } else { f64::NEG_INFINITY };
-            }
-            for (j, &g) in gains[lo..len].iter().enumerate() {
-                if g > best_gain {
-                    best_gain = g;
-                    let s = &sums[lo + j];
-                    best = Some((bins[lo + j], false, [s[0], s[1], s[2]]));
-                }
-            }
+        // Up: the left side's sums.
+        if scan_up
+            && let Some(j) = scan_one_way::<TRUNC>(
+                h,
+                bins.iter().copied(),
+                sums,
+                gains,
+                total,
+                cnt_factor,
+                limits,
+                gain_of,
+                parent_gain,
+                &mut best_gain,
+            )
+        {
+            let s = sums[j];
+            best = Some((bins[j], false, [s[0], s[1], s[2]]));
         }
         best.map(|(t, miss_left, left)| ((t, best_gain), miss_left, left))
     }
